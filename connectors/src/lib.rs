@@ -1,0 +1,158 @@
+//! The actions drctl runbooks can call, grouped by the system they drive.
+//!
+//! Each module declares the [`ActionSpec`]s of one family: name, parameter schema,
+//! whether the action is idempotent (safe to repeat after a crash) and whether it can
+//! reconcile (tell after a crash whether an interrupted call took effect). The compiler
+//! checks every `with:` against these schemas, so a runbook that validates here has its
+//! inputs right before anything runs.
+//!
+//! # Layout
+//! - [`core`]: `exec`, `http.request`, `http.check`, `sleep`, `log`, `assert`.
+//! - [`postgres`]: promote, fence, replication status, wait until caught up, query,
+//!   point-in-time restore, verify.
+//! - [`redis`]: Sentinel failover, role, wait until the Sentinels agree.
+//! - [`haproxy`]: weights, server state, stats through the runtime API.
+//! - [`notify`]: Slack, PagerDuty Events v2, signed generic webhook.
+//! - [`dns`]: PowerDNS record changes, DNS answer checks.
+//! - [`vault`]: transit key rotation and rewrap, KV (Vault HTTP API; OpenBao in the lab).
+//!
+//! To add an action: declare its spec in the family's module and list it in that module's
+//! `specs()`. The registry test checks every name and schema.
+
+pub mod core;
+pub mod dns;
+pub mod haproxy;
+pub mod notify;
+pub mod postgres;
+pub mod redis;
+pub mod vault;
+
+mod spec;
+
+use drctl_core::{ActionCatalog, ActionSpec};
+use indexmap::IndexMap;
+
+/// The actions of this build, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    specs: IndexMap<String, ActionSpec>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every action this build knows.
+    pub fn builtin() -> Self {
+        let mut r = Self::new();
+        for spec in [
+            core::specs(),
+            postgres::specs(),
+            redis::specs(),
+            haproxy::specs(),
+            notify::specs(),
+            dns::specs(),
+            vault::specs(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            r.add(spec);
+        }
+        r
+    }
+
+    /// Adds (or replaces) an action.
+    pub fn add(&mut self, spec: ActionSpec) {
+        self.specs.insert(spec.name.to_string(), spec);
+    }
+
+    /// All specs, in registration order.
+    pub fn specs(&self) -> impl Iterator<Item = &ActionSpec> {
+        self.specs.values()
+    }
+}
+
+impl ActionCatalog for Registry {
+    fn spec(&self, name: &str) -> Option<&ActionSpec> {
+        self.specs.get(name)
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.specs.keys().map(String::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_spec_is_well_formed() {
+        let r = Registry::builtin();
+        let names = r.names();
+        // The actions the runbook issues name; each must be declared.
+        for required in [
+            "exec",
+            "http.request",
+            "http.check",
+            "sleep",
+            "log",
+            "assert",
+            "postgres.promote",
+            "postgres.replication_status",
+            "postgres.wait_caught_up",
+            "postgres.fence",
+            "postgres.query",
+            "postgres.restore_pitr",
+            "postgres.verify",
+            "redis.sentinel_failover",
+            "redis.role",
+            "redis.wait_master",
+            "haproxy.set_weight",
+            "haproxy.set_state",
+            "haproxy.stats",
+            "notify.slack",
+            "notify.pagerduty",
+            "notify.webhook",
+            "dns.powerdns.set_records",
+            "dns.check",
+            "vault.transit.rotate",
+            "vault.transit.rewrap",
+            "vault.transit.set_min_decryption_version",
+            "vault.kv.put",
+            "vault.kv.get",
+        ] {
+            assert!(names.contains(&required), "{required} is not registered");
+        }
+        for spec in r.specs() {
+            assert!(!spec.summary.is_empty(), "{}", spec.name);
+            let mut seen = std::collections::HashSet::new();
+            for f in &spec.params.fields {
+                assert!(
+                    seen.insert(&f.name),
+                    "{}: duplicate field {}",
+                    spec.name,
+                    f.name
+                );
+                assert!(!f.doc.is_empty(), "{}.{} has no doc", spec.name, f.name);
+            }
+            for group in spec
+                .params
+                .exclusive
+                .iter()
+                .chain(&spec.params.at_least_one)
+            {
+                for key in group {
+                    assert!(
+                        spec.params.get(key).is_some(),
+                        "{}: group names unknown field {key}",
+                        spec.name
+                    );
+                }
+            }
+        }
+    }
+}

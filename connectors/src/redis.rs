@@ -1,0 +1,63 @@
+//! Redis with Sentinel.
+
+use drctl_core::{ActionSpec, ObjectSchema, Reconcile, Ty};
+
+use crate::spec::spec;
+
+const SENTINELS: &str = "Sentinel addresses, host:port";
+const PASSWORD: &str = "password (AUTH); pass it through `secrets`";
+
+pub(crate) fn specs() -> Vec<ActionSpec> {
+    vec![
+        spec(
+            "redis.sentinel_failover",
+            "Ask the Sentinels to fail a master over to a replica",
+            // A second SENTINEL FAILOVER would move the master again.
+            false,
+            Reconcile::Supported,
+            ObjectSchema::new()
+                .req("sentinels", Ty::list(Ty::String), SENTINELS)
+                .req("master", Ty::String, "the monitored master's name")
+                .opt_secret("password", Ty::String, PASSWORD)
+                .opt(
+                    "timeout",
+                    Ty::Duration,
+                    "until a new master is announced (default 30s)",
+                ),
+        ),
+        spec(
+            "redis.role",
+            "The role of a Redis server (master or replica) and its replication offset",
+            true,
+            Reconcile::Supported,
+            ObjectSchema::new()
+                .req("address", Ty::String, "host:port")
+                .opt_secret("password", Ty::String, PASSWORD),
+        ),
+        spec(
+            "redis.wait_master",
+            "Wait until a quorum of Sentinels agree on the master's address",
+            true,
+            Reconcile::Supported,
+            ObjectSchema::new()
+                .req("sentinels", Ty::list(Ty::String), SENTINELS)
+                .req("master", Ty::String, "the monitored master's name")
+                .opt(
+                    "expect",
+                    Ty::String,
+                    "the address (host:port) they must agree on",
+                )
+                .opt(
+                    "quorum",
+                    Ty::int_range(1, 100),
+                    "how many must agree (default: a majority)",
+                )
+                .opt_secret("password", Ty::String, PASSWORD)
+                .opt(
+                    "timeout",
+                    Ty::Duration,
+                    "give up after this long (default 60s)",
+                ),
+        ),
+    ]
+}

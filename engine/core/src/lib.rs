@@ -1,0 +1,29 @@
+//! The shared vocabulary of drctl: the types that the runbook compiler, the engine, the
+//! connectors, the API and the console all speak. Nothing here performs IO or reads a clock.
+//!
+//! # Layout
+//!
+//! - [`ids`]: typed names (`StepId`, `ParamName`, `SecretName`, `ActionName`, `RunbookName`);
+//!   each is validated once when it is made, so the rest of the code never re-checks a string.
+//! - [`duration`]: the `30s` / `5m` / `1h30m` duration syntax of runbooks, parsed and printed.
+//! - [`schema`]: the parameter schema of an action (types, ranges, enums, required keys) and
+//!   its checker, used twice: statically by the compiler on literal values, and at run time
+//!   on the rendered values.
+//! - [`action`]: `ActionSpec`, what an action declares about itself (name, schema,
+//!   idempotency, whether it can reconcile after a crash), and the `ActionCatalog` through
+//!   which the compiler looks actions up without knowing any connector.
+//!
+//! Connectors register their specs in a catalog; the compiler only ever sees the catalog
+//! trait. That keeps the dependency arrow pointing one way: connectors → core ← compiler.
+
+pub mod action;
+pub mod duration;
+pub mod ids;
+pub mod schema;
+
+pub use action::{ActionCatalog, ActionSpec, Reconcile};
+pub use duration::{DurationError, format_duration, parse_duration};
+pub use ids::{ActionName, IdError, ParamName, RunbookName, SecretName, StepId};
+pub use schema::{Field, ObjectSchema, SchemaError, SchemaErrorKind, SchemaInput, Shape, Ty};
+pub use suggest::did_you_mean;
+pub mod suggest;

@@ -1,0 +1,187 @@
+//! `triggers`: cron schedules in a time zone, and signed webhooks.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use croner::parser::{CronParser, Seconds, Year};
+use drctl_core::{ParamName, RunbookName, did_you_mean};
+use indexmap::IndexMap;
+
+use super::Cx;
+use super::header::{secret_source, typed_literal};
+use super::templates::Scope;
+use crate::diagnostic::Code;
+use crate::model::{Schedule, Trigger, Webhook};
+use crate::raw::{RawSchedule, RawTrigger, RawWebhook, Spanned};
+use crate::source::Span;
+use crate::yaml::Node;
+
+pub(crate) fn compile(cx: &mut Cx<'_>, raw: Vec<RawTrigger>) -> Vec<Trigger> {
+    let mut hook_names = HashSet::new();
+    raw.into_iter()
+        .filter_map(|t| match t {
+            RawTrigger::Schedule(s) => schedule(cx, s).map(Trigger::Schedule),
+            RawTrigger::Webhook(w) => webhook(cx, &w, &mut hook_names).map(Trigger::Webhook),
+        })
+        .collect()
+}
+
+/// Parses five-field cron (minute hour day-of-month month day-of-week, with `L`, `#`, `W`).
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    let parser = CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build();
+    let cron = parser.parse(expr).map_err(|e| e.to_string())?;
+    // A pattern such as `0 0 30 2 *` parses but never fires; search from a fixed date
+    // (the compiler reads no clock) far enough to cover leap years.
+    let start = NaiveDate::from_ymd_opt(2024, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0));
+    if let Some(start) = start
+        && cron.find_next_occurrence(&start, false).is_err()
+    {
+        return Err("it never fires".to_owned());
+    }
+    Ok(cron)
+}
+
+fn schedule(cx: &mut Cx<'_>, s: RawSchedule) -> Option<Schedule> {
+    let cron = s.cron.as_ref().and_then(|c| match parse_cron(&c.value) {
+        Ok(_) => Some(c.value.clone()),
+        Err(e) => {
+            cx.d.error(
+                Code::BadCron,
+                c.span,
+                format!("bad cron expression `{}`: {e}", c.value),
+            )
+            .hint("five fields: minute hour day-of-month month day-of-week, e.g. `0 3 1 * *`");
+            None
+        }
+    });
+    let timezone = match &s.timezone {
+        None => Some(chrono_tz::UTC),
+        Some(tz) => match chrono_tz::Tz::from_str(&tz.value) {
+            Ok(z) => Some(z),
+            Err(_) => {
+                let names = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
+                let hint = did_you_mean(&tz.value, names).map(|s| format!("did you mean `{s}`?"));
+                cx.d.error(
+                    Code::UnknownTimezone,
+                    tz.span,
+                    format!("unknown time zone `{}`", tz.value),
+                )
+                .maybe_hint(
+                    hint.or_else(|| Some("use an IANA name such as `Europe/Brussels`".to_owned())),
+                );
+                None
+            }
+        },
+    };
+    let mut params = IndexMap::new();
+    for (name, node) in &s.params {
+        if let Some((param, value)) = literal_param(cx, name, node) {
+            params.insert(param, value);
+        }
+    }
+    let given: Vec<&str> = s.params.iter().map(|(n, _)| n.value.as_str()).collect();
+    require_params(cx, &given, s.span, "this schedule");
+    Some(Schedule {
+        cron: cron?,
+        timezone: timezone?,
+        params,
+        drill: s.drill.is_some_and(|d| d.value),
+        span: s.span,
+    })
+}
+
+fn webhook(cx: &mut Cx<'_>, w: &RawWebhook, names: &mut HashSet<String>) -> Option<Webhook> {
+    let name = w.name.as_ref().and_then(|n| {
+        if RunbookName::new(n.value.clone()).is_err() {
+            cx.d.error(Code::InvalidName, n.span, format!("`{}` is not a valid webhook name", n.value))
+                .hint("it becomes the URL path /hooks/<name>: use lowercase letters, digits, `-`, `_` and `.`");
+            return None;
+        }
+        if !names.insert(n.value.clone()) {
+            cx.d.error(Code::InvalidValue, n.span, format!("webhook `{}` is declared twice", n.value));
+            return None;
+        }
+        Some(n.value.clone())
+    });
+    let secret = w
+        .hmac_secret
+        .as_ref()
+        .and_then(|s| secret_source(cx, s, "hmac_secret"));
+    let mut params = IndexMap::new();
+    for (pname, node) in &w.params {
+        let Some(param) = declared_param(cx, pname) else {
+            continue;
+        };
+        params.insert(param, cx.value(node, &Scope::payload("webhook params")));
+    }
+    let given: Vec<&str> = w.params.iter().map(|(n, _)| n.value.as_str()).collect();
+    require_params(cx, &given, w.span, "this webhook");
+    Some(Webhook {
+        name: name?,
+        hmac_secret: secret?,
+        params,
+        span: w.span,
+    })
+}
+
+fn declared_param(cx: &mut Cx<'_>, name: &Spanned<String>) -> Option<ParamName> {
+    match cx.params.get_key_value(name.value.as_str()) {
+        Some((p, _)) => Some(p.clone()),
+        None => {
+            let hint = did_you_mean(&name.value, cx.params.keys().map(|k| k.as_str()))
+                .map(|s| format!("did you mean `{s}`?"));
+            cx.d.error(
+                Code::UnknownReference,
+                name.span,
+                format!("unknown parameter `{}`", name.value),
+            )
+            .maybe_hint(hint);
+            None
+        }
+    }
+}
+
+fn literal_param(
+    cx: &mut Cx<'_>,
+    name: &Spanned<String>,
+    node: &Node,
+) -> Option<(ParamName, serde_json::Value)> {
+    let param = declared_param(cx, name)?;
+    let spec = cx.params.get(&param)?.clone();
+    let value = typed_literal(cx, node, spec.ty, &format!("`{param}`"))?;
+    if let Some(allowed) = &spec.allowed
+        && !allowed.contains(&value)
+    {
+        cx.d.error(
+            Code::InvalidValue,
+            node.span,
+            format!("{value} is not an allowed value of `{param}`"),
+        );
+        return None;
+    }
+    Some((param, value))
+}
+
+/// Every required param must be given by a trigger: nobody is there to type it in.
+fn require_params(cx: &mut Cx<'_>, given: &[&str], span: Span, what: &str) {
+    let missing: Vec<String> = cx
+        .params
+        .iter()
+        .filter(|(name, spec)| spec.required && !given.contains(&name.as_str()))
+        .map(|(name, _)| format!("`{name}`"))
+        .collect();
+    if !missing.is_empty() {
+        cx.d.error(
+            Code::MissingField,
+            span,
+            format!(
+                "{what} does not set required parameter(s) {}",
+                missing.join(", ")
+            ),
+        );
+    }
+}

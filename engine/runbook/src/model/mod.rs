@@ -1,0 +1,218 @@
+//! The compiled runbook: the only form the engine accepts. Built solely by
+//! [`crate::compile`], so every value here has been checked: names are well formed, the
+//! graph is acyclic, every template parses and reads only what is in scope, and every
+//! action call matches its action's schema as far as can be known before rendering.
+
+mod step;
+
+use std::time::Duration;
+
+use drctl_core::{ParamName, RunbookName, SecretName};
+use indexmap::IndexMap;
+
+use crate::source::Span;
+use crate::template::Template;
+
+pub use step::{
+    ActionCall, Approval, Approver, Backoff, ErrorClass, ForEach, ForEachItems, Mark, OnInterrupt,
+    OnTimeout, RetryPolicy, Step, StepKind, SubRunbook, Verify,
+};
+
+/// A compiled runbook.
+#[derive(Debug, Clone)]
+pub struct Runbook {
+    pub name: RunbookName,
+    pub description: Option<String>,
+    pub params: IndexMap<ParamName, ParamSpec>,
+    pub secrets: IndexMap<SecretName, SecretSource>,
+    pub objectives: Objectives,
+    /// Lock name template (params only), taken before the first step.
+    pub lock: Option<Template>,
+    pub timeout: Option<Duration>,
+    pub triggers: Vec<Trigger>,
+    pub steps: Block,
+    pub on_failure: Block,
+    pub finally: Block,
+    /// Where it came from, and the digest of the exact text compiled.
+    pub source: SourceInfo,
+}
+
+impl Runbook {
+    /// The three blocks in execution order.
+    pub fn blocks(&self) -> [&Block; 3] {
+        [&self.steps, &self.on_failure, &self.finally]
+    }
+
+    /// Finds a step in any block.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.blocks().into_iter().find_map(|b| b.get(id))
+    }
+
+    /// Secret names, in declaration order.
+    pub fn secret_names(&self) -> Vec<String> {
+        self.secrets.keys().map(|k| k.to_string()).collect()
+    }
+}
+
+/// The file a runbook was compiled from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    pub name: String,
+    /// `sha256:<hex>` of the source text.
+    pub digest: String,
+}
+
+/// Which block a step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockKind {
+    /// `steps`: the runbook proper.
+    Main,
+    /// `on_failure`: runs when the main block failed, after compensations.
+    OnFailure,
+    /// `finally`: always runs last.
+    Finally,
+}
+
+impl BlockKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockKind::Main => "steps",
+            BlockKind::OnFailure => "on_failure",
+            BlockKind::Finally => "finally",
+        }
+    }
+}
+
+/// The steps of one block and their execution layers.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub kind: BlockKind,
+    /// In file order.
+    pub steps: Vec<Step>,
+    /// Indexes into `steps`, layer by layer: a step's layer is one more than the deepest of
+    /// its `needs`. Steps of one layer can run in parallel.
+    pub layers: Vec<Vec<usize>>,
+}
+
+impl Block {
+    pub fn empty(kind: BlockKind) -> Self {
+        Self {
+            kind,
+            steps: Vec::new(),
+            layers: Vec::new(),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id.as_str() == id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// The type of a runbook parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    List,
+    Map,
+}
+
+impl ParamType {
+    pub const ALL: [ParamType; 6] = [
+        ParamType::String,
+        ParamType::Integer,
+        ParamType::Number,
+        ParamType::Boolean,
+        ParamType::List,
+        ParamType::Map,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Integer => "integer",
+            ParamType::Number => "number",
+            ParamType::Boolean => "boolean",
+            ParamType::List => "list",
+            ParamType::Map => "map",
+        }
+    }
+
+    /// Whether a JSON value has this type.
+    pub fn accepts(self, value: &serde_json::Value) -> bool {
+        use serde_json::Value as J;
+        match self {
+            ParamType::String => value.is_string(),
+            ParamType::Integer => value.is_i64() || value.is_u64(),
+            ParamType::Number => value.is_number(),
+            ParamType::Boolean => value.is_boolean(),
+            ParamType::List => matches!(value, J::Array(_)),
+            ParamType::Map => matches!(value, J::Object(_)),
+        }
+    }
+}
+
+/// A declared parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSpec {
+    pub ty: ParamType,
+    /// Must be given: `required: true` and no default.
+    pub required: bool,
+    pub default: Option<serde_json::Value>,
+    /// `enum:`, the only values allowed.
+    pub allowed: Option<Vec<serde_json::Value>>,
+    pub description: Option<String>,
+    pub span: Span,
+}
+
+/// Where a secret's value is read from when a run needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    File(String),
+}
+
+/// Recovery objectives, measured and reported for every run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Objectives {
+    pub rto: Option<Duration>,
+    pub rpo: Option<Duration>,
+}
+
+/// What starts a run besides a person.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    Schedule(Schedule),
+    Webhook(Webhook),
+}
+
+/// A cron schedule in a time zone.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// Five-field cron, validated.
+    pub cron: String,
+    pub timezone: chrono_tz::Tz,
+    /// Literal params, checked against the param specs.
+    pub params: IndexMap<ParamName, serde_json::Value>,
+    /// Runs fired by this schedule are drills (reported as such).
+    pub drill: bool,
+    pub span: Span,
+}
+
+/// A signed webhook that starts a run.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub name: String,
+    pub hmac_secret: SecretSource,
+    /// Param values rendered from the webhook's JSON `payload`.
+    pub params: IndexMap<ParamName, crate::template::ValueTemplate>,
+    pub span: Span,
+}

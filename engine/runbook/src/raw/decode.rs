@@ -1,0 +1,212 @@
+//! Node tree → [`RawRunbook`]: the top level, params, secrets, objectives and triggers.
+
+use super::reader::{MapReader, Spanned, boolean, duration_text, entries, list_of, string};
+use super::step::steps;
+use super::{
+    RawObjectives, RawParam, RawRunbook, RawSchedule, RawSecret, RawSecretSource, RawTrigger,
+    RawWebhook,
+};
+use crate::diagnostic::{Code, Diagnostics};
+use crate::yaml::{Node, Value};
+
+/// Decodes a whole runbook. Always returns what could be read; problems go to `d`.
+pub fn decode(root: Node, d: &mut Diagnostics) -> RawRunbook {
+    if root.value == Value::Null {
+        d.error(Code::MissingField, root.span, "the runbook is empty")
+            .hint("a runbook needs at least `runbook:` and `steps:`");
+        return RawRunbook {
+            span: root.span,
+            ..RawRunbook::default()
+        };
+    }
+    let Some(mut m) = MapReader::open(root, "runbook", d) else {
+        return RawRunbook::default();
+    };
+    let mut raw = RawRunbook {
+        span: m.span(),
+        ..RawRunbook::default()
+    };
+    raw.runbook = m
+        .required("runbook", d)
+        .and_then(|(_, n)| string(n, "runbook", d));
+    raw.description = m
+        .take("description")
+        .and_then(|(_, n)| string(n, "description", d));
+    raw.params = m
+        .take("params")
+        .map(|(_, n)| params(n, d))
+        .unwrap_or_default();
+    raw.secrets = m
+        .take("secrets")
+        .map(|(_, n)| secrets(n, d))
+        .unwrap_or_default();
+    raw.objectives = m.take("objectives").and_then(|(_, n)| objectives(n, d));
+    raw.lock = m.take("lock").and_then(|(_, n)| string(n, "lock", d));
+    raw.timeout = m
+        .take("timeout")
+        .and_then(|(_, n)| duration_text(n, "timeout", d));
+    raw.triggers = m
+        .take("triggers")
+        .map(|(_, n)| list_of(n, "triggers", d, trigger))
+        .unwrap_or_default();
+    if let Some((_, n)) = m.required("steps", d) {
+        let empty = matches!(&n.value, Value::Null)
+            || matches!(&n.value, Value::Seq(items) if items.is_empty());
+        if empty {
+            d.error(Code::MissingField, n.span, "`steps` is empty")
+                .hint("a runbook needs at least one step");
+        }
+        raw.steps = steps(n, "steps", d);
+    }
+    raw.on_failure = m
+        .take("on_failure")
+        .map(|(_, n)| steps(n, "on_failure", d))
+        .unwrap_or_default();
+    raw.finally = m
+        .take("finally")
+        .map(|(_, n)| steps(n, "finally", d))
+        .unwrap_or_default();
+    m.finish(d);
+    raw
+}
+
+fn params(node: Node, d: &mut Diagnostics) -> Vec<RawParam> {
+    entries(node, "params", d)
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let mut m = MapReader::open(value, "parameter", d)?;
+            let param = RawParam {
+                span: name.span,
+                ty: m
+                    .required("type", d)
+                    .and_then(|(_, n)| string(n, "type", d)),
+                required: m
+                    .take("required")
+                    .and_then(|(_, n)| boolean(&n, "required", d)),
+                default: m.take("default").map(|(_, n)| n),
+                allowed: m.take("enum").map(|(_, n)| n),
+                description: m
+                    .take("description")
+                    .and_then(|(_, n)| string(n, "description", d)),
+                name,
+            };
+            m.finish(d);
+            Some(param)
+        })
+        .collect()
+}
+
+fn secrets(node: Node, d: &mut Diagnostics) -> Vec<RawSecret> {
+    entries(node, "secrets", d)
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some(RawSecret {
+                source: secret_source(value, "secret", d)?,
+                name,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn secret_source(
+    node: Node,
+    what: &'static str,
+    d: &mut Diagnostics,
+) -> Option<RawSecretSource> {
+    let mut m = MapReader::open(node, what, d)?;
+    let source = RawSecretSource {
+        span: m.span(),
+        env: m.take("env").and_then(|(_, n)| string(n, "env", d)),
+        file: m.take("file").and_then(|(_, n)| string(n, "file", d)),
+    };
+    m.finish(d);
+    Some(source)
+}
+
+fn objectives(node: Node, d: &mut Diagnostics) -> Option<RawObjectives> {
+    let mut m = MapReader::open(node, "objectives", d)?;
+    let o = RawObjectives {
+        span: m.span(),
+        rto: m.take("rto").and_then(|(_, n)| duration_text(n, "rto", d)),
+        rpo: m.take("rpo").and_then(|(_, n)| duration_text(n, "rpo", d)),
+    };
+    m.finish(d);
+    Some(o)
+}
+
+fn trigger(node: Node, d: &mut Diagnostics) -> Option<RawTrigger> {
+    let mut m = MapReader::open(node, "trigger", d)?;
+    let span = m.span();
+    let schedule = m.take("schedule");
+    let webhook = m.take("webhook");
+    m.finish(d);
+    match (schedule, webhook) {
+        (Some((_, n)), None) => schedule_trigger(n, d).map(RawTrigger::Schedule),
+        (None, Some((_, n))) => webhook_trigger(n, d).map(RawTrigger::Webhook),
+        (Some(_), Some((key, _))) => {
+            d.error(
+                Code::ConflictingFields,
+                key,
+                "a trigger is either `schedule` or `webhook`, not both",
+            );
+            None
+        }
+        (None, None) => {
+            d.error(
+                Code::MissingField,
+                span,
+                "a trigger needs `schedule` or `webhook`",
+            );
+            None
+        }
+    }
+}
+
+fn schedule_trigger(node: Node, d: &mut Diagnostics) -> Option<RawSchedule> {
+    let mut m = MapReader::open(node, "schedule", d)?;
+    let s = RawSchedule {
+        span: m.span(),
+        cron: m
+            .required("cron", d)
+            .and_then(|(_, n)| string(n, "cron", d)),
+        timezone: m
+            .take("timezone")
+            .and_then(|(_, n)| string(n, "timezone", d)),
+        params: m
+            .take("params")
+            .map(|(_, n)| entries(n, "params", d))
+            .unwrap_or_default(),
+        drill: m.take("drill").and_then(|(_, n)| boolean(&n, "drill", d)),
+    };
+    m.finish(d);
+    Some(s)
+}
+
+fn webhook_trigger(node: Node, d: &mut Diagnostics) -> Option<RawWebhook> {
+    let mut m = MapReader::open(node, "webhook", d)?;
+    let w = RawWebhook {
+        span: m.span(),
+        name: m
+            .required("name", d)
+            .and_then(|(_, n)| string(n, "name", d)),
+        hmac_secret: m
+            .required("hmac_secret", d)
+            .and_then(|(_, n)| secret_source(n, "hmac_secret", d)),
+        params: m
+            .take("params")
+            .map(|(_, n)| entries(n, "params", d))
+            .unwrap_or_default(),
+    };
+    m.finish(d);
+    Some(w)
+}
+
+/// A list of strings with the list's own span (an empty list can then be pointed at).
+pub(super) fn spanned_strings(
+    node: Node,
+    what: &str,
+    d: &mut Diagnostics,
+) -> Spanned<Vec<Spanned<String>>> {
+    let span = node.span;
+    Spanned::new(super::reader::strings(node, what, d), span)
+}

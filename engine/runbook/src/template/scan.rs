@@ -1,0 +1,150 @@
+//! Finds the filter and test names a template uses, with their byte offsets, so that
+//! `validate` can reject `| to_jsn` before a run does. minijinja only looks filters up when
+//! rendering, and its tokenizer is not a stable API, so this is a small scanner of our own:
+//! it walks the code inside `{{ }}` and `{% %}`, skips string literals, and reports the
+//! identifier after each `|` (a filter) and after `is` / `is not` (a test).
+
+/// A filter or test name and its byte offset in the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Name {
+    pub text: String,
+    pub offset: usize,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Names {
+    pub filters: Vec<Name>,
+    pub tests: Vec<Name>,
+}
+
+/// Scans a template (`expression == false`) or a bare expression.
+pub(crate) fn scan(source: &str, expression: bool) -> Names {
+    let mut names = Names::default();
+    if expression {
+        scan_code(source, 0, &mut names);
+        return names;
+    }
+    let mut rest = 0;
+    while let Some(found) = next_block(source, rest) {
+        let (open, close_tag) = found;
+        let code_start = open + 2;
+        let code_end = source[code_start..]
+            .find(close_tag)
+            .map_or(source.len(), |i| code_start + i);
+        if close_tag != "#}" {
+            scan_code(&source[code_start..code_end], code_start, &mut names);
+        }
+        rest = (code_end + 2).min(source.len());
+    }
+    names
+}
+
+fn next_block(source: &str, from: usize) -> Option<(usize, &'static str)> {
+    let tail = source.get(from..)?;
+    [("{{", "}}"), ("{%", "%}"), ("{#", "#}")]
+        .iter()
+        .filter_map(|(open, close)| tail.find(open).map(|i| (from + i, *close)))
+        .min_by_key(|(i, _)| *i)
+}
+
+fn scan_code(code: &str, base: usize, names: &mut Names) {
+    let bytes = code.as_bytes();
+    let mut i = 0;
+    let mut after_is = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'\'' || c == b'"' {
+            i = skip_string(bytes, i);
+            continue;
+        }
+        if c == b'|' {
+            i += 1;
+            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let start = i;
+            i = skip_ident(bytes, i);
+            if i > start {
+                names.filters.push(Name {
+                    text: code[start..i].to_owned(),
+                    offset: base + start,
+                });
+            }
+            continue;
+        }
+        if is_ident_start(c) {
+            let start = i;
+            i = skip_ident(bytes, i);
+            let word = &code[start..i];
+            if after_is && word != "not" {
+                names.tests.push(Name {
+                    text: word.to_owned(),
+                    offset: base + start,
+                });
+                after_is = false;
+            } else {
+                after_is = word == "is" || (after_is && word == "not");
+            }
+            // `.is` is an attribute, not the operator.
+            if word == "is" && start > 0 && bytes[start - 1] == b'.' {
+                after_is = false;
+            }
+            continue;
+        }
+        if !c.is_ascii_whitespace() {
+            after_is = false;
+        }
+        i += 1;
+    }
+}
+
+fn is_ident_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_'
+}
+
+fn skip_ident(bytes: &[u8], mut i: usize) -> usize {
+    if i < bytes.len() && is_ident_start(bytes[i]) {
+        i += 1;
+        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+            i += 1;
+        }
+    }
+    i
+}
+
+fn skip_string(bytes: &[u8], start: usize) -> usize {
+    let quote = bytes[start];
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            c if c == quote => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(names: &[Name]) -> Vec<&str> {
+        names.iter().map(|n| n.text.as_str()).collect()
+    }
+
+    #[test]
+    fn finds_filters_and_tests_outside_strings() {
+        let src = "a {{ x | to_json }} {# y | nope #} {% if v is not defined and w.is %}{{ '|fake' | quote(1) }}{% endif %}";
+        let names = scan(src, false);
+        assert_eq!(texts(&names.filters), ["to_json", "quote"]);
+        assert_eq!(texts(&names.tests), ["defined"]);
+        assert_eq!(
+            &src[names.filters[0].offset..names.filters[0].offset + 7],
+            "to_json"
+        );
+        let expr = scan("steps.a.output | length > 3 and x is number", true);
+        assert_eq!(texts(&expr.filters), ["length"]);
+        assert_eq!(texts(&expr.tests), ["number"]);
+    }
+}

@@ -1,0 +1,77 @@
+//! One module per command. Each returns the process exit code.
+
+mod actions;
+mod graph;
+mod plan;
+mod validate;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use drctl_connectors::Registry;
+use drctl_runbook::fs::{FsCalls, read_source};
+use drctl_runbook::{Compiled, Runbook, Source, compile};
+
+use crate::cli::{Cli, Command};
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let registry = Registry::builtin();
+    match cli.command {
+        Command::Validate {
+            paths,
+            format,
+            strict,
+        } => validate::run(&registry, &paths, format, strict),
+        Command::Graph { file, format } => graph::run(&registry, &file, format),
+        Command::Plan {
+            file,
+            params,
+            format,
+        } => plan::run(&registry, &file, &params, format),
+        Command::Actions { name } => actions::run(&registry, name.as_deref()),
+    }
+}
+
+/// Reads and compiles one runbook file, resolving calls relative to it.
+pub(crate) fn load(registry: &Registry, path: &Path) -> anyhow::Result<(Source, Compiled)> {
+    let source = read_source(path)?;
+    let calls = FsCalls::new(registry);
+    let compiled = compile(&source, registry, &calls);
+    Ok((source, compiled))
+}
+
+/// Compiles one file for `graph` and `plan`; on errors prints them and returns `Err(2)`.
+pub(crate) fn load_valid(
+    registry: &Registry,
+    path: &Path,
+) -> anyhow::Result<Result<(Source, Runbook), ExitCode>> {
+    let (source, compiled) = load(registry, path)?;
+    match compiled.runbook {
+        Some(rb) => Ok(Ok((source, rb))),
+        None => {
+            let color = crate::render::color();
+            let mut out = String::new();
+            for d in compiled
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == drctl_runbook::Severity::Error)
+            {
+                out.push_str(&crate::render::diagnostic(&source, d, color));
+            }
+            eprint(&out);
+            Ok(Err(ExitCode::from(2)))
+        }
+    }
+}
+
+/// Writes to stderr without panicking when it is closed.
+pub(crate) fn eprint(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Writes to stdout; a closed pipe (`drctl plan ... | head`) is not an error worth a panic.
+pub(crate) fn print(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}

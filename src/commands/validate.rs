@@ -1,0 +1,87 @@
+//! `drctl validate PATH...`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use drctl_connectors::Registry;
+use drctl_runbook::fs::collect;
+use drctl_runbook::{Diagnostic, Severity};
+use serde::Serialize;
+
+use super::{load, print};
+use crate::cli::DiagFormat;
+
+#[derive(Serialize)]
+struct FileReport<'a> {
+    file: String,
+    diagnostics: &'a [Diagnostic],
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    files: Vec<FileReport<'a>>,
+    errors: usize,
+    warnings: usize,
+}
+
+pub(crate) fn run(
+    registry: &Registry,
+    paths: &[PathBuf],
+    format: DiagFormat,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
+    let files = collect(paths)?;
+    let mut results = Vec::with_capacity(files.len());
+    for path in &files {
+        results.push(load(registry, path)?);
+    }
+    let count = |severity| {
+        results
+            .iter()
+            .flat_map(|(_, c)| &c.diagnostics)
+            .filter(|d| d.severity == severity)
+            .count()
+    };
+    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+    match format {
+        DiagFormat::Json => {
+            let report = Report {
+                files: results
+                    .iter()
+                    .map(|(s, c)| FileReport {
+                        file: s.name.clone(),
+                        diagnostics: &c.diagnostics,
+                    })
+                    .collect(),
+                errors,
+                warnings,
+            };
+            print(&format!("{}\n", serde_json::to_string_pretty(&report)?));
+        }
+        DiagFormat::Text => {
+            let color = crate::render::color();
+            let mut out = String::new();
+            for (source, compiled) in &results {
+                for d in &compiled.diagnostics {
+                    out.push_str(&crate::render::diagnostic(source, d, color));
+                }
+            }
+            let plural =
+                |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+            out.push_str(&format!(
+                "{}: {}, {}\n",
+                plural(files.len(), "runbook"),
+                plural(errors, "error"),
+                plural(warnings, "warning")
+            ));
+            print(&out);
+        }
+    }
+    Ok(ExitCode::from(if errors > 0 {
+        2
+    } else if strict && warnings > 0 {
+        1
+    } else {
+        0
+    }))
+}

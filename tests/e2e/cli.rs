@@ -1,0 +1,1 @@
+//! validate, graph, plan and actions, driven through the real binary.
