@@ -1,4 +1,7 @@
 //! End-to-end tests of the `drctl` binary. One test binary (ripgrep's pattern); each
 //! module covers one command.
 
+// Test helpers panic on failure by design.
+#![allow(clippy::unwrap_used)]
+
 mod cli;

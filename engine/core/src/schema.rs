@@ -416,6 +416,30 @@ pub fn check<'a, N: SchemaInput>(
     check_at(ty, value, &mut path, report);
 }
 
+/// Checks a map against an object schema (an action's `with:`), as [`check`] does with
+/// `Ty::Object`, without building that `Ty`.
+pub fn check_object<'a, N: SchemaInput>(
+    schema: &ObjectSchema,
+    value: &'a N,
+    report: &mut dyn FnMut(&'a N, SchemaError),
+) {
+    let mut path = Vec::new();
+    match value.shape() {
+        Shape::Map(entries) => check_object_entries(schema, value, &entries, &mut path, report),
+        Shape::Deferred => {}
+        other => report(
+            value,
+            SchemaError {
+                path: Path::default(),
+                kind: SchemaErrorKind::WrongType {
+                    expected: "a map".to_owned(),
+                    found: other.kind_name(),
+                },
+            },
+        ),
+    }
+}
+
 fn check_at<'a, N: SchemaInput>(
     ty: &Ty,
     value: &'a N,
@@ -490,7 +514,7 @@ fn check_at<'a, N: SchemaInput>(
             }
         }
         (Ty::Object(schema), Shape::Map(entries)) => {
-            check_object(schema, value, entries, path, report);
+            check_object_entries(schema, value, entries, path, report);
         }
         (Ty::OneOf(types), _) => {
             // Pick the alternative whose outer kind matches, so that nested problems are
@@ -523,7 +547,7 @@ fn kind_matches<N>(ty: &Ty, shape: &Shape<'_, N>) -> bool {
     ) || matches!(ty, Ty::OneOf(inner) if inner.iter().any(|t| kind_matches(t, shape)))
 }
 
-fn check_object<'a, N: SchemaInput>(
+fn check_object_entries<'a, N: SchemaInput>(
     schema: &ObjectSchema,
     map: &'a N,
     entries: &[(&'a str, Option<&'a N>, &'a N)],

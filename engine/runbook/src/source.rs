@@ -64,6 +64,11 @@ impl Source {
         }
     }
 
+    /// How many lines the text has (a final line break opens an empty last line).
+    pub fn line_count(&self) -> usize {
+        self.lines.count()
+    }
+
     /// The text of line `line` (1-based), without its line break.
     pub fn line_text(&self, line: u32) -> &str {
         self.lines.line_text(&self.text, line)
@@ -97,10 +102,22 @@ struct LineIndex {
 }
 
 impl LineIndex {
+    /// Line breaks as YAML 1.2 counts them: `\n`, `\r\n`, and a lone `\r`, so that the
+    /// parser's line numbers and ours always agree.
     fn new(text: &str) -> Self {
+        let bytes = text.as_bytes();
         let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        for (i, &b) in bytes.iter().enumerate() {
+            let lone_cr = b == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+            if b == b'\n' || lone_cr {
+                starts.push(i + 1);
+            }
+        }
         Self { starts }
+    }
+
+    fn count(&self) -> usize {
+        self.starts.len()
     }
 
     fn position(&self, text: &str, offset: usize) -> (u32, u32) {
@@ -124,8 +141,10 @@ impl LineIndex {
         let Some(&start) = self.starts.get(index) else {
             return "";
         };
-        let end = self.starts.get(index + 1).map_or(text.len(), |&e| e - 1);
-        text.get(start..end).unwrap_or("").trim_end_matches('\r')
+        let end = self.starts.get(index + 1).map_or(text.len(), |&e| e);
+        text.get(start..end)
+            .unwrap_or("")
+            .trim_end_matches(['\r', '\n'])
     }
 }
 
@@ -144,6 +163,12 @@ mod tests {
         assert_eq!((span.line, span.col), (2, 8));
         assert_eq!(s.line_text(2), "b: \"é\" # x");
         assert_eq!(s.line_text(9), "");
+        // A lone CR is a line break for YAML, so it is one for us too.
+        let s = Source::new("x.yaml", "a: 1\rb: 2\r\nc: 3\n");
+        assert_eq!(s.line_count(), 4);
+        assert_eq!(s.line_text(2), "b: 2");
+        let span = s.span_at(s.text.find('c').unwrap(), 1);
+        assert_eq!((span.line, span.col), (3, 1));
         assert!(s.digest().starts_with("sha256:"));
         assert_eq!(s.digest().len(), 71);
     }

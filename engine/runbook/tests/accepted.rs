@@ -1,6 +1,9 @@
 //! What the compiler must accept, and the warnings it gives: the other half of
 //! `malformed.rs`. A checker that rejects everything would pass that file; not this one.
 
+// Test helpers panic on failure by design.
+#![allow(clippy::unwrap_used)]
+
 use drctl_connectors::Registry;
 use drctl_runbook::fs::{FsCalls, collect, read_source};
 use drctl_runbook::model::{ForEachItems, StepKind};

@@ -1,9 +1,13 @@
 //! One malformed runbook per row: each must fail with exactly the expected error kind at
 //! exactly the expected line and column. Positions were worked out by hand from the text.
 
+// Test helpers panic on failure by design.
+#![allow(clippy::unwrap_used)]
+
 use drctl_connectors::Registry;
 use drctl_runbook::{Code, NoCalls, Severity, Source, compile};
 
+#[derive(Clone, Copy)]
 struct Case {
     name: &'static str,
     yaml: &'static str,

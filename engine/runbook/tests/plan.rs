@@ -1,6 +1,9 @@
 //! `plan`: rendering with masked secrets, decided conditions, expanded items, and the
 //! schema check of rendered values.
 
+// Test helpers panic on failure by design.
+#![allow(clippy::unwrap_used)]
+
 use drctl_connectors::Registry;
 use drctl_runbook::params::{parse_assignments, resolve_text};
 use drctl_runbook::plan::{Condition, Plan, PlanValue, plan, render_text};

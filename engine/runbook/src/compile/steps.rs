@@ -2,8 +2,8 @@
 
 use std::num::NonZeroU32;
 
-use drctl_core::schema::check;
-use drctl_core::{ActionName, ActionSpec, StepId, Ty, did_you_mean, parse_duration};
+use drctl_core::schema::check_object;
+use drctl_core::{ActionName, ActionSpec, StepId, did_you_mean, parse_duration};
 
 use super::Cx;
 use super::graph::Loc;
@@ -14,7 +14,7 @@ use crate::model::{
     ActionCall, Approval, Approver, Backoff, BlockKind, ErrorClass, ForEach, ForEachItems, Mark,
     OnInterrupt, OnTimeout, RetryPolicy, Step, StepKind, Verify,
 };
-use crate::raw::{RawActionCall, RawApproval, RawRetry, RawStep, Spanned};
+use crate::raw::{RawApproval, RawRetry, RawStep, Spanned};
 use crate::source::Span;
 use crate::template::has_template_syntax;
 use crate::yaml::{Node, Value};
@@ -73,7 +73,12 @@ pub(crate) fn compile(
         .as_ref()
         .and_then(|t| positive_duration(cx, t, "timeout"));
     let verify = raw.verify.as_ref().and_then(|v| {
-        let call = action_call(cx, v, Scope::step("verify", loc, true, has_for_each, true))?;
+        let call = action_call(
+            cx,
+            v.action.as_ref()?,
+            v.with.as_ref(),
+            Scope::step("verify", loc, true, has_for_each, true),
+        )?;
         let soak = v
             .soak
             .as_ref()
@@ -83,7 +88,8 @@ pub(crate) fn compile(
     let compensate = raw.compensate.as_ref().and_then(|c| {
         action_call(
             cx,
-            c,
+            c.action.as_ref()?,
+            c.with.as_ref(),
             Scope::step("compensate", loc, true, has_for_each, true),
         )
     });
@@ -161,18 +167,8 @@ fn step_kind(
         );
     }
     if let Some(action) = &raw.action {
-        let call = RawActionCall {
-            span: action.span,
-            action: Some(action.clone()),
-            with: raw.with.clone(),
-            soak: None,
-        };
-        return action_call(
-            cx,
-            &call,
-            Scope::step("with", loc, true, has_for_each, false),
-        )
-        .map(StepKind::Action);
+        let scope = Scope::step("with", loc, true, has_for_each, false);
+        return action_call(cx, action, raw.with.as_ref(), scope).map(StepKind::Action);
     }
     if let Some(a) = &raw.approval {
         return approval(cx, a, loc).map(StepKind::Approval);
@@ -223,11 +219,13 @@ fn restrict(cx: &mut Cx<'_>, raw: &RawStep, kind: &Option<StepKind>) {
 /// An action call: the action must exist and `with` must fit its schema.
 pub(crate) fn action_call(
     cx: &mut Cx<'_>,
-    raw: &RawActionCall,
+    name: &Spanned<String>,
+    with: Option<&Node>,
     scope: Scope,
 ) -> Option<ActionCall> {
-    let name = raw.action.as_ref()?;
-    let Some(spec) = cx.catalog.spec(&name.value).cloned() else {
+    // The catalog outlives `cx`'s borrow, so the spec is borrowed, not cloned.
+    let catalog = cx.catalog;
+    let Some(spec) = catalog.spec(&name.value) else {
         let names = cx.catalog.names();
         let hint = did_you_mean(&name.value, names.iter().copied()).map_or_else(
             || "`drctl actions` lists the actions of this build".to_owned(),
@@ -240,20 +238,21 @@ pub(crate) fn action_call(
         )
         .hint(hint);
         // Still check the templates in `with`, so their problems show up now too.
-        if let Some(with) = &raw.with {
+        if let Some(with) = with {
             cx.value(with, &scope);
         }
         return None;
     };
     let action = ActionName::new(name.value.clone()).ok()?;
-    let with_node = raw.with.clone().unwrap_or(Node {
+    let empty = Node {
         span: name.span,
         value: Value::Map(Vec::new()),
-    });
-    check_params(cx, &spec, &with_node);
+    };
+    let with_node = with.unwrap_or(&empty);
+    check_params(cx, spec, with_node);
     let with = match &with_node.value {
         Value::Null => crate::template::ValueTemplate::empty_map(),
-        _ => cx.value(&with_node, &scope),
+        _ => cx.value(with_node, &scope),
     };
     Some(ActionCall {
         action,
@@ -272,9 +271,10 @@ fn check_params(cx: &mut Cx<'_>, spec: &ActionSpec, with: &Node) {
     } else {
         with
     };
-    let ty = Ty::Object(spec.params.clone());
     let mut found = Vec::new();
-    check(&ty, with, &mut |node: &Node, e| found.push((node.span, e)));
+    check_object(&spec.params, with, &mut |node: &Node, e| {
+        found.push((node.span, e))
+    });
     for (span, e) in found {
         let hint = e.hint();
         cx.d.error(Code::ActionParam, span, format!("{}: {e}", spec.name))

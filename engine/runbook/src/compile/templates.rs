@@ -299,22 +299,25 @@ impl Cx<'_> {
         scope: &Scope,
     ) -> Option<Vec<Reference>> {
         let (code, base) = expr.unwrap_or((text, 0));
-        let checked = match expr {
-            Some(_) => self.env.check_expression(code),
-            None => self.env.check_template(code),
+        let analyzed = match expr {
+            Some(_) => self.env.analyze_expression(code),
+            None => self.env.analyze_template(code),
         };
-        if let Err(e) = checked {
-            let (at, len) = e.range.map_or((base, 0), |r| {
-                (base + r.start, r.end.saturating_sub(r.start).max(1))
-            });
-            let at_span = locate(self.source, span, text, at.min(text.len()), len);
-            self.d.error(
-                Code::TemplateSyntax,
-                at_span,
-                format!("template {}", e.message),
-            );
-            return None;
-        }
+        let variables = match analyzed {
+            Ok(v) => v,
+            Err(e) => {
+                let (at, len) = e.range.map_or((base, 0), |r| {
+                    (base + r.start, r.end.saturating_sub(r.start).max(1))
+                });
+                let at_span = locate(self.source, span, text, at.min(text.len()), len);
+                self.d.error(
+                    Code::TemplateSyntax,
+                    at_span,
+                    format!("template {}", e.message),
+                );
+                return None;
+            }
+        };
         let names = scan(code, expr.is_some());
         for f in &names.filters {
             if !self.env.has_filter(&f.text) {
@@ -344,10 +347,6 @@ impl Cx<'_> {
                     .maybe_hint(hint);
             }
         }
-        let variables = match expr {
-            Some(_) => self.env.expression_variables(code),
-            None => self.env.template_variables(code),
-        };
         let mut refs = Vec::with_capacity(variables.len());
         for dotted in variables {
             let (root, path) = split_reference(&dotted);

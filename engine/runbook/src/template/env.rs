@@ -69,36 +69,17 @@ impl TemplateEnv {
         }
     }
 
-    /// Checks template syntax.
-    pub fn check_template(&self, source: &str) -> Result<(), TemplateError> {
-        self.env
-            .template_from_str(source)
-            .map(|_| ())
-            .map_err(Into::into)
+    /// Compiles a template and returns the dotted variable paths it reads
+    /// (`steps.a.output.x`), globals excluded. One compile serves both purposes.
+    pub fn analyze_template(&self, source: &str) -> Result<Vec<String>, TemplateError> {
+        let t = self.env.template_from_str(source)?;
+        Ok(without_globals(t.undeclared_variables(true)))
     }
 
-    /// Checks expression syntax.
-    pub fn check_expression(&self, source: &str) -> Result<(), TemplateError> {
-        self.env
-            .compile_expression(source)
-            .map(|_| ())
-            .map_err(Into::into)
-    }
-
-    /// The dotted variable paths a template reads (`steps.a.output.x`), globals excluded.
-    pub fn template_variables(&self, source: &str) -> Vec<String> {
-        match self.env.template_from_str(source) {
-            Ok(t) => without_globals(t.undeclared_variables(true)),
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// The dotted variable paths an expression reads.
-    pub fn expression_variables(&self, source: &str) -> Vec<String> {
-        match self.env.compile_expression(source) {
-            Ok(e) => without_globals(e.undeclared_variables(true)),
-            Err(_) => Vec::new(),
-        }
+    /// Compiles an expression and returns the dotted variable paths it reads.
+    pub fn analyze_expression(&self, source: &str) -> Result<Vec<String>, TemplateError> {
+        let e = self.env.compile_expression(source)?;
+        Ok(without_globals(e.undeclared_variables(true)))
     }
 
     /// Whether `name` is a filter of this environment. minijinja resolves filters only
@@ -220,14 +201,17 @@ mod tests {
     #[test]
     fn variables_are_reported_as_dotted_paths() {
         let env = TemplateEnv::new();
-        let vars = env.template_variables(
-            "{{ steps.a.output.x }}{% for i in range(3) %}{{ i }}{% endfor %}{{ params.p }}",
-        );
+        let vars = env
+            .analyze_template(
+                "{{ steps.a.output.x }}{% for i in range(3) %}{{ i }}{% endfor %}{{ params.p }}",
+            )
+            .unwrap();
         assert_eq!(vars, vec!["params.p", "steps.a.output.x"]);
-        assert_eq!(
-            env.expression_variables("steps.lag.output.seconds < 5"),
-            vec!["steps.lag.output.seconds"]
-        );
+        let vars = env
+            .analyze_expression("steps.lag.output.seconds < 5")
+            .unwrap();
+        assert_eq!(vars, vec!["steps.lag.output.seconds"]);
+        assert!(env.analyze_template("{{ 1 + }}").is_err());
     }
 
     #[test]
