@@ -251,3 +251,15 @@ fn actions_are_listed_and_described() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("did you mean `haproxy.set_state`?"));
 }
+
+#[test]
+fn the_readme_example_validates_strictly() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```yaml\n").expect("README has a yaml example") + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let s = Scratch::new("readme");
+    let path = s.file("readme.yaml", &readme[start..end]);
+    let o = drctl(&["validate", "--strict", &path]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}

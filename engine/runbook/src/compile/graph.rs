@@ -88,25 +88,30 @@ impl Graph {
 /// Builds the graph of all three blocks, reporting id, `needs` and cycle problems.
 pub(crate) fn build(cx: &mut Cx<'_>, blocks: [(BlockKind, &[RawStep]); 3]) -> Graph {
     let mut index: HashMap<String, Loc> = HashMap::new();
-    let mut ids_per_block: Vec<Vec<Option<StepId>>> = Vec::new();
-    for (kind, steps) in &blocks {
-        let mut ids = Vec::with_capacity(steps.len());
-        for (i, step) in steps.iter().enumerate() {
-            ids.push(step_id(
-                cx,
-                step,
-                Loc {
-                    block: *kind,
-                    index: i,
-                },
-                &mut index,
-                blocks,
-            ));
-        }
-        ids_per_block.push(ids);
-    }
-    let mut out = Vec::with_capacity(3);
-    for ((kind, steps), ids) in blocks.into_iter().zip(ids_per_block) {
+    // Ids first, across all blocks, so that `needs` can tell "unknown" from "in another
+    // block" and duplicates across blocks are caught.
+    let mut ids = blocks
+        .map(|(kind, steps)| {
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, step)| {
+                    step_id(
+                        cx,
+                        step,
+                        Loc {
+                            block: kind,
+                            index: i,
+                        },
+                        &mut index,
+                        blocks,
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .into_iter();
+    let graphs = blocks.map(|(kind, steps)| {
+        let ids = ids.next().unwrap_or_default();
         let needs = resolve_needs(cx, kind, steps, &index);
         let (layers, upstream) = if find_cycles(cx, steps, &ids, &needs) {
             (Vec::new(), None)
@@ -115,28 +120,17 @@ pub(crate) fn build(cx: &mut Cx<'_>, blocks: [(BlockKind, &[RawStep]); 3]) -> Gr
             let upstream = upstream(&needs, &layers);
             (layers, Some(upstream))
         };
-        out.push(BlockGraph {
+        BlockGraph {
             ids,
             needs,
             layers,
             upstream,
-        });
+        }
+    });
+    Graph {
+        index,
+        blocks: graphs,
     }
-    let blocks: [BlockGraph; 3] = match out.try_into() {
-        Ok(b) => b,
-        Err(_) => unreachable_blocks(),
-    };
-    Graph { index, blocks }
-}
-
-// `out` always has exactly three entries, one per input block.
-fn unreachable_blocks() -> [BlockGraph; 3] {
-    [(); 3].map(|()| BlockGraph {
-        ids: Vec::new(),
-        needs: Vec::new(),
-        layers: Vec::new(),
-        upstream: None,
-    })
 }
 
 fn step_id(
