@@ -85,12 +85,16 @@ impl SourceCode for NamedText<'_> {
             .map_or(self.text.len(), |i| end_from + i);
         let whole = SourceSpan::new(start.into(), end.saturating_sub(start));
         let inner = self.text.read_span(&whole, before, after)?;
+        // The header shows line and column of the contents; point it at the span itself.
+        let column = self.text[start..span.offset().min(self.text.len())]
+            .chars()
+            .count();
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.name.to_owned(),
             inner.data(),
             *inner.span(),
             inner.line(),
-            inner.column(),
+            column,
             inner.line_count(),
         )))
     }

@@ -437,14 +437,21 @@ impl Cx<'_> {
                 if !self.params.keys().any(|p| p.as_str() == name) {
                     let at = place(self, &format!("params.{name}"));
                     let hint = did_you_mean(name, self.params.keys().map(|p| p.as_str()))
-                        .map(|s| format!("did you mean `{s}`?"));
+                        .map_or_else(
+                            || {
+                                format!(
+                                    "declare it under `params:`, e.g. `{name}: {{ type: string }}`"
+                                )
+                            },
+                            |s| format!("did you mean `{s}`?"),
+                        );
                     self.d
                         .error(
                             Code::UnknownReference,
                             at,
                             format!("unknown parameter `{name}`"),
                         )
-                        .maybe_hint(hint);
+                        .hint(hint);
                     return false;
                 }
             }
@@ -452,14 +459,17 @@ impl Cx<'_> {
                 if !self.secret_names.iter().any(|s| s == name) {
                     let at = place(self, &format!("secrets.{name}"));
                     let hint = did_you_mean(name, self.secret_names.iter().map(String::as_str))
-                        .map(|s| format!("did you mean `{s}`?"));
+                        .map_or_else(
+                            || format!("declare it under `secrets:`, e.g. `{name}: {{ env: VARIABLE }}`"),
+                            |s| format!("did you mean `{s}`?"),
+                        );
                     self.d
                         .error(
                             Code::UnknownReference,
                             at,
                             format!("unknown secret `{name}`"),
                         )
-                        .maybe_hint(hint);
+                        .hint(hint);
                     return false;
                 }
                 self.used_secrets.insert(name.to_owned());
