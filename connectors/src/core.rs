@@ -4,6 +4,14 @@ use drctl_core::{ActionSpec, ObjectSchema, Reconcile, Ty};
 
 use crate::spec::spec;
 
+/// Where and how a process runs: shared by `exec` and its `reconcile` check.
+fn process(argv_doc: &str) -> ObjectSchema {
+    ObjectSchema::new()
+        .req("argv", Ty::list(Ty::String), argv_doc)
+        .opt("env", Ty::map(Ty::String), "extra environment variables")
+        .opt("cwd", Ty::String, "working directory")
+}
+
 fn status_codes() -> Ty {
     Ty::OneOf(vec![
         Ty::int_range(100, 599),
@@ -18,14 +26,7 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
             "Run a program with an argv list (never through a shell)",
             false,
             Reconcile::WithCheck,
-            ObjectSchema::new()
-                .req(
-                    "argv",
-                    Ty::list(Ty::String),
-                    "program and arguments; no shell is involved",
-                )
-                .opt("env", Ty::map(Ty::String), "extra environment variables")
-                .opt("cwd", Ty::String, "working directory")
+            process("program and arguments; no shell is involved")
                 .opt(
                     "stdin",
                     Ty::String,
@@ -49,16 +50,9 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
                 )
                 .opt(
                     "reconcile",
-                    Ty::Object(
-                        ObjectSchema::new()
-                            .req(
-                                "argv",
-                                Ty::list(Ty::String),
-                                "check program: exit 0 done, 1 not done, else unknown",
-                            )
-                            .opt("env", Ty::map(Ty::String), "extra environment variables")
-                            .opt("cwd", Ty::String, "working directory"),
-                    ),
+                    Ty::Object(process(
+                        "check program: exit 0 done, 1 not done, else unknown",
+                    )),
                     "a check that tells after a crash whether the command already took effect",
                 ),
         ),

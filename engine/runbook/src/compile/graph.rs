@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use drctl_core::{StepId, did_you_mean, ids::suggest_identifier};
+use drctl_core::{StepId, did_you_mean};
 use fixedbitset::FixedBitSet;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -141,16 +141,10 @@ fn step_id(
     blocks: [(BlockKind, &[RawStep]); 3],
 ) -> Option<StepId> {
     let raw = step.id.as_ref()?;
-    let id = match StepId::new(raw.value.clone()) {
-        Ok(id) => id,
-        Err(e) => {
-            let hint = suggest_identifier(&raw.value).map(|s| format!("write `{s}`"));
-            cx.d.error(Code::InvalidName, raw.span, e.to_string())
-                .maybe_hint(hint);
-            // Still index it, so that `needs` naming it is not reported twice.
-            index.entry(raw.value.clone()).or_insert(loc);
-            return None;
-        }
+    let Some(id) = cx.identifier(raw, StepId::new) else {
+        // Still index it, so that `needs` naming it is not reported twice.
+        index.entry(raw.value.clone()).or_insert(loc);
+        return None;
     };
     if let Some(first) = index.get(id.as_str()) {
         let first_span = blocks

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use drctl_core::{
-    ParamName, RunbookName, SecretName, did_you_mean, ids::suggest_identifier, parse_duration,
-};
+use drctl_core::{ParamName, RunbookName, SecretName, did_you_mean, parse_duration};
 use indexmap::IndexMap;
 
 use super::Cx;
@@ -57,15 +55,7 @@ pub(crate) fn compile(cx: &mut Cx<'_>, raw: &RawRunbook) -> Option<Header> {
     for s in &raw.secrets {
         cx.secret_names.push(s.name.value.clone());
         spans.secrets.push((s.name.value.clone(), s.name.span));
-        let name = match SecretName::new(s.name.value.clone()) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                let hint = suggest_identifier(&s.name.value).map(|x| format!("write `{x}`"));
-                cx.d.error(Code::InvalidName, s.name.span, e.to_string())
-                    .maybe_hint(hint);
-                None
-            }
-        };
+        let name = cx.identifier(&s.name, SecretName::new);
         let source = secret_source(cx, &s.source, "secret");
         if let (Some(name), Some(source)) = (name, source) {
             secrets.insert(name, source);
@@ -97,15 +87,7 @@ pub(crate) fn compile(cx: &mut Cx<'_>, raw: &RawRunbook) -> Option<Header> {
 }
 
 fn param(cx: &mut Cx<'_>, p: &RawParam) -> Option<(ParamName, ParamSpec)> {
-    let name = match ParamName::new(p.name.value.clone()) {
-        Ok(n) => Some(n),
-        Err(e) => {
-            let hint = suggest_identifier(&p.name.value).map(|x| format!("write `{x}`"));
-            cx.d.error(Code::InvalidName, p.name.span, e.to_string())
-                .maybe_hint(hint);
-            None
-        }
-    };
+    let name = cx.identifier(&p.name, ParamName::new);
     let ty = p.ty.as_ref().and_then(|t| param_type(cx, t))?;
     let default = p
         .default

@@ -115,6 +115,30 @@ pub(crate) struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// Checks a step, param or secret name, with the corrected spelling as a hint when
+    /// there is an obvious one (`promote-db` → `promote_db`).
+    pub(crate) fn identifier<T>(
+        &mut self,
+        raw: &raw::Spanned<String>,
+        make: impl FnOnce(String) -> Result<T, drctl_core::IdError>,
+    ) -> Option<T> {
+        match make(raw.value.clone()) {
+            Ok(name) => Some(name),
+            Err(e) => {
+                let hint =
+                    drctl_core::ids::suggest_identifier(&raw.value).map(|x| format!("write `{x}`"));
+                self.d
+                    .error(
+                        crate::diagnostic::Code::InvalidName,
+                        raw.span,
+                        e.to_string(),
+                    )
+                    .maybe_hint(hint);
+                None
+            }
+        }
+    }
+
     fn compile(&mut self, raw: raw::RawRunbook) -> Option<Runbook> {
         let header = header::compile(self, &raw);
         let graph = graph::build(

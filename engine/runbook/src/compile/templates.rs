@@ -17,7 +17,7 @@ use crate::diagnostic::Code;
 use crate::raw::Spanned;
 use crate::source::Span;
 use crate::template::locate::locate;
-use crate::template::scan::scan;
+use crate::template::scan::{Name, scan};
 use crate::template::{
     Expr, Kind, RUN_FIELDS, Reference, Root, STEP_FIELDS, Template, ValueTemplate, classify,
     has_template_syntax, single_expression, split_reference,
@@ -319,34 +319,16 @@ impl Cx<'_> {
             }
         };
         let names = scan(code, expr.is_some());
-        for f in &names.filters {
-            if !self.env.has_filter(&f.text) {
-                let at = locate(self.source, span, text, base + f.offset, f.text.len());
-                let hint = did_you_mean(&f.text, KNOWN_FILTERS.iter().copied())
-                    .map(|s| format!("did you mean `{s}`?"));
-                self.d
-                    .error(
-                        Code::UnknownFilter,
-                        at,
-                        format!("unknown filter `{}`", f.text),
-                    )
-                    .maybe_hint(hint);
-            }
-        }
-        for t in &names.tests {
-            if !self.env.has_test(&t.text) {
-                let at = locate(self.source, span, text, base + t.offset, t.text.len());
-                let hint = did_you_mean(&t.text, KNOWN_TESTS.iter().copied())
-                    .map(|s| format!("did you mean `{s}`?"));
-                self.d
-                    .error(
-                        Code::UnknownFilter,
-                        at,
-                        format!("unknown test `{}`", t.text),
-                    )
-                    .maybe_hint(hint);
-            }
-        }
+        let env = self.env;
+        let at = (span, text, base);
+        self.unknown_names(
+            &names.filters,
+            "filter",
+            KNOWN_FILTERS,
+            |n| env.has_filter(n),
+            at,
+        );
+        self.unknown_names(&names.tests, "test", KNOWN_TESTS, |n| env.has_test(n), at);
         let mut refs = Vec::with_capacity(variables.len());
         for dotted in variables {
             let (root, path) = split_reference(&dotted);
@@ -384,6 +366,30 @@ impl Cx<'_> {
             }
         }
         Some(refs)
+    }
+
+    /// Reports the filter or test names that `exists` does not know. `at` is the template's
+    /// span, text and the offset of the code within the text.
+    fn unknown_names(
+        &mut self,
+        found: &[Name],
+        kind: &str,
+        known: &[&str],
+        exists: impl Fn(&str) -> bool,
+        (span, text, base): (Span, &str, usize),
+    ) {
+        for name in found.iter().filter(|n| !exists(&n.text)) {
+            let at = locate(self.source, span, text, base + name.offset, name.text.len());
+            let hint = did_you_mean(&name.text, known.iter().copied())
+                .map(|s| format!("did you mean `{s}`?"));
+            self.d
+                .error(
+                    Code::UnknownFilter,
+                    at,
+                    format!("unknown {kind} `{}`", name.text),
+                )
+                .maybe_hint(hint);
+        }
     }
 
     /// Checks one reference against the scope; reports and returns false when it is bad.
