@@ -9,6 +9,7 @@
 //! - [`schema`]: the parameter schema of an action (types, ranges, enums, required keys) and
 //!   its checker, used twice: statically by the compiler on literal values, and at run time
 //!   on the rendered values.
+//! - [`suggest`]: "did you mean ...?" for mistyped names.
 //! - [`action`]: `ActionSpec`, what an action declares about itself (name, schema,
 //!   idempotency, whether it can reconcile after a crash), and the `ActionCatalog` through
 //!   which the compiler looks actions up without knowing any connector.

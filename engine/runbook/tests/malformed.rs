@@ -188,6 +188,13 @@ const CASES: &[Case] = &[
         Code::ConflictingFields,
     ),
     case(
+        "step_timeout_on_approval",
+        "runbook: t\nsteps:\n  - id: a\n    approval: { approvers: [bob], timeout: 5m }\n    timeout: 10m\n",
+        5,
+        14,
+        Code::ConflictingFields,
+    ),
+    case(
         "retry_on_approval",
         "runbook: t\nsteps:\n  - id: a\n    approval: { approvers: [bob] }\n    retry: { attempts: 2 }\n",
         5,

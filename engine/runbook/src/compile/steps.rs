@@ -27,7 +27,7 @@ pub(crate) fn compile(
     index: usize,
     raw: RawStep,
 ) -> Option<Step> {
-    let loc = Some(Loc { block, index });
+    let loc = Loc { block, index };
     let (id, needs) = match cx.graph.as_ref() {
         Some(g) => {
             let b = g.block(block);
@@ -45,7 +45,7 @@ pub(crate) fn compile(
     let when = raw
         .when
         .as_ref()
-        .and_then(|n| cx.expression(n, &Scope::step("when", loc, false, false, false)));
+        .and_then(|n| cx.expression(n, &Scope::step("when", loc)));
     if let Some(w) = &when
         && w.is_constant()
     {
@@ -77,7 +77,10 @@ pub(crate) fn compile(
             cx,
             v.action.as_ref()?,
             v.with.as_ref(),
-            Scope::step("verify", loc, true, has_for_each, true),
+            Scope::step("verify", loc)
+                .and_secrets()
+                .and_item(has_for_each)
+                .and_own_output(),
         )?;
         let soak = v
             .soak
@@ -90,7 +93,10 @@ pub(crate) fn compile(
             cx,
             c.action.as_ref()?,
             c.with.as_ref(),
-            Scope::step("compensate", loc, true, has_for_each, true),
+            Scope::step("compensate", loc)
+                .and_secrets()
+                .and_item(has_for_each)
+                .and_own_output(),
         )
     });
     let on_interrupt = raw.on_interrupt.as_ref().and_then(|o| on_interrupt(cx, o));
@@ -134,12 +140,7 @@ pub(crate) fn compile(
     })
 }
 
-fn step_kind(
-    cx: &mut Cx<'_>,
-    raw: &RawStep,
-    loc: Option<Loc>,
-    has_for_each: bool,
-) -> Option<StepKind> {
+fn step_kind(cx: &mut Cx<'_>, raw: &RawStep, loc: Loc, has_for_each: bool) -> Option<StepKind> {
     let given: Vec<(&str, Span)> = [
         raw.action.as_ref().map(|a| ("action", a.span)),
         raw.approval.as_ref().map(|a| ("approval", a.span)),
@@ -167,7 +168,9 @@ fn step_kind(
         );
     }
     if let Some(action) = &raw.action {
-        let scope = Scope::step("with", loc, true, has_for_each, false);
+        let scope = Scope::step("with", loc)
+            .and_secrets()
+            .and_item(has_for_each);
         return action_call(cx, action, raw.with.as_ref(), scope).map(StepKind::Action);
     }
     if let Some(a) = &raw.approval {
@@ -177,7 +180,7 @@ fn step_kind(
         return super::calls::compile(
             cx,
             c,
-            Scope::step("call params", loc, false, has_for_each, false),
+            Scope::step("call params", loc).and_item(has_for_each),
         )
         .map(StepKind::Call);
     }
@@ -212,6 +215,9 @@ fn restrict(cx: &mut Cx<'_>, raw: &RawStep, kind: &Option<StepKind>) {
         deny("retry", raw.retry.as_ref().map(|r| r.span));
         deny("verify", raw.verify.as_ref().map(|v| v.span));
         deny("on_interrupt", raw.on_interrupt.as_ref().map(|o| o.span));
+        // An approval has its own `approval.timeout` with an `on_timeout` policy; a second,
+        // step-level timeout would leave it unclear which one wins.
+        deny("timeout", raw.timeout.as_ref().map(|t| t.span));
     }
     deny("compensate", raw.compensate.as_ref().map(|c| c.span));
 }
@@ -298,9 +304,9 @@ fn check_params(cx: &mut Cx<'_>, spec: &ActionSpec, with: &Node) {
     }
 }
 
-fn for_each(cx: &mut Cx<'_>, raw: &RawStep, loc: Option<Loc>) -> Option<ForEach> {
+fn for_each(cx: &mut Cx<'_>, raw: &RawStep, loc: Loc) -> Option<ForEach> {
     let node = raw.for_each.as_ref()?;
-    let scope = Scope::step("for_each", loc, false, false, false);
+    let scope = Scope::step("for_each", loc);
     let items = match &node.value {
         Value::Seq(items) if items.is_empty() => {
             cx.d.error(Code::InvalidValue, node.span, "`for_each` has no items");
@@ -467,13 +473,11 @@ pub(crate) fn choose<T: Copy>(
     None
 }
 
-fn approval(cx: &mut Cx<'_>, a: &RawApproval, loc: Option<Loc>) -> Option<Approval> {
-    let message = a.message.as_ref().and_then(|m| {
-        cx.text_template(
-            m,
-            &Scope::step("approval message", loc, false, false, false),
-        )
-    });
+fn approval(cx: &mut Cx<'_>, a: &RawApproval, loc: Loc) -> Option<Approval> {
+    let message = a
+        .message
+        .as_ref()
+        .and_then(|m| cx.text_template(m, &Scope::step("approval message", loc)));
     let approvers = match &a.approvers {
         None => {
             cx.d.error(Code::NoApprovers, a.span, "an approval needs `approvers`")

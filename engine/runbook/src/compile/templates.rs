@@ -107,8 +107,9 @@ const KNOWN_TESTS: &[&str] = &[
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum StepsScope {
     None,
+    /// Steps upstream of the step at `loc`; with `include_self`, the step itself too.
     From {
-        loc: Option<Loc>,
+        loc: Loc,
         include_self: bool,
     },
 }
@@ -139,22 +140,49 @@ impl Scope {
         }
     }
 
-    /// A step's templates: params, upstream steps, run; secrets and item as given.
-    pub(crate) fn step(
-        what: &'static str,
-        loc: Option<Loc>,
-        secrets: bool,
-        item: bool,
-        include_self: bool,
-    ) -> Self {
+    /// A step's templates: params, upstream steps and `run`. Widen with the methods below.
+    pub(crate) fn step(what: &'static str, loc: Loc) -> Self {
         Scope {
             what,
             params: true,
-            secrets,
-            steps: StepsScope::From { loc, include_self },
-            item,
+            secrets: false,
+            steps: StepsScope::From {
+                loc,
+                include_self: false,
+            },
+            item: false,
             run: true,
             payload: false,
+        }
+    }
+
+    /// Secrets too: only for the inputs of an action.
+    pub(crate) fn and_secrets(self) -> Self {
+        Scope {
+            secrets: true,
+            ..self
+        }
+    }
+
+    /// `item` and `index` too, when the step has a `for_each`.
+    pub(crate) fn and_item(self, for_each: bool) -> Self {
+        Scope {
+            item: for_each,
+            ..self
+        }
+    }
+
+    /// The step's own output too: for its `verify` and `compensate`, which run after it.
+    pub(crate) fn and_own_output(self) -> Self {
+        match self.steps {
+            StepsScope::From { loc, .. } => Scope {
+                steps: StepsScope::From {
+                    loc,
+                    include_self: true,
+                },
+                ..self
+            },
+            StepsScope::None => self,
         }
     }
 
@@ -332,19 +360,11 @@ impl Cx<'_> {
         let mut refs = Vec::with_capacity(variables.len());
         for dotted in variables {
             let (root, path) = split_reference(&dotted);
-            let place = |cx: &Cx<'_>, prefix: &str| {
-                let at = text.find(prefix).unwrap_or(0);
-                locate(
-                    cx.source,
-                    span,
-                    text,
-                    at,
-                    if text.contains(prefix) {
-                        prefix.len()
-                    } else {
-                        0
-                    },
-                )
+            // Points at the reference as written, or at the whole string when it is written
+            // another way (`steps['a']`).
+            let place = |cx: &Cx<'_>, prefix: &str| match text.find(prefix) {
+                Some(at) => locate(cx.source, span, text, at, prefix.len()),
+                None => span,
             };
             let Some(root) = Root::parse(root) else {
                 let at = place(self, root);
@@ -529,9 +549,7 @@ impl Cx<'_> {
                 .maybe_hint(hint);
             return false;
         };
-        if let Some(from) = from
-            && graph.visibility(from, include_self, target) == Visibility::NotUpstream
-        {
+        if graph.visibility(from, include_self, target) == Visibility::NotUpstream {
             let at = place(self, &prefix);
             let here = graph
                 .block(from.block)
