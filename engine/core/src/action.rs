@@ -39,3 +39,75 @@ pub trait ActionCatalog {
     /// Every registered name, for "did you mean" hints.
     fn names(&self) -> Vec<&str>;
 }
+
+/// Why a call failed. The step's retry policy reads the kind, so the engine never guesses
+/// from message text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    /// Transient: connection refused, HTTP 503, a lock held elsewhere. Worth retrying.
+    #[error("{0}")]
+    Retryable(String),
+    /// Will not succeed by trying again: bad input, 404, permission denied.
+    #[error("{0}")]
+    Permanent(String),
+    /// The engine asked the action to stop (cancel, timeout, pause) and it did.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// What an action saw when asked, after a crash, whether an interrupted call took effect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    /// It did; this is the output the step records.
+    Done(serde_json::Value),
+    /// It did not; a new attempt is safe.
+    NotDone,
+    /// Cannot tell; an operator decides.
+    Unknown(String),
+}
+
+/// What an action gets besides its inputs.
+#[derive(Debug, Clone)]
+pub struct ActionCtx {
+    pub run: crate::ids::RunId,
+    pub step: crate::ids::StepId,
+    /// The item index in a `for_each` step.
+    pub item: Option<u32>,
+    pub attempt: u32,
+    /// Cancelled when the engine wants the action to stop: it should return
+    /// `ActionError::Cancelled` promptly, leaving the world in a state a retry can handle.
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+/// A runnable action. Connectors implement it; the engine knows them only through this
+/// trait and an [`ActionRegistry`].
+#[async_trait::async_trait]
+pub trait Action: Send + Sync {
+    fn spec(&self) -> &ActionSpec;
+
+    /// Performs the action with rendered, schema-checked inputs; returns its output.
+    async fn run(
+        &self,
+        ctx: &ActionCtx,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, ActionError>;
+
+    /// After a crash interrupted a call of a non-idempotent action: did it take effect?
+    /// The default cannot tell, so the run pauses for an operator.
+    async fn reconcile(
+        &self,
+        ctx: &ActionCtx,
+        input: serde_json::Value,
+    ) -> Result<Observed, ActionError> {
+        let _ = (ctx, input);
+        Ok(Observed::Unknown(format!(
+            "`{}` cannot tell whether an interrupted call took effect",
+            self.spec().name
+        )))
+    }
+}
+
+/// The actions a build can run, with their specs.
+pub trait ActionRegistry: ActionCatalog + Send + Sync {
+    fn action(&self, name: &str) -> Option<std::sync::Arc<dyn Action>>;
+}

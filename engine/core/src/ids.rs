@@ -156,6 +156,73 @@ name_type!(
     RunbookName, "runbook name", is_slug, "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit"
 );
 
+/// A run's id: `run_` and a ULID, so ids sort by creation time and say what they are.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RunId(String);
+
+impl RunId {
+    const PREFIX: &'static str = "run_";
+
+    /// Makes an id from a creation time and 80 random bits (the caller supplies both: the
+    /// core reads neither a clock nor a random source).
+    pub fn from_parts(created: crate::time::Timestamp, random: u128) -> Self {
+        let ms = u64::try_from(created.as_millis()).unwrap_or(0);
+        Self(format!(
+            "{}{}",
+            Self::PREFIX,
+            ulid::Ulid::from_parts(ms, random)
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for RunId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let valid = s
+            .strip_prefix(Self::PREFIX)
+            .is_some_and(|rest| rest.parse::<ulid::Ulid>().is_ok());
+        if valid {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(IdError {
+                value: s.to_owned(),
+                kind: "run id",
+                rule: "run ids look like run_01JD3N2Y9V6X4W8Q5R7T0ZKM2B",
+            })
+        }
+    }
+}
+
+impl Serialize for RunId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RunId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +247,11 @@ mod tests {
         let id: StepId = serde_json::from_str("\"gate\"").unwrap();
         assert_eq!(id.to_string(), "gate");
         assert!(serde_json::from_str::<StepId>("\"a-b\"").is_err());
+        let run = RunId::from_parts(crate::time::Timestamp::from_millis(1_795_780_800_000), 42);
+        assert!(run.as_str().starts_with("run_01"), "{run}");
+        assert_eq!(run.as_str().len(), 30);
+        assert_eq!(run.to_string().parse::<RunId>().unwrap(), run);
+        assert!("run_nope".parse::<RunId>().is_err());
+        assert!("01JD3N2Y9V6X4W8Q5R7T0ZKM2B".parse::<RunId>().is_err());
     }
 }

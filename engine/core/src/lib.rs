@@ -10,9 +10,11 @@
 //!   its checker, used twice: statically by the compiler on literal values, and at run time
 //!   on the rendered values.
 //! - [`suggest`]: "did you mean ...?" for mistyped names.
+//! - [`time`]: `Timestamp` and the `Clock` trait (with a `ManualClock` for tests).
 //! - [`action`]: `ActionSpec`, what an action declares about itself (name, schema,
-//!   idempotency, whether it can reconcile after a crash), and the `ActionCatalog` through
-//!   which the compiler looks actions up without knowing any connector.
+//!   idempotency, whether it can reconcile after a crash), the `ActionCatalog` through
+//!   which the compiler looks actions up, and the async `Action` trait (`run`,
+//!   `reconcile`) with its `ActionError` kinds, which connectors implement.
 //!
 //! Connectors register their specs in a catalog; the compiler only ever sees the catalog
 //! trait. That keeps the dependency arrow pointing one way: connectors → core ← compiler.
@@ -21,10 +23,14 @@ pub mod action;
 pub mod duration;
 pub mod ids;
 pub mod schema;
+pub mod time;
 
-pub use action::{ActionCatalog, ActionSpec, Reconcile};
+pub use action::{
+    Action, ActionCatalog, ActionCtx, ActionError, ActionRegistry, ActionSpec, Observed, Reconcile,
+};
 pub use duration::{DurationError, format_duration, parse_duration};
-pub use ids::{ActionName, IdError, ParamName, RunbookName, SecretName, StepId};
+pub use ids::{ActionName, IdError, ParamName, RunId, RunbookName, SecretName, StepId};
 pub use schema::{Field, ObjectSchema, SchemaError, SchemaErrorKind, SchemaInput, Shape, Ty};
 pub use suggest::did_you_mean;
+pub use time::{Clock, ManualClock, Timestamp};
 pub mod suggest;

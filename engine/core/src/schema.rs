@@ -416,6 +416,32 @@ pub fn check<'a, N: SchemaInput>(
     check_at(ty, value, &mut path, report);
 }
 
+/// Turns rendered scalars into text where the schema wants text: `"{{ steps.x.output.n }}"`
+/// keeps the number's type, and a `message` or `url` field should still accept it. Only
+/// numbers and booleans bound for a string field are changed; nothing else is guessed.
+pub fn coerce_to_schema(schema: &ObjectSchema, value: &mut serde_json::Value) {
+    let serde_json::Value::Object(map) = value else {
+        return;
+    };
+    for (key, v) in map.iter_mut() {
+        if let Some(field) = schema.get(key) {
+            coerce(&field.ty, v);
+        }
+    }
+}
+
+fn coerce(ty: &Ty, value: &mut serde_json::Value) {
+    use serde_json::Value as J;
+    match (ty, &mut *value) {
+        (Ty::String | Ty::Enum(_), J::Number(n)) => *value = J::String(n.to_string()),
+        (Ty::String | Ty::Enum(_), J::Bool(b)) => *value = J::String(b.to_string()),
+        (Ty::List(item), J::Array(items)) => items.iter_mut().for_each(|v| coerce(item, v)),
+        (Ty::Map(inner), J::Object(map)) => map.values_mut().for_each(|v| coerce(inner, v)),
+        (Ty::Object(schema), J::Object(_)) => coerce_to_schema(schema, value),
+        _ => {}
+    }
+}
+
 /// Checks a map against an object schema (an action's `with:`), as [`check`] does with
 /// `Ty::Object`, without building that `Ty`.
 pub fn check_object<'a, N: SchemaInput>(
@@ -663,6 +689,20 @@ mod tests {
                 "missing required parameter `server`",
                 "give only one of `json`, `body`",
             ]
+        );
+    }
+
+    #[test]
+    fn numbers_become_text_only_where_text_is_wanted() {
+        let schema = ObjectSchema::new()
+            .req("message", Ty::String, "text")
+            .req("weight", Ty::int(), "a number")
+            .opt("tags", Ty::list(Ty::String), "texts");
+        let mut v = json!({"message": 20, "weight": 20, "tags": [1, true, "x"]});
+        coerce_to_schema(&schema, &mut v);
+        assert_eq!(
+            v,
+            json!({"message": "20", "weight": 20, "tags": ["1", "true", "x"]})
         );
     }
 

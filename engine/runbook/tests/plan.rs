@@ -131,6 +131,17 @@ fn rendered_values_that_break_a_schema_are_problems() {
 }
 
 #[test]
+fn numbers_bound_for_text_fields_become_text_as_at_run_time() {
+    let yaml = "runbook: t\nparams:\n  n: { type: integer, default: 3 }\nsteps:\n  - { id: a, action: log, with: { message: \"{{ params.n }}\" } }\n";
+    let p = plan_of(yaml, &[]);
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+    let Some(PlanValue::Map(with)) = &p.blocks[0].layers[0][0].with else {
+        panic!("map")
+    };
+    assert_eq!(with["message"], PlanValue::Value(serde_json::json!("3")));
+}
+
+#[test]
 fn values_from_step_outputs_stay_templates() {
     let p = plan_of(RUNBOOK, &["to=b"]);
     let after = p.blocks[0]

@@ -409,9 +409,11 @@ impl Planner<'_> {
         ctx: &Context,
         with_item: bool,
     ) -> PlanValue {
-        let value = self.value(&call.with, ctx, with_item);
+        let mut value = self.value(&call.with, ctx, with_item);
         if let Some(spec) = self.catalog.spec(call.action.as_str()) {
             let ty = Ty::Object(spec.params.clone());
+            // As the engine does: numbers bound for text fields become text.
+            coerce(&ty, &mut value);
             let mut errors = Vec::new();
             check(&ty, &value, &mut |_, e| errors.push(e));
             for e in errors {
@@ -499,6 +501,30 @@ impl Planner<'_> {
                 }
             }
         }
+    }
+}
+
+/// The plan's side of `drctl_core::schema::coerce_to_schema`, over partly rendered values.
+fn coerce(ty: &Ty, value: &mut PlanValue) {
+    match (ty, value) {
+        (
+            Ty::String | Ty::Enum(_),
+            v @ PlanValue::Value(serde_json::Value::Number(_) | serde_json::Value::Bool(_)),
+        ) => {
+            if let PlanValue::Value(j) = v {
+                *v = PlanValue::Value(serde_json::Value::String(j.to_string()));
+            }
+        }
+        (Ty::List(item), PlanValue::List(items)) => items.iter_mut().for_each(|v| coerce(item, v)),
+        (Ty::Map(inner), PlanValue::Map(map)) => map.values_mut().for_each(|v| coerce(inner, v)),
+        (Ty::Object(schema), PlanValue::Map(map)) => {
+            for (k, v) in map.iter_mut() {
+                if let Some(field) = schema.get(k) {
+                    coerce(&field.ty, v);
+                }
+            }
+        }
+        _ => {}
     }
 }
 

@@ -1,0 +1,294 @@
+//! Events: the facts of a run, appended and never changed. The event log is the truth
+//! (and the audit trail); run and step states are derived from it by [`crate::RunState`].
+//!
+//! Every time-dependent decision is stored in an event (a retry's delay is computed from
+//! the failing event's time, a sleep's end and an attempt's deadline are written in
+//! `AttemptStarted`), so replaying the log gives the same state on any machine, any day.
+
+use std::collections::BTreeMap;
+
+use drctl_core::{RunId, StepId, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One fact about a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    /// Who caused it: a person (`alice`), or `drctl` for the engine's own decisions.
+    pub actor: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The actor of the engine's own decisions.
+pub const ENGINE: &str = "drctl";
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The first event: the pinned runbook sources and the resolved params.
+    RunCreated(Box<RunCreated>),
+    /// The run's lock is held by another run; this one waits.
+    LockWaiting {
+        lock: String,
+        held_by: RunId,
+    },
+    LockAcquired {
+        lock: String,
+    },
+    /// Steps may start. The run's own deadline, if it has a timeout, starts now.
+    RunStarted {
+        deadline: Option<Timestamp>,
+    },
+    /// A `for_each` step's items, evaluated once and pinned.
+    ItemsExpanded {
+        step: StepId,
+        items: Vec<Value>,
+    },
+    StepSkipped {
+        step: StepId,
+        reason: String,
+    },
+    /// A step (or one item) failed outside an attempt: a `when`, `for_each` or input that
+    /// could not be rendered, or inputs that break the action's schema.
+    StepFailed {
+        step: StepId,
+        item: Option<u32>,
+        message: String,
+    },
+    /// Written before the action is called ("write before act").
+    AttemptStarted(Box<AttemptStarted>),
+    AttemptFinished {
+        step: StepId,
+        item: Option<u32>,
+        phase: Phase,
+        attempt: u32,
+        result: AttemptResult,
+    },
+    /// Found at recovery: the attempt started and its process died before it finished.
+    AttemptInterrupted {
+        step: StepId,
+        item: Option<u32>,
+        phase: Phase,
+        attempt: u32,
+        next: Recovery,
+    },
+    /// What the action saw when asked whether an interrupted attempt took effect.
+    Reconciled {
+        step: StepId,
+        item: Option<u32>,
+        phase: Phase,
+        attempt: u32,
+        observed: Reconciliation,
+    },
+    /// A `call` step's sub-run.
+    ChildStarted {
+        step: StepId,
+        item: Option<u32>,
+        child: RunId,
+    },
+    Paused {
+        reason: PauseReason,
+    },
+    Resumed,
+    /// An operator's decision on a step that is interrupted or failed (`drctl step`).
+    OperatorDecision {
+        step: StepId,
+        item: Option<u32>,
+        decision: Decision,
+    },
+    CancelRequested {
+        reason: String,
+    },
+    /// The run's `timeout` passed: it fails, running attempts are cancelled.
+    TimedOut,
+    RunFinished {
+        outcome: Outcome,
+    },
+}
+
+impl EventKind {
+    /// The `type` tag, for the store's `kind` column.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::RunCreated(_) => "run_created",
+            EventKind::LockWaiting { .. } => "lock_waiting",
+            EventKind::LockAcquired { .. } => "lock_acquired",
+            EventKind::RunStarted { .. } => "run_started",
+            EventKind::ItemsExpanded { .. } => "items_expanded",
+            EventKind::StepSkipped { .. } => "step_skipped",
+            EventKind::StepFailed { .. } => "step_failed",
+            EventKind::AttemptStarted(_) => "attempt_started",
+            EventKind::AttemptFinished { .. } => "attempt_finished",
+            EventKind::AttemptInterrupted { .. } => "attempt_interrupted",
+            EventKind::Reconciled { .. } => "reconciled",
+            EventKind::ChildStarted { .. } => "child_started",
+            EventKind::Paused { .. } => "paused",
+            EventKind::Resumed => "resumed",
+            EventKind::OperatorDecision { .. } => "operator_decision",
+            EventKind::CancelRequested { .. } => "cancel_requested",
+            EventKind::TimedOut => "timed_out",
+            EventKind::RunFinished { .. } => "run_finished",
+        }
+    }
+}
+
+/// The run's identity and everything pinned at creation: editing a runbook file never
+/// changes a run in progress, because the run only ever reads these copies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunCreated {
+    pub id: RunId,
+    pub runbook: String,
+    pub source: PinnedSource,
+    /// The sources of every runbook reachable through `call:`, by the path they were read
+    /// from, so that sub-runs started hours later use the text of this moment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub callees: BTreeMap<String, PinnedSource>,
+    pub params: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentLink>,
+    /// `manual`, `schedule` or `webhook:<name>`.
+    pub trigger: String,
+    pub drill: bool,
+}
+
+/// A runbook text as it was when the run was created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedSource {
+    /// The path it was read from (as given).
+    pub name: String,
+    /// `sha256:<hex>` of `text`.
+    pub digest: String,
+    pub text: String,
+}
+
+/// The parent of a sub-run: the `call` step (and item) that started it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentLink {
+    pub run: RunId,
+    pub step: StepId,
+    pub item: Option<u32>,
+}
+
+/// An attempt of a step (one item), of one phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptStarted {
+    pub step: StepId,
+    pub item: Option<u32>,
+    pub phase: Phase,
+    pub attempt: u32,
+    /// The rendered inputs with secrets masked: what was called, for people and audits.
+    pub input: Value,
+    /// When the step's `timeout` expires for this attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Timestamp>,
+    /// For `sleep`: when it is over. A sleep is a stored deadline, not a running task,
+    /// so a restart neither loses nor restarts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_until: Option<Timestamp>,
+}
+
+/// What an attempt is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The step's action.
+    Action,
+    /// The step's `verify` check.
+    Verify,
+    /// The step's `compensate` action, when the run failed later.
+    Compensate,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum AttemptResult {
+    Succeeded {
+        output: Value,
+    },
+    Failed {
+        class: FailureClass,
+        message: String,
+    },
+    Cancelled,
+}
+
+/// Why an attempt failed, as a retry policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    Retryable,
+    Permanent,
+    Timeout,
+}
+
+/// What recovery does with an interrupted attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// Run a new attempt: the action is idempotent, or the step says `on_interrupt: retry`.
+    Retry,
+    /// Ask the action whether the call took effect.
+    Reconcile,
+    /// Stop for an operator.
+    Pause,
+}
+
+/// What reconciliation found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "found", rename_all = "snake_case")]
+pub enum Reconciliation {
+    Done { output: Value },
+    NotDone,
+    Unknown { reason: String },
+}
+
+/// Why a run paused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "why", rename_all = "snake_case")]
+pub enum PauseReason {
+    /// A step was interrupted and cannot be safely retried or reconciled.
+    Interrupted {
+        step: StepId,
+        item: Option<u32>,
+        detail: String,
+    },
+    /// Someone asked (Ctrl-C in `drctl run`).
+    Operator,
+    /// A sub-run paused.
+    Child { step: StepId, child: RunId },
+}
+
+/// An operator's decision on a step (`drctl step retry|skip|fail`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Run a new attempt.
+    Retry,
+    /// Treat the step as done without running it; its output is null.
+    Skip,
+    /// Treat it as failed.
+    Fail,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed { reason: String },
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
