@@ -1,0 +1,119 @@
+//! The read path.
+
+use async_trait::async_trait;
+use drctl_core::RunId;
+use drctl_store::{
+    RunFilter, RunReader, RunRow, StepRow, StoreError, StoredEvent, resolve_matches,
+};
+use sqlx::Row;
+
+use crate::codec::{event_row, i64_of, run_columns, run_id, run_row, step_row};
+use crate::{SqliteStore, db};
+
+#[async_trait]
+impl RunReader for SqliteStore {
+    async fn run(&self, id: &RunId) -> Result<Option<RunRow>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE id = ?"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    async fn resolve(&self, prefix: &str) -> Result<RunId, StoreError> {
+        // Escape LIKE wildcards: ids never contain them, but a typo might.
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let rows =
+            sqlx::query("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 6")
+                .bind(pattern)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        let ids: Vec<RunId> = rows
+            .iter()
+            .map(|r| {
+                r.try_get::<String, _>("id")
+                    .map_err(db)
+                    .and_then(|s| run_id(&s))
+            })
+            .collect::<Result<_, _>>()?;
+        resolve_matches(prefix, &ids.iter().collect::<Vec<_>>())
+    }
+
+    async fn list_runs(&self, f: &RunFilter) -> Result<Vec<RunRow>, StoreError> {
+        let mut sql = String::from(concat!("SELECT ", run_columns!(), " FROM runs WHERE 1 = 1"));
+        if f.status.is_some() {
+            sql.push_str(" AND status = ?");
+        }
+        if f.runbook.is_some() {
+            sql.push_str(" AND runbook = ?");
+        }
+        if f.top_level {
+            sql.push_str(" AND parent IS NULL");
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+        // Built only from the constant fragments above; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(s) = &f.status {
+            q = q.bind(s);
+        }
+        if let Some(b) = &f.runbook {
+            q = q.bind(b);
+        }
+        let limit = if f.limit == 0 {
+            -1
+        } else {
+            i64_of(f.limit as u64)
+        };
+        let rows = q.bind(limit).fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(run_row).collect()
+    }
+
+    async fn children(&self, parent: &RunId) -> Result<Vec<RunRow>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE parent = ? ORDER BY created_at, id"
+        ))
+        .bind(parent.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(run_row).collect()
+    }
+
+    async fn steps(&self, run: &RunId) -> Result<Vec<StepRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT position, item, step, block, status, attempts, started_at, finished_at, output, error \
+             FROM steps WHERE run_id = ? ORDER BY position, item",
+        )
+        .bind(run.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(step_row).collect()
+    }
+
+    async fn events(&self, run: &RunId, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT run_id, seq, at, actor, kind, body, prev_hash, hash FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
+        )
+        .bind(run.as_str())
+        .bind(i64_of(after))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(event_row).collect()
+    }
+}

@@ -1,0 +1,219 @@
+//! The write path: create, append, leases. Each is one `BEGIN IMMEDIATE` transaction.
+
+use async_trait::async_trait;
+use drctl_core::Timestamp;
+use drctl_store::chain::{GENESIS, link};
+use drctl_store::{Append, Claim, Lease, NewEvent, NewRun, RunWriter, StoreError};
+use sqlx::Row;
+
+use crate::codec::{i64_of, item_column};
+use crate::{SqliteStore, db};
+
+#[async_trait]
+impl RunWriter for SqliteStore {
+    async fn create_run(&self, run: &NewRun, first: &NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("SELECT 1 FROM runs WHERE id = ?")
+            .bind(run.id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if exists.is_some() {
+            return Err(StoreError::Exists(run.id.clone()));
+        }
+        let events = link(&run.id, GENESIS, 1, std::slice::from_ref(first));
+        sqlx::query(
+            "INSERT INTO runs (id, runbook, source_name, digest, parent, parent_step, actor, status, \
+             created_at, updated_at, version, head_hash) VALUES (?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, 1, ?)",
+        )
+        .bind(run.id.as_str())
+        .bind(&run.runbook)
+        .bind(&run.source_name)
+        .bind(&run.digest)
+        .bind(run.parent.as_ref().map(|p| p.as_str().to_owned()))
+        .bind(&run.parent_step)
+        .bind(&run.actor)
+        .bind(run.created_at.as_millis())
+        .bind(run.created_at.as_millis())
+        .bind(&events[0].hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        insert_events(&mut tx, &events).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn append(&self, a: Append<'_>) -> Result<u64, StoreError> {
+        let run = &a.lease.run;
+        let mut tx = self.write().await?;
+        let row = sqlx::query("SELECT version, head_hash, owner, fence FROM runs WHERE id = ?")
+            .bind(run.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| StoreError::NotFound(run.to_string()))?;
+        let version = u64::try_from(row.try_get::<i64, _>("version").map_err(db)?).unwrap_or(0);
+        let head: String = row.try_get("head_hash").map_err(db)?;
+        let owner: Option<String> = row.try_get("owner").map_err(db)?;
+        let fence = u64::try_from(row.try_get::<i64, _>("fence").map_err(db)?).unwrap_or(0);
+        if owner.as_deref() != Some(a.lease.owner.as_str()) || fence != a.lease.fence {
+            return Err(StoreError::LeaseLost(run.clone()));
+        }
+        if version != a.expected {
+            return Err(StoreError::VersionConflict {
+                run: run.clone(),
+                expected: a.expected,
+                actual: version,
+            });
+        }
+        let stored = link(run, &head, a.expected + 1, a.events);
+        insert_events(&mut tx, &stored).await?;
+        let new_version = a.expected + a.events.len() as u64;
+        let new_head = stored.last().map_or(head, |e| e.hash.clone());
+        let p = a.projection;
+        sqlx::query("UPDATE runs SET version = ?, head_hash = ?, status = ?, detail = ?, finished_at = ?, updated_at = ? WHERE id = ?")
+            .bind(i64_of(new_version))
+            .bind(&new_head)
+            .bind(&p.status)
+            .bind(&p.detail)
+            .bind(p.finished_at.map(Timestamp::as_millis))
+            .bind(a.now.as_millis())
+            .bind(run.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for s in &p.steps {
+            let output = s.output.as_ref().map(serde_json::Value::to_string);
+            sqlx::query(
+                "INSERT INTO steps (run_id, position, item, step, block, status, attempts, started_at, finished_at, output, error) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (run_id, position, item) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, \
+                 started_at = excluded.started_at, finished_at = excluded.finished_at, output = excluded.output, error = excluded.error",
+            )
+            .bind(run.as_str())
+            .bind(i64::from(s.position))
+            .bind(item_column(s.item))
+            .bind(&s.step)
+            .bind(&s.block)
+            .bind(&s.status)
+            .bind(i64::from(s.attempts))
+            .bind(s.started_at.map(Timestamp::as_millis))
+            .bind(s.finished_at.map(Timestamp::as_millis))
+            .bind(output)
+            .bind(&s.error)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        if p.release_locks {
+            sqlx::query("DELETE FROM locks WHERE run_id = ?")
+                .bind(run.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(new_version)
+    }
+
+    async fn claim(&self, c: &Claim) -> Result<Lease, StoreError> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query("SELECT owner, lease_until, fence FROM runs WHERE id = ?")
+            .bind(c.run.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| StoreError::NotFound(c.run.to_string()))?;
+        let owner: Option<String> = row.try_get("owner").map_err(db)?;
+        let until: Option<i64> = row.try_get("lease_until").map_err(db)?;
+        let fence = u64::try_from(row.try_get::<i64, _>("fence").map_err(db)?).unwrap_or(0);
+        let free = match (&owner, until) {
+            (None, _) | (Some(_), None) => true,
+            (Some(o), _) if *o == c.owner => true,
+            (Some(o), _) if c.take_over_from.as_deref() == Some(o.as_str()) => true,
+            (Some(_), Some(u)) => u < c.now.as_millis(),
+        };
+        if !free {
+            return Err(StoreError::Leased {
+                run: c.run.clone(),
+                owner: owner.unwrap_or_default(),
+                until: Timestamp::from_millis(until.unwrap_or(0)),
+            });
+        }
+        let until = c.now.plus(c.ttl);
+        let fence = fence + 1;
+        sqlx::query("UPDATE runs SET owner = ?, lease_until = ?, fence = ? WHERE id = ?")
+            .bind(&c.owner)
+            .bind(until.as_millis())
+            .bind(i64_of(fence))
+            .bind(c.run.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Lease {
+            run: c.run.clone(),
+            owner: c.owner.clone(),
+            fence,
+            until,
+        })
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+        ttl: std::time::Duration,
+    ) -> Result<Lease, StoreError> {
+        let until = now.plus(ttl);
+        let done =
+            sqlx::query("UPDATE runs SET lease_until = ? WHERE id = ? AND owner = ? AND fence = ?")
+                .bind(until.as_millis())
+                .bind(lease.run.as_str())
+                .bind(&lease.owner)
+                .bind(i64_of(lease.fence))
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        if done.rows_affected() == 1 {
+            Ok(Lease {
+                until,
+                ..lease.clone()
+            })
+        } else {
+            Err(StoreError::LeaseLost(lease.run.clone()))
+        }
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET owner = NULL, lease_until = NULL WHERE id = ? AND owner = ? AND fence = ?")
+            .bind(lease.run.as_str())
+            .bind(&lease.owner)
+            .bind(i64_of(lease.fence))
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+async fn insert_events(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    events: &[drctl_store::StoredEvent],
+) -> Result<(), StoreError> {
+    for e in events {
+        sqlx::query("INSERT INTO events (run_id, seq, at, actor, kind, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(e.run.as_str())
+            .bind(i64_of(e.seq))
+            .bind(e.at.as_millis())
+            .bind(&e.actor)
+            .bind(&e.kind)
+            .bind(&e.body)
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}

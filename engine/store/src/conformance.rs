@@ -1,0 +1,444 @@
+//! The conformance suite: what every store backend must do, checked the same way for
+//! each (`MemoryStore` in this crate's tests, SQLite in its own crate, PostgreSQL later).
+//! Each check gets a fresh, empty store from the factory.
+
+// A test suite: failing asserts are its way to report.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use drctl_core::{RunId, Timestamp};
+use serde_json::json;
+
+use crate::StoreError;
+use crate::chain::{GENESIS, verify};
+use crate::rows::{Claim, LockOutcome, NewEvent, NewRun, Projection, RunFilter, StepRow};
+use crate::traits::{Append, Store};
+
+const T0: i64 = 1_800_000_000_000;
+
+fn at(offset_ms: i64) -> Timestamp {
+    Timestamp::from_millis(T0 + offset_ms)
+}
+
+fn run_id(n: u128) -> RunId {
+    RunId::from_parts(at(n as i64), n)
+}
+
+fn new_run(id: &RunId, parent: Option<&RunId>) -> NewRun {
+    NewRun {
+        id: id.clone(),
+        runbook: "failover".into(),
+        source_name: "runbooks/failover.yaml".into(),
+        digest: "sha256:abc".into(),
+        parent: parent.cloned(),
+        parent_step: parent.map(|_| "call".into()),
+        actor: "alice".into(),
+        created_at: at(0),
+    }
+}
+
+fn event(n: i64, kind: &str) -> NewEvent {
+    NewEvent {
+        at: at(n),
+        actor: "drctl".into(),
+        kind: kind.into(),
+        body: json!({ "type": kind, "n": n }).to_string(),
+    }
+}
+
+fn claim(run: &RunId, owner: &str, now: Timestamp) -> Claim {
+    Claim {
+        run: run.clone(),
+        owner: owner.into(),
+        now,
+        ttl: Duration::from_secs(10),
+        take_over_from: None,
+    }
+}
+
+fn projection(status: &str) -> Projection {
+    Projection {
+        status: status.into(),
+        ..Projection::default()
+    }
+}
+
+/// Runs every check, each on a fresh store from `make`.
+pub async fn check_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
+    create_and_read(&make().await).await;
+    appends_need_the_version_and_the_lease(&make().await).await;
+    appends_are_atomic_and_update_the_projection(&make().await).await;
+    leases_expire_renew_release_and_can_be_taken_over(&make().await).await;
+    locks_are_exclusive_and_released_with_the_run(&make().await).await;
+    commands_are_taken_once_in_order(&make().await).await;
+    lists_resolve_and_children(&make().await).await;
+}
+
+async fn create_and_read(s: &dyn Store) {
+    let id = run_id(1);
+    s.create_run(&new_run(&id, None), &event(0, "run_created"))
+        .await
+        .unwrap();
+    let row = s.run(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.version, row.status.as_str(), row.actor.as_str()),
+        (1, "created", "alice")
+    );
+    let events = s.events(&id, 0).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].seq, events[0].prev_hash.as_str()), (1, GENESIS));
+    assert_eq!(row.head_hash, events[0].hash);
+    assert!(matches!(
+        s.create_run(&new_run(&id, None), &event(0, "run_created"))
+            .await,
+        Err(StoreError::Exists(_))
+    ));
+    assert_eq!(s.run(&run_id(99)).await.unwrap(), None);
+}
+
+async fn appends_need_the_version_and_the_lease(s: &dyn Store) {
+    let id = run_id(2);
+    s.create_run(&new_run(&id, None), &event(0, "run_created"))
+        .await
+        .unwrap();
+    let lease = s.claim(&claim(&id, "w1", at(1))).await.unwrap();
+    let events = [event(2, "run_started"), event(3, "attempt_started")];
+    let p = projection("running");
+    let v = s
+        .append(Append {
+            lease: &lease,
+            expected: 1,
+            events: &events,
+            projection: &p,
+            now: at(3),
+        })
+        .await
+        .unwrap();
+    assert_eq!(v, 3);
+    // A writer that did not see version 3 is refused.
+    let stale = s
+        .append(Append {
+            lease: &lease,
+            expected: 1,
+            events: &events,
+            projection: &p,
+            now: at(4),
+        })
+        .await;
+    assert!(
+        matches!(
+            stale,
+            Err(StoreError::VersionConflict {
+                expected: 1,
+                actual: 3,
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    // A lease that was taken over is refused, even at the right version.
+    let later = at(20_000);
+    let successor = s.claim(&claim(&id, "w2", later)).await.unwrap();
+    assert!(successor.fence > lease.fence);
+    let old = s
+        .append(Append {
+            lease: &lease,
+            expected: 3,
+            events: &events,
+            projection: &p,
+            now: later,
+        })
+        .await;
+    assert!(matches!(old, Err(StoreError::LeaseLost(_))), "{old:?}");
+    let v = s
+        .append(Append {
+            lease: &successor,
+            expected: 3,
+            events: &events[..1],
+            projection: &p,
+            now: later,
+        })
+        .await;
+    assert_eq!(v.unwrap(), 4);
+    let all = s.events(&id, 0).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    verify(&id, &all).unwrap();
+    assert_eq!(s.events(&id, 2).await.unwrap().len(), 2);
+}
+
+async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
+    let id = run_id(3);
+    s.create_run(&new_run(&id, None), &event(0, "run_created"))
+        .await
+        .unwrap();
+    let lease = s.claim(&claim(&id, "w1", at(1))).await.unwrap();
+    let step = |status: &str, item: Option<u32>, position: u32| StepRow {
+        position,
+        step: if position == 0 {
+            "promote".into()
+        } else {
+            "shift".into()
+        },
+        item,
+        block: "steps".into(),
+        status: status.into(),
+        attempts: 1,
+        started_at: Some(at(1)),
+        finished_at: None,
+        output: Some(json!({"lsn": "0/3000060"})),
+        error: None,
+    };
+    let p = Projection {
+        status: "running".into(),
+        steps: vec![
+            step("running", None, 0),
+            step("running", Some(1), 1),
+            step("running", Some(0), 1),
+        ],
+        ..Projection::default()
+    };
+    s.append(Append {
+        lease: &lease,
+        expected: 1,
+        events: &[event(1, "x")],
+        projection: &p,
+        now: at(1),
+    })
+    .await
+    .unwrap();
+    let p2 = Projection {
+        status: "failed".into(),
+        detail: Some("step `shift` failed".into()),
+        finished_at: Some(at(2)),
+        steps: vec![step("succeeded", None, 0)],
+        release_locks: true,
+    };
+    s.append(Append {
+        lease: &lease,
+        expected: 2,
+        events: &[event(2, "y")],
+        projection: &p2,
+        now: at(2),
+    })
+    .await
+    .unwrap();
+    let rows = s.steps(&id).await.unwrap();
+    let got: Vec<(String, Option<u32>, String)> = rows
+        .iter()
+        .map(|r| (r.step.clone(), r.item, r.status.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("promote".into(), None, "succeeded".into()),
+            ("shift".into(), Some(0), "running".into()),
+            ("shift".into(), Some(1), "running".into()),
+        ],
+        "rows in runbook order, upserted"
+    );
+    assert_eq!(rows[0].output, Some(json!({"lsn": "0/3000060"})));
+    let row = s.run(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.detail.as_deref(), row.finished_at),
+        ("failed", Some("step `shift` failed"), Some(at(2)))
+    );
+    assert!(row.is_finished());
+    // A refused append changes nothing at all.
+    let refused = s
+        .append(Append {
+            lease: &lease,
+            expected: 1,
+            events: &[event(3, "z")],
+            projection: &projection("paused"),
+            now: at(3),
+        })
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(s.events(&id, 0).await.unwrap().len(), 3);
+    assert_eq!(s.run(&id).await.unwrap().unwrap().status, "failed");
+}
+
+async fn leases_expire_renew_release_and_can_be_taken_over(s: &dyn Store) {
+    let id = run_id(4);
+    s.create_run(&new_run(&id, None), &event(0, "run_created"))
+        .await
+        .unwrap();
+    let first = s.claim(&claim(&id, "w1", at(0))).await.unwrap();
+    assert_eq!(first.until, at(10_000));
+    // Held: another owner is told who holds it and until when.
+    match s.claim(&claim(&id, "w2", at(5_000))).await {
+        Err(StoreError::Leased { owner, until, .. }) => {
+            assert_eq!((owner.as_str(), until), ("w1", at(10_000)))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Renewed, it is still held later.
+    let renewed = s
+        .renew(&first, at(9_000), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(renewed.until, at(19_000));
+    assert!(s.claim(&claim(&id, "w2", at(15_000))).await.is_err());
+    // A dead owner can be taken over before its lease expires, by naming it.
+    let mut takeover = claim(&id, "w2", at(16_000));
+    takeover.take_over_from = Some("w1".into());
+    let second = s.claim(&takeover).await.unwrap();
+    assert!(second.fence > renewed.fence);
+    assert!(matches!(
+        s.renew(&renewed, at(16_500), Duration::from_secs(10)).await,
+        Err(StoreError::LeaseLost(_))
+    ));
+    // Released, anyone may claim it.
+    s.release(&second).await.unwrap();
+    let third = s.claim(&claim(&id, "w3", at(17_000))).await.unwrap();
+    assert_eq!(third.owner, "w3");
+    assert_eq!(
+        s.run(&id).await.unwrap().unwrap().owner.as_deref(),
+        Some("w3")
+    );
+}
+
+async fn locks_are_exclusive_and_released_with_the_run(s: &dyn Store) {
+    let (a, b) = (run_id(5), run_id(6));
+    for id in [&a, &b] {
+        s.create_run(&new_run(id, None), &event(0, "run_created"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        s.try_lock("failover/a", &a, at(1)).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    assert_eq!(
+        s.try_lock("failover/a", &a, at(2)).await.unwrap(),
+        LockOutcome::Acquired,
+        "re-entrant"
+    );
+    assert_eq!(
+        s.try_lock("failover/a", &b, at(2)).await.unwrap(),
+        LockOutcome::HeldBy(a.clone())
+    );
+    assert_eq!(
+        s.try_lock("failover/b", &b, at(2)).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    s.unlock("failover/b", &a).await.unwrap();
+    assert_eq!(
+        s.try_lock("failover/b", &a, at(3)).await.unwrap(),
+        LockOutcome::HeldBy(b.clone()),
+        "only the holder unlocks"
+    );
+    // The run ends: its locks go in the same transaction.
+    let lease = s.claim(&claim(&a, "w1", at(3))).await.unwrap();
+    let p = Projection {
+        status: "succeeded".into(),
+        finished_at: Some(at(4)),
+        release_locks: true,
+        ..Projection::default()
+    };
+    s.append(Append {
+        lease: &lease,
+        expected: 1,
+        events: &[event(4, "run_finished")],
+        projection: &p,
+        now: at(4),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.try_lock("failover/a", &b, at(5)).await.unwrap(),
+        LockOutcome::Acquired
+    );
+}
+
+async fn commands_are_taken_once_in_order(s: &dyn Store) {
+    let (a, b) = (run_id(7), run_id(8));
+    for id in [&a, &b] {
+        s.create_run(&new_run(id, None), &event(0, "run_created"))
+            .await
+            .unwrap();
+    }
+    s.push_command(&a, at(1), "bob", &json!({"cancel": "wrong region"}))
+        .await
+        .unwrap();
+    s.push_command(&b, at(1), "bob", &json!({"other": 1}))
+        .await
+        .unwrap();
+    s.push_command(&a, at(2), "carol", &json!({"step": "retry"}))
+        .await
+        .unwrap();
+    let taken = s.take_commands(&a).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|c| c.actor.as_str()).collect::<Vec<_>>(),
+        ["bob", "carol"]
+    );
+    assert_eq!(taken[0].body, json!({"cancel": "wrong region"}));
+    assert!(s.take_commands(&a).await.unwrap().is_empty());
+    assert_eq!(s.take_commands(&b).await.unwrap().len(), 1);
+}
+
+async fn lists_resolve_and_children(s: &dyn Store) {
+    let parent = run_id(10);
+    let child = RunId::from_parts(at(11), 0xabc);
+    let other = RunId::from_parts(at(12), 0xdef);
+    s.create_run(&new_run(&parent, None), &event(0, "run_created"))
+        .await
+        .unwrap();
+    let mut c = new_run(&child, Some(&parent));
+    c.created_at = at(11);
+    s.create_run(&c, &event(0, "run_created")).await.unwrap();
+    let mut o = new_run(&other, None);
+    o.created_at = at(12);
+    o.runbook = "restore".into();
+    s.create_run(&o, &event(0, "run_created")).await.unwrap();
+    let all = s.list_runs(&RunFilter::default()).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        [other.clone(), child.clone(), parent.clone()],
+        "newest first"
+    );
+    let top = s
+        .list_runs(&RunFilter {
+            top_level: true,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(top.len(), 2);
+    let restore = s
+        .list_runs(&RunFilter {
+            runbook: Some("restore".into()),
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(restore.len(), 1);
+    let limited = s
+        .list_runs(&RunFilter {
+            limit: 1,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+    assert_eq!(
+        s.children(&parent)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id.clone())
+            .collect::<Vec<_>>(),
+        std::slice::from_ref(&child)
+    );
+    assert_eq!(s.resolve(parent.as_str()).await.unwrap(), parent);
+    assert!(matches!(
+        s.resolve("run_").await,
+        Err(StoreError::Ambiguous { .. })
+    ));
+    assert!(matches!(
+        s.resolve("run_zzz").await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -1,0 +1,46 @@
+//! The storage contract of drctl.
+//!
+//! - [`traits`]: `RunWriter` (the owner's append path, guarded by version and lease),
+//!   `Locks`, `CommandInbox`, `RunReader`, and `Store` = all of them.
+//! - [`rows`]: the plain data stored: runs, events, step rows, leases, commands.
+//! - [`chain`]: the per-run hash chain and its verification.
+//! - [`memory`]: `MemoryStore`, the in-memory reference implementation.
+//! - `conformance` (feature `conformance`): the one test suite every backend runs.
+//!
+//! The store knows nothing of what events mean: it stores their JSON, chains them, and
+//! keeps the projection its caller computed, all in one transaction.
+
+pub mod chain;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod error;
+pub mod memory;
+pub mod rows;
+pub mod traits;
+
+pub use error::StoreError;
+pub use memory::MemoryStore;
+pub use rows::{
+    Claim, Command, Lease, LockOutcome, NewEvent, NewRun, Projection, RunFilter, RunRow, StepRow,
+    StoredEvent,
+};
+pub use traits::{Append, CommandInbox, Locks, RunReader, RunWriter, Store};
+
+use drctl_core::RunId;
+
+/// The run a prefix names, shared by backends so they answer alike.
+pub fn resolve_matches(prefix: &str, matches: &[&RunId]) -> Result<RunId, StoreError> {
+    match matches {
+        [] => Err(StoreError::NotFound(prefix.to_owned())),
+        [one] => Ok((*one).clone()),
+        many => Err(StoreError::Ambiguous {
+            prefix: prefix.to_owned(),
+            candidates: many
+                .iter()
+                .take(5)
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}

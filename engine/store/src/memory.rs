@@ -1,0 +1,339 @@
+//! An in-memory store: the reference implementation of the contract, and the store of
+//! fast tests. A `std::sync::Mutex` guards it: no `.await` happens while it is held and
+//! every critical section is a few map operations.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use drctl_core::{RunId, Timestamp};
+
+use crate::chain::{GENESIS, link};
+use crate::error::StoreError;
+use crate::rows::{
+    Claim, Command, Lease, LockOutcome, NewEvent, NewRun, RunFilter, RunRow, StepRow, StoredEvent,
+};
+use crate::traits::{Append, CommandInbox, Locks, RunReader, RunWriter};
+
+#[derive(Debug, Default)]
+struct Inner {
+    runs: BTreeMap<RunId, RunRow>,
+    events: HashMap<RunId, Vec<StoredEvent>>,
+    steps: HashMap<RunId, BTreeMap<(u32, Option<u32>), StepRow>>,
+    locks: HashMap<String, RunId>,
+    commands: Vec<(Command, bool)>,
+    fences: HashMap<RunId, u64>,
+}
+
+/// See the module doc.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::Unavailable("a previous writer panicked".into()))
+    }
+
+    /// Replaces a stored event, for tamper tests.
+    pub fn tamper(&self, run: &RunId, seq: u64, body: &str) {
+        if let Ok(mut inner) = self.inner.lock()
+            && let Some(e) = inner
+                .events
+                .get_mut(run)
+                .and_then(|v| v.iter_mut().find(|e| e.seq == seq))
+        {
+            e.body = body.to_owned();
+        }
+    }
+}
+
+#[async_trait]
+impl RunWriter for MemoryStore {
+    async fn create_run(&self, run: &NewRun, first: &NewEvent) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if inner.runs.contains_key(&run.id) {
+            return Err(StoreError::Exists(run.id.clone()));
+        }
+        let events = link(&run.id, GENESIS, 1, std::slice::from_ref(first));
+        inner.runs.insert(
+            run.id.clone(),
+            RunRow {
+                id: run.id.clone(),
+                runbook: run.runbook.clone(),
+                source_name: run.source_name.clone(),
+                digest: run.digest.clone(),
+                parent: run.parent.clone(),
+                parent_step: run.parent_step.clone(),
+                actor: run.actor.clone(),
+                status: "created".into(),
+                detail: None,
+                created_at: run.created_at,
+                updated_at: run.created_at,
+                finished_at: None,
+                version: 1,
+                head_hash: events[0].hash.clone(),
+                owner: None,
+                lease_until: None,
+            },
+        );
+        inner.events.insert(run.id.clone(), events);
+        Ok(())
+    }
+
+    async fn append(&self, a: Append<'_>) -> Result<u64, StoreError> {
+        let mut inner = self.lock()?;
+        let fence = inner.fences.get(&a.lease.run).copied().unwrap_or(0);
+        let row = inner
+            .runs
+            .get(&a.lease.run)
+            .ok_or_else(|| StoreError::NotFound(a.lease.run.to_string()))?;
+        if row.owner.as_deref() != Some(a.lease.owner.as_str()) || fence != a.lease.fence {
+            return Err(StoreError::LeaseLost(a.lease.run.clone()));
+        }
+        if row.version != a.expected {
+            return Err(StoreError::VersionConflict {
+                run: row.id.clone(),
+                expected: a.expected,
+                actual: row.version,
+            });
+        }
+        let stored = link(&row.id, &row.head_hash, a.expected + 1, a.events);
+        let version = a.expected + a.events.len() as u64;
+        let id = row.id.clone();
+        if let Some(row) = inner.runs.get_mut(&id) {
+            row.version = version;
+            if let Some(last) = stored.last() {
+                row.head_hash = last.hash.clone();
+            }
+            row.status = a.projection.status.clone();
+            row.detail = a.projection.detail.clone();
+            row.finished_at = a.projection.finished_at;
+            row.updated_at = a.now;
+        }
+        inner.events.entry(id.clone()).or_default().extend(stored);
+        let steps = inner.steps.entry(id.clone()).or_default();
+        for s in &a.projection.steps {
+            steps.insert((s.position, s.item), s.clone());
+        }
+        if a.projection.release_locks {
+            inner.locks.retain(|_, holder| *holder != id);
+        }
+        Ok(version)
+    }
+
+    async fn claim(&self, c: &Claim) -> Result<Lease, StoreError> {
+        let mut inner = self.lock()?;
+        let row = inner
+            .runs
+            .get(&c.run)
+            .ok_or_else(|| StoreError::NotFound(c.run.to_string()))?;
+        let free = match (&row.owner, row.lease_until) {
+            (None, _) => true,
+            (Some(owner), _) if *owner == c.owner => true,
+            (Some(owner), _) if c.take_over_from.as_deref() == Some(owner.as_str()) => true,
+            (Some(_), Some(until)) => until < c.now,
+            (Some(_), None) => true,
+        };
+        if !free {
+            return Err(StoreError::Leased {
+                run: c.run.clone(),
+                owner: row.owner.clone().unwrap_or_default(),
+                until: row.lease_until.unwrap_or(c.now),
+            });
+        }
+        let fence = inner.fences.get(&c.run).copied().unwrap_or(0) + 1;
+        inner.fences.insert(c.run.clone(), fence);
+        let until = c.now.plus(c.ttl);
+        if let Some(row) = inner.runs.get_mut(&c.run) {
+            row.owner = Some(c.owner.clone());
+            row.lease_until = Some(until);
+        }
+        Ok(Lease {
+            run: c.run.clone(),
+            owner: c.owner.clone(),
+            fence,
+            until,
+        })
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+        ttl: std::time::Duration,
+    ) -> Result<Lease, StoreError> {
+        let mut inner = self.lock()?;
+        let fence = inner.fences.get(&lease.run).copied().unwrap_or(0);
+        let row = inner
+            .runs
+            .get_mut(&lease.run)
+            .ok_or_else(|| StoreError::NotFound(lease.run.to_string()))?;
+        if row.owner.as_deref() != Some(lease.owner.as_str()) || fence != lease.fence {
+            return Err(StoreError::LeaseLost(lease.run.clone()));
+        }
+        let until = now.plus(ttl);
+        row.lease_until = Some(until);
+        Ok(Lease {
+            until,
+            ..lease.clone()
+        })
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        let fence = inner.fences.get(&lease.run).copied().unwrap_or(0);
+        if let Some(row) = inner.runs.get_mut(&lease.run)
+            && row.owner.as_deref() == Some(lease.owner.as_str())
+            && fence == lease.fence
+        {
+            row.owner = None;
+            row.lease_until = None;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Locks for MemoryStore {
+    async fn try_lock(
+        &self,
+        name: &str,
+        run: &RunId,
+        _now: Timestamp,
+    ) -> Result<LockOutcome, StoreError> {
+        let mut inner = self.lock()?;
+        if let Some(holder) = inner.locks.get(name).cloned() {
+            let finished = inner.runs.get(&holder).is_none_or(RunRow::is_finished);
+            if holder != *run && !finished {
+                return Ok(LockOutcome::HeldBy(holder));
+            }
+        }
+        inner.locks.insert(name.to_owned(), run.clone());
+        Ok(LockOutcome::Acquired)
+    }
+
+    async fn unlock(&self, name: &str, run: &RunId) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if inner.locks.get(name) == Some(run) {
+            inner.locks.remove(name);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CommandInbox for MemoryStore {
+    async fn push_command(
+        &self,
+        run: &RunId,
+        at: Timestamp,
+        actor: &str,
+        body: &serde_json::Value,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock()?;
+        let id = inner.commands.len() as u64 + 1;
+        inner.commands.push((
+            Command {
+                id,
+                run: run.clone(),
+                at,
+                actor: actor.to_owned(),
+                body: body.clone(),
+            },
+            false,
+        ));
+        Ok(id)
+    }
+
+    async fn take_commands(&self, run: &RunId) -> Result<Vec<Command>, StoreError> {
+        let mut inner = self.lock()?;
+        let mut out = Vec::new();
+        for (cmd, taken) in &mut inner.commands {
+            if cmd.run == *run && !*taken {
+                *taken = true;
+                out.push(cmd.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl RunReader for MemoryStore {
+    async fn run(&self, id: &RunId) -> Result<Option<RunRow>, StoreError> {
+        Ok(self.lock()?.runs.get(id).cloned())
+    }
+
+    async fn resolve(&self, prefix: &str) -> Result<RunId, StoreError> {
+        let inner = self.lock()?;
+        let matches: Vec<&RunId> = inner
+            .runs
+            .keys()
+            .filter(|id| id.as_str().starts_with(prefix))
+            .collect();
+        crate::resolve_matches(prefix, &matches)
+    }
+
+    async fn list_runs(&self, f: &RunFilter) -> Result<Vec<RunRow>, StoreError> {
+        let inner = self.lock()?;
+        let mut rows: Vec<RunRow> = inner
+            .runs
+            .values()
+            .filter(|r| f.status.as_ref().is_none_or(|s| r.status == *s))
+            .filter(|r| f.runbook.as_ref().is_none_or(|b| r.runbook == *b))
+            .filter(|r| !f.top_level || r.parent.is_none())
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        if f.limit > 0 {
+            rows.truncate(f.limit);
+        }
+        Ok(rows)
+    }
+
+    async fn children(&self, parent: &RunId) -> Result<Vec<RunRow>, StoreError> {
+        let inner = self.lock()?;
+        let mut rows: Vec<RunRow> = inner
+            .runs
+            .values()
+            .filter(|r| r.parent.as_ref() == Some(parent))
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(rows)
+    }
+
+    async fn steps(&self, run: &RunId) -> Result<Vec<StepRow>, StoreError> {
+        Ok(self
+            .lock()?
+            .steps
+            .get(run)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn events(&self, run: &RunId, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .events
+            .get(run)
+            .map(|v| v.iter().filter(|e| e.seq > after).cloned().collect())
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,151 @@
+//! The data the store keeps: runs, their events, the projection of their steps, leases,
+//! locks and the command inbox. Plain data; the meaning of events is `drctl-run`'s.
+
+use drctl_core::{RunId, Timestamp};
+use serde::Serialize;
+use serde_json::Value;
+
+/// A run to create, with its first event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub id: RunId,
+    pub runbook: String,
+    pub source_name: String,
+    pub digest: String,
+    pub parent: Option<RunId>,
+    pub parent_step: Option<String>,
+    pub actor: String,
+    pub created_at: Timestamp,
+}
+
+/// The projection of a run: one row, updated with every append.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    pub id: RunId,
+    pub runbook: String,
+    pub source_name: String,
+    pub digest: String,
+    pub parent: Option<RunId>,
+    pub parent_step: Option<String>,
+    pub actor: String,
+    /// `created`, `waiting`, `running`, `paused`, `succeeded`, `failed`, `cancelled`.
+    pub status: String,
+    /// Why it is paused or failed.
+    pub detail: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    /// Number of events.
+    pub version: u64,
+    pub head_hash: String,
+    pub owner: Option<String>,
+    pub lease_until: Option<Timestamp>,
+}
+
+impl RunRow {
+    /// Whether the run has ended for good.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.as_str(), "succeeded" | "failed" | "cancelled")
+    }
+}
+
+/// The projection of one step item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRow {
+    /// The step's place in the runbook (all blocks, file order), for listing in order.
+    pub position: u32,
+    pub step: String,
+    /// The `for_each` index, or `None` for a plain step.
+    pub item: Option<u32>,
+    pub block: String,
+    pub status: String,
+    pub attempts: u32,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+}
+
+/// An event to append. `body` is its JSON; `kind` its type tag, for queries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub at: Timestamp,
+    pub actor: String,
+    pub kind: String,
+    pub body: String,
+}
+
+/// An event as stored, with its place in the run's hash chain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub run: RunId,
+    /// 1 for the first event of the run.
+    pub seq: u64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub kind: String,
+    pub body: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// What an append changes besides adding events.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Projection {
+    pub status: String,
+    pub detail: Option<String>,
+    pub finished_at: Option<Timestamp>,
+    /// Step items whose row changed.
+    pub steps: Vec<StepRow>,
+    /// The run ended: release every lock it holds, in the same transaction.
+    pub release_locks: bool,
+}
+
+/// The right to write a run's events. Every append checks the fence: a process that lost
+/// its lease (paused, partitioned, presumed dead) can never write over its successor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub run: RunId,
+    pub owner: String,
+    pub fence: u64,
+    pub until: Timestamp,
+}
+
+/// A request to own a run.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub run: RunId,
+    pub owner: String,
+    pub now: Timestamp,
+    pub ttl: std::time::Duration,
+    /// Take the run over from this owner even if its lease has not expired: the caller
+    /// has established that the owner is dead (its process is gone).
+    pub take_over_from: Option<String>,
+}
+
+/// The result of asking for a named lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    Acquired,
+    HeldBy(RunId),
+}
+
+/// An operator's command to a run, waiting for the run's owner to act on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    pub id: u64,
+    pub run: RunId,
+    pub at: Timestamp,
+    pub actor: String,
+    pub body: Value,
+}
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub status: Option<String>,
+    pub runbook: Option<String>,
+    /// Only top-level runs (no sub-runs).
+    pub top_level: bool,
+    pub limit: usize,
+}
