@@ -337,8 +337,13 @@ impl RunState {
                 effects.push(Effect::Stop);
             }
             EventKind::Resumed => {
+                // A run paused before it started (waiting for its lock) goes back to waiting.
                 if matches!(self.status, RunStatus::Paused { .. }) {
-                    self.status = RunStatus::Running;
+                    self.status = if self.started_at.is_some() {
+                        RunStatus::Running
+                    } else {
+                        RunStatus::Created
+                    };
                 }
             }
             EventKind::OperatorDecision {

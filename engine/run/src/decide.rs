@@ -62,7 +62,10 @@ impl RunState {
     }
 
     /// The earliest time at which `decide` may have something new to say without any
-    /// attempt finishing: a retry, the end of a sleep, a verify, a timeout.
+    /// attempt finishing: a retry, the end of a sleep, a verify, the run's timeout.
+    /// Deadlines of running attempts are not included: whoever runs an attempt enforces
+    /// its deadline (the driver cancels the task), and a passed deadline stays passed until
+    /// the attempt ends, so reporting it would make a waiter spin.
     pub fn next_wake(&self) -> Option<Timestamp> {
         let mut times: Vec<Timestamp> = Vec::new();
         for st in self.steps.values() {
@@ -71,9 +74,6 @@ impl RunState {
                     ItemStatus::Backoff { retry_at, .. } => times.push(*retry_at),
                     ItemStatus::Sleeping { until, .. } => times.push(*until),
                     ItemStatus::Verifying { next_at, .. } => times.push(*next_at),
-                    ItemStatus::Running {
-                        deadline: Some(d), ..
-                    } => times.push(*d),
                     _ => {}
                 }
             }

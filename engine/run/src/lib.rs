@@ -11,6 +11,7 @@
 //!   pause), exactly as DESIGN.md's crash semantics say.
 //! - `context`: the values templates see during a run.
 //! - `backoff`: retry delays.
+//! - [`pinned`]: compiling a run's pinned sources (the runbook and its callees).
 //!
 //! Nothing here performs IO or reads a clock: time is in the events (and passed to
 //! `decide`), so replaying a log always gives the same state, and every rule of the engine
@@ -21,6 +22,7 @@ pub mod backoff;
 mod context;
 mod decide;
 pub mod event;
+pub mod pinned;
 mod recover;
 pub mod state;
 

@@ -173,3 +173,42 @@ fn normalize(path: &Path) -> PathBuf {
     }
     out
 }
+
+/// The sources of every runbook reachable from `runbook` (compiled from `name`) through
+/// `call:`, keyed as `FsCalls::target_path` keys them: what a run pins at creation.
+pub fn callee_sources(
+    runbook: &crate::model::Runbook,
+    name: &str,
+    catalog: &dyn ActionCatalog,
+) -> Result<Vec<(String, Source)>, FsError> {
+    let mut out: Vec<(String, Source)> = Vec::new();
+    let mut todo = vec![(name.to_owned(), calls_of(runbook))];
+    while let Some((caller, targets)) = todo.pop() {
+        for target in targets {
+            let path = FsCalls::target_path(&caller, &target);
+            let key = path.display().to_string();
+            if out.iter().any(|(k, _)| *k == key) {
+                continue;
+            }
+            let source = read_source(&path)?;
+            let calls = FsCalls::new(catalog);
+            if let Some(rb) = compile(&source, catalog, &calls).runbook {
+                todo.push((key.clone(), calls_of(&rb)));
+            }
+            out.push((key, source));
+        }
+    }
+    Ok(out)
+}
+
+fn calls_of(runbook: &crate::model::Runbook) -> Vec<String> {
+    runbook
+        .blocks()
+        .iter()
+        .flat_map(|b| &b.steps)
+        .filter_map(|s| match &s.kind {
+            crate::model::StepKind::Call(sub) => Some(sub.runbook.clone()),
+            _ => None,
+        })
+        .collect()
+}

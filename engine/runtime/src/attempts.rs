@@ -1,0 +1,363 @@
+//! Starting what `Effect::Invoke` and `Effect::Reconcile` ask for: actions as tokio tasks
+//! (with secrets revealed only in their inputs, and scrubbed from what they return), and
+//! sub-runs for `call` steps.
+
+use drctl_core::{ActionCtx, ActionError, Observed};
+use drctl_run::event::{
+    AttemptResult, ENGINE, EventKind, FailureClass, ParentLink, Reconciliation,
+};
+use drctl_run::pinned::PinnedCalls;
+use drctl_run::state::ItemStatus;
+use drctl_run::{Outcome, Phase, Scope};
+use drctl_runbook::model::{ActionCall, StepKind};
+use drctl_runbook::params::resolve_json;
+use drctl_runbook::template::Root;
+use drctl_runbook::template::render::{SecretValues, Secrets, render_value};
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::driver::{Done, Driver, Flight, Key};
+use crate::secrets::{scrub, scrub_text};
+use crate::{DriveOptions, EngineError, RunEnd};
+
+impl Driver {
+    /// Starts an attempt that is recorded as started.
+    pub(crate) async fn invoke(&mut self, key: Key) -> Result<(), EngineError> {
+        let runbook = self.state.runbook.clone();
+        let Some(def) = runbook.step(key.0.as_str()) else {
+            return self.fail_now(key, "the step is not in the runbook");
+        };
+        if key.2 == Phase::Action
+            && let StepKind::Call(_) = def.kind
+        {
+            return self.start_child(key).await;
+        }
+        let Some(call) = call_of(def, key.2) else {
+            return self.fail_now(key, "the step has nothing to run in this phase");
+        };
+        let input = match self.reveal(call, &key) {
+            Ok(input) => input,
+            Err(message) => return self.fail_now(key, &message),
+        };
+        let Some(action) = self.e.actions.action(call.action.as_str()) else {
+            let message = format!(
+                "action `{}` is not implemented in this build of drctl",
+                call.action
+            );
+            return self.fail_now(key, &message);
+        };
+        let cancel = CancellationToken::new();
+        let ctx = ActionCtx {
+            run: self.state.id.clone(),
+            step: key.0.clone(),
+            item: key.1,
+            attempt: key.3,
+            cancel: cancel.clone(),
+        };
+        let (tx, secrets, k) = (self.done_tx.clone(), self.revealed.clone(), key.clone());
+        let handle = tokio::spawn(async move {
+            let result = match action.run(&ctx, input).await {
+                Ok(mut output) => {
+                    scrub(&mut output, &secrets);
+                    AttemptResult::Succeeded { output }
+                }
+                Err(ActionError::Retryable(m)) => AttemptResult::Failed {
+                    class: FailureClass::Retryable,
+                    message: scrub_text(&m, &secrets),
+                },
+                Err(ActionError::Permanent(m)) => AttemptResult::Failed {
+                    class: FailureClass::Permanent,
+                    message: scrub_text(&m, &secrets),
+                },
+                Err(ActionError::Cancelled) => AttemptResult::Cancelled,
+            };
+            let _ = tx.send(Done::Attempt { key: k, result });
+        });
+        let deadline = self.deadline_of(&key);
+        self.flights.insert(
+            key,
+            Flight {
+                cancel,
+                handle,
+                deadline,
+                timing_out: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Asks the action whether an interrupted attempt took effect.
+    pub(crate) fn reconcile(&mut self, key: Key) -> Result<(), EngineError> {
+        let runbook = self.state.runbook.clone();
+        let call = runbook.step(key.0.as_str()).and_then(|d| call_of(d, key.2));
+        let prepared = call
+            .ok_or_else(|| "nothing to reconcile".to_owned())
+            .and_then(|call| {
+                let input = self.reveal(call, &key)?;
+                let action = self.e.actions.action(call.action.as_str()).ok_or_else(|| {
+                    format!("action `{}` is not implemented in this build", call.action)
+                })?;
+                Ok((action, input))
+            });
+        let cancel = CancellationToken::new();
+        let ctx = ActionCtx {
+            run: self.state.id.clone(),
+            step: key.0.clone(),
+            item: key.1,
+            attempt: key.3,
+            cancel: cancel.clone(),
+        };
+        let (tx, secrets, k) = (self.done_tx.clone(), self.revealed.clone(), key.clone());
+        let handle = tokio::spawn(async move {
+            let observed = match prepared {
+                Err(reason) => Reconciliation::Unknown { reason },
+                Ok((action, input)) => match action.reconcile(&ctx, input).await {
+                    Ok(Observed::Done(mut output)) => {
+                        scrub(&mut output, &secrets);
+                        Reconciliation::Done { output }
+                    }
+                    Ok(Observed::NotDone) => Reconciliation::NotDone,
+                    Ok(Observed::Unknown(reason)) => Reconciliation::Unknown {
+                        reason: scrub_text(&reason, &secrets),
+                    },
+                    Err(e) => Reconciliation::Unknown {
+                        reason: format!(
+                            "reconciliation failed: {}",
+                            scrub_text(&e.to_string(), &secrets)
+                        ),
+                    },
+                },
+            };
+            let _ = tx.send(Done::Reconciled { key: k, observed });
+        });
+        self.flights.insert(
+            key,
+            Flight {
+                cancel,
+                handle,
+                deadline: None,
+                timing_out: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// A `call` step: creates its sub-run (or finds the one it already has) and drives it
+    /// once `child_started` is stored.
+    async fn start_child(&mut self, key: Key) -> Result<(), EngineError> {
+        let item = self
+            .state
+            .steps
+            .get(&key.0)
+            .and_then(|s| s.items.get(key.1.unwrap_or(0) as usize));
+        if let Some(child) = item.and_then(|i| i.child.clone()) {
+            self.attach(key, child);
+            return Ok(());
+        }
+        let input = match item.map(|i| &i.status) {
+            Some(ItemStatus::Running { input, .. }) => input.clone(),
+            _ => return self.fail_now(key, "the call step is not running"),
+        };
+        let target = input["runbook"].as_str().unwrap_or_default().to_owned();
+        let given = input["params"].as_object().cloned().unwrap_or_default();
+        let created = self.state.created.clone();
+        // In a block: `PinnedCalls` borrows the catalog and must not live across an await.
+        let prepared = {
+            let calls = PinnedCalls {
+                callees: &created.callees,
+                catalog: self.e.actions.as_ref(),
+            };
+            calls
+                .source(&created.source.name, &target)
+                .cloned()
+                .ok_or_else(|| format!("`{target}` was not pinned when the run was created"))
+                .and_then(|pinned| {
+                    let runbook = calls.compile(&created.source.name, &target)?;
+                    let params = resolve_json(&runbook.params, &given).map_err(|errors| {
+                        errors
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })?;
+                    Ok((pinned, params.to_map()))
+                })
+        };
+        let (pinned, params) = match prepared {
+            Ok(p) => p,
+            Err(message) => return self.fail_now(key, &format!("sub-run `{target}`: {message}")),
+        };
+        let request = crate::create::NewRunRequest {
+            source: drctl_runbook::Source::new(pinned.name.clone(), pinned.text.clone()),
+            callees: Vec::new(),
+            params,
+            actor: self.state.created_by.clone(),
+            trigger: format!("call from {}", self.state.id),
+            drill: created.drill,
+            parent: Some(ParentLink {
+                run: self.state.id.clone(),
+                step: key.0.clone(),
+                item: key.1,
+            }),
+        };
+        let child = self
+            .e
+            .create_pinned(pinned, created.callees.clone(), request)
+            .await?;
+        self.queue(
+            vec![EventKind::ChildStarted {
+                step: key.0.clone(),
+                item: key.1,
+                child: child.clone(),
+            }],
+            ENGINE,
+        )?;
+        self.to_attach.push((key, child));
+        Ok(())
+    }
+
+    /// Drives a sub-run as this step's attempt.
+    pub(crate) fn attach(&mut self, key: Key, child: drctl_core::RunId) {
+        let cancel = CancellationToken::new();
+        let opts = DriveOptions {
+            resume: true,
+            no_wait: false,
+            pause: self.opts.pause.child_token(),
+            cancel: cancel.clone(),
+        };
+        let (engine, tx, k) = (self.e.clone(), self.done_tx.clone(), key.clone());
+        let handle = tokio::spawn(async move {
+            let end = engine.drive_boxed(child.clone(), opts).await;
+            let done = match end {
+                Ok(RunEnd::Finished {
+                    outcome: Outcome::Succeeded,
+                    outputs,
+                }) => Done::Attempt {
+                    key: k,
+                    result: AttemptResult::Succeeded {
+                        output: json!({ "run": child, "status": "succeeded", "steps": outputs }),
+                    },
+                },
+                Ok(RunEnd::Finished {
+                    outcome: Outcome::Failed { reason },
+                    ..
+                }) => Done::Attempt {
+                    key: k,
+                    result: AttemptResult::Failed {
+                        class: FailureClass::Permanent,
+                        message: format!("sub-run {child} failed: {reason}"),
+                    },
+                },
+                Ok(RunEnd::Finished {
+                    outcome: Outcome::Cancelled,
+                    ..
+                }) => Done::Attempt {
+                    key: k,
+                    result: AttemptResult::Cancelled,
+                },
+                Ok(RunEnd::Paused(_)) => Done::ChildPaused { key: k },
+                Ok(RunEnd::LockHeld { lock, holder }) => Done::Attempt {
+                    key: k,
+                    result: AttemptResult::Failed {
+                        class: FailureClass::Permanent,
+                        message: format!("sub-run {child}: lock `{lock}` is held by {holder}"),
+                    },
+                },
+                Err(e) => Done::Attempt {
+                    key: k,
+                    result: AttemptResult::Failed {
+                        class: FailureClass::Permanent,
+                        message: format!("sub-run {child}: {e}"),
+                    },
+                },
+            };
+            let _ = tx.send(done);
+        });
+        let deadline = self.deadline_of(&key);
+        self.flights.insert(
+            key,
+            Flight {
+                cancel,
+                handle,
+                deadline,
+                timing_out: None,
+            },
+        );
+    }
+
+    /// Fails an attempt at once (it never reached an action), through the same channel as
+    /// every other result so that it is recorded the same way.
+    fn fail_now(&mut self, key: Key, message: &str) -> Result<(), EngineError> {
+        let result = AttemptResult::Failed {
+            class: FailureClass::Permanent,
+            message: scrub_text(message, &self.revealed),
+        };
+        self.done_tx
+            .send(Done::Attempt { key, result })
+            .map_err(|_| EngineError::Invalid("the driver's channel closed".into()))
+    }
+
+    /// The stored deadline of a running attempt. Compensations have none of their own:
+    /// they are short undo actions, and cutting one off half-way would leave the system in
+    /// neither state.
+    fn deadline_of(&self, key: &Key) -> Option<drctl_core::Timestamp> {
+        let it = self
+            .state
+            .steps
+            .get(&key.0)?
+            .items
+            .get(key.1.unwrap_or(0) as usize)?;
+        match &it.status {
+            ItemStatus::Running { deadline, .. } => *deadline,
+            _ => None,
+        }
+    }
+
+    /// Renders an attempt's inputs with the secrets it reads revealed. Only those secrets
+    /// are read, and only now; their values are kept for scrubbing, never stored.
+    fn reveal(&mut self, call: &ActionCall, key: &Key) -> Result<Value, String> {
+        let refs = call.with.refs();
+        let mut values = IndexMap::new();
+        for r in refs.iter().filter(|r| r.root == Root::Secrets) {
+            let Some(name) = r.name() else { continue };
+            let Some(source) = self.state.runbook.secrets.get(name) else {
+                continue;
+            };
+            let value = self.e.secrets.read(name, source)?;
+            if !self.revealed.contains(&value) {
+                self.revealed.push(value.clone());
+            }
+            values.insert(name.to_owned(), value);
+        }
+        let secrets = SecretValues::new(values);
+        let own = match (key.2, self.state.own_output(&key.0, key.1)) {
+            (Phase::Verify | Phase::Compensate, Some(output)) => Some((&key.0, output)),
+            _ => None,
+        };
+        let scope = Scope {
+            item: self.state.item_value(&key.0, key.1),
+            own,
+        };
+        let ctx = self.state.context(
+            self.e.clock.now(),
+            refs.iter().copied(),
+            Secrets::Revealed(&secrets),
+            scope,
+        );
+        let mut input = render_value(&self.e.env, &call.with, &ctx)
+            .map_err(|e| scrub_text(&e.message, &self.revealed))?;
+        if let Some(spec) = self.e.actions.spec(call.action.as_str()) {
+            drctl_core::schema::coerce_to_schema(&spec.params, &mut input);
+        }
+        Ok(input)
+    }
+}
+
+fn call_of(def: &drctl_runbook::model::Step, phase: Phase) -> Option<&ActionCall> {
+    match phase {
+        Phase::Action => def.action(),
+        Phase::Verify => def.verify.as_ref().map(|v| &v.call),
+        Phase::Compensate => def.compensate.as_ref(),
+    }
+}

@@ -1,0 +1,19 @@
+//! Operator commands, left in a run's inbox for whoever drives it.
+
+use drctl_core::StepId;
+use drctl_run::event::Decision;
+use serde::{Deserialize, Serialize};
+
+/// What an operator asks of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum OperatorCommand {
+    Cancel {
+        reason: String,
+    },
+    Step {
+        step: StepId,
+        item: Option<u32>,
+        decision: Decision,
+    },
+}

@@ -1,0 +1,111 @@
+//! New runs: the runbook's source, the sources it calls, and the params are pinned in the
+//! first event, so the run never depends on the files again.
+
+use std::collections::BTreeMap;
+
+use drctl_core::RunId;
+use drctl_run::event::{Event, EventKind, ParentLink, PinnedSource, RunCreated};
+use drctl_run::pinned::compile_pinned;
+use drctl_runbook::Source;
+use drctl_runbook::params::resolve_json;
+use drctl_store::{NewEvent, NewRun};
+use serde_json::{Map, Value};
+
+use crate::{Engine, EngineError};
+
+/// What a new run is made of.
+#[derive(Debug, Clone)]
+pub struct NewRunRequest {
+    pub source: Source,
+    /// The runbooks reachable through `call:`, keyed as `FsCalls::target_path` keys them.
+    pub callees: Vec<(String, Source)>,
+    /// Resolved params (defaults applied).
+    pub params: Map<String, Value>,
+    pub actor: String,
+    pub trigger: String,
+    pub drill: bool,
+    pub parent: Option<ParentLink>,
+}
+
+fn pin(source: &Source) -> PinnedSource {
+    PinnedSource {
+        name: source.name.clone(),
+        digest: source.digest(),
+        text: source.text.clone(),
+    }
+}
+
+impl Engine {
+    /// Creates a run, ready to be driven.
+    pub async fn create_run(&self, req: NewRunRequest) -> Result<RunId, EngineError> {
+        let callees: BTreeMap<String, PinnedSource> = req
+            .callees
+            .iter()
+            .map(|(k, s)| (k.clone(), pin(s)))
+            .collect();
+        self.create_pinned(pin(&req.source), callees, req).await
+    }
+
+    pub(crate) async fn create_pinned(
+        &self,
+        source: PinnedSource,
+        callees: BTreeMap<String, PinnedSource>,
+        req: NewRunRequest,
+    ) -> Result<RunId, EngineError> {
+        let now = self.clock.now();
+        let id = RunId::from_parts(now, rand::random::<u128>());
+        let created = RunCreated {
+            id: id.clone(),
+            runbook: String::new(),
+            source,
+            callees,
+            params: req.params,
+            parent: req.parent.clone(),
+            trigger: req.trigger,
+            drill: req.drill,
+        };
+        let runbook =
+            compile_pinned(&created, self.actions.as_ref()).map_err(EngineError::Compile)?;
+        // Params are checked against their types and defaulted here, whoever creates the
+        // run (CLI, schedule, webhook, a parent's `call`).
+        let params = resolve_json(&runbook.params, &created.params)
+            .map_err(|errors| {
+                let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                EngineError::Invalid(all.join("; "))
+            })?
+            .to_map();
+        let created = RunCreated {
+            runbook: runbook.name.to_string(),
+            params,
+            ..created
+        };
+        let event = Event {
+            at: now,
+            actor: req.actor.clone(),
+            kind: EventKind::RunCreated(Box::new(created.clone())),
+        };
+        let body =
+            serde_json::to_string(&event).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        self.store
+            .create_run(
+                &NewRun {
+                    id: id.clone(),
+                    runbook: created.runbook.clone(),
+                    source_name: created.source.name.clone(),
+                    digest: created.source.digest.clone(),
+                    parent: req.parent.as_ref().map(|p| p.run.clone()),
+                    parent_step: req.parent.as_ref().map(|p| p.step.to_string()),
+                    actor: req.actor,
+                    created_at: now,
+                },
+                &NewEvent {
+                    at: now,
+                    actor: event.actor.clone(),
+                    kind: "run_created".into(),
+                    body,
+                },
+            )
+            .await?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,756 @@
+//! The run loop. See the crate doc for the cycle; here are the rules it keeps:
+//!
+//! - nothing acts before its event is stored: effects run only after the append that
+//!   produced them committed (a sub-run is driven only after `child_started` is stored);
+//! - events found in one pass (a finished attempt, the next attempts it unblocks) are
+//!   stored in one transaction: one commit per step of a sequential runbook;
+//! - a timeout cancels the action's token; an action that does not stop within the grace
+//!   period has its task aborted, and the attempt fails with a timeout;
+//! - Ctrl-C (the `pause` token) stops starting attempts, gives running ones the grace
+//!   period to finish, then stores `paused`: attempts still running are left as
+//!   started-not-finished, which the next `resume` settles exactly like a crash.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use drctl_core::{RunId, StepId, Timestamp};
+use drctl_run::event::{
+    AttemptResult, ENGINE, EventKind, FailureClass, PauseReason, Reconciliation, Recovery,
+};
+use drctl_run::pinned::compile_pinned;
+use drctl_run::state::{Compensation, ItemStatus};
+use drctl_run::{DecideCtx, Effect, Event, Phase, RunState, RunStatus, Stage};
+use drctl_store::{Append, Claim, Lease, NewEvent, StoreError};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::command::OperatorCommand;
+use crate::projection::{projection, touched};
+use crate::{DriveOptions, Engine, EngineError, RunEnd, worker};
+
+/// An attempt: step, item, phase, attempt number.
+pub(crate) type Key = (StepId, Option<u32>, Phase, u32);
+
+/// What a task reports back.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Attempt { key: Key, result: AttemptResult },
+    Reconciled { key: Key, observed: Reconciliation },
+    ChildPaused { key: Key },
+}
+
+/// A task out in the world.
+pub(crate) struct Flight {
+    pub(crate) cancel: CancellationToken,
+    pub(crate) handle: JoinHandle<()>,
+    pub(crate) deadline: Option<Timestamp>,
+    /// Set when the deadline passed and the action was asked to stop: when the grace ends.
+    pub(crate) timing_out: Option<Timestamp>,
+}
+
+pub(crate) struct Driver {
+    pub(crate) e: Engine,
+    pub(crate) state: RunState,
+    lease: Lease,
+    batch: Vec<Event>,
+    effects: Vec<Effect>,
+    pub(crate) flights: HashMap<Key, Flight>,
+    pub(crate) done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: mpsc::UnboundedReceiver<Done>,
+    pub(crate) opts: DriveOptions,
+    /// Ctrl-C: when the grace for running attempts ends.
+    pausing: Option<Timestamp>,
+    next_heartbeat: Timestamp,
+    next_poll: Timestamp,
+    stage_before: Stage,
+    /// Sub-runs to drive once their `child_started` is stored.
+    pub(crate) to_attach: Vec<(Key, RunId)>,
+    /// Secret values read so far: scrubbed from outputs and messages.
+    pub(crate) revealed: Vec<String>,
+}
+
+impl Engine {
+    /// Drives a run until it finishes or pauses. Safe to call on any run: a finished run
+    /// returns at once; a paused one returns unless `resume`; one left mid-flight by a dead
+    /// process is recovered first.
+    pub async fn drive(&self, run: &RunId, opts: DriveOptions) -> Result<RunEnd, EngineError> {
+        let events = self.events(run).await?;
+        let Some(EventKind::RunCreated(created)) = events.first().map(|e| &e.kind) else {
+            return Err(EngineError::Store(StoreError::NotFound(run.to_string())));
+        };
+        let runbook =
+            compile_pinned(created, self.actions.as_ref()).map_err(EngineError::Compile)?;
+        let state = RunState::replay(&events, |_| Ok(runbook))?;
+        match &state.status {
+            RunStatus::Finished { outcome } => {
+                return Ok(RunEnd::Finished {
+                    outcome: outcome.clone(),
+                    outputs: outputs(&state),
+                });
+            }
+            RunStatus::Paused { reason } if !opts.resume => {
+                return Ok(RunEnd::Paused(reason.clone()));
+            }
+            _ => {}
+        }
+        let lease = self.claim(run).await?;
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let now = self.clock.now();
+        let mut driver = Driver {
+            e: self.clone(),
+            stage_before: state.stage,
+            state,
+            lease,
+            batch: Vec::new(),
+            effects: Vec::new(),
+            flights: HashMap::new(),
+            done_tx,
+            done_rx,
+            opts,
+            pausing: None,
+            next_heartbeat: now.plus(self.config.heartbeat),
+            next_poll: now,
+            to_attach: Vec::new(),
+            revealed: Vec::new(),
+        };
+        let end = driver.run().await;
+        driver.shutdown().await;
+        end
+    }
+
+    /// `drive` as a boxed future: sub-runs are driven from inside a drive.
+    pub(crate) fn drive_boxed(
+        self,
+        run: RunId,
+        opts: DriveOptions,
+    ) -> Pin<Box<dyn Future<Output = Result<RunEnd, EngineError>> + Send>> {
+        Box::pin(async move { self.drive(&run, opts).await })
+    }
+
+    /// Takes the run's lease; from a dead process of this host at once.
+    async fn claim(&self, run: &RunId) -> Result<Lease, EngineError> {
+        let claim = Claim {
+            run: run.clone(),
+            owner: self.config.worker.clone(),
+            now: self.clock.now(),
+            ttl: self.config.lease_ttl,
+            take_over_from: None,
+        };
+        match self.store.claim(&claim).await {
+            Ok(lease) => Ok(lease),
+            Err(StoreError::Leased { owner, .. }) if worker::is_dead_local(&owner) => Ok(self
+                .store
+                .claim(&Claim {
+                    take_over_from: Some(owner),
+                    ..claim
+                })
+                .await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// `steps.<id>.output` of the main block.
+pub(crate) fn outputs(state: &RunState) -> Map<String, Value> {
+    state
+        .runbook
+        .steps
+        .steps
+        .iter()
+        .map(|s| {
+            (
+                s.id.to_string(),
+                state.step_view(s.id.as_str())["output"].clone(),
+            )
+        })
+        .collect()
+}
+
+impl Driver {
+    async fn run(&mut self) -> Result<RunEnd, EngineError> {
+        // Attempts a dead process left in flight: nobody else can be running them, we
+        // hold the lease.
+        if self.state.in_flight() > 0 {
+            let events = self.state.recover(self.e.actions.as_ref());
+            self.queue(events, ENGINE)?;
+        }
+        self.take_commands().await?;
+        if self.opts.resume && matches!(self.state.status, RunStatus::Paused { .. }) {
+            let actor = self.e.config.actor.clone();
+            self.queue(vec![EventKind::Resumed], &actor)?;
+            self.pause_if_waiting_for_operator()?;
+        }
+        self.flush().await?;
+        if matches!(
+            self.state.status,
+            RunStatus::Created | RunStatus::WaitingForLock { .. }
+        ) && let Some(end) = self.take_lock().await?
+        {
+            return Ok(end);
+        }
+        loop {
+            if self.e.clock.now() >= self.next_poll {
+                self.take_commands().await?;
+            }
+            self.decide()?;
+            self.flush().await?;
+            if let Some(end) = self.end() {
+                return Ok(end);
+            }
+            self.wait().await?;
+        }
+    }
+
+    /// Applies events in memory, to be stored by the next `flush`.
+    pub(crate) fn queue(&mut self, kinds: Vec<EventKind>, actor: &str) -> Result<(), EngineError> {
+        let now = self.e.clock.now();
+        for kind in kinds {
+            let event = Event {
+                at: now,
+                actor: actor.to_owned(),
+                kind,
+            };
+            let effects = self.state.apply(&event)?;
+            self.batch.push(event);
+            self.effects.extend(effects);
+        }
+        Ok(())
+    }
+
+    fn decide(&mut self) -> Result<(), EngineError> {
+        if self.pausing.is_some() {
+            return Ok(());
+        }
+        let (env, actions) = (self.e.env.clone(), self.e.actions.clone());
+        let cx = DecideCtx {
+            env: &env,
+            catalog: actions.as_ref(),
+            max_parallel: self.e.config.max_parallel,
+        };
+        for _ in 0..1_000_000 {
+            let events = self.state.decide(self.e.clock.now(), &cx);
+            if events.is_empty() {
+                return Ok(());
+            }
+            self.queue(events, ENGINE)?;
+        }
+        Err(EngineError::Invalid(
+            "the run's decisions did not settle".into(),
+        ))
+    }
+
+    /// Stores the queued events, then acts on their effects (which may queue more).
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        loop {
+            if !self.batch.is_empty() {
+                let events = std::mem::take(&mut self.batch);
+                let expected = self.state.version - events.len() as u64;
+                let all = self.state.stage != self.stage_before
+                    || events.iter().any(|e| {
+                        matches!(
+                            e.kind,
+                            EventKind::CancelRequested { .. } | EventKind::RunFinished { .. }
+                        )
+                    });
+                self.stage_before = self.state.stage;
+                let projection = projection(&self.state, &touched(&events), all);
+                let stored = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+                let now = self.e.clock.now();
+                self.e
+                    .store
+                    .append(Append {
+                        lease: &self.lease,
+                        expected,
+                        events: &stored,
+                        projection: &projection,
+                        now,
+                    })
+                    .await?;
+                for e in &events {
+                    self.e.observer.on_event(&self.state, e);
+                }
+                for (key, child) in std::mem::take(&mut self.to_attach) {
+                    self.attach(key, child);
+                }
+            }
+            let effects = std::mem::take(&mut self.effects);
+            if effects.is_empty() {
+                return Ok(());
+            }
+            for effect in effects {
+                match effect {
+                    Effect::Invoke {
+                        step,
+                        item,
+                        phase,
+                        attempt,
+                    } => self.invoke((step, item, phase, attempt)).await?,
+                    Effect::Reconcile {
+                        step,
+                        item,
+                        phase,
+                        attempt,
+                    } => self.reconcile((step, item, phase, attempt))?,
+                    Effect::CancelAll => self.flights.values().for_each(|f| f.cancel.cancel()),
+                    Effect::Stop | Effect::Finished => {}
+                }
+            }
+        }
+    }
+
+    fn end(&self) -> Option<RunEnd> {
+        match &self.state.status {
+            RunStatus::Finished { outcome } => Some(RunEnd::Finished {
+                outcome: outcome.clone(),
+                outputs: outputs(&self.state),
+            }),
+            RunStatus::Paused { reason } if self.flights.is_empty() => {
+                Some(RunEnd::Paused(reason.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Waits for one thing to happen and records it.
+    async fn wait(&mut self) -> Result<(), EngineError> {
+        let now = self.e.clock.now();
+        let mut wake = vec![self.next_heartbeat, self.next_poll];
+        wake.extend(self.state.next_wake());
+        wake.extend(
+            self.flights
+                .values()
+                .filter_map(|f| f.timing_out.or(f.deadline)),
+        );
+        wake.extend(self.pausing);
+        let at = wake.into_iter().min().unwrap_or(now);
+        let nothing_to_wait_for = self.flights.is_empty()
+            && self.state.next_wake().is_none()
+            && self.done_rx.is_empty()
+            && self.pausing.is_none()
+            && self.state.status == RunStatus::Running;
+        if nothing_to_wait_for && self.state.stage != Stage::Done {
+            return Err(EngineError::Invalid(format!(
+                "run {} cannot make progress (stage {:?}); this is a bug in drctl",
+                self.state.id, self.state.stage
+            )));
+        }
+        let pause = self.opts.pause.clone();
+        let cancel = self.opts.cancel.clone();
+        tokio::select! {
+            biased;
+            Some(done) = self.done_rx.recv() => self.on_done(done)?,
+            () = pause.cancelled(), if self.pausing.is_none() => self.begin_pause()?,
+            () = cancel.cancelled(), if !self.state.cancelled && self.state.status == RunStatus::Running => {
+                self.queue(vec![EventKind::CancelRequested { reason: "the parent run was cancelled".into() }], ENGINE)?;
+            }
+            () = tokio::time::sleep(at.since(now)) => self.on_timer().await?,
+        }
+        Ok(())
+    }
+
+    fn on_done(&mut self, done: Done) -> Result<(), EngineError> {
+        match done {
+            Done::Attempt { key, result } => {
+                let flight = self.flights.remove(&key);
+                let result = match (flight.and_then(|f| f.timing_out), result) {
+                    (Some(_), AttemptResult::Cancelled | AttemptResult::Failed { .. }) => {
+                        timeout_failure(&self.state, &key.0)
+                    }
+                    (_, result) => result,
+                };
+                // While pausing, a cancelled attempt is left as started: resume settles it.
+                if !(self.pausing.is_some() && result == AttemptResult::Cancelled)
+                    && self.expects(&key)
+                {
+                    let (step, item, phase, attempt) = key;
+                    self.queue(
+                        vec![EventKind::AttemptFinished {
+                            step,
+                            item,
+                            phase,
+                            attempt,
+                            result,
+                        }],
+                        ENGINE,
+                    )?;
+                }
+            }
+            Done::Reconciled { key, observed } => {
+                self.flights.remove(&key);
+                let (step, item, phase, attempt) = key;
+                let pause = match &observed {
+                    Reconciliation::Unknown { reason } => Some(EventKind::Paused {
+                        reason: PauseReason::Interrupted {
+                            step: step.clone(),
+                            item,
+                            detail: reason.clone(),
+                        },
+                    }),
+                    _ => None,
+                };
+                self.queue(
+                    vec![EventKind::Reconciled {
+                        step,
+                        item,
+                        phase,
+                        attempt,
+                        observed,
+                    }],
+                    ENGINE,
+                )?;
+                self.queue(pause.into_iter().collect(), ENGINE)?;
+            }
+            Done::ChildPaused { key } => {
+                self.flights.remove(&key);
+                if self.pausing.is_none() {
+                    let child = self
+                        .state
+                        .steps
+                        .get(&key.0)
+                        .and_then(|s| s.items.get(key.1.unwrap_or(0) as usize))
+                        .and_then(|i| i.child.clone());
+                    if let Some(child) = child {
+                        self.queue(
+                            vec![EventKind::Paused {
+                                reason: PauseReason::Child { step: key.0, child },
+                            }],
+                            ENGINE,
+                        )?;
+                    }
+                }
+            }
+        }
+        if self.pausing.is_some()
+            && self.flights.is_empty()
+            && !matches!(
+                self.state.status,
+                RunStatus::Paused { .. } | RunStatus::Finished { .. }
+            )
+        {
+            self.queue(
+                vec![EventKind::Paused {
+                    reason: PauseReason::Operator,
+                }],
+                &self.e.config.actor.clone(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Whether the state is waiting for this attempt's result (it may have moved on).
+    fn expects(&self, key: &Key) -> bool {
+        let Some(it) = self
+            .state
+            .steps
+            .get(&key.0)
+            .and_then(|s| s.items.get(key.1.unwrap_or(0) as usize))
+        else {
+            return false;
+        };
+        match key.2 {
+            Phase::Compensate => {
+                matches!(it.compensation, Compensation::Running { attempt, .. } if attempt == key.3)
+            }
+            _ => {
+                matches!(it.status, ItemStatus::Running { attempt, phase, .. } if attempt == key.3 && phase == key.2)
+            }
+        }
+    }
+
+    async fn on_timer(&mut self) -> Result<(), EngineError> {
+        let now = self.e.clock.now();
+        if now >= self.next_heartbeat {
+            self.lease = self
+                .e
+                .store
+                .renew(&self.lease, now, self.e.config.lease_ttl)
+                .await?;
+            self.next_heartbeat = now.plus(self.e.config.heartbeat);
+        }
+        let grace = self.e.config.cancel_grace;
+        let mut expired = Vec::new();
+        for (key, f) in &mut self.flights {
+            match (f.deadline, f.timing_out) {
+                (_, Some(end)) if now >= end => expired.push(key.clone()),
+                (Some(deadline), None) if now >= deadline => {
+                    f.cancel.cancel();
+                    f.timing_out = Some(now.plus(grace));
+                }
+                _ => {}
+            }
+        }
+        for key in expired {
+            if let Some(f) = self.flights.remove(&key) {
+                f.handle.abort();
+            }
+            if self.expects(&key) {
+                let result = timeout_failure(&self.state, &key.0);
+                let (step, item, phase, attempt) = key;
+                self.queue(
+                    vec![EventKind::AttemptFinished {
+                        step,
+                        item,
+                        phase,
+                        attempt,
+                        result,
+                    }],
+                    ENGINE,
+                )?;
+            }
+        }
+        if let Some(end) = self.pausing
+            && now >= end
+        {
+            // The grace is over: what still runs is abandoned, to be settled on resume.
+            for (_, f) in self.flights.drain() {
+                f.handle.abort();
+            }
+            if !matches!(
+                self.state.status,
+                RunStatus::Paused { .. } | RunStatus::Finished { .. }
+            ) {
+                self.queue(
+                    vec![EventKind::Paused {
+                        reason: PauseReason::Operator,
+                    }],
+                    &self.e.config.actor.clone(),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn begin_pause(&mut self) -> Result<(), EngineError> {
+        let now = self.e.clock.now();
+        self.pausing = Some(now.plus(self.e.config.cancel_grace));
+        if self.flights.is_empty()
+            && !matches!(
+                self.state.status,
+                RunStatus::Paused { .. } | RunStatus::Finished { .. }
+            )
+        {
+            self.queue(
+                vec![EventKind::Paused {
+                    reason: PauseReason::Operator,
+                }],
+                &self.e.config.actor.clone(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Operators' commands, checked against the state before they are recorded: a command
+    /// that does not apply (a retry of a step that is not interrupted) is reported, not
+    /// stored.
+    async fn take_commands(&mut self) -> Result<(), EngineError> {
+        self.next_poll = self.e.clock.now().plus(self.e.config.poll);
+        for cmd in self.e.store.take_commands(&self.state.id).await? {
+            let kind = match serde_json::from_value::<OperatorCommand>(cmd.body.clone()) {
+                Ok(OperatorCommand::Cancel { reason }) => EventKind::CancelRequested { reason },
+                Ok(OperatorCommand::Step {
+                    step,
+                    item,
+                    decision,
+                }) => EventKind::OperatorDecision {
+                    step,
+                    item,
+                    decision,
+                },
+                Err(e) => {
+                    self.e.observer.notice(
+                        &self.state,
+                        &format!("ignored a command from {}: {e}", cmd.actor),
+                    );
+                    continue;
+                }
+            };
+            let probe = Event {
+                at: self.e.clock.now(),
+                actor: cmd.actor.clone(),
+                kind: kind.clone(),
+            };
+            if let Err(e) = self.state.clone().apply(&probe) {
+                self.e.observer.notice(
+                    &self.state,
+                    &format!("ignored a command from {}: {e}", cmd.actor),
+                );
+                continue;
+            }
+            self.queue(vec![kind], &cmd.actor)?;
+        }
+        Ok(())
+    }
+
+    /// After a resume, a step that still waits for an operator's decision pauses the run
+    /// again at once, saying which: resuming cannot guess whether it ran.
+    fn pause_if_waiting_for_operator(&mut self) -> Result<(), EngineError> {
+        let waiting = self.state.steps.iter().find_map(|(id, st)| {
+            st.items.iter().enumerate().find_map(|(i, it)| {
+                let stuck = matches!(
+                    it.status,
+                    ItemStatus::Interrupted {
+                        next: Recovery::Pause,
+                        ..
+                    }
+                ) || matches!(
+                    it.compensation,
+                    Compensation::Interrupted {
+                        next: Recovery::Pause,
+                        ..
+                    }
+                );
+                let item = self
+                    .state
+                    .runbook
+                    .step(id.as_str())
+                    .and_then(|d| d.for_each.as_ref())
+                    .map(|_| i as u32);
+                stuck.then(|| (id.clone(), item))
+            })
+        });
+        if let Some((step, item)) = waiting {
+            let detail = "it needs an operator: `drctl step retry|skip|fail`".to_owned();
+            self.queue(
+                vec![EventKind::Paused {
+                    reason: PauseReason::Interrupted { step, item, detail },
+                }],
+                ENGINE,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Takes the run's lock (waiting while another run holds it), then starts the run.
+    async fn take_lock(&mut self) -> Result<Option<RunEnd>, EngineError> {
+        let Some(lock) = self.lock_name()? else {
+            self.start()?;
+            self.flush().await?;
+            return Ok(None);
+        };
+        loop {
+            let now = self.e.clock.now();
+            match self.e.store.try_lock(&lock, &self.state.id, now).await? {
+                drctl_store::LockOutcome::Acquired => {
+                    self.queue(vec![EventKind::LockAcquired { lock }], ENGINE)?;
+                    self.start()?;
+                    self.flush().await?;
+                    return Ok(None);
+                }
+                drctl_store::LockOutcome::HeldBy(holder) => {
+                    if self.opts.no_wait {
+                        let reason = format!("lock `{lock}` is held by run {holder}");
+                        self.queue(
+                            vec![EventKind::RunFinished {
+                                outcome: drctl_run::Outcome::Failed { reason },
+                            }],
+                            ENGINE,
+                        )?;
+                        self.flush().await?;
+                        return Ok(Some(RunEnd::LockHeld { lock, holder }));
+                    }
+                    let already = matches!(&self.state.status, RunStatus::WaitingForLock { held_by, .. } if *held_by == holder);
+                    if !already {
+                        self.queue(
+                            vec![EventKind::LockWaiting {
+                                lock: lock.clone(),
+                                held_by: holder,
+                            }],
+                            ENGINE,
+                        )?;
+                        self.flush().await?;
+                    }
+                }
+            }
+            let (pause, cancel) = (self.opts.pause.clone(), self.opts.cancel.clone());
+            tokio::select! {
+                () = tokio::time::sleep(self.e.config.poll) => {}
+                () = pause.cancelled() => {
+                    self.queue(vec![EventKind::Paused { reason: PauseReason::Operator }], &self.e.config.actor.clone())?;
+                    self.flush().await?;
+                    return Ok(self.end());
+                }
+                () = cancel.cancelled() => {
+                    self.queue(vec![EventKind::RunFinished { outcome: drctl_run::Outcome::Cancelled }], ENGINE)?;
+                    self.flush().await?;
+                    return Ok(self.end());
+                }
+            }
+            let now = self.e.clock.now();
+            if now >= self.next_heartbeat {
+                self.lease = self
+                    .e
+                    .store
+                    .renew(&self.lease, now, self.e.config.lease_ttl)
+                    .await?;
+                self.next_heartbeat = now.plus(self.e.config.heartbeat);
+            }
+            self.take_commands().await?;
+            if self.state.cancelled {
+                self.queue(
+                    vec![EventKind::RunFinished {
+                        outcome: drctl_run::Outcome::Cancelled,
+                    }],
+                    ENGINE,
+                )?;
+                self.flush().await?;
+                return Ok(self.end());
+            }
+        }
+    }
+
+    fn lock_name(&self) -> Result<Option<String>, EngineError> {
+        let Some(template) = &self.state.runbook.lock else {
+            return Ok(None);
+        };
+        let ctx = drctl_runbook::template::render::Context::new()
+            .params(&self.state.created.params)
+            .build();
+        self.e
+            .env
+            .render(&template.source, &ctx)
+            .map(Some)
+            .map_err(|e| EngineError::Invalid(format!("the lock name cannot be rendered: {e}")))
+    }
+
+    fn start(&mut self) -> Result<(), EngineError> {
+        let deadline = self
+            .state
+            .runbook
+            .timeout
+            .map(|t| self.e.clock.now().plus(t));
+        self.queue(vec![EventKind::RunStarted { deadline }], ENGINE)
+    }
+
+    /// Stops everything still running and gives the lease up.
+    async fn shutdown(&mut self) {
+        for (_, f) in self.flights.drain() {
+            f.handle.abort();
+        }
+        let _ = self.e.store.release(&self.lease).await;
+    }
+}
+
+fn timeout_failure(state: &RunState, step: &StepId) -> AttemptResult {
+    let limit = state
+        .runbook
+        .step(step.as_str())
+        .and_then(|d| d.timeout)
+        .map(drctl_core::format_duration)
+        .unwrap_or_default();
+    AttemptResult::Failed {
+        class: FailureClass::Timeout,
+        message: format!("timed out after {limit}"),
+    }
+}
+
+fn encode(e: &Event) -> Result<NewEvent, EngineError> {
+    Ok(NewEvent {
+        at: e.at,
+        actor: e.actor.clone(),
+        kind: e.kind.name().to_owned(),
+        body: serde_json::to_string(e).map_err(|err| EngineError::Invalid(err.to_string()))?,
+    })
+}

@@ -1,0 +1,216 @@
+//! The durable engine: drives runs by appending events and acting on them.
+//!
+//! One writer per run: a run's [`driver`] owns its state; its attempts run as tokio tasks
+//! and report back over a channel; the driver alone appends. Which process drives a run
+//! is decided by a lease with a fence that every append checks.
+//!
+//! The cycle, repeated until the run ends or pauses:
+//! 1. take operator commands from the run's inbox;
+//! 2. ask the state what should happen now (`decide`) and apply it in memory;
+//! 3. append those events in one transaction ("write before act");
+//! 4. only then act on the effects: start actions, ask for reconciliation, cancel;
+//! 5. wait for an attempt to finish, a deadline, a command, or a signal.
+//!
+//! On load, attempts left in flight by a dead process are settled by `recover` (retry,
+//! reconcile or pause), exactly as DESIGN.md's crash semantics say.
+//!
+//! # Layout
+//! - [`create`]: new runs, with their sources and params pinned.
+//! - [`driver`]: the loop; `attempts`: starting actions, timeouts, results, sub-runs.
+//! - [`projection`]: rows kept next to the events.
+//! - [`clock`], [`worker`], [`secrets`], [`command`], [`observer`].
+
+pub mod clock;
+pub mod command;
+pub mod create;
+pub mod driver;
+pub mod observer;
+pub mod projection;
+pub mod secrets;
+pub mod worker;
+
+mod attempts;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drctl_core::{ActionRegistry, Clock, RunId};
+use drctl_run::event::{Event, PauseReason};
+use drctl_run::{Outcome, TransitionError};
+use drctl_runbook::template::TemplateEnv;
+use drctl_store::{Store, StoreError};
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+pub use command::OperatorCommand;
+pub use create::NewRunRequest;
+pub use observer::{Observer, Silent};
+pub use secrets::{EnvAndFiles, SecretReader};
+
+/// Tunables.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This process, as lease owner: `host:pid:nonce`.
+    pub worker: String,
+    /// Who acts when this process records an operator's action (resume).
+    pub actor: String,
+    /// Attempts in flight at once in one run.
+    pub max_parallel: usize,
+    /// How long a lease lasts without a heartbeat.
+    pub lease_ttl: Duration,
+    /// How often the lease is renewed.
+    pub heartbeat: Duration,
+    /// How long a cancelled action (timeout, cancel, pause) has to stop before its task is
+    /// aborted.
+    pub cancel_grace: Duration,
+    /// How often the inbox is checked and a held lock is tried again.
+    pub poll: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            worker: worker::worker_id(),
+            actor: "drctl".to_owned(),
+            max_parallel: 8,
+            lease_ttl: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            cancel_grace: Duration::from_secs(10),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The engine: cheap to clone; everything inside is shared.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) actions: Arc<dyn ActionRegistry>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) secrets: Arc<dyn SecretReader>,
+    pub(crate) observer: Arc<dyn Observer>,
+    pub(crate) env: Arc<TemplateEnv>,
+    pub(crate) config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        actions: Arc<dyn ActionRegistry>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Self {
+        Self {
+            store,
+            actions,
+            clock,
+            secrets: Arc::new(EnvAndFiles),
+            observer: Arc::new(Silent),
+            env: Arc::new(TemplateEnv::new()),
+            config,
+        }
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    pub fn with_secrets(mut self, secrets: Arc<dyn SecretReader>) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Leaves a command in a run's inbox for whoever drives it.
+    pub async fn send(
+        &self,
+        run: &RunId,
+        actor: &str,
+        command: &OperatorCommand,
+    ) -> Result<(), EngineError> {
+        let body =
+            serde_json::to_value(command).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        self.store
+            .push_command(run, self.clock.now(), actor, &body)
+            .await?;
+        Ok(())
+    }
+
+    /// A run's events, decoded.
+    pub async fn events(&self, run: &RunId) -> Result<Vec<Event>, EngineError> {
+        decode_events(&self.store.events(run, 0).await?)
+    }
+}
+
+/// Decodes stored events.
+pub fn decode_events(stored: &[drctl_store::StoredEvent]) -> Result<Vec<Event>, EngineError> {
+    stored
+        .iter()
+        .map(|e| {
+            serde_json::from_str(&e.body).map_err(|err| {
+                EngineError::Store(StoreError::Corrupt(format!(
+                    "event {} of {}: {err}",
+                    e.seq, e.run
+                )))
+            })
+        })
+        .collect()
+}
+
+/// How to drive a run.
+#[derive(Debug, Clone, Default)]
+pub struct DriveOptions {
+    /// Resume a paused run (records who resumed it).
+    pub resume: bool,
+    /// Fail at once when the run's lock is held, instead of waiting.
+    pub no_wait: bool,
+    /// Pause the run durably (Ctrl-C).
+    pub pause: CancellationToken,
+    /// Cancel the run (a parent's cancel reaching its sub-run).
+    pub cancel: CancellationToken,
+}
+
+/// Why `drive` returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEnd {
+    Finished {
+        outcome: Outcome,
+        /// `steps.<id>.output` of the main block, for a parent's `call` step.
+        outputs: Map<String, Value>,
+    },
+    Paused(PauseReason),
+    /// `no_wait` and the lock is held.
+    LockHeld {
+        lock: String,
+        holder: RunId,
+    },
+}
+
+/// Why the engine could not drive a run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the run's log does not replay: {0}")]
+    Transition(#[from] TransitionError),
+    #[error("{0}")]
+    Compile(String),
+    #[error("{0}")]
+    Invalid(String),
+}

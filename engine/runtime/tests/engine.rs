@@ -1,0 +1,467 @@
+//! The driver on the in-memory store and tokio's paused time: timeouts, cancellation,
+//! pause and resume, crash recovery, locks, sub-runs, secrets.
+
+#![allow(clippy::unwrap_used)]
+
+mod fakes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drctl_core::{Clock, RunId, Timestamp};
+use drctl_engine::clock::SystemClock;
+use drctl_engine::{DriveOptions, Engine, EngineConfig, NewRunRequest, OperatorCommand, RunEnd};
+use drctl_run::Outcome;
+use drctl_run::event::{AttemptResult, EventKind, FailureClass, PauseReason};
+use drctl_runbook::Source;
+use drctl_store::{MemoryStore, Store};
+use fakes::Fakes;
+use serde_json::{Map, Value, json};
+
+const T0: i64 = 1_800_000_000_000;
+
+/// One clock per test, shared by every "process" in it, as the wall clock is.
+fn clock() -> Arc<SystemClock> {
+    thread_local! {
+        static CLOCK: Arc<SystemClock> = Arc::new(SystemClock::starting_at(Timestamp::from_millis(T0)));
+    }
+    CLOCK.with(Clone::clone)
+}
+
+fn engine(store: Arc<dyn Store>, fakes: Arc<Fakes>, worker: &str) -> Engine {
+    let config = EngineConfig {
+        worker: worker.into(),
+        actor: "tester".into(),
+        lease_ttl: Duration::from_secs(30),
+        heartbeat: Duration::from_secs(10),
+        cancel_grace: Duration::from_secs(5),
+        poll: Duration::from_millis(200),
+        max_parallel: 8,
+    };
+    Engine::new(store, fakes, clock(), config)
+}
+
+async fn create(e: &Engine, yaml: &str, params: Map<String, Value>) -> RunId {
+    e.create_run(NewRunRequest {
+        source: Source::new("t.yaml", yaml),
+        callees: Vec::new(),
+        params,
+        actor: "alice".into(),
+        trigger: "manual".into(),
+        drill: false,
+        parent: None,
+    })
+    .await
+    .unwrap()
+}
+
+fn finished(end: &RunEnd) -> &Outcome {
+    match end {
+        RunEnd::Finished { outcome, .. } => outcome,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn kinds(e: &Engine, run: &RunId) -> Vec<&'static str> {
+    e.events(run)
+        .await
+        .unwrap()
+        .iter()
+        .map(|ev| ev.kind.name())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_succeeds_and_its_log_and_rows_agree() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1");
+    let yaml = "runbook: t\nsteps:\n  - { id: a, action: log, with: { message: hi } }\n  - { id: b, needs: [a], action: log, with: { message: \"{{ steps.a.output.echo.message }} again\" } }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    let end = e.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    assert_eq!(fakes.calls_of("log")[1]["message"], "hi again");
+    let row = store.run(&run).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.owner),
+        ("succeeded", None),
+        "the lease is released"
+    );
+    let steps = store.steps(&run).await.unwrap();
+    assert_eq!(
+        steps.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(),
+        ["succeeded", "succeeded"]
+    );
+    assert_eq!(
+        steps[1].output,
+        Some(json!({"echo": {"message": "hi again"}}))
+    );
+    drctl_store::chain::verify(&run, &store.events(&run, 0).await.unwrap()).unwrap();
+    // Driving a finished run again does nothing.
+    assert_eq!(
+        finished(&e.drive(&run, DriveOptions::default()).await.unwrap()),
+        &Outcome::Succeeded
+    );
+    assert_eq!(fakes.calls_of("log").len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_timeout_cancels_the_action_and_aborts_it_after_the_grace() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let e = engine(store.clone(), Fakes::new(), "w1");
+    let yaml = "runbook: t\nsteps:\n  - { id: polite, action: log, with: { message: hang }, timeout: 10s, continue_on_failure: true }\n  - { id: rude, action: log, with: { message: stubborn }, timeout: 10s, continue_on_failure: true }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    let started = tokio::time::Instant::now();
+    let end = e.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    let steps = store.steps(&run).await.unwrap();
+    assert_eq!(steps[0].error.as_deref(), Some("timed out after 10s"));
+    assert_eq!(steps[1].error.as_deref(), Some("timed out after 10s"));
+    // The polite one stopped at 10s; the stubborn one was aborted at 10s + 5s of grace.
+    assert_eq!(started.elapsed(), Duration::from_secs(15));
+    let finished_attempts: Vec<_> = e
+        .events(&run)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|ev| match ev.kind {
+            EventKind::AttemptFinished {
+                result: AttemptResult::Failed { class, .. },
+                ..
+            } => Some((class, ev.at.as_millis() - T0)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        finished_attempts,
+        [
+            (FailureClass::Timeout, 10_000),
+            (FailureClass::Timeout, 15_000)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_wait_their_backoff_on_the_clock() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1");
+    let yaml = "runbook: t\nsteps:\n  - { id: a, action: log, with: { message: \"flaky:2\" }, retry: { attempts: 3, initial: 4s } }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    let started = tokio::time::Instant::now();
+    let end = e.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(4 + 8),
+        "exponential: 4s then 8s"
+    );
+    assert_eq!(store.steps(&run).await.unwrap()[0].attempts, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_command_stops_running_actions_and_runs_finally() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1");
+    let yaml = "runbook: t\nsteps:\n  - { id: long, action: log, with: { message: hang } }\nfinally:\n  - { id: tidy, action: log, with: { message: tidy } }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    let driving = tokio::spawn({
+        let e = e.clone();
+        let run = run.clone();
+        async move { e.drive(&run, DriveOptions::default()).await }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    e.send(
+        &run,
+        "bob",
+        &OperatorCommand::Cancel {
+            reason: "wrong region".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let end = driving.await.unwrap().unwrap();
+    assert_eq!(finished(&end), &Outcome::Cancelled);
+    assert_eq!(fakes.calls_of("log").last().unwrap()["message"], "tidy");
+    let events = e.events(&run).await.unwrap();
+    let cancel = events
+        .iter()
+        .find(|ev| ev.kind.name() == "cancel_requested")
+        .unwrap();
+    assert_eq!(cancel.actor, "bob", "every event records who caused it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn pausing_leaves_running_attempts_to_recovery_and_resume_finishes_the_run() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1");
+    let yaml = "runbook: t\nsteps:\n  - { id: slow, action: log, with: { message: \"sleep:60000\" } }\n  - { id: next, needs: [slow], action: log, with: { message: next } }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    let opts = DriveOptions::default();
+    let pause = opts.pause.clone();
+    let driving = tokio::spawn({
+        let (e, run) = (e.clone(), run.clone());
+        async move { e.drive(&run, opts).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    pause.cancel();
+    let end = driving.await.unwrap().unwrap();
+    assert_eq!(end, RunEnd::Paused(PauseReason::Operator));
+    assert_eq!(store.run(&run).await.unwrap().unwrap().status, "paused");
+    // Not resumed: driving returns at once.
+    assert_eq!(
+        e.drive(&run, DriveOptions::default()).await.unwrap(),
+        RunEnd::Paused(PauseReason::Operator)
+    );
+    // Resumed: `log` is idempotent, so the interrupted attempt runs again.
+    let end = e
+        .drive(
+            &run,
+            DriveOptions {
+                resume: true,
+                ..DriveOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    let k = kinds(&e, &run).await;
+    assert!(
+        k.contains(&"attempt_interrupted") && k.contains(&"resumed"),
+        "{k:?}"
+    );
+    assert_eq!(fakes.calls_of("log").len(), 3);
+}
+
+/// A driver that dies: its task is aborted mid-attempt, as a SIGKILL would. Its lease
+/// stays until it expires; a successor then recovers.
+#[tokio::test(start_paused = true)]
+async fn after_a_crash_idempotent_steps_rerun_and_others_reconcile_or_pause() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let first = engine(store.clone(), fakes.clone(), "dead-host:1:0");
+    let yaml = r#"
+runbook: t
+steps:
+  - { id: idem, action: log, with: { message: "sleep:60000" } }
+  - { id: done_already, action: exec, with: { argv: ["sleep:60000"], reconcile: { argv: [done] } } }
+  - { id: blind, action: exec, with: { argv: ["sleep:60000"] } }
+"#;
+    let run = create(&first, yaml, Map::new()).await;
+    let driving = tokio::spawn({
+        let (e, run) = (first.clone(), run.clone());
+        async move { e.drive(&run, DriveOptions::default()).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    driving.abort();
+    let _ = driving.await;
+    assert_eq!(fakes.calls.lock().unwrap().len(), 3);
+    // Another process: refused while the dead one's lease lasts...
+    let second = engine(store.clone(), fakes.clone(), "w2");
+    assert!(second.drive(&run, DriveOptions::default()).await.is_err());
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    // ...then it recovers: `done_already` is reconciled (no new call), and `blind`, which
+    // cannot tell, stops the whole run for an operator; `idem` waits to be run again.
+    let end = second.drive(&run, DriveOptions::default()).await.unwrap();
+    assert!(
+        matches!(&end, RunEnd::Paused(PauseReason::Interrupted { step, .. }) if step.as_str() == "blind"),
+        "{end:?}"
+    );
+    let calls = fakes.calls.lock().unwrap().len();
+    assert_eq!(
+        calls, 3,
+        "nothing ran again while the run waits for the operator"
+    );
+    let steps = store.steps(&run).await.unwrap();
+    let status: Vec<(&str, &str)> = steps
+        .iter()
+        .map(|s| (s.step.as_str(), s.status.as_str()))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("idem", "retrying"),
+            ("done_already", "succeeded"),
+            ("blind", "interrupted")
+        ]
+    );
+    // The operator checks and decides; resume finishes without calling `blind` again.
+    second
+        .send(
+            &run,
+            "bob",
+            &OperatorCommand::Step {
+                step: "blind".parse().unwrap(),
+                item: None,
+                decision: drctl_run::event::Decision::Skip,
+            },
+        )
+        .await
+        .unwrap();
+    let end = second
+        .drive(
+            &run,
+            DriveOptions {
+                resume: true,
+                ..DriveOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    assert_eq!(fakes.calls.lock().unwrap().len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sleep_survives_a_restart_without_starting_over() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let first = engine(store.clone(), fakes.clone(), "dead-host:1:0");
+    let yaml = "runbook: t\nsteps:\n  - { id: nap, action: sleep, with: { duration: 1h } }\n  - { id: after, needs: [nap], action: log, with: { message: up } }\n";
+    let run = create(&first, yaml, Map::new()).await;
+    let started = tokio::time::Instant::now();
+    let driving = tokio::spawn({
+        let (e, run) = (first.clone(), run.clone());
+        async move { e.drive(&run, DriveOptions::default()).await }
+    });
+    tokio::time::sleep(Duration::from_secs(40 * 60)).await;
+    driving.abort();
+    let _ = driving.await;
+    // The dead process was on another host: its lease must expire first.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let second = engine(store.clone(), fakes.clone(), "w2");
+    let end = second.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(3600),
+        "woke at the stored deadline"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_held_lock_makes_a_second_run_wait_or_fail_at_once() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let e = engine(store.clone(), Fakes::new(), "w1");
+    let yaml = "runbook: t\nparams: { region: { type: string, default: a } }\nlock: \"failover/{{ params.region }}\"\nsteps:\n  - { id: a, action: log, with: { message: \"sleep:5000\" } }\n";
+    let one = create(&e, yaml, Map::new()).await;
+    let two = create(&e, yaml, Map::new()).await;
+    let driving = tokio::spawn({
+        let (e, run) = (e.clone(), one.clone());
+        async move { e.drive(&run, DriveOptions::default()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = e
+        .drive(
+            &two,
+            DriveOptions {
+                no_wait: true,
+                ..DriveOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        RunEnd::LockHeld {
+            lock: "failover/a".into(),
+            holder: one.clone()
+        }
+    );
+    let row = store.run(&two).await.unwrap().unwrap();
+    assert_eq!(
+        row.detail.as_deref(),
+        Some(format!("lock `failover/a` is held by run {one}").as_str())
+    );
+    let three = create(&e, yaml, Map::new()).await;
+    let end = e.drive(&three, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    assert_eq!(
+        finished(&driving.await.unwrap().unwrap()),
+        &Outcome::Succeeded
+    );
+    let k = kinds(&e, &three).await;
+    assert_eq!(&k[..3], ["run_created", "lock_waiting", "lock_acquired"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_step_runs_a_pinned_sub_run_linked_to_its_parent() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1");
+    let child = "runbook: child\nparams: { region: { type: string, required: true } }\nsteps:\n  - { id: hello, action: log, with: { message: \"in {{ params.region }}\" } }\n";
+    let parent = "runbook: parent\nsteps:\n  - { id: sub, call: { runbook: child.yaml, params: { region: b } } }\n  - { id: after, needs: [sub], action: log, with: { message: \"{{ steps.sub.output.steps.hello.echo.message }}\" } }\n";
+    let run = e
+        .create_run(NewRunRequest {
+            source: Source::new("dir/parent.yaml", parent),
+            callees: vec![(
+                "dir/child.yaml".into(),
+                Source::new("dir/child.yaml", child),
+            )],
+            params: Map::new(),
+            actor: "alice".into(),
+            trigger: "manual".into(),
+            drill: false,
+            parent: None,
+        })
+        .await
+        .unwrap();
+    let end = e.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    assert_eq!(fakes.calls_of("log").last().unwrap()["message"], "in b");
+    let children = store.children(&run).await.unwrap();
+    assert_eq!(children.len(), 1);
+    assert_eq!(
+        (children[0].runbook.as_str(), children[0].status.as_str()),
+        ("child", "succeeded")
+    );
+    assert_eq!(children[0].parent_step.as_deref(), Some("sub"));
+}
+
+struct Fixed;
+impl drctl_engine::SecretReader for Fixed {
+    fn read(&self, _: &str, _: &drctl_runbook::model::SecretSource) -> Result<String, String> {
+        Ok("s3cr3t-value".into())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn secrets_reach_the_action_only_and_are_scrubbed_from_what_returns() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1").with_secrets(Arc::new(Fixed));
+    let yaml = "runbook: t\nsecrets: { token: { env: NOPE } }\nsteps:\n  - { id: a, action: http.request, with: { url: \"http://x\", headers: { Authorization: \"Bearer {{ secrets.token }}\" } } }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    e.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(
+        fakes.calls_of("http.request")[0]["headers"]["Authorization"],
+        "Bearer s3cr3t-value"
+    );
+    let stored = store.events(&run, 0).await.unwrap();
+    let all: String = stored.iter().map(|e| e.body.clone()).collect();
+    assert!(!all.contains("s3cr3t"), "{all}");
+    assert!(all.contains("Bearer ***"));
+    let steps = serde_json::to_string(&store.steps(&run).await.unwrap()).unwrap();
+    assert!(
+        !steps.contains("s3cr3t") && steps.contains("***"),
+        "{steps}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_timeout_fails_the_run() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let e = engine(store.clone(), Fakes::new(), "w1");
+    let yaml =
+        "runbook: t\ntimeout: 1m\nsteps:\n  - { id: a, action: log, with: { message: hang } }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    let started = tokio::time::Instant::now();
+    let end = e.drive(&run, DriveOptions::default()).await.unwrap();
+    assert!(
+        matches!(finished(&end), Outcome::Failed { reason } if reason.contains("timeout of 1m"))
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(60));
+    let _ = SystemClock::new().now();
+}
