@@ -27,15 +27,28 @@ pub mod postgres;
 pub mod redis;
 pub mod vault;
 
+mod input;
 mod spec;
 
-use drctl_core::{ActionCatalog, ActionSpec};
+use std::sync::Arc;
+
+use drctl_core::{Action, ActionCatalog, ActionRegistry, ActionSpec};
 use indexmap::IndexMap;
 
-/// The actions of this build, by name.
-#[derive(Debug, Clone, Default)]
+/// The actions of this build, by name: every spec, and the implementations that exist.
+#[derive(Clone, Default)]
 pub struct Registry {
     specs: IndexMap<String, ActionSpec>,
+    actions: IndexMap<String, Arc<dyn Action>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("specs", &self.specs.keys())
+            .field("implemented", &self.actions.keys())
+            .finish()
+    }
 }
 
 impl Registry {
@@ -61,7 +74,24 @@ impl Registry {
         {
             r.add(spec);
         }
+        let core: Vec<ActionSpec> = r.specs.values().cloned().collect();
+        for action in core::actions(&core) {
+            r.implement(action);
+        }
         r
+    }
+
+    /// Registers an implementation (its spec too, if new).
+    pub fn implement(&mut self, action: Arc<dyn Action>) {
+        let spec = action.spec().clone();
+        self.actions.insert(spec.name.to_string(), action);
+        self.specs.entry(spec.name.to_string()).or_insert(spec);
+    }
+
+    /// Whether this build can run the action (every action has a spec; some are not
+    /// implemented yet, and `sleep` is run by the engine itself).
+    pub fn is_implemented(&self, name: &str) -> bool {
+        self.actions.contains_key(name) || name == "sleep"
     }
 
     /// Adds (or replaces) an action.
@@ -72,6 +102,12 @@ impl Registry {
     /// All specs, in registration order.
     pub fn specs(&self) -> impl Iterator<Item = &ActionSpec> {
         self.specs.values()
+    }
+}
+
+impl ActionRegistry for Registry {
+    fn action(&self, name: &str) -> Option<Arc<dyn Action>> {
+        self.actions.get(name).cloned()
     }
 }
 

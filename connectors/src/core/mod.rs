@@ -1,8 +1,44 @@
 //! Actions that need no external system: processes, HTTP, time, logging, assertions.
+//!
+//! `sleep` has a spec but no implementation here: the engine runs it itself, as a stored
+//! deadline (see `drctl_run::SLEEP`), so that a restart neither loses nor restarts it.
 
-use drctl_core::{ActionSpec, ObjectSchema, Reconcile, Ty};
+mod exec;
+mod http;
+mod orphans;
+mod simple;
+
+use std::sync::Arc;
+
+use drctl_core::{Action, ActionSpec, ObjectSchema, Reconcile, Ty};
 
 use crate::spec::spec;
+
+/// The implementations of this family, by name.
+pub(crate) fn actions(specs: &[ActionSpec]) -> Vec<Arc<dyn Action>> {
+    let client = Arc::new(http::Client::default());
+    let find = |name: &str| specs.iter().find(|s| s.name.as_str() == name).cloned();
+    let mut out: Vec<Arc<dyn Action>> = Vec::new();
+    if let Some(spec) = find("exec") {
+        out.push(Arc::new(exec::Exec { spec }));
+    }
+    if let Some(spec) = find("http.request") {
+        out.push(Arc::new(http::Request {
+            spec,
+            client: client.clone(),
+        }));
+    }
+    if let Some(spec) = find("http.check") {
+        out.push(Arc::new(http::Check { spec, client }));
+    }
+    if let Some(spec) = find("log") {
+        out.push(Arc::new(simple::Log { spec }));
+    }
+    if let Some(spec) = find("assert") {
+        out.push(Arc::new(simple::Assert { spec }));
+    }
+    out
+}
 
 /// Where and how a process runs: shared by `exec` and its `reconcile` check.
 fn process(argv_doc: &str) -> ObjectSchema {

@@ -1,0 +1,244 @@
+//! `exec`: runs a program from an argv list. No shell is involved, so nothing rendered
+//! from a template can become shell syntax.
+//!
+//! Output: `{exit_code, stdout, stderr, truncated}`, or with `output: json` the parsed
+//! stdout itself. stdout and stderr are each kept up to `max_output` bytes (1 MiB); the
+//! rest is read and dropped so the program never blocks on a full pipe.
+//!
+//! Not idempotent. After a crash it can reconcile only with the step's `reconcile` check:
+//! a program whose exit status says whether the command already took effect: 0 done,
+//! 1 not done, anything else unknown.
+//!
+//! A process outlives a killed drctl. Before the check, and before a new attempt, `exec`
+//! waits (up to ten minutes) for the processes of earlier attempts of the step to exit;
+//! see [`super::orphans`].
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed};
+use rustix::process::{Pid, Signal, kill_process_group};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+use super::orphans::{self, Breadcrumb};
+use crate::input::{duration_or, opt_str, strings, u64_or};
+
+/// Default cap on captured stdout and stderr, each.
+const MAX_OUTPUT: u64 = 1024 * 1024;
+
+/// How long a cancelled command has between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a new attempt or a reconcile check waits for the process of an interrupted
+/// attempt to exit. Longer than most commands; an operator can always intervene.
+const ORPHAN_WAIT: Duration = Duration::from_secs(600);
+
+pub(crate) struct Exec {
+    pub(crate) spec: ActionSpec,
+}
+
+/// What a process did.
+struct Finished {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    truncated: bool,
+}
+
+#[async_trait]
+impl Action for Exec {
+    fn spec(&self) -> &ActionSpec {
+        &self.spec
+    }
+
+    async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
+        let alive = orphans::wait(ctx, ctx.attempt, ORPHAN_WAIT).await?;
+        if !alive.is_empty() {
+            return Err(ActionError::Permanent(format!(
+                "an earlier attempt is still running ({}); not starting another beside it",
+                alive.join(", ")
+            )));
+        }
+        let done = execute(ctx, &input, true).await?;
+        let accepted: Vec<i64> = match input.get("exit_codes").and_then(Value::as_array) {
+            Some(codes) => codes.iter().filter_map(Value::as_i64).collect(),
+            None => vec![0],
+        };
+        let Some(code) = done.code else {
+            return Err(ActionError::Permanent(format!(
+                "killed by a signal; stderr: {}",
+                tail(&done.stderr)
+            )));
+        };
+        if !accepted.contains(&i64::from(code)) {
+            return Err(ActionError::Permanent(format!(
+                "exited with code {code}; stderr: {}",
+                tail(&done.stderr)
+            )));
+        }
+        if opt_str(&input, "output") == Some("json") {
+            return serde_json::from_str(&done.stdout).map_err(|e| {
+                ActionError::Permanent(format!("`output: json` but stdout is not JSON: {e}"))
+            });
+        }
+        Ok(
+            json!({ "exit_code": code, "stdout": done.stdout, "stderr": done.stderr, "truncated": done.truncated }),
+        )
+    }
+
+    async fn reconcile(&self, ctx: &ActionCtx, input: Value) -> Result<Observed, ActionError> {
+        let Some(check) = input.get("reconcile") else {
+            return Ok(Observed::Unknown(
+                "the step gives no `reconcile` check".into(),
+            ));
+        };
+        // The interrupted attempt's own process may still be at work.
+        let alive = orphans::wait(ctx, ctx.attempt + 1, ORPHAN_WAIT).await?;
+        if !alive.is_empty() {
+            return Ok(Observed::Unknown(format!(
+                "the interrupted attempt is still running ({})",
+                alive.join(", ")
+            )));
+        }
+        let mut check = check.clone();
+        if let Some(obj) = check.as_object_mut() {
+            obj.entry("timeout").or_insert_with(|| json!("1m"));
+        }
+        let done = execute(ctx, &check, false).await?;
+        Ok(match done.code {
+            Some(0) => Observed::Done(json!({ "reconciled": true, "stdout": done.stdout })),
+            Some(1) => Observed::NotDone,
+            other => Observed::Unknown(format!(
+                "the reconcile check exited with {other:?}: {}",
+                tail(&done.stderr)
+            )),
+        })
+    }
+}
+
+/// Runs argv with the input's env, cwd, stdin and timeout; stops on cancel. An attempt's
+/// process (`track`) leaves a breadcrumb while it runs; a reconcile check does not.
+async fn execute(ctx: &ActionCtx, input: &Value, track: bool) -> Result<Finished, ActionError> {
+    let argv = strings(input, "argv")?;
+    let Some((program, args)) = argv.split_first() else {
+        return Err(ActionError::Permanent("`argv` is empty".into()));
+    };
+    let timeout = duration_or(input, "timeout", Duration::from_secs(3600))?;
+    let max = u64_or(input, "max_output", MAX_OUTPUT);
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(if input.get("stdin").is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // An aborted task (pause grace over, engine shut down) takes its process with it.
+        .kill_on_drop(true)
+        // Its own process group: a Ctrl-C in drctl's terminal reaches drctl, which decides
+        // what happens to the command, instead of killing it behind drctl's back.
+        .process_group(0);
+    if let Some(env) = input.get("env").and_then(Value::as_object) {
+        for (k, v) in env {
+            cmd.env(k, v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+        }
+    }
+    if let Some(cwd) = opt_str(input, "cwd") {
+        cmd.current_dir(cwd);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ActionError::Permanent(format!("cannot run `{program}`: {e}")))?;
+    // Dropped (removing the file) once the process has been waited for, whichever way.
+    let _breadcrumb = if track {
+        Breadcrumb::leave(ctx, child.id())
+    } else {
+        None
+    };
+    if let (Some(text), Some(mut stdin)) = (
+        opt_str(input, "stdin").map(str::to_owned),
+        child.stdin.take(),
+    ) {
+        tokio::spawn(async move {
+            let _ = stdin.write_all(text.as_bytes()).await;
+        });
+    }
+    let stdout = tokio::spawn(capture(child.stdout.take(), max));
+    let stderr = tokio::spawn(capture(child.stderr.take(), max));
+    let status = tokio::select! {
+        status = child.wait() => status.map_err(|e| ActionError::Retryable(format!("waiting for `{program}`: {e}")))?,
+        () = ctx.cancel.cancelled() => {
+            // Asked to stop: the whole group gets SIGTERM and a moment to clean up.
+            signal_group(child.id(), Signal::TERM);
+            if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
+                signal_group(child.id(), Signal::KILL);
+                let _ = child.wait().await;
+            }
+            return Err(ActionError::Cancelled);
+        }
+        () = tokio::time::sleep(timeout) => {
+            signal_group(child.id(), Signal::KILL);
+            let _ = child.wait().await;
+            return Err(ActionError::Permanent(format!("`{program}` did not finish within {}", drctl_core::format_duration(timeout))));
+        }
+    };
+    let (out, out_cut) = stdout.await.unwrap_or_default();
+    let (err, err_cut) = stderr.await.unwrap_or_default();
+    Ok(Finished {
+        code: status.code(),
+        stdout: out,
+        stderr: err,
+        truncated: out_cut || err_cut,
+    })
+}
+
+/// Signals the process group led by `pid` (each command leads its own): a shell's
+/// children stop with it instead of lingering.
+fn signal_group(pid: Option<u32>, signal: Signal) {
+    let pid = pid
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(Pid::from_raw);
+    if let Some(pid) = pid {
+        // It may have exited meanwhile: nothing to do then.
+        let _ = kill_process_group(pid, signal);
+    }
+}
+
+/// Reads a pipe to its end, keeping the first `max` bytes.
+async fn capture(pipe: Option<impl AsyncRead + Unpin>, max: u64) -> (String, bool) {
+    let Some(mut pipe) = pipe else {
+        return (String::new(), false);
+    };
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut cut = false;
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = usize::try_from(max)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+                cut |= n > room;
+            }
+        }
+    }
+    (String::from_utf8_lossy(&kept).into_owned(), cut)
+}
+
+/// The last lines of stderr, for an error message.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let start = lines.len().saturating_sub(5);
+    let tail = lines[start..].join(" | ");
+    if tail.is_empty() {
+        "(empty)".to_owned()
+    } else {
+        tail
+    }
+}
