@@ -8,6 +8,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "drctl", version, about, propagate_version = true)]
 pub(crate) struct Cli {
+    /// The database of runs (SQLite). Default: $XDG_DATA_HOME/drctl/drctl.db, or
+    /// ~/.local/share/drctl/drctl.db.
+    #[arg(long, env = "DRCTL_DB", global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -46,6 +50,87 @@ pub(crate) enum Command {
         /// An action name, such as postgres.promote.
         name: Option<String>,
     },
+    /// Run a runbook in the foreground, with live progress. Ctrl-C pauses it durably.
+    /// Exit 0 succeeded, 1 failed or cancelled, 3 paused or waiting.
+    Run {
+        file: PathBuf,
+        /// A parameter, `key=value` (lists and maps as JSON). Repeat for each.
+        #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Fail at once if the runbook's lock is held by another run, instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Continue a paused or interrupted run.
+    Resume {
+        run: String,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// List runs, newest first.
+    Ls {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        runbook: Option<String>,
+        /// Include sub-runs.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// A run's steps, states, attempts and outputs.
+    Show {
+        run: String,
+        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
+        format: DiagFormat,
+    },
+    /// A run's log, or one step's.
+    Logs {
+        run: String,
+        step: Option<String>,
+        /// Keep printing new lines until the run ends.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Cancel a run: running actions are asked to stop, `finally` still runs.
+    Cancel {
+        run: String,
+        #[arg(long, default_value = "cancelled by an operator")]
+        reason: String,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Decide about a step that is interrupted (or skip one that has not started).
+    Step {
+        #[arg(value_enum)]
+        decision: StepDecision,
+        run: String,
+        step: String,
+        /// The item of a for_each step.
+        #[arg(long)]
+        item: Option<u32>,
+    },
+}
+
+/// Options of commands that drive runs.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct EngineArgs {
+    /// Attempts running at once in a run.
+    #[arg(long, default_value_t = 8)]
+    pub max_parallel: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StepDecision {
+    /// Run a new attempt.
+    Retry,
+    /// Treat it as done, with no output.
+    Skip,
+    /// Treat it as failed.
+    Fail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

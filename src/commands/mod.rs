@@ -3,6 +3,7 @@
 mod actions;
 mod graph;
 mod plan;
+mod runs;
 mod validate;
 
 use std::path::Path;
@@ -29,6 +30,43 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => plan::run(&registry, &file, &params, format),
         Command::Actions { name } => actions::run(&registry, name.as_deref()),
+        Command::Run {
+            file,
+            params,
+            no_wait,
+            engine,
+        } => runs::run::run(
+            &registry,
+            cli.db.as_deref(),
+            &file,
+            &params,
+            no_wait,
+            &engine,
+        ),
+        Command::Resume { run, engine } => {
+            runs::resume::run(&registry, cli.db.as_deref(), &run, &engine)
+        }
+        Command::Ls {
+            status,
+            runbook,
+            all,
+            limit,
+        } => runs::ls::run(cli.db.as_deref(), status, runbook, all, limit),
+        Command::Show { run, format } => runs::show::run(cli.db.as_deref(), &run, format),
+        Command::Logs { run, step, follow } => {
+            runs::logs::run(cli.db.as_deref(), &run, step.as_deref(), follow)
+        }
+        Command::Cancel {
+            run,
+            reason,
+            engine,
+        } => runs::cancel::run(&registry, cli.db.as_deref(), &run, &reason, &engine),
+        Command::Step {
+            decision,
+            run,
+            step,
+            item,
+        } => runs::step::run(&registry, cli.db.as_deref(), decision, &run, &step, item),
     }
 }
 

@@ -73,17 +73,22 @@ pub(crate) struct Driver {
 }
 
 impl Engine {
-    /// Drives a run until it finishes or pauses. Safe to call on any run: a finished run
-    /// returns at once; a paused one returns unless `resume`; one left mid-flight by a dead
-    /// process is recovered first.
-    pub async fn drive(&self, run: &RunId, opts: DriveOptions) -> Result<RunEnd, EngineError> {
+    /// A run's state, rebuilt from its events and its pinned source.
+    pub async fn state(&self, run: &RunId) -> Result<RunState, EngineError> {
         let events = self.events(run).await?;
         let Some(EventKind::RunCreated(created)) = events.first().map(|e| &e.kind) else {
             return Err(EngineError::Store(StoreError::NotFound(run.to_string())));
         };
         let runbook =
             compile_pinned(created, self.actions.as_ref()).map_err(EngineError::Compile)?;
-        let state = RunState::replay(&events, |_| Ok(runbook))?;
+        Ok(RunState::replay(&events, |_| Ok(runbook))?)
+    }
+
+    /// Drives a run until it finishes or pauses. Safe to call on any run: a finished run
+    /// returns at once; a paused one returns unless `resume`; one left mid-flight by a dead
+    /// process is recovered first.
+    pub async fn drive(&self, run: &RunId, opts: DriveOptions) -> Result<RunEnd, EngineError> {
+        let state = self.state(run).await?;
         match &state.status {
             RunStatus::Finished { outcome } => {
                 return Ok(RunEnd::Finished {

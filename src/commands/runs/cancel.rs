@@ -1,0 +1,70 @@
+//! `drctl cancel RUN`: asks whoever drives the run to cancel it; when nobody does (the
+//! run is paused, or its process died), drives it to its end here, so that `finally` runs.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use drctl_connectors::Registry;
+use drctl_engine::{DriveOptions, OperatorCommand};
+use drctl_store::RunReader;
+
+use super::{actor, drive, engine, open, resolve, runtime};
+use crate::cli::EngineArgs;
+use crate::commands::print;
+
+pub(crate) fn run(
+    registry: &Registry,
+    db: Option<&Path>,
+    run: &str,
+    reason: &str,
+    args: &EngineArgs,
+) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = open(db).await?;
+        let id = resolve(&store, run).await?;
+        let row = store
+            .run(&id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no run {id}"))?;
+        if row.is_finished() {
+            print(&format!("Run {id} already ended: {}.\n", row.status));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let engine = engine(store, registry, Some(args), true);
+        engine
+            .send(
+                &id,
+                &actor(),
+                &OperatorCommand::Cancel {
+                    reason: reason.to_owned(),
+                },
+            )
+            .await?;
+        let now = drctl_engine::clock::SystemClock::new();
+        let alive = match (&row.owner, row.lease_until) {
+            (Some(owner), Some(until)) => {
+                until > drctl_core::Clock::now(&now) && !drctl_engine::worker::is_dead_local(owner)
+            }
+            _ => false,
+        };
+        if alive {
+            print(&format!(
+                "Cancel requested; {} drives run {id} and will stop it.\n",
+                row.owner.unwrap_or_default()
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
+        print(&format!(
+            "Cancelling run {id}; running its `finally` steps here.\n"
+        ));
+        drive(
+            &engine,
+            &id,
+            DriveOptions {
+                resume: true,
+                ..DriveOptions::default()
+            },
+        )
+        .await
+    })
+}

@@ -1,0 +1,91 @@
+//! `drctl logs RUN [STEP] [-f]`: the run's events as lines, with what each attempt was
+//! given and returned.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use drctl_engine::decode_events;
+use drctl_run::Event;
+use drctl_run::event::{AttemptResult, EventKind};
+use drctl_store::RunReader;
+
+use super::eventfmt::line;
+use super::{open, resolve, runtime};
+use crate::commands::print;
+
+pub(crate) fn run(
+    db: Option<&Path>,
+    run: &str,
+    step: Option<&str>,
+    follow: bool,
+) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = open(db).await?;
+        let id = resolve(&store, run).await?;
+        let mut seen = 0;
+        loop {
+            let stored = store.events(&id, seen).await?;
+            seen += stored.len() as u64;
+            let mut out = String::new();
+            for event in decode_events(&stored)? {
+                if step.is_some_and(|s| step_of(&event) != Some(s)) {
+                    continue;
+                }
+                if let Some(l) = line(&event) {
+                    out.push_str(&format!("{}  {l}\n", event.at));
+                    out.push_str(&details(&event));
+                }
+            }
+            print(&out);
+            let finished = store.run(&id).await?.is_none_or(|r| r.is_finished());
+            if !follow || finished {
+                return Ok(ExitCode::SUCCESS);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+}
+
+fn step_of(event: &Event) -> Option<&str> {
+    match &event.kind {
+        EventKind::AttemptStarted(a) => Some(a.step.as_str()),
+        EventKind::AttemptFinished { step, .. }
+        | EventKind::AttemptInterrupted { step, .. }
+        | EventKind::Reconciled { step, .. }
+        | EventKind::StepSkipped { step, .. }
+        | EventKind::StepFailed { step, .. }
+        | EventKind::ItemsExpanded { step, .. }
+        | EventKind::ChildStarted { step, .. }
+        | EventKind::OperatorDecision { step, .. } => Some(step.as_str()),
+        _ => None,
+    }
+}
+
+/// What an attempt was given and what came back, indented under its line.
+fn details(event: &Event) -> String {
+    let value = match &event.kind {
+        EventKind::AttemptStarted(a) if a.wait_until.is_none() => Some(("with", &a.input)),
+        EventKind::AttemptFinished {
+            result: AttemptResult::Succeeded { output },
+            ..
+        } => Some(("output", output)),
+        _ => None,
+    };
+    let Some((label, value)) = value else {
+        return String::new();
+    };
+    if let (Some(stdout), Some(stderr)) = (
+        value.get("stdout").and_then(|v| v.as_str()),
+        value.get("stderr").and_then(|v| v.as_str()),
+    ) {
+        let mut out = String::new();
+        for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
+            for l in text.lines() {
+                out.push_str(&format!("    {name} | {l}\n"));
+            }
+        }
+        return out;
+    }
+    format!("    {label} {value}\n")
+}

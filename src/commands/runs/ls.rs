@@ -1,0 +1,58 @@
+//! `drctl ls`
+
+use std::fmt::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use drctl_store::{RunFilter, RunReader};
+
+use super::{open, runtime};
+use crate::commands::print;
+
+pub(crate) fn run(
+    db: Option<&Path>,
+    status: Option<String>,
+    runbook: Option<String>,
+    all: bool,
+    limit: usize,
+) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = open(db).await?;
+        let rows = store
+            .list_runs(&RunFilter {
+                status,
+                runbook,
+                top_level: !all,
+                limit,
+            })
+            .await?;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<30}  {:<20}  {:<10}  {:<20}  {:>9}  BY",
+            "RUN", "RUNBOOK", "STATUS", "CREATED (UTC)", "TOOK"
+        );
+        for r in &rows {
+            let took = r
+                .finished_at
+                .map(|f| super::show::took(f.since(r.created_at)))
+                .unwrap_or_default();
+            let created = r.created_at.to_rfc3339();
+            let _ = writeln!(
+                out,
+                "{:<30}  {:<20}  {:<10}  {:<20}  {:>9}  {}",
+                r.id,
+                r.runbook,
+                r.status,
+                created.get(..19).unwrap_or(&created).replace('T', " "),
+                took,
+                r.actor
+            );
+        }
+        if rows.is_empty() {
+            out.push_str("(no runs)\n");
+        }
+        print(&out);
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,152 @@
+//! Commands about runs: they open the database and, for `run`, `resume` and `cancel`,
+//! drive runs with the engine.
+
+pub(crate) mod cancel;
+mod eventfmt;
+pub(crate) mod logs;
+pub(crate) mod ls;
+mod progress;
+pub(crate) mod resume;
+pub(crate) mod run;
+pub(crate) mod show;
+pub(crate) mod step;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use drctl_connectors::Registry;
+use drctl_core::RunId;
+use drctl_engine::{DriveOptions, Engine, EngineConfig, RunEnd};
+use drctl_run::Outcome;
+use drctl_store::RunReader;
+use drctl_store_sqlite::SqliteStore;
+
+use crate::cli::EngineArgs;
+
+/// `$XDG_DATA_HOME/drctl/drctl.db`, else `~/.local/share/drctl/drctl.db`.
+pub(crate) fn default_db() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("drctl").join("drctl.db")
+}
+
+/// Who is acting, for the event log: the OS user. `$USER` first (what the operator
+/// sees in their shell); without it, the name of the process's uid in `/etc/passwd`, else
+/// `uid:N`, so that an event never says "unknown" when the system knows.
+pub(crate) fn actor() -> String {
+    let from_env = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty());
+    if let Some(user) = from_env {
+        return user;
+    }
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+    else {
+        return "unknown".to_owned();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let id = fields.nth(1)?;
+            (id.parse() == Ok(uid)).then(|| name.to_owned())
+        })
+        .unwrap_or_else(|| format!("uid:{uid}"))
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub(crate) async fn open(db: Option<&Path>) -> anyhow::Result<Arc<SqliteStore>> {
+    let path = db.map_or_else(default_db, Path::to_path_buf);
+    Ok(Arc::new(SqliteStore::open(&path).await?))
+}
+
+pub(crate) fn engine(
+    store: Arc<SqliteStore>,
+    registry: &Registry,
+    args: Option<&EngineArgs>,
+    live: bool,
+) -> Engine {
+    let config = EngineConfig {
+        actor: actor(),
+        max_parallel: args.map_or(8, |a| a.max_parallel.max(1)),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(
+        store,
+        Arc::new(registry.clone()),
+        Arc::new(drctl_engine::clock::SystemClock::new()),
+        config,
+    );
+    if live {
+        engine.with_observer(Arc::new(progress::Printer::new()))
+    } else {
+        engine
+    }
+}
+
+/// A run by its id or a unique prefix.
+pub(crate) async fn resolve(store: &SqliteStore, prefix: &str) -> anyhow::Result<RunId> {
+    Ok(store.resolve(prefix).await?)
+}
+
+/// Drives a run in the foreground: Ctrl-C pauses it (twice exits at once). Returns the
+/// exit code: 0 succeeded, 1 failed or cancelled, 3 paused or waiting.
+pub(crate) async fn drive(
+    engine: &Engine,
+    run: &RunId,
+    mut opts: DriveOptions,
+) -> anyhow::Result<ExitCode> {
+    let pause = opts.pause.clone();
+    opts.pause = pause.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            crate::commands::eprint(
+                "\nPausing: running steps get a few seconds to finish (Ctrl-C again to quit now).\n",
+            );
+            pause.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let end = engine.drive(run, opts).await?;
+    Ok(report(run, &end))
+}
+
+fn report(run: &RunId, end: &RunEnd) -> ExitCode {
+    match end {
+        RunEnd::Finished {
+            outcome: Outcome::Succeeded,
+            ..
+        } => ExitCode::SUCCESS,
+        RunEnd::Finished { .. } => ExitCode::from(1),
+        RunEnd::Paused(reason) => {
+            crate::commands::print(&format!(
+                "\nRun {run} is paused: {}.\nSee `drctl show {run}`; continue with `drctl resume {run}`.\n",
+                drctl_engine::projection::describe_pause(reason)
+            ));
+            ExitCode::from(3)
+        }
+        RunEnd::LockHeld { lock, holder } => {
+            crate::commands::print(&format!(
+                "\nLock `{lock}` is held by run {holder}; nothing was run.\n"
+            ));
+            ExitCode::from(1)
+        }
+    }
+}

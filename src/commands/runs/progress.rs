@@ -1,0 +1,81 @@
+//! Live progress for `drctl run` and `drctl resume`: a line per event, with how long each
+//! attempt took. Sub-runs are indented under their parent.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use drctl_core::{Timestamp, format_duration};
+use drctl_engine::Observer;
+use drctl_run::event::EventKind;
+use drctl_run::{Event, RunState};
+
+use super::eventfmt::line;
+
+pub(crate) struct Printer {
+    /// When each attempt started: (run, step, item, phase, attempt).
+    started: Mutex<HashMap<String, Timestamp>>,
+}
+
+impl Printer {
+    pub(crate) fn new() -> Self {
+        Self {
+            started: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Observer for Printer {
+    fn on_event(&self, run: &RunState, event: &Event) {
+        let key = |step: &str, item: Option<u32>, phase, attempt: u32| {
+            format!("{}/{step}/{item:?}/{phase:?}/{attempt}", run.id)
+        };
+        let mut text = match line(event) {
+            Some(l) => l,
+            None => return,
+        };
+        if let Ok(mut started) = self.started.lock() {
+            match &event.kind {
+                EventKind::AttemptStarted(a) => {
+                    started.insert(key(a.step.as_str(), a.item, a.phase, a.attempt), event.at);
+                }
+                EventKind::AttemptFinished {
+                    step,
+                    item,
+                    phase,
+                    attempt,
+                    ..
+                } => {
+                    if let Some(t0) = started.remove(&key(step.as_str(), *item, *phase, *attempt)) {
+                        text.push_str(&format!("  {}", took(event.at.since(t0))));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let (EventKind::RunFinished { .. }, Some(t0)) = (&event.kind, run.started_at) {
+            text.push_str(&format!(" after {}", took(event.at.since(t0))));
+        }
+        let indent = if run.created.parent.is_some() {
+            format!("    {} │ ", run.created.runbook)
+        } else {
+            String::new()
+        };
+        let time = event.at.to_rfc3339();
+        let clock = time.get(11..23).unwrap_or(&time);
+        crate::commands::print(&format!("{clock}  {indent}{text}\n"));
+    }
+
+    fn notice(&self, _run: &RunState, message: &str) {
+        crate::commands::print(&format!("! {message}\n"));
+    }
+}
+
+/// `0.21s` under a minute, else `1m30s`.
+fn took(d: Duration) -> String {
+    if d < Duration::from_secs(60) {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        format_duration(d)
+    }
+}

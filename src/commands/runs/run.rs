@@ -1,0 +1,65 @@
+//! `drctl run FILE -p k=v`
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use drctl_connectors::Registry;
+use drctl_engine::{DriveOptions, NewRunRequest};
+use drctl_runbook::fs::callee_sources;
+use drctl_runbook::params::{parse_assignments, resolve_text};
+
+use super::{actor, drive, engine, open, runtime};
+use crate::cli::EngineArgs;
+use crate::commands::{eprint, load_valid, print};
+
+pub(crate) fn run(
+    registry: &Registry,
+    db: Option<&Path>,
+    file: &Path,
+    params: &[String],
+    no_wait: bool,
+    args: &EngineArgs,
+) -> anyhow::Result<ExitCode> {
+    let (source, runbook) = match load_valid(registry, file)? {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let resolved =
+        match parse_assignments(params).and_then(|given| resolve_text(&runbook.params, &given)) {
+            Ok(r) => r,
+            Err(errors) => {
+                let text: String = errors
+                    .iter()
+                    .map(|e| format!("{}: error: {e}\n", source.name))
+                    .collect();
+                eprint(&text);
+                return Ok(ExitCode::from(2));
+            }
+        };
+    let callees = callee_sources(&runbook, &source.name, registry)?;
+    runtime()?.block_on(async {
+        let store = open(db).await?;
+        let engine = engine(store, registry, Some(args), true);
+        let run = engine
+            .create_run(NewRunRequest {
+                source,
+                callees,
+                params: resolved.to_map(),
+                actor: actor(),
+                trigger: "manual".into(),
+                drill: false,
+                parent: None,
+            })
+            .await?;
+        print(&format!("Run {run} of {}\n", runbook.name));
+        drive(
+            &engine,
+            &run,
+            DriveOptions {
+                no_wait,
+                ..DriveOptions::default()
+            },
+        )
+        .await
+    })
+}

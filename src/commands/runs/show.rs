@@ -1,0 +1,131 @@
+//! `drctl show RUN`
+
+use std::fmt::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use drctl_core::format_duration;
+use drctl_store::RunReader;
+use serde_json::json;
+
+use super::{open, resolve, runtime};
+use crate::cli::DiagFormat;
+use crate::commands::print;
+
+pub(crate) fn run(db: Option<&Path>, run: &str, format: DiagFormat) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = open(db).await?;
+        let id = resolve(&store, run).await?;
+        let row = store
+            .run(&id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no run {id}"))?;
+        let steps = store.steps(&id).await?;
+        let children = store.children(&id).await?;
+        if format == DiagFormat::Json {
+            print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(
+                    &json!({ "run": row, "steps": steps, "children": children })
+                )?
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut out = String::new();
+        let _ = writeln!(out, "Run      {}", row.id);
+        let _ = writeln!(
+            out,
+            "Runbook  {} ({}, {})",
+            row.runbook,
+            row.source_name,
+            row.digest.get(..19).unwrap_or(&row.digest)
+        );
+        let _ = writeln!(
+            out,
+            "Status   {}{}",
+            row.status,
+            row.detail
+                .as_ref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(out, "By       {}", row.actor);
+        let _ = writeln!(out, "Created  {}", row.created_at);
+        if let Some(f) = row.finished_at {
+            let _ = writeln!(
+                out,
+                "Finished {} (took {})",
+                f,
+                took(f.since(row.created_at))
+            );
+        }
+        if let Some(p) = &row.parent {
+            let _ = writeln!(
+                out,
+                "Parent   {p} (step `{}`)",
+                row.parent_step.as_deref().unwrap_or("?")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n{:<24} {:<12} {:>8} {:>9}  OUTPUT / ERROR",
+            "STEP", "STATUS", "ATTEMPTS", "TOOK"
+        );
+        for s in &steps {
+            let name = match s.item {
+                Some(i) => format!("{}[{i}]", s.step),
+                None => s.step.clone(),
+            };
+            let took = match (s.started_at, s.finished_at) {
+                (Some(a), Some(b)) => took(b.since(a)),
+                _ => String::new(),
+            };
+            let detail = match (&s.error, &s.output) {
+                (Some(e), _) => e.clone(),
+                (None, Some(o)) => o.to_string(),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "{:<24} {:<12} {:>8} {:>9}  {}",
+                name,
+                s.status,
+                s.attempts,
+                took,
+                cut(&detail, 100)
+            );
+        }
+        for c in &children {
+            let _ = writeln!(
+                out,
+                "\nSub-run {} ({}) of step `{}`: {}",
+                c.id,
+                c.runbook,
+                c.parent_step.as_deref().unwrap_or("?"),
+                c.status
+            );
+        }
+        print(&out);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(crate) fn took(d: Duration) -> String {
+    if d < Duration::from_secs(60) {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        format_duration(d)
+    }
+}
+
+fn cut(text: &str, max: usize) -> String {
+    let one_line = text.replace('\n', " ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let mut s: String = one_line.chars().take(max).collect();
+        s.push('…');
+        s
+    }
+}
