@@ -112,6 +112,10 @@ pub(crate) enum Command {
         /// The item of a for_each step.
         #[arg(long)]
         item: Option<u32>,
+        /// With `skip`: the step did take effect, and this JSON is its output for the
+        /// steps after it. The step then counts as succeeded.
+        #[arg(long, value_name = "JSON")]
+        output: Option<String>,
     },
 }
 

@@ -66,7 +66,18 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run,
             step,
             item,
-        } => runs::step::run(&registry, cli.db.as_deref(), decision, &run, &step, item),
+            output,
+        } => runs::step::run(
+            &registry,
+            cli.db.as_deref(),
+            runs::step::Request {
+                decision,
+                run: &run,
+                step: &step,
+                item,
+                output: output.as_deref(),
+            },
+        ),
     }
 }
 

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-use super::orphans::{self, Breadcrumb};
+use super::orphans;
 use crate::input::{duration_or, opt_str, strings, u64_or};
 
 /// Default cap on captured stdout and stderr, each.
@@ -120,7 +120,7 @@ impl Action for Exec {
 }
 
 /// Runs argv with the input's env, cwd, stdin and timeout; stops on cancel. An attempt's
-/// process (`track`) leaves a breadcrumb while it runs; a reconcile check does not.
+/// process is marked (`track`) so a later drctl can find it; a reconcile check is not.
 async fn execute(ctx: &ActionCtx, input: &Value, track: bool) -> Result<Finished, ActionError> {
     let argv = strings(input, "argv")?;
     let Some((program, args)) = argv.split_first() else {
@@ -147,18 +147,15 @@ async fn execute(ctx: &ActionCtx, input: &Value, track: bool) -> Result<Finished
             cmd.env(k, v.as_str().map_or_else(|| v.to_string(), str::to_owned));
         }
     }
+    if track {
+        orphans::mark(&mut cmd, ctx);
+    }
     if let Some(cwd) = opt_str(input, "cwd") {
         cmd.current_dir(cwd);
     }
     let mut child = cmd
         .spawn()
         .map_err(|e| ActionError::Permanent(format!("cannot run `{program}`: {e}")))?;
-    // Dropped (removing the file) once the process has been waited for, whichever way.
-    let _breadcrumb = if track {
-        Breadcrumb::leave(ctx, child.id())
-    } else {
-        None
-    };
     if let (Some(text), Some(mut stdin)) = (
         opt_str(input, "stdin").map(str::to_owned),
         child.stdin.take(),

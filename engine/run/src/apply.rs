@@ -350,8 +350,14 @@ impl RunState {
                 step,
                 item,
                 decision,
+                output,
             } => {
-                self.decide_for_operator(step, *item, *decision, &event.actor, at, index, kind)?;
+                let decided = Decided {
+                    decision: *decision,
+                    output: output.as_ref(),
+                    actor: &event.actor,
+                };
+                self.decide_for_operator(step, *item, decided, at, index, kind)?;
             }
             EventKind::CancelRequested { .. } => {
                 self.cancelled = true;
@@ -662,17 +668,20 @@ impl RunState {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn decide_for_operator(
         &mut self,
         step: &StepId,
         item: Option<u32>,
-        decision: Decision,
-        actor: &str,
+        decided: Decided<'_>,
         at: Timestamp,
         index: u64,
         kind: &'static str,
     ) -> Result<(), TransitionError> {
+        let Decided {
+            decision,
+            output,
+            actor,
+        } = decided;
         let not_started = self
             .steps
             .get(step)
@@ -694,6 +703,10 @@ impl RunState {
                         error: format!("failed by {actor}"),
                     },
                 };
+            }
+            Decision::Skip if interrupted && output.is_some() => {
+                let output = output.cloned().unwrap_or_default();
+                self.succeed_item(step, item, output, at, index, kind)?
             }
             Decision::Retry if interrupted => {
                 self.retry_now(step, item, at, &format!("retried by {actor}"), index, kind)?
@@ -883,4 +896,12 @@ impl RunState {
 fn interrupted(i: &ItemState) -> bool {
     matches!(i.status, ItemStatus::Interrupted { .. })
         || matches!(i.compensation, Compensation::Interrupted { .. })
+}
+
+/// An operator's decision about a step, as recorded.
+#[derive(Clone, Copy)]
+struct Decided<'a> {
+    decision: Decision,
+    output: Option<&'a Value>,
+    actor: &'a str,
 }

@@ -98,6 +98,11 @@ pub enum EventKind {
         step: StepId,
         item: Option<u32>,
         decision: Decision,
+        /// With `skip` of an interrupted step: the operator says it took effect and gives
+        /// the output downstream steps read; the step then counts as succeeded (and is
+        /// compensated on failure). Without it, a skipped step has no output.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<Value>,
     },
     CancelRequested {
         reason: String,
@@ -268,10 +273,21 @@ pub enum PauseReason {
 pub enum Decision {
     /// Run a new attempt.
     Retry,
-    /// Treat the step as done without running it; its output is null.
+    /// Treat the step as done without running it: skipped with no output, or succeeded
+    /// with the output the operator gives.
     Skip,
     /// Treat it as failed.
     Fail,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Retry => "retry",
+            Decision::Skip => "skip",
+            Decision::Fail => "fail",
+        }
+    }
 }
 
 /// How a run ended.

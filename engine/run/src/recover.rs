@@ -11,7 +11,7 @@ use drctl_runbook::model::{OnInterrupt, Step, StepKind};
 use serde_json::Value;
 
 use crate::event::{EventKind, PauseReason, Phase, Recovery};
-use crate::state::{Compensation, ItemStatus, RunState};
+use crate::state::{Compensation, Effect, ItemStatus, RunState};
 
 impl RunState {
     /// The events that settle every attempt left in flight by a process that died.
@@ -61,6 +61,49 @@ impl RunState {
         }
         if let Some(reason) = pause {
             out.push(EventKind::Paused { reason });
+        }
+        out
+    }
+}
+
+impl RunState {
+    /// Reconciliations asked for and never answered: the process that asked died while
+    /// the action was looking. They are asked again (looking is safe to repeat).
+    pub fn unanswered_reconciliations(&self) -> Vec<Effect> {
+        let mut out = Vec::new();
+        for (id, st) in &self.steps {
+            let indexed = self
+                .runbook
+                .step(id.as_str())
+                .is_some_and(|d| d.for_each.is_some());
+            for (index, it) in st.items.iter().enumerate() {
+                let item = indexed.then(|| u32::try_from(index).unwrap_or(u32::MAX));
+                let mut ask = |phase: Phase, attempt: u32| {
+                    out.push(Effect::Reconcile {
+                        step: id.clone(),
+                        item,
+                        phase,
+                        attempt,
+                    });
+                };
+                if let ItemStatus::Interrupted {
+                    phase,
+                    attempt,
+                    next: Recovery::Reconcile,
+                    ..
+                } = &it.status
+                {
+                    ask(*phase, *attempt);
+                }
+                if let Compensation::Interrupted {
+                    attempt,
+                    next: Recovery::Reconcile,
+                    ..
+                } = &it.compensation
+                {
+                    ask(Phase::Compensate, *attempt);
+                }
+            }
         }
         out
     }

@@ -462,6 +462,7 @@ fn recovery_retries_idempotent_steps_reconciles_or_pauses_the_others() {
             step: id("blind"),
             item: None,
             decision: Decision::Skip,
+            output: None,
         },
     );
     s.push_as("bob", EventKind::Resumed);
@@ -476,6 +477,36 @@ fn recovery_retries_idempotent_steps_reconciles_or_pauses_the_others() {
     assert_eq!(finished(&s), Outcome::Succeeded);
     assert_eq!(s.status("blind"), "skipped");
     s.check_replay();
+}
+
+#[test]
+fn a_reconciliation_cut_short_by_a_crash_is_asked_again() {
+    let mut s = Sim::new(CRASHY);
+    s.settle();
+    let registry = drctl_connectors::Registry::builtin();
+    assert!(s.state.unanswered_reconciliations().is_empty());
+    for e in s.state.recover(&registry) {
+        s.push(e);
+    }
+    // The process that asked `checked` to reconcile dies before the answer: the next
+    // one finds the question open and asks again; nothing else is asked.
+    assert_eq!(
+        s.state.unanswered_reconciliations(),
+        [Effect::Reconcile {
+            step: id("checked"),
+            item: None,
+            phase: Phase::Action,
+            attempt: 1
+        }]
+    );
+    s.push(EventKind::Reconciled {
+        step: id("checked"),
+        item: None,
+        phase: Phase::Action,
+        attempt: 1,
+        observed: Reconciliation::NotDone,
+    });
+    assert!(s.state.unanswered_reconciliations().is_empty());
 }
 
 #[test]
@@ -499,11 +530,43 @@ fn reconcile_not_done_runs_a_new_attempt_and_unknown_waits_for_an_operator() {
             step: id("blind"),
             item: None,
             decision: Decision::Retry,
+            output: None,
         },
     );
     s.push_as("bob", EventKind::Resumed);
     s.settle();
     assert_eq!(s.running(), ["idem#2", "blind#2", "checked#2", "forced#2"]);
+    s.check_replay();
+}
+
+#[test]
+fn an_operator_can_say_an_interrupted_step_took_effect_and_give_its_output() {
+    let yaml = r#"
+runbook: told
+steps:
+  - { id: blind, action: exec, with: { argv: [touch, /tmp/x] } }
+  - { id: after, needs: [blind], action: log, with: { message: "code {{ steps.blind.output.code }}" } }
+"#;
+    let mut s = Sim::new(yaml);
+    s.settle();
+    let registry = drctl_connectors::Registry::builtin();
+    for e in s.state.recover(&registry) {
+        s.push(e);
+    }
+    assert_eq!(s.item_status("blind", 0), "interrupted");
+    s.push_as(
+        "bob",
+        EventKind::OperatorDecision {
+            step: id("blind"),
+            item: None,
+            decision: Decision::Skip,
+            output: Some(json!({"code": 7})),
+        },
+    );
+    s.push_as("bob", EventKind::Resumed);
+    s.settle();
+    assert_eq!(s.status("blind"), "succeeded");
+    assert_eq!(s.input_of("after", Phase::Action)["message"], "code 7");
     s.check_replay();
 }
 
@@ -518,6 +581,7 @@ fn operator_decisions_need_a_step_that_waits_for_one() {
             step: id("a"),
             item: None,
             decision: Decision::Retry,
+            output: None,
         },
     };
     let err = s.state.clone().apply(&event).unwrap_err();
@@ -532,6 +596,7 @@ fn operator_decisions_need_a_step_that_waits_for_one() {
             step: id("d"),
             item: None,
             decision: Decision::Skip,
+            output: None,
         },
     );
     assert_eq!(s.status("d"), "skipped");

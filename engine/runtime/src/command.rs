@@ -5,7 +5,7 @@ use drctl_run::event::Decision;
 use serde::{Deserialize, Serialize};
 
 /// What an operator asks of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum OperatorCommand {
     Cancel {
@@ -15,5 +15,8 @@ pub enum OperatorCommand {
         step: StepId,
         item: Option<u32>,
         decision: Decision,
+        /// See `EventKind::OperatorDecision`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<serde_json::Value>,
     },
 }

@@ -177,12 +177,17 @@ pub(crate) fn outputs(state: &RunState) -> Map<String, Value> {
 impl Driver {
     async fn run(&mut self) -> Result<RunEnd, EngineError> {
         // Attempts a dead process left in flight: nobody else can be running them, we
-        // hold the lease.
+        // hold the lease. Reconciliations it asked for and never heard back are asked again.
+        let mut unanswered = self.state.unanswered_reconciliations();
         if self.state.in_flight() > 0 {
             let events = self.state.recover(self.e.actions.as_ref());
             self.queue(events, ENGINE)?;
         }
         self.take_commands().await?;
+        // An operator may have decided meanwhile: ask only about what still waits.
+        let still = self.state.unanswered_reconciliations();
+        unanswered.retain(|e| still.contains(e));
+        self.effects.extend(unanswered);
         if self.opts.resume && matches!(self.state.status, RunStatus::Paused { .. }) {
             let actor = self.e.config.actor.clone();
             self.queue(vec![EventKind::Resumed], &actor)?;
@@ -559,10 +564,12 @@ impl Driver {
                     step,
                     item,
                     decision,
+                    output,
                 }) => EventKind::OperatorDecision {
                     step,
                     item,
                     decision,
+                    output,
                 },
                 Err(e) => {
                     self.e.observer.notice(

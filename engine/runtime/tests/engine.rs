@@ -296,6 +296,7 @@ steps:
                 step: "blind".parse().unwrap(),
                 item: None,
                 decision: drctl_run::event::Decision::Skip,
+                output: None,
             },
         )
         .await

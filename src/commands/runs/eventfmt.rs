@@ -107,14 +107,18 @@ pub(super) fn line(event: &Event) -> Option<String> {
             step,
             item,
             decision,
+            output,
         } => format!(
-            "{} decided: {decision:?} {}",
+            "{} decided: {} {}{}",
             event.actor,
-            label(step.as_str(), *item, Phase::Action)
-        )
-        .replace("Retry", "retry")
-        .replace("Skip", "skip")
-        .replace("Fail", "fail"),
+            decision.as_str(),
+            label(step.as_str(), *item, Phase::Action),
+            if output.is_some() {
+                " (it took effect; output given)"
+            } else {
+                ""
+            }
+        ),
         EventKind::CancelRequested { reason } => {
             format!("■ cancel requested by {}: {reason}", event.actor)
         }

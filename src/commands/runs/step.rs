@@ -14,34 +14,77 @@ use super::{actor, engine, open, resolve, runtime};
 use crate::cli::StepDecision;
 use crate::commands::{eprint, print};
 
+/// One decision, as typed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub decision: StepDecision,
+    pub run: &'a str,
+    pub step: &'a str,
+    pub item: Option<u32>,
+    /// JSON text, with `skip` only.
+    pub output: Option<&'a str>,
+}
+
 pub(crate) fn run(
     registry: &Registry,
     db: Option<&Path>,
-    decision: StepDecision,
-    run: &str,
-    step: &str,
-    item: Option<u32>,
+    req: Request<'_>,
 ) -> anyhow::Result<ExitCode> {
-    let decision = match decision {
+    let decision = match req.decision {
         StepDecision::Retry => Decision::Retry,
         StepDecision::Skip => Decision::Skip,
         StepDecision::Fail => Decision::Fail,
     };
+    let output = match req.output {
+        None => None,
+        Some(_) if decision != Decision::Skip => {
+            eprint("error: --output goes with `skip` only\n");
+            return Ok(ExitCode::from(2));
+        }
+        Some(text) => match serde_json::from_str(text) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                eprint(&format!("error: --output is not JSON: {e}\n"));
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
     runtime()?.block_on(async {
         let store = open(db).await?;
-        let id = resolve(&store, run).await?;
+        let id = resolve(&store, req.run).await?;
         let engine = engine(store, registry, None, false);
         let state = engine.state(&id).await?;
-        let step_id = StepId::new(step)?;
-        let kind = EventKind::OperatorDecision { step: step_id.clone(), item, decision };
-        let probe = Event { at: state.created_at, actor: actor(), kind };
+        let step = StepId::new(req.step)?;
+        let item = req.item;
+        // Checked on a copy of the state now, so a decision that does not apply (a retry
+        // of a step that is not interrupted) is refused here rather than ignored later.
+        let kind = EventKind::OperatorDecision {
+            step: step.clone(),
+            item,
+            decision,
+            output: output.clone(),
+        };
+        let probe = Event {
+            at: state.created_at,
+            actor: actor(),
+            kind,
+        };
         if let Err(e) = state.clone().apply(&probe) {
             eprint(&format!("error: {e}\n"));
             return Ok(ExitCode::from(2));
         }
-        engine.send(&id, &actor(), &OperatorCommand::Step { step: step_id, item, decision }).await?;
-        let verb = format!("{decision:?}").to_lowercase();
-        print(&format!("Recorded: {verb} step `{step}` of run {id}.\nContinue the run with `drctl resume {id}`.\n"));
+        let command = OperatorCommand::Step {
+            step,
+            item,
+            decision,
+            output,
+        };
+        engine.send(&id, &actor(), &command).await?;
+        print(&format!(
+            "Recorded: {} step `{}` of run {id}.\nContinue the run with `drctl resume {id}`.\n",
+            decision.as_str(),
+            req.step
+        ));
         Ok(ExitCode::SUCCESS)
     })
 }
