@@ -26,10 +26,17 @@ pub(crate) fn run(
                 limit,
             })
             .await?;
+        // The runbook column fits the longest name shown, so columns stay aligned.
+        let width = rows
+            .iter()
+            .map(|r| r.runbook.len())
+            .max()
+            .unwrap_or(0)
+            .max(7);
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<30}  {:<20}  {:<10}  {:<20}  {:>9}  BY",
+            "{:<30}  {:<width$}  {:<10}  {:<19}  {:>9}  BY",
             "RUN", "RUNBOOK", "STATUS", "CREATED (UTC)", "TOOK"
         );
         for r in &rows {
@@ -40,7 +47,7 @@ pub(crate) fn run(
             let created = r.created_at.to_rfc3339();
             let _ = writeln!(
                 out,
-                "{:<30}  {:<20}  {:<10}  {:<20}  {:>9}  {}",
+                "{:<30}  {:<width$}  {:<10}  {:<19}  {:>9}  {}",
                 r.id,
                 r.runbook,
                 r.status,

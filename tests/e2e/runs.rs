@@ -1,0 +1,335 @@
+//! run, resume, ls, show, logs, cancel and step, through the real binary on a SQLite
+//! database of its own: exit codes, progress, Ctrl-C, locks, operator decisions.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A folder with its own database, removed on drop.
+struct Lab {
+    dir: PathBuf,
+}
+
+impl Lab {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("drctl-runs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        std::fs::write(self.dir.join(name), text).unwrap();
+        name.to_owned()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drctl"));
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .env("DRCTL_DB", self.dir.join("runs.db"))
+            .env("NO_COLOR", "1")
+            .env("USER", "alice");
+        cmd
+    }
+
+    fn drctl(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Starts drctl in the background, its output going to `name`.
+    fn spawn(&self, name: &str, args: &[&str]) -> Child {
+        let out = File::create(self.dir.join(name)).unwrap();
+        self.cmd(args)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    /// Waits until the file `name` contains `text`; returns the file.
+    fn wait_for(&self, name: &str, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let got = self.read(name);
+            if got.contains(text) {
+                return got;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "`{text}` never appeared in {name}:\n{got}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The id of the run the output `text` is about (its first line, `Run <id> of <name>`).
+    fn run_id(text: &str) -> String {
+        let first = text.lines().next().unwrap_or_default();
+        assert!(first.starts_with("Run run_"), "{text}");
+        first.split_whitespace().nth(1).unwrap().to_owned()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} failed");
+}
+
+fn wait(child: &mut Child) -> i32 {
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
+const HELLO: &str = r#"runbook: hello
+params:
+  who: { type: string, default: world }
+steps:
+  - id: greet
+    action: exec
+    with: { argv: [echo, "hello {{ params.who }}"] }
+  - id: check
+    needs: [greet]
+    action: assert
+    with: { that: "{{ 'hello sre' in steps.greet.output.stdout }}" }
+"#;
+
+#[test]
+fn a_run_shows_its_steps_in_ls_show_and_logs_and_exits_0() {
+    let lab = Lab::new("ok");
+    let file = lab.file("hello.yaml", HELLO);
+    let out = lab.drctl(&["run", &file, "-p", "who=sre"]);
+    let shown = text(&out);
+    assert_eq!(code(&out), 0, "{shown}");
+    assert!(shown.contains("✓ greet"), "{shown}");
+    assert!(shown.contains("✓ check"), "{shown}");
+    assert!(shown.contains("run succeeded after"), "{shown}");
+    let id = Lab::run_id(&shown);
+
+    let ls = text(&lab.drctl(&["ls"]));
+    let row = ls.lines().find(|l| l.starts_with(&id)).expect(&ls);
+    assert!(row.contains("hello") && row.contains("succeeded") && row.contains("alice"));
+
+    // A unique prefix names the run.
+    let show = lab.drctl(&["show", &id[..id.len() - 4]]);
+    let show_text = text(&show);
+    assert_eq!(code(&show), 0, "{show_text}");
+    let greet = show_text.lines().find(|l| l.starts_with("greet")).unwrap();
+    assert!(greet.contains("succeeded") && greet.contains(r#""stdout":"hello sre\n""#));
+    assert!(show_text.contains("hello.yaml, sha256:"), "{show_text}");
+
+    let logs = text(&lab.drctl(&["logs", &id, "greet"]));
+    assert!(logs.contains("stdout | hello sre"), "{logs}");
+    assert!(!logs.contains("check"), "only the step asked for: {logs}");
+}
+
+#[test]
+fn a_failed_step_shows_its_error_in_place_and_the_run_exits_1() {
+    let lab = Lab::new("fail");
+    let file = lab.file(
+        "bad.yaml",
+        "runbook: bad\nsteps:\n  - id: boom\n    action: exec\n    with: { argv: [sh, -c, \"echo oops >&2; exit 7\"] }\n  - id: after\n    needs: [boom]\n    action: log\n    with: { message: never }\n",
+    );
+    let out = lab.drctl(&["run", &file]);
+    let shown = text(&out);
+    assert_eq!(code(&out), 1, "{shown}");
+    let line = shown.lines().find(|l| l.contains("✗ boom")).expect(&shown);
+    assert!(
+        line.contains("exited with code 7") && line.contains("oops"),
+        "{line}"
+    );
+    assert!(!shown.contains("• after"), "{shown}");
+    let show = text(&lab.drctl(&["show", &Lab::run_id(&shown)]));
+    let after = show.lines().find(|l| l.starts_with("after")).expect(&show);
+    assert!(
+        after.contains("skipped") && after.contains("the run failed"),
+        "{after}"
+    );
+}
+
+#[test]
+fn bad_params_and_unknown_runs_exit_2_and_store_nothing() {
+    let lab = Lab::new("bad");
+    let file = lab.file("hello.yaml", HELLO);
+    let out = lab.drctl(&["run", &file, "-p", "nope=1"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("nope"), "{}", text(&out));
+    let out = lab.drctl(&["show", "run_nothing"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        text(&out).contains("no run `run_nothing`"),
+        "{}",
+        text(&out)
+    );
+    let ls = text(&lab.drctl(&["ls"]));
+    assert!(!ls.contains("run_"), "{ls}");
+}
+
+const NAP: &str = r#"runbook: nap
+lock: "db-{{ params.region }}"
+params:
+  region: { type: string, default: eu }
+  nap: { type: string, default: 2s }
+steps:
+  - id: first
+    action: log
+    with: { message: start }
+  - id: nap
+    needs: [first]
+    action: sleep
+    with: { duration: "{{ params.nap }}" }
+  - id: last
+    needs: [nap]
+    action: log
+    with: { message: done }
+"#;
+
+#[test]
+fn ctrl_c_pauses_durably_and_resume_finishes_the_run() {
+    let lab = Lab::new("sigint");
+    let file = lab.file("nap.yaml", NAP);
+    let mut child = lab.spawn("a.out", &["run", &file]);
+    lab.wait_for("a.out", "• nap sleeping until");
+    signal(&child, "-INT");
+    assert_eq!(wait(&mut child), 3, "{}", lab.read("a.out"));
+    let out = lab.read("a.out");
+    let id = Lab::run_id(&out);
+    assert!(out.contains("paused"), "{out}");
+    assert!(out.contains(&format!("drctl resume {id}")), "{out}");
+    let ls = text(&lab.drctl(&["ls"]));
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with(&id) && l.contains("paused")),
+        "{ls}"
+    );
+
+    // The run carries its own copy of the runbook: editing the file changes nothing.
+    lab.file("nap.yaml", &NAP.replace("message: done", "message: edited"));
+    let resumed = lab.drctl(&["resume", &id]);
+    let shown = text(&resumed);
+    assert_eq!(code(&resumed), 0, "{shown}");
+    assert!(
+        shown.contains("✓ nap") && shown.contains("✓ last"),
+        "{shown}"
+    );
+    assert!(!shown.contains("• first"), "first ran once: {shown}");
+    let logs = text(&lab.drctl(&["logs", &id, "last"]));
+    assert!(logs.contains(r#""message":"done""#), "{logs}");
+    assert!(!logs.contains("edited"), "{logs}");
+}
+
+#[test]
+fn a_held_lock_names_its_holder_and_cancel_releases_it() {
+    let lab = Lab::new("lock");
+    let file = lab.file("nap.yaml", NAP);
+    let mut holder = lab.spawn("a.out", &["run", &file, "-p", "nap=60s"]);
+    let holder_id = Lab::run_id(&lab.wait_for("a.out", "• nap sleeping until"));
+
+    let refused = lab.drctl(&["run", "--no-wait", &file]);
+    assert_eq!(code(&refused), 1, "{}", text(&refused));
+    assert!(
+        text(&refused).contains(&format!("held by run {holder_id}")),
+        "{}",
+        text(&refused)
+    );
+
+    // Another region's lock is free.
+    let other = lab.drctl(&["run", "--no-wait", &file, "-p", "region=us", "-p", "nap=0s"]);
+    assert_eq!(code(&other), 0, "{}", text(&other));
+
+    let mut waiter = lab.spawn("b.out", &["run", &file, "-p", "nap=0s"]);
+    lab.wait_for("b.out", &format!("held by run {holder_id}"));
+
+    let cancel = lab.drctl(&["cancel", &holder_id]);
+    assert_eq!(code(&cancel), 0, "{}", text(&cancel));
+    assert_eq!(wait(&mut holder), 1, "{}", lab.read("a.out"));
+    assert!(lab.read("a.out").contains("run cancelled"));
+    assert_eq!(wait(&mut waiter), 0, "{}", lab.read("b.out"));
+    assert!(lab.read("b.out").contains("lock `db-eu` taken"));
+}
+
+#[test]
+fn logs_follow_a_live_run_until_it_ends() {
+    let lab = Lab::new("follow");
+    let file = lab.file("nap.yaml", NAP);
+    let mut child = lab.spawn("a.out", &["run", &file, "-p", "nap=1s"]);
+    let id = Lab::run_id(&lab.wait_for("a.out", "Run run_"));
+    let follow = lab.drctl(&["logs", &id, "-f"]);
+    let shown = text(&follow);
+    assert_eq!(code(&follow), 0, "{shown}");
+    assert_eq!(wait(&mut child), 0);
+    assert!(shown.contains("✓ last"), "{shown}");
+    assert!(shown.trim_end().ends_with("run succeeded"), "{shown}");
+}
+
+#[test]
+fn an_interrupted_dangerous_step_pauses_until_an_operator_decides() {
+    let lab = Lab::new("decide");
+    let file = lab.file(
+        "cut.yaml",
+        "runbook: cut\nsteps:\n  - id: cut\n    action: exec\n    with: { argv: [sh, -c, \"echo $$ > pid; exec sleep 30\"] }\n  - id: after\n    needs: [cut]\n    action: log\n    with: { message: after }\n",
+    );
+    let mut child = lab.spawn("a.out", &["run", &file]);
+    lab.wait_for("a.out", "• cut");
+    let start = Instant::now();
+    while lab.read("pid").trim().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The step's process outlives drctl, as after a real crash; end it as an operator would.
+    Command::new("kill")
+        .arg(lab.read("pid").trim())
+        .status()
+        .unwrap();
+    let id = Lab::run_id(&lab.read("a.out"));
+
+    let resumed = lab.drctl(&["resume", &id]);
+    let shown = text(&resumed);
+    assert_eq!(code(&resumed), 3, "{shown}");
+    assert!(shown.contains("`exec` is not idempotent"), "{shown}");
+    assert!(shown.contains("drctl step retry|skip|fail"), "{shown}");
+
+    let bad = lab.drctl(&["step", "retry", &id, "cut", "--output", "{}"]);
+    assert_eq!(code(&bad), 2, "{}", text(&bad));
+    let bad = lab.drctl(&["step", "skip", &id, "cut", "--output", "not json"]);
+    assert_eq!(code(&bad), 2, "{}", text(&bad));
+
+    let decided = lab.drctl(&["step", "fail", &id, "cut"]);
+    assert_eq!(code(&decided), 0, "{}", text(&decided));
+    let end = lab.drctl(&["resume", &id]);
+    let shown = text(&end);
+    assert_eq!(code(&end), 1, "{shown}");
+    assert!(shown.contains("alice decided: fail cut"), "{shown}");
+    assert!(!shown.contains("• after"), "{shown}");
+    let logs = text(&lab.drctl(&["logs", &id]));
+    assert_eq!(logs.matches("• cut").count(), 1, "one attempt only: {logs}");
+}
