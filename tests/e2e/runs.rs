@@ -155,16 +155,22 @@ fn a_failed_step_shows_its_error_in_place_and_the_run_exits_1() {
     let lab = Lab::new("fail");
     let file = lab.file(
         "bad.yaml",
-        "runbook: bad\nsteps:\n  - id: boom\n    action: exec\n    with: { argv: [sh, -c, \"echo oops >&2; exit 7\"] }\n  - id: after\n    needs: [boom]\n    action: log\n    with: { message: never }\n",
+        "runbook: bad\nsteps:\n  - id: boom\n    action: exec\n    with: { argv: [sh, -c, \"echo oops >&2; exit 7\"] }\n    retry: { attempts: 2, backoff: constant, initial: 100ms, on: [permanent] }\n  - id: after\n    needs: [boom]\n    action: log\n    with: { message: never }\n",
     );
     let out = lab.drctl(&["run", &file]);
     let shown = text(&out);
     assert_eq!(code(&out), 1, "{shown}");
-    let line = shown.lines().find(|l| l.contains("✗ boom")).expect(&shown);
+    let lines: Vec<&str> = shown.lines().filter(|l| l.contains("✗ boom")).collect();
+    assert_eq!(lines.len(), 2, "{shown}");
     assert!(
-        line.contains("exited with code 7") && line.contains("oops"),
-        "{line}"
+        lines[0].ends_with("retrying in 0.10s (attempt 2 of 2)"),
+        "{shown}"
     );
+    assert!(
+        lines[1].contains("exited with code 7") && lines[1].contains("oops"),
+        "{shown}"
+    );
+    assert!(!lines[1].contains("retrying"), "{shown}");
     assert!(!shown.contains("• after"), "{shown}");
     let show = text(&lab.drctl(&["show", &Lab::run_id(&shown)]));
     let after = show.lines().find(|l| l.starts_with("after")).expect(&show);

@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use drctl_core::StepId;
 use drctl_core::{Timestamp, format_duration};
 use drctl_engine::Observer;
 use drctl_run::event::EventKind;
+use drctl_run::state::ItemStatus;
 use drctl_run::{Event, RunState};
 
 use super::eventfmt::line;
@@ -49,6 +51,7 @@ impl Observer for Printer {
                     if let Some(t0) = started.remove(&key(step.as_str(), *item, *phase, *attempt)) {
                         text.push_str(&format!("  {}", took(event.at.since(t0))));
                     }
+                    text.push_str(&retry_note(run, step, *item, event.at));
                 }
                 _ => {}
             }
@@ -68,6 +71,35 @@ impl Observer for Printer {
 
     fn notice(&self, _run: &RunState, message: &str) {
         crate::commands::print(&format!("! {message}\n"));
+    }
+}
+
+/// ` — retrying in 2.00s (attempt 3 of 5)` when the failed attempt will be retried, so an
+/// operator watching knows the step is not over.
+fn retry_note(run: &RunState, step: &StepId, item: Option<u32>, now: Timestamp) -> String {
+    let Some(state) = run.steps.get(step) else {
+        return String::new();
+    };
+    let Some(it) = state.items.get(item.unwrap_or(0) as usize) else {
+        return String::new();
+    };
+    match &it.status {
+        ItemStatus::Backoff {
+            attempt, retry_at, ..
+        } => {
+            let of = run
+                .runbook
+                .step(step.as_str())
+                .and_then(|s| s.retry.as_ref())
+                .map(|r| format!(" of {}", r.attempts))
+                .unwrap_or_default();
+            format!(
+                " — retrying in {} (attempt {}{of})",
+                took(retry_at.since(now)),
+                attempt + 1
+            )
+        }
+        _ => String::new(),
     }
 }
 
