@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, Signal};
+
 /// A folder with its own database, removed on drop.
 struct Lab {
     dir: PathBuf,
@@ -95,13 +97,9 @@ fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} failed");
+fn signal(pid: u32, sig: Signal) {
+    let pid = Pid::from_raw(i32::try_from(pid).unwrap()).unwrap();
+    rustix::process::kill_process(pid, sig).unwrap();
 }
 
 fn wait(child: &mut Child) -> i32 {
@@ -223,7 +221,7 @@ fn ctrl_c_pauses_durably_and_resume_finishes_the_run() {
     let file = lab.file("nap.yaml", NAP);
     let mut child = lab.spawn("a.out", &["run", &file]);
     lab.wait_for("a.out", "• nap sleeping until");
-    signal(&child, "-INT");
+    signal(child.id(), Signal::INT);
     assert_eq!(wait(&mut child), 3, "{}", lab.read("a.out"));
     let out = lab.read("a.out");
     let id = Lab::run_id(&out);
@@ -312,10 +310,7 @@ fn an_interrupted_dangerous_step_pauses_until_an_operator_decides() {
     child.kill().unwrap();
     child.wait().unwrap();
     // The step's process outlives drctl, as after a real crash; end it as an operator would.
-    Command::new("kill")
-        .arg(lab.read("pid").trim())
-        .status()
-        .unwrap();
+    signal(lab.read("pid").trim().parse().unwrap(), Signal::TERM);
     let id = Lab::run_id(&lab.read("a.out"));
 
     let resumed = lab.drctl(&["resume", &id]);
