@@ -317,7 +317,16 @@ fn an_interrupted_dangerous_step_pauses_until_an_operator_decides() {
     let shown = text(&resumed);
     assert_eq!(code(&resumed), 3, "{shown}");
     assert!(shown.contains("`exec` is not idempotent"), "{shown}");
-    assert!(shown.contains("drctl step retry|skip|fail"), "{shown}");
+    assert!(
+        shown.contains(&format!("drctl step retry|skip|fail {id} cut")),
+        "{shown}"
+    );
+    // Nothing changed, so nothing is written: no resume/pause pair in the log.
+    let again = lab.drctl(&["resume", &id]);
+    assert_eq!(code(&again), 3, "{}", text(&again));
+    let logs = text(&lab.drctl(&["logs", &id]));
+    assert!(!logs.contains("resumed"), "{logs}");
+    assert_eq!(logs.matches("⏸ paused").count(), 1, "{logs}");
 
     let bad = lab.drctl(&["step", "retry", &id, "cut", "--output", "{}"]);
     assert_eq!(code(&bad), 2, "{}", text(&bad));

@@ -47,14 +47,7 @@ impl Driver {
             );
             return self.fail_now(key, &message);
         };
-        let cancel = CancellationToken::new();
-        let ctx = ActionCtx {
-            run: self.state.id.clone(),
-            step: key.0.clone(),
-            item: key.1,
-            attempt: key.3,
-            cancel: cancel.clone(),
-        };
+        let (ctx, cancel) = self.action_ctx(&key);
         let (tx, secrets, k) = (self.done_tx.clone(), self.revealed.clone(), key.clone());
         let handle = tokio::spawn(async move {
             let result = match action.run(&ctx, input).await {
@@ -100,14 +93,7 @@ impl Driver {
                 })?;
                 Ok((action, input))
             });
-        let cancel = CancellationToken::new();
-        let ctx = ActionCtx {
-            run: self.state.id.clone(),
-            step: key.0.clone(),
-            item: key.1,
-            attempt: key.3,
-            cancel: cancel.clone(),
-        };
+        let (ctx, cancel) = self.action_ctx(&key);
         let (tx, secrets, k) = (self.done_tx.clone(), self.revealed.clone(), key.clone());
         let handle = tokio::spawn(async move {
             let observed = match prepared {
@@ -301,6 +287,19 @@ impl Driver {
     /// The stored deadline of a running attempt. Compensations have none of their own:
     /// they are short undo actions, and cutting one off half-way would leave the system in
     /// neither state.
+    /// What an action is told about the call, and the token that cancels it.
+    fn action_ctx(&self, key: &Key) -> (ActionCtx, CancellationToken) {
+        let cancel = CancellationToken::new();
+        let ctx = ActionCtx {
+            run: self.state.id.clone(),
+            step: key.0.clone(),
+            item: key.1,
+            attempt: key.3,
+            cancel: cancel.clone(),
+        };
+        (ctx, cancel)
+    }
+
     fn deadline_of(&self, key: &Key) -> Option<drctl_core::Timestamp> {
         let it = self
             .state

@@ -189,9 +189,19 @@ impl Driver {
         unanswered.retain(|e| still.contains(e));
         self.effects.extend(unanswered);
         if self.opts.resume && matches!(self.state.status, RunStatus::Paused { .. }) {
-            let actor = self.e.config.actor.clone();
-            self.queue(vec![EventKind::Resumed], &actor)?;
-            self.pause_if_waiting_for_operator()?;
+            // Paused for a step that still waits for a decision: resuming would only pause
+            // again, so the log gets no resume/pause pair, and the caller hears why.
+            let undecided = matches!(
+                self.state.status,
+                RunStatus::Paused {
+                    reason: PauseReason::Interrupted { .. }
+                }
+            ) && self.waiting_for_operator().is_some();
+            if !undecided {
+                let actor = self.e.config.actor.clone();
+                self.queue(vec![EventKind::Resumed], &actor)?;
+                self.pause_if_waiting_for_operator()?;
+            }
         }
         self.flush().await?;
         if matches!(
@@ -433,8 +443,15 @@ impl Driver {
                 }
             }
         }
-        if self.pausing.is_some()
-            && self.flights.is_empty()
+        if self.pausing.is_some() {
+            self.pause_if_idle()?;
+        }
+        Ok(())
+    }
+
+    /// Records the operator's pause once no attempt is in flight.
+    fn pause_if_idle(&mut self) -> Result<(), EngineError> {
+        if self.flights.is_empty()
             && !matches!(
                 self.state.status,
                 RunStatus::Paused { .. } | RunStatus::Finished { .. }
@@ -536,20 +553,7 @@ impl Driver {
     fn begin_pause(&mut self) -> Result<(), EngineError> {
         let now = self.e.clock.now();
         self.pausing = Some(now.plus(self.e.config.cancel_grace));
-        if self.flights.is_empty()
-            && !matches!(
-                self.state.status,
-                RunStatus::Paused { .. } | RunStatus::Finished { .. }
-            )
-        {
-            self.queue(
-                vec![EventKind::Paused {
-                    reason: PauseReason::Operator,
-                }],
-                &self.e.config.actor.clone(),
-            )?;
-        }
-        Ok(())
+        self.pause_if_idle()
     }
 
     /// Operators' commands, checked against the state before they are recorded: a command
@@ -599,7 +603,21 @@ impl Driver {
     /// After a resume, a step that still waits for an operator's decision pauses the run
     /// again at once, saying which: resuming cannot guess whether it ran.
     fn pause_if_waiting_for_operator(&mut self) -> Result<(), EngineError> {
-        let waiting = self.state.steps.iter().find_map(|(id, st)| {
+        if let Some((step, item)) = self.waiting_for_operator() {
+            let detail = "it needs an operator: `drctl step retry|skip|fail`".to_owned();
+            self.queue(
+                vec![EventKind::Paused {
+                    reason: PauseReason::Interrupted { step, item, detail },
+                }],
+                ENGINE,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The first step (and item) interrupted with no way on but an operator's decision.
+    fn waiting_for_operator(&self) -> Option<(StepId, Option<u32>)> {
+        self.state.steps.iter().find_map(|(id, st)| {
             st.items.iter().enumerate().find_map(|(i, it)| {
                 let stuck = matches!(
                     it.status,
@@ -622,17 +640,7 @@ impl Driver {
                     .map(|_| i as u32);
                 stuck.then(|| (id.clone(), item))
             })
-        });
-        if let Some((step, item)) = waiting {
-            let detail = "it needs an operator: `drctl step retry|skip|fail`".to_owned();
-            self.queue(
-                vec![EventKind::Paused {
-                    reason: PauseReason::Interrupted { step, item, detail },
-                }],
-                ENGINE,
-            )?;
-        }
-        Ok(())
+        })
     }
 
     /// Takes the run's lock (waiting while another run holds it), then starts the run.

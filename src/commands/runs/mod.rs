@@ -20,6 +20,7 @@ use drctl_connectors::Registry;
 use drctl_core::RunId;
 use drctl_engine::{DriveOptions, Engine, EngineConfig, RunEnd};
 use drctl_run::Outcome;
+use drctl_run::event::PauseReason;
 use drctl_store::RunReader;
 use drctl_store_sqlite::SqliteStore;
 
@@ -136,10 +137,17 @@ fn report(run: &RunId, end: &RunEnd) -> ExitCode {
         } => ExitCode::SUCCESS,
         RunEnd::Finished { .. } => ExitCode::from(1),
         RunEnd::Paused(reason) => {
-            crate::commands::print(&format!(
-                "\nRun {run} is paused: {}.\nSee `drctl show {run}`; continue with `drctl resume {run}`.\n",
-                drctl_engine::projection::describe_pause(reason)
-            ));
+            let why = drctl_engine::projection::describe_pause(reason);
+            let next = match reason {
+                PauseReason::Interrupted { step, item, .. } => {
+                    let item = item.map(|i| format!(" --item {i}")).unwrap_or_default();
+                    format!(
+                        "Decide with `drctl step retry|skip|fail {run} {step}{item}` (see `drctl show {run}`),\nthen continue with `drctl resume {run}`."
+                    )
+                }
+                _ => format!("See `drctl show {run}`; continue with `drctl resume {run}`."),
+            };
+            crate::commands::print(&format!("\nRun {run} is paused: {why}.\n{next}\n"));
             ExitCode::from(3)
         }
         RunEnd::LockHeld { lock, holder } => {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use drctl_connectors::Registry;
 use drctl_engine::DriveOptions;
+use drctl_store::RunReader;
 
 use super::{drive, engine, open, resolve, runtime};
 use crate::cli::EngineArgs;
@@ -19,6 +20,14 @@ pub(crate) fn run(
     runtime()?.block_on(async {
         let store = open(db).await?;
         let id = resolve(&store, run).await?;
+        if let Some(row) = store.run(&id).await?
+            && row.is_finished()
+        {
+            // Nothing to drive; the exit code still says how it ended.
+            print(&format!("Run {id} already ended: {}.\n", row.status));
+            let code = if row.status == "succeeded" { 0 } else { 1 };
+            return Ok(ExitCode::from(code));
+        }
         let engine = engine(store, registry, Some(args), true);
         print(&format!("Resuming run {id}\n"));
         drive(
