@@ -382,6 +382,11 @@ impl RunState {
                 }
                 effects.push(Effect::CancelAll);
             }
+            EventKind::ApprovalRequested { .. }
+            | EventKind::ApprovalDecided { .. }
+            | EventKind::ApprovalTimedOut { .. } => {
+                self.apply_approval(&event.actor, &event.kind, at, index, kind)?;
+            }
             EventKind::TimedOut => {
                 let limit = self
                     .runbook
@@ -411,7 +416,7 @@ impl RunState {
         self.runbook.step(step)
     }
 
-    fn step_mut(
+    pub(crate) fn step_mut(
         &mut self,
         step: &StepId,
         index: u64,
@@ -582,7 +587,7 @@ impl RunState {
         Ok(())
     }
 
-    fn succeed_item(
+    pub(crate) fn succeed_item(
         &mut self,
         step: &StepId,
         item: Option<u32>,
@@ -599,7 +604,7 @@ impl RunState {
         Ok(())
     }
 
-    fn fail_item(
+    pub(crate) fn fail_item(
         &mut self,
         step: &StepId,
         item: Option<u32>,

@@ -74,6 +74,9 @@ impl RunState {
                     ItemStatus::Backoff { retry_at, .. } => times.push(*retry_at),
                     ItemStatus::Sleeping { until, .. } => times.push(*until),
                     ItemStatus::Verifying { next_at, .. } => times.push(*next_at),
+                    ItemStatus::Awaiting {
+                        deadline: Some(d), ..
+                    } => times.push(*d),
                     _ => {}
                 }
             }
@@ -178,6 +181,18 @@ impl RunState {
                     ItemStatus::Verifying { attempt, next_at } if *next_at <= now && has_room => {
                         Some(self.start_verify(def, item, attempt + 1, now, cx))
                     }
+                    ItemStatus::Awaiting {
+                        level,
+                        message,
+                        deadline: Some(deadline),
+                        ..
+                    } if *deadline <= now => {
+                        if let StepKind::Approval(a) = &def.kind {
+                            let message = message.clone();
+                            out.extend(Self::approval_timeout(def, a, *level, message, now));
+                        }
+                        None
+                    }
                     _ => None,
                 };
                 if let Some(event) = event {
@@ -236,10 +251,8 @@ impl RunState {
                 Err(e) => return Some(fail(format!("`when` could not be evaluated: {e}"))),
             }
         }
-        if let StepKind::Approval(_) = def.kind {
-            return Some(fail(
-                "approval gates cannot run in this version of drctl yet".into(),
-            ));
+        if let StepKind::Approval(a) = &def.kind {
+            return Some(self.request_approval(def, a, now, cx));
         }
         let st = self.steps.get(&def.id)?;
         let for_each = def.for_each.as_ref().filter(|_| !st.expanded)?;
@@ -305,9 +318,7 @@ impl RunState {
                     None => Ok(json!({ "runbook": sub.runbook, "params": params })),
                 }
             }
-            StepKind::Approval(_) => {
-                Err("approval gates cannot run in this version of drctl yet".into())
-            }
+            StepKind::Approval(_) => Err("an approval step has no attempts".into()),
         };
         let input = match rendered {
             Ok(input) => input,

@@ -107,6 +107,33 @@ pub enum EventKind {
     CancelRequested {
         reason: String,
     },
+    /// An approval step waits for people: at level 0 its `approvers`; each escalation
+    /// level adds the next list of `escalate`.
+    ApprovalRequested {
+        step: StepId,
+        level: u32,
+        /// Who may decide at this level: user names and `group:<name>`.
+        approvers: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<Timestamp>,
+    },
+    /// The event's actor approved or rejected an approval step.
+    ApprovalDecided {
+        step: StepId,
+        verdict: Verdict,
+        comment: String,
+        /// The approver entries the actor answers for (`alice`, `group:dba`), resolved
+        /// from the configuration's groups when they decided.
+        on_behalf_of: Vec<String>,
+    },
+    /// An approval step's timeout passed at `level`.
+    ApprovalTimedOut {
+        step: StepId,
+        level: u32,
+        outcome: TimeoutOutcome,
+    },
     /// The run's `timeout` passed: it fails, running attempts are cancelled.
     TimedOut,
     RunFinished {
@@ -134,6 +161,9 @@ impl EventKind {
             EventKind::Resumed => "resumed",
             EventKind::OperatorDecision { .. } => "operator_decision",
             EventKind::CancelRequested { .. } => "cancel_requested",
+            EventKind::ApprovalRequested { .. } => "approval_requested",
+            EventKind::ApprovalDecided { .. } => "approval_decided",
+            EventKind::ApprovalTimedOut { .. } => "approval_timed_out",
             EventKind::TimedOut => "timed_out",
             EventKind::RunFinished { .. } => "run_finished",
         }
@@ -288,6 +318,33 @@ impl Decision {
             Decision::Fail => "fail",
         }
     }
+}
+
+/// An approver's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Reject => "reject",
+        }
+    }
+}
+
+/// What an approval step's timeout did (its `on_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeoutOutcome {
+    Rejected,
+    Approved,
+    /// The next level of approvers is asked (an `ApprovalRequested` follows).
+    Escalated,
 }
 
 /// How a run ended.

@@ -18,6 +18,7 @@
 //! can be tested by feeding events, without a database or a timer.
 
 mod apply;
+pub mod approval;
 pub mod backoff;
 mod context;
 mod decide;

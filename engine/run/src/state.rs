@@ -229,6 +229,16 @@ pub enum ItemStatus {
         attempt: u32,
         next_at: Timestamp,
     },
+    /// An approval step waits for people's decisions.
+    Awaiting {
+        level: u32,
+        /// Who may decide at this level.
+        approvers: Vec<String>,
+        message: Option<String>,
+        deadline: Option<Timestamp>,
+        /// The approvals given so far (a rejection ends the step at once).
+        approvals: Vec<GivenApproval>,
+    },
     /// A crash interrupted an attempt; `next` says what recovery does with it.
     Interrupted {
         phase: Phase,
@@ -255,12 +265,22 @@ impl ItemStatus {
             ItemStatus::Sleeping { .. } => "sleeping",
             ItemStatus::Backoff { .. } => "retrying",
             ItemStatus::Verifying { .. } => "verifying",
+            ItemStatus::Awaiting { .. } => "awaiting approval",
             ItemStatus::Interrupted { .. } => "interrupted",
             ItemStatus::Succeeded { .. } => "succeeded",
             ItemStatus::Failed { .. } => "failed",
             ItemStatus::Skipped { .. } => "skipped",
         }
     }
+}
+
+/// One approval of an approval step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GivenApproval {
+    pub by: String,
+    pub on_behalf_of: Vec<String>,
+    pub comment: String,
+    pub at: Timestamp,
 }
 
 /// An item's compensation, once the run failed after the item succeeded.

@@ -1,6 +1,8 @@
 //! One line per event, for `drctl run`'s progress and for `drctl logs`.
 
-use drctl_run::event::{AttemptResult, EventKind, Reconciliation, Recovery};
+use drctl_run::event::{
+    AttemptResult, EventKind, Reconciliation, Recovery, TimeoutOutcome, Verdict,
+};
 use drctl_run::{Event, Outcome, Phase};
 
 /// `step`, `step[2]`, `step verify`, `step compensate`.
@@ -121,6 +123,51 @@ pub(super) fn line(event: &Event) -> Option<String> {
         ),
         EventKind::CancelRequested { reason } => {
             format!("■ cancel requested by {}: {reason}", event.actor)
+        }
+        EventKind::ApprovalRequested {
+            step,
+            level,
+            approvers,
+            message,
+            deadline,
+        } => {
+            let mut text = format!("⏳ {step} waits for approval from {}", approvers.join(", "));
+            if *level > 0 {
+                text.push_str(&format!(" (escalated, level {level})"));
+            }
+            if let Some(d) = deadline {
+                text.push_str(&format!(" until {d}"));
+            }
+            if let Some(m) = message {
+                text.push_str(&format!(": {m}"));
+            }
+            text
+        }
+        EventKind::ApprovalDecided {
+            step,
+            verdict,
+            comment,
+            on_behalf_of,
+        } => format!(
+            "{} {} {step} ({}): {comment}",
+            event.actor,
+            match verdict {
+                Verdict::Approve => "approved",
+                Verdict::Reject => "rejected",
+            },
+            on_behalf_of.join(", ")
+        ),
+        EventKind::ApprovalTimedOut {
+            step,
+            level,
+            outcome,
+        } => {
+            let then = match outcome {
+                TimeoutOutcome::Rejected => "rejected",
+                TimeoutOutcome::Approved => "approved, as the runbook says",
+                TimeoutOutcome::Escalated => "escalating",
+            };
+            format!("⏱ {step}: no decision in time at level {level}: {then}")
         }
         EventKind::TimedOut => "⏱ the run's timeout expired".to_owned(),
         EventKind::RunFinished { outcome } => match outcome {
