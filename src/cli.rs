@@ -12,6 +12,14 @@ pub(crate) struct Cli {
     /// ~/.local/share/drctl/drctl.db.
     #[arg(long, env = "DRCTL_DB", global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// drctl.toml (groups, who may use --as). Default: ./drctl.toml, else
+    /// $XDG_CONFIG_HOME/drctl/drctl.toml.
+    #[arg(long, env = "DRCTL_CONFIG", global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Act as this name instead of the OS user, where drctl.toml's [identity] act_as
+    /// allows it. Every event records who caused it.
+    #[arg(long = "as", global = true, value_name = "NAME")]
+    pub act_as: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -116,6 +124,25 @@ pub(crate) enum Command {
         /// steps after it. The step then counts as succeeded.
         #[arg(long, value_name = "JSON")]
         output: Option<String>,
+    },
+    /// Approval gates waiting for a decision: who may decide, how many are needed, time
+    /// left, and whether you may.
+    Approvals,
+    /// Approve a waiting approval step.
+    Approve {
+        run: String,
+        step: String,
+        /// Why (recorded in the audit trail).
+        #[arg(short = 'm', long = "message", value_name = "TEXT", required = true)]
+        message: String,
+    },
+    /// Reject a waiting approval step: it fails, and so does the run unless the step may.
+    Reject {
+        run: String,
+        step: String,
+        /// Why (recorded in the audit trail).
+        #[arg(short = 'm', long = "message", value_name = "TEXT", required = true)]
+        message: String,
     },
 }
 

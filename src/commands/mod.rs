@@ -13,10 +13,18 @@ use drctl_connectors::Registry;
 use drctl_runbook::fs::{FsCalls, read_source};
 use drctl_runbook::{Compiled, Runbook, Source, compile};
 
+use drctl_run::event::Verdict;
+
 use crate::cli::{Cli, Command};
+use crate::config::Config;
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let registry = Registry::builtin();
+    let loaded = Config::load(cli.config.as_deref())?;
+    let me = loaded.identity(&runs::os_user(), cli.act_as.as_deref())?;
+    crate::config::set_actor(me);
+    crate::config::set(loaded);
+    let config = crate::config::get();
     match cli.command {
         Command::Validate {
             paths,
@@ -61,6 +69,23 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reason,
             engine,
         } => runs::cancel::run(&registry, cli.db.as_deref(), &run, &reason, &engine),
+        Command::Approvals => runs::approve::list(&registry, cli.db.as_deref(), config),
+        Command::Approve { run, step, message } => runs::approve::decide(
+            &registry,
+            cli.db.as_deref(),
+            config,
+            (&run, &step),
+            Verdict::Approve,
+            &message,
+        ),
+        Command::Reject { run, step, message } => runs::approve::decide(
+            &registry,
+            cli.db.as_deref(),
+            config,
+            (&run, &step),
+            Verdict::Reject,
+            &message,
+        ),
         Command::Step {
             decision,
             run,

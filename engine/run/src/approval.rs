@@ -17,11 +17,11 @@ use drctl_runbook::model::{Approval, OnTimeout, Step, StepKind};
 use drctl_runbook::template::render::Secrets;
 use serde_json::{Value, json};
 
+use crate::TransitionError;
 use crate::context::Scope;
 use crate::decide::DecideCtx;
 use crate::event::{EventKind, TimeoutOutcome, Verdict};
 use crate::state::{GivenApproval, ItemStatus, RunState, StepStatus};
-use crate::TransitionError;
 
 /// Who may decide at `level`: the approvers, then each escalation level's, in order.
 pub fn approvers_at(a: &Approval, level: u32) -> Vec<String> {
@@ -49,7 +49,11 @@ pub fn entries_for(approvers: &[String], actor: &str, groups: &[String]) -> Vec<
 }
 
 /// The approvals that count at `now`: each person's latest, if it has not expired.
-fn counting<'a>(a: &Approval, given: &'a [GivenApproval], now: Timestamp) -> Vec<&'a GivenApproval> {
+fn counting<'a>(
+    a: &Approval,
+    given: &'a [GivenApproval],
+    now: Timestamp,
+) -> Vec<&'a GivenApproval> {
     let mut out: Vec<&GivenApproval> = Vec::new();
     for g in given.iter().rev() {
         if out.iter().any(|o| o.by == g.by) {
@@ -273,7 +277,9 @@ impl RunState {
                     level, approvals, ..
                 } = &mut it.status
                 else {
-                    return Err(invalid(format!("step `{step}` is not waiting for approval")));
+                    return Err(invalid(format!(
+                        "step `{step}` is not waiting for approval"
+                    )));
                 };
                 approvals.push(GivenApproval {
                     by: actor.to_owned(),
@@ -295,7 +301,9 @@ impl RunState {
             } => {
                 let it = self.item_mut(step, None, index, name)?;
                 let ItemStatus::Awaiting { approvals, .. } = &it.status else {
-                    return Err(invalid(format!("step `{step}` is not waiting for approval")));
+                    return Err(invalid(format!(
+                        "step `{step}` is not waiting for approval"
+                    )));
                 };
                 let approvals = approvals.clone();
                 match outcome {

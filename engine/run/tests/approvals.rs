@@ -94,12 +94,18 @@ fn a_gate_waits_for_m_of_n_distinct_people() {
     assert!(stranger.contains("not among the approvers"), "{stranger}");
     s.approve("bob").unwrap();
     assert_eq!(s.status("gate"), "succeeded");
-    let out = s.state.steps[&id("gate")].items[0].output().unwrap().clone();
+    let out = s.state.steps[&id("gate")].items[0]
+        .output()
+        .unwrap()
+        .clone();
     assert_eq!(out["approved_by"][0]["by"], "alice");
     assert_eq!(out["approved_by"][1]["by"], "bob");
     assert_eq!(out["approved_by"][1]["comment"], "looks right");
     assert_eq!(s.running(), ["after#1"]);
-    assert_eq!(s.input_of("after", drctl_run::Phase::Action), json!({"message": "by alice"}));
+    assert_eq!(
+        s.input_of("after", drctl_run::Phase::Action),
+        json!({"message": "by alice"})
+    );
     s.check_replay();
 }
 
@@ -153,7 +159,8 @@ fn a_comment_is_required_unless_the_runbook_says_otherwise() {
     let mut s = gated("approvers: [alice]");
     let refused = s.decide_as("alice", Verdict::Approve, "  ").unwrap_err();
     assert!(refused.contains("needs a comment"), "{refused}");
-    s.decide_as("alice", Verdict::Approve, "checked the lag").unwrap();
+    s.decide_as("alice", Verdict::Approve, "checked the lag")
+        .unwrap();
     assert_eq!(s.status("gate"), "succeeded");
 
     let mut s = gated("approvers: [alice], require_comment: false");
@@ -216,7 +223,10 @@ fn on_timeout_approve_passes_the_gate_and_says_so() {
     let mut s = gated("approvers: [alice], timeout: 5m, on_timeout: approve");
     s.advance(Duration::from_secs(5 * 60));
     assert_eq!(s.status("gate"), "succeeded");
-    let out = s.state.steps[&id("gate")].items[0].output().unwrap().clone();
+    let out = s.state.steps[&id("gate")].items[0]
+        .output()
+        .unwrap()
+        .clone();
     assert_eq!(out["auto_approved"], "timeout");
     assert_eq!(out["approved_by"], json!([]));
     s.check_replay();
@@ -242,7 +252,10 @@ fn on_timeout_escalate_asks_each_level_then_rejects() {
             _ => None,
         })
         .collect();
-    assert_eq!(timeouts, [TimeoutOutcome::Escalated, TimeoutOutcome::Escalated]);
+    assert_eq!(
+        timeouts,
+        [TimeoutOutcome::Escalated, TimeoutOutcome::Escalated]
+    );
     s.advance(Duration::from_secs(10 * 60));
     assert_eq!(s.status("gate"), "failed", "nobody left to ask");
     s.check_replay();
@@ -254,6 +267,9 @@ fn on_timeout_escalate_asks_each_level_then_rejects() {
     s.advance(Duration::from_secs(10 * 60));
     s.approve("erin").unwrap();
     assert_eq!(s.status("gate"), "succeeded");
-    let out = s.state.steps[&id("gate")].items[0].output().unwrap().clone();
+    let out = s.state.steps[&id("gate")].items[0]
+        .output()
+        .unwrap()
+        .clone();
     assert_eq!(out["level"], 1);
 }

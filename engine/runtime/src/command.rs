@@ -1,7 +1,7 @@
 //! Operator commands, left in a run's inbox for whoever drives it.
 
 use drctl_core::StepId;
-use drctl_run::event::Decision;
+use drctl_run::event::{Decision, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// What an operator asks of a run.
@@ -18,5 +18,13 @@ pub enum OperatorCommand {
         /// See `EventKind::OperatorDecision`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         output: Option<serde_json::Value>,
+    },
+    /// An approver's decision on an approval step (`drctl approve|reject`).
+    Approval {
+        step: StepId,
+        verdict: Verdict,
+        comment: String,
+        /// See `EventKind::ApprovalDecided`.
+        on_behalf_of: Vec<String>,
     },
 }

@@ -575,6 +575,17 @@ impl Driver {
                     decision,
                     output,
                 },
+                Ok(OperatorCommand::Approval {
+                    step,
+                    verdict,
+                    comment,
+                    on_behalf_of,
+                }) => EventKind::ApprovalDecided {
+                    step,
+                    verdict,
+                    comment,
+                    on_behalf_of,
+                },
                 Err(e) => {
                     self.e.observer.notice(
                         &self.state,

@@ -466,3 +466,71 @@ async fn a_run_timeout_fails_the_run() {
     assert_eq!(started.elapsed(), Duration::from_secs(60));
     let _ = SystemClock::new().now();
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_approval_timeout_escalates_across_a_restart_and_the_next_level_decides() {
+    use drctl_run::event::{TimeoutOutcome, Verdict};
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let first = engine(store.clone(), fakes.clone(), "dead-host:1:0");
+    let yaml = "runbook: t\nsteps:\n  - id: gate\n    approval: { approvers: [bob], timeout: 10m, on_timeout: escalate, escalate: [[carol]] }\n  - { id: after, needs: [gate], action: log, with: { message: go } }\n";
+    let run = create(&first, yaml, Map::new()).await;
+    let started = tokio::time::Instant::now();
+    let driving = tokio::spawn({
+        let (e, run) = (first.clone(), run.clone());
+        async move { e.drive(&run, DriveOptions::default()).await }
+    });
+    // The engine dies 4 minutes into the wait; nobody drives the run for 20 minutes.
+    tokio::time::sleep(Duration::from_secs(4 * 60)).await;
+    driving.abort();
+    let _ = driving.await;
+    tokio::time::sleep(Duration::from_secs(20 * 60)).await;
+    let second = engine(store.clone(), fakes.clone(), "w2");
+    let driving = tokio::spawn({
+        let (e, run) = (second.clone(), run.clone());
+        async move { e.drive(&run, DriveOptions::default()).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The stored deadline (10 minutes after the request) had passed: escalated at once.
+    let events = second.events(&run).await.unwrap();
+    let escalated = events
+        .iter()
+        .find(|e| {
+            matches!(
+                e.kind,
+                EventKind::ApprovalTimedOut {
+                    outcome: TimeoutOutcome::Escalated,
+                    ..
+                }
+            )
+        })
+        .expect("escalated");
+    let requested = events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::ApprovalRequested { level: 0, .. }))
+        .unwrap();
+    assert!(
+        escalated.at.since(requested.at) >= Duration::from_secs(24 * 60),
+        "escalated when the new engine took over (nobody drove the run before)"
+    );
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::ApprovalRequested { level: 1, approvers, .. } if approvers == &["bob", "carol"]
+    )));
+    let decide = |who: &str| OperatorCommand::Approval {
+        step: drctl_core::StepId::new("gate").unwrap(),
+        verdict: Verdict::Approve,
+        comment: "ok".into(),
+        on_behalf_of: vec![who.into()],
+    };
+    second.send(&run, "carol", &decide("carol")).await.unwrap();
+    let end = driving.await.unwrap().unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    let events = second.events(&run).await.unwrap();
+    let approved = events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::ApprovalDecided { .. }))
+        .unwrap();
+    assert_eq!(approved.actor, "carol");
+    assert!(started.elapsed() < Duration::from_secs(25 * 60));
+}

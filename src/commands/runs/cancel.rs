@@ -8,7 +8,7 @@ use drctl_connectors::Registry;
 use drctl_engine::{DriveOptions, OperatorCommand};
 use drctl_store::RunReader;
 
-use super::{actor, drive, engine, open, resolve, runtime};
+use super::{actor, drive, driver_of, engine, open, resolve, runtime};
 use crate::cli::EngineArgs;
 use crate::commands::print;
 
@@ -40,17 +40,9 @@ pub(crate) fn run(
                 },
             )
             .await?;
-        let now = drctl_engine::clock::SystemClock::new();
-        let alive = match (&row.owner, row.lease_until) {
-            (Some(owner), Some(until)) => {
-                until > drctl_core::Clock::now(&now) && !drctl_engine::worker::is_dead_local(owner)
-            }
-            _ => false,
-        };
-        if alive {
+        if let Some(owner) = driver_of(&row) {
             print(&format!(
-                "Cancel requested; {} drives run {id} and will stop it.\n",
-                row.owner.unwrap_or_default()
+                "Cancel requested; {owner} drives run {id} and will stop it.\n"
             ));
             return Ok(ExitCode::SUCCESS);
         }

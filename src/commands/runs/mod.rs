@@ -1,8 +1,10 @@
 //! Commands about runs: they open the database and, for `run`, `resume` and `cancel`,
 //! drive runs with the engine.
 
+pub(crate) mod approve;
 pub(crate) mod cancel;
 mod eventfmt;
+mod inline;
 pub(crate) mod logs;
 pub(crate) mod ls;
 mod progress;
@@ -36,10 +38,16 @@ pub(crate) fn default_db() -> PathBuf {
     base.join("drctl").join("drctl.db")
 }
 
-/// Who is acting, for the event log: the OS user. `$USER` first (what the operator
-/// sees in their shell); without it, the name of the process's uid in `/etc/passwd`, else
-/// `uid:N`, so that an event never says "unknown" when the system knows.
+/// Who is acting, for the event log: the name given with `--as` (when drctl.toml allows
+/// it), else the OS user.
 pub(crate) fn actor() -> String {
+    crate::config::actor_override().map_or_else(os_user, str::to_owned)
+}
+
+/// The OS user running this process: `$USER` first (what the operator sees in their
+/// shell); without it, the name of the process's uid in `/etc/passwd`, else `uid:N`, so
+/// that an event never says "unknown" when the system knows.
+pub(crate) fn os_user() -> String {
     let from_env = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
@@ -100,6 +108,19 @@ pub(crate) fn engine(
     }
 }
 
+/// The worker that drives the run right now (a live lease held by a live process).
+pub(crate) fn driver_of(row: &drctl_store::RunRow) -> Option<String> {
+    let now = drctl_core::Clock::now(&drctl_engine::clock::SystemClock::new());
+    match (&row.owner, row.lease_until) {
+        (Some(owner), Some(until))
+            if until > now && !drctl_engine::worker::is_dead_local(owner) =>
+        {
+            Some(owner.clone())
+        }
+        _ => None,
+    }
+}
+
 /// A run by its id or a unique prefix.
 pub(crate) async fn resolve(store: &SqliteStore, prefix: &str) -> anyhow::Result<RunId> {
     Ok(store.resolve(prefix).await?)
@@ -125,6 +146,7 @@ pub(crate) async fn drive(
             }
         }
     });
+    inline::start(engine);
     let end = engine.drive(run, opts).await?;
     Ok(report(run, &end))
 }

@@ -56,6 +56,16 @@ impl Observer for Printer {
                 _ => {}
             }
         }
+        if let EventKind::ApprovalRequested {
+            step, approvers, ..
+        } = &event.kind
+        {
+            text.push_str(&format!(
+                "\n              decide with `drctl approve|reject {} {step} -m \"why\"`",
+                run.id
+            ));
+            super::inline::offer(&run.id, step, approvers);
+        }
         if let (EventKind::RunFinished { .. }, Some(t0)) = (&event.kind, run.started_at) {
             text.push_str(&format!(" after {}", took(event.at.since(t0))));
         }

@@ -1,0 +1,179 @@
+//! `drctl approvals`, `drctl approve RUN STEP -m ...`, `drctl reject RUN STEP -m ...`.
+//!
+//! A decision is checked against the run now (entitled, four-eyes, comment, still
+//! waiting) so that a refusal is immediate, then left in the run's inbox; whoever drives
+//! the run records it (checking it again) within a poll interval.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use drctl_connectors::Registry;
+use drctl_core::{Clock, StepId, Timestamp};
+use drctl_engine::OperatorCommand;
+use drctl_engine::clock::SystemClock;
+use drctl_run::RunState;
+use drctl_run::approval::{check_decision, entries_for};
+use drctl_run::event::Verdict;
+use drctl_run::state::ItemStatus;
+use drctl_runbook::model::StepKind;
+use drctl_store::{RunFilter, RunReader};
+
+use super::{actor, driver_of, engine, open, resolve, runtime};
+use crate::commands::{eprint, print};
+use crate::config::Config;
+
+/// A gate waiting in a run.
+struct Waiting {
+    step: StepId,
+    approvers: Vec<String>,
+    given: usize,
+    min: u32,
+    deadline: Option<Timestamp>,
+}
+
+fn waiting(state: &RunState) -> Vec<Waiting> {
+    state
+        .steps
+        .iter()
+        .filter_map(|(id, st)| {
+            let it = st.items.first()?;
+            let ItemStatus::Awaiting {
+                approvers,
+                deadline,
+                approvals,
+                ..
+            } = &it.status
+            else {
+                return None;
+            };
+            let min = match &state.definition(id.as_str())?.kind {
+                StepKind::Approval(a) => a.min.get(),
+                _ => return None,
+            };
+            Some(Waiting {
+                step: id.clone(),
+                approvers: approvers.clone(),
+                given: approvals.len(),
+                min,
+                deadline: *deadline,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn list(
+    registry: &Registry,
+    db: Option<&Path>,
+    config: &Config,
+) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = open(db).await?;
+        let rows = store
+            .list_runs(&RunFilter {
+                status: None,
+                runbook: None,
+                top_level: false,
+                limit: 10_000,
+            })
+            .await?;
+        let engine = engine(store, registry, None, false);
+        let me = actor();
+        let groups = config.groups_of(&me);
+        let now = SystemClock::new().now();
+        let mut out = String::new();
+        for row in rows.iter().filter(|r| !r.is_finished()) {
+            let state = engine.state(&row.id).await?;
+            for w in waiting(&state) {
+                let mine = entries_for(&w.approvers, &me, &groups);
+                let you =
+                    match check_decision(&state, &w.step, &me, Verdict::Approve, "-", &mine, now) {
+                        Ok(()) => "you may approve".to_owned(),
+                        Err(why) => format!("not you: {why}"),
+                    };
+                let left = w.deadline.map_or_else(
+                    || "no timeout".to_owned(),
+                    |d| {
+                        if d > now {
+                            let secs = d.since(now).as_secs();
+                            let left = std::time::Duration::from_secs(secs.max(1));
+                            format!("{} left", drctl_core::format_duration(left))
+                        } else {
+                            "timing out".to_owned()
+                        }
+                    },
+                );
+                let _ = writeln!(
+                    out,
+                    "{}  {}  {}: {} of {} approvals, from {}; {left}; {you}",
+                    row.id,
+                    row.runbook,
+                    w.step,
+                    w.given,
+                    w.min,
+                    w.approvers.join(", ")
+                );
+            }
+        }
+        if out.is_empty() {
+            out.push_str("No approval is waiting.\n");
+        }
+        print(&out);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(crate) fn decide(
+    registry: &Registry,
+    db: Option<&Path>,
+    config: &Config,
+    (run, step): (&str, &str),
+    verdict: Verdict,
+    comment: &str,
+) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = open(db).await?;
+        let id = resolve(&store, run).await?;
+        let row = store
+            .run(&id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no run {id}"))?;
+        let engine = engine(store, registry, None, false);
+        let state = engine.state(&id).await?;
+        let step_id = StepId::new(step)?;
+        let me = actor();
+        let approvers = waiting(&state)
+            .into_iter()
+            .find(|w| w.step == step_id)
+            .map(|w| w.approvers)
+            .unwrap_or_default();
+        let on_behalf_of = entries_for(&approvers, &me, &config.groups_of(&me));
+        let now = SystemClock::new().now();
+        if let Err(why) =
+            check_decision(&state, &step_id, &me, verdict, comment, &on_behalf_of, now)
+        {
+            eprint(&format!("error: {why}\n"));
+            return Ok(ExitCode::from(2));
+        }
+        let command = OperatorCommand::Approval {
+            step: step_id,
+            verdict,
+            comment: comment.to_owned(),
+            on_behalf_of: on_behalf_of.clone(),
+        };
+        engine.send(&id, &me, &command).await?;
+        let what = match verdict {
+            Verdict::Approve => "approved",
+            Verdict::Reject => "rejected",
+        };
+        let next = match driver_of(&row) {
+            Some(owner) => format!("{owner} drives the run and will record it now."),
+            None => format!("Nobody drives the run now: continue it with `drctl resume {id}`."),
+        };
+        print(&format!(
+            "{me} {what} `{step}` of run {id} (as {}).\n{next}\n",
+            on_behalf_of.join(", ")
+        ));
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,179 @@
+//! `drctl.toml`: the groups approvers belong to, and who may act as someone else.
+//!
+//! ```toml
+//! [groups]
+//! sre-oncall = ["alice", "bob"]
+//! dba = ["carol"]
+//!
+//! [identity]
+//! # OS users allowed to act as another name with `--as` ("*": any name).
+//! act_as = { ci = ["*"], alice = ["alice-breakglass"] }
+//! ```
+//!
+//! Found at `--config` / `DRCTL_CONFIG`, else `./drctl.toml`, else
+//! `$XDG_CONFIG_HOME/drctl/drctl.toml` (`~/.config/drctl/drctl.toml`); without one, there
+//! are no groups and nobody may use `--as`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub identity: Identity,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Identity {
+    #[serde(default)]
+    pub act_as: BTreeMap<String, Vec<String>>,
+}
+
+impl Config {
+    /// Loads the configuration: the explicit path must exist; the default places may not.
+    pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<Self> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => default_places().into_iter().find(|p| p.is_file()),
+        };
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+        Self::parse(&path, &text)
+    }
+
+    fn parse(path: &Path, text: &str) -> anyhow::Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .map_or_else(String::new, |(l, c)| format!(":{l}:{c}"));
+            anyhow::anyhow!("{}{at}: {}", path.display(), e.message())
+        })
+    }
+
+    /// The groups `user` belongs to.
+    pub(crate) fn groups_of(&self, user: &str) -> Vec<String> {
+        self.groups
+            .iter()
+            .filter(|(_, members)| members.iter().any(|m| m == user))
+            .map(|(g, _)| g.clone())
+            .collect()
+    }
+
+    /// Who this process acts as: the OS user, or `as_name` when the configuration lets
+    /// the OS user take it.
+    pub(crate) fn identity(&self, os_user: &str, as_name: Option<&str>) -> anyhow::Result<String> {
+        let Some(name) = as_name else {
+            return Ok(os_user.to_owned());
+        };
+        if name.trim().is_empty() {
+            bail!("--as needs a name");
+        }
+        if name == os_user {
+            return Ok(name.to_owned());
+        }
+        let allowed = self
+            .identity
+            .act_as
+            .get(os_user)
+            .is_some_and(|names| names.iter().any(|n| n == "*" || n == name));
+        if !allowed {
+            bail!(
+                "{os_user} may not act as {name}: drctl.toml's [identity] act_as does not allow it"
+            );
+        }
+        Ok(name.to_owned())
+    }
+}
+
+fn default_places() -> Vec<PathBuf> {
+    let mut out = vec![PathBuf::from("drctl.toml")];
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    if let Some(base) = base {
+        out.push(base.join("drctl").join("drctl.toml"));
+    }
+    out
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The configuration this process loaded, set once at start.
+static CONFIG: OnceLock<Config> = OnceLock::new();
+
+pub(crate) fn set(config: Config) {
+    let _ = CONFIG.set(config);
+}
+
+/// The loaded configuration (empty if none was loaded).
+pub(crate) fn get() -> &'static Config {
+    CONFIG.get_or_init(Config::default)
+}
+
+/// Who this process acts as, set once at start (`--as`, checked against the
+/// configuration) so that every event it records names them.
+static ACTOR: OnceLock<String> = OnceLock::new();
+
+pub(crate) fn set_actor(name: String) {
+    let _ = ACTOR.set(name);
+}
+
+pub(crate) fn actor_override() -> Option<&'static str> {
+    ACTOR.get().map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const TEXT: &str = "[groups]\nsre = [\"alice\", \"bob\"]\ndba = [\"bob\"]\n\n[identity]\nact_as = { ci = [\"*\"], alice = [\"alice-admin\"] }\n";
+
+    #[test]
+    fn groups_and_act_as() {
+        let c = Config::parse(Path::new("drctl.toml"), TEXT).unwrap();
+        assert_eq!(c.groups_of("bob"), ["dba", "sre"]);
+        assert!(c.groups_of("zed").is_empty());
+        assert_eq!(c.identity("alice", None).unwrap(), "alice");
+        assert_eq!(
+            c.identity("alice", Some("alice-admin")).unwrap(),
+            "alice-admin"
+        );
+        assert_eq!(c.identity("ci", Some("anyone")).unwrap(), "anyone");
+        let refused = c.identity("bob", Some("alice")).unwrap_err().to_string();
+        assert!(refused.contains("bob may not act as alice"), "{refused}");
+        assert!(Config::default().identity("bob", Some("alice")).is_err());
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let err = Config::parse(Path::new("x.toml"), "[groups]\nsre = \"alice\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x.toml:2:7: "), "{err}");
+        let err = Config::parse(Path::new("x.toml"), "[grups]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x.toml:1:"), "{err}");
+    }
+}
