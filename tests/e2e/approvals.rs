@@ -1,0 +1,183 @@
+//! approvals, approve, reject, `--as` and drctl.toml, through the real binary: a gate
+//! waits in a foreground `drctl run` while other "people" decide from other processes.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = "[groups]\nsre = [\"alice\", \"bob\"]\ndba = [\"carol\"]\n\n[identity]\nact_as = { tester = [\"*\"] }\n";
+
+const GATE: &str = r#"runbook: gated
+steps:
+  - { id: check, action: log, with: { message: ok } }
+  - id: gate
+    needs: [check]
+    approval:
+      message: "Fail over?"
+      approvers: [group:sre, group:dba]
+      min: 2
+      distinct_groups: true
+      timeout: 10m
+  - { id: promote, needs: [gate], action: log, with: { message: "by {{ steps.gate.output.approved_by | map(attribute='by') | join(',') }}" } }
+"#;
+
+struct Lab {
+    dir: PathBuf,
+}
+
+impl Lab {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("drctl-approve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("drctl.toml"), CONFIG).unwrap();
+        std::fs::write(dir.join("gate.yaml"), GATE).unwrap();
+        Self { dir }
+    }
+
+    /// drctl as `who` (the OS user is `tester`, allowed to act as anyone).
+    fn cmd(&self, who: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drctl"));
+        cmd.args(["--as", who])
+            .args(args)
+            .current_dir(&self.dir)
+            .env("DRCTL_DB", self.dir.join("runs.db"))
+            .env("NO_COLOR", "1")
+            .env("USER", "tester")
+            .env_remove("DRCTL_CONFIG");
+        cmd
+    }
+
+    fn drctl(&self, who: &str, args: &[&str]) -> (i32, String) {
+        let o: Output = self.cmd(who, args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.code().unwrap_or(-1), text)
+    }
+
+    fn start(&self, who: &str) -> (Child, String) {
+        let out = std::fs::File::create(self.dir.join("run.out")).unwrap();
+        let child = self
+            .cmd(who, &["run", "gate.yaml"])
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let text = self.wait_for("waits for approval");
+        let id = text.split_whitespace().nth(1).unwrap().to_owned();
+        (child, id)
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.join("run.out")).unwrap_or_default()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let got = self.output();
+            if got.contains(text) {
+                return got;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no `{text}` in:\n{got}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn a_gate_passes_with_two_groups_and_refuses_who_may_not_decide() {
+    let lab = Lab::new("pass");
+    let (mut run, id) = lab.start("alice");
+    assert!(
+        lab.output()
+            .contains(&format!("drctl approve|reject {id} gate"))
+    );
+
+    let (code, list) = lab.drctl("bob", &["approvals"]);
+    assert_eq!(code, 0, "{list}");
+    assert!(
+        list.contains(&id) && list.contains("gate: 0 of 2 approvals"),
+        "{list}"
+    );
+    assert!(list.contains("you may approve"), "{list}");
+    let (_, list) = lab.drctl("alice", &["approvals"]);
+    assert!(list.contains("four-eyes"), "{list}");
+
+    let (code, err) = lab.drctl("alice", &["approve", &id, "gate", "-m", "mine"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("alice started this run"), "{err}");
+    let (code, err) = lab.drctl("mallory", &["approve", &id, "gate", "-m", "hi"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mallory is not among the approvers"), "{err}");
+    let (code, err) = lab.drctl("bob", &["approve", &id, "gate"]);
+    assert_eq!(code, 2, "-m is required: {err}");
+
+    let (code, said) = lab.drctl("bob", &["approve", &id, "gate", "-m", "lag is 0"]);
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains("bob approved `gate`") && said.contains("group:sre"),
+        "{said}"
+    );
+    lab.wait_for("bob approved gate");
+    let (code, said) = lab.drctl("carol", &["approve", &id, "gate", "-m", "dba ok"]);
+    assert_eq!(code, 0, "{said}");
+    assert_eq!(run.wait().unwrap().code(), Some(0), "{}", lab.output());
+    let (_, logs) = lab.drctl("bob", &["logs", &id, "promote"]);
+    assert!(logs.contains(r#""message":"by bob,carol""#), "{logs}");
+    let (_, logs) = lab.drctl("bob", &["logs", &id]);
+    assert!(
+        logs.contains("carol approved gate (group:dba): dba ok"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_rejection_fails_the_run_with_the_reason() {
+    let lab = Lab::new("reject");
+    let (mut run, id) = lab.start("alice");
+    let (code, said) = lab.drctl("carol", &["reject", &id, "gate", "-m", "replica is behind"]);
+    assert_eq!(code, 0, "{said}");
+    assert_eq!(run.wait().unwrap().code(), Some(1), "{}", lab.output());
+    assert!(
+        lab.output()
+            .contains("rejected by carol: replica is behind"),
+        "{}",
+        lab.output()
+    );
+    let (_, list) = lab.drctl("bob", &["approvals"]);
+    assert!(list.contains("No approval is waiting"), "{list}");
+}
+
+#[test]
+fn as_needs_the_configuration_and_a_bad_configuration_says_where() {
+    let lab = Lab::new("identity");
+    std::fs::write(
+        lab.dir.join("drctl.toml"),
+        "[groups]\nsre = [\"alice\"]\n\n[identity]\nact_as = { tester = [\"alice\"] }\n",
+    )
+    .unwrap();
+    let (code, err) = lab.drctl("bob", &["ls"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("tester may not act as bob"), "{err}");
+    let (code, _) = lab.drctl("alice", &["ls"]);
+    assert_eq!(code, 0);
+
+    std::fs::write(lab.dir.join("drctl.toml"), "[groups]\nsre = \"alice\"\n").unwrap();
+    let (code, err) = lab.drctl("tester", &["ls"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("drctl.toml:2:7"), "{err}");
+}
