@@ -19,7 +19,7 @@ use drctl_run::state::ItemStatus;
 use drctl_runbook::model::StepKind;
 use drctl_store::{RunFilter, RunReader};
 
-use super::{actor, driver_of, engine, open, resolve, runtime};
+use super::{actor, driver_of, engine, open, resolve_row, runtime};
 use crate::commands::{eprint, print};
 use crate::config::Config;
 
@@ -133,11 +133,7 @@ pub(crate) fn decide(
 ) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let store = open(db).await?;
-        let id = resolve(&store, run).await?;
-        let row = store
-            .run(&id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no run {id}"))?;
+        let (id, row) = resolve_row(&store, run).await?;
         let engine = engine(store, registry, None, false);
         let state = engine.state(&id).await?;
         let step_id = StepId::new(step)?;

@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use drctl_connectors::Registry;
 use drctl_engine::{DriveOptions, OperatorCommand};
-use drctl_store::RunReader;
 
-use super::{actor, drive, driver_of, engine, open, resolve, runtime};
+use super::{actor, drive, driver_of, engine, open, resolve_row, runtime};
 use crate::cli::EngineArgs;
 use crate::commands::print;
 
@@ -21,11 +20,7 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let store = open(db).await?;
-        let id = resolve(&store, run).await?;
-        let row = store
-            .run(&id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no run {id}"))?;
+        let (id, row) = resolve_row(&store, run).await?;
         if row.is_finished() {
             print(&format!("Run {id} already ended: {}.\n", row.status));
             return Ok(ExitCode::SUCCESS);

@@ -121,6 +121,19 @@ pub(crate) fn driver_of(row: &drctl_store::RunRow) -> Option<String> {
     }
 }
 
+/// A run's id and row, by its id or a unique prefix.
+pub(crate) async fn resolve_row(
+    store: &SqliteStore,
+    prefix: &str,
+) -> anyhow::Result<(RunId, drctl_store::RunRow)> {
+    let id = resolve(store, prefix).await?;
+    let row = store
+        .run(&id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no run {id}"))?;
+    Ok((id, row))
+}
+
 /// A run by its id or a unique prefix.
 pub(crate) async fn resolve(store: &SqliteStore, prefix: &str) -> anyhow::Result<RunId> {
     Ok(store.resolve(prefix).await?)

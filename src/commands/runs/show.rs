@@ -9,18 +9,14 @@ use drctl_core::format_duration;
 use drctl_store::RunReader;
 use serde_json::json;
 
-use super::{open, resolve, runtime};
+use super::{open, resolve_row, runtime};
 use crate::cli::DiagFormat;
 use crate::commands::print;
 
 pub(crate) fn run(db: Option<&Path>, run: &str, format: DiagFormat) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let store = open(db).await?;
-        let id = resolve(&store, run).await?;
-        let row = store
-            .run(&id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no run {id}"))?;
+        let (id, row) = resolve_row(&store, run).await?;
         let steps = store.steps(&id).await?;
         let children = store.children(&id).await?;
         if format == DiagFormat::Json {
