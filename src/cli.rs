@@ -144,6 +144,43 @@ pub(crate) enum Command {
         #[arg(short = 'm', long = "message", value_name = "TEXT", required = true)]
         message: String,
     },
+    /// The event log as evidence: export it, or verify an export or the database.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Export whole runs with their hash chains, then a manifest. Filters choose runs:
+    /// those with an event in [--since, --until), by --actor, of --runbook, or --run.
+    Export {
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        #[arg(long)]
+        runbook: Option<String>,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        run: Option<String>,
+        #[arg(long, value_enum, default_value_t = AuditFormat::Jsonl)]
+        format: AuditFormat,
+        /// Write here instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check an export (or, without FILE, the database): exit 0 intact, 1 with the first
+    /// bad record named.
+    Verify { file: Option<PathBuf> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AuditFormat {
+    Jsonl,
+    Csv,
 }
 
 /// Options of commands that drive runs.

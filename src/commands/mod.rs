@@ -1,6 +1,7 @@
 //! One module per command. Each returns the process exit code.
 
 mod actions;
+mod audit;
 mod graph;
 mod plan;
 mod runs;
@@ -15,7 +16,7 @@ use drctl_runbook::{Compiled, Runbook, Source, compile};
 
 use drctl_run::event::Verdict;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{AuditCommand, AuditFormat, Cli, Command};
 use crate::config::Config;
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -86,6 +87,32 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Verdict::Reject,
             &message,
         ),
+        Command::Audit { command } => match command {
+            AuditCommand::Export {
+                since,
+                until,
+                runbook,
+                actor,
+                run,
+                format,
+                output,
+            } => audit::export(
+                cli.db.as_deref(),
+                &audit::Filters {
+                    since,
+                    until,
+                    runbook,
+                    actor,
+                    run,
+                },
+                match format {
+                    AuditFormat::Jsonl => audit::Format::Jsonl,
+                    AuditFormat::Csv => audit::Format::Csv,
+                },
+                output.as_deref(),
+            ),
+            AuditCommand::Verify { file } => audit::verify(cli.db.as_deref(), file.as_deref()),
+        },
         Command::Step {
             decision,
             run,

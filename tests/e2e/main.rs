@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod approvals;
+mod audit;
 mod cli;
 mod crash;
 mod runs;

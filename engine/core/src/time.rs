@@ -38,6 +38,17 @@ impl Timestamp {
         Duration::from_millis(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
     }
 
+    /// An RFC 3339 time (`2026-11-22T10:00:00Z`, any offset) or a date (`2026-11-22`,
+    /// midnight UTC), as people type them on a command line.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+            return Some(Self(t.timestamp_millis()));
+        }
+        let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+        Some(Self(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis()))
+    }
+
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T10:00:00.000Z`.
     pub fn to_rfc3339(self) -> String {
         chrono::DateTime::from_timestamp_millis(self.0).map_or_else(

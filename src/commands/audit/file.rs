@@ -1,0 +1,412 @@
+//! The audit export's format, and its verification.
+//!
+//! An export holds **whole runs**: every event of each run it selects, in order, with its
+//! `seq`, `prev_hash` and `hash` exactly as stored, so that each run's hash chain can be
+//! checked from the file alone. Filters choose runs, never single events: an export
+//! "of what alice did" holds every run in which alice caused an event. The last record
+//! is a manifest: per run its event count and head hash, the total, and a SHA-256 over
+//! every record before it, so a removed run, a truncated run or a reordered file is found
+//! too. `verify` names the first bad record by its line.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use drctl_core::{RunId, Timestamp};
+use drctl_store::StoredEvent;
+use drctl_store::chain::{self, ChainBreak};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The format tag in every manifest.
+pub(super) const FORMAT: &str = "drctl-audit/1";
+
+/// One event, as exported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct Record {
+    pub run: String,
+    pub seq: u64,
+    /// RFC 3339, for people; `at_ms` is what the hash covers.
+    pub at: String,
+    pub at_ms: i64,
+    pub actor: String,
+    pub kind: String,
+    /// The event's JSON, as stored (a string, so that its bytes, which the hash covers,
+    /// survive the export unchanged).
+    pub body: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Record {
+    pub(super) fn from_event(e: &StoredEvent) -> Self {
+        Self {
+            run: e.run.to_string(),
+            seq: e.seq,
+            at: e.at.to_rfc3339(),
+            at_ms: e.at.as_millis(),
+            actor: e.actor.clone(),
+            kind: e.kind.clone(),
+            body: e.body.clone(),
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+
+    fn to_event(&self) -> Result<StoredEvent, String> {
+        Ok(StoredEvent {
+            run: self
+                .run
+                .parse::<RunId>()
+                .map_err(|e| format!("bad run id: {e}"))?,
+            seq: self.seq,
+            at: Timestamp::from_millis(self.at_ms),
+            actor: self.actor.clone(),
+            kind: self.kind.clone(),
+            body: self.body.clone(),
+            prev_hash: self.prev_hash.clone(),
+            hash: self.hash.clone(),
+        })
+    }
+}
+
+/// The last record of an export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct Manifest {
+    pub format: String,
+    pub exported_at: String,
+    pub exported_by: String,
+    pub filters: BTreeMap<String, String>,
+    pub runs: Vec<RunHead>,
+    pub events: u64,
+    /// SHA-256 over the records before the manifest, each as written plus `\n`.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct RunHead {
+    pub run: String,
+    pub events: u64,
+    pub head: String,
+}
+
+/// `jsonl` or `csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Jsonl,
+    Csv,
+}
+
+const CSV_HEADER: [&str; 9] = [
+    "run",
+    "seq",
+    "at",
+    "at_ms",
+    "actor",
+    "kind",
+    "body",
+    "prev_hash",
+    "hash",
+];
+
+/// Writes records and their manifest; the digest covers exactly the bytes written.
+pub(super) struct Writer<W: Write> {
+    out: W,
+    format: Format,
+    digest: Sha256,
+    heads: Vec<RunHead>,
+    events: u64,
+}
+
+impl<W: Write> Writer<W> {
+    pub(super) fn new(out: W, format: Format) -> std::io::Result<Self> {
+        let mut w = Self {
+            out,
+            format,
+            digest: Sha256::new(),
+            heads: Vec::new(),
+            events: 0,
+        };
+        if format == Format::Csv {
+            let header = csv_line(&CSV_HEADER.map(str::to_owned))?;
+            w.line(&header)?;
+        }
+        Ok(w)
+    }
+
+    fn line(&mut self, text: &str) -> std::io::Result<()> {
+        self.digest.update(text.as_bytes());
+        self.digest.update(b"\n");
+        self.out.write_all(text.as_bytes())?;
+        self.out.write_all(b"\n")
+    }
+
+    /// One whole run.
+    pub(super) fn run(&mut self, events: &[StoredEvent]) -> std::io::Result<()> {
+        for e in events {
+            let r = Record::from_event(e);
+            let text = match self.format {
+                Format::Jsonl => serde_json::to_string(&r)?,
+                Format::Csv => csv_line(&[
+                    r.run.clone(),
+                    r.seq.to_string(),
+                    r.at.clone(),
+                    r.at_ms.to_string(),
+                    r.actor.clone(),
+                    r.kind.clone(),
+                    r.body.clone(),
+                    r.prev_hash.clone(),
+                    r.hash.clone(),
+                ])?,
+            };
+            self.line(&text)?;
+        }
+        if let Some(last) = events.last() {
+            self.heads.push(RunHead {
+                run: last.run.to_string(),
+                events: events.len() as u64,
+                head: last.hash.clone(),
+            });
+            self.events += events.len() as u64;
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish(
+        mut self,
+        exported_at: Timestamp,
+        exported_by: &str,
+        filters: BTreeMap<String, String>,
+    ) -> std::io::Result<(u64, usize)> {
+        let manifest = Manifest {
+            format: FORMAT.to_owned(),
+            exported_at: exported_at.to_rfc3339(),
+            exported_by: exported_by.to_owned(),
+            filters,
+            runs: std::mem::take(&mut self.heads),
+            events: self.events,
+            digest: hex(&self.digest.clone().finalize()),
+        };
+        let json = serde_json::to_string(&serde_json::json!({ "manifest": manifest }))?;
+        let text = match self.format {
+            Format::Jsonl => json,
+            // The manifest row: `manifest` in the run column, its JSON in the body column.
+            Format::Csv => {
+                let mut row = vec![String::new(); CSV_HEADER.len()];
+                row[0] = "manifest".into();
+                row[6] = json;
+                csv_line(&row)?
+            }
+        };
+        self.out.write_all(text.as_bytes())?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()?;
+        Ok((manifest.events, manifest.runs.len()))
+    }
+}
+
+fn csv_line(fields: &[String]) -> std::io::Result<String> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    w.write_record(fields).map_err(std::io::Error::other)?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(std::io::Error::other)?;
+    Ok(text.trim_end_matches('\n').to_owned())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What `verify` found wrong, at which line (1-based) of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Bad {
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Bad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.line, self.reason)
+    }
+}
+
+/// What a good export holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Verified {
+    pub runs: usize,
+    pub events: u64,
+}
+
+/// Checks an export: every record's hash and link, each run complete from its first
+/// event, and the manifest (counts, heads, digest) against the records.
+pub(super) fn verify(text: &str) -> Result<Verified, Bad> {
+    let format = if text.starts_with("run,seq,") {
+        Format::Csv
+    } else {
+        Format::Jsonl
+    };
+    let mut digest = Sha256::new();
+    // Per run: its records so far and the line of each.
+    let mut runs: Vec<(String, Vec<StoredEvent>, Vec<usize>)> = Vec::new();
+    let mut manifest: Option<(usize, Manifest)> = None;
+    let lines: Vec<&str> = text.lines().collect();
+    let first = usize::from(format == Format::Csv);
+    if format == Format::Csv {
+        digest.update(lines[0].as_bytes());
+        digest.update(b"\n");
+    }
+    for (i, raw) in lines.iter().enumerate().skip(first) {
+        let line = i + 1;
+        if manifest.is_some() {
+            return Err(Bad {
+                line,
+                reason: "a record after the manifest".into(),
+            });
+        }
+        match parse(format, raw).map_err(|reason| Bad { line, reason })? {
+            Parsed::Manifest(m) => manifest = Some((line, m)),
+            Parsed::Record(r) => {
+                digest.update(raw.as_bytes());
+                digest.update(b"\n");
+                let event = r.to_event().map_err(|reason| Bad { line, reason })?;
+                match runs.last_mut() {
+                    Some((run, events, at)) if *run == r.run => {
+                        events.push(event);
+                        at.push(line);
+                    }
+                    _ => {
+                        if runs.iter().any(|(run, ..)| *run == r.run) {
+                            return Err(Bad {
+                                line,
+                                reason: format!("run {} appears twice, apart", r.run),
+                            });
+                        }
+                        runs.push((r.run.clone(), vec![event], vec![line]));
+                    }
+                }
+                // Check as we go, so the first bad record is the one named.
+                let (_, events, at) = runs.last().ok_or_else(|| Bad {
+                    line,
+                    reason: "no run".into(),
+                })?;
+                let id = &events[0].run;
+                if let Err(ChainBreak { seq, reason }) = chain::verify(id, events) {
+                    let index = events
+                        .iter()
+                        .position(|e| e.seq == seq)
+                        .unwrap_or(events.len() - 1);
+                    return Err(Bad {
+                        line: at.get(index).copied().unwrap_or(line),
+                        reason: format!("run {id}, event {seq} {reason}"),
+                    });
+                }
+            }
+        }
+    }
+    let Some((line, m)) = manifest else {
+        return Err(Bad {
+            line: lines.len() + 1,
+            reason: "the manifest is missing (the file was cut short)".into(),
+        });
+    };
+    let bad = |reason: String| Err(Bad { line, reason });
+    if m.format != FORMAT {
+        return bad(format!("unknown format `{}`", m.format));
+    }
+    if m.digest != hex(&digest.finalize()) {
+        return bad("the records do not match the manifest's digest (a record was changed, removed, added or moved)".into());
+    }
+    if m.runs.len() != runs.len() {
+        return bad(format!(
+            "the manifest lists {} runs, the file holds {}",
+            m.runs.len(),
+            runs.len()
+        ));
+    }
+    for (head, (run, events, _)) in m.runs.iter().zip(&runs) {
+        let last = events.last().map(|e| e.hash.as_str()).unwrap_or_default();
+        if head.run != *run || head.events != events.len() as u64 || head.head != last {
+            return bad(format!(
+                "run {run} does not end where the manifest says (events {}, head {})",
+                head.events, head.head
+            ));
+        }
+    }
+    let total: u64 = runs.iter().map(|(_, e, _)| e.len() as u64).sum();
+    if m.events != total {
+        return bad(format!(
+            "the manifest counts {} events, the file holds {total}",
+            m.events
+        ));
+    }
+    Ok(Verified {
+        runs: runs.len(),
+        events: total,
+    })
+}
+
+enum Parsed {
+    Record(Record),
+    Manifest(Manifest),
+}
+
+fn parse(format: Format, raw: &str) -> Result<Parsed, String> {
+    match format {
+        Format::Jsonl => {
+            let value: serde_json::Value =
+                serde_json::from_str(raw).map_err(|e| format!("not JSON: {e}"))?;
+            if let Some(m) = value.get("manifest") {
+                let m =
+                    serde_json::from_value(m.clone()).map_err(|e| format!("bad manifest: {e}"))?;
+                return Ok(Parsed::Manifest(m));
+            }
+            serde_json::from_value(value)
+                .map(Parsed::Record)
+                .map_err(|e| format!("not an event record: {e}"))
+        }
+        Format::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(raw.as_bytes());
+            let row = reader
+                .records()
+                .next()
+                .ok_or("an empty row")?
+                .map_err(|e| format!("not CSV: {e}"))?;
+            let field = |i: usize| row.get(i).unwrap_or_default().to_owned();
+            if row.len() != CSV_HEADER.len() {
+                return Err(format!(
+                    "{} fields where {} were expected",
+                    row.len(),
+                    CSV_HEADER.len()
+                ));
+            }
+            if field(0) == "manifest" {
+                let value: serde_json::Value =
+                    serde_json::from_str(&field(6)).map_err(|e| format!("bad manifest: {e}"))?;
+                let m = serde_json::from_value(value["manifest"].clone())
+                    .map_err(|e| format!("bad manifest: {e}"))?;
+                return Ok(Parsed::Manifest(m));
+            }
+            let number = |i: usize| {
+                field(i)
+                    .parse::<i64>()
+                    .map_err(|e| format!("{}: {e}", CSV_HEADER[i]))
+            };
+            Ok(Parsed::Record(Record {
+                run: field(0),
+                seq: u64::try_from(number(1)?).map_err(|e| e.to_string())?,
+                at: field(2),
+                at_ms: number(3)?,
+                actor: field(4),
+                kind: field(5),
+                body: field(6),
+                prev_hash: field(7),
+                hash: field(8),
+            }))
+        }
+    }
+}

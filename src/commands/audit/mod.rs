@@ -1,0 +1,170 @@
+//! `drctl audit export` and `drctl audit verify`: the event log as evidence.
+//!
+//! - `file`: the export format (whole runs, then a manifest) and its verification.
+//! - here: choosing runs for an export, and checking the database's own chains.
+
+mod file;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use drctl_core::{Clock as _, Timestamp};
+use drctl_engine::clock::SystemClock;
+use drctl_store::chain;
+use drctl_store::{RunFilter, RunReader, RunRow, StoredEvent};
+
+use super::runs::{actor, open, resolve, runtime};
+use crate::commands::{eprint, print};
+pub(crate) use file::Format;
+
+/// Which runs an export holds (whole runs: see `file`).
+#[derive(Debug, Default)]
+pub(crate) struct Filters {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub runbook: Option<String>,
+    pub actor: Option<String>,
+    pub run: Option<String>,
+}
+
+fn time(flag: &str, text: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
+    text.map(|t| {
+        Timestamp::parse(t).with_context(|| {
+            format!("{flag} `{t}` is not a time: write 2026-11-22 or 2026-11-22T10:00:00Z")
+        })
+    })
+    .transpose()
+}
+
+pub(crate) fn export(
+    db: Option<&Path>,
+    filters: &Filters,
+    format: Format,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let since = time("--since", filters.since.as_deref())?;
+    let until = time("--until", filters.until.as_deref())?;
+    runtime()?.block_on(async {
+        let store = open(db).await?;
+        let only = match &filters.run {
+            Some(prefix) => Some(resolve(&store, prefix).await?),
+            None => None,
+        };
+        let mut rows = store
+            .list_runs(&RunFilter {
+                status: None,
+                runbook: filters.runbook.clone(),
+                top_level: false,
+                limit: usize::MAX >> 1,
+            })
+            .await?;
+        // Oldest first: an export reads as a history.
+        rows.reverse();
+        let sink: Box<dyn std::io::Write> = match out {
+            Some(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+            )),
+            None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        };
+        let mut writer = file::Writer::new(sink, format)?;
+        for row in &rows {
+            if only.as_ref().is_some_and(|id| *id != row.id) {
+                continue;
+            }
+            let events = store.events(&row.id, 0).await?;
+            let chosen = events.iter().any(|e| {
+                since.is_none_or(|t| e.at >= t)
+                    && until.is_none_or(|t| e.at < t)
+                    && filters.actor.as_ref().is_none_or(|a| e.actor == *a)
+            });
+            if chosen {
+                writer.run(&events)?;
+            }
+        }
+        let mut applied = BTreeMap::new();
+        for (name, value) in [
+            ("since", &filters.since),
+            ("until", &filters.until),
+            ("runbook", &filters.runbook),
+            ("actor", &filters.actor),
+            ("run", &filters.run),
+        ] {
+            if let Some(v) = value {
+                applied.insert(name.to_owned(), v.clone());
+            }
+        }
+        let (events, runs) = writer.finish(SystemClock::new().now(), &actor(), applied)?;
+        if out.is_some() {
+            eprint(&format!("Exported {events} events of {runs} runs.\n"));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `drctl audit verify FILE`, or the database's chains when no file is given.
+pub(crate) fn verify(db: Option<&Path>, path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok(match file::verify(&text) {
+            Ok(v) => {
+                print(&format!(
+                    "{}: intact: {} events of {} runs, every chain and the manifest check out.\n",
+                    path.display(),
+                    v.events,
+                    v.runs
+                ));
+                ExitCode::SUCCESS
+            }
+            Err(bad) => {
+                eprint(&format!("{}:{bad}\n", path.display()));
+                ExitCode::from(1)
+            }
+        });
+    }
+    runtime()?.block_on(async {
+        let store = open(db).await?;
+        let mut rows = store
+            .list_runs(&RunFilter {
+                status: None,
+                runbook: None,
+                top_level: false,
+                limit: usize::MAX >> 1,
+            })
+            .await?;
+        rows.reverse();
+        let mut events = 0;
+        for row in &rows {
+            let log = store.events(&row.id, 0).await?;
+            if let Err(reason) = check_run(row, &log) {
+                eprint(&format!("database: run {}: {reason}\n", row.id));
+                return Ok(ExitCode::from(1));
+            }
+            events += log.len();
+        }
+        print(&format!(
+            "database: intact: {events} events of {} runs, every chain checks out.\n",
+            rows.len()
+        ));
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A run's chain, and that it ends where the run's row says it does.
+fn check_run(row: &RunRow, log: &[StoredEvent]) -> Result<(), String> {
+    chain::verify(&row.id, log).map_err(|b| b.to_string())?;
+    let head = log.last().map_or(chain::GENESIS, |e| e.hash.as_str());
+    if head != row.head_hash || log.len() as u64 != row.version {
+        return Err(format!(
+            "its last event is {} (hash {head}), but the run records {} events ending in {} \
+             (an event was removed from its end, or added)",
+            log.len(),
+            row.version,
+            row.head_hash
+        ));
+    }
+    Ok(())
+}
