@@ -50,5 +50,8 @@ async fn reopening_keeps_everything() {
     }
     let s = drctl_store_sqlite::SqliteStore::open(&path).await.unwrap();
     assert_eq!(s.events(&id, 0).await.unwrap().len(), 1);
-    let _ = std::fs::remove_file(&path);
+    s.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
 }
