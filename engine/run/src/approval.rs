@@ -271,7 +271,12 @@ impl RunState {
                     let why = format!("rejected by {actor}: {comment}");
                     return self.fail_item(step, None, why, at, index, name);
                 }
-                let policy = self.approval_policy(step);
+                // The runbook is shared: holding it does not borrow the state.
+                let runbook = self.runbook.clone();
+                let policy = match runbook.step(step.as_str()).map(|d| &d.kind) {
+                    Some(StepKind::Approval(a)) => Some(a),
+                    _ => None,
+                };
                 let it = self.item_mut(step, None, index, name)?;
                 let ItemStatus::Awaiting {
                     level, approvals, ..
@@ -289,7 +294,7 @@ impl RunState {
                 });
                 let level = *level;
                 let approvals = approvals.clone();
-                if policy.is_some_and(|a| satisfied(&a, &approvals, at)) {
+                if policy.is_some_and(|a| satisfied(a, &approvals, at)) {
                     let output = approved_output(&approvals, level, None);
                     self.succeed_item(step, None, output, at, index, name)?;
                 }
@@ -322,13 +327,6 @@ impl RunState {
             _ => {}
         }
         Ok(())
-    }
-
-    fn approval_policy(&self, step: &StepId) -> Option<Approval> {
-        match &self.definition(step.as_str())?.kind {
-            StepKind::Approval(a) => Some(a.clone()),
-            _ => None,
-        }
     }
 }
 

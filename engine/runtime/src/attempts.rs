@@ -68,15 +68,7 @@ impl Driver {
             let _ = tx.send(Done::Attempt { key: k, result });
         });
         let deadline = self.deadline_of(&key);
-        self.flights.insert(
-            key,
-            Flight {
-                cancel,
-                handle,
-                deadline,
-                timing_out: None,
-            },
-        );
+        self.track(key, cancel, handle, deadline);
         Ok(())
     }
 
@@ -117,15 +109,7 @@ impl Driver {
             };
             let _ = tx.send(Done::Reconciled { key: k, observed });
         });
-        self.flights.insert(
-            key,
-            Flight {
-                cancel,
-                handle,
-                deadline: None,
-                timing_out: None,
-            },
-        );
+        self.track(key, cancel, handle, None);
         Ok(())
     }
 
@@ -261,15 +245,7 @@ impl Driver {
             let _ = tx.send(done);
         });
         let deadline = self.deadline_of(&key);
-        self.flights.insert(
-            key,
-            Flight {
-                cancel,
-                handle,
-                deadline,
-                timing_out: None,
-            },
-        );
+        self.track(key, cancel, handle, deadline);
     }
 
     /// Fails an attempt at once (it never reached an action), through the same channel as
@@ -287,6 +263,23 @@ impl Driver {
     /// The stored deadline of a running attempt. Compensations have none of their own:
     /// they are short undo actions, and cutting one off half-way would leave the system in
     /// neither state.
+    /// Remembers a task in flight, with the deadline the driver enforces on it.
+    fn track(
+        &mut self,
+        key: Key,
+        cancel: CancellationToken,
+        handle: tokio::task::JoinHandle<()>,
+        deadline: Option<drctl_core::Timestamp>,
+    ) {
+        let flight = Flight {
+            cancel,
+            handle,
+            deadline,
+            timing_out: None,
+        };
+        self.flights.insert(key, flight);
+    }
+
     /// What an action is told about the call, and the token that cancels it.
     fn action_ctx(&self, key: &Key) -> (ActionCtx, CancellationToken) {
         let cancel = CancellationToken::new();

@@ -535,17 +535,7 @@ impl Driver {
             for (_, f) in self.flights.drain() {
                 f.handle.abort();
             }
-            if !matches!(
-                self.state.status,
-                RunStatus::Paused { .. } | RunStatus::Finished { .. }
-            ) {
-                self.queue(
-                    vec![EventKind::Paused {
-                        reason: PauseReason::Operator,
-                    }],
-                    &self.e.config.actor.clone(),
-                )?;
-            }
+            self.pause_if_idle()?;
         }
         Ok(())
     }

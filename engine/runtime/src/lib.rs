@@ -186,6 +186,16 @@ pub struct DriveOptions {
     pub cancel: CancellationToken,
 }
 
+impl DriveOptions {
+    /// Drive a run that may be paused, resuming it.
+    pub fn resuming() -> Self {
+        Self {
+            resume: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// Why `drive` returned.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunEnd {

@@ -127,13 +127,7 @@ impl RunWriter for SqliteStore {
         let owner: Option<String> = row.try_get("owner").map_err(db)?;
         let until: Option<i64> = row.try_get("lease_until").map_err(db)?;
         let fence = u64::try_from(row.try_get::<i64, _>("fence").map_err(db)?).unwrap_or(0);
-        let free = match (&owner, until) {
-            (None, _) | (Some(_), None) => true,
-            (Some(o), _) if *o == c.owner => true,
-            (Some(o), _) if c.take_over_from.as_deref() == Some(o.as_str()) => true,
-            (Some(_), Some(u)) => u < c.now.as_millis(),
-        };
-        if !free {
+        if !c.may_take(owner.as_deref(), until.map(Timestamp::from_millis)) {
             return Err(StoreError::Leased {
                 run: c.run.clone(),
                 owner: owner.unwrap_or_default(),

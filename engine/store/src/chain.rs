@@ -58,33 +58,41 @@ pub fn link(run: &RunId, prev: &str, first_seq: u64, events: &[NewEvent]) -> Vec
 
 /// Where a stored chain breaks: the first event whose position, link or hash is wrong.
 pub fn verify(run: &RunId, events: &[StoredEvent]) -> Result<(), ChainBreak> {
-    let mut prev = GENESIS.to_owned();
-    for (i, e) in events.iter().enumerate() {
-        let expected_seq = i as u64 + 1;
-        let new = NewEvent {
-            at: e.at,
-            actor: e.actor.clone(),
-            kind: e.kind.clone(),
-            body: e.body.clone(),
-        };
-        let reason = if e.seq != expected_seq {
-            Some(format!(
-                "is numbered {} where {expected_seq} was expected (an event was removed or moved)",
-                e.seq
-            ))
-        } else if e.prev_hash != prev {
-            Some("does not link to the event before it".to_owned())
-        } else if hash(&prev, run, e.seq, &new) != e.hash {
-            Some("was changed after it was written".to_owned())
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            return Err(ChainBreak { seq: e.seq, reason });
-        }
-        prev = e.hash.clone();
+    let mut before = None;
+    for e in events {
+        verify_next(run, before, e)?;
+        before = Some(e);
     }
     Ok(())
+}
+
+/// Checks one event against the one before it (`None` for a run's first event), so that
+/// a reader walking a long log checks each event once.
+pub fn verify_next(
+    run: &RunId,
+    before: Option<&StoredEvent>,
+    e: &StoredEvent,
+) -> Result<(), ChainBreak> {
+    let (expected_seq, prev) = before.map_or((1, GENESIS), |b| (b.seq + 1, b.hash.as_str()));
+    let new = NewEvent {
+        at: e.at,
+        actor: e.actor.clone(),
+        kind: e.kind.clone(),
+        body: e.body.clone(),
+    };
+    let reason = if e.seq != expected_seq {
+        format!(
+            "is numbered {} where {expected_seq} was expected (an event was removed or moved)",
+            e.seq
+        )
+    } else if e.prev_hash != prev {
+        "does not link to the event before it".to_owned()
+    } else if hash(prev, run, e.seq, &new) != e.hash {
+        "was changed after it was written".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(ChainBreak { seq: e.seq, reason })
 }
 
 /// The first bad event of a chain.

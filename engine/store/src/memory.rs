@@ -135,14 +135,7 @@ impl RunWriter for MemoryStore {
             .runs
             .get(&c.run)
             .ok_or_else(|| StoreError::NotFound(c.run.to_string()))?;
-        let free = match (&row.owner, row.lease_until) {
-            (None, _) => true,
-            (Some(owner), _) if *owner == c.owner => true,
-            (Some(owner), _) if c.take_over_from.as_deref() == Some(owner.as_str()) => true,
-            (Some(_), Some(until)) => until < c.now,
-            (Some(_), None) => true,
-        };
-        if !free {
+        if !c.may_take(row.owner.as_deref(), row.lease_until) {
             return Err(StoreError::Leased {
                 run: c.run.clone(),
                 owner: row.owner.clone().unwrap_or_default(),

@@ -123,6 +123,19 @@ pub struct Claim {
     pub take_over_from: Option<String>,
 }
 
+impl Claim {
+    /// Whether a run whose lease is `(owner, until)` may be claimed: it is free, already
+    /// ours, its owner is known dead, or its lease expired. Every store decides with this.
+    pub fn may_take(&self, owner: Option<&str>, until: Option<Timestamp>) -> bool {
+        match (owner, until) {
+            (None, _) | (Some(_), None) => true,
+            (Some(o), _) if o == self.owner => true,
+            (Some(o), _) if self.take_over_from.as_deref() == Some(o) => true,
+            (Some(_), Some(u)) => u < self.now,
+        }
+    }
+}
+
 /// The result of asking for a named lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockOutcome {

@@ -249,8 +249,9 @@ pub(super) fn verify(text: &str) -> Result<Verified, Bad> {
         Format::Jsonl
     };
     let mut digest = Sha256::new();
-    // Per run: its records so far and the line of each.
-    let mut runs: Vec<(String, Vec<StoredEvent>, Vec<usize>)> = Vec::new();
+    // Per run, in file order: how many events, and the last one (each new event is
+    // checked against it, so the first bad record is the one named).
+    let mut runs: Vec<(u64, StoredEvent)> = Vec::new();
     let mut manifest: Option<(usize, Manifest)> = None;
     let lines: Vec<&str> = text.lines().collect();
     let first = usize::from(format == Format::Csv);
@@ -266,44 +267,39 @@ pub(super) fn verify(text: &str) -> Result<Verified, Bad> {
                 reason: "a record after the manifest".into(),
             });
         }
-        match parse(format, raw).map_err(|reason| Bad { line, reason })? {
-            Parsed::Manifest(m) => manifest = Some((line, m)),
-            Parsed::Record(r) => {
-                digest.update(raw.as_bytes());
-                digest.update(b"\n");
-                let event = r.to_event().map_err(|reason| Bad { line, reason })?;
-                match runs.last_mut() {
-                    Some((run, events, at)) if *run == r.run => {
-                        events.push(event);
-                        at.push(line);
-                    }
-                    _ => {
-                        if runs.iter().any(|(run, ..)| *run == r.run) {
-                            return Err(Bad {
-                                line,
-                                reason: format!("run {} appears twice, apart", r.run),
-                            });
-                        }
-                        runs.push((r.run.clone(), vec![event], vec![line]));
-                    }
-                }
-                // Check as we go, so the first bad record is the one named.
-                let (_, events, at) = runs.last().ok_or_else(|| Bad {
-                    line,
-                    reason: "no run".into(),
-                })?;
-                let id = &events[0].run;
-                if let Err(ChainBreak { seq, reason }) = chain::verify(id, events) {
-                    let index = events
-                        .iter()
-                        .position(|e| e.seq == seq)
-                        .unwrap_or(events.len() - 1);
-                    return Err(Bad {
-                        line: at.get(index).copied().unwrap_or(line),
-                        reason: format!("run {id}, event {seq} {reason}"),
-                    });
-                }
+        let record = match parse(format, raw).map_err(|reason| Bad { line, reason })? {
+            Parsed::Manifest(m) => {
+                manifest = Some((line, m));
+                continue;
             }
+            Parsed::Record(r) => r,
+        };
+        digest.update(raw.as_bytes());
+        digest.update(b"\n");
+        let event = record.to_event().map_err(|reason| Bad { line, reason })?;
+        let before = match runs.last() {
+            Some((_, last)) if last.run == event.run => Some(last),
+            _ if runs.iter().any(|(_, last)| last.run == event.run) => {
+                return Err(Bad {
+                    line,
+                    reason: format!("run {} appears twice, apart", event.run),
+                });
+            }
+            _ => None,
+        };
+        if let Err(ChainBreak { seq, reason }) = chain::verify_next(&event.run, before, &event) {
+            return Err(Bad {
+                line,
+                reason: format!("run {}, event {seq} {reason}", event.run),
+            });
+        }
+        let continues = before.is_some();
+        match runs.last_mut() {
+            Some((count, last)) if continues => {
+                *count += 1;
+                *last = event;
+            }
+            _ => runs.push((1, event)),
         }
     }
     let Some((line, m)) = manifest else {
@@ -326,16 +322,15 @@ pub(super) fn verify(text: &str) -> Result<Verified, Bad> {
             runs.len()
         ));
     }
-    for (head, (run, events, _)) in m.runs.iter().zip(&runs) {
-        let last = events.last().map(|e| e.hash.as_str()).unwrap_or_default();
-        if head.run != *run || head.events != events.len() as u64 || head.head != last {
+    for (head, (count, last)) in m.runs.iter().zip(&runs) {
+        if head.run != last.run.as_str() || head.events != *count || head.head != last.hash {
             return bad(format!(
-                "run {run} does not end where the manifest says (events {}, head {})",
-                head.events, head.head
+                "run {} does not end where the manifest says (events {}, head {})",
+                last.run, head.events, head.head
             ));
         }
     }
-    let total: u64 = runs.iter().map(|(_, e, _)| e.len() as u64).sum();
+    let total: u64 = runs.iter().map(|(count, _)| count).sum();
     if m.events != total {
         return bad(format!(
             "the manifest counts {} events, the file holds {total}",

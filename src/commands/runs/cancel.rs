@@ -44,14 +44,6 @@ pub(crate) fn run(
         print(&format!(
             "Cancelling run {id}; running its `finally` steps here.\n"
         ));
-        drive(
-            &engine,
-            &id,
-            DriveOptions {
-                resume: true,
-                ..DriveOptions::default()
-            },
-        )
-        .await
+        drive(&engine, &id, DriveOptions::resuming()).await
     })
 }

@@ -30,14 +30,6 @@ pub(crate) fn run(
         }
         let engine = engine(store, registry, Some(args), true);
         print(&format!("Resuming run {id}\n"));
-        drive(
-            &engine,
-            &id,
-            DriveOptions {
-                resume: true,
-                ..DriveOptions::default()
-            },
-        )
-        .await
+        drive(&engine, &id, DriveOptions::resuming()).await
     })
 }
