@@ -74,8 +74,13 @@ impl Registry {
         {
             r.add(spec);
         }
-        let core: Vec<ActionSpec> = r.specs.values().cloned().collect();
-        for action in core::actions(&core) {
+        let specs: Vec<ActionSpec> = r.specs.values().cloned().collect();
+        // One HTTP client (and one connection pool) for every action that speaks HTTP.
+        let client = Arc::new(core::http::Client::default());
+        for action in core::actions(&specs, &client)
+            .into_iter()
+            .chain(notify::actions(&specs, &client))
+        {
             r.implement(action);
         }
         r

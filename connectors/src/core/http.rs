@@ -18,7 +18,7 @@ use crate::input::{accepted_statuses, duration_or, opt_str, str_of, u64_or};
 pub(crate) struct Client(OnceLock<reqwest::Client>);
 
 impl Client {
-    fn get(&self) -> Result<&reqwest::Client, ActionError> {
+    pub(crate) fn get(&self) -> Result<&reqwest::Client, ActionError> {
         if let Some(c) = self.0.get() {
             return Ok(c);
         }
@@ -63,11 +63,7 @@ impl Action for Request {
                 str_of(&input, "url")?,
                 short(&body)
             );
-            return Err(if status >= 500 || status == 429 {
-                ActionError::Retryable(message)
-            } else {
-                ActionError::Permanent(message)
-            });
+            return Err(status_error(status, message));
         }
         Ok(json!({ "status": status, "body": body }))
     }
@@ -235,20 +231,29 @@ fn build(
     Ok(request)
 }
 
-fn transport(e: reqwest::Error) -> ActionError {
+/// An unwanted status: 5xx and 429 may pass, anything else will not.
+pub(crate) fn status_error(status: u16, message: String) -> ActionError {
+    if status >= 500 || status == 429 {
+        ActionError::Retryable(message)
+    } else {
+        ActionError::Permanent(message)
+    }
+}
+
+pub(crate) fn transport(e: reqwest::Error) -> ActionError {
     // Without the URL's query (it may hold a token), and retryable: the network may recover.
     ActionError::Retryable(e.without_url().to_string())
 }
 
 /// The body as JSON when it is JSON, else as text, cut at `MAX_BODY`.
-async fn read_body(response: reqwest::Response) -> Result<Value, ActionError> {
+pub(crate) async fn read_body(response: reqwest::Response) -> Result<Value, ActionError> {
     let bytes = response.bytes().await.map_err(transport)?;
     let bytes = &bytes[..bytes.len().min(MAX_BODY)];
     Ok(serde_json::from_slice(bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned())))
 }
 
-fn short(body: &Value) -> String {
+pub(crate) fn short(body: &Value) -> String {
     let text = body
         .as_str()
         .map_or_else(|| body.to_string(), str::to_owned);

@@ -4,7 +4,7 @@
 //! deadline (see `drctl_run::SLEEP`), so that a restart neither loses nor restarts it.
 
 mod exec;
-mod http;
+pub(crate) mod http;
 mod orphans;
 mod simple;
 
@@ -15,8 +15,7 @@ use drctl_core::{Action, ActionSpec, ObjectSchema, Reconcile, Ty};
 use crate::spec::spec;
 
 /// The implementations of this family, by name.
-pub(crate) fn actions(specs: &[ActionSpec]) -> Vec<Arc<dyn Action>> {
-    let client = Arc::new(http::Client::default());
+pub(crate) fn actions(specs: &[ActionSpec], client: &Arc<http::Client>) -> Vec<Arc<dyn Action>> {
     let find = |name: &str| specs.iter().find(|s| s.name.as_str() == name).cloned();
     let mut out: Vec<Arc<dyn Action>> = Vec::new();
     if let Some(spec) = find("exec") {
@@ -29,7 +28,10 @@ pub(crate) fn actions(specs: &[ActionSpec]) -> Vec<Arc<dyn Action>> {
         }));
     }
     if let Some(spec) = find("http.check") {
-        out.push(Arc::new(http::Check { spec, client }));
+        out.push(Arc::new(http::Check {
+            spec,
+            client: client.clone(),
+        }));
     }
     if let Some(spec) = find("log") {
         out.push(Arc::new(simple::Log { spec }));
