@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use drctl_core::{StepId, Timestamp};
 use drctl_runbook::Runbook;
-use drctl_runbook::model::{BlockKind, ErrorClass, Step, StepKind};
+use drctl_runbook::model::{BlockKind, Step, StepKind};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::backoff::retry_delay;
+use crate::backoff::{retries, retry_delay};
 use crate::event::{
-    AttemptResult, Decision, Event, EventKind, FailureClass, Outcome, Phase, Reconciliation,
-    Recovery, RunCreated,
+    AttemptResult, Decision, Event, EventKind, Outcome, Phase, Reconciliation, Recovery, RunCreated,
 };
 use crate::state::{
     Compensation, Effect, ItemState, ItemStatus, RunState, RunStatus, Stage, StepState, StepStatus,
@@ -82,6 +81,7 @@ impl RunState {
             failure: None,
             cancelled: false,
             completed: Vec::new(),
+            notices: Vec::new(),
             version: 1,
         })
     }
@@ -397,6 +397,33 @@ impl RunState {
                     .get_or_insert_with(|| format!("the run's timeout of {limit} expired"));
                 effects.push(Effect::CancelAll);
             }
+            EventKind::NoticeQueued {
+                notice,
+                subscription,
+                on,
+                about,
+                ..
+            } => {
+                if *notice as usize != self.notices.len() {
+                    return Err(invalid(format!(
+                        "notice {notice} is out of order ({} queued)",
+                        self.notices.len()
+                    )));
+                }
+                self.notices.push(crate::notice::Notice {
+                    subscription: *subscription,
+                    on: *on,
+                    about: about.clone(),
+                    status: crate::notice::NoticeStatus::Due { attempt: 1, at },
+                });
+            }
+            EventKind::NoticeAttempted {
+                notice,
+                attempt,
+                result,
+            } => self
+                .apply_notice_attempt(*notice, *attempt, result, at)
+                .map_err(invalid)?,
             EventKind::RunFinished { outcome } => {
                 self.status = RunStatus::Finished {
                     outcome: outcome.clone(),
@@ -514,17 +541,7 @@ impl RunState {
                 None => self.succeed_item(step, item, output.clone(), at, index, kind)?,
             },
             (Phase::Action, AttemptResult::Failed { class, message }) => {
-                let retry = def.retry.as_ref().filter(|p| {
-                    attempt < p.attempts.get()
-                        && p.on.iter().any(|c| {
-                            matches!(
-                                (c, class),
-                                (ErrorClass::Retryable, FailureClass::Retryable)
-                                    | (ErrorClass::Timeout, FailureClass::Timeout)
-                                    | (ErrorClass::Permanent, FailureClass::Permanent)
-                            )
-                        })
-                });
+                let retry = def.retry.as_ref().filter(|p| retries(p, attempt, *class));
                 match retry {
                     Some(policy) => {
                         let it = self.item_mut(step, item, index, kind)?;

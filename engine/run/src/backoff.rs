@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use drctl_runbook::model::{Backoff, RetryPolicy};
+use drctl_runbook::model::{Backoff, ErrorClass, RetryPolicy};
+
+use crate::event::FailureClass;
 
 /// The delay after failed attempt number `attempt` (1-based): `initial` each time, or
 /// doubling from `initial`, never above `max`. No jitter: the delay is recomputed from the
@@ -16,6 +18,19 @@ pub fn retry_delay(policy: &RetryPolicy, attempt: u32) -> Duration {
         }
     };
     policy.max.map_or(delay, |max| delay.min(max))
+}
+
+/// Whether failed attempt number `attempt` of this class gets another under `policy`.
+pub fn retries(policy: &RetryPolicy, attempt: u32, class: FailureClass) -> bool {
+    attempt < policy.attempts.get()
+        && policy.on.iter().any(|c| {
+            matches!(
+                (c, class),
+                (ErrorClass::Retryable, FailureClass::Retryable)
+                    | (ErrorClass::Timeout, FailureClass::Timeout)
+                    | (ErrorClass::Permanent, FailureClass::Permanent)
+            )
+        })
 }
 
 #[cfg(test)]

@@ -50,7 +50,13 @@ impl RunState {
         if timed_out && self.stage == Stage::Main && self.failure.is_none() && !self.cancelled {
             return vec![EventKind::TimedOut];
         }
+        let notices = self.notices_to_queue(now, cx);
+        if !notices.is_empty() {
+            return notices;
+        }
         match self.stage {
+            // Every notice is settled before the run ends, `run_finished` included.
+            Stage::Done if self.notices_pending() => Vec::new(),
             Stage::Done => vec![EventKind::RunFinished {
                 outcome: self.outcome(),
             }],
@@ -84,6 +90,7 @@ impl RunState {
         if self.stage == Stage::Main && self.failure.is_none() {
             times.extend(self.deadline);
         }
+        times.extend(self.rto_deadline());
         times.into_iter().min()
     }
 

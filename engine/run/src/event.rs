@@ -8,8 +8,11 @@
 use std::collections::BTreeMap;
 
 use drctl_core::{RunId, StepId, Timestamp};
+use drctl_runbook::model::NoticeOn;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub use crate::notice::NoticeResult;
 
 /// One fact about a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +139,26 @@ pub enum EventKind {
     },
     /// The run's `timeout` passed: it fails, running attempts are cancelled.
     TimedOut,
+    /// A `notify:` subscription matched: a notice is due for delivery.
+    NoticeQueued {
+        notice: u32,
+        /// Index of the subscription in the runbook's `notify:` list.
+        subscription: u32,
+        on: NoticeOn,
+        /// The subscription's action, for whoever reads the log.
+        action: String,
+        /// What templates see as `notice`.
+        about: Value,
+        /// The inputs as rendered with secrets masked: what was said, for the record.
+        input: Value,
+    },
+    /// One delivery attempt of a notice.
+    NoticeAttempted {
+        notice: u32,
+        attempt: u32,
+        #[serde(flatten)]
+        result: NoticeResult,
+    },
     RunFinished {
         outcome: Outcome,
     },
@@ -165,6 +188,8 @@ impl EventKind {
             EventKind::ApprovalDecided { .. } => "approval_decided",
             EventKind::ApprovalTimedOut { .. } => "approval_timed_out",
             EventKind::TimedOut => "timed_out",
+            EventKind::NoticeQueued { .. } => "notice_queued",
+            EventKind::NoticeAttempted { .. } => "notice_attempted",
             EventKind::RunFinished { .. } => "run_finished",
         }
     }

@@ -38,6 +38,8 @@ pub struct RunState {
     pub cancelled: bool,
     /// Items in the order they succeeded: compensations run in reverse.
     pub completed: Vec<(StepId, Option<u32>)>,
+    /// Notices queued for `notify:` subscriptions, by number.
+    pub notices: Vec<crate::notice::Notice>,
     /// How many events have been applied: the version appends are checked against.
     pub version: u64,
 }

@@ -225,3 +225,36 @@ fn calls_are_checked_against_the_callee_and_cycles_are_found() {
     assert!(inner[0].message.contains("error(s)"), "{inner:#?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn notify_subscriptions_see_params_secrets_run_and_notice() {
+    let rb = clean(
+        r#"runbook: t
+params:
+  region: { type: string, default: a }
+secrets:
+  hook: { env: HOOK }
+objectives: { rto: 5m }
+notify:
+  - on: [approval_requested, step_failed, run_finished, rto_breached, run_finished]
+    action: notify.slack
+    with:
+      webhook: "{{ secrets.hook }}"
+      text: "{{ params.region }}: {{ notice.summary }} ({{ run.id }}, {{ notice.outcome }})"
+  - on: run_finished
+    action: notify.pagerduty
+    with: { routing_key: "{{ secrets.hook }}", event_action: resolve }
+    required: true
+    retry: { attempts: 2, initial: 1s }
+steps:
+  - { id: a, action: log, with: { message: hi }, marks: [rto_start, rto_end] }
+"#,
+    );
+    assert_eq!(rb.notify.len(), 2);
+    let first = &rb.notify[0];
+    assert_eq!(first.on.len(), 4, "a repeated event counts once");
+    assert!(!first.required);
+    assert_eq!(first.retry.attempts.get(), 5, "deliveries are retried by default");
+    assert!(rb.notify[1].required);
+    assert_eq!(rb.notify[1].retry.attempts.get(), 2);
+}

@@ -659,6 +659,53 @@ const CASES: &[Case] = &[
         ),
         "`region`",
     ),
+    says(
+        case(
+            "notify_unknown_event",
+            "runbook: t\nnotify:\n  - { on: [run_done], action: log, with: { message: x } }\nsteps:\n  - id: a\n    action: log\n    with: { message: hi }\n",
+            3,
+            12,
+            Code::InvalidValue,
+        ),
+        "run_finished",
+    ),
+    says(
+        case(
+            "notify_rto_without_objective",
+            "runbook: t\nnotify:\n  - { on: rto_breached, action: log, with: { message: x } }\nsteps:\n  - id: a\n    action: log\n    with: { message: hi }\n",
+            3,
+            11,
+            Code::InvalidValue,
+        ),
+        "objectives",
+    ),
+    case(
+        "notify_without_on",
+        "runbook: t\nnotify:\n  - { action: log, with: { message: x } }\nsteps:\n  - id: a\n    action: log\n    with: { message: hi }\n",
+        3,
+        5,
+        Code::MissingField,
+    ),
+    says(
+        case(
+            "notice_outside_notify",
+            "runbook: t\nsteps:\n  - id: a\n    action: log\n    with: { message: \"{{ notice.summary }}\" }\n",
+            5,
+            26,
+            Code::UnknownReference,
+        ),
+        "only in the inputs of a `notify:`",
+    ),
+    says(
+        case(
+            "notice_unknown_field",
+            "runbook: t\nnotify:\n  - { on: run_finished, action: log, with: { message: \"{{ notice.outcom }}\" } }\nsteps:\n  - id: a\n    action: log\n    with: { message: hi }\n",
+            3,
+            59,
+            Code::UnknownReference,
+        ),
+        "`outcome`",
+    ),
     case(
         "call_target_unknown",
         "runbook: t\nsteps:\n  - id: a\n    call: { runbook: other.yaml }\n",

@@ -308,10 +308,10 @@ impl Driver {
 
     /// Renders an attempt's inputs with the secrets it reads revealed. Only those secrets
     /// are read, and only now; their values are kept for scrubbing, never stored.
-    fn reveal(&mut self, call: &ActionCall, key: &Key) -> Result<Value, String> {
-        let refs = call.with.refs();
+    /// Reads the secrets `call` refers to; remembers their values for scrubbing.
+    pub(crate) fn read_secrets(&mut self, call: &ActionCall) -> Result<SecretValues, String> {
         let mut values = IndexMap::new();
-        for r in refs.iter().filter(|r| r.root == Root::Secrets) {
+        for r in call.with.refs().iter().filter(|r| r.root == Root::Secrets) {
             let Some(name) = r.name() else { continue };
             let Some(source) = self.state.runbook.secrets.get(name) else {
                 continue;
@@ -322,7 +322,12 @@ impl Driver {
             }
             values.insert(name.to_owned(), value);
         }
-        let secrets = SecretValues::new(values);
+        Ok(SecretValues::new(values))
+    }
+
+    fn reveal(&mut self, call: &ActionCall, key: &Key) -> Result<Value, String> {
+        let refs = call.with.refs();
+        let secrets = self.read_secrets(call)?;
         let own = match (key.2, self.state.own_output(&key.0, key.1)) {
             (Phase::Verify | Phase::Compensate, Some(output)) => Some((&key.0, output)),
             _ => None,

@@ -16,7 +16,8 @@ use std::pin::Pin;
 
 use drctl_core::{RunId, StepId, Timestamp};
 use drctl_run::event::{
-    AttemptResult, ENGINE, EventKind, FailureClass, PauseReason, Reconciliation, Recovery,
+    AttemptResult, ENGINE, EventKind, FailureClass, NoticeResult, PauseReason, Reconciliation,
+    Recovery,
 };
 use drctl_run::pinned::compile_pinned;
 use drctl_run::state::{Compensation, ItemStatus};
@@ -37,9 +38,22 @@ pub(crate) type Key = (StepId, Option<u32>, Phase, u32);
 /// What a task reports back.
 #[derive(Debug)]
 pub(crate) enum Done {
-    Attempt { key: Key, result: AttemptResult },
-    Reconciled { key: Key, observed: Reconciliation },
-    ChildPaused { key: Key },
+    Attempt {
+        key: Key,
+        result: AttemptResult,
+    },
+    Reconciled {
+        key: Key,
+        observed: Reconciliation,
+    },
+    ChildPaused {
+        key: Key,
+    },
+    Notice {
+        notice: u32,
+        attempt: u32,
+        result: NoticeResult,
+    },
 }
 
 /// A task out in the world.
@@ -58,11 +72,13 @@ pub(crate) struct Driver {
     batch: Vec<Event>,
     effects: Vec<Effect>,
     pub(crate) flights: HashMap<Key, Flight>,
+    /// Notices being delivered, by number.
+    pub(crate) notices: HashMap<u32, JoinHandle<()>>,
     pub(crate) done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
     pub(crate) opts: DriveOptions,
     /// Ctrl-C: when the grace for running attempts ends.
-    pausing: Option<Timestamp>,
+    pub(crate) pausing: Option<Timestamp>,
     next_heartbeat: Timestamp,
     next_poll: Timestamp,
     stage_before: Stage,
@@ -112,6 +128,7 @@ impl Engine {
             batch: Vec::new(),
             effects: Vec::new(),
             flights: HashMap::new(),
+            notices: HashMap::new(),
             done_tx,
             done_rx,
             opts,
@@ -217,6 +234,7 @@ impl Driver {
             }
             self.decide()?;
             self.flush().await?;
+            self.deliver_notices();
             if let Some(end) = self.end() {
                 return Ok(end);
             }
@@ -345,8 +363,16 @@ impl Driver {
                 .filter_map(|f| f.timing_out.or(f.deadline)),
         );
         wake.extend(self.pausing);
+        wake.extend(
+            self.state
+                .notices_waiting()
+                .filter(|(n, _)| !self.notices.contains_key(n))
+                .map(|(_, at)| at),
+        );
         let at = wake.into_iter().min().unwrap_or(now);
         let nothing_to_wait_for = self.flights.is_empty()
+            && self.notices.is_empty()
+            && !self.state.notices_pending()
             && self.state.next_wake().is_none()
             && self.done_rx.is_empty()
             && self.pausing.is_none()
@@ -422,6 +448,23 @@ impl Driver {
                     ENGINE,
                 )?;
                 self.queue(pause.into_iter().collect(), ENGINE)?;
+            }
+            Done::Notice {
+                notice,
+                attempt,
+                result,
+            } => {
+                self.notices.remove(&notice);
+                if self.state.awaits_notice(notice, attempt) {
+                    self.queue(
+                        vec![EventKind::NoticeAttempted {
+                            notice,
+                            attempt,
+                            result,
+                        }],
+                        ENGINE,
+                    )?;
+                }
             }
             Done::ChildPaused { key } => {
                 self.flights.remove(&key);
@@ -749,6 +792,10 @@ impl Driver {
     async fn shutdown(&mut self) {
         for (_, f) in self.flights.drain() {
             f.handle.abort();
+        }
+        // Undelivered notices are delivered again by whoever drives the run next.
+        for (_, handle) in self.notices.drain() {
+            handle.abort();
         }
         let _ = self.e.store.release(&self.lease).await;
     }

@@ -16,7 +16,8 @@
 //!
 //! # Layout
 //! - [`create`]: new runs, with their sources and params pinned.
-//! - [`driver`]: the loop; `attempts`: starting actions, timeouts, results, sub-runs.
+//! - [`driver`]: the loop; `attempts`: starting actions, timeouts, results, sub-runs;
+//!   `notices`: delivering what `notify:` subscriptions are owed, with retries.
 //! - [`projection`]: rows kept next to the events.
 //! - [`clock`], [`worker`], [`secrets`], [`command`], [`observer`].
 
@@ -30,6 +31,7 @@ pub mod secrets;
 pub mod worker;
 
 mod attempts;
+mod notices;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -534,3 +534,143 @@ async fn an_approval_timeout_escalates_across_a_restart_and_the_next_level_decid
     assert_eq!(approved.actor, "carol");
     assert!(started.elapsed() < Duration::from_secs(25 * 60));
 }
+
+/// `(kind, notice about, seconds since T0)` of each notice the run recorded.
+async fn notices(e: &Engine, run: &RunId) -> Vec<(String, Value, i64)> {
+    e.events(run)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|ev| match ev.kind {
+            EventKind::NoticeQueued { on, about, .. } => Some((
+                on.as_str().to_owned(),
+                about,
+                (ev.at.as_millis() - T0) / 1000,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn notices_are_retried_on_the_clock_and_told_before_the_run_ends() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1");
+    // `flaky:2`: each notice's delivery fails twice (retryable), then goes through.
+    let yaml = r#"runbook: t
+notify:
+  - on: [step_failed, run_finished]
+    action: notify.webhook
+    with: { url: "flaky:2", body: { text: "{{ notice.summary }}", kind: "{{ notice.kind }}" } }
+    retry: { attempts: 3, initial: 4s }
+steps:
+  - { id: a, action: log, with: { message: broken }, continue_on_failure: true }
+"#;
+    let run = create(&e, yaml, Map::new()).await;
+    let started = tokio::time::Instant::now();
+    let end = e.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    assert_eq!(started.elapsed(), Duration::from_secs(4 + 8));
+    let told = notices(&e, &run).await;
+    assert_eq!(
+        told.iter()
+            .map(|(k, _, at)| (k.as_str(), *at))
+            .collect::<Vec<_>>(),
+        [("step_failed", 0), ("run_finished", 0)]
+    );
+    let sent: Vec<Value> = fakes
+        .calls_of("notify.webhook")
+        .into_iter()
+        .map(|c| c["body"].clone())
+        .collect();
+    assert_eq!(sent.len(), 6, "three tries each");
+    assert_eq!(sent[5]["kind"], "run_finished");
+    let texts: Vec<&str> = sent.iter().filter_map(|b| b["text"].as_str()).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("step `a` failed: it is broken")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.ends_with("succeeded after 0s")),
+        "{texts:?}"
+    );
+    // Every delivery is settled before the run's last event.
+    let k = kinds(&e, &run).await;
+    assert_eq!(k.last(), Some(&"run_finished"));
+    assert_eq!(k.iter().filter(|k| **k == "notice_attempted").count(), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_notice_fails_the_run_only_when_required() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let e = engine(store.clone(), Fakes::new(), "w1");
+    for (required, expected) in [("false", "succeeded"), ("true", "failed")] {
+        let yaml = format!(
+            "runbook: t\nnotify:\n  - {{ on: run_finished, action: notify.webhook, with: {{ url: broken, body: {{}} }}, required: {required} }}\nsteps:\n  - {{ id: a, action: log, with: {{ message: fine }} }}\n"
+        );
+        let run = create(&e, &yaml, Map::new()).await;
+        let end = e.drive(&run, DriveOptions::default()).await.unwrap();
+        let outcome = finished(&end);
+        assert_eq!(outcome.as_str(), expected, "required: {required}");
+        if let Outcome::Failed { reason } = outcome {
+            assert!(
+                reason.contains(
+                    "required `run_finished` notification (notify.webhook) failed: it is broken"
+                ),
+                "{reason}"
+            );
+        }
+        // A permanent failure is not retried.
+        assert_eq!(
+            kinds(&e, &run)
+                .await
+                .iter()
+                .filter(|k| **k == "notice_attempted")
+                .count(),
+            1
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn approval_requests_and_an_rto_breach_are_told_when_they_happen() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1");
+    let yaml = r#"runbook: t
+objectives: { rto: 1m }
+notify:
+  - on: [approval_requested, rto_breached]
+    action: notify.webhook
+    with: { url: "https://hooks.example/dr", body: { text: "{{ notice.summary }}", step: "{{ notice.step }}" } }
+steps:
+  - { id: promote, action: log, with: { message: promoted }, marks: [rto_start] }
+  - id: gate
+    needs: [promote]
+    approval: { message: "Shift traffic?", approvers: [bob], timeout: 5m, on_timeout: approve }
+  - { id: shift, needs: [gate], action: log, with: { message: shifted }, marks: [rto_end] }
+"#;
+    let run = create(&e, yaml, Map::new()).await;
+    let end = e.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    let told = notices(&e, &run).await;
+    assert_eq!(
+        told.iter()
+            .map(|(k, _, at)| (k.as_str(), *at))
+            .collect::<Vec<_>>(),
+        [("approval_requested", 0), ("rto_breached", 60)],
+        "the breach is a stored deadline: told at rto_start + 1m, not when the run ends"
+    );
+    assert_eq!(told[0].1["approvers"], json!(["bob"]));
+    assert_eq!(told[0].1["message"], "Shift traffic?");
+    assert!(
+        told[1].1["summary"]
+            .as_str()
+            .unwrap()
+            .contains("RTO objective of 1m")
+    );
+    assert_eq!(fakes.calls_of("notify.webhook").len(), 2);
+}

@@ -1,7 +1,7 @@
 //! One line per event, for `drctl run`'s progress and for `drctl logs`.
 
 use drctl_run::event::{
-    AttemptResult, EventKind, Reconciliation, Recovery, TimeoutOutcome, Verdict,
+    AttemptResult, EventKind, NoticeResult, Reconciliation, Recovery, TimeoutOutcome, Verdict,
 };
 use drctl_run::{Event, Outcome, Phase};
 
@@ -170,6 +170,19 @@ pub(super) fn line(event: &Event) -> Option<String> {
             format!("⏱ {step}: no decision in time at level {level}: {then}")
         }
         EventKind::TimedOut => "⏱ the run's timeout expired".to_owned(),
+        EventKind::NoticeQueued {
+            notice, on, action, ..
+        } => format!("✉ notice {notice}: {} via {action}", on.as_str()),
+        EventKind::NoticeAttempted {
+            notice,
+            attempt,
+            result,
+        } => match result {
+            NoticeResult::Delivered { .. } => format!("✉ notice {notice} delivered"),
+            NoticeResult::Failed { message, .. } => {
+                format!("✉ notice {notice}: attempt {attempt} failed: {message}")
+            }
+        },
         EventKind::RunFinished { outcome } => match outcome {
             Outcome::Succeeded => "✓ run succeeded".to_owned(),
             Outcome::Failed { reason } => format!("✗ run failed: {reason}"),

@@ -5,7 +5,7 @@
 //! 2. `graph`: step ids, `needs`, cycles, layers, upstream sets;
 //! 3. `steps`: each step's kind, action call and schema check, templates with their
 //!    scope, retry, approval, for_each, verify, compensate;
-//! 4. `triggers`: cron, time zones, trigger params;
+//! 4. `triggers`: cron, time zones, trigger params; `notify`: subscriptions;
 //! 5. `lint`: the warnings.
 //!
 //! A runbook is returned only when no pass found an error; warnings do not block.
@@ -14,6 +14,7 @@ mod calls;
 mod graph;
 mod header;
 mod lint;
+mod notify;
 mod schema_input;
 mod steps;
 mod templates;
@@ -154,6 +155,8 @@ impl Cx<'_> {
         let on_failure = self.block(BlockKind::OnFailure, raw.on_failure);
         let finally = self.block(BlockKind::Finally, raw.finally);
         let triggers = triggers::compile(self, raw.triggers);
+        let objectives = header.as_ref().map(|h| h.objectives).unwrap_or_default();
+        let notify = notify::compile(self, raw.notify, &objectives);
         let header = header?;
         let runbook = Runbook {
             name: header.name,
@@ -164,6 +167,7 @@ impl Cx<'_> {
             lock: header.lock,
             timeout: header.timeout,
             triggers,
+            notify,
             steps: main,
             on_failure,
             finally,

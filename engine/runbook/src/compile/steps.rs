@@ -353,7 +353,7 @@ fn for_each(cx: &mut Cx<'_>, raw: &RawStep, loc: Loc) -> Option<ForEach> {
     })
 }
 
-fn retry(cx: &mut Cx<'_>, r: &RawRetry) -> Option<RetryPolicy> {
+pub(crate) fn retry(cx: &mut Cx<'_>, r: &RawRetry) -> Option<RetryPolicy> {
     let attempts = r.attempts.as_ref().and_then(|a| {
         match u32::try_from(a.value).ok().and_then(NonZeroU32::new) {
             Some(n) if n.get() <= 100 => Some(n),

@@ -7,7 +7,8 @@
 //!   condition;
 //! - `steps.<id>` only for steps that finish before this one (see `Graph::visibility`);
 //! - `item` / `index` only in `for_each` steps; `payload` only in webhook params;
-//! - `lock` sees only `params`, because it is taken before anything else exists.
+//! - `lock` sees only `params`, because it is taken before anything else exists;
+//! - `notice` only in `notify:` subscriptions, which see params, secrets and `run` too.
 
 use drctl_core::did_you_mean;
 
@@ -19,8 +20,8 @@ use crate::source::Span;
 use crate::template::locate::locate;
 use crate::template::scan::{Name, scan};
 use crate::template::{
-    Expr, Kind, RUN_FIELDS, Reference, Root, STEP_FIELDS, Template, ValueTemplate, classify,
-    has_template_syntax, single_expression, split_reference,
+    Expr, Kind, NOTICE_FIELDS, RUN_FIELDS, Reference, Root, STEP_FIELDS, Template, ValueTemplate,
+    classify, has_template_syntax, single_expression, split_reference,
 };
 use crate::yaml::{Node, Value};
 
@@ -124,6 +125,7 @@ pub(crate) struct Scope {
     pub item: bool,
     pub run: bool,
     pub payload: bool,
+    pub notice: bool,
 }
 
 impl Scope {
@@ -137,6 +139,7 @@ impl Scope {
             item: false,
             run: false,
             payload: false,
+            notice: false,
         }
     }
 
@@ -153,6 +156,7 @@ impl Scope {
             item: false,
             run: true,
             payload: false,
+            notice: false,
         }
     }
 
@@ -196,6 +200,21 @@ impl Scope {
             item: false,
             run: false,
             payload: true,
+            notice: false,
+        }
+    }
+
+    /// A `notify:` subscription's inputs: params, secrets, `run` and `notice`.
+    pub(crate) fn notice(what: &'static str) -> Self {
+        Scope {
+            what,
+            params: true,
+            secrets: true,
+            steps: StepsScope::None,
+            item: false,
+            run: true,
+            payload: false,
+            notice: true,
         }
     }
 }
@@ -427,6 +446,7 @@ impl Cx<'_> {
             Root::Item | Root::Index => scope.item,
             Root::Run => scope.run,
             Root::Payload => scope.payload,
+            Root::Notice => scope.notice,
         };
         if !allowed {
             let at = place(self, root);
@@ -445,6 +465,11 @@ impl Cx<'_> {
                     Code::UnknownReference,
                     format!("`payload` is not defined in `{}`", scope.what),
                     "`payload` exists only in the params of a webhook trigger",
+                ),
+                Root::Notice => (
+                    Code::UnknownReference,
+                    format!("`notice` is not defined in `{}`", scope.what),
+                    "`notice` exists only in the inputs of a `notify:` subscription",
                 ),
                 Root::Params | Root::Steps | Root::Run => (
                     Code::UnknownReference,
@@ -512,6 +537,22 @@ impl Cx<'_> {
                             Code::UnknownReference,
                             at,
                             format!("`run` has no field `{name}`"),
+                        )
+                        .hint(hint);
+                    return false;
+                }
+            }
+            Root::Notice => {
+                if !NOTICE_FIELDS.contains(&name) {
+                    let at = place(self, &format!("notice.{name}"));
+                    let hint = did_you_mean(name, NOTICE_FIELDS.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| format!("`notice` has {}", NOTICE_FIELDS.join(", ")));
+                    self.d
+                        .error(
+                            Code::UnknownReference,
+                            at,
+                            format!("`notice` has no field `{name}`"),
                         )
                         .hint(hint);
                     return false;

@@ -30,6 +30,8 @@ pub struct Runbook {
     pub lock: Option<Template>,
     pub timeout: Option<Duration>,
     pub triggers: Vec<Trigger>,
+    /// `notify:` subscriptions, in file order (their index is their id in events).
+    pub notify: Vec<Subscription>,
     pub steps: Block,
     pub on_failure: Block,
     pub finally: Block,
@@ -185,6 +187,48 @@ pub enum SecretSource {
 pub struct Objectives {
     pub rto: Option<Duration>,
     pub rpo: Option<Duration>,
+}
+
+/// A `notify:` subscription: when one of `on` happens, call `call` (usually a
+/// `notify.*` action). Deliveries are retried by `retry`; one that still fails fails the
+/// run only when `required`.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub on: Vec<NoticeOn>,
+    pub call: ActionCall,
+    pub required: bool,
+    pub retry: RetryPolicy,
+}
+
+/// The events a runbook can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeOn {
+    /// An approval step starts waiting, or escalates to its next level.
+    ApprovalRequested,
+    /// A step (of any block) fails for good.
+    StepFailed,
+    /// The run is about to finish: the notice carries its outcome.
+    RunFinished,
+    /// `objectives.rto` has passed since the `rto_start` step started, and the `rto_end`
+    /// step has not succeeded.
+    RtoBreached,
+}
+
+impl NoticeOn {
+    pub const ALL: [(&'static str, NoticeOn); 4] = [
+        ("approval_requested", NoticeOn::ApprovalRequested),
+        ("step_failed", NoticeOn::StepFailed),
+        ("run_finished", NoticeOn::RunFinished),
+        ("rto_breached", NoticeOn::RtoBreached),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, on)| *on == self)
+            .map_or("", |(name, _)| name)
+    }
 }
 
 /// What starts a run besides a person.

@@ -277,7 +277,7 @@ fn known(r: &Reference, with_item: bool) -> bool {
     match r.root {
         Root::Params | Root::Secrets => true,
         Root::Item | Root::Index => with_item,
-        Root::Steps | Root::Run | Root::Payload => false,
+        Root::Steps | Root::Run | Root::Payload | Root::Notice => false,
     }
 }
 

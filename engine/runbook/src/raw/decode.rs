@@ -1,10 +1,12 @@
 //! Node tree → [`RawRunbook`]: the top level, params, secrets, objectives and triggers.
 
-use super::reader::{MapReader, Spanned, boolean, duration_text, entries, list_of, string};
-use super::step::steps;
+use super::reader::{
+    MapReader, Spanned, boolean, duration_text, entries, list_of, string, strings,
+};
+use super::step::{retry, steps};
 use super::{
-    RawObjectives, RawParam, RawRunbook, RawSchedule, RawSecret, RawSecretSource, RawTrigger,
-    RawWebhook,
+    RawNotify, RawObjectives, RawParam, RawRunbook, RawSchedule, RawSecret, RawSecretSource,
+    RawTrigger, RawWebhook,
 };
 use crate::diagnostic::{Code, Diagnostics};
 use crate::yaml::{Node, Value};
@@ -49,6 +51,10 @@ pub fn decode(root: Node, d: &mut Diagnostics) -> RawRunbook {
         .take("triggers")
         .map(|(_, n)| list_of(n, "triggers", d, trigger))
         .unwrap_or_default();
+    raw.notify = m
+        .take("notify")
+        .map(|(_, n)| list_of(n, "notify", d, notify))
+        .unwrap_or_default();
     if let Some((_, n)) = m.required("steps", d) {
         let empty = matches!(&n.value, Value::Null)
             || matches!(&n.value, Value::Seq(items) if items.is_empty());
@@ -68,6 +74,26 @@ pub fn decode(root: Node, d: &mut Diagnostics) -> RawRunbook {
         .unwrap_or_default();
     m.finish(d);
     raw
+}
+
+fn notify(node: Node, d: &mut Diagnostics) -> Option<RawNotify> {
+    let mut m = MapReader::open(node, "notify", d)?;
+    let n = RawNotify {
+        span: m.span(),
+        on: m
+            .required("on", d)
+            .map(|(_, n)| strings(n, "on", d)),
+        action: m
+            .required("action", d)
+            .and_then(|(_, n)| string(n, "action", d)),
+        with: m.take("with").map(|(_, n)| n),
+        required: m
+            .take("required")
+            .and_then(|(_, n)| boolean(&n, "required", d)),
+        retry: m.take("retry").and_then(|(_, n)| retry(n, d)),
+    };
+    m.finish(d);
+    Some(n)
 }
 
 fn params(node: Node, d: &mut Diagnostics) -> Vec<RawParam> {

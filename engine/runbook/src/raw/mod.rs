@@ -27,6 +27,7 @@ pub struct RawRunbook {
     pub lock: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub triggers: Vec<RawTrigger>,
+    pub notify: Vec<RawNotify>,
     pub steps: Vec<RawStep>,
     pub on_failure: Vec<RawStep>,
     pub finally: Vec<RawStep>,
@@ -124,6 +125,18 @@ pub struct RawActionCall {
     pub action: Option<Spanned<String>>,
     pub with: Option<Node>,
     pub soak: Option<Spanned<String>>,
+}
+
+/// One `notify:` subscription: `{ on, action, with, required, retry }`.
+#[derive(Debug, Clone)]
+pub struct RawNotify {
+    pub span: Span,
+    /// `None` when missing (reported as such); may be an empty list.
+    pub on: Option<Vec<Spanned<String>>>,
+    pub action: Option<Spanned<String>>,
+    pub with: Option<Node>,
+    pub required: Option<Spanned<bool>>,
+    pub retry: Option<RawRetry>,
 }
 
 /// `retry: { attempts, backoff, initial, max, on }`.

@@ -79,7 +79,7 @@ fn action_call(
     Some(c)
 }
 
-fn retry(node: Node, d: &mut Diagnostics) -> Option<RawRetry> {
+pub(super) fn retry(node: Node, d: &mut Diagnostics) -> Option<RawRetry> {
     let mut m = MapReader::open(node, "retry", d)?;
     let r = RawRetry {
         span: m.span(),

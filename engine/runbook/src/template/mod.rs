@@ -37,10 +37,12 @@ pub enum Root {
     Index,
     Run,
     Payload,
+    /// What a `notify:` subscription is told about.
+    Notice,
 }
 
 impl Root {
-    pub const ALL: [Root; 7] = [
+    pub const ALL: [Root; 8] = [
         Root::Params,
         Root::Secrets,
         Root::Steps,
@@ -48,6 +50,7 @@ impl Root {
         Root::Index,
         Root::Run,
         Root::Payload,
+        Root::Notice,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +62,7 @@ impl Root {
             Root::Index => "index",
             Root::Run => "run",
             Root::Payload => "payload",
+            Root::Notice => "notice",
         }
     }
 
@@ -79,6 +83,21 @@ pub const RUN_FIELDS: [&str; 7] = [
     "drill",
     "actor",
     "trigger",
+];
+
+/// What `notice.<field>` exposes in a `notify:` subscription. Fields that do not apply
+/// to the event are null.
+pub const NOTICE_FIELDS: [&str; 10] = [
+    "kind",
+    "summary",
+    "step",
+    "error",
+    "outcome",
+    "approvers",
+    "message",
+    "deadline",
+    "rto",
+    "elapsed",
 ];
 
 /// A variable a template reads, such as `steps.promote_db.output.lsn`.

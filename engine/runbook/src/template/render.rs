@@ -105,6 +105,12 @@ impl Context {
         self
     }
 
+    /// `notice` in a `notify:` subscription.
+    pub fn notice(mut self, notice: &serde_json::Value) -> Self {
+        self.roots.insert("notice", Value::from(Serde(notice)));
+        self
+    }
+
     pub fn payload(mut self, payload: &serde_json::Value) -> Self {
         self.roots.insert("payload", Value::from(Serde(payload)));
         self
