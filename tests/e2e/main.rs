@@ -9,3 +9,7 @@ mod audit;
 mod cli;
 mod crash;
 mod runs;
+mod secrets;
+
+#[path = "../../connectors/tests/support/receiver.rs"]
+mod receiver;

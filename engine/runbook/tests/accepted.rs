@@ -254,7 +254,11 @@ steps:
     let first = &rb.notify[0];
     assert_eq!(first.on.len(), 4, "a repeated event counts once");
     assert!(!first.required);
-    assert_eq!(first.retry.attempts.get(), 5, "deliveries are retried by default");
+    assert_eq!(
+        first.retry.attempts.get(),
+        5,
+        "deliveries are retried by default"
+    );
     assert!(rb.notify[1].required);
     assert_eq!(rb.notify[1].retry.attempts.get(), 2);
 }

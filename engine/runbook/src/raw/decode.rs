@@ -80,9 +80,7 @@ fn notify(node: Node, d: &mut Diagnostics) -> Option<RawNotify> {
     let mut m = MapReader::open(node, "notify", d)?;
     let n = RawNotify {
         span: m.span(),
-        on: m
-            .required("on", d)
-            .map(|(_, n)| strings(n, "on", d)),
+        on: m.required("on", d).map(|(_, n)| strings(n, "on", d)),
         action: m
             .required("action", d)
             .and_then(|(_, n)| string(n, "action", d)),
