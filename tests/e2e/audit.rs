@@ -178,7 +178,7 @@ fn a_changed_removed_or_moved_line_of_an_export_is_named() {
 
 #[test]
 fn a_changed_removed_or_moved_row_of_the_database_is_named() {
-    let cases: [(&str, &[&'static str], &str); 4] = [
+    let cases: [(&str, &[&'static str], &str); 7] = [
         (
             "edit",
             &[
@@ -207,7 +207,46 @@ fn a_changed_removed_or_moved_row_of_the_database_is_named() {
             ],
             "removed from its end",
         ),
+        (
+            "run_removed",
+            &[
+                "DELETE FROM steps WHERE run_id = (SELECT MIN(id) FROM runs)",
+                "DELETE FROM events WHERE run_id = (SELECT MIN(id) FROM runs)",
+                "DELETE FROM runs WHERE id = (SELECT MIN(id) FROM runs)",
+            ],
+            "but not in the database: it was deleted",
+        ),
+        (
+            // Its last event removed and its row made to agree: only the ledger knows.
+            "run_cut_and_row_rewritten",
+            &[
+                "DELETE FROM events WHERE run_id = (SELECT MIN(id) FROM runs) AND seq = (SELECT MAX(seq) FROM events WHERE run_id = (SELECT MIN(id) FROM runs))",
+                "UPDATE runs SET version = version - 1, head_hash = (SELECT hash FROM events e WHERE e.run_id = runs.id ORDER BY seq DESC LIMIT 1) WHERE id = (SELECT MIN(id) FROM runs)",
+            ],
+            "does not match its `finished` ledger entry 2",
+        ),
+        (
+            "ledger_entry_removed",
+            &["DELETE FROM ledger WHERE seq = 2"],
+            "ledger entry 3 is numbered",
+        ),
     ];
+    let intact = Lab::new("intact");
+    let (code, out) = intact.drctl("auditor", &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("the ledger of 4 entries"),
+        "created and finished, twice: {out}"
+    );
+    assert!(
+        intact
+            .export("jsonl")
+            .lines()
+            .last()
+            .unwrap()
+            .contains("\"ledger\":{\"seq\":4,"),
+        "the manifest carries the ledger's head"
+    );
     for (name, statements, expected) in cases {
         let lab = Lab::new(name);
         lab.sql(statements);

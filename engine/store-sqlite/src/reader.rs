@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use drctl_core::RunId;
+use drctl_store::ledger::{LedgerEntry, LedgerKind};
 use drctl_store::{
     RunFilter, RunReader, RunRow, StepRow, StoreError, StoredEvent, resolve_matches,
 };
@@ -115,5 +116,32 @@ impl RunReader for SqliteStore {
         .await
         .map_err(db)?;
         rows.iter().map(event_row).collect()
+    }
+
+    async fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, run_id, kind, version, head, prev_hash, hash FROM ledger ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind").map_err(db)?;
+                let run: String = r.try_get("run_id").map_err(db)?;
+                Ok(LedgerEntry {
+                    seq: u64::try_from(r.try_get::<i64, _>("seq").map_err(db)?).unwrap_or(0),
+                    run: run_id(&run)?,
+                    kind: LedgerKind::parse(&kind).ok_or_else(|| {
+                        StoreError::Corrupt(format!("ledger entry of unknown kind `{kind}`"))
+                    })?,
+                    version: u64::try_from(r.try_get::<i64, _>("version").map_err(db)?)
+                        .unwrap_or(0),
+                    head: r.try_get("head").map_err(db)?,
+                    prev_hash: r.try_get("prev_hash").map_err(db)?,
+                    hash: r.try_get("hash").map_err(db)?,
+                })
+            })
+            .collect()
     }
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use drctl_core::Timestamp;
 use drctl_store::chain::{GENESIS, link};
+use drctl_store::ledger::{self, LedgerKind};
 use drctl_store::{Append, Claim, Lease, NewEvent, NewRun, RunWriter, StoreError};
 use sqlx::Row;
 
@@ -40,22 +41,29 @@ impl RunWriter for SqliteStore {
         .await
         .map_err(db)?;
         insert_events(&mut tx, &events).await?;
+        enter_ledger(&mut tx, &run.id, LedgerKind::Created, 1, &events[0].hash).await?;
         tx.commit().await.map_err(db)
     }
 
     async fn append(&self, a: Append<'_>) -> Result<u64, StoreError> {
         let run = &a.lease.run;
         let mut tx = self.write().await?;
-        let row = sqlx::query("SELECT version, head_hash, owner, fence FROM runs WHERE id = ?")
-            .bind(run.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| StoreError::NotFound(run.to_string()))?;
+        let row = sqlx::query(
+            "SELECT version, head_hash, owner, fence, finished_at FROM runs WHERE id = ?",
+        )
+        .bind(run.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| StoreError::NotFound(run.to_string()))?;
         let version = u64::try_from(row.try_get::<i64, _>("version").map_err(db)?).unwrap_or(0);
         let head: String = row.try_get("head_hash").map_err(db)?;
         let owner: Option<String> = row.try_get("owner").map_err(db)?;
         let fence = u64::try_from(row.try_get::<i64, _>("fence").map_err(db)?).unwrap_or(0);
+        let was_finished = row
+            .try_get::<Option<i64>, _>("finished_at")
+            .map_err(db)?
+            .is_some();
         if owner.as_deref() != Some(a.lease.owner.as_str()) || fence != a.lease.fence {
             return Err(StoreError::LeaseLost(run.clone()));
         }
@@ -111,6 +119,9 @@ impl RunWriter for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
+        }
+        if !was_finished && p.finished_at.is_some() {
+            enter_ledger(&mut tx, run, LedgerKind::Finished, new_version, &new_head).await?;
         }
         tx.commit().await.map_err(db)?;
         Ok(new_version)
@@ -209,5 +220,48 @@ async fn insert_events(
             .await
             .map_err(db)?;
     }
+    Ok(())
+}
+
+/// Appends a run's heads to the store-wide ledger, in the caller's transaction. The
+/// transaction began `IMMEDIATE`, so no other writer can take the same `seq`.
+async fn enter_ledger(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    run: &drctl_core::RunId,
+    kind: LedgerKind,
+    version: u64,
+    head: &str,
+) -> Result<(), StoreError> {
+    let last = sqlx::query("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)?;
+    let last = match &last {
+        Some(r) => Some((
+            u64::try_from(r.try_get::<i64, _>("seq").map_err(db)?).unwrap_or(0),
+            r.try_get::<String, _>("hash").map_err(db)?,
+        )),
+        None => None,
+    };
+    let e = ledger::next(
+        last.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+        run,
+        kind,
+        version,
+        head,
+    );
+    sqlx::query(
+        "INSERT INTO ledger (seq, run_id, kind, version, head, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(i64_of(e.seq))
+    .bind(e.run.as_str())
+    .bind(e.kind.as_str())
+    .bind(i64_of(e.version))
+    .bind(&e.head)
+    .bind(&e.prev_hash)
+    .bind(&e.hash)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
     Ok(())
 }

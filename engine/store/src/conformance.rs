@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::StoreError;
 use crate::chain::{GENESIS, verify};
+use crate::ledger::{self, LedgerKind, RunHeads};
 use crate::rows::{Claim, LockOutcome, NewEvent, NewRun, Projection, RunFilter, StepRow};
 use crate::traits::{Append, Store};
 
@@ -74,6 +75,7 @@ pub async fn check_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
     locks_are_exclusive_and_released_with_the_run(&make().await).await;
     commands_are_taken_once_in_order(&make().await).await;
     lists_resolve_and_children(&make().await).await;
+    the_ledger_records_each_run_created_and_finished(&make().await).await;
 }
 
 async fn create_and_read(s: &dyn Store) {
@@ -441,4 +443,62 @@ async fn lists_resolve_and_children(s: &dyn Store) {
         s.resolve("run_zzz").await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn the_ledger_records_each_run_created_and_finished(s: &dyn Store) {
+    let (a, b) = (run_id(10), run_id(11));
+    for id in [&a, &b] {
+        s.create_run(&new_run(id, None), &event(0, "run_created"))
+            .await
+            .unwrap();
+    }
+    let lease = s.claim(&claim(&a, "w1", at(1))).await.unwrap();
+    let finish = Projection {
+        status: "succeeded".into(),
+        finished_at: Some(at(2)),
+        release_locks: true,
+        ..Projection::default()
+    };
+    for (n, p) in [(1, projection("running")), (2, finish)] {
+        s.append(Append {
+            lease: &lease,
+            expected: n,
+            events: &[event(n as i64, "x")],
+            projection: &p,
+            now: at(n as i64),
+        })
+        .await
+        .unwrap();
+    }
+    let entries = s.ledger().await.unwrap();
+    let got: Vec<(u64, RunId, LedgerKind, u64)> = entries
+        .iter()
+        .map(|e| (e.seq, e.run.clone(), e.kind, e.version))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, a.clone(), LedgerKind::Created, 1),
+            (2, b.clone(), LedgerKind::Created, 1),
+            (3, a.clone(), LedgerKind::Finished, 3),
+        ],
+        "appends between creation and the end do not touch the ledger"
+    );
+    let mut heads = Vec::new();
+    for id in [&a, &b] {
+        let row = s.run(id).await.unwrap().unwrap();
+        let events = s.events(id, 0).await.unwrap();
+        heads.push(RunHeads {
+            run: id.clone(),
+            first: events[0].hash.clone(),
+            version: row.version,
+            head: row.head_hash.clone(),
+            finished: row.is_finished(),
+        });
+    }
+    assert_eq!(ledger::verify(&entries, &heads), Ok(()));
+    assert!(
+        ledger::verify(&entries, &heads[1..]).is_err(),
+        "a run removed is found"
+    );
 }

@@ -4,6 +4,8 @@
 //!   `Locks`, `CommandInbox`, `RunReader`, and `Store` = all of them.
 //! - [`rows`]: the plain data stored: runs, events, step rows, leases, commands.
 //! - [`chain`]: the per-run hash chain and its verification.
+//! - [`ledger`]: the store-wide chain of run heads (created, finished), so a whole run
+//!   removed is found.
 //! - [`memory`]: `MemoryStore`, the in-memory reference implementation.
 //! - `conformance` (feature `conformance`): the one test suite every backend runs.
 //!
@@ -14,6 +16,7 @@ pub mod chain;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod error;
+pub mod ledger;
 pub mod memory;
 pub mod rows;
 pub mod traits;

@@ -10,6 +10,7 @@ use drctl_core::{RunId, Timestamp};
 
 use crate::chain::{GENESIS, link};
 use crate::error::StoreError;
+use crate::ledger::{self, LedgerEntry, LedgerKind};
 use crate::rows::{
     Claim, Command, Lease, LockOutcome, NewEvent, NewRun, RunFilter, RunRow, StepRow, StoredEvent,
 };
@@ -23,6 +24,7 @@ struct Inner {
     locks: HashMap<String, RunId>,
     commands: Vec<(Command, bool)>,
     fences: HashMap<RunId, u64>,
+    ledger: Vec<LedgerEntry>,
 }
 
 /// See the module doc.
@@ -84,6 +86,14 @@ impl RunWriter for MemoryStore {
                 lease_until: None,
             },
         );
+        let entry = ledger::next(
+            inner.ledger.last().map(|l| (l.seq, l.hash.as_str())),
+            &run.id,
+            LedgerKind::Created,
+            1,
+            &events[0].hash,
+        );
+        inner.ledger.push(entry);
         inner.events.insert(run.id.clone(), events);
         Ok(())
     }
@@ -108,6 +118,7 @@ impl RunWriter for MemoryStore {
         let stored = link(&row.id, &row.head_hash, a.expected + 1, a.events);
         let version = a.expected + a.events.len() as u64;
         let id = row.id.clone();
+        let finishes = row.finished_at.is_none() && a.projection.finished_at.is_some();
         if let Some(row) = inner.runs.get_mut(&id) {
             row.version = version;
             if let Some(last) = stored.last() {
@@ -125,6 +136,17 @@ impl RunWriter for MemoryStore {
         }
         if a.projection.release_locks {
             inner.locks.retain(|_, holder| *holder != id);
+        }
+        if finishes && let Some(head) = inner.events.get(&id).and_then(|e| e.last()) {
+            let head = head.hash.clone();
+            let entry = ledger::next(
+                inner.ledger.last().map(|l| (l.seq, l.hash.as_str())),
+                &id,
+                LedgerKind::Finished,
+                version,
+                &head,
+            );
+            inner.ledger.push(entry);
         }
         Ok(version)
     }
@@ -328,5 +350,9 @@ impl RunReader for MemoryStore {
             .get(run)
             .map(|v| v.iter().filter(|e| e.seq > after).cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        Ok(self.lock()?.ledger.clone())
     }
 }

@@ -92,6 +92,8 @@ pub trait RunReader: Send + Sync {
     async fn steps(&self, run: &RunId) -> Result<Vec<StepRow>, StoreError>;
     /// Events with `seq > after`, in order.
     async fn events(&self, run: &RunId, after: u64) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The whole store-wide ledger, in order.
+    async fn ledger(&self) -> Result<Vec<crate::ledger::LedgerEntry>, StoreError>;
 }
 
 /// Everything, for the engine and the CLI.

@@ -78,8 +78,18 @@ pub(super) struct Manifest {
     pub filters: BTreeMap<String, String>,
     pub runs: Vec<RunHead>,
     pub events: u64,
+    /// The store-wide ledger's last entry when the export was made: the chain head that
+    /// `audit verify` of the database must still reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerHead>,
     /// SHA-256 over the records before the manifest, each as written plus `\n`.
     pub digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct LedgerHead {
+    pub seq: u64,
+    pub hash: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,6 +186,7 @@ impl<W: Write> Writer<W> {
         exported_at: Timestamp,
         exported_by: &str,
         filters: BTreeMap<String, String>,
+        ledger: Option<LedgerHead>,
     ) -> std::io::Result<(u64, usize)> {
         let manifest = Manifest {
             format: FORMAT.to_owned(),
@@ -184,6 +195,7 @@ impl<W: Write> Writer<W> {
             filters,
             runs: std::mem::take(&mut self.heads),
             events: self.events,
+            ledger,
             digest: hex(&self.digest.clone().finalize()),
         };
         let json = serde_json::to_string(&serde_json::json!({ "manifest": manifest }))?;

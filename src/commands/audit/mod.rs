@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use drctl_core::{Clock as _, Timestamp};
 use drctl_engine::clock::SystemClock;
 use drctl_store::chain;
+use drctl_store::ledger::{self, RunHeads};
 use drctl_store::{RunFilter, RunReader, RunRow, StoredEvent};
 
 use super::runs::{actor, open, resolve, runtime};
@@ -96,7 +97,11 @@ pub(crate) fn export(
                 applied.insert(name.to_owned(), v.clone());
             }
         }
-        let (events, runs) = writer.finish(SystemClock::new().now(), &actor(), applied)?;
+        let ledger = store.ledger().await?.last().map(|e| file::LedgerHead {
+            seq: e.seq,
+            hash: e.hash.clone(),
+        });
+        let (events, runs) = writer.finish(SystemClock::new().now(), &actor(), applied, ledger)?;
         if out.is_some() {
             eprint(&format!("Exported {events} events of {runs} runs.\n"));
         }
@@ -137,6 +142,7 @@ pub(crate) fn verify(db: Option<&Path>, path: Option<&Path>) -> anyhow::Result<E
             .await?;
         rows.reverse();
         let mut events = 0;
+        let mut heads = Vec::with_capacity(rows.len());
         for row in &rows {
             let log = store.events(&row.id, 0).await?;
             if let Err(reason) = check_run(row, &log) {
@@ -144,10 +150,24 @@ pub(crate) fn verify(db: Option<&Path>, path: Option<&Path>) -> anyhow::Result<E
                 return Ok(ExitCode::from(1));
             }
             events += log.len();
+            heads.push(RunHeads {
+                run: row.id.clone(),
+                first: log.first().map(|e| e.hash.clone()).unwrap_or_default(),
+                version: row.version,
+                head: row.head_hash.clone(),
+                finished: row.is_finished(),
+            });
+        }
+        let entries = store.ledger().await?;
+        if let Err(bad) = ledger::verify(&entries, &heads) {
+            eprint(&format!("database: {bad}\n"));
+            return Ok(ExitCode::from(1));
         }
         print(&format!(
-            "database: intact: {events} events of {} runs, every chain checks out.\n",
-            rows.len()
+            "database: intact: {events} events of {} runs, every chain checks out, and so does \
+             the ledger of {} entries.\n",
+            rows.len(),
+            entries.len()
         ));
         Ok(ExitCode::SUCCESS)
     })
