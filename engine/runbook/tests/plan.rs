@@ -161,3 +161,16 @@ fn values_from_step_outputs_stay_templates() {
     );
     assert!(render_text(&p).contains("{{ steps.promote.output.lsn }} (at run time)"));
 }
+
+#[test]
+fn the_plan_says_who_is_told_what() {
+    let p = plan_of(
+        "runbook: t\nsecrets:\n  hook: { env: H }\nnotify:\n  - { on: [step_failed, run_finished], action: notify.slack, with: { webhook: \"{{ secrets.hook }}\", text: \"{{ notice.summary }}\" }, required: true }\nsteps:\n  - { id: a, action: log, with: { message: hi } }\n",
+        &[],
+    );
+    assert!(
+        render_text(&p).contains("notify\n  step_failed, run_finished → notify.slack (required)\n"),
+        "{}",
+        render_text(&p)
+    );
+}

@@ -32,8 +32,19 @@ pub struct Plan {
     pub rto: Option<String>,
     pub rpo: Option<String>,
     pub blocks: Vec<PlanBlock>,
+    /// `notify:` subscriptions: who is told what. Their inputs depend on the notice, so
+    /// only the events and the action are shown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<PlanNotify>,
     /// Problems found while rendering: the run would fail on these.
     pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanNotify {
+    pub on: Vec<String>,
+    pub action: String,
+    pub required: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -259,6 +270,15 @@ pub fn plan(
         rto: runbook.objectives.rto.map(format_duration),
         rpo: runbook.objectives.rpo.map(format_duration),
         blocks,
+        notify: runbook
+            .notify
+            .iter()
+            .map(|n| PlanNotify {
+                on: n.on.iter().map(|o| o.as_str().to_owned()).collect(),
+                action: n.call.action.to_string(),
+                required: n.required,
+            })
+            .collect(),
         problems: p.problems,
     }
 }

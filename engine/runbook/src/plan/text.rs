@@ -52,6 +52,13 @@ pub fn render(plan: &Plan) -> String {
             }
         }
     }
+    if !plan.notify.is_empty() {
+        out.push_str("\nnotify\n");
+        for n in &plan.notify {
+            let required = if n.required { " (required)" } else { "" };
+            let _ = writeln!(out, "  {} → {}{required}", n.on.join(", "), n.action);
+        }
+    }
     if !plan.problems.is_empty() {
         out.push_str("\nProblems: the run would fail on these\n");
         for p in &plan.problems {
