@@ -6,29 +6,14 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "support/call.rs"]
+mod call;
+
+use call::{ctx, run};
 use drctl_connectors::Registry;
-use drctl_core::{ActionCtx, ActionError, ActionRegistry, Observed, RunId, StepId, Timestamp};
-use serde_json::{Value, json};
+use drctl_core::{ActionError, ActionRegistry, Observed, StepId};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
-
-fn ctx() -> ActionCtx {
-    ActionCtx {
-        run: RunId::from_parts(Timestamp::from_millis(1), 1),
-        step: StepId::new("s").unwrap(),
-        item: None,
-        attempt: 1,
-        cancel: CancellationToken::new(),
-    }
-}
-
-async fn run(action: &str, input: Value) -> Result<Value, ActionError> {
-    Registry::builtin()
-        .action(action)
-        .unwrap()
-        .run(&ctx(), input)
-        .await
-}
 
 #[tokio::test]
 async fn exec_captures_output_and_checks_the_exit_code() {

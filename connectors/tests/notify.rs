@@ -3,36 +3,19 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/call.rs"]
+mod call;
 #[path = "support/receiver.rs"]
 mod receiver;
 
-use drctl_connectors::Registry;
-use drctl_core::{ActionCtx, ActionError, ActionRegistry, RunId, StepId, Timestamp};
+use call::{ctx, run};
+use drctl_core::ActionError;
 use receiver::{HOOK_SECRET, Receiver};
-use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
+use serde_json::json;
 
 /// A Slack webhook path has the shape of a real one: the token is the credential.
 const SLACK_PATH: &str = "/services/T0001/B0001/SlackTokenSecret42";
 const ROUTING_KEY: &str = "R0UT1NGKEY0123456789abcdefABCDEF";
-
-fn ctx() -> ActionCtx {
-    ActionCtx {
-        run: RunId::from_parts(Timestamp::from_millis(1_700_000_000_000), 7),
-        step: StepId::new("notify").unwrap(),
-        item: None,
-        attempt: 1,
-        cancel: CancellationToken::new(),
-    }
-}
-
-async fn run(action: &str, input: Value) -> Result<Value, ActionError> {
-    Registry::builtin()
-        .action(action)
-        .unwrap()
-        .run(&ctx(), input)
-        .await
-}
 
 fn message(e: &ActionError) -> String {
     match e {
