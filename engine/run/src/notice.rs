@@ -267,29 +267,17 @@ impl RunState {
             .map_err(|e| format!("inputs of `{}`: {}", sub.call.action, e.message))
     }
 
-    /// Notices whose next delivery attempt is due at or before `now`.
-    pub fn notices_due(&self, now: Timestamp) -> Vec<(u32, u32)> {
-        self.notices
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| match n.status {
-                NoticeStatus::Due { attempt, at } if at <= now => {
-                    Some((u32::try_from(i).unwrap_or(u32::MAX), attempt))
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// When each undelivered notice's next attempt is due, by notice number. Not part of
+    /// Each undelivered notice: its number, the attempt due next and when. Not part of
     /// `next_wake`: a notice being delivered stays due until its result is recorded, and
     /// only the driver knows which ones are being delivered.
-    pub fn notices_waiting(&self) -> impl Iterator<Item = (u32, Timestamp)> + '_ {
+    pub fn notices_waiting(&self) -> impl Iterator<Item = (u32, u32, Timestamp)> + '_ {
         self.notices
             .iter()
             .enumerate()
             .filter_map(|(i, n)| match n.status {
-                NoticeStatus::Due { at, .. } => Some((u32::try_from(i).unwrap_or(u32::MAX), at)),
+                NoticeStatus::Due { attempt, at } => {
+                    Some((u32::try_from(i).unwrap_or(u32::MAX), attempt, at))
+                }
                 _ => None,
             })
     }
@@ -304,9 +292,7 @@ impl RunState {
 
     /// Whether some notice is not delivered or given up yet.
     pub fn notices_pending(&self) -> bool {
-        self.notices
-            .iter()
-            .any(|n| matches!(n.status, NoticeStatus::Due { .. }))
+        self.notices_waiting().next().is_some()
     }
 
     pub(crate) fn apply_notice_attempt(

@@ -50,21 +50,7 @@ impl Driver {
         let (ctx, cancel) = self.action_ctx(&key);
         let (tx, secrets, k) = (self.done_tx.clone(), self.revealed.clone(), key.clone());
         let handle = tokio::spawn(async move {
-            let result = match action.run(&ctx, input).await {
-                Ok(mut output) => {
-                    scrub(&mut output, &secrets);
-                    AttemptResult::Succeeded { output }
-                }
-                Err(ActionError::Retryable(m)) => AttemptResult::Failed {
-                    class: FailureClass::Retryable,
-                    message: scrub_text(&m, &secrets),
-                },
-                Err(ActionError::Permanent(m)) => AttemptResult::Failed {
-                    class: FailureClass::Permanent,
-                    message: scrub_text(&m, &secrets),
-                },
-                Err(ActionError::Cancelled) => AttemptResult::Cancelled,
-            };
+            let result = attempt_result(action.run(&ctx, input).await, &secrets);
             let _ = tx.send(Done::Attempt { key: k, result });
         });
         let deadline = self.deadline_of(&key);
@@ -260,9 +246,6 @@ impl Driver {
             .map_err(|_| EngineError::Invalid("the driver's channel closed".into()))
     }
 
-    /// The stored deadline of a running attempt. Compensations have none of their own:
-    /// they are short undo actions, and cutting one off half-way would leave the system in
-    /// neither state.
     /// Remembers a task in flight, with the deadline the driver enforces on it.
     fn track(
         &mut self,
@@ -293,6 +276,9 @@ impl Driver {
         (ctx, cancel)
     }
 
+    /// The stored deadline of a running attempt. Compensations have none of their own:
+    /// they are short undo actions, and cutting one off half-way would leave the system in
+    /// neither state.
     fn deadline_of(&self, key: &Key) -> Option<drctl_core::Timestamp> {
         let it = self
             .state
@@ -356,5 +342,28 @@ fn call_of(def: &drctl_runbook::model::Step, phase: Phase) -> Option<&ActionCall
         Phase::Action => def.action(),
         Phase::Verify => def.verify.as_ref().map(|v| &v.call),
         Phase::Compensate => def.compensate.as_ref(),
+    }
+}
+
+/// What an action's call comes to, classed for retries, with secrets scrubbed from its
+/// output or error. Steps and notices both record their calls through it.
+pub(crate) fn attempt_result(
+    returned: Result<Value, ActionError>,
+    secrets: &[String],
+) -> AttemptResult {
+    match returned {
+        Ok(mut output) => {
+            scrub(&mut output, secrets);
+            AttemptResult::Succeeded { output }
+        }
+        Err(ActionError::Retryable(m)) => AttemptResult::Failed {
+            class: FailureClass::Retryable,
+            message: scrub_text(&m, secrets),
+        },
+        Err(ActionError::Permanent(m)) => AttemptResult::Failed {
+            class: FailureClass::Permanent,
+            message: scrub_text(&m, secrets),
+        },
+        Err(ActionError::Cancelled) => AttemptResult::Cancelled,
     }
 }

@@ -366,8 +366,8 @@ impl Driver {
         wake.extend(
             self.state
                 .notices_waiting()
-                .filter(|(n, _)| !self.notices.contains_key(n))
-                .map(|(_, at)| at),
+                .filter(|(n, _, _)| !self.notices.contains_key(n))
+                .map(|(_, _, at)| at),
         );
         let at = wake.into_iter().min().unwrap_or(now);
         let nothing_to_wait_for = self.flights.is_empty()
@@ -411,17 +411,7 @@ impl Driver {
                 if !(self.pausing.is_some() && result == AttemptResult::Cancelled)
                     && self.expects(&key)
                 {
-                    let (step, item, phase, attempt) = key;
-                    self.queue(
-                        vec![EventKind::AttemptFinished {
-                            step,
-                            item,
-                            phase,
-                            attempt,
-                            result,
-                        }],
-                        ENGINE,
-                    )?;
+                    self.record_finished(key, result)?;
                 }
             }
             Done::Reconciled { key, observed } => {
@@ -510,6 +500,19 @@ impl Driver {
         Ok(())
     }
 
+    /// Records an attempt's result.
+    fn record_finished(&mut self, key: Key, result: AttemptResult) -> Result<(), EngineError> {
+        let (step, item, phase, attempt) = key;
+        let finished = EventKind::AttemptFinished {
+            step,
+            item,
+            phase,
+            attempt,
+            result,
+        };
+        self.queue(vec![finished], ENGINE)
+    }
+
     /// Whether the state is waiting for this attempt's result (it may have moved on).
     fn expects(&self, key: &Key) -> bool {
         let Some(it) = self
@@ -558,17 +561,7 @@ impl Driver {
             }
             if self.expects(&key) {
                 let result = timeout_failure(&self.state, &key.0);
-                let (step, item, phase, attempt) = key;
-                self.queue(
-                    vec![EventKind::AttemptFinished {
-                        step,
-                        item,
-                        phase,
-                        attempt,
-                        result,
-                    }],
-                    ENGINE,
-                )?;
+                self.record_finished(key, result)?;
             }
         }
         if let Some(end) = self.pausing

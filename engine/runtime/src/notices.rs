@@ -3,14 +3,15 @@
 //! `Done::Notice` and is recorded as `notice_attempted`. Secrets are revealed only into
 //! the action's inputs and scrubbed from what comes back, as for steps.
 
-use drctl_core::{ActionCtx, ActionError, StepId};
+use drctl_core::{ActionCtx, StepId};
 use drctl_run::RunStatus;
-use drctl_run::event::{FailureClass, NoticeResult};
+use drctl_run::event::{AttemptResult, FailureClass, NoticeResult};
 use drctl_runbook::template::render::Secrets;
 use tokio_util::sync::CancellationToken;
 
+use crate::attempts::attempt_result;
 use crate::driver::{Done, Driver};
-use crate::secrets::{scrub, scrub_text};
+use crate::secrets::scrub_text;
 
 impl Driver {
     /// Starts the deliveries that are due.
@@ -19,10 +20,13 @@ impl Driver {
             return;
         }
         let now = self.e.clock.now();
-        for (notice, attempt) in self.state.notices_due(now) {
-            if self.notices.contains_key(&notice) {
-                continue;
-            }
+        let due: Vec<(u32, u32)> = self
+            .state
+            .notices_waiting()
+            .filter(|(n, _, at)| *at <= now && !self.notices.contains_key(n))
+            .map(|(n, attempt, _)| (n, attempt))
+            .collect();
+        for (notice, attempt) in due {
             let tx = self.done_tx.clone();
             let prepared = self.prepare(notice, attempt);
             let secrets = self.revealed.clone();
@@ -32,24 +36,20 @@ impl Driver {
                         class: FailureClass::Permanent,
                         message,
                     },
-                    Ok((action, ctx, input)) => match action.run(&ctx, input).await {
-                        Ok(mut output) => {
-                            scrub(&mut output, &secrets);
-                            NoticeResult::Delivered { output }
+                    Ok((action, ctx, input)) => {
+                        match attempt_result(action.run(&ctx, input).await, &secrets) {
+                            AttemptResult::Succeeded { output } => {
+                                NoticeResult::Delivered { output }
+                            }
+                            AttemptResult::Failed { class, message } => {
+                                NoticeResult::Failed { class, message }
+                            }
+                            AttemptResult::Cancelled => NoticeResult::Failed {
+                                class: FailureClass::Retryable,
+                                message: "cancelled".into(),
+                            },
                         }
-                        Err(ActionError::Retryable(m)) => NoticeResult::Failed {
-                            class: FailureClass::Retryable,
-                            message: scrub_text(&m, &secrets),
-                        },
-                        Err(ActionError::Permanent(m)) => NoticeResult::Failed {
-                            class: FailureClass::Permanent,
-                            message: scrub_text(&m, &secrets),
-                        },
-                        Err(ActionError::Cancelled) => NoticeResult::Failed {
-                            class: FailureClass::Retryable,
-                            message: "cancelled".into(),
-                        },
-                    },
+                    }
                 };
                 let _ = tx.send(Done::Notice {
                     notice,

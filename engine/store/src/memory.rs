@@ -137,8 +137,7 @@ impl RunWriter for MemoryStore {
         if a.projection.release_locks {
             inner.locks.retain(|_, holder| *holder != id);
         }
-        if finishes && let Some(head) = inner.events.get(&id).and_then(|e| e.last()) {
-            let head = head.hash.clone();
+        if finishes && let Some(head) = inner.runs.get(&id).map(|r| r.head_hash.clone()) {
             let entry = ledger::next(
                 inner.ledger.last().map(|l| (l.seq, l.hash.as_str())),
                 &id,
