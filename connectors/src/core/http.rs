@@ -47,12 +47,7 @@ impl Action for Request {
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
         let timeout = duration_or(&input, "timeout", Duration::from_secs(30))?;
         let request = build(self.client.get()?, &input, timeout)?;
-        let response = tokio::select! {
-            r = request.send() => r.map_err(transport)?,
-            () = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
-        };
-        let status = response.status().as_u16();
-        let body = read_body(response).await?;
+        let (status, body) = exchange(ctx, request).await?;
         let ok = match accepted_statuses(&input, "expect_status") {
             Some(codes) => codes.contains(&status),
             None => (200..300).contains(&status),
@@ -240,13 +235,27 @@ pub(crate) fn status_error(status: u16, message: String) -> ActionError {
     }
 }
 
-pub(crate) fn transport(e: reqwest::Error) -> ActionError {
+fn transport(e: reqwest::Error) -> ActionError {
     // Without the URL's query (it may hold a token), and retryable: the network may recover.
     ActionError::Retryable(e.without_url().to_string())
 }
 
+/// Sends a request unless the call is cancelled first: the status, and the body (JSON
+/// when it is JSON). Shared by every action that makes one HTTP request.
+pub(crate) async fn exchange(
+    ctx: &ActionCtx,
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, Value), ActionError> {
+    let response = tokio::select! {
+        r = request.send() => r.map_err(transport)?,
+        () = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
+    };
+    let status = response.status().as_u16();
+    Ok((status, read_body(response).await?))
+}
+
 /// The body as JSON when it is JSON, else as text, cut at `MAX_BODY`.
-pub(crate) async fn read_body(response: reqwest::Response) -> Result<Value, ActionError> {
+async fn read_body(response: reqwest::Response) -> Result<Value, ActionError> {
     let bytes = response.bytes().await.map_err(transport)?;
     let bytes = &bytes[..bytes.len().min(MAX_BODY)];
     Ok(serde_json::from_slice(bytes)

@@ -19,7 +19,7 @@ use std::time::Duration;
 use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, ObjectSchema, Reconcile, Ty};
 use serde_json::Value;
 
-use crate::core::http::{Client, read_body, short, status_error, transport};
+use crate::core::http::{Client, exchange, short, status_error};
 use crate::spec::spec;
 
 /// The implementations of this family.
@@ -47,32 +47,21 @@ pub(crate) fn actions(specs: &[ActionSpec], client: &Arc<Client>) -> Vec<Arc<dyn
     out
 }
 
-/// What a receiver answered.
-struct Answer {
-    status: u16,
-    body: Value,
-}
-
 /// POSTs a JSON body; a status outside `accepted` is an error naming `who`.
 async fn post(
     ctx: &ActionCtx,
     who: &str,
     request: reqwest::RequestBuilder,
     accepted: impl Fn(u16) -> bool,
-) -> Result<Answer, ActionError> {
-    let response = tokio::select! {
-        r = request.send() => r.map_err(|e| prefixed(who, transport(e)))?,
-        () = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
-    };
-    let status = response.status().as_u16();
-    let body = read_body(response).await?;
+) -> Result<(u16, Value), ActionError> {
+    let (status, body) = exchange(ctx, request).await.map_err(|e| prefixed(who, e))?;
     if !accepted(status) {
         return Err(status_error(
             status,
             format!("{who} answered HTTP {status}: {}", short(&body)),
         ));
     }
-    Ok(Answer { status, body })
+    Ok((status, body))
 }
 
 /// A JSON POST to `url` with drctl's headers.

@@ -89,10 +89,10 @@ impl Action for PagerDuty {
         let timeout = duration_or(&input, "timeout", Duration::from_secs(10))?;
         let url = opt_str(&input, "url").unwrap_or(ENDPOINT);
         let request = json_post(&self.client, url, encode(&event)?, timeout)?;
-        let answer = post(ctx, "PagerDuty", request, |s| s == 202).await?;
+        let (status, body) = post(ctx, "PagerDuty", request, |s| s == 202).await?;
         Ok(json!({
-            "status": answer.status,
-            "dedup_key": answer.body.get("dedup_key").cloned().unwrap_or(event["dedup_key"].clone()),
+            "status": status,
+            "dedup_key": body.get("dedup_key").cloned().unwrap_or(event["dedup_key"].clone()),
         }))
     }
 }

@@ -41,7 +41,7 @@ impl Action for Slack {
         let body = encode(&message(&input)?)?;
         let timeout = duration_or(&input, "timeout", Duration::from_secs(10))?;
         let request = json_post(&self.client, str_of(&input, "webhook")?, body, timeout)?;
-        let answer = post(ctx, "Slack", request, |s| s == 200).await?;
-        Ok(json!({ "status": answer.status }))
+        let (status, _) = post(ctx, "Slack", request, |s| s == 200).await?;
+        Ok(json!({ "status": status }))
     }
 }

@@ -51,7 +51,7 @@ impl Action for Webhook {
             let header = opt_str(&input, "signature_header").unwrap_or(SIGNATURE_HEADER);
             request = request.header(header, sig);
         }
-        let answer = post(ctx, "the webhook", request, |s| (200..300).contains(&s)).await?;
-        Ok(json!({ "status": answer.status, "body": answer.body }))
+        let (status, body) = post(ctx, "the webhook", request, |s| (200..300).contains(&s)).await?;
+        Ok(json!({ "status": status, "body": body }))
     }
 }
