@@ -145,23 +145,17 @@ impl RunWriter for SqliteStore {
                 until: Timestamp::from_millis(until.unwrap_or(0)),
             });
         }
-        let until = c.now.plus(c.ttl);
-        let fence = fence + 1;
+        let lease = c.lease(fence + 1);
         sqlx::query("UPDATE runs SET owner = ?, lease_until = ?, fence = ? WHERE id = ?")
             .bind(&c.owner)
-            .bind(until.as_millis())
-            .bind(i64_of(fence))
+            .bind(lease.until.as_millis())
+            .bind(i64_of(lease.fence))
             .bind(c.run.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(Lease {
-            run: c.run.clone(),
-            owner: c.owner.clone(),
-            fence,
-            until,
-        })
+        Ok(lease)
     }
 
     async fn renew(

@@ -165,17 +165,12 @@ impl RunWriter for MemoryStore {
         }
         let fence = inner.fences.get(&c.run).copied().unwrap_or(0) + 1;
         inner.fences.insert(c.run.clone(), fence);
-        let until = c.now.plus(c.ttl);
+        let lease = c.lease(fence);
         if let Some(row) = inner.runs.get_mut(&c.run) {
             row.owner = Some(c.owner.clone());
-            row.lease_until = Some(until);
+            row.lease_until = Some(lease.until);
         }
-        Ok(Lease {
-            run: c.run.clone(),
-            owner: c.owner.clone(),
-            fence,
-            until,
-        })
+        Ok(lease)
     }
 
     async fn renew(

@@ -134,6 +134,16 @@ impl Claim {
             (Some(_), Some(u)) => u < self.now,
         }
     }
+
+    /// The lease this claim gets, fenced with `fence`: it lasts `ttl` from `now`.
+    pub fn lease(&self, fence: u64) -> Lease {
+        Lease {
+            run: self.run.clone(),
+            owner: self.owner.clone(),
+            fence,
+            until: self.now.plus(self.ttl),
+        }
+    }
 }
 
 /// The result of asking for a named lock.
