@@ -2,8 +2,10 @@
 //! waits in a foreground `drctl run` while other "people" decide from other processes.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support::{drctl_in, finish};
 
 const CONFIG: &str = "[groups]\nsre = [\"alice\", \"bob\"]\ndba = [\"carol\"]\n\n[identity]\nact_as = { tester = [\"*\"] }\n";
 
@@ -37,25 +39,13 @@ impl Lab {
 
     /// drctl as `who` (the OS user is `tester`, allowed to act as anyone).
     fn cmd(&self, who: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drctl"));
-        cmd.args(["--as", who])
-            .args(args)
-            .current_dir(&self.dir)
-            .env("DRCTL_DB", self.dir.join("runs.db"))
-            .env("NO_COLOR", "1")
-            .env("USER", "tester")
-            .env_remove("DRCTL_CONFIG");
+        let mut cmd = drctl_in(&self.dir, "tester");
+        cmd.args(["--as", who]).args(args);
         cmd
     }
 
     fn drctl(&self, who: &str, args: &[&str]) -> (i32, String) {
-        let o: Output = self.cmd(who, args).output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        (o.status.code().unwrap_or(-1), text)
+        finish(&mut self.cmd(who, args))
     }
 
     fn start(&self, who: &str) -> (Child, String) {

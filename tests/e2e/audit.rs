@@ -2,7 +2,8 @@
 //! or a line of an export edited, deleted or moved is found, at the first bad event.
 
 use std::path::PathBuf;
-use std::process::Command;
+
+use crate::support::{drctl_in, finish};
 
 const RUNBOOK: &str = "runbook: audited\nsteps:\n  - { id: a, action: log, with: { message: one } }\n  - { id: b, needs: [a], action: log, with: { message: two } }\n  - { id: c, needs: [b], action: log, with: { message: three } }\n";
 
@@ -26,21 +27,7 @@ impl Lab {
     }
 
     fn drctl(&self, user: &str, args: &[&str]) -> (i32, String) {
-        let o = Command::new(env!("CARGO_BIN_EXE_drctl"))
-            .args(args)
-            .current_dir(&self.dir)
-            .env("DRCTL_DB", self.db())
-            .env("NO_COLOR", "1")
-            .env("USER", user)
-            .env_remove("DRCTL_CONFIG")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        (o.status.code().unwrap_or(-1), text)
+        finish(drctl_in(&self.dir, user).args(args))
     }
 
     fn db(&self) -> PathBuf {

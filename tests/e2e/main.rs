@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod runs;
 mod secrets;
+mod support;
 
 #[path = "../../connectors/tests/support/receiver.rs"]
 mod receiver;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 
+use crate::support::drctl_in;
+
 /// A folder with its own database, removed on drop.
 struct Lab {
     dir: PathBuf,
@@ -27,12 +29,8 @@ impl Lab {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drctl"));
-        cmd.args(args)
-            .current_dir(&self.dir)
-            .env("DRCTL_DB", self.dir.join("runs.db"))
-            .env("NO_COLOR", "1")
-            .env("USER", "alice");
+        let mut cmd = drctl_in(&self.dir, "alice");
+        cmd.args(args);
         cmd
     }
 

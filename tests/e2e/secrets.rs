@@ -5,10 +5,9 @@
 //! database file (with its WAL), everything drctl printed, `show`, `logs`, `ls`, `plan`,
 //! the audit export in every format, and `audit verify` are searched for each value.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use crate::receiver::{HOOK_SECRET, Receiver};
+use crate::support::{drctl_in, finish};
+use std::path::PathBuf;
 
 const SLACK_TOKEN: &str = "xoxSlackTokenSecret42";
 const PD_KEY: &str = "R0UT1NGKEY0123456789abcdefABCDEF";
@@ -60,25 +59,15 @@ struct Lab {
 
 impl Lab {
     fn drctl(&mut self, args: &[&str]) -> (i32, String) {
-        let o = Command::new(env!("CARGO_BIN_EXE_drctl"))
-            .args(args)
-            .current_dir(&self.dir)
-            .env("DRCTL_DB", self.dir.join("runs.db"))
-            .env("NO_COLOR", "1")
-            .env("USER", "alice")
-            .env("T_SLACK", &self.slack_url)
-            .env("T_PD", PD_KEY)
-            .env("T_HOOK", HOOK_SECRET)
-            .env_remove("DRCTL_CONFIG")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
+        let (code, text) = finish(
+            drctl_in(&self.dir, "alice")
+                .args(args)
+                .env("T_SLACK", &self.slack_url)
+                .env("T_PD", PD_KEY)
+                .env("T_HOOK", HOOK_SECRET),
         );
         self.printed.push_str(&text);
-        (o.status.code().unwrap_or(-1), text)
+        (code, text)
     }
 
     /// Fails naming where a secret was found.

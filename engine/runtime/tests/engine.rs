@@ -62,6 +62,24 @@ fn finished(end: &RunEnd) -> &Outcome {
     }
 }
 
+/// Drives a run in its own task, as another process would.
+fn spawn_drive(
+    e: &Engine,
+    run: &RunId,
+    opts: DriveOptions,
+) -> tokio::task::JoinHandle<Result<RunEnd, drctl_engine::EngineError>> {
+    let (e, run) = (e.clone(), run.clone());
+    tokio::spawn(async move { e.drive(&run, opts).await })
+}
+
+/// A process that drives the run for `d`, then dies: its task is gone, its lease stays.
+async fn crash_after(e: &Engine, run: &RunId, d: Duration) {
+    let driving = spawn_drive(e, run, DriveOptions::default());
+    tokio::time::sleep(d).await;
+    driving.abort();
+    let _ = driving.await;
+}
+
 async fn kinds(e: &Engine, run: &RunId) -> Vec<&'static str> {
     e.events(run)
         .await
@@ -166,11 +184,7 @@ async fn a_cancel_command_stops_running_actions_and_runs_finally() {
     let e = engine(store.clone(), fakes.clone(), "w1");
     let yaml = "runbook: t\nsteps:\n  - { id: long, action: log, with: { message: hang } }\nfinally:\n  - { id: tidy, action: log, with: { message: tidy } }\n";
     let run = create(&e, yaml, Map::new()).await;
-    let driving = tokio::spawn({
-        let e = e.clone();
-        let run = run.clone();
-        async move { e.drive(&run, DriveOptions::default()).await }
-    });
+    let driving = spawn_drive(&e, &run, DriveOptions::default());
     tokio::time::sleep(Duration::from_secs(3)).await;
     e.send(
         &run,
@@ -201,10 +215,7 @@ async fn pausing_leaves_running_attempts_to_recovery_and_resume_finishes_the_run
     let run = create(&e, yaml, Map::new()).await;
     let opts = DriveOptions::default();
     let pause = opts.pause.clone();
-    let driving = tokio::spawn({
-        let (e, run) = (e.clone(), run.clone());
-        async move { e.drive(&run, opts).await }
-    });
+    let driving = spawn_drive(&e, &run, opts);
     tokio::time::sleep(Duration::from_secs(1)).await;
     pause.cancel();
     let end = driving.await.unwrap().unwrap();
@@ -250,13 +261,7 @@ steps:
   - { id: blind, action: exec, with: { argv: ["sleep:60000"] } }
 "#;
     let run = create(&first, yaml, Map::new()).await;
-    let driving = tokio::spawn({
-        let (e, run) = (first.clone(), run.clone());
-        async move { e.drive(&run, DriveOptions::default()).await }
-    });
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    driving.abort();
-    let _ = driving.await;
+    crash_after(&first, &run, Duration::from_secs(1)).await;
     assert_eq!(fakes.calls.lock().unwrap().len(), 3);
     // Another process: refused while the dead one's lease lasts...
     let second = engine(store.clone(), fakes.clone(), "w2");
@@ -323,13 +328,7 @@ async fn a_sleep_survives_a_restart_without_starting_over() {
     let yaml = "runbook: t\nsteps:\n  - { id: nap, action: sleep, with: { duration: 1h } }\n  - { id: after, needs: [nap], action: log, with: { message: up } }\n";
     let run = create(&first, yaml, Map::new()).await;
     let started = tokio::time::Instant::now();
-    let driving = tokio::spawn({
-        let (e, run) = (first.clone(), run.clone());
-        async move { e.drive(&run, DriveOptions::default()).await }
-    });
-    tokio::time::sleep(Duration::from_secs(40 * 60)).await;
-    driving.abort();
-    let _ = driving.await;
+    crash_after(&first, &run, Duration::from_secs(40 * 60)).await;
     // The dead process was on another host: its lease must expire first.
     tokio::time::sleep(Duration::from_secs(30)).await;
     let second = engine(store.clone(), fakes.clone(), "w2");
@@ -349,10 +348,7 @@ async fn a_held_lock_makes_a_second_run_wait_or_fail_at_once() {
     let yaml = "runbook: t\nparams: { region: { type: string, default: a } }\nlock: \"failover/{{ params.region }}\"\nsteps:\n  - { id: a, action: log, with: { message: \"sleep:5000\" } }\n";
     let one = create(&e, yaml, Map::new()).await;
     let two = create(&e, yaml, Map::new()).await;
-    let driving = tokio::spawn({
-        let (e, run) = (e.clone(), one.clone());
-        async move { e.drive(&run, DriveOptions::default()).await }
-    });
+    let driving = spawn_drive(&e, &one, DriveOptions::default());
     tokio::time::sleep(Duration::from_millis(100)).await;
     let refused = e
         .drive(
@@ -476,20 +472,11 @@ async fn an_approval_timeout_escalates_across_a_restart_and_the_next_level_decid
     let yaml = "runbook: t\nsteps:\n  - id: gate\n    approval: { approvers: [bob], timeout: 10m, on_timeout: escalate, escalate: [[carol]] }\n  - { id: after, needs: [gate], action: log, with: { message: go } }\n";
     let run = create(&first, yaml, Map::new()).await;
     let started = tokio::time::Instant::now();
-    let driving = tokio::spawn({
-        let (e, run) = (first.clone(), run.clone());
-        async move { e.drive(&run, DriveOptions::default()).await }
-    });
     // The engine dies 4 minutes into the wait; nobody drives the run for 20 minutes.
-    tokio::time::sleep(Duration::from_secs(4 * 60)).await;
-    driving.abort();
-    let _ = driving.await;
+    crash_after(&first, &run, Duration::from_secs(4 * 60)).await;
     tokio::time::sleep(Duration::from_secs(20 * 60)).await;
     let second = engine(store.clone(), fakes.clone(), "w2");
-    let driving = tokio::spawn({
-        let (e, run) = (second.clone(), run.clone());
-        async move { e.drive(&run, DriveOptions::default()).await }
-    });
+    let driving = spawn_drive(&second, &run, DriveOptions::default());
     tokio::time::sleep(Duration::from_secs(1)).await;
     // The stored deadline (10 minutes after the request) had passed: escalated at once.
     let events = second.events(&run).await.unwrap();
