@@ -533,8 +533,8 @@ impl Driver {
         }
     }
 
-    async fn on_timer(&mut self) -> Result<(), EngineError> {
-        let now = self.e.clock.now();
+    /// Renews the lease when its heartbeat is due.
+    async fn heartbeat_if_due(&mut self, now: Timestamp) -> Result<(), EngineError> {
         if now >= self.next_heartbeat {
             self.lease = self
                 .e
@@ -543,6 +543,12 @@ impl Driver {
                 .await?;
             self.next_heartbeat = now.plus(self.e.config.heartbeat);
         }
+        Ok(())
+    }
+
+    async fn on_timer(&mut self) -> Result<(), EngineError> {
+        let now = self.e.clock.now();
+        self.heartbeat_if_due(now).await?;
         let grace = self.e.config.cancel_grace;
         let mut expired = Vec::new();
         for (key, f) in &mut self.flights {
@@ -735,15 +741,7 @@ impl Driver {
                     return Ok(self.end());
                 }
             }
-            let now = self.e.clock.now();
-            if now >= self.next_heartbeat {
-                self.lease = self
-                    .e
-                    .store
-                    .renew(&self.lease, now, self.e.config.lease_ttl)
-                    .await?;
-                self.next_heartbeat = now.plus(self.e.config.heartbeat);
-            }
+            self.heartbeat_if_due(self.e.clock.now()).await?;
             self.take_commands().await?;
             if self.state.cancelled {
                 self.queue(
