@@ -29,6 +29,7 @@ pub mod vault;
 
 mod input;
 mod spec;
+mod wait;
 
 use std::sync::Arc;
 
@@ -80,6 +81,9 @@ impl Registry {
         for action in core::actions(&specs, &client)
             .into_iter()
             .chain(notify::actions(&specs, &client))
+            .chain(postgres::actions(&specs))
+            .chain(redis::actions(&specs))
+            .chain(haproxy::actions(&specs))
         {
             r.implement(action);
         }

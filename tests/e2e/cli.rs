@@ -237,7 +237,13 @@ fn actions_are_listed_and_described() {
     let list = stdout(&drctl(&["actions"]));
     assert!(
         list.lines()
-            .any(|l| l.starts_with("postgres.promote") && l.contains("idempotent")),
+            .any(|l| l.starts_with("postgres.fence") && l.contains("idempotent")),
+        "{list}"
+    );
+    // A promotion is never repeated blindly after a crash: it reconciles.
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("postgres.promote") && !l.contains("idempotent")),
         "{list}"
     );
     let one = drctl(&["actions", "haproxy.set_state"]);

@@ -1,8 +1,40 @@
 //! PostgreSQL: promotion, fencing, replication, queries, point-in-time restore.
 
-use drctl_core::{ActionSpec, ObjectSchema, Reconcile, Ty};
+//!
+//! - [`conn`]: connecting, and SQLSTATEs sorted into retryable and permanent errors.
+//! - [`promote`]: `postgres.promote` and `postgres.fence`, which reconcile after a crash.
+//! - [`replication`]: `postgres.replication_status`, `postgres.wait_caught_up`.
+//! - [`query`]: the `postgres.query` action.
+//!
+//! The driver is tokio-postgres without TLS: the lab and the tests run on loopback.
+
+mod conn;
+mod promote;
+mod query;
+mod replication;
+
+use std::sync::Arc;
+
+use drctl_core::{Action, ActionSpec, ObjectSchema, Reconcile, Ty};
 
 use crate::spec::spec;
+
+/// The implemented PostgreSQL actions, for the specs given.
+pub(crate) fn actions(specs: &[ActionSpec]) -> Vec<Arc<dyn Action>> {
+    let mut out: Vec<Arc<dyn Action>> = Vec::new();
+    for s in specs {
+        let spec = s.clone();
+        match s.name.as_str() {
+            "postgres.promote" => out.push(Arc::new(promote::Promote { spec })),
+            "postgres.fence" => out.push(Arc::new(promote::Fence { spec })),
+            "postgres.replication_status" => out.push(Arc::new(replication::Status { spec })),
+            "postgres.wait_caught_up" => out.push(Arc::new(replication::WaitCaughtUp { spec })),
+            "postgres.query" => out.push(Arc::new(query::Query { spec })),
+            _ => {}
+        }
+    }
+    out
+}
 
 const DSN: &str = "connection string (libpq keyword/value or URI); pass it through `secrets`";
 
@@ -11,7 +43,9 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
         spec(
             "postgres.promote",
             "Promote a streaming replica (pg_promote) and wait until it accepts writes",
-            true,
+            // Never repeated blindly: after a crash, reconcile looks whether the server
+            // is already out of recovery.
+            false,
             Reconcile::Supported,
             ObjectSchema::new()
                 .req_secret("dsn", Ty::String, DSN)
@@ -24,7 +58,13 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
             Reconcile::Supported,
             ObjectSchema::new()
                 .req_secret("dsn", Ty::String, DSN)
-                .opt("terminate_sessions", Ty::Boolean, "end open sessions so none keeps writing (default true)"),
+                .opt("terminate_sessions", Ty::Boolean, "end open sessions so none keeps writing (default true)")
+                .opt(
+                    "if_unreachable",
+                    Ty::one_of_strings(&["fail", "assume_down"]),
+                    "an unreachable server is an error (`fail`, the default) or taken as down \
+                     (`assume_down`: it must then come back only as a replica)",
+                ),
         ),
         spec(
             "postgres.replication_status",

@@ -1,8 +1,32 @@
 //! HAProxy through its runtime API.
 
-use drctl_core::{ActionSpec, ObjectSchema, Reconcile, Ty};
+//!
+//! - [`api`]: one command per connection (unix socket or TCP), `show stat` parsed.
+//! - [`actions`]: the actions, with reconcile for the two that change things.
+
+mod actions;
+mod api;
+
+use std::sync::Arc;
+
+use drctl_core::{Action, ActionSpec, ObjectSchema, Reconcile, Ty};
 
 use crate::spec::spec;
+
+/// The implemented HAProxy actions, for the specs given.
+pub(crate) fn actions(specs: &[ActionSpec]) -> Vec<Arc<dyn Action>> {
+    let mut out: Vec<Arc<dyn Action>> = Vec::new();
+    for s in specs {
+        let spec = s.clone();
+        match s.name.as_str() {
+            "haproxy.set_weight" => out.push(Arc::new(actions::SetWeight { spec })),
+            "haproxy.set_state" => out.push(Arc::new(actions::SetState { spec })),
+            "haproxy.stats" => out.push(Arc::new(actions::Stats { spec })),
+            _ => {}
+        }
+    }
+    out
+}
 
 const SOCKET: &str = "runtime API: `unix:/path/to/socket` or `host:port`";
 
@@ -11,7 +35,8 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
         spec(
             "haproxy.set_weight",
             "Set the weight of one server, or of several in one go (traffic shifts)",
-            true,
+            // A traffic change is read back after a crash, never repeated blindly.
+            false,
             Reconcile::Supported,
             ObjectSchema::new()
                 .req("socket", Ty::String, SOCKET)
@@ -39,7 +64,7 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
         spec(
             "haproxy.set_state",
             "Set a server's administrative state",
-            true,
+            false,
             Reconcile::Supported,
             ObjectSchema::new()
                 .req("socket", Ty::String, SOCKET)

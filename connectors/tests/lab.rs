@@ -1,0 +1,381 @@
+//! The PostgreSQL, Redis Sentinel and HAProxy actions against real servers: a private
+//! copy of the DR lab (`scripts/lab`, ports 563xx), started and taken down by this test.
+//!
+//! One test drives the systems in order, because the steps change the topology (a fence,
+//! a promotion, a Sentinel failover) the way a failover would; each step's assertion
+//! says which case failed.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/call.rs"]
+mod call;
+#[path = "support/lab.rs"]
+mod lab;
+
+use call::{ctx, run};
+use drctl_connectors::Registry;
+use drctl_core::{ActionError, ActionRegistry, Observed};
+use lab::Lab;
+use serde_json::{Value, json};
+
+fn retryable(r: Result<Value, ActionError>, what: &str) -> String {
+    match r {
+        Err(ActionError::Retryable(m)) => m,
+        other => panic!("{what}: expected a retryable error, got {other:?}"),
+    }
+}
+
+fn permanent(r: Result<Value, ActionError>, what: &str) -> String {
+    match r {
+        Err(ActionError::Permanent(m)) => m,
+        other => panic!("{what}: expected a permanent error, got {other:?}"),
+    }
+}
+
+async fn reconcile(action: &str, input: Value) -> Observed {
+    Registry::builtin()
+        .action(action)
+        .unwrap()
+        .reconcile(&ctx(), input)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connectors_drive_the_real_lab() {
+    let lab = Lab::up("563");
+    let a = lab.get("DRCTL_LAB_PG_A");
+    let b = lab.get("DRCTL_LAB_PG_B");
+
+    // --- PostgreSQL: status, queries, lag ------------------------------------------------
+    let st = run("postgres.replication_status", json!({ "dsn": a }))
+        .await
+        .unwrap();
+    assert_eq!(st["role"], "primary", "{st}");
+    assert_eq!(
+        st["replicas"].as_array().unwrap().len(),
+        1,
+        "a streams to b: {st}"
+    );
+    let st = run("postgres.replication_status", json!({ "dsn": b }))
+        .await
+        .unwrap();
+    assert_eq!(st["role"], "replica", "{st}");
+    assert_eq!(st["wal_receiver"], "streaming", "{st}");
+
+    let q = run(
+        "postgres.query",
+        json!({ "dsn": a, "sql": "SELECT $1::int + 1 AS n, $2::text AS t, now() > $3::text::timestamptz AS later",
+                "args": [41, "x", "2020-01-01T00:00:00Z"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        q["first"],
+        json!({ "n": 42, "t": "x", "later": true }),
+        "{q}"
+    );
+    let q = run(
+        "postgres.query",
+        json!({ "dsn": a, "sql": "CREATE TABLE IF NOT EXISTS t (id int)" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(q["row_count"], 0);
+    let e = permanent(
+        run(
+            "postgres.query",
+            json!({ "dsn": a, "sql": "SELECT * FROM missing_table" }),
+        )
+        .await,
+        "a missing table",
+    );
+    assert!(e.contains("42P01") && e.contains("127.0.0.1:56331"), "{e}");
+    let e = permanent(
+        run(
+            "postgres.query",
+            json!({ "dsn": a, "sql": "SELECT now() AS t" }),
+        )
+        .await,
+        "an unconverted type",
+    );
+    assert!(e.contains("t::text"), "{e}");
+
+    let caught = run(
+        "postgres.wait_caught_up",
+        json!({ "dsn": b, "primary_dsn": a, "interval": "100ms", "timeout": "10s" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(caught["lag_bytes"], 0, "{caught}");
+
+    // A lagging replica: replay paused while the primary writes.
+    run(
+        "postgres.query",
+        json!({ "dsn": b, "sql": "SELECT pg_wal_replay_pause()::text" }),
+    )
+    .await
+    .unwrap();
+    run(
+        "postgres.query",
+        json!({ "dsn": a, "sql": "INSERT INTO t SELECT generate_series(1, 1000)" }),
+    )
+    .await
+    .unwrap();
+    let e = retryable(
+        run(
+            "postgres.wait_caught_up",
+            json!({ "dsn": b, "primary_dsn": a, "interval": "100ms", "timeout": "1s" }),
+        )
+        .await,
+        "a lagging replica",
+    );
+    assert!(e.contains("bytes") && e.contains("behind"), "{e}");
+    run(
+        "postgres.query",
+        json!({ "dsn": b, "sql": "SELECT pg_wal_replay_resume()::text" }),
+    )
+    .await
+    .unwrap();
+    run(
+        "postgres.wait_caught_up",
+        json!({ "dsn": b, "primary_dsn": a, "interval": "100ms", "timeout": "10s" }),
+    )
+    .await
+    .unwrap();
+
+    // Unreachable and malformed.
+    let down = "postgres://postgres@127.0.0.1:56339/postgres?connect_timeout=1";
+    let e = retryable(
+        run("postgres.replication_status", json!({ "dsn": down })).await,
+        "an unreachable server",
+    );
+    assert!(
+        e.contains("127.0.0.1:56339") && e.contains("cannot connect"),
+        "{e}"
+    );
+    let e = permanent(
+        run(
+            "postgres.replication_status",
+            json!({ "dsn": "host=x port=notaport password=hunter2" }),
+        )
+        .await,
+        "a malformed string",
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+
+    // --- Redis and Sentinel ----------------------------------------------------------------
+    let ra = lab.get("DRCTL_LAB_REDIS_A");
+    let rb = lab.get("DRCTL_LAB_REDIS_B");
+    let sentinels: Vec<String> = lab
+        .get("DRCTL_LAB_SENTINELS")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let role = run("redis.role", json!({ "address": ra })).await.unwrap();
+    assert_eq!(role["role"], "master", "{role}");
+    let role = run("redis.role", json!({ "address": rb })).await.unwrap();
+    assert_eq!(role["role"], "replica", "{role}");
+    assert_eq!(role["master"], ra, "{role}");
+    let agreed = run(
+        "redis.wait_master",
+        json!({ "sentinels": sentinels, "master": "lab", "expect": ra, "timeout": "20s" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(agreed["agreed"], 3, "{agreed}");
+
+    let input = json!({ "sentinels": sentinels, "master": "lab", "from": ra, "timeout": "30s" });
+    assert_eq!(
+        reconcile("redis.sentinel_failover", input.clone()).await,
+        Observed::NotDone
+    );
+    let moved = run("redis.sentinel_failover", input.clone()).await.unwrap();
+    assert_eq!(moved["old_master"], ra, "{moved}");
+    assert_eq!(moved["new_master"], rb, "{moved}");
+    let Observed::Done(seen) = reconcile("redis.sentinel_failover", input.clone()).await else {
+        panic!("reconcile after the failover did not find it");
+    };
+    assert_eq!(seen["new_master"], rb);
+    // Asked again with the same `from`, it does not move the master back.
+    let again = run("redis.sentinel_failover", input).await.unwrap();
+    assert_eq!(again["already_moved"], true, "{again}");
+    let role = run("redis.role", json!({ "address": rb })).await.unwrap();
+    assert_eq!(role["role"], "master", "{role}");
+
+    // --- HAProxy ---------------------------------------------------------------------------
+    let socket = lab.get("DRCTL_LAB_HAPROXY");
+    let tcp = lab.get("DRCTL_LAB_HAPROXY_TCP");
+    let stats = run(
+        "haproxy.stats",
+        json!({ "socket": socket, "backend": "app" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stats["servers"]["a"]["weight"], 100, "{stats}");
+    assert_eq!(stats["servers"]["b"]["weight"], 0, "{stats}");
+    let shift = json!({ "socket": tcp, "backend": "app",
+                        "weights": [{ "server": "b", "weight": 20 }, { "server": "a", "weight": 80 }] });
+    assert_eq!(
+        reconcile("haproxy.set_weight", shift.clone()).await,
+        Observed::NotDone
+    );
+    let set = run("haproxy.set_weight", shift.clone()).await.unwrap();
+    assert_eq!(
+        set["weights"][0],
+        json!({ "server": "b", "weight": 20, "previous": 0 }),
+        "{set}"
+    );
+    assert!(matches!(
+        reconcile("haproxy.set_weight", shift).await,
+        Observed::Done(_)
+    ));
+    let stats = run(
+        "haproxy.stats",
+        json!({ "socket": socket, "backend": "app", "server": "a" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stats["servers"]["a"]["weight"], 80, "{stats}");
+
+    let drain = json!({ "socket": socket, "backend": "app", "server": "a", "state": "drain" });
+    assert_eq!(
+        reconcile("haproxy.set_state", drain.clone()).await,
+        Observed::NotDone
+    );
+    let st = run("haproxy.set_state", drain.clone()).await.unwrap();
+    assert_eq!(
+        (st["previous"].as_str(), st["state"].as_str()),
+        (Some("ready"), Some("drain")),
+        "{st}"
+    );
+    assert!(matches!(
+        reconcile("haproxy.set_state", drain).await,
+        Observed::Done(_)
+    ));
+    run(
+        "haproxy.set_state",
+        json!({ "socket": socket, "backend": "app", "server": "a", "state": "ready" }),
+    )
+    .await
+    .unwrap();
+
+    let e = permanent(
+        run(
+            "haproxy.set_weight",
+            json!({ "socket": socket, "backend": "app", "server": "zz", "weight": 1 }),
+        )
+        .await,
+        "an unknown server",
+    );
+    assert!(e.contains("zz"), "{e}");
+    let missing = format!("unix:{}/no-such.sock", lab.dir.display());
+    let e = permanent(
+        run("haproxy.stats", json!({ "socket": missing })).await,
+        "a missing socket",
+    );
+    assert!(e.contains("does not exist"), "{e}");
+    let e = retryable(
+        run("haproxy.stats", json!({ "socket": "127.0.0.1:56399" })).await,
+        "a refused TCP connection",
+    );
+    assert!(e.contains("127.0.0.1:56399"), "{e}");
+
+    // --- Fence and promote: the PostgreSQL failover ----------------------------------------
+    let fence = json!({ "dsn": a });
+    assert_eq!(
+        reconcile("postgres.fence", fence.clone()).await,
+        Observed::NotDone
+    );
+    let fenced = run("postgres.fence", fence.clone()).await.unwrap();
+    assert_eq!(
+        (fenced["fenced"].as_bool(), fenced["role"].as_str()),
+        (Some(true), Some("primary")),
+        "{fenced}"
+    );
+    assert!(matches!(
+        reconcile("postgres.fence", fence).await,
+        Observed::Done(_)
+    ));
+    let e = permanent(
+        run(
+            "postgres.query",
+            json!({ "dsn": a, "sql": "INSERT INTO t VALUES (1)" }),
+        )
+        .await,
+        "a write to a fenced primary",
+    );
+    assert!(e.contains("25006"), "read-only transaction: {e}");
+    run(
+        "postgres.wait_caught_up",
+        json!({ "dsn": b, "primary_dsn": a, "interval": "100ms", "timeout": "10s" }),
+    )
+    .await
+    .unwrap();
+
+    let promote = json!({ "dsn": b, "wait": "30s" });
+    assert_eq!(
+        reconcile("postgres.promote", promote.clone()).await,
+        Observed::NotDone
+    );
+    let promoted = run("postgres.promote", promote.clone()).await.unwrap();
+    assert_eq!(promoted["promoted"], true, "{promoted}");
+    let Observed::Done(seen) = reconcile("postgres.promote", promote.clone()).await else {
+        panic!("reconcile after the promotion did not find it");
+    };
+    assert_eq!(seen["promoted"], true);
+    let again = run("postgres.promote", promote).await.unwrap();
+    assert_eq!(again["already_primary"], true, "{again}");
+    let st = run("postgres.replication_status", json!({ "dsn": b }))
+        .await
+        .unwrap();
+    assert_eq!(st["role"], "primary", "{st}");
+    // The apps write through whichever server takes writes: now b.
+    let q = run(
+        "postgres.query",
+        json!({ "dsn": b, "sql": "INSERT INTO t VALUES (2) RETURNING id" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(q["first"]["id"], 2);
+
+    // The old primary crashes: fencing it is an error, unless the step takes it as down.
+    lab.must(&["stop-region", "a"]);
+    let e = retryable(
+        run("postgres.fence", json!({ "dsn": a })).await,
+        "fencing a crashed server",
+    );
+    assert!(e.contains("cannot connect"), "{e}");
+    let out = run(
+        "postgres.fence",
+        json!({ "dsn": a, "if_unreachable": "assume_down" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (out["fenced"].as_bool(), out["assumed_down"].as_bool()),
+        (Some(false), Some(true))
+    );
+
+    // --- Sentinel quorum lost ------------------------------------------------------------
+    lab.kill("redis/sentinel-1.pid");
+    lab.kill("redis/sentinel-2.pid");
+    let e = retryable(
+        run(
+            "redis.sentinel_failover",
+            json!({ "sentinels": sentinels, "master": "lab", "timeout": "5s" }),
+        )
+        .await,
+        "a failover without quorum",
+    );
+    assert!(e.contains("quorum"), "{e}");
+    let e = retryable(
+        run(
+            "redis.wait_master",
+            json!({ "sentinels": sentinels, "master": "lab", "timeout": "1s" }),
+        )
+        .await,
+        "agreement without quorum",
+    );
+    assert!(e.contains("unreachable"), "{e}");
+}
