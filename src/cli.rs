@@ -68,6 +68,9 @@ pub(crate) enum Command {
         /// Fail at once if the runbook's lock is held by another run, instead of waiting.
         #[arg(long)]
         no_wait: bool,
+        /// Mark the run as a drill (reports, and approval policies with `drills_only`).
+        #[arg(long)]
+        drill: bool,
         #[command(flatten)]
         engine: EngineArgs,
     },

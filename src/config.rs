@@ -8,6 +8,13 @@
 //! [identity]
 //! # OS users allowed to act as another name with `--as` ("*": any name).
 //! act_as = { ci = ["*"], alice = ["alice-breakglass"] }
+//!
+//! # Gates a policy approves, recorded as `policy:lab-drills` (see drctl-engine's policy).
+//! [[approval_policy]]
+//! name = "lab-drills"
+//! runbooks = ["lab-failover"]     # runbook names; none listed: all
+//! drills_only = true              # the default: only runs started with `--drill`
+//! on_behalf_of = "group:sre-oncall"
 //! ```
 //!
 //! Found at `--config` / `DRCTL_CONFIG`, else `./drctl.toml`, else
@@ -28,6 +35,37 @@ pub(crate) struct Config {
     pub groups: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub identity: Identity,
+    /// `[[approval_policy]]`: gates a policy approves as a recorded approver.
+    #[serde(default, rename = "approval_policy")]
+    pub approval_policies: Vec<ApprovalPolicy>,
+}
+
+/// One `[[approval_policy]]`. `drills_only` defaults to true: a policy that approves real
+/// failovers must say so.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApprovalPolicy {
+    pub name: String,
+    #[serde(default)]
+    pub runbooks: Vec<String>,
+    #[serde(default = "yes")]
+    pub drills_only: bool,
+    pub on_behalf_of: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ApprovalPolicy {
+    pub(crate) fn to_engine(&self) -> drctl_engine::policy::ApprovalPolicy {
+        drctl_engine::policy::ApprovalPolicy {
+            name: self.name.clone(),
+            runbooks: self.runbooks.clone(),
+            drills_only: self.drills_only,
+            on_behalf_of: self.on_behalf_of.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

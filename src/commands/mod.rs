@@ -43,13 +43,14 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             params,
             no_wait,
+            drill,
             engine,
         } => runs::run::run(
             &registry,
             cli.db.as_deref(),
             &file,
             &params,
-            no_wait,
+            runs::run::Flags { no_wait, drill },
             &engine,
         ),
         Command::Resume { run, engine } => {

@@ -10,7 +10,7 @@
 //!   period to finish, then stores `paused`: attempts still running are left as
 //!   started-not-finished, which the next `resume` settles exactly like a crash.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -86,6 +86,8 @@ pub(crate) struct Driver {
     pub(crate) to_attach: Vec<(Key, RunId)>,
     /// Secret values read so far: scrubbed from outputs and messages.
     pub(crate) revealed: Vec<String>,
+    /// Policies whose approval a gate refused, reported once.
+    policy_refused: HashSet<String>,
 }
 
 impl Engine {
@@ -137,6 +139,7 @@ impl Engine {
             next_poll: now,
             to_attach: Vec::new(),
             revealed: Vec::new(),
+            policy_refused: HashSet::new(),
         };
         let end = driver.run().await;
         driver.shutdown().await;
@@ -233,6 +236,7 @@ impl Driver {
                 self.take_commands().await?;
             }
             self.decide()?;
+            self.approve_by_policy()?;
             self.flush().await?;
             self.deliver_notices();
             if let Some(end) = self.end() {
@@ -643,6 +647,34 @@ impl Driver {
         Ok(())
     }
 
+    /// Records the approvals configured policies owe the run's waiting gates. Each is
+    /// checked like an operator's decision first; one that does not apply is reported
+    /// once and left for a person.
+    fn approve_by_policy(&mut self) -> Result<(), EngineError> {
+        if self.pausing.is_some() || self.e.config.approval_policies.is_empty() {
+            return Ok(());
+        }
+        for (actor, kind) in crate::policy::owed(&self.e.config.approval_policies, &self.state) {
+            let probe = Event {
+                at: self.e.clock.now(),
+                actor: actor.clone(),
+                kind: kind.clone(),
+            };
+            if let Err(e) = self.state.clone().apply(&probe) {
+                if self.policy_refused.insert(actor.clone()) {
+                    self.e
+                        .observer
+                        .notice(&self.state, &format!("{actor} did not approve: {e}"));
+                }
+                continue;
+            }
+            self.queue(vec![kind], &actor)?;
+            // Decided gates may start more steps at once.
+            self.decide()?;
+        }
+        Ok(())
+    }
+
     /// After a resume, a step that still waits for an operator's decision pauses the run
     /// again at once, saying which: resuming cannot guess whether it ran.
     fn pause_if_waiting_for_operator(&mut self) -> Result<(), EngineError> {
@@ -708,6 +740,7 @@ impl Driver {
                         self.queue(
                             vec![EventKind::RunFinished {
                                 outcome: drctl_run::Outcome::Failed { reason },
+                                measured: None,
                             }],
                             ENGINE,
                         )?;
@@ -736,7 +769,7 @@ impl Driver {
                     return Ok(self.end());
                 }
                 () = cancel.cancelled() => {
-                    self.queue(vec![EventKind::RunFinished { outcome: drctl_run::Outcome::Cancelled }], ENGINE)?;
+                    self.queue(vec![EventKind::RunFinished { outcome: drctl_run::Outcome::Cancelled, measured: None }], ENGINE)?;
                     self.flush().await?;
                     return Ok(self.end());
                 }
@@ -747,6 +780,7 @@ impl Driver {
                 self.queue(
                     vec![EventKind::RunFinished {
                         outcome: drctl_run::Outcome::Cancelled,
+                        measured: None,
                     }],
                     ENGINE,
                 )?;

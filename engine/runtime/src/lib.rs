@@ -19,6 +19,7 @@
 //! - [`driver`]: the loop; `attempts`: starting actions, timeouts, results, sub-runs;
 //!   `notices`: delivering what `notify:` subscriptions are owed, with retries.
 //! - [`projection`]: rows kept next to the events.
+//! - [`policy`]: gates approved by a configured policy (unattended drills).
 //! - [`clock`], [`worker`], [`secrets`], [`command`], [`observer`].
 
 pub mod clock;
@@ -26,6 +27,7 @@ pub mod command;
 pub mod create;
 pub mod driver;
 pub mod observer;
+pub mod policy;
 pub mod projection;
 pub mod secrets;
 pub mod worker;
@@ -67,6 +69,8 @@ pub struct EngineConfig {
     pub cancel_grace: Duration,
     /// How often the inbox is checked and a held lock is tried again.
     pub poll: Duration,
+    /// Gates approved by configured policies (see [`policy`]).
+    pub approval_policies: Vec<policy::ApprovalPolicy>,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +83,7 @@ impl Default for EngineConfig {
             heartbeat: Duration::from_secs(10),
             cancel_grace: Duration::from_secs(10),
             poll: Duration::from_millis(500),
+            approval_policies: Vec::new(),
         }
     }
 }
@@ -123,6 +128,12 @@ impl Engine {
 
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = observer;
+        self
+    }
+
+    /// Gates these policies approve (see [`policy`]).
+    pub fn with_approval_policies(mut self, policies: Vec<policy::ApprovalPolicy>) -> Self {
+        self.config.approval_policies = policies;
         self
     }
 

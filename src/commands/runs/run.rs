@@ -12,12 +12,21 @@ use super::{actor, drive, engine, open, runtime};
 use crate::cli::EngineArgs;
 use crate::commands::{eprint, load_valid, print};
 
+/// How `drctl run` was asked to start the run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flags {
+    /// Fail at once when the lock is held.
+    pub(crate) no_wait: bool,
+    /// A drill, not a real incident.
+    pub(crate) drill: bool,
+}
+
 pub(crate) fn run(
     registry: &Registry,
     db: Option<&Path>,
     file: &Path,
     params: &[String],
-    no_wait: bool,
+    flags: Flags,
     args: &EngineArgs,
 ) -> anyhow::Result<ExitCode> {
     let (source, runbook) = match load_valid(registry, file)? {
@@ -47,7 +56,7 @@ pub(crate) fn run(
                 params: resolved.to_map(),
                 actor: actor(),
                 trigger: "manual".into(),
-                drill: false,
+                drill: flags.drill,
                 parent: None,
             })
             .await?;
@@ -56,7 +65,7 @@ pub(crate) fn run(
             &engine,
             &run,
             DriveOptions {
-                no_wait,
+                no_wait: flags.no_wait,
                 ..DriveOptions::default()
             },
         )
