@@ -119,10 +119,18 @@ impl Action for Check {
             _ => None,
         };
         let (mut probes, mut healthy, mut streak_ok, mut streak_bad) = (0u64, 0u64, 0u64, 0u64);
+        let began = tokio::time::Instant::now();
+        // When the current healthy streak began: the moment the service came back, which
+        // the run reports as its time to healthy.
+        let mut streak_began = began;
         loop {
+            let sent_at = tokio::time::Instant::now();
             let (ok, last) = probe(client, &input, timeout, ctx).await?;
             probes += 1;
             if ok {
+                if streak_ok == 0 {
+                    streak_began = sent_at;
+                }
                 healthy += 1;
                 streak_ok += 1;
                 streak_bad = 0;
@@ -137,6 +145,9 @@ impl Action for Check {
                     "unhealthy": probes - healthy,
                     "error_rate": (probes - healthy) as f64 / probes as f64,
                     "last": last,
+                    "first_healthy_ms": (streak_ok > 0).then(|| {
+                        u64::try_from(streak_began.duration_since(began).as_millis()).unwrap_or(u64::MAX)
+                    }),
                 })
             };
             match goal {

@@ -104,6 +104,9 @@ impl Drop for Lab {
     fn drop(&mut self) {
         let (ok, text) = self.script(&["down"]);
         // A lab that does not go down fails the test (unless it is failing already).
-        assert!(ok || std::thread::panicking(), "scripts/lab down failed:\n{text}");
+        assert!(
+            ok || std::thread::panicking(),
+            "scripts/lab down failed:\n{text}"
+        );
     }
 }

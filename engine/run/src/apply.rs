@@ -424,7 +424,7 @@ impl RunState {
             } => self
                 .apply_notice_attempt(*notice, *attempt, result, at)
                 .map_err(invalid)?,
-            EventKind::RunFinished { outcome } => {
+            EventKind::RunFinished { outcome, .. } => {
                 self.status = RunStatus::Finished {
                     outcome: outcome.clone(),
                 };

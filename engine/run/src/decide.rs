@@ -59,6 +59,7 @@ impl RunState {
             Stage::Done if self.notices_pending() => Vec::new(),
             Stage::Done => vec![EventKind::RunFinished {
                 outcome: self.outcome(),
+                measured: self.measured(),
             }],
             Stage::Compensating => self.decide_compensation(now, cx).into_iter().collect(),
             Stage::Main => self.decide_block(BlockKind::Main, now, cx),

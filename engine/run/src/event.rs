@@ -161,6 +161,9 @@ pub enum EventKind {
     },
     RunFinished {
         outcome: Outcome,
+        /// RTO and RPO as measured by the run's marked steps, when it has any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        measured: Option<crate::measure::Measured>,
     },
 }
 

@@ -9,6 +9,7 @@
 //!   skip steps, pin `for_each` items, end sleeps, start compensations, finish the run).
 //! - `recover`: what a restart does with attempts that were in flight (retry, reconcile,
 //!   pause), exactly as DESIGN.md's crash semantics say.
+//! - [`measure`]: RTO and RPO as the run measured them, recorded in `run_finished`.
 //! - [`notice`]: `notify:` subscriptions: which notices to queue, their delivery retries.
 //! - `context`: the values templates see during a run.
 //! - `backoff`: retry delays.
@@ -24,6 +25,7 @@ pub mod backoff;
 mod context;
 mod decide;
 pub mod event;
+pub mod measure;
 pub mod notice;
 pub mod pinned;
 mod recover;

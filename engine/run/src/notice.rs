@@ -13,8 +13,8 @@
 //! run ends. A delivery that fails for good fails the run only when its subscription is
 //! `required`.
 
-use drctl_core::{StepId, Timestamp, format_duration};
-use drctl_runbook::model::{Mark, NoticeOn, StepKind, Subscription};
+use drctl_core::{Timestamp, format_duration};
+use drctl_runbook::model::{Mark, NoticeOn, Subscription};
 use drctl_runbook::template::render::{Context, Secrets, render_value};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -210,14 +210,6 @@ impl RunState {
         }
     }
 
-    /// When the first `rto_start` step started.
-    fn rto_started(&self) -> Option<Timestamp> {
-        self.marked(Mark::RtoStart)
-            .filter_map(|id| self.steps.get(id))
-            .flat_map(|st| st.items.iter().filter_map(|i| i.started_at))
-            .min()
-    }
-
     /// When the RTO objective is breached, if it can still be: the clock started, and no
     /// `rto_end` step has succeeded.
     pub(crate) fn rto_deadline(&self) -> Option<Timestamp> {
@@ -237,15 +229,6 @@ impl RunState {
         let deadline = self.rto_started()?.plus(rto);
         let queued = self.notices.iter().any(|n| n.on == NoticeOn::RtoBreached);
         (!queued).then_some(deadline)
-    }
-
-    fn marked(&self, mark: Mark) -> impl Iterator<Item = &StepId> {
-        self.runbook
-            .blocks()
-            .into_iter()
-            .flat_map(|b| &b.steps)
-            .filter(move |s| s.marks.contains(&mark) && !matches!(s.kind, StepKind::Approval(_)))
-            .map(|s| &s.id)
     }
 
     /// A subscription's inputs for a notice: `params`, `secrets`, `run` and `notice`.

@@ -37,6 +37,7 @@ fn engine(store: Arc<dyn Store>, fakes: Arc<Fakes>, worker: &str) -> Engine {
         cancel_grace: Duration::from_secs(5),
         poll: Duration::from_millis(200),
         max_parallel: 8,
+        approval_policies: Vec::new(),
     };
     Engine::new(store, fakes, clock(), config)
 }
@@ -660,4 +661,82 @@ steps:
             .contains("RTO objective of 1m")
     );
     assert_eq!(fakes.calls_of("notify.webhook").len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_records_the_rto_and_rpo_its_marked_steps_measured() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let e = engine(store, Fakes::new(), "w1");
+    let yaml = r#"runbook: t
+objectives: { rto: 1m, rpo: 1s }
+steps:
+  - { id: fault, action: exec, with: { argv: ["sleep:2000"] }, marks: [rto_start] }
+  - { id: healthy, needs: [fault], action: http.check, with: { url: "healthy:500" }, marks: [rto_end] }
+  - { id: lost, needs: [healthy], action: exec, with: { argv: [rpo, "3", "0.25"] }, marks: [rpo] }
+"#;
+    let run = create(&e, yaml, Map::new()).await;
+    let end = e.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    let events = e.events(&run).await.unwrap();
+    let Some(EventKind::RunFinished {
+        measured: Some(m), ..
+    }) = events.last().map(|ev| &ev.kind)
+    else {
+        panic!("run_finished carries no measurement: {:?}", events.last());
+    };
+    // 2 s of fault, then a check that took 1 s and first saw health 0.5 s in.
+    assert_eq!((m.rto_ms, m.healthy_ms), (Some(3000), Some(2500)));
+    assert_eq!((m.lost_writes, m.lost_seconds), (Some(3), Some(0.25)));
+    assert_eq!((m.rto_met(), m.rpo_met()), (Some(true), Some(true)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_approval_policy_approves_a_drill_as_a_recorded_approver_and_leaves_other_runs_to_people()
+ {
+    use drctl_engine::policy::ApprovalPolicy;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let policy = |on_behalf_of: &str| ApprovalPolicy {
+        name: "drills".into(),
+        runbooks: vec!["t".into()],
+        drills_only: true,
+        on_behalf_of: on_behalf_of.into(),
+    };
+    let e = engine(store.clone(), fakes.clone(), "w1")
+        .with_approval_policies(vec![policy("group:sre")]);
+    let yaml = "runbook: t\nsteps:\n  - id: gate\n    approval: { approvers: [group:sre], timeout: 1m, on_timeout: reject }\n  - { id: after, needs: [gate], action: log, with: { message: go } }\n";
+    let start = |drill: bool| NewRunRequest {
+        source: Source::new("t.yaml", yaml),
+        callees: Vec::new(),
+        params: Map::new(),
+        actor: "alice".into(),
+        trigger: "schedule".into(),
+        drill,
+        parent: None,
+    };
+    // A drill: approved at once by the policy, recorded as its decision.
+    let drill = e.create_run(start(true)).await.unwrap();
+    let end = e.drive(&drill, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    let events = e.events(&drill).await.unwrap();
+    let decided = events
+        .iter()
+        .find(|ev| matches!(ev.kind, EventKind::ApprovalDecided { .. }))
+        .expect("the policy decided");
+    assert_eq!(decided.actor, "policy:drills");
+    assert!(
+        matches!(&decided.kind, EventKind::ApprovalDecided { comment, on_behalf_of, .. }
+        if comment.contains("drill") && on_behalf_of == &["group:sre"])
+    );
+    // Not a drill: the gate waits for a person, and times out here.
+    let real = e.create_run(start(false)).await.unwrap();
+    let end = e.drive(&real, DriveOptions::default()).await.unwrap();
+    assert!(matches!(finished(&end), Outcome::Failed { .. }), "{end:?}");
+    assert!(!kinds(&e, &real).await.contains(&"approval_decided"));
+    // A policy that is not among the gate's approvers does not approve.
+    let e = engine(store, fakes, "w2").with_approval_policies(vec![policy("group:dba")]);
+    let other = e.create_run(start(true)).await.unwrap();
+    let end = e.drive(&other, DriveOptions::default()).await.unwrap();
+    assert!(matches!(finished(&end), Outcome::Failed { .. }), "{end:?}");
+    assert!(!kinds(&e, &other).await.contains(&"approval_decided"));
 }

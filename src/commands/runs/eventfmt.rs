@@ -183,7 +183,7 @@ pub(super) fn line(event: &Event) -> Option<String> {
                 format!("✉ notice {notice}: attempt {attempt} failed: {message}")
             }
         },
-        EventKind::RunFinished { outcome } => match outcome {
+        EventKind::RunFinished { outcome, .. } => match outcome {
             Outcome::Succeeded => "✓ run succeeded".to_owned(),
             Outcome::Failed { reason } => format!("✗ run failed: {reason}"),
             Outcome::Cancelled => "■ run cancelled".to_owned(),

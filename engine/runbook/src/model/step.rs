@@ -149,15 +149,19 @@ pub enum Mark {
     RtoStart,
     /// ...to the end of this one.
     RtoEnd,
+    /// This step measures the data lost: its output's `lost_writes` and `lost_seconds`
+    /// are the run's RPO.
+    Rpo,
 }
 
 impl Mark {
-    pub const ALL: [Mark; 2] = [Mark::RtoStart, Mark::RtoEnd];
+    pub const ALL: [Mark; 3] = [Mark::RtoStart, Mark::RtoEnd, Mark::Rpo];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Mark::RtoStart => "rto_start",
             Mark::RtoEnd => "rto_end",
+            Mark::Rpo => "rpo",
         }
     }
 }

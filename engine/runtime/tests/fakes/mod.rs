@@ -109,6 +109,17 @@ impl Action for Fake {
                     Ok(json!({"tries": *c}))
                 }
             }
+            // A health check that took 2N ms and first saw the service healthy after N.
+            w if w.starts_with("healthy:") => {
+                let ms: u64 = w[8..].parse().unwrap_or(10);
+                tokio::time::sleep(std::time::Duration::from_millis(2 * ms)).await;
+                Ok(json!({"first_healthy_ms": ms}))
+            }
+            // A write probe's report: `rpo LOST SECONDS`.
+            "rpo" => Ok(json!({
+                "lost_writes": input["argv"][1].as_str().and_then(|n| n.parse::<u64>().ok()),
+                "lost_seconds": input["argv"][2].as_str().and_then(|n| n.parse::<f64>().ok()),
+            })),
             w if w.starts_with("sleep:") => {
                 let ms: u64 = w[6..].parse().unwrap_or(10);
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;

@@ -1,0 +1,117 @@
+//! What a run measured against its `objectives`, from its own steps: recorded in its
+//! `run_finished` event, so the figure is part of the audit trail and the report reads it
+//! back instead of recomputing it.
+//!
+//! - RTO: from the first start of a step marked `rto_start` to the end of the first step
+//!   marked `rto_end` that succeeded.
+//! - Healthy: from the same start until the service first answered healthy, when the
+//!   `rto_end` step is a health check that says when (`first_healthy_ms` in `http.check`'s
+//!   output, counted from that step's start). It is the figure a user felt; RTO adds the
+//!   confirmation the runbook asked for.
+//! - RPO: the output of the step marked `rpo` (`lost_writes`, `lost_seconds`), e.g. the lab's
+//!   write probe compared with the new primary.
+
+use drctl_runbook::model::{Mark, StepKind};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::state::{RunState, StepStatus};
+
+/// The figures; each is absent when the runbook has no step to measure it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_objective_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_writes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_objective_ms: Option<u64>,
+}
+
+impl Measured {
+    /// Whether the RTO met its objective (when both are known).
+    pub fn rto_met(&self) -> Option<bool> {
+        Some(self.rto_ms? <= self.rto_objective_ms?)
+    }
+
+    /// Whether the data lost stayed within the RPO (when both are known).
+    pub fn rpo_met(&self) -> Option<bool> {
+        Some(self.lost_seconds? * 1000.0 <= self.rpo_objective_ms? as f64)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rto_ms.is_none() && self.healthy_ms.is_none() && self.lost_writes.is_none()
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl RunState {
+    /// The figures so far; `None` when the run measured nothing.
+    pub fn measured(&self) -> Option<Measured> {
+        let start = self.rto_started();
+        // The first `rto_end` step to succeed, with when it started and ended.
+        let end = self
+            .marked(Mark::RtoEnd)
+            .filter_map(|id| self.steps.get(id))
+            .filter(|st| st.status == StepStatus::Succeeded)
+            .filter_map(|st| {
+                let it = st.items.first()?;
+                Some((it.started_at?, it.finished_at?, it.output()))
+            })
+            .min_by_key(|(_, finished, _)| *finished);
+        let (rto_ms, healthy_ms) = match (start, end) {
+            (Some(start), Some((began, finished, output))) => {
+                let healthy = output
+                    .and_then(|o| o.get("first_healthy_ms"))
+                    .and_then(Value::as_u64)
+                    .map(|after| millis(began.since(start)) + after);
+                (Some(millis(finished.since(start))), healthy)
+            }
+            _ => (None, None),
+        };
+        let lost = self
+            .marked(Mark::Rpo)
+            .filter_map(|id| self.steps.get(id))
+            .find_map(|st| st.items.first()?.output());
+        let m = Measured {
+            rto_ms,
+            healthy_ms,
+            rto_objective_ms: self.runbook.objectives.rto.map(millis),
+            lost_writes: lost
+                .and_then(|o| o.get("lost_writes"))
+                .and_then(Value::as_u64),
+            lost_seconds: lost
+                .and_then(|o| o.get("lost_seconds"))
+                .and_then(Value::as_f64),
+            rpo_objective_ms: self.runbook.objectives.rpo.map(millis),
+        };
+        (!m.is_empty()).then_some(m)
+    }
+
+    /// The steps with a mark (approval steps never measure anything).
+    pub(crate) fn marked(&self, mark: Mark) -> impl Iterator<Item = &drctl_core::StepId> {
+        self.runbook
+            .blocks()
+            .into_iter()
+            .flat_map(|b| &b.steps)
+            .filter(move |s| s.marks.contains(&mark) && !matches!(s.kind, StepKind::Approval(_)))
+            .map(|s| &s.id)
+    }
+
+    /// When the first `rto_start` step started.
+    pub(crate) fn rto_started(&self) -> Option<drctl_core::Timestamp> {
+        self.marked(Mark::RtoStart)
+            .filter_map(|id| self.steps.get(id))
+            .flat_map(|st| st.items.iter().filter_map(|i| i.started_at))
+            .min()
+    }
+}
