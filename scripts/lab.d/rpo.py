@@ -1,21 +1,31 @@
 """Measure the data lost in a failover from the write probe's record (RPO).
 
-    rpo.py DSN ACKED [SINCE_MS]
+    rpo.py DSN ACKED [SINCE]
 
 Prints one JSON object: how many acknowledged writes the server at DSN is missing
 (`lost_writes`), and the span of time they cover (`lost_seconds`: from the first lost
 write's acknowledgement to the last acknowledged write before the fault, 0 when nothing
-was lost). Writes acknowledged before SINCE_MS (unix ms) are ignored, so a drill measures
+was lost). Writes acknowledged before SINCE (unix ms, or RFC 3339) are ignored, so a drill measures
 only its own window.
 """
 
 import json
 import sys
+from datetime import datetime
 
 import psycopg2
 
 DSN, ACKED = sys.argv[1], sys.argv[2]
-SINCE = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+
+
+def since(text):
+    """Unix milliseconds, or an RFC 3339 time (a run's `started_at`)."""
+    if text.isdigit():
+        return int(text)
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+SINCE = since(sys.argv[3]) if len(sys.argv) > 3 else 0
 
 acked = []
 with open(ACKED) as f:

@@ -109,6 +109,16 @@ impl Action for Exec {
         }
         let done = execute(ctx, &check, false).await?;
         Ok(match done.code {
+            // A step whose output is JSON records the check's JSON: a read-only step can
+            // give its own command as the check, and the output keeps its shape.
+            Some(0) if opt_str(&input, "output") == Some("json") => {
+                match serde_json::from_str(&done.stdout) {
+                    Ok(v) => Observed::Done(v),
+                    Err(e) => Observed::Unknown(format!(
+                        "the reconcile check succeeded but its stdout is not JSON: {e}"
+                    )),
+                }
+            }
             Some(0) => Observed::Done(json!({ "reconciled": true, "stdout": done.stdout })),
             Some(1) => Observed::NotDone,
             other => Observed::Unknown(format!(
