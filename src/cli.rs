@@ -152,6 +152,27 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// A run's report (timeline, approvals, RTO and RPO against the objectives, errors),
+    /// or with --runbook the trend of its last runs.
+    Report {
+        #[arg(required_unless_present = "runbook", conflicts_with = "runbook")]
+        run: Option<String>,
+        /// The trend of this runbook's finished runs (its `runbook:` name).
+        #[arg(long)]
+        runbook: Option<String>,
+        /// How many runs the trend covers, newest last.
+        #[arg(long, default_value_t = 10, requires = "runbook")]
+        last: usize,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    Md,
+    Json,
+    Html,
 }
 
 #[derive(Debug, Subcommand)]

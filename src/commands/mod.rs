@@ -4,6 +4,7 @@ mod actions;
 mod audit;
 mod graph;
 mod plan;
+mod report;
 mod runs;
 mod validate;
 
@@ -63,6 +64,19 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
         } => runs::ls::run(cli.db.as_deref(), status, runbook, all, limit),
         Command::Show { run, format } => runs::show::run(cli.db.as_deref(), &run, format),
+        Command::Report {
+            run,
+            runbook,
+            last,
+            format,
+        } => report::run(
+            &registry,
+            cli.db.as_deref(),
+            run.as_deref(),
+            runbook.as_deref(),
+            last,
+            format,
+        ),
         Command::Logs { run, step, follow } => {
             runs::logs::run(cli.db.as_deref(), &run, step.as_deref(), follow)
         }

@@ -97,6 +97,19 @@ impl RunState {
         (!m.is_empty()).then_some(m)
     }
 
+    /// The RTO window: from the first start of an `rto_start` step to the end of the first
+    /// `rto_end` step that succeeded.
+    pub fn rto_window(&self) -> Option<(drctl_core::Timestamp, drctl_core::Timestamp)> {
+        let start = self.rto_started()?;
+        let end = self
+            .marked(Mark::RtoEnd)
+            .filter_map(|id| self.steps.get(id))
+            .filter(|st| st.status == StepStatus::Succeeded)
+            .filter_map(|st| st.items.first()?.finished_at)
+            .min()?;
+        Some((start, end))
+    }
+
     /// The steps with a mark (approval steps never measure anything).
     pub(crate) fn marked(&self, mark: Mark) -> impl Iterator<Item = &drctl_core::StepId> {
         self.runbook

@@ -1,0 +1,236 @@
+//! What a run report says, gathered from the store: the run and its sub-runs, their
+//! steps, approvals and errors, the objectives it measured, and how much of the RTO
+//! window drctl itself took.
+
+use drctl_core::Timestamp;
+use drctl_engine::Engine;
+use drctl_run::event::{AttemptResult, EventKind, Verdict};
+use drctl_run::measure::Measured;
+use drctl_store::RunRow;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::overhead::{Covered, Overhead};
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RunReport {
+    pub run: String,
+    pub runbook: String,
+    pub status: String,
+    pub detail: Option<String>,
+    pub drill: bool,
+    pub trigger: String,
+    pub started_by: String,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub took_ms: Option<u64>,
+    /// The figures and whether each met its objective.
+    pub objectives: Value,
+    /// How the RTO window was spent: in actions, in deliberate waits, and in drctl.
+    pub rto_breakdown: Option<Overhead>,
+    pub timeline: Vec<TimelineRow>,
+    pub approvals: Vec<ApprovalRow>,
+    pub errors: Vec<ErrorRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct TimelineRow {
+    /// 0 for the run's own steps, 1 for a sub-run's, and so on.
+    pub depth: usize,
+    pub runbook: String,
+    pub step: String,
+    pub item: Option<u32>,
+    pub status: String,
+    pub attempts: u32,
+    /// From the run's creation.
+    pub start_ms: Option<u64>,
+    pub duration_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ApprovalRow {
+    pub runbook: String,
+    pub step: String,
+    pub verdict: String,
+    pub by: String,
+    pub on_behalf_of: Vec<String>,
+    pub at: String,
+    pub comment: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ErrorRow {
+    pub runbook: String,
+    pub step: String,
+    pub item: Option<u32>,
+    pub attempt: u32,
+    /// retryable, permanent or timeout.
+    pub class: String,
+    pub message: String,
+}
+
+pub(crate) fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The measured figures with pass or fail, as the report shows them.
+pub(crate) fn objectives(m: Option<&Measured>) -> Value {
+    let Some(m) = m else {
+        return Value::Null;
+    };
+    json!({
+        "rto_ms": m.rto_ms,
+        "healthy_ms": m.healthy_ms,
+        "rto_objective_ms": m.rto_objective_ms,
+        "rto_met": m.rto_met(),
+        "lost_writes": m.lost_writes,
+        "lost_seconds": m.lost_seconds,
+        "rpo_objective_ms": m.rpo_objective_ms,
+        "rpo_met": m.rpo_met(),
+    })
+}
+
+/// The figures a finished run recorded in its `run_finished` event.
+pub(crate) fn recorded(events: &[drctl_run::Event]) -> Option<Measured> {
+    events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::RunFinished { measured, .. } => measured.clone(),
+        _ => None,
+    })
+}
+
+pub(crate) async fn build(engine: &Engine, row: &RunRow) -> anyhow::Result<RunReport> {
+    let store = engine.store();
+    let events = engine.events(&row.id).await?;
+    let (drill, trigger) = match events.first().map(|e| &e.kind) {
+        Some(EventKind::RunCreated(c)) => (c.drill, c.trigger.clone()),
+        _ => (false, String::new()),
+    };
+    let measured = recorded(&events);
+    let state = engine.state(&row.id).await?;
+    let mut report = RunReport {
+        run: row.id.to_string(),
+        runbook: row.runbook.clone(),
+        status: row.status.clone(),
+        detail: row.detail.clone(),
+        drill,
+        trigger,
+        started_by: row.actor.clone(),
+        created_at: row.created_at.to_rfc3339(),
+        finished_at: row.finished_at.map(Timestamp::to_rfc3339),
+        took_ms: row.finished_at.map(|f| ms(f.since(row.created_at))),
+        objectives: objectives(measured.as_ref()),
+        rto_breakdown: None,
+        timeline: Vec::new(),
+        approvals: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut covered = Covered::default();
+    walk(
+        engine,
+        store.as_ref(),
+        row,
+        row.created_at,
+        0,
+        &mut report,
+        &mut covered,
+    )
+    .await?;
+    report.rto_breakdown = state
+        .rto_window()
+        .map(|(start, end)| covered.within(start, end));
+    Ok(report)
+}
+
+/// Adds one run's steps, approvals, errors and busy intervals, then its sub-runs' after
+/// the step that called them.
+async fn walk(
+    engine: &Engine,
+    store: &dyn drctl_store::Store,
+    row: &RunRow,
+    t0: Timestamp,
+    depth: usize,
+    report: &mut RunReport,
+    covered: &mut Covered,
+) -> anyhow::Result<()> {
+    let events = engine.events(&row.id).await?;
+    covered.add_run(&events);
+    for e in &events {
+        match &e.kind {
+            EventKind::ApprovalDecided {
+                step,
+                verdict,
+                comment,
+                on_behalf_of,
+            } => report.approvals.push(ApprovalRow {
+                runbook: row.runbook.clone(),
+                step: step.to_string(),
+                verdict: match verdict {
+                    Verdict::Approve => "approved".into(),
+                    Verdict::Reject => "rejected".into(),
+                },
+                by: e.actor.clone(),
+                on_behalf_of: on_behalf_of.clone(),
+                at: e.at.to_rfc3339(),
+                comment: comment.clone(),
+            }),
+            EventKind::AttemptFinished {
+                step,
+                item,
+                attempt,
+                result: AttemptResult::Failed { class, message },
+                ..
+            } => report.errors.push(ErrorRow {
+                runbook: row.runbook.clone(),
+                step: step.to_string(),
+                item: *item,
+                attempt: *attempt,
+                class: format!("{class:?}").to_lowercase(),
+                message: message.clone(),
+            }),
+            _ => {}
+        }
+    }
+    let children: Vec<RunRow> = store.children(&row.id).await?;
+    for step in store.steps(&row.id).await? {
+        report.timeline.push(TimelineRow {
+            depth,
+            runbook: row.runbook.clone(),
+            step: step.step.clone(),
+            item: step.item,
+            status: step.status.clone(),
+            attempts: step.attempts,
+            start_ms: step.started_at.map(|s| ms(s.since(t0))),
+            duration_ms: match (step.started_at, step.finished_at) {
+                (Some(s), Some(f)) => Some(ms(f.since(s))),
+                _ => None,
+            },
+        });
+        for child in children
+            .iter()
+            .filter(|c| c.parent_step.as_deref() == Some(step.step.as_str()))
+        {
+            Box::pin(walk(engine, store, child, t0, depth + 1, report, covered)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The runs a trend covers: the runbook's last `n` finished top-level runs, oldest first.
+pub(crate) async fn last_runs(
+    store: &dyn drctl_store::Store,
+    runbook: &str,
+    n: usize,
+) -> anyhow::Result<Vec<RunRow>> {
+    let mut rows = store
+        .list_runs(&drctl_store::RunFilter {
+            status: None,
+            runbook: Some(runbook.to_owned()),
+            top_level: true,
+            limit: 10_000,
+        })
+        .await?;
+    rows.retain(RunRow::is_finished);
+    rows.sort_by_key(|r| r.created_at);
+    let skip = rows.len().saturating_sub(n);
+    Ok(rows.into_iter().skip(skip).collect())
+}
