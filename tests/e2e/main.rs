@@ -8,9 +8,13 @@ mod approvals;
 mod audit;
 mod cli;
 mod crash;
+mod lab;
 mod runs;
 mod secrets;
 mod support;
 
 #[path = "../../connectors/tests/support/receiver.rs"]
 mod receiver;
+
+#[path = "../../connectors/tests/support/lab.rs"]
+mod lablib;

@@ -1,0 +1,315 @@
+//! The lab runbooks end to end on a private copy of the DR lab (`scripts/lab`, ports
+//! 565xx): the DR drill, then a failover and a failback during which drctl is SIGKILLed
+//! in the middle of `postgres.promote` and of `haproxy.set_weight`, and resumed.
+//!
+//! After a kill, the interrupted call is never repeated blindly: the resumed run asks the
+//! action to reconcile, and either it found the effect (no second call) or it found none
+//! and called once more. Which of the two happens depends on where the kill landed; both
+//! are correct, and the test checks that one of them did.
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::lablib::Lab;
+use crate::support::{drctl_in, finish};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+struct Drill {
+    lab: Lab,
+    dir: PathBuf,
+}
+
+impl Drill {
+    fn drctl(&self, args: &[&str]) -> Command {
+        let mut cmd = drctl_in(&self.dir, "root");
+        cmd.env("DRCTL_CONFIG", format!("{ROOT}/runbooks/lab/drctl.toml"))
+            .envs(self.lab.vars())
+            .args(args);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let (code, out) = finish(&mut self.drctl(args));
+        assert_eq!(code, 0, "drctl {args:?}:\n{out}");
+        out
+    }
+
+    fn report(&self, run: &str) -> Value {
+        serde_json::from_str(&self.run(&["report", run, "--format", "json"])).unwrap()
+    }
+
+    /// The newest top-level run's id.
+    fn last_run(&self) -> String {
+        let out = self.run(&["ls"]);
+        out.lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// The failover runbook's arguments on this lab.
+fn failover_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "run",
+        "--drill",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks/lab/failover.yaml"),
+        "-p",
+        "lab_ports=565",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Starts drctl and SIGKILLs it as soon as the attempt of `step` is recorded as started,
+/// that is while its action runs ("write before act"). Returns how long the kill took.
+fn kill_during(d: &Drill, args: &[&str], step: &str) -> Duration {
+    let db = d.dir.join("runs.db");
+    let before = attempts(&db, step);
+    let mut child: Child = d
+        .drctl(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if attempts(&db, step) > before {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return started.elapsed();
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("drctl ended ({status}) before `{step}` started");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "`{step}` never started"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// How many attempts of `step` were started, in all runs of the database.
+fn attempts(db: &std::path::Path, step: &str) -> usize {
+    kinds_of(db, None, step)
+        .iter()
+        .filter(|k| *k == "attempt_started")
+        .count()
+}
+
+/// The event kinds about `step` (main phase), in order, in one run or in all.
+fn kinds_of(db: &std::path::Path, run: Option<&str>, step: &str) -> Vec<String> {
+    events_of(db, run, step)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// The event kinds about `step` (main phase) with their `for_each` item.
+fn events_of(db: &std::path::Path, run: Option<&str>, step: &str) -> Vec<(String, Value)> {
+    if !db.exists() {
+        return Vec::new();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}?mode=ro", db.display());
+        let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
+            return Vec::new();
+        };
+        let rows = sqlx::query(
+            "SELECT kind, body FROM events WHERE run_id = ?1 OR ?1 IS NULL ORDER BY at, seq",
+        )
+        .bind(run)
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+        pool.close().await;
+        rows.iter()
+            .filter(|r| {
+                let body: Value = serde_json::from_str(r.get::<&str, _>("body")).unwrap();
+                body["step"] == step && body["phase"].as_str().is_none_or(|p| p == "action")
+            })
+            .map(|r| {
+                let body: Value = serde_json::from_str(r.get::<&str, _>("body")).unwrap();
+                (r.get::<String, _>("kind"), body["item"].clone())
+            })
+            .filter(|(k, _)| k != "step_succeeded")
+            .collect()
+    })
+}
+
+/// After a kill during `step` and a resume: reconciled, then either done (one call in
+/// all) or not done and called once more (two in all). Returns what reconcile found.
+fn reconciled_once(db: &std::path::Path, run: &str, step: &str) -> String {
+    let all = events_of(db, Some(run), step);
+    let item = all
+        .iter()
+        .find(|(k, _)| k == "attempt_interrupted")
+        .map(|(_, item)| item.clone())
+        .unwrap_or_else(|| panic!("{step} was not interrupted: {all:?}"));
+    // The interrupted item's events only (a `for_each` step has one sequence per item).
+    let kinds: Vec<String> = all
+        .into_iter()
+        .filter(|(_, i)| *i == item)
+        .map(|(k, _)| k)
+        .collect();
+    let calls = kinds.iter().filter(|k| *k == "attempt_started").count();
+    let at = kinds
+        .iter()
+        .position(|k| k == "attempt_interrupted")
+        .unwrap_or_else(|| panic!("{step}: {kinds:?}"));
+    assert_eq!(
+        kinds.get(at + 1).map(String::as_str),
+        Some("reconciled"),
+        "{step}: {kinds:?}"
+    );
+    match calls {
+        1 => "done: the effect was there, no second call".into(),
+        2 => "not done: called once more".into(),
+        n => panic!("{step} was called {n} times: {kinds:?}"),
+    }
+}
+
+#[test]
+fn the_lab_runbooks_run_end_to_end_and_survive_a_kill_during_promote_and_set_weight() {
+    let lab = Lab::up("565");
+    let dir = lab.dir.join("drctl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = Drill { lab, dir };
+    let lab_dir = d.lab.dir.display().to_string();
+
+    // --- The DR drill, with its failover and failback sub-runs -----------------------------
+    let script = format!("lab_script={ROOT}/scripts/lab");
+    let dir_param = format!("lab_dir={lab_dir}");
+    d.run(&[
+        "run",
+        "--drill",
+        &format!("{ROOT}/runbooks/lab/dr-drill.yaml"),
+        "-p",
+        "lab_ports=565",
+        "-p",
+        &dir_param,
+        "-p",
+        &script,
+    ]);
+    let drill = d.last_run();
+    let r = d.report(&drill);
+    assert_eq!(r["status"], "succeeded");
+    let o = &r["objectives"];
+    assert!(o["rto_ms"].as_u64().unwrap() > 0, "{o}");
+    assert_eq!(o["rto_met"], true, "{o}");
+    assert!(
+        o["healthy_ms"].as_u64().unwrap() <= o["rto_ms"].as_u64().unwrap(),
+        "{o}"
+    );
+    assert_eq!(o["rpo_met"], true, "{o}");
+    assert!(o["lost_writes"].is_u64(), "{o}");
+    let approvals = r["approvals"].as_array().unwrap();
+    assert_eq!(
+        approvals.len(),
+        2,
+        "failover and failback gates: {approvals:?}"
+    );
+    assert!(approvals.iter().all(|a| a["by"] == "policy:lab-drills"));
+    let b = r["rto_breakdown"].clone();
+    assert!(b["drctl_percent"].as_f64().unwrap() < 100.0, "{b}");
+    // The original topology is back.
+    assert_eq!(d.lab.must(&["pg-role", "a"]).trim(), "primary");
+    assert_eq!(d.lab.must(&["pg-role", "b"]).trim(), "replica");
+    let md = d.run(&["report", &drill]);
+    assert!(
+        md.contains("| RTO (rto_start to rto_end) |") && md.contains("PASS"),
+        "{md}"
+    );
+    let trend = d.run(&["report", "--runbook", "lab-dr-drill", "--format", "html"]);
+    assert!(trend.contains("<svg") && trend.contains(&drill), "{trend}");
+
+    // --- A failover, killed while it promotes the replica ------------------------------
+    let db = d.dir.join("runs.db");
+    d.lab.must(&["stop-region", "a"]);
+    kill_during(&d, &failover_args(&[]), "promote_db");
+    let failover = d.last_run();
+    d.run(&["resume", &failover]);
+    let promote = reconciled_once(&db, &failover, "promote_db");
+    assert_eq!(d.lab.must(&["pg-role", "b"]).trim(), "primary");
+    assert_eq!(d.report(&failover)["status"], "succeeded");
+
+    // --- The failback, killed while it shifts traffic ------------------------------------
+    d.lab.must(&["pg-rejoin", "a"]);
+    d.lab.must(&["start-app", "a"]);
+    // A set_weight takes a few milliseconds: the failback reaches HAProxy through a relay
+    // that holds each command 300 ms, so that the kill lands inside the call.
+    let relay = slow_relay(
+        d.lab.get("DRCTL_LAB_HAPROXY_TCP"),
+        Duration::from_millis(300),
+    );
+    let api = format!("haproxy_api={relay}");
+    let before = attempts(&db, "shift_traffic");
+    kill_during(
+        &d,
+        &failover_args(&[
+            "-p",
+            "from=b",
+            "-p",
+            "to=a",
+            "-p",
+            "planned=true",
+            "-p",
+            &api,
+        ]),
+        "shift_traffic",
+    );
+    assert_eq!(attempts(&db, "shift_traffic"), before + 1);
+    let failback = d.last_run();
+    d.run(&["resume", &failback]);
+    let shift = reconciled_once(&db, &failback, "shift_traffic");
+    assert_eq!(d.report(&failback)["status"], "succeeded");
+    let stats = d.lab.must(&["status"]);
+    assert!(
+        stats.contains("\"region\": \"a\""),
+        "traffic is back on a: {stats}"
+    );
+    println!("kill during promote: {promote}; kill during set_weight: {shift}");
+}
+
+/// A TCP relay to HAProxy's runtime API that holds each command for `delay` before it
+/// passes it on (and passes it on even if the client is gone by then). Returns its address.
+fn slow_relay(to: String, delay: Duration) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let to = to.clone();
+            std::thread::spawn(move || {
+                let mut client = client;
+                let mut command = Vec::new();
+                let mut byte = [0u8; 1];
+                while client.read(&mut byte).is_ok_and(|n| n == 1) {
+                    command.push(byte[0]);
+                    if byte[0] == b'\n' {
+                        break;
+                    }
+                }
+                std::thread::sleep(delay);
+                let Ok(mut upstream) = std::net::TcpStream::connect(&to) else {
+                    return;
+                };
+                let _ = upstream.write_all(&command);
+                let mut reply = Vec::new();
+                let _ = upstream.read_to_end(&mut reply);
+                let _ = client.write_all(&reply);
+            });
+        }
+    });
+    addr
+}
