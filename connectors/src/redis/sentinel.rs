@@ -256,18 +256,12 @@ impl Action for Failover {
         let p = params(&input)?;
         let deadline = Deadline::after(duration_or(&input, "timeout", Duration::from_secs(30))?);
         let views = ask(ctx, &p.sentinels, p.master, p.password).await?;
-        if views
+        let moved = views
             .leader()
-            .is_some_and(|(addr, n)| addr != from && n >= p.quorum)
-        {
-            let (new, agreed) = agree(ctx, &p, Some(from), None, &deadline).await?;
-            return Ok(Observed::Done(json!({
-                "old_master": from, "new_master": new, "agreed": agreed, "observed": true,
-            })));
-        }
+            .is_some_and(|(addr, n)| addr != from && n >= p.quorum);
         // A failover the Sentinels started before the crash shows in the master's flags.
         let mut in_progress = false;
-        for addr in &p.sentinels {
+        for addr in p.sentinels.iter().filter(|_| !moved) {
             let Ok(mut conn) = connect(ctx, addr, p.password).await else {
                 continue;
             };
@@ -283,7 +277,7 @@ impl Action for Failover {
                 break;
             }
         }
-        if !in_progress {
+        if !moved && !in_progress {
             return Ok(Observed::NotDone);
         }
         let (new, agreed) = agree(ctx, &p, Some(from), None, &deadline).await?;

@@ -58,17 +58,7 @@ impl RunState {
     /// The figures so far; `None` when the run measured nothing.
     pub fn measured(&self) -> Option<Measured> {
         let start = self.rto_started();
-        // The first `rto_end` step to succeed, with when it started and ended.
-        let end = self
-            .marked(Mark::RtoEnd)
-            .filter_map(|id| self.steps.get(id))
-            .filter(|st| st.status == StepStatus::Succeeded)
-            .filter_map(|st| {
-                let it = st.items.first()?;
-                Some((it.started_at?, it.finished_at?, it.output()))
-            })
-            .min_by_key(|(_, finished, _)| *finished);
-        let (rto_ms, healthy_ms) = match (start, end) {
+        let (rto_ms, healthy_ms) = match (start, self.rto_end()) {
             (Some(start), Some((began, finished, output))) => {
                 let healthy = output
                     .and_then(|o| o.get("first_healthy_ms"))
@@ -100,14 +90,19 @@ impl RunState {
     /// The RTO window: from the first start of an `rto_start` step to the end of the first
     /// `rto_end` step that succeeded.
     pub fn rto_window(&self) -> Option<(drctl_core::Timestamp, drctl_core::Timestamp)> {
-        let start = self.rto_started()?;
-        let end = self
-            .marked(Mark::RtoEnd)
+        Some((self.rto_started()?, self.rto_end()?.1))
+    }
+
+    /// The first `rto_end` step to succeed: when it started and ended, and its output.
+    fn rto_end(&self) -> Option<(drctl_core::Timestamp, drctl_core::Timestamp, Option<&Value>)> {
+        self.marked(Mark::RtoEnd)
             .filter_map(|id| self.steps.get(id))
             .filter(|st| st.status == StepStatus::Succeeded)
-            .filter_map(|st| st.items.first()?.finished_at)
-            .min()?;
-        Some((start, end))
+            .filter_map(|st| {
+                let it = st.items.first()?;
+                Some((it.started_at?, it.finished_at?, it.output()))
+            })
+            .min_by_key(|(_, finished, _)| *finished)
     }
 
     /// The steps with a mark (approval steps never measure anything).
