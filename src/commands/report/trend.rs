@@ -189,7 +189,8 @@ mod tests {
 
     #[test]
     fn the_sparkline_spans_the_range_and_leaves_gaps() {
-        assert_eq!(sparkline(&[Some(10), Some(20), None, Some(80)]), "▁▁ █");
+        // 20 is a seventh of the way from 10 to 80: one bar up.
+        assert_eq!(sparkline(&[Some(10), Some(20), None, Some(80)]), "▁▂ █");
         assert_eq!(sparkline(&[Some(5), Some(5)]), "▄▄");
         assert_eq!(sparkline(&[None]), " ");
     }
