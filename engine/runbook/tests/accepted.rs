@@ -121,8 +121,8 @@ fn idempotent_retry_and_marked_rto_give_no_warning() {
     let yaml = r#"runbook: w
 objectives: { rto: 5m }
 steps:
-  - id: promote
-    action: postgres.promote
+  - id: fence
+    action: postgres.fence
     with: { dsn: "{{ params.dsn }}" }
     on_interrupt: retry
     marks: [rto_start, rto_end]

@@ -25,6 +25,9 @@ pub(crate) fn run(
         let id = resolve(&store, run).await?;
         let mut seen = 0;
         loop {
+            // Whether the run had ended, read before its events: a run that ends between
+            // the two reads gets one more round, so its last events are printed.
+            let finished = store.run(&id).await?.is_none_or(|r| r.is_finished());
             let stored = store.events(&id, seen).await?;
             seen += stored.len() as u64;
             let mut out = String::new();
@@ -38,7 +41,6 @@ pub(crate) fn run(
                 }
             }
             print(&out);
-            let finished = store.run(&id).await?.is_none_or(|r| r.is_finished());
             if !follow || finished {
                 return Ok(ExitCode::SUCCESS);
             }
