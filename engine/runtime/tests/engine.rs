@@ -228,16 +228,7 @@ async fn pausing_leaves_running_attempts_to_recovery_and_resume_finishes_the_run
         RunEnd::Paused(PauseReason::Operator)
     );
     // Resumed: `log` is idempotent, so the interrupted attempt runs again.
-    let end = e
-        .drive(
-            &run,
-            DriveOptions {
-                resume: true,
-                ..DriveOptions::default()
-            },
-        )
-        .await
-        .unwrap();
+    let end = e.drive(&run, DriveOptions::resuming()).await.unwrap();
     assert_eq!(finished(&end), &Outcome::Succeeded);
     let k = kinds(&e, &run).await;
     assert!(
@@ -307,16 +298,7 @@ steps:
         )
         .await
         .unwrap();
-    let end = second
-        .drive(
-            &run,
-            DriveOptions {
-                resume: true,
-                ..DriveOptions::default()
-            },
-        )
-        .await
-        .unwrap();
+    let end = second.drive(&run, DriveOptions::resuming()).await.unwrap();
     assert_eq!(finished(&end), &Outcome::Succeeded);
     assert_eq!(fakes.calls.lock().unwrap().len(), 4);
 }
