@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed};
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec};
 use serde_json::{Value, json};
 
 use super::conn::{Pg, classify, connect};
@@ -78,11 +78,6 @@ impl Action for Status {
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
         let pg = connect(ctx, str_of(&input, "dsn")?).await?;
         status(ctx, &pg).await
-    }
-
-    async fn reconcile(&self, ctx: &ActionCtx, input: Value) -> Result<Observed, ActionError> {
-        // Read-only: looking again is the answer.
-        self.run(ctx, input).await.map(Observed::Done)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `redis.role`: what one server says it is (ROLE).
 
 use async_trait::async_trait;
-use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed};
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec};
 use serde_json::{Value, json};
 
 use super::conn::{Conn, connect, int, items, text};
@@ -21,10 +21,6 @@ impl Action for Role {
         let mut conn =
             connect(ctx, str_of(&input, "address")?, opt_str(&input, "password")).await?;
         role(ctx, &mut conn).await
-    }
-
-    async fn reconcile(&self, ctx: &ActionCtx, input: Value) -> Result<Observed, ActionError> {
-        self.run(ctx, input).await.map(Observed::Done)
     }
 }
 

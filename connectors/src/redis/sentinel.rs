@@ -259,25 +259,8 @@ impl Action for Failover {
         let moved = views
             .leader()
             .is_some_and(|(addr, n)| addr != from && n >= p.quorum);
-        // A failover the Sentinels started before the crash shows in the master's flags.
-        let mut in_progress = false;
-        for addr in p.sentinels.iter().filter(|_| !moved) {
-            let Ok(mut conn) = connect(ctx, addr, p.password).await else {
-                continue;
-            };
-            if let Ok(reply) = conn.call(ctx, &["SENTINEL", "MASTER", p.master]).await {
-                let fields = items(&reply);
-                in_progress = fields.chunks(2).any(|kv| {
-                    kv.first().and_then(text).as_deref() == Some("flags")
-                        && kv
-                            .get(1)
-                            .and_then(text)
-                            .is_some_and(|f| f.contains("failover_in_progress"))
-                });
-                break;
-            }
-        }
-        if !moved && !in_progress {
+        // A failover the Sentinels started before the crash is waited for.
+        if !moved && !failover_in_progress(ctx, &p).await {
             return Ok(Observed::NotDone);
         }
         let (new, agreed) = agree(ctx, &p, Some(from), None, &deadline).await?;
@@ -285,6 +268,25 @@ impl Action for Failover {
             "old_master": from, "new_master": new, "agreed": agreed, "observed": true,
         })))
     }
+}
+
+/// Whether the first Sentinel that answers flags the master `failover_in_progress`.
+async fn failover_in_progress(ctx: &ActionCtx, p: &Params<'_>) -> bool {
+    for addr in &p.sentinels {
+        let Ok(mut conn) = connect(ctx, addr, p.password).await else {
+            continue;
+        };
+        if let Ok(reply) = conn.call(ctx, &["SENTINEL", "MASTER", p.master]).await {
+            return items(&reply).chunks(2).any(|kv| {
+                kv.first().and_then(text).as_deref() == Some("flags")
+                    && kv
+                        .get(1)
+                        .and_then(text)
+                        .is_some_and(|f| f.contains("failover_in_progress"))
+            });
+        }
+    }
+    false
 }
 
 pub(crate) struct WaitMaster {
