@@ -37,35 +37,7 @@ pub(crate) struct Config {
     pub identity: Identity,
     /// `[[approval_policy]]`: gates a policy approves as a recorded approver.
     #[serde(default, rename = "approval_policy")]
-    pub approval_policies: Vec<ApprovalPolicy>,
-}
-
-/// One `[[approval_policy]]`. `drills_only` defaults to true: a policy that approves real
-/// failovers must say so.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ApprovalPolicy {
-    pub name: String,
-    #[serde(default)]
-    pub runbooks: Vec<String>,
-    #[serde(default = "yes")]
-    pub drills_only: bool,
-    pub on_behalf_of: String,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl ApprovalPolicy {
-    pub(crate) fn to_engine(&self) -> drctl_engine::policy::ApprovalPolicy {
-        drctl_engine::policy::ApprovalPolicy {
-            name: self.name.clone(),
-            runbooks: self.runbooks.clone(),
-            drills_only: self.drills_only,
-            on_behalf_of: self.on_behalf_of.clone(),
-        }
-    }
+    pub approval_policies: Vec<drctl_engine::policy::ApprovalPolicy>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -14,16 +14,24 @@ use drctl_run::event::{EventKind, Verdict};
 use drctl_run::state::ItemStatus;
 use drctl_runbook::model::StepKind;
 
-/// One policy, from the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One policy, as drctl.toml's `[[approval_policy]]` gives it. `drills_only` defaults to
+/// true: a policy that approves real failovers must say so.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApprovalPolicy {
     pub name: String,
     /// Runbook names it applies to; empty for all.
+    #[serde(default)]
     pub runbooks: Vec<String>,
     /// Only runs started as drills.
+    #[serde(default = "yes")]
     pub drills_only: bool,
     /// The approver entry it approves for; it must be one of the gate's approvers.
     pub on_behalf_of: String,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl ApprovalPolicy {

@@ -93,11 +93,7 @@ pub(crate) fn engine(
     let config = EngineConfig {
         actor: actor(),
         max_parallel: args.map_or(8, |a| a.max_parallel.max(1)),
-        approval_policies: crate::config::get()
-            .approval_policies
-            .iter()
-            .map(crate::config::ApprovalPolicy::to_engine)
-            .collect(),
+        approval_policies: crate::config::get().approval_policies.clone(),
         ..EngineConfig::default()
     };
     let engine = Engine::new(
