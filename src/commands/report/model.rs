@@ -100,25 +100,20 @@ pub(crate) fn recorded(events: &[drctl_run::Event]) -> Option<Measured> {
 
 pub(crate) async fn build(engine: &Engine, row: &RunRow) -> anyhow::Result<RunReport> {
     let store = engine.store();
-    let events = engine.events(&row.id).await?;
-    let (drill, trigger) = match events.first().map(|e| &e.kind) {
-        Some(EventKind::RunCreated(c)) => (c.drill, c.trigger.clone()),
-        _ => (false, String::new()),
-    };
-    let measured = recorded(&events);
     let state = engine.state(&row.id).await?;
     let mut report = RunReport {
         run: row.id.to_string(),
         runbook: row.runbook.clone(),
         status: row.status.clone(),
         detail: row.detail.clone(),
-        drill,
-        trigger,
+        drill: state.created.drill,
+        trigger: state.created.trigger.clone(),
         started_by: row.actor.clone(),
         created_at: row.created_at.to_rfc3339(),
         finished_at: row.finished_at.map(Timestamp::to_rfc3339),
         took_ms: row.finished_at.map(|f| ms(f.since(row.created_at))),
-        objectives: objectives(measured.as_ref()),
+        // Filled from the run's own `run_finished` by `walk`.
+        objectives: Value::Null,
         rto_breakdown: None,
         timeline: Vec::new(),
         approvals: Vec::new(),
@@ -153,6 +148,9 @@ async fn walk(
     covered: &mut Covered,
 ) -> anyhow::Result<()> {
     let events = engine.events(&row.id).await?;
+    if depth == 0 {
+        report.objectives = objectives(recorded(&events).as_ref());
+    }
     covered.add_run(&events);
     for e in &events {
         match &e.kind {
