@@ -68,31 +68,49 @@ fn failover_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// Starts drctl and SIGKILLs it as soon as the attempt of `step` is recorded as started,
-/// that is while its action runs ("write before act"). Returns how long the kill took.
-fn kill_during(d: &Drill, args: &[&str], step: &str) -> Duration {
-    let db = d.dir.join("runs.db");
-    let before = attempts(&db, step);
+/// that is while its action runs ("write before act"). One connection polls the
+/// database every 2 ms, so the kill follows the record closely.
+fn kill_during(d: &Drill, args: &[&str], step: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("sqlite://{}?mode=ro", d.dir.join("runs.db").display());
+    let pool = rt.block_on(sqlx::SqlitePool::connect(&url)).unwrap();
+    let pattern = format!("%\"step\":\"{step}\",%\"phase\":\"action\"%");
+    let started = || -> i64 {
+        rt.block_on(
+            sqlx::query_scalar(
+                "SELECT count(*) FROM events WHERE kind = 'attempt_started' AND body LIKE ?",
+            )
+            .bind(&pattern)
+            .fetch_one(&pool),
+        )
+        .unwrap()
+    };
+    let before = started();
     let mut child: Child = d
         .drctl(args)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
+    let t0 = Instant::now();
     loop {
-        if attempts(&db, step) > before {
+        if started() > before {
             child.kill().unwrap();
             child.wait().unwrap();
-            return started.elapsed();
+            break;
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("drctl ended ({status}) before `{step}` started");
         }
         assert!(
-            started.elapsed() < Duration::from_secs(60),
+            t0.elapsed() < Duration::from_secs(60),
             "`{step}` never started"
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+    rt.block_on(pool.close());
 }
 
 /// How many attempts of `step` were started, in all runs of the database.
