@@ -14,7 +14,7 @@ mod lab;
 
 use call::{ctx, run};
 use drctl_connectors::Registry;
-use drctl_core::{ActionError, ActionRegistry, Observed};
+use drctl_core::{ActionError, ActionRegistry, Observed, Outlook, Preview};
 use lab::Lab;
 use serde_json::{Value, json};
 
@@ -41,6 +41,23 @@ async fn reconcile(action: &str, input: Value) -> Observed {
         .unwrap()
 }
 
+/// The live preview of `action`: what it would do now. Only reads.
+async fn plan(action: &str, input: Value) -> Result<Preview, ActionError> {
+    let preview = Registry::builtin()
+        .action(action)
+        .unwrap()
+        .plan(&ctx(), input)
+        .await?;
+    Ok(preview.unwrap_or_else(|| panic!("{action} has no live plan")))
+}
+
+/// A preview that must have been read, with its outlook.
+async fn preview(action: &str, input: Value, outlook: Outlook) -> String {
+    let p = plan(action, input).await.unwrap();
+    assert_eq!(p.outlook, outlook, "{action}: {}", p.summary);
+    p.summary
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connectors_drive_the_real_lab() {
     let lab = Lab::up("563");
@@ -62,6 +79,13 @@ async fn connectors_drive_the_real_lab() {
         .unwrap();
     assert_eq!(st["role"], "replica", "{st}");
     assert_eq!(st["wal_receiver"], "streaming", "{st}");
+    let p = preview(
+        "postgres.replication_status",
+        json!({ "dsn": a }),
+        Outlook::Reads,
+    )
+    .await;
+    assert!(p.contains("primary, 1 replicas"), "{p}");
 
     let q = run(
         "postgres.query",
@@ -101,6 +125,40 @@ async fn connectors_drive_the_real_lab() {
     );
     assert!(e.contains("t::text"), "{e}");
 
+    // A query's plan prepares the statement and never runs it.
+    let p = plan(
+        "postgres.query",
+        json!({ "dsn": a, "sql": "SELECT * FROM missing_table" }),
+    )
+    .await;
+    assert!(
+        matches!(&p, Err(ActionError::Permanent(e)) if e.contains("42P01")),
+        "{p:?}"
+    );
+    let p = preview(
+        "postgres.query",
+        json!({ "dsn": a, "sql": "SELECT count(*)::int AS n FROM t" }),
+        Outlook::Reads,
+    )
+    .await;
+    assert!(p.contains("(primary)") && p.contains("1 columns"), "{p}");
+    let insert = json!({ "dsn": a, "sql": "INSERT INTO t VALUES ($1)", "args": [7] });
+    preview("postgres.query", insert, Outlook::Change).await;
+    let p = preview(
+        "postgres.query",
+        json!({ "dsn": a, "sql": "INSERT INTO t VALUES ($1)" }),
+        Outlook::WouldFail,
+    )
+    .await;
+    assert!(p.contains("1 parameters and `args` has 0"), "{p}");
+    let n = run(
+        "postgres.query",
+        json!({ "dsn": a, "sql": "SELECT count(*)::int AS n FROM t WHERE id = 7" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n["first"]["n"], 0, "the planned insert was not executed");
+
     let caught = run(
         "postgres.wait_caught_up",
         json!({ "dsn": b, "primary_dsn": a, "interval": "100ms", "timeout": "10s" }),
@@ -131,6 +189,16 @@ async fn connectors_drive_the_real_lab() {
         "a lagging replica",
     );
     assert!(e.contains("bytes") && e.contains("behind"), "{e}");
+    let p = preview(
+        "postgres.wait_caught_up",
+        json!({ "dsn": b, "primary_dsn": a }),
+        Outlook::Reads,
+    )
+    .await;
+    assert!(
+        p.contains("127.0.0.1:56332 is") && p.contains("behind"),
+        "{p}"
+    );
     run(
         "postgres.query",
         json!({ "dsn": b, "sql": "SELECT pg_wal_replay_resume()::text" }),
@@ -184,12 +252,28 @@ async fn connectors_drive_the_real_lab() {
     .await
     .unwrap();
     assert_eq!(agreed["agreed"], 3, "{agreed}");
+    let p = preview(
+        "redis.wait_master",
+        json!({ "sentinels": sentinels, "master": "lab" }),
+        Outlook::Reads,
+    )
+    .await;
+    assert!(p.contains(&format!("3 of 3 name {ra}")), "{p}");
+    let p = preview("redis.role", json!({ "address": rb }), Outlook::Reads).await;
+    assert!(p.contains(&format!("replica of {ra}")), "{p}");
 
     let input = json!({ "sentinels": sentinels, "master": "lab", "from": ra, "timeout": "30s" });
     assert_eq!(
         reconcile("redis.sentinel_failover", input.clone()).await,
         Observed::NotDone
     );
+    let p = preview("redis.sentinel_failover", input.clone(), Outlook::Change).await;
+    assert!(
+        p.contains(&format!("from {ra}")) && p.contains("CKQUORUM: OK"),
+        "{p}"
+    );
+    let role = run("redis.role", json!({ "address": ra })).await.unwrap();
+    assert_eq!(role["role"], "master", "the plan moved nothing: {role}");
     let moved = run("redis.sentinel_failover", input.clone()).await.unwrap();
     assert_eq!(moved["old_master"], ra, "{moved}");
     assert_eq!(moved["new_master"], rb, "{moved}");
@@ -197,6 +281,11 @@ async fn connectors_drive_the_real_lab() {
         panic!("reconcile after the failover did not find it");
     };
     assert_eq!(seen["new_master"], rb);
+    let p = preview("redis.sentinel_failover", input.clone(), Outlook::NoChange).await;
+    assert!(
+        p.contains(&format!("already moved from {ra} to {rb}")),
+        "{p}"
+    );
     // Asked again with the same `from`, it does not move the master back.
     let again = run("redis.sentinel_failover", input).await.unwrap();
     assert_eq!(again["already_moved"], true, "{again}");
@@ -216,9 +305,12 @@ async fn connectors_drive_the_real_lab() {
     assert_eq!(stats["servers"]["b"]["weight"], 0, "{stats}");
     let shift = json!({ "socket": tcp, "backend": "app",
                         "weights": [{ "server": "b", "weight": 20 }, { "server": "a", "weight": 80 }] });
+    let p = preview("haproxy.set_weight", shift.clone(), Outlook::Change).await;
+    assert_eq!(p, "app/b weight 0 -> 20, app/a weight 100 -> 80");
     assert_eq!(
         reconcile("haproxy.set_weight", shift.clone()).await,
-        Observed::NotDone
+        Observed::NotDone,
+        "the plan set no weight"
     );
     let set = run("haproxy.set_weight", shift.clone()).await.unwrap();
     assert_eq!(
@@ -227,9 +319,10 @@ async fn connectors_drive_the_real_lab() {
         "{set}"
     );
     assert!(matches!(
-        reconcile("haproxy.set_weight", shift).await,
+        reconcile("haproxy.set_weight", shift.clone()).await,
         Observed::Done(_)
     ));
+    preview("haproxy.set_weight", shift, Outlook::NoChange).await;
     let stats = run(
         "haproxy.stats",
         json!({ "socket": socket, "backend": "app", "server": "a" }),
@@ -239,9 +332,12 @@ async fn connectors_drive_the_real_lab() {
     assert_eq!(stats["servers"]["a"]["weight"], 80, "{stats}");
 
     let drain = json!({ "socket": socket, "backend": "app", "server": "a", "state": "drain" });
+    let p = preview("haproxy.set_state", drain.clone(), Outlook::Change).await;
+    assert!(p.starts_with("app/a ready -> drain (status UP"), "{p}");
     assert_eq!(
         reconcile("haproxy.set_state", drain.clone()).await,
-        Observed::NotDone
+        Observed::NotDone,
+        "the plan set no state"
     );
     let st = run("haproxy.set_state", drain.clone()).await.unwrap();
     assert_eq!(
@@ -269,6 +365,25 @@ async fn connectors_drive_the_real_lab() {
         "an unknown server",
     );
     assert!(e.contains("zz"), "{e}");
+    let p = plan(
+        "haproxy.set_weight",
+        json!({ "socket": socket, "backend": "app", "server": "zz", "weight": 1 }),
+    )
+    .await;
+    assert!(
+        matches!(&p, Err(ActionError::Permanent(e)) if e.contains("zz")),
+        "{p:?}"
+    );
+    let p = preview(
+        "haproxy.stats",
+        json!({ "socket": socket, "backend": "app" }),
+        Outlook::Reads,
+    )
+    .await;
+    assert!(
+        p.contains("app/a UP weight 80") && p.contains("app/b UP weight 20"),
+        "{p}"
+    );
     let missing = format!("unix:{}/no-such.sock", lab.dir.display());
     let e = permanent(
         run("haproxy.stats", json!({ "socket": missing })).await,
@@ -283,6 +398,11 @@ async fn connectors_drive_the_real_lab() {
 
     // --- Fence and promote: the PostgreSQL failover ----------------------------------------
     let fence = json!({ "dsn": a });
+    let p = preview("postgres.fence", fence.clone(), Outlook::Change).await;
+    assert!(
+        p.starts_with("make 127.0.0.1:56331 (primary) read-only and end its"),
+        "{p}"
+    );
     assert_eq!(
         reconcile("postgres.fence", fence.clone()).await,
         Observed::NotDone
@@ -294,9 +414,10 @@ async fn connectors_drive_the_real_lab() {
         "{fenced}"
     );
     assert!(matches!(
-        reconcile("postgres.fence", fence).await,
+        reconcile("postgres.fence", fence.clone()).await,
         Observed::Done(_)
     ));
+    preview("postgres.fence", fence, Outlook::NoChange).await;
     let e = permanent(
         run(
             "postgres.query",
@@ -314,6 +435,8 @@ async fn connectors_drive_the_real_lab() {
     .unwrap();
 
     let promote = json!({ "dsn": b, "wait": "30s" });
+    let p = preview("postgres.promote", promote.clone(), Outlook::Change).await;
+    assert!(p.starts_with("promote 127.0.0.1:56332: a replica"), "{p}");
     assert_eq!(
         reconcile("postgres.promote", promote.clone()).await,
         Observed::NotDone
@@ -324,6 +447,8 @@ async fn connectors_drive_the_real_lab() {
         panic!("reconcile after the promotion did not find it");
     };
     assert_eq!(seen["promoted"], true);
+    let p = preview("postgres.promote", promote.clone(), Outlook::NoChange).await;
+    assert!(p.contains("already primary"), "{p}");
     let again = run("postgres.promote", promote).await.unwrap();
     assert_eq!(again["already_primary"], true, "{again}");
     let st = run("postgres.replication_status", json!({ "dsn": b }))
@@ -356,6 +481,15 @@ async fn connectors_drive_the_real_lab() {
         (out["fenced"].as_bool(), out["assumed_down"].as_bool()),
         (Some(false), Some(true))
     );
+    let p = plan("postgres.fence", json!({ "dsn": a })).await;
+    assert!(matches!(p, Err(ActionError::Retryable(_))), "{p:?}");
+    let p = preview(
+        "postgres.fence",
+        json!({ "dsn": a, "if_unreachable": "assume_down" }),
+        Outlook::NoChange,
+    )
+    .await;
+    assert!(p.contains("taken as down"), "{p}");
 
     // --- Sentinel quorum lost ------------------------------------------------------------
     lab.kill("redis/sentinel-1.pid");
@@ -369,6 +503,13 @@ async fn connectors_drive_the_real_lab() {
         "a failover without quorum",
     );
     assert!(e.contains("quorum"), "{e}");
+    let p = preview(
+        "redis.sentinel_failover",
+        json!({ "sentinels": sentinels, "master": "lab" }),
+        Outlook::WouldFail,
+    )
+    .await;
+    assert!(p.contains("quorum lost: 1 of 3 answer and 2 must"), "{p}");
     let e = retryable(
         run(
             "redis.wait_master",

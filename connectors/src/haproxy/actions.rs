@@ -1,10 +1,11 @@
 //! `haproxy.set_weight`, `haproxy.set_state`, `haproxy.stats`.
 //!
 //! The two `set` actions are not repeated blindly after a crash: reconcile reads the
-//! server's weight or state back and says whether the change is already there.
+//! server's weight or state back and says whether the change is already there. Their
+//! `plan` reads the same values (`get weight`, `show stat`) and never sets anything.
 
 use async_trait::async_trait;
-use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed};
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed, Outlook, Preview};
 use serde_json::{Value, json};
 
 use super::api::{set, stats, weight};
@@ -39,6 +40,33 @@ pub(crate) struct SetWeight {
 impl Action for SetWeight {
     fn spec(&self) -> &ActionSpec {
         &self.spec
+    }
+
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        let socket = str_of(&input, "socket")?;
+        let backend = str_of(&input, "backend")?;
+        let mut moves = Vec::new();
+        let mut changes = false;
+        for (server, to) in wanted(&input)? {
+            let now = weight(ctx, socket, backend, &server).await?;
+            changes |= now != to;
+            moves.push((server, now, to));
+        }
+        let summary = moves
+            .iter()
+            .map(|(server, now, to)| format!("{backend}/{server} weight {now} -> {to}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let observed = moves
+            .iter()
+            .map(|(server, now, to)| json!({ "server": server, "weight": now, "wanted": to }))
+            .collect();
+        let outlook = if changes {
+            Outlook::Change
+        } else {
+            Outlook::NoChange
+        };
+        Ok(Some(Preview::new(outlook, summary, Value::Array(observed))))
     }
 
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
@@ -113,6 +141,21 @@ impl Action for SetState {
         &self.spec
     }
 
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        let backend = str_of(&input, "backend")?;
+        let server = str_of(&input, "server")?;
+        let to = str_of(&input, "state")?;
+        let (status, now) = state_of(ctx, str_of(&input, "socket")?, backend, server).await?;
+        let outlook = if now == to {
+            Outlook::NoChange
+        } else {
+            Outlook::Change
+        };
+        let summary = format!("{backend}/{server} {now} -> {to} (status {status})");
+        let observed = json!({ "server": server, "state": now, "status": status });
+        Ok(Some(Preview::new(outlook, summary, observed)))
+    }
+
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
         let socket = str_of(&input, "socket")?;
         let backend = str_of(&input, "backend")?;
@@ -152,6 +195,35 @@ pub(crate) struct Stats {
 impl Action for Stats {
     fn spec(&self) -> &ActionSpec {
         &self.spec
+    }
+
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        let rows = stats(
+            ctx,
+            str_of(&input, "socket")?,
+            opt_str(&input, "backend"),
+            opt_str(&input, "server"),
+        )
+        .await?;
+        let servers: Vec<String> = rows
+            .iter()
+            .filter(|r| !matches!(r["svname"].as_str(), Some("FRONTEND" | "BACKEND")))
+            .map(|r| {
+                format!(
+                    "{}/{} {} weight {}",
+                    r["pxname"].as_str().unwrap_or("?"),
+                    r["svname"].as_str().unwrap_or("?"),
+                    r["status"].as_str().unwrap_or("?"),
+                    r["weight"]
+                )
+            })
+            .collect();
+        let summary = format!("{} rows now: {}", rows.len(), servers.join(", "));
+        Ok(Some(Preview::new(
+            Outlook::Reads,
+            summary,
+            json!({ "rows": rows.len() }),
+        )))
     }
 
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {

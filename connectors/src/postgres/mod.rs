@@ -5,10 +5,12 @@
 //! - [`promote`]: `postgres.promote` and `postgres.fence`, which reconcile after a crash.
 //! - [`replication`]: `postgres.replication_status`, `postgres.wait_caught_up`.
 //! - [`query`]: the `postgres.query` action.
+//! - [`preview`]: what each action would do now, for `drctl plan --live`; reads only.
 //!
 //! The driver is tokio-postgres without TLS: the lab and the tests run on loopback.
 
 mod conn;
+mod preview;
 mod promote;
 mod query;
 mod replication;

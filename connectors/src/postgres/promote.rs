@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed};
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed, Preview};
 use serde_json::{Value, json};
 
 use super::conn::{Pg, connect};
+use super::preview;
 use crate::input::{duration_or, opt_str, str_of};
 use crate::wait::{Deadline, pause};
 
@@ -20,6 +21,10 @@ pub(crate) struct Promote {
 impl Action for Promote {
     fn spec(&self) -> &ActionSpec {
         &self.spec
+    }
+
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        preview::promote(ctx, &input).await.map(Some)
     }
 
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
@@ -94,6 +99,10 @@ pub(crate) struct Fence {
 impl Action for Fence {
     fn spec(&self) -> &ActionSpec {
         &self.spec
+    }
+
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        preview::fence(ctx, &input).await.map(Some)
     }
 
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {

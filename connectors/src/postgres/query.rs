@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use drctl_core::{Action, ActionCtx, ActionError, ActionSpec};
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Preview};
 use serde_json::{Map, Value, json};
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::conn::{classify, connect};
+use super::preview;
 use crate::input::{duration_or, str_of};
 use crate::wait::cancellable;
 
@@ -24,6 +25,10 @@ pub(crate) struct Query {
 impl Action for Query {
     fn spec(&self) -> &ActionSpec {
         &self.spec
+    }
+
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        preview::query(ctx, &input).await.map(Some)
     }
 
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {

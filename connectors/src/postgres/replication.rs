@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use drctl_core::{Action, ActionCtx, ActionError, ActionSpec};
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Preview};
 use serde_json::{Value, json};
 
 use super::conn::{Pg, classify, connect};
+use super::preview;
 use crate::input::{duration_or, opt_str, str_of};
 use crate::wait::{Deadline, cancellable, pause};
 
@@ -75,6 +76,10 @@ impl Action for Status {
         &self.spec
     }
 
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        preview::replication(ctx, &input).await.map(Some)
+    }
+
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
         let pg = connect(ctx, str_of(&input, "dsn")?).await?;
         status(ctx, &pg).await
@@ -89,6 +94,10 @@ pub(crate) struct WaitCaughtUp {
 impl Action for WaitCaughtUp {
     fn spec(&self) -> &ActionSpec {
         &self.spec
+    }
+
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        preview::caught_up(ctx, &input).await.map(Some)
     }
 
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {

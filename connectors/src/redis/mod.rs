@@ -4,8 +4,10 @@
 //! - [`conn`]: one connection, one command, errors sorted into retryable and permanent.
 //! - [`role`]: the `redis.role` action.
 //! - [`sentinel`]: `redis.sentinel_failover`, `redis.wait_master`.
+//! - [`preview`]: what each action would do now, for `drctl plan --live`; reads only.
 
 mod conn;
+mod preview;
 mod role;
 mod sentinel;
 

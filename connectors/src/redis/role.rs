@@ -1,10 +1,11 @@
 //! `redis.role`: what one server says it is (ROLE).
 
 use async_trait::async_trait;
-use drctl_core::{Action, ActionCtx, ActionError, ActionSpec};
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Preview};
 use serde_json::{Value, json};
 
 use super::conn::{Conn, connect, int, items, text};
+use super::preview;
 use crate::input::{opt_str, str_of};
 
 pub(crate) struct Role {
@@ -15,6 +16,10 @@ pub(crate) struct Role {
 impl Action for Role {
     fn spec(&self) -> &ActionSpec {
         &self.spec
+    }
+
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        preview::role(ctx, &input).await.map(Some)
     }
 
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {

@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed};
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed, Preview};
 use serde_json::{Value, json};
 
 use super::conn::{connect, items, text};
+use super::preview;
 use super::role::role;
 use crate::input::{duration_or, opt_str, str_of, strings};
 use crate::wait::{Deadline, pause};
@@ -20,24 +21,24 @@ use crate::wait::{Deadline, pause};
 const POLL: Duration = Duration::from_millis(200);
 
 /// What the Sentinels say about one master, at one moment.
-struct Views {
+pub(super) struct Views {
     /// Master address -> how many Sentinels name it.
-    votes: BTreeMap<String, usize>,
+    pub(super) votes: BTreeMap<String, usize>,
     /// Sentinels that did not answer, with why.
-    unreachable: Vec<String>,
-    total: usize,
+    pub(super) unreachable: Vec<String>,
+    pub(super) total: usize,
 }
 
 impl Views {
     /// The address most Sentinels name, and how many do.
-    fn leader(&self) -> Option<(&str, usize)> {
+    pub(super) fn leader(&self) -> Option<(&str, usize)> {
         self.votes
             .iter()
             .max_by_key(|(_, n)| **n)
             .map(|(a, n)| (a.as_str(), *n))
     }
 
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         let mut parts: Vec<String> = self
             .votes
             .iter()
@@ -54,7 +55,7 @@ impl Views {
     }
 }
 
-async fn ask(
+pub(super) async fn ask(
     ctx: &ActionCtx,
     sentinels: &[String],
     master: &str,
@@ -104,14 +105,14 @@ async fn is_master(ctx: &ActionCtx, addr: &str, password: Option<&str>) -> bool 
     }
 }
 
-struct Params<'a> {
-    sentinels: Vec<String>,
-    master: &'a str,
-    password: Option<&'a str>,
-    quorum: usize,
+pub(super) struct Params<'a> {
+    pub(super) sentinels: Vec<String>,
+    pub(super) master: &'a str,
+    pub(super) password: Option<&'a str>,
+    pub(super) quorum: usize,
 }
 
-fn params(input: &Value) -> Result<Params<'_>, ActionError> {
+pub(super) fn params(input: &Value) -> Result<Params<'_>, ActionError> {
     let sentinels = strings(input, "sentinels")?;
     if sentinels.is_empty() {
         return Err(ActionError::Permanent("`sentinels` is empty".into()));
@@ -172,6 +173,10 @@ pub(crate) struct Failover {
 impl Action for Failover {
     fn spec(&self) -> &ActionSpec {
         &self.spec
+    }
+
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        preview::failover(ctx, &input).await.map(Some)
     }
 
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
@@ -297,6 +302,10 @@ pub(crate) struct WaitMaster {
 impl Action for WaitMaster {
     fn spec(&self) -> &ActionSpec {
         &self.spec
+    }
+
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        preview::wait_master(ctx, &input).await.map(Some)
     }
 
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {

@@ -66,6 +66,52 @@ pub enum Observed {
     Unknown(String),
 }
 
+/// What a call would do if it ran now, as the action sees the world: the answer to
+/// `drctl plan --live`. Building it only reads; it never changes anything.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Preview {
+    pub outlook: Outlook,
+    /// One line for the plan, e.g. "web/b weight 0 -> 20".
+    pub summary: String,
+    /// What was read, for `--format json`.
+    pub observed: serde_json::Value,
+}
+
+impl Preview {
+    pub fn new(outlook: Outlook, summary: impl Into<String>, observed: serde_json::Value) -> Self {
+        Self {
+            outlook,
+            summary: summary.into(),
+            observed,
+        }
+    }
+}
+
+/// The gist of a [`Preview`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outlook {
+    /// The call would change something.
+    Change,
+    /// The world is already as the call would leave it.
+    NoChange,
+    /// The action only reads or waits: this is what it sees now.
+    Reads,
+    /// The call would fail if it ran now (quorum lost, server unknown): the summary says why.
+    WouldFail,
+}
+
+impl Outlook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outlook::Change => "would change",
+            Outlook::NoChange => "no change",
+            Outlook::Reads => "reads",
+            Outlook::WouldFail => "would fail",
+        }
+    }
+}
+
 /// What an action gets besides its inputs.
 #[derive(Debug, Clone)]
 pub struct ActionCtx {
@@ -91,6 +137,18 @@ pub trait Action: Send + Sync {
         ctx: &ActionCtx,
         input: serde_json::Value,
     ) -> Result<serde_json::Value, ActionError>;
+
+    /// What a call with these inputs would do now, read from the live system without
+    /// changing it. `None`: this action has no live preview (the plan then shows only its
+    /// rendered inputs). An error is a failure to read, e.g. a server that cannot be reached.
+    async fn plan(
+        &self,
+        ctx: &ActionCtx,
+        input: serde_json::Value,
+    ) -> Result<Option<Preview>, ActionError> {
+        let _ = (ctx, input);
+        Ok(None)
+    }
 
     /// After a crash interrupted a call of a non-idempotent action: did it take effect?
     /// The default cannot tell, so the run pauses for an operator.

@@ -26,7 +26,8 @@ pub mod schema;
 pub mod time;
 
 pub use action::{
-    Action, ActionCatalog, ActionCtx, ActionError, ActionRegistry, ActionSpec, Observed, Reconcile,
+    Action, ActionCatalog, ActionCtx, ActionError, ActionRegistry, ActionSpec, Observed, Outlook,
+    Preview, Reconcile,
 };
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use ids::{ActionName, IdError, ParamName, RunId, RunbookName, SecretName, StepId};
