@@ -52,6 +52,13 @@ pub(crate) enum Command {
         params: Vec<String>,
         #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
         format: DiagFormat,
+        /// Also ask each action whose inputs are known now what it would change, reading
+        /// the live systems (read-only; secrets are read for these calls, never shown).
+        #[arg(long)]
+        live: bool,
+        /// With --live: how long each action may take to answer.
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration_arg)]
+        live_timeout: std::time::Duration,
     },
     /// List the actions of this build, or show one action's parameters.
     Actions {
@@ -236,4 +243,9 @@ pub(crate) enum GraphFormat {
     Dot,
     Mermaid,
     Text,
+}
+
+/// A duration such as `10s` or `1m30s`, in the runbook's syntax.
+fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    drctl_core::parse_duration(text).map_err(|e| e.to_string())
 }

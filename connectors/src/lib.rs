@@ -4,7 +4,8 @@
 //! whether the action is idempotent (safe to repeat after a crash) and whether it can
 //! reconcile (tell after a crash whether an interrupted call took effect). The compiler
 //! checks every `with:` against these schemas, so a runbook that validates here has its
-//! inputs right before anything runs.
+//! inputs right before anything runs. Actions that touch a live system also answer
+//! `plan`: a read-only preview of what a call would change now (`drctl plan --live`).
 //!
 //! # Layout
 //! - [`core`]: `exec`, `http.request`, `http.check`, `sleep`, `log`, `assert`.

@@ -38,7 +38,18 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             params,
             format,
-        } => plan::run(&registry, &file, &params, format),
+            live,
+            live_timeout,
+        } => plan::run(
+            &registry,
+            &file,
+            &params,
+            format,
+            plan::LiveOptions {
+                live,
+                timeout: live_timeout,
+            },
+        ),
         Command::Actions { name } => actions::run(&registry, name.as_deref()),
         Command::Run {
             file,

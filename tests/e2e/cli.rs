@@ -222,6 +222,41 @@ fn plan_rejects_bad_params_with_every_reason() {
     assert!(err.contains("\"c\" is not one of \"a\", \"b\""), "{err}");
 }
 
+/// `--live` without a lab: a refused connection is "cannot read now", a missing socket
+/// "would fail", an action without a preview says so; the exit code stays 0 (the runbook
+/// is fine, the world is what it is) and the secret's value is never shown.
+#[test]
+fn live_plan_reports_what_it_cannot_read_without_showing_secrets() {
+    let scratch = Scratch::new("live-plan");
+    let rb = scratch.file(
+        "live.yaml",
+        "runbook: live\nsecrets:\n  dsn: { env: LIVE_PLAN_DSN }\nsteps:\n\
+         \x20 - id: status\n    action: postgres.replication_status\n    with: { dsn: \"{{ secrets.dsn }}\" }\n\
+         \x20 - id: weights\n    action: haproxy.set_weight\n\
+         \x20   with: { socket: \"unix:/nonexistent/drctl.sock\", backend: app, server: b, weight: 10 }\n\
+         \x20 - id: hello\n    action: log\n    with: { message: hi }\n",
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["plan", &rb, "--live", "--live-timeout", "5s"])
+        .env(
+            "LIVE_PLAN_DSN",
+            "postgres://drctl:live-plan-hunter2@127.0.0.1:1/postgres",
+        )
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(!out.contains("live-plan-hunter2"), "{out}");
+    for expected in [
+        "live: cannot read now: 127.0.0.1:1: cannot connect",
+        "live: would fail: ",
+        "/nonexistent/drctl.sock",
+        "live: not asked: this action has no live plan",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
+
 #[test]
 fn plan_json_has_the_layers() {
     let o = drctl(&["plan", "runbooks/dr-drill.yaml", "--format", "json"]);

@@ -6,6 +6,8 @@
 //! action to reconcile, and either it found the effect (no second call) or it found none
 //! and called once more. Which of the two happens depends on where the kill landed; both
 //! are correct, and the test checks that one of them did.
+//!
+//! First, `drctl plan --live` reads the lab without changing it, and shows no secret.
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -205,6 +207,8 @@ fn the_lab_runbooks_run_end_to_end_and_survive_a_kill_during_promote_and_set_wei
     let d = Drill { lab, dir };
     let lab_dir = d.lab.dir.display().to_string();
 
+    live_plan_reads_the_lab_and_changes_nothing(&d);
+
     // --- The DR drill, with its failover and failback sub-runs -----------------------------
     let script = format!("lab_script={ROOT}/scripts/lab");
     let dir_param = format!("lab_dir={lab_dir}");
@@ -297,6 +301,89 @@ fn the_lab_runbooks_run_end_to_end_and_survive_a_kill_during_promote_and_set_wei
         "traffic is back on a: {stats}"
     );
     println!("kill during promote: {promote}; kill during set_weight: {shift}");
+}
+
+/// `drctl plan --live` of the failover: every action step that can be asked says what it
+/// would change, from the lab as it is; afterwards the lab is as it was, and a password in
+/// a connection string is nowhere in the output.
+fn live_plan_reads_the_lab_and_changes_nothing(d: &Drill) {
+    const PASSWORD: &str = "plan-secret-4711";
+    let failover = format!("{ROOT}/runbooks/lab/failover.yaml");
+    let args = ["plan", &failover, "-p", "lab_ports=565", "--live"];
+    let with_password = d
+        .lab
+        .get("DRCTL_LAB_PG_A")
+        .replace("postgres@", &format!("postgres:{PASSWORD}@"));
+    let mut cmd = d.drctl(&args);
+    cmd.args(["--format", "json"])
+        .env("DRCTL_LAB_PG_A", &with_password);
+    let (code, out) = finish(&mut cmd);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains(PASSWORD), "a secret in the plan: {out}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let steps: Vec<&Value> = plan["blocks"][0]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l.as_array().unwrap())
+        .collect();
+    let live = |id: &str| -> Value {
+        let step = steps.iter().find(|s| s["id"] == id).unwrap();
+        step["live"].clone()
+    };
+    let fence = live("fence_old_primary");
+    assert_eq!(fence["outlook"], "change", "{fence}");
+    assert!(
+        fence["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("make 127.0.0.1:56531 (primary) read-only"),
+        "{fence}"
+    );
+    let promote = live("promote_db");
+    assert_eq!(promote["outlook"], "change", "{promote}");
+    assert!(
+        promote["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("promote 127.0.0.1:56532: a replica"),
+        "{promote}"
+    );
+    let cache = live("promote_cache");
+    assert_eq!(cache["outlook"], "change", "{cache}");
+    assert_eq!(
+        live("caught_up")["live"],
+        "not_asked",
+        "skipped when not planned"
+    );
+    let shift = steps.iter().find(|s| s["id"] == "shift_traffic").unwrap();
+    let first = &shift["items"][0]["live"];
+    assert_eq!(
+        first["summary"], "app/b weight 0 -> 20, app/a weight 100 -> 80",
+        "{first}"
+    );
+    assert_eq!(live("announce")["live"], "not_asked");
+
+    // Nothing moved: a still primary, b still a replica, the Sentinels still on a.
+    assert_eq!(d.lab.must(&["pg-role", "a"]).trim(), "primary");
+    assert_eq!(d.lab.must(&["pg-role", "b"]).trim(), "replica");
+    let again = d.run(&args);
+    assert!(
+        again.contains("live: would change: app/b weight 0 -> 20, app/a weight 100 -> 80"),
+        "{again}"
+    );
+
+    // A secret that cannot be read: the steps that need it are not asked, and say why.
+    let mut cmd = d.drctl(&args);
+    cmd.env_remove("DRCTL_LAB_PG_B");
+    let (code, out) = finish(&mut cmd);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "live: not asked: secret `pg_b`: environment variable DRCTL_LAB_PG_B is not set"
+        ),
+        "{out}"
+    );
 }
 
 /// A TCP relay to HAProxy's runtime API that holds each command for `delay` before it

@@ -4,13 +4,14 @@
 //! step outputs or the run itself stays as its template text, marked "at run time".
 //! Conditions that read only params are decided. Rendered inputs are checked against the
 //! action schemas again, so a param of the wrong shape shows up here, not mid-failover.
-//! Nothing here reads a clock, the environment, a file or the network.
+//! Nothing here reads a clock, the environment, a file or the network: `drctl plan --live`
+//! asks the actions themselves and fills in [`Live`] (see the binary's `plan` command).
 
 mod text;
 
 pub use text::render as render_text;
 
-use drctl_core::{ActionCatalog, SchemaInput, Shape, Ty, format_duration, schema::check};
+use drctl_core::{ActionCatalog, Preview, SchemaInput, Shape, Ty, format_duration, schema::check};
 use indexmap::IndexMap;
 use minijinja::Value;
 use serde::Serialize;
@@ -95,6 +96,22 @@ pub struct PlanStep {
     pub compensate: Option<PlanAction>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// With `--live`: what the action would do now (for a step without `for_each`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<Live>,
+}
+
+/// What `plan --live` found for one call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "live", rename_all = "snake_case")]
+pub enum Live {
+    /// The action read the live system.
+    Preview(Preview),
+    /// Reading failed. A permanent error means the call would fail the same way.
+    Error { error: String, permanent: bool },
+    /// The action was not asked, and why: skipped, inputs known only at run time, a
+    /// secret that cannot be read, or an action without a live plan.
+    NotAsked { why: String },
 }
 
 /// Whether a step runs.
@@ -117,6 +134,8 @@ pub struct PlanItem {
     pub item: PlanValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub with: Option<PlanValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<Live>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -180,6 +199,11 @@ impl PlanValue {
         }
     }
 
+    /// The value as JSON, when every part of it is known.
+    pub fn known_json(&self) -> Option<serde_json::Value> {
+        self.is_complete().then(|| to_json(self))
+    }
+
     /// Whether any part waits for run time.
     pub fn is_complete(&self) -> bool {
         match self {
@@ -213,7 +237,7 @@ impl SchemaInput for PlanValue {
     }
 }
 
-/// Builds the plan of `runbook` with `params`.
+/// Builds the plan of `runbook` with `params`, secrets masked.
 pub fn plan(
     runbook: &Runbook,
     params: &ResolvedParams,
@@ -221,9 +245,26 @@ pub fn plan(
     env: &TemplateEnv,
 ) -> Plan {
     let secret_names = runbook.secret_names();
-    let base = Context::new()
-        .params(&params.to_map())
-        .secrets(Secrets::Masked(&secret_names));
+    plan_with(
+        runbook,
+        params,
+        catalog,
+        env,
+        Secrets::Masked(&secret_names),
+    )
+}
+
+/// The plan with `secrets` as given. With [`Secrets::Revealed`] it holds real values: it
+/// exists only to hand `plan --live` the inputs to call actions with, and must never be
+/// shown, stored or logged. Its steps are in the same order as [`plan`]'s.
+pub fn plan_with(
+    runbook: &Runbook,
+    params: &ResolvedParams,
+    catalog: &dyn ActionCatalog,
+    env: &TemplateEnv,
+    secrets: Secrets<'_>,
+) -> Plan {
+    let base = Context::new().params(&params.to_map()).secrets(secrets);
     let mut p = Planner {
         env,
         catalog,
@@ -328,6 +369,7 @@ impl Planner<'_> {
             verify: None,
             compensate: None,
             notes: notes(step),
+            live: None,
         };
         let ctx = self.base.clone();
         match &step.kind {
@@ -351,7 +393,12 @@ impl Planner<'_> {
                                             true,
                                         )
                                     });
-                                    PlanItem { index, item, with }
+                                    PlanItem {
+                                        index,
+                                        item,
+                                        with,
+                                        live: None,
+                                    }
                                 })
                                 .collect(),
                         );

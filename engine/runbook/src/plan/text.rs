@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Condition, Plan, PlanAction, PlanStep, PlanText, PlanValue};
+use super::{Condition, Live, Plan, PlanAction, PlanStep, PlanText, PlanValue};
 use crate::params::Origin;
 
 /// Renders a plan for people. Values known only at run time are shown as their template
@@ -136,6 +136,9 @@ fn render_step(out: &mut String, number: &str, s: &PlanStep) {
         }
         fields(out, with, 7);
     }
+    if let Some(l) = &s.live {
+        live(out, l, 7);
+    }
     if let Some(items) = &s.items {
         let _ = writeln!(out, "{pad}for each of {} items{}", items.len(), parallel(s));
         for item in items {
@@ -145,6 +148,9 @@ fn render_step(out: &mut String, number: &str, s: &PlanStep) {
             if let Some(with) = &item.with {
                 fields(out, with, 11);
             }
+            if let Some(l) = &item.live {
+                live(out, l, 11);
+            }
         }
     }
     if let Some(v) = &s.verify {
@@ -153,6 +159,20 @@ fn render_step(out: &mut String, number: &str, s: &PlanStep) {
     if let Some(c) = &s.compensate {
         action(out, "compensate", c);
     }
+}
+
+/// What `--live` found, on one line.
+fn live(out: &mut String, l: &Live, indent: usize) {
+    let line = match l {
+        Live::Preview(p) => format!("{}: {}", p.outlook.as_str(), p.summary),
+        Live::Error {
+            error,
+            permanent: true,
+        } => format!("would fail: {error}"),
+        Live::Error { error, .. } => format!("cannot read now: {error}"),
+        Live::NotAsked { why } => format!("not asked: {why}"),
+    };
+    let _ = writeln!(out, "{:indent$}live: {line}", "");
 }
 
 fn parallel(s: &PlanStep) -> String {

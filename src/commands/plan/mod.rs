@@ -1,8 +1,12 @@
-//! `drctl plan FILE -p key=value...`: a dry run with no side effects. Secrets are never
-//! read: they are shown as `***`.
+//! `drctl plan FILE -p key=value...`: a dry run with no side effects. Secrets are shown as
+//! `***`. Without `--live` nothing is read but the runbook; with it, [`live`] asks each
+//! action what it would do now.
+
+mod live;
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use drctl_connectors::Registry;
 use drctl_runbook::params::{parse_assignments, resolve_text};
@@ -12,11 +16,19 @@ use drctl_runbook::template::TemplateEnv;
 use super::{eprint, load_valid, print};
 use crate::cli::DiagFormat;
 
+/// `--live`, and how long each action may take to answer.
+#[derive(Clone, Copy)]
+pub(crate) struct LiveOptions {
+    pub(crate) live: bool,
+    pub(crate) timeout: Duration,
+}
+
 pub(crate) fn run(
     registry: &Registry,
     file: &Path,
     params: &[String],
     format: DiagFormat,
+    options: LiveOptions,
 ) -> anyhow::Result<ExitCode> {
     let (source, rb) = match load_valid(registry, file)? {
         Ok(loaded) => loaded,
@@ -35,7 +47,11 @@ pub(crate) fn run(
         }
     };
     let env = TemplateEnv::new();
-    let plan = plan(&rb, &resolved, registry, &env);
+    let mut plan = plan(&rb, &resolved, registry, &env);
+    // A plan with problems would fail before it reached these calls: asking is pointless.
+    if options.live && plan.problems.is_empty() {
+        live::attach(&mut plan, &rb, &resolved, registry, &env, options.timeout)?;
+    }
     match format {
         DiagFormat::Text => print(&render_text(&plan)),
         DiagFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&plan)?)),

@@ -1,0 +1,187 @@
+//! `drctl plan --live`: each action step whose inputs are known before the run is asked
+//! what it would do now ([`drctl_core::Action::plan`]), and the answer is shown under the
+//! step. Actions only read when asked; nothing here changes a system.
+//!
+//! Secrets are read (from the environment or files, as a run reads them) only to build
+//! the inputs of these calls. The plan that holds their values is dropped after the calls,
+//! and every answer is scrubbed of them before it is shown.
+//!
+//! The steps are asked one at a time, in plan order, each within `timeout`. Every answer
+//! describes the world as it is now: a later step's preview does not account for the
+//! steps before it (a weight shift 40% -> 60% previews from today's weights).
+
+use std::time::Duration;
+
+use drctl_connectors::Registry;
+use drctl_core::{ActionCtx, ActionError, ActionRegistry, RunId, StepId, Timestamp};
+use drctl_engine::secrets::{scrub, scrub_text};
+use drctl_engine::{EnvAndFiles, SecretReader};
+use drctl_runbook::Runbook;
+use drctl_runbook::params::ResolvedParams;
+use drctl_runbook::plan::{Condition, Live, Plan, PlanStep, PlanValue, plan_with};
+use drctl_runbook::template::render::{SecretValues, Secrets};
+use drctl_runbook::template::{Root, TemplateEnv};
+use indexmap::IndexMap;
+use tokio_util::sync::CancellationToken;
+
+/// Secrets as read for this plan: the values, and why the others could not be read.
+struct Read {
+    values: SecretValues,
+    failed: IndexMap<String, String>,
+    /// The values again, for scrubbing.
+    scrub: Vec<String>,
+}
+
+fn read_secrets(runbook: &Runbook) -> Read {
+    let mut values = IndexMap::new();
+    let mut failed = IndexMap::new();
+    for (name, source) in &runbook.secrets {
+        match EnvAndFiles.read(name.as_str(), source) {
+            Ok(v) => {
+                values.insert(name.to_string(), v);
+            }
+            Err(why) => {
+                failed.insert(name.to_string(), why);
+            }
+        }
+    }
+    let scrub = values.values().cloned().collect();
+    Read {
+        values: SecretValues::new(values),
+        failed,
+        scrub,
+    }
+}
+
+/// Fills in `live` on the action steps of `shown` (the masked plan).
+pub(crate) fn attach(
+    shown: &mut Plan,
+    runbook: &Runbook,
+    params: &ResolvedParams,
+    registry: &Registry,
+    env: &TemplateEnv,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let secrets = read_secrets(runbook);
+    let revealed = plan_with(
+        runbook,
+        params,
+        registry,
+        env,
+        Secrets::Revealed(&secrets.values),
+    );
+    let asker = Asker {
+        registry,
+        runbook,
+        secrets: &secrets,
+        timeout,
+    };
+    super::super::runs::runtime()?.block_on(async {
+        for (block, with_values) in shown.blocks.iter_mut().zip(&revealed.blocks) {
+            let steps = block.layers.iter_mut().flatten();
+            for (step, real) in steps.zip(with_values.layers.iter().flatten()) {
+                asker.step(step, real).await;
+            }
+        }
+    });
+    Ok(())
+}
+
+struct Asker<'a> {
+    registry: &'a Registry,
+    runbook: &'a Runbook,
+    secrets: &'a Read,
+    timeout: Duration,
+}
+
+impl Asker<'_> {
+    async fn step(&self, step: &mut PlanStep, real: &PlanStep) {
+        let Some(action) = self.registry.action(&step.does) else {
+            return; // an approval or a sub-run: nothing to ask
+        };
+        if let Condition::Skipped { .. } = step.condition {
+            step.live = Some(not_asked("the step is skipped"));
+            return;
+        }
+        if let Some(why) = self.unreadable_secret(&step.id) {
+            step.live = Some(not_asked(&why));
+            return;
+        }
+        if let (Some(items), Some(real_items)) = (&mut step.items, &real.items) {
+            for (item, real_item) in items.iter_mut().zip(real_items) {
+                let index = u32::try_from(item.index).ok();
+                item.live = Some(match &real_item.with {
+                    Some(with) => self.ask(&*action, &step.id, index, with).await,
+                    None => not_asked("the item is known only at run time"),
+                });
+            }
+            return;
+        }
+        if let Some(with) = &real.with {
+            step.live = Some(self.ask(&*action, &step.id, None, with).await);
+        }
+    }
+
+    /// Why a secret the step reads could not be read, if one could not.
+    fn unreadable_secret(&self, id: &str) -> Option<String> {
+        let call = self.runbook.step(id)?.action()?;
+        call.with
+            .refs()
+            .into_iter()
+            .filter(|r| r.root == Root::Secrets)
+            .find_map(|r| self.secrets.failed.get(r.name()?).cloned())
+    }
+
+    async fn ask(
+        &self,
+        action: &dyn drctl_core::Action,
+        step: &str,
+        item: Option<u32>,
+        with: &PlanValue,
+    ) -> Live {
+        let Some(input) = with.known_json() else {
+            return not_asked("its inputs are known only at run time");
+        };
+        let Ok(step) = StepId::new(step) else {
+            return not_asked("the step id is not valid");
+        };
+        let cancel = CancellationToken::new();
+        let ctx = ActionCtx {
+            // A plan has no run: the id is the zero id, never stored.
+            run: RunId::from_parts(Timestamp::from_millis(0), 0),
+            step,
+            item,
+            attempt: 0,
+            cancel: cancel.clone(),
+        };
+        let answer = tokio::time::timeout(self.timeout, action.plan(&ctx, input)).await;
+        cancel.cancel();
+        let scrubbed = |e: String| scrub_text(&e, &self.secrets.scrub);
+        match answer {
+            Ok(Ok(Some(mut preview))) => {
+                preview.summary = scrubbed(preview.summary);
+                scrub(&mut preview.observed, &self.secrets.scrub);
+                Live::Preview(preview)
+            }
+            Ok(Ok(None)) => not_asked("this action has no live plan"),
+            Ok(Err(ActionError::Permanent(e))) => Live::Error {
+                error: scrubbed(e),
+                permanent: true,
+            },
+            Ok(Err(ActionError::Retryable(e))) => Live::Error {
+                error: scrubbed(e),
+                permanent: false,
+            },
+            Ok(Err(ActionError::Cancelled)) | Err(_) => Live::Error {
+                error: format!("no answer within {} ms", self.timeout.as_millis()),
+                permanent: false,
+            },
+        }
+    }
+}
+
+fn not_asked(why: &str) -> Live {
+    Live::NotAsked {
+        why: why.to_owned(),
+    }
+}
