@@ -248,6 +248,34 @@ async fn http_check_confirms_an_outage_after_consecutive_failures() {
     assert_eq!(*s.hits.lock().unwrap(), 6);
 }
 
+/// A plan probes once (GET only) and says what it saw; a POST check is not probed.
+#[tokio::test]
+async fn http_check_plans_with_one_probe_and_never_posts() {
+    let check = Registry::builtin().action("http.check").unwrap();
+    let s = server(&[503, 200]).await;
+    let input = json!({"url": s.url, "consecutive_failures": 3});
+    let p = check.plan(&ctx(), input.clone()).await.unwrap().unwrap();
+    assert_eq!(p.summary, "one probe now: unhealthy (status 503)");
+    let p = check.plan(&ctx(), input).await.unwrap().unwrap();
+    assert_eq!(p.summary, "one probe now: healthy (status 200)");
+    let p = check
+        .plan(&ctx(), json!({"url": s.url, "expect_body": "ready"}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        p.summary.contains("the body must contain `ready`"),
+        "{}",
+        p.summary
+    );
+    let posted = check
+        .plan(&ctx(), json!({"url": s.url, "method": "POST"}))
+        .await
+        .unwrap();
+    assert!(posted.is_none());
+    assert_eq!(*s.hits.lock().unwrap(), 3, "three GETs, no POST");
+}
+
 #[tokio::test]
 async fn http_check_waits_for_consecutive_successes_within_its_deadline() {
     let s = server(&[503, 200, 200]).await;

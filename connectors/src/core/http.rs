@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use drctl_core::{Action, ActionCtx, ActionError, ActionSpec};
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Outlook, Preview};
 use serde_json::{Value, json};
 
 use crate::input::{accepted_statuses, duration_or, opt_str, str_of, u64_or};
@@ -92,6 +92,29 @@ impl Goal {
 impl Action for Check {
     fn spec(&self) -> &ActionSpec {
         &self.spec
+    }
+
+    /// One probe, now, when the check only reads (GET or HEAD): a plan shows whether the
+    /// service answers healthy at this moment, e.g. that an outage to confirm is not one.
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        let method = opt_str(&input, "method").unwrap_or("GET");
+        if !method.eq_ignore_ascii_case("GET") && !method.eq_ignore_ascii_case("HEAD") {
+            return Ok(None);
+        }
+        let timeout = duration_or(&input, "timeout", Duration::from_secs(5))?;
+        let (ok, last) = probe(self.client.get()?, &input, timeout, ctx).await?;
+        let seen = last["status"].as_u64().map_or_else(
+            || last["error"].as_str().unwrap_or("?").to_owned(),
+            |s| format!("status {s}"),
+        );
+        let summary = match (ok, opt_str(&input, "expect_body")) {
+            (true, _) => format!("one probe now: healthy ({seen})"),
+            (false, Some(needle)) if last["status"].is_u64() => {
+                format!("one probe now: unhealthy ({seen}; the body must contain `{needle}`)")
+            }
+            (false, _) => format!("one probe now: unhealthy ({seen})"),
+        };
+        Ok(Some(Preview::new(Outlook::Reads, summary, last)))
     }
 
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
