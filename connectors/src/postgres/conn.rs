@@ -91,6 +91,26 @@ impl Pg {
     pub(crate) async fn in_recovery(&self, ctx: &ActionCtx) -> Result<bool, ActionError> {
         self.one(ctx, "SELECT pg_is_in_recovery()").await
     }
+
+    /// `primary` or `replica`, as outputs and previews name it.
+    pub(crate) async fn role(&self, ctx: &ActionCtx) -> Result<&'static str, ActionError> {
+        Ok(if self.in_recovery(ctx).await? {
+            "replica"
+        } else {
+            "primary"
+        })
+    }
+
+    /// Parses and plans a statement on the server without running it.
+    pub(crate) async fn prepare(
+        &self,
+        ctx: &ActionCtx,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, ActionError> {
+        cancellable(ctx, self.client.prepare(sql))
+            .await?
+            .map_err(|e| classify(&self.target, "prepare", &e))
+    }
 }
 
 /// Retryable: no server answer at all (refused, timed out, closed), or a SQLSTATE of a

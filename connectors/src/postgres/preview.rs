@@ -6,10 +6,9 @@
 use drctl_core::{ActionCtx, ActionError, Outlook, Preview};
 use serde_json::{Value, json};
 
-use super::conn::{Pg, classify, connect};
+use super::conn::{Pg, connect};
 use super::replication::status;
 use crate::input::{opt_str, str_of};
-use crate::wait::cancellable;
 
 async fn read_only_fence(ctx: &ActionCtx, pg: &Pg) -> Result<bool, ActionError> {
     Ok(pg
@@ -58,11 +57,7 @@ pub(crate) async fn fence(ctx: &ActionCtx, input: &Value) -> Result<Preview, Act
         }
         Err(e) => return Err(e),
     };
-    let role = if pg.in_recovery(ctx).await? {
-        "replica"
-    } else {
-        "primary"
-    };
+    let role = pg.role(ctx).await?;
     let target = &pg.target;
     if read_only_fence(ctx, &pg).await? {
         let summary = format!("{target} ({role}) is already read-only");
@@ -127,14 +122,8 @@ pub(crate) async fn caught_up(ctx: &ActionCtx, input: &Value) -> Result<Preview,
 pub(crate) async fn query(ctx: &ActionCtx, input: &Value) -> Result<Preview, ActionError> {
     let sql = str_of(input, "sql")?;
     let pg = connect(ctx, str_of(input, "dsn")?).await?;
-    let role = if pg.in_recovery(ctx).await? {
-        "replica"
-    } else {
-        "primary"
-    };
-    let statement = cancellable(ctx, pg.client.prepare(sql))
-        .await?
-        .map_err(|e| classify(&pg.target, "prepare", &e))?;
+    let role = pg.role(ctx).await?;
+    let statement = pg.prepare(ctx, sql).await?;
     let args = input
         .get("args")
         .and_then(Value::as_array)

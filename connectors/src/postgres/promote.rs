@@ -110,11 +110,7 @@ impl Action for Fence {
             Reached::Up(pg) => pg,
             Reached::AssumedDown(out) => return Ok(out),
         };
-        let role = if pg.in_recovery(ctx).await? {
-            "replica"
-        } else {
-            "primary"
-        };
+        let role = pg.role(ctx).await?;
         // Read-only for every new transaction; libpq clients that ask for
         // `target_session_attrs=read-write` skip the server from now on.
         // ALTER SYSTEM cannot share a (implicit) transaction with anything else.

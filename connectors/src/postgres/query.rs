@@ -40,9 +40,7 @@ impl Action for Query {
             &format!("SET statement_timeout = {}", timeout.as_millis().max(1)),
         )
         .await?;
-        let statement = cancellable(ctx, pg.client.prepare(sql))
-            .await?
-            .map_err(|e| classify(&pg.target, "prepare", &e))?;
+        let statement = pg.prepare(ctx, sql).await?;
         let args = input
             .get("args")
             .and_then(Value::as_array)
