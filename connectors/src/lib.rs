@@ -85,6 +85,7 @@ impl Registry {
             .chain(postgres::actions(&specs))
             .chain(redis::actions(&specs))
             .chain(haproxy::actions(&specs))
+            .chain(dns::actions(&specs, &client))
         {
             r.implement(action);
         }

@@ -491,6 +491,84 @@ async fn connectors_drive_the_real_lab() {
     .await;
     assert!(p.contains("taken as down"), "{p}");
 
+    // --- PowerDNS and DNS answers ----------------------------------------------------------
+    let dns = lab.get("DRCTL_LAB_DNS");
+    let api = lab.get("DRCTL_LAB_PDNS_API");
+    let key = lab.get("DRCTL_LAB_PDNS_KEY");
+    let check = |expect: &str, timeout: &str| {
+        json!({ "name": "app.lab.drctl.test.", "server": dns, "expect": [expect],
+                "interval": "50ms", "timeout": timeout })
+    };
+    let seen = run("dns.check", check("127.0.10.1", "2s")).await.unwrap();
+    assert_eq!(seen["answer"], json!(["127.0.10.1"]), "{seen}");
+    let switch = |key: &str, zone: &str| {
+        json!({ "api_url": api, "api_key": key, "zone": zone,
+                "records": [{ "name": "app.lab.drctl.test", "type": "A", "ttl": 5,
+                              "content": ["127.0.10.2"] }] })
+    };
+    let p = preview(
+        "dns.powerdns.set_records",
+        switch(&key, "lab.drctl.test"),
+        Outlook::Change,
+    )
+    .await;
+    assert_eq!(p, "app.lab.drctl.test. A 127.0.10.1 -> 127.0.10.2");
+    let e = retryable(
+        run("dns.check", check("127.0.10.2", "300ms")).await,
+        "an answer that has not changed",
+    );
+    assert!(
+        e.contains("the answer is 127.0.10.1, not 127.0.10.2"),
+        "{e}"
+    );
+    let out = run("dns.powerdns.set_records", switch(&key, "lab.drctl.test"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["records"][0],
+        json!({ "name": "app.lab.drctl.test.", "type": "A", "ttl": 5,
+                "content": ["127.0.10.2"], "previous": ["127.0.10.1"] }),
+        "{out}"
+    );
+    // A real query, straight to the server, sees the new address.
+    let seen = run("dns.check", check("127.0.10.2", "5s")).await.unwrap();
+    assert_eq!(seen["answer"], json!(["127.0.10.2"]), "{seen}");
+    preview(
+        "dns.powerdns.set_records",
+        switch(&key, "lab.drctl.test"),
+        Outlook::NoChange,
+    )
+    .await;
+    let p = preview("dns.check", check("127.0.10.2", "1s"), Outlook::Reads).await;
+    assert!(p.contains("already the expected answer"), "{p}");
+    let e = permanent(
+        run(
+            "dns.powerdns.set_records",
+            switch("wrong-key", "lab.drctl.test"),
+        )
+        .await,
+        "a wrong API key",
+    );
+    assert!(
+        e.contains("API key was refused") && !e.contains(&key),
+        "{e}"
+    );
+    let e = permanent(
+        run("dns.powerdns.set_records", switch(&key, "nowhere.test")).await,
+        "an unknown zone",
+    );
+    assert!(e.contains("nowhere.test.") && e.contains("HTTP 404"), "{e}");
+    let mut down = switch(&key, "lab.drctl.test");
+    down["api_url"] = json!("http://127.0.0.1:56359");
+    retryable(
+        run("dns.powerdns.set_records", down).await,
+        "an unreachable API",
+    );
+    let mut silent = check("127.0.10.2", "300ms");
+    silent["server"] = json!("127.0.0.1:56359");
+    let e = retryable(run("dns.check", silent).await, "a DNS server that is down");
+    assert!(e.contains("127.0.0.1:56359"), "{e}");
+
     // --- Sentinel quorum lost ------------------------------------------------------------
     lab.kill("redis/sentinel-1.pid");
     lab.kill("redis/sentinel-2.pid");

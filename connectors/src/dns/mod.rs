@@ -1,8 +1,36 @@
-//! DNS: change records (PowerDNS HTTP API) and check answers.
+//! DNS: change records and check what a server answers.
+//!
+//! - [`powerdns`]: `dns.powerdns.set_records`, record sets replaced through the PowerDNS
+//!   HTTP API (REPLACE is idempotent: a repeated call changes nothing more).
+//! - [`check`]: `dns.check`, one question sent straight to the given server (no cache, no
+//!   recursion of our own) until its answer is exactly the expected records.
 
-use drctl_core::{ActionSpec, ObjectSchema, Reconcile, Ty};
+mod check;
+mod powerdns;
 
+use std::sync::Arc;
+
+use drctl_core::{Action, ActionSpec, ObjectSchema, Reconcile, Ty};
+
+use crate::core::http::Client;
 use crate::spec::spec;
+
+/// The implemented DNS actions, for the specs given.
+pub(crate) fn actions(specs: &[ActionSpec], client: &Arc<Client>) -> Vec<Arc<dyn Action>> {
+    let mut out: Vec<Arc<dyn Action>> = Vec::new();
+    for s in specs {
+        let spec = s.clone();
+        match s.name.as_str() {
+            "dns.powerdns.set_records" => out.push(Arc::new(powerdns::SetRecords {
+                spec,
+                client: client.clone(),
+            })),
+            "dns.check" => out.push(Arc::new(check::Check { spec })),
+            _ => {}
+        }
+    }
+    out
+}
 
 fn record_type() -> Ty {
     Ty::one_of_strings(&["A", "AAAA", "CNAME", "TXT", "SRV", "MX", "NS", "PTR"])
