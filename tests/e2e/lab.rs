@@ -264,6 +264,21 @@ fn the_lab_runbooks_run_end_to_end_and_survive_a_kill_during_promote_and_set_wei
     let promote = reconciled_once(&db, &failover, "promote_db");
     assert_eq!(d.lab.must(&["pg-role", "b"]).trim(), "primary");
     assert_eq!(d.report(&failover)["status"], "succeeded");
+    // The DNS step: PowerDNS holds b's address, and the run's own query saw it.
+    assert!(
+        d.lab
+            .must(&["status"])
+            .contains("app.lab.drctl.test. A 127.0.10.2"),
+        "DNS moved to b"
+    );
+    let answered: String = d
+        .run(&["show", &failover, "--format", "json"])
+        .split_whitespace()
+        .collect();
+    assert!(
+        answered.contains("\"answer\":[\"127.0.10.2\"]"),
+        "dns_answers saw b's address: {answered}"
+    );
 
     // --- The failback, killed while it shifts traffic ------------------------------------
     d.lab.must(&["pg-rejoin", "a"]);
@@ -299,6 +314,10 @@ fn the_lab_runbooks_run_end_to_end_and_survive_a_kill_during_promote_and_set_wei
     assert!(
         stats.contains("\"region\": \"a\""),
         "traffic is back on a: {stats}"
+    );
+    assert!(
+        stats.contains("app.lab.drctl.test. A 127.0.10.1"),
+        "DNS is back on a: {stats}"
     );
     println!("kill during promote: {promote}; kill during set_weight: {shift}");
 }
