@@ -187,6 +187,11 @@ impl Action for SetState {
     }
 }
 
+/// A `show stat` row of a server, not a proxy's FRONTEND or BACKEND summary.
+fn is_server(row: &Value) -> bool {
+    !matches!(row["svname"].as_str(), Some("FRONTEND" | "BACKEND"))
+}
+
 pub(crate) struct Stats {
     pub(crate) spec: ActionSpec,
 }
@@ -207,7 +212,7 @@ impl Action for Stats {
         .await?;
         let servers: Vec<String> = rows
             .iter()
-            .filter(|r| !matches!(r["svname"].as_str(), Some("FRONTEND" | "BACKEND")))
+            .filter(|r| is_server(r))
             .map(|r| {
                 format!(
                     "{}/{} {} weight {}",
@@ -238,7 +243,7 @@ impl Action for Stats {
         // Servers by name too, so templates can say `servers.b.status`.
         let servers: serde_json::Map<String, Value> = rows
             .iter()
-            .filter(|r| !matches!(r["svname"].as_str(), Some("FRONTEND" | "BACKEND")))
+            .filter(|r| is_server(r))
             .filter_map(|r| Some((r["svname"].as_str()?.to_owned(), r.clone())))
             .collect();
         Ok(json!({ "rows": rows, "servers": servers }))

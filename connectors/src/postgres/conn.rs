@@ -15,6 +15,11 @@ use crate::wait::cancellable;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An open session with the server it reached.
+/// The other client sessions of a server: `postgres.fence` ends them, its preview counts
+/// them.
+pub(crate) const OTHER_CLIENTS: &str =
+    "pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
+
 pub(crate) struct Pg {
     pub(crate) client: Client,
     /// `host:port` as configured, for messages.
@@ -90,6 +95,15 @@ impl Pg {
 
     pub(crate) async fn in_recovery(&self, ctx: &ActionCtx) -> Result<bool, ActionError> {
         self.one(ctx, "SELECT pg_is_in_recovery()").await
+    }
+
+    /// Whether the server is fenced: new transactions are read-only
+    /// (`default_transaction_read_only`, as `postgres.fence` sets it).
+    pub(crate) async fn fenced(&self, ctx: &ActionCtx) -> Result<bool, ActionError> {
+        Ok(self
+            .one::<String>(ctx, "SHOW default_transaction_read_only")
+            .await?
+            == "on")
     }
 
     /// `primary` or `replica`, as outputs and previews name it.

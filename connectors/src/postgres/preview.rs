@@ -6,16 +6,10 @@
 use drctl_core::{ActionCtx, ActionError, Outlook, Preview};
 use serde_json::{Value, json};
 
-use super::conn::{Pg, connect};
+use super::conn::{OTHER_CLIENTS, connect};
+use super::promote::{Reached, reach};
 use super::replication::status;
-use crate::input::{opt_str, str_of};
-
-async fn read_only_fence(ctx: &ActionCtx, pg: &Pg) -> Result<bool, ActionError> {
-    Ok(pg
-        .one::<String>(ctx, "SHOW default_transaction_read_only")
-        .await?
-        == "on")
-}
+use crate::input::str_of;
 
 /// `postgres.promote`: a replica would be promoted; a primary is left alone, unless a
 /// leftover fence would be lifted.
@@ -31,7 +25,7 @@ pub(crate) async fn promote(ctx: &ActionCtx, input: &Value) -> Result<Preview, A
             seen["wal_receiver"].as_str().unwrap_or("stopped"),
         );
         Preview::new(Outlook::Change, summary, seen)
-    } else if read_only_fence(ctx, &pg).await? {
+    } else if pg.fenced(ctx).await? {
         let summary = format!("{target} is already primary, but fenced: the fence would be lifted");
         Preview::new(Outlook::Change, summary, seen)
     } else {
@@ -43,23 +37,17 @@ pub(crate) async fn promote(ctx: &ActionCtx, input: &Value) -> Result<Preview, A
 /// `postgres.fence`: how many sessions would be cut, or that the server is already fenced
 /// or would be taken as down.
 pub(crate) async fn fence(ctx: &ActionCtx, input: &Value) -> Result<Preview, ActionError> {
-    let pg = match connect(ctx, str_of(input, "dsn")?).await {
-        Ok(pg) => pg,
-        Err(ActionError::Retryable(why))
-            if opt_str(input, "if_unreachable") == Some("assume_down") =>
-        {
+    let pg = match reach(ctx, input).await? {
+        Reached::Up(pg) => pg,
+        Reached::AssumedDown(out) => {
+            let why = out["why"].as_str().unwrap_or_default();
             let summary = format!("unreachable, so it would be taken as down: {why}");
-            return Ok(Preview::new(
-                Outlook::NoChange,
-                summary,
-                json!({ "reachable": false }),
-            ));
+            return Ok(Preview::new(Outlook::NoChange, summary, out));
         }
-        Err(e) => return Err(e),
     };
     let role = pg.role(ctx).await?;
     let target = &pg.target;
-    if read_only_fence(ctx, &pg).await? {
+    if pg.fenced(ctx).await? {
         let summary = format!("{target} ({role}) is already read-only");
         return Ok(Preview::new(
             Outlook::NoChange,
@@ -68,11 +56,7 @@ pub(crate) async fn fence(ctx: &ActionCtx, input: &Value) -> Result<Preview, Act
         ));
     }
     let sessions: i64 = pg
-        .one(
-            ctx,
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
-        )
+        .one(ctx, &format!("SELECT count(*) FROM {OTHER_CLIENTS}"))
         .await?;
     let terminate = input.get("terminate_sessions").and_then(Value::as_bool) != Some(false);
     let summary = if terminate {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed, Preview};
 use serde_json::{Value, json};
 
-use super::conn::{Pg, connect};
+use super::conn::{OTHER_CLIENTS, Pg, connect};
 use super::preview;
 use crate::input::{duration_or, opt_str, str_of};
 use crate::wait::{Deadline, pause};
@@ -79,8 +79,7 @@ impl Action for Promote {
 /// carries `default_transaction_read_only = on`, and a primary that refuses writes is no
 /// promotion. Returns what the output reports about the server.
 async fn read_write(ctx: &ActionCtx, pg: &Pg) -> Result<Value, ActionError> {
-    let fenced: String = pg.one(ctx, "SHOW default_transaction_read_only").await?;
-    let unfenced = fenced == "on";
+    let unfenced = pg.fenced(ctx).await?;
     if unfenced {
         // ALTER SYSTEM cannot share a (implicit) transaction with anything else.
         pg.batch(ctx, "ALTER SYSTEM RESET default_transaction_read_only")
@@ -118,14 +117,7 @@ impl Action for Fence {
             .await?;
         pg.batch(ctx, "SELECT pg_reload_conf()").await?;
         let mut tries = 0;
-        while pg
-            .one::<String>(
-                ctx,
-                "SELECT current_setting('default_transaction_read_only')",
-            )
-            .await?
-            != "on"
-        {
+        while !pg.fenced(ctx).await? {
             tries += 1;
             if tries > 40 {
                 return Err(ActionError::Retryable(format!(
@@ -142,8 +134,7 @@ impl Action for Fence {
         let terminated: i64 = if terminate {
             pg.one(
                 ctx,
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+                &format!("SELECT count(pg_terminate_backend(pid)) FROM {OTHER_CLIENTS}"),
             )
             .await?
         } else {
@@ -163,8 +154,7 @@ impl Action for Fence {
             Reached::Up(pg) => pg,
             Reached::AssumedDown(out) => return Ok(Observed::Done(out)),
         };
-        let on: String = pg.one(ctx, "SHOW default_transaction_read_only").await?;
-        Ok(if on == "on" {
+        Ok(if pg.fenced(ctx).await? {
             Observed::Done(json!({
                 "fenced": true,
                 "reachable": true,
@@ -177,7 +167,7 @@ impl Action for Fence {
     }
 }
 
-enum Reached {
+pub(super) enum Reached {
     Up(Pg),
     /// Unreachable, and the step said to take that as down.
     AssumedDown(Value),
@@ -186,7 +176,7 @@ enum Reached {
 /// Connects to the server to fence. An unreachable server is an error unless the step
 /// says `if_unreachable: assume_down`: during an outage the old primary is usually gone,
 /// and whoever restarts it must bring it back as a replica (the lab's `pg-rejoin`).
-async fn reach(ctx: &ActionCtx, input: &Value) -> Result<Reached, ActionError> {
+pub(super) async fn reach(ctx: &ActionCtx, input: &Value) -> Result<Reached, ActionError> {
     let assume = opt_str(input, "if_unreachable") == Some("assume_down");
     match connect(ctx, str_of(input, "dsn")?).await {
         Ok(pg) => Ok(Reached::Up(pg)),

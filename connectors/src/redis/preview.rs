@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::conn::{connect, text};
 use super::role::role as read_role;
-use super::sentinel::{ask, params};
+use super::sentinel::{Before, ask, before, first_answering, params};
 use crate::input::{opt_str, str_of};
 
 /// `redis.role`: the role, read now.
@@ -49,40 +49,24 @@ pub(crate) async fn failover(ctx: &ActionCtx, input: &Value) -> Result<Preview, 
     let p = params(input)?;
     let views = ask(ctx, &p.sentinels, p.master, p.password).await?;
     let observed = json!({ "votes": views.votes, "unreachable": views.unreachable.len() });
-    let Some((old, _)) = views.leader() else {
-        let summary = format!("no Sentinel answers: {}", views.describe());
-        return Ok(Preview::new(Outlook::WouldFail, summary, observed));
+    let old = match before(input, &p, &views) {
+        Before::Ready { old } => old,
+        Before::Moved { from, now } => {
+            let summary = format!("`{}` already moved from {from} to {now}", p.master);
+            return Ok(Preview::new(Outlook::NoChange, summary, observed));
+        }
+        Before::Refused(why) => return Ok(Preview::new(Outlook::WouldFail, why, observed)),
     };
-    if let Some(from) = opt_str(input, "from")
-        && from != old
-    {
-        let summary = format!("`{}` already moved from {from} to {old}", p.master);
-        return Ok(Preview::new(Outlook::NoChange, summary, observed));
-    }
-    let answering = p.sentinels.len() - views.unreachable.len();
-    if answering < p.quorum {
-        let summary = format!(
-            "Sentinel quorum lost: {answering} of {} answer and {} must ({})",
-            p.sentinels.len(),
-            p.quorum,
-            views.describe()
-        );
-        return Ok(Preview::new(Outlook::WouldFail, summary, observed));
-    }
-    let mut checked = None;
-    for addr in &p.sentinels {
-        let Ok(mut conn) = connect(ctx, addr, p.password).await else {
-            continue;
-        };
-        checked = Some(
+    let checked = match first_answering(ctx, &p).await {
+        None => None,
+        Some(mut conn) => Some(
             match conn.call(ctx, &["SENTINEL", "CKQUORUM", p.master]).await {
                 Ok(reply) => Ok(text(&reply).unwrap_or_default()),
                 Err(ActionError::Cancelled) => return Err(ActionError::Cancelled),
                 Err(ActionError::Retryable(why) | ActionError::Permanent(why)) => Err(why),
             },
-        );
-        break;
-    }
+        ),
+    };
     Ok(match checked {
         Some(Ok(ok)) => Preview::new(
             Outlook::Change,

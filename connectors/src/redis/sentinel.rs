@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed, Preview};
 use serde_json::{Value, json};
 
-use super::conn::{connect, items, text};
+use super::conn::{Conn, connect, items, text};
 use super::preview;
 use super::role::role;
 use crate::input::{duration_or, opt_str, str_of, strings};
@@ -165,6 +165,56 @@ async fn agree(
     }
 }
 
+/// Where a failover stands before `SENTINEL FAILOVER` is sent: the checks the call and its
+/// preview share.
+pub(super) enum Before {
+    /// The master named by the Sentinels, which the failover would move.
+    Ready { old: String },
+    /// With `from`: the master already moved (an earlier call, or the Sentinels on their
+    /// own), so the call does not move it again.
+    Moved { from: String, now: String },
+    /// No failover now: no Sentinel answers, or too few for the quorum.
+    Refused(String),
+}
+
+pub(super) fn before(input: &Value, p: &Params<'_>, views: &Views) -> Before {
+    let Some((old, _)) = views.leader() else {
+        return Before::Refused(format!("no Sentinel answers: {}", views.describe()));
+    };
+    if let Some(from) = opt_str(input, "from")
+        && from != old
+    {
+        return Before::Moved {
+            from: from.to_owned(),
+            now: old.to_owned(),
+        };
+    }
+    // Counted here as well as by CKQUORUM: a Sentinel counts its peers as usable until
+    // `down-after` passes, and SENTINEL FAILOVER itself asks nobody.
+    let answering = p.sentinels.len() - views.unreachable.len();
+    if answering < p.quorum {
+        return Before::Refused(format!(
+            "Sentinel quorum lost: {answering} of {} answer and {} must, no failover ({})",
+            p.sentinels.len(),
+            p.quorum,
+            views.describe()
+        ));
+    }
+    Before::Ready {
+        old: old.to_owned(),
+    }
+}
+
+/// A connection to the first Sentinel, in the step's order, that accepts one.
+pub(super) async fn first_answering(ctx: &ActionCtx, p: &Params<'_>) -> Option<Conn> {
+    for addr in &p.sentinels {
+        if let Ok(conn) = connect(ctx, addr, p.password).await {
+            return Some(conn);
+        }
+    }
+    None
+}
+
 pub(crate) struct Failover {
     pub(crate) spec: ActionSpec,
 }
@@ -183,60 +233,36 @@ impl Action for Failover {
         let p = params(&input)?;
         let deadline = Deadline::after(duration_or(&input, "timeout", Duration::from_secs(30))?);
         let views = ask(ctx, &p.sentinels, p.master, p.password).await?;
-        let Some((old, _)) = views.leader() else {
-            return Err(ActionError::Retryable(format!(
-                "no Sentinel answers: {}",
-                views.describe()
-            )));
-        };
-        let old = old.to_owned();
-        if let Some(from) = opt_str(&input, "from")
-            && from != old
-        {
-            // The master already moved (an earlier call, or the Sentinels on their own).
-            return Ok(json!({ "old_master": from, "new_master": old, "already_moved": true }));
-        }
-        // Counted here as well as by CKQUORUM: a Sentinel counts its peers as usable
-        // until `down-after` passes, and SENTINEL FAILOVER itself asks nobody.
-        let answering = p.sentinels.len() - views.unreachable.len();
-        if answering < p.quorum {
-            return Err(ActionError::Retryable(format!(
-                "Sentinel quorum lost, no failover: {answering} of {} Sentinels answer and {} must: {}",
-                p.sentinels.len(),
-                p.quorum,
-                views.describe()
-            )));
-        }
-        let mut asked = None;
-        for addr in &p.sentinels {
-            let Ok(mut conn) = connect(ctx, addr, p.password).await else {
-                continue;
-            };
-            conn.call(ctx, &["SENTINEL", "CKQUORUM", p.master])
-                .await
-                .map_err(|e| match e {
-                    ActionError::Retryable(why) | ActionError::Permanent(why)
-                        if why.contains("NOQUORUM") =>
-                    {
-                        ActionError::Retryable(format!("Sentinel quorum lost, no failover: {why}"))
-                    }
-                    other => other,
-                })?;
-            match conn.call(ctx, &["SENTINEL", "FAILOVER", p.master]).await {
-                // Already under way: wait for it like for ours.
-                Err(ActionError::Retryable(why)) if why.contains("INPROG") => {}
-                Err(e) => return Err(e),
-                Ok(_) => {}
+        let old = match before(&input, &p, &views) {
+            Before::Ready { old } => old,
+            Before::Moved { from, now } => {
+                return Ok(json!({ "old_master": from, "new_master": now, "already_moved": true }));
             }
-            asked = Some(addr.clone());
-            break;
-        }
-        let Some(asked) = asked else {
+            Before::Refused(why) => return Err(ActionError::Retryable(why)),
+        };
+        let Some(mut conn) = first_answering(ctx, &p).await else {
             return Err(ActionError::Retryable(format!(
                 "no Sentinel answers: {}",
                 views.describe()
             )));
         };
+        conn.call(ctx, &["SENTINEL", "CKQUORUM", p.master])
+            .await
+            .map_err(|e| match e {
+                ActionError::Retryable(why) | ActionError::Permanent(why)
+                    if why.contains("NOQUORUM") =>
+                {
+                    ActionError::Retryable(format!("Sentinel quorum lost, no failover: {why}"))
+                }
+                other => other,
+            })?;
+        match conn.call(ctx, &["SENTINEL", "FAILOVER", p.master]).await {
+            // Already under way: wait for it like for ours.
+            Err(ActionError::Retryable(why)) if why.contains("INPROG") => {}
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        let asked = conn.addr.clone();
         let (new, agreed) = agree(ctx, &p, Some(&old), None, &deadline).await?;
         Ok(json!({
             "old_master": old,
