@@ -32,10 +32,25 @@ struct Read {
     scrub: Vec<String>,
 }
 
+/// Reads the secrets that the steps' own calls refer to (the calls `--live` makes), and no
+/// other: a secret only a `verify`, `compensate` or `notify` reads stays unread.
 fn read_secrets(runbook: &Runbook) -> Read {
+    let used: Vec<&str> = runbook
+        .blocks()
+        .into_iter()
+        .flat_map(|b| &b.steps)
+        .filter_map(|step| step.action())
+        .flat_map(|call| call.with.refs())
+        .filter(|r| r.root == Root::Secrets)
+        .filter_map(|r| r.name())
+        .collect();
     let mut values = IndexMap::new();
     let mut failed = IndexMap::new();
-    for (name, source) in &runbook.secrets {
+    for (name, source) in runbook
+        .secrets
+        .iter()
+        .filter(|(name, _)| used.contains(&name.as_str()))
+    {
         match EnvAndFiles.read(name.as_str(), source) {
             Ok(v) => {
                 values.insert(name.to_string(), v);
