@@ -86,6 +86,7 @@ impl Registry {
             .chain(redis::actions(&specs))
             .chain(haproxy::actions(&specs))
             .chain(dns::actions(&specs, &client))
+            .chain(vault::actions(&specs, &client))
         {
             r.implement(action);
         }
@@ -166,6 +167,7 @@ mod tests {
             "notify.webhook",
             "dns.powerdns.set_records",
             "dns.check",
+            "vault.transit.read_key",
             "vault.transit.rotate",
             "vault.transit.rewrap",
             "vault.transit.set_min_decryption_version",

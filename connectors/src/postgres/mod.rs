@@ -5,6 +5,10 @@
 //! - [`promote`]: `postgres.promote` and `postgres.fence`, which reconcile after a crash.
 //! - [`replication`]: `postgres.replication_status`, `postgres.wait_caught_up`.
 //! - [`query`]: the `postgres.query` action.
+//! - [`restore`]: `postgres.restore_pitr`, a base backup and archived WAL recovered to a
+//!   point in time on a new server.
+//! - [`verify`]: `postgres.verify`, row counts and checksums against expected values or
+//!   another server.
 //! - [`preview`]: what each action would do now, for `drctl plan --live`; reads only.
 //!
 //! The driver is tokio-postgres without TLS: the lab and the tests run on loopback.
@@ -14,6 +18,8 @@ mod preview;
 mod promote;
 mod query;
 mod replication;
+mod restore;
+mod verify;
 
 use std::sync::Arc;
 
@@ -32,6 +38,8 @@ pub(crate) fn actions(specs: &[ActionSpec]) -> Vec<Arc<dyn Action>> {
             "postgres.replication_status" => out.push(Arc::new(replication::Status { spec })),
             "postgres.wait_caught_up" => out.push(Arc::new(replication::WaitCaughtUp { spec })),
             "postgres.query" => out.push(Arc::new(query::Query { spec })),
+            "postgres.restore_pitr" => out.push(Arc::new(restore::RestorePitr { spec })),
+            "postgres.verify" => out.push(Arc::new(verify::Verify { spec })),
             _ => {}
         }
     }
@@ -111,7 +119,9 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
                 .opt("target_time", Ty::String, "recover up to this time (RFC 3339)")
                 .opt("target_lsn", Ty::String, "recover up to this LSN")
                 .opt("port", Ty::int_range(1, 65535), "port of the restored server (default: a free one)")
-                .opt("bin_dir", Ty::String, "directory of pg_ctl and friends")
+                .opt("bin_dir", Ty::String, "directory of pg_ctl (default: the backup's version under /usr/lib/postgresql, or PATH)")
+                .opt("os_user", Ty::String, "OS account that runs the restored server (required when drctl runs as root)")
+                .opt("user", Ty::String, "database user to check the restored server with (default postgres)")
                 .opt("timeout", Ty::Duration, "until consistent (default 10m)")
                 .exclusive(&["target_time", "target_lsn"])
                 .at_least_one(&["target_time", "target_lsn"]),
