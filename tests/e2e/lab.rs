@@ -8,6 +8,7 @@
 //! are correct, and the test checks that one of them did.
 //!
 //! First, `drctl plan --live` reads the lab without changing it, and shows no secret.
+//! Last, the restore and key-rotation runbooks run on the same lab (`lab_data.rs`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -21,9 +22,9 @@ use crate::support::{drctl_in, finish};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-struct Drill {
-    lab: Lab,
-    dir: PathBuf,
+pub(crate) struct Drill {
+    pub(crate) lab: Lab,
+    pub(crate) dir: PathBuf,
 }
 
 impl Drill {
@@ -35,18 +36,18 @@ impl Drill {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> String {
+    pub(crate) fn run(&self, args: &[&str]) -> String {
         let (code, out) = finish(&mut self.drctl(args));
         assert_eq!(code, 0, "drctl {args:?}:\n{out}");
         out
     }
 
-    fn report(&self, run: &str) -> Value {
+    pub(crate) fn report(&self, run: &str) -> Value {
         serde_json::from_str(&self.run(&["report", run, "--format", "json"])).unwrap()
     }
 
     /// The newest top-level run's id.
-    fn last_run(&self) -> String {
+    pub(crate) fn last_run(&self) -> String {
         let out = self.run(&["ls"]);
         out.lines()
             .nth(1)
@@ -320,6 +321,9 @@ fn the_lab_runbooks_run_end_to_end_and_survive_a_kill_during_promote_and_set_wei
         "DNS is back on a: {stats}"
     );
     println!("kill during promote: {promote}; kill during set_weight: {shift}");
+
+    // --- The restore and the key rotation, on the same lab ---------------------------------
+    crate::lab_data::restore_and_key_rotation(&d, "565");
 }
 
 /// `drctl plan --live` of the failover: every action step that can be asked says what it

@@ -9,6 +9,7 @@ mod audit;
 mod cli;
 mod crash;
 mod lab;
+mod lab_data;
 mod runs;
 mod secrets;
 mod support;

@@ -9,7 +9,8 @@
 //!   output, counted from that step's start). It is the figure a user felt; RTO adds the
 //!   confirmation the runbook asked for.
 //! - RPO: the output of the step marked `rpo` (`lost_writes`, `lost_seconds`), e.g. the lab's
-//!   write probe compared with the new primary.
+//!   write probe compared with the new primary, or those columns of the first row of a
+//!   `postgres.query` marked `rpo` (the lab's restore counts what it brought back).
 
 use drctl_runbook::model::{Mark, StepKind};
 use serde::{Deserialize, Serialize};
@@ -68,10 +69,16 @@ impl RunState {
             }
             _ => (None, None),
         };
+        // The figures are the output's own fields, or the columns of a query's first row
+        // (`postgres.query` answers `{rows, first, ...}`).
         let lost = self
             .marked(Mark::Rpo)
             .filter_map(|id| self.steps.get(id))
-            .find_map(|st| st.items.first()?.output());
+            .find_map(|st| st.items.first()?.output())
+            .map(|o| match o.get("first") {
+                Some(row) if o.get("lost_writes").is_none() && row.is_object() => row,
+                _ => o,
+            });
         let m = Measured {
             rto_ms,
             healthy_ms,
