@@ -6,21 +6,17 @@ use std::time::Duration;
 use drctl_core::{ActionError, parse_duration};
 use serde_json::Value;
 
-pub(crate) fn str_of<'a>(input: &'a Value, key: &str) -> Result<&'a str, ActionError> {
+pub fn str_of<'a>(input: &'a Value, key: &str) -> Result<&'a str, ActionError> {
     input[key]
         .as_str()
         .ok_or_else(|| ActionError::Permanent(format!("`{key}` must be a string")))
 }
 
-pub(crate) fn opt_str<'a>(input: &'a Value, key: &str) -> Option<&'a str> {
+pub fn opt_str<'a>(input: &'a Value, key: &str) -> Option<&'a str> {
     input[key].as_str()
 }
 
-pub(crate) fn duration_or(
-    input: &Value,
-    key: &str,
-    default: Duration,
-) -> Result<Duration, ActionError> {
+pub fn duration_or(input: &Value, key: &str, default: Duration) -> Result<Duration, ActionError> {
     match input.get(key).and_then(Value::as_str) {
         None => Ok(default),
         Some(text) => {
@@ -29,12 +25,12 @@ pub(crate) fn duration_or(
     }
 }
 
-pub(crate) fn u64_or(input: &Value, key: &str, default: u64) -> u64 {
+pub fn u64_or(input: &Value, key: &str, default: u64) -> u64 {
     input.get(key).and_then(Value::as_u64).unwrap_or(default)
 }
 
 /// Strings from a list (argv).
-pub(crate) fn strings(input: &Value, key: &str) -> Result<Vec<String>, ActionError> {
+pub fn strings(input: &Value, key: &str) -> Result<Vec<String>, ActionError> {
     let list = input[key]
         .as_array()
         .ok_or_else(|| ActionError::Permanent(format!("`{key}` must be a list")))?;
@@ -51,7 +47,7 @@ pub(crate) fn strings(input: &Value, key: &str) -> Result<Vec<String>, ActionErr
 }
 
 /// Status codes accepted: one, a list, or (absent) the given default range.
-pub(crate) fn accepted_statuses(input: &Value, key: &str) -> Option<Vec<u16>> {
+pub fn accepted_statuses(input: &Value, key: &str) -> Option<Vec<u16>> {
     match input.get(key)? {
         Value::Number(n) => n
             .as_u64()

@@ -16,10 +16,17 @@
 //! - [`notify`]: Slack, PagerDuty Events v2, signed generic webhook.
 //! - [`dns`]: PowerDNS record changes, DNS answer checks.
 //! - [`vault`]: transit key rotation and rewrap, KV (Vault HTTP API; OpenBao in the lab).
+//! - [`aws`]: the specs of Route 53, RDS, Auto Scaling, KMS and Secrets Manager actions;
+//!   the `drctl-aws` crate implements them (the binary's default `aws` feature).
+//!
+//! [`input`] and [`wait`] are the helpers every action uses (reading inputs, waiting
+//! within the engine's cancel and deadlines); they are public for connector crates built
+//! apart, such as `drctl-aws`.
 //!
 //! To add an action: declare its spec in the family's module and list it in that module's
 //! `specs()`. The registry test checks every name and schema.
 
+pub mod aws;
 pub mod core;
 pub mod dns;
 pub mod haproxy;
@@ -28,9 +35,9 @@ pub mod postgres;
 pub mod redis;
 pub mod vault;
 
-mod input;
+pub mod input;
 mod spec;
-mod wait;
+pub mod wait;
 
 use std::sync::Arc;
 
@@ -70,6 +77,7 @@ impl Registry {
             notify::specs(),
             dns::specs(),
             vault::specs(),
+            aws::specs(),
         ]
         .into_iter()
         .flatten()

@@ -7,10 +7,7 @@ use std::time::Duration;
 use drctl_core::{ActionCtx, ActionError};
 
 /// Runs `f` unless the engine cancels the action first.
-pub(crate) async fn cancellable<F: Future>(
-    ctx: &ActionCtx,
-    f: F,
-) -> Result<F::Output, ActionError> {
+pub async fn cancellable<F: Future>(ctx: &ActionCtx, f: F) -> Result<F::Output, ActionError> {
     tokio::select! {
         out = f => Ok(out),
         () = ctx.cancel.cancelled() => Err(ActionError::Cancelled),
@@ -18,19 +15,19 @@ pub(crate) async fn cancellable<F: Future>(
 }
 
 /// Sleeps for `d`, or returns `Cancelled` as soon as the engine asks.
-pub(crate) async fn pause(ctx: &ActionCtx, d: Duration) -> Result<(), ActionError> {
+pub async fn pause(ctx: &ActionCtx, d: Duration) -> Result<(), ActionError> {
     cancellable(ctx, tokio::time::sleep(d)).await
 }
 
 /// Where a polling loop stands against its deadline.
 #[derive(Debug)]
-pub(crate) struct Deadline {
+pub struct Deadline {
     at: tokio::time::Instant,
     started: tokio::time::Instant,
 }
 
 impl Deadline {
-    pub(crate) fn after(d: Duration) -> Self {
+    pub fn after(d: Duration) -> Self {
         let now = tokio::time::Instant::now();
         Self {
             at: now + d,
@@ -39,12 +36,12 @@ impl Deadline {
     }
 
     /// Whether another round, `interval` from now, would start past the deadline.
-    pub(crate) fn passed_before(&self, interval: Duration) -> bool {
+    pub fn passed_before(&self, interval: Duration) -> bool {
         tokio::time::Instant::now() + interval > self.at
     }
 
     /// Milliseconds since the wait began, for outputs.
-    pub(crate) fn elapsed_ms(&self) -> u64 {
+    pub fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }

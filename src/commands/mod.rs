@@ -20,8 +20,22 @@ use drctl_run::event::Verdict;
 use crate::cli::{AuditCommand, AuditFormat, Cli, Command};
 use crate::config::Config;
 
+/// The actions of this build: the built-in ones, and AWS's when the `aws` feature is on.
+fn registry() -> Registry {
+    #[allow(unused_mut)]
+    let mut registry = Registry::builtin();
+    #[cfg(feature = "aws")]
+    {
+        let specs: Vec<_> = registry.specs().cloned().collect();
+        for action in drctl_aws::actions(&specs) {
+            registry.implement(action);
+        }
+    }
+    registry
+}
+
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let registry = Registry::builtin();
+    let registry = registry();
     let loaded = Config::load(cli.config.as_deref())?;
     let me = loaded.identity(&runs::os_user(), cli.act_as.as_deref())?;
     crate::config::set_actor(me);
