@@ -6,6 +6,7 @@
 
 mod approvals;
 mod audit;
+mod aws;
 mod cli;
 mod crash;
 mod lab;
@@ -19,3 +20,6 @@ mod receiver;
 
 #[path = "../../connectors/tests/support/lab.rs"]
 mod lablib;
+
+#[path = "../../connectors/aws/tests/support/moto.rs"]
+mod moto;

@@ -325,7 +325,10 @@ impl Action for HealthCheckStatus {
                 ctx,
                 &input,
                 Duration::from_secs(600),
-                "the expected health",
+                &format!(
+                    "health check {id} {}",
+                    expect.as_deref().unwrap_or("answering")
+                ),
                 read,
             )
             .await;

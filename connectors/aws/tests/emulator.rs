@@ -10,7 +10,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
+#[path = "support/moto.rs"]
+mod moto;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,67 +22,7 @@ use drctl_core::{
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-/// A moto server of this test; killed when dropped.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Moto {
-    /// Starts moto; `env` for its settings (e.g. authentication on).
-    fn start(env: &[(&str, &str)]) -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server (pip install 'moto[server]') on PATH");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Moto {
-                    child,
-                    url: format!("http://127.0.0.1:{port}"),
-                };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("moto_server did not answer on {port} within 10 s");
-    }
-
-    /// The seed environment's ids (runbooks/aws/ take them as parameters).
-    fn seed(&self) -> Value {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../scripts/lab.d/aws_seed.py"
-        );
-        let out = Command::new("python3")
-            .arg(script)
-            .arg(&self.url)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "aws_seed.py: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use moto::Moto;
 
 fn ctx(step: &str) -> ActionCtx {
     ActionCtx {
