@@ -1,5 +1,6 @@
 //! Reading rendered, schema-checked inputs. The schema has already said what is there;
-//! these helpers turn a missing or odd value into a clear permanent error anyway.
+//! these helpers turn a missing or odd value into a clear permanent error anyway. Also
+//! [`error_chain`], for messages that quote a client library's error.
 
 use std::time::Duration;
 
@@ -61,4 +62,20 @@ pub fn accepted_statuses(input: &Value, key: &str) -> Option<Vec<u16>> {
         ),
         _ => None,
     }
+}
+
+/// An error and its causes on one line ("error connecting to server: Connection refused"):
+/// a client's top-level message alone often does not say what failed.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }

@@ -12,51 +12,10 @@ mod call;
 #[path = "support/lab.rs"]
 mod lab;
 
-use call::{ctx, run};
-use drctl_connectors::Registry;
-use drctl_core::{ActionError, ActionRegistry, Observed, Outlook, Preview};
+use call::{permanent, plan, preview, reconcile, retryable, run};
+use drctl_core::{ActionError, Observed, Outlook};
 use lab::Lab;
-use serde_json::{Value, json};
-
-fn retryable(r: Result<Value, ActionError>, what: &str) -> String {
-    match r {
-        Err(ActionError::Retryable(m)) => m,
-        other => panic!("{what}: expected a retryable error, got {other:?}"),
-    }
-}
-
-fn permanent(r: Result<Value, ActionError>, what: &str) -> String {
-    match r {
-        Err(ActionError::Permanent(m)) => m,
-        other => panic!("{what}: expected a permanent error, got {other:?}"),
-    }
-}
-
-async fn reconcile(action: &str, input: Value) -> Observed {
-    Registry::builtin()
-        .action(action)
-        .unwrap()
-        .reconcile(&ctx(), input)
-        .await
-        .unwrap()
-}
-
-/// The live preview of `action`: what it would do now. Only reads.
-async fn plan(action: &str, input: Value) -> Result<Preview, ActionError> {
-    let preview = Registry::builtin()
-        .action(action)
-        .unwrap()
-        .plan(&ctx(), input)
-        .await?;
-    Ok(preview.unwrap_or_else(|| panic!("{action} has no live plan")))
-}
-
-/// A preview that must have been read, with its outlook.
-async fn preview(action: &str, input: Value, outlook: Outlook) -> String {
-    let p = plan(action, input).await.unwrap();
-    assert_eq!(p.outlook, outlook, "{action}: {}", p.summary);
-    p.summary
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connectors_drive_the_real_lab() {

@@ -12,39 +12,10 @@ mod call;
 #[path = "support/lab.rs"]
 mod lab;
 
-use call::{ctx, run};
-use drctl_connectors::Registry;
-use drctl_core::{ActionError, ActionRegistry, Observed, Outlook};
+use call::{permanent, preview, reconcile, run};
+use drctl_core::{ActionError, Observed, Outlook};
 use lab::Lab;
 use serde_json::{Value, json};
-
-fn permanent(r: Result<Value, ActionError>, what: &str) -> String {
-    match r {
-        Err(ActionError::Permanent(m)) => m,
-        other => panic!("{what}: expected a permanent error, got {other:?}"),
-    }
-}
-
-async fn reconcile(action: &str, input: Value) -> Observed {
-    Registry::builtin()
-        .action(action)
-        .unwrap()
-        .reconcile(&ctx(), input)
-        .await
-        .unwrap()
-}
-
-async fn preview(action: &str, input: Value, outlook: Outlook) -> String {
-    let p = Registry::builtin()
-        .action(action)
-        .unwrap()
-        .plan(&ctx(), input)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(p.outlook, outlook, "{action}: {}", p.summary);
-    p.summary
-}
 
 /// `input` with more keys.
 fn with(mut input: Value, more: Value) -> Value {

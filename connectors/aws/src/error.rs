@@ -10,6 +10,7 @@
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use drctl_connectors::input::error_chain;
 use drctl_core::ActionError;
 
 /// Codes that mean "later": throttling and transient conflicts.
@@ -54,10 +55,10 @@ where
         }
         SdkError::ConstructionFailure(_) => ActionError::Permanent(format!(
             "AWS {what}: the request could not be built: {}",
-            chain(err)
+            error_chain(err)
         )),
         // Timeouts, connection failures, an unreadable answer: the network may recover.
-        _ => ActionError::Retryable(format!("AWS {what}: {}", chain(err))),
+        _ => ActionError::Retryable(format!("AWS {what}: {}", error_chain(err))),
     }
 }
 
@@ -69,18 +70,62 @@ pub(crate) fn code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> 
     }
 }
 
-/// An error and its causes on one line: the SDK's top-level message alone ("dispatch
-/// failure") does not say what failed.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
+#[cfg(test)]
+mod tests {
+    use aws_sdk_kms::operation::describe_key::DescribeKeyError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    /// A service error as AWS would send it: status and code.
+    fn answer(status: u16, code: &str) -> ActionError {
+        let err = DescribeKeyError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("said by AWS")
+                .build(),
+        );
+        let raw = Response::new(
+            StatusCode::try_from(status).unwrap_or_else(|_| panic!("{status}")),
+            SdkBody::empty(),
+        );
+        classify("DescribeKey of k", &SdkError::service_error(err, raw))
     }
-    text
+
+    /// What the emulator never answers: throttling and AWS's own failures.
+    #[test]
+    fn throttling_and_server_errors_are_retryable_the_rest_permanent() {
+        for (status, code) in [
+            (400, "ThrottlingException"),
+            (400, "Throttling"),
+            (400, "PriorRequestNotComplete"),
+            (429, "TooManyRequestsException"),
+            (500, "KMSInternalException"),
+            (503, "ServiceUnavailable"),
+        ] {
+            assert!(
+                matches!(answer(status, code), ActionError::Retryable(m) if m.contains(code)),
+                "{status} {code}"
+            );
+        }
+        for (status, code) in [
+            (403, "InvalidClientTokenId"),
+            (400, "UnrecognizedClientException"),
+            (403, "AccessDeniedException"),
+            (400, "NotFoundException"),
+            (400, "KMSInvalidStateException"),
+        ] {
+            assert!(
+                matches!(answer(status, code), ActionError::Permanent(m) if m.contains(code)),
+                "{status} {code}"
+            );
+        }
+        let built = SdkError::<DescribeKeyError, HttpResponse>::construction_failure("no region");
+        assert!(matches!(
+            classify("DescribeKey of k", &built),
+            ActionError::Permanent(_)
+        ));
+    }
 }

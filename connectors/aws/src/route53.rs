@@ -241,13 +241,8 @@ impl Action for ChangeRecords {
             }
             observed.push(was.unwrap_or(Value::Null));
         }
-        let outlook = if changes {
-            Outlook::Change
-        } else {
-            Outlook::NoChange
-        };
         Ok(Some(Preview::new(
-            outlook,
+            Outlook::of_change(changes),
             parts.join(", "),
             Value::Array(observed),
         )))

@@ -212,13 +212,8 @@ impl Action for SetRecords {
             observed
                 .push(json!({ "name": w.name, "type": w.kind, "content": content, "ttl": ttl }));
         }
-        let outlook = if changes {
-            Outlook::Change
-        } else {
-            Outlook::NoChange
-        };
         Ok(Some(Preview::new(
-            outlook,
+            Outlook::of_change(changes),
             parts.join(", "),
             Value::Array(observed),
         )))

@@ -9,6 +9,7 @@ use drctl_core::{ActionCtx, ActionError};
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
 
+use crate::input::error_chain;
 use crate::wait::cancellable;
 
 /// How long a connection attempt may take when the string does not say.
@@ -151,21 +152,6 @@ pub(crate) fn classify(target: &str, what: &str, e: &tokio_postgres::Error) -> A
                 ActionError::Permanent(text)
             }
         }
-        None => ActionError::Retryable(format!("{target}: {what}: {}", chain(e))),
+        None => ActionError::Retryable(format!("{target}: {what}: {}", error_chain(e))),
     }
-}
-
-/// An error and its causes on one line ("error connecting to server: Connection refused").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }

@@ -102,6 +102,15 @@ pub enum Outlook {
 }
 
 impl Outlook {
+    /// `Change` when something would change, else `NoChange`.
+    pub fn of_change(change: bool) -> Outlook {
+        if change {
+            Outlook::Change
+        } else {
+            Outlook::NoChange
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outlook::Change => "would change",
