@@ -44,7 +44,7 @@ where
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
             let e = service.err();
-            let code = e.code().unwrap_or("unknown");
+            let code = e.code().unwrap_or("no error code");
             let message = e.message().unwrap_or("");
             let text = format!("AWS {what}: {code} (HTTP {status}): {message}");
             if status >= 500 || status == 429 || TRANSIENT.contains(&code) {

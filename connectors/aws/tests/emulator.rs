@@ -368,6 +368,15 @@ async fn rds(aws: &Aws) {
         )
         .await;
     assert!(e.contains("RFC 3339"), "{e}");
+    let e = aws
+        .permanent(
+            "aws.rds.restore_to_point_in_time",
+            json!({ "source_db_instance_identifier": "no-such-db",
+                    "target_db_instance_identifier": "app-db-t4", "use_latest_restorable_time": true }),
+            "an unknown source",
+        )
+        .await;
+    assert!(e.contains("DBInstanceNotFound"), "{e}");
     let out = aws
         .ok(
             "aws.rds.restore_to_point_in_time",
@@ -518,6 +527,24 @@ async fn kms(aws: &Aws, seed: &Value) {
         .await;
     assert!(e.contains("not base64"), "{e}");
 
+    for (name, input) in [
+        (
+            "aws.kms.enable_rotation",
+            json!({ "key_id": "alias/no-such-key" }),
+        ),
+        (
+            "aws.kms.re_encrypt",
+            json!({ "ciphertexts": [seed["ciphertext"]], "destination_key_id": "alias/no-such-key" }),
+        ),
+        (
+            "aws.kms.update_alias",
+            json!({ "alias_name": "alias/app-data", "target_key_id": "alias/no-such-key" }),
+        ),
+    ] {
+        let e = aws.permanent(name, input, "an unknown key").await;
+        assert!(e.contains("NotFoundException"), "{name}: {e}");
+    }
+
     let alias = json!({ "alias_name": "alias/app-data", "target_key_id": seed["kms_key_2"] });
     let p = aws
         .plan("aws.kms.update_alias", alias.clone(), Outlook::Change)
@@ -628,26 +655,71 @@ async fn failures(seed: &Value) {
     // moto checks signatures against its IAM users from the first request on.
     let strict = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
     let aws = Aws::new(&strict.url, "AKIANOTAREALKEY00000");
+    // Every action, with inputs that would otherwise work: refused, permanently.
     for (name, input) in [
-        ("aws.kms.rotate", json!({ "key_id": "alias/app-data" })),
         (
-            "aws.secretsmanager.rotate",
-            json!({ "secret_id": "app/api-key" }),
+            "aws.route53.change_records",
+            json!({ "hosted_zone_id": seed["hosted_zone_id"], "changes": [
+                { "name": "x.dr.example.test.", "type": "A", "records": ["192.0.2.1"] }] }),
+        ),
+        (
+            "aws.route53.health_check_status",
+            json!({ "health_check_id": seed["health_check_a"] }),
+        ),
+        (
+            "aws.rds.promote_read_replica",
+            json!({ "db_instance_identifier": "app-db-b" }),
+        ),
+        (
+            "aws.rds.failover_cluster",
+            json!({ "db_cluster_identifier": "app-cluster" }),
+        ),
+        (
+            "aws.rds.restore_to_point_in_time",
+            json!({ "source_db_instance_identifier": "app-db-a",
+                    "target_db_instance_identifier": "x", "use_latest_restorable_time": true }),
         ),
         (
             "aws.rds.wait_available",
             json!({ "db_instance_identifier": "app-db-a" }),
         ),
         (
-            "aws.route53.health_check_status",
-            json!({ "health_check_id": seed["health_check_a"] }),
+            "aws.autoscaling.set_desired_capacity",
+            json!({ "auto_scaling_group_name": "app-b", "desired_capacity": 1 }),
+        ),
+        ("aws.kms.rotate", json!({ "key_id": "alias/app-data" })),
+        (
+            "aws.kms.enable_rotation",
+            json!({ "key_id": "alias/app-data" }),
+        ),
+        (
+            "aws.kms.re_encrypt",
+            json!({ "ciphertexts": [seed["ciphertext"]], "destination_key_id": "alias/app-data" }),
+        ),
+        (
+            "aws.kms.update_alias",
+            json!({ "alias_name": "alias/app-data", "target_key_id": seed["kms_key_2"] }),
+        ),
+        (
+            "aws.secretsmanager.put_secret_value",
+            json!({ "secret_id": "app/db-password", "secret_string": "x" }),
+        ),
+        (
+            "aws.secretsmanager.rotate",
+            json!({ "secret_id": "app/api-key" }),
+        ),
+        (
+            "aws.secretsmanager.update_version_stage",
+            json!({ "secret_id": "app/db-password", "version_stage": "AWSCURRENT",
+                    "move_to_version_id": "v" }),
         ),
     ] {
         let e = aws.permanent(name, input, "bad credentials").await;
+        // moto's Route 53 refuses with a bare 403 (no error code the SDK can read).
         assert!(
             e.contains("InvalidClientTokenId")
                 || e.contains("UnrecognizedClientException")
-                || e.contains("403"),
+                || e.contains("no error code (HTTP 403)"),
             "{name}: {e}"
         );
         assert!(!e.contains("testing"), "the secret key in a message: {e}");

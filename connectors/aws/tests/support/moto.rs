@@ -22,13 +22,21 @@ impl Moto {
             .local_addr()
             .unwrap()
             .port();
-        let mut child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // As a module of the python3 on PATH: no console script (or pyenv shim) needed.
+        let mut child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server (pip install 'moto[server]') on PATH");
+            .expect("python3 with moto (pip install 'moto[server]') on PATH");
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Moto {
