@@ -196,8 +196,7 @@ impl Action for ChangeRecords {
         }))
     }
 
-    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
-        let _ = ctx;
+    async fn plan(&self, _ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
         let client = Client::new(&self.configs.get(&input).await);
         let zone = str_of(&input, "hosted_zone_id")?;
         let mut changes = false;
@@ -337,8 +336,7 @@ impl Action for HealthCheckStatus {
         }
     }
 
-    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
-        let _ = ctx;
+    async fn plan(&self, _ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
         let client = Client::new(&self.configs.get(&input).await);
         let id = str_of(&input, "health_check_id")?;
         let (healthy, total, report) = checkers(&client, id).await?;

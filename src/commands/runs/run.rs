@@ -33,6 +33,31 @@ pub(crate) fn run(
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
+    // A call this build cannot make (e.g. AWS in a build without the `aws` feature) is
+    // refused before a run exists, not discovered when its step starts.
+    let missing: String = runbook
+        .action_calls()
+        .filter(|(_, call)| !registry.is_implemented(call.action.as_str()))
+        .map(|(step, call)| {
+            format!(
+                "{}:{}:{}: error: step `{}` calls `{}`, which this build of drctl cannot run{}\n",
+                source.name,
+                call.span.line,
+                call.span.col,
+                step.id,
+                call.action,
+                if call.action.as_str().starts_with("aws.") {
+                    " (it was built without the `aws` feature)"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprint(&missing);
+        return Ok(ExitCode::from(2));
+    }
     let resolved =
         match parse_assignments(params).and_then(|given| resolve_text(&runbook.params, &given)) {
             Ok(r) => r,

@@ -50,6 +50,21 @@ impl Runbook {
         self.blocks().into_iter().find_map(|b| b.get(id))
     }
 
+    /// Every action call of every step, with its step: the step's own action, its
+    /// `verify` check and its `compensate` action.
+    pub fn action_calls(&self) -> impl Iterator<Item = (&Step, &ActionCall)> {
+        self.blocks()
+            .into_iter()
+            .flat_map(|b| b.steps.iter())
+            .flat_map(|step| {
+                step.action()
+                    .into_iter()
+                    .chain(step.verify.as_ref().map(|v| &v.call))
+                    .chain(step.compensate.as_ref())
+                    .map(move |call| (step, call))
+            })
+    }
+
     /// Secret names, in declaration order.
     pub fn secret_names(&self) -> Vec<String> {
         self.secrets.keys().map(|k| k.to_string()).collect()
