@@ -31,7 +31,8 @@ mod secretsmanager;
 
 use std::sync::Arc;
 
-use drctl_core::{Action, ActionSpec};
+use drctl_connectors::wait::cancellable;
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed, Preview};
 
 use crate::config::Configs;
 
@@ -83,9 +84,46 @@ fn build(specs: &[ActionSpec], configs: Configs) -> Vec<Arc<dyn Action>> {
                 }
                 _ => return None,
             };
-            Some(action)
+            Some(Arc::new(Cancellable(action)) as Arc<dyn Action>)
         })
         .collect()
+}
+
+/// An action whose calls end as soon as the engine cancels them (cancel, pause, step
+/// timeout): the SDK's request is dropped mid-flight, as the other connectors drop
+/// theirs. A call that may have reached AWS is then settled by the action's retry or
+/// reconcile, like any interrupted call.
+struct Cancellable(Arc<dyn Action>);
+
+#[async_trait::async_trait]
+impl Action for Cancellable {
+    fn spec(&self) -> &ActionSpec {
+        self.0.spec()
+    }
+
+    async fn run(
+        &self,
+        ctx: &ActionCtx,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, ActionError> {
+        cancellable(ctx, self.0.run(ctx, input)).await?
+    }
+
+    async fn plan(
+        &self,
+        ctx: &ActionCtx,
+        input: serde_json::Value,
+    ) -> Result<Option<Preview>, ActionError> {
+        cancellable(ctx, self.0.plan(ctx, input)).await?
+    }
+
+    async fn reconcile(
+        &self,
+        ctx: &ActionCtx,
+        input: serde_json::Value,
+    ) -> Result<Observed, ActionError> {
+        cancellable(ctx, self.0.reconcile(ctx, input)).await?
+    }
 }
 
 /// Declares an action type: its spec and the shared configurations.

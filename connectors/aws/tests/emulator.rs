@@ -207,6 +207,37 @@ async fn route53(aws: &Aws, seed: &Value) {
         matches!(&r, Err(ActionError::Retryable(m)) if m.contains("not reached")),
         "{r:?}"
     );
+    // The engine cancels a call (cancel, pause, step timeout) while AWS has not answered:
+    // here an endpoint that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(held);
+    });
+    let ctx = ctx("s");
+    let cancel = ctx.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+    });
+    let started = std::time::Instant::now();
+    let r = aws
+        .action("aws.route53.health_check_status")
+        .run(
+            &ctx,
+            aws.input(
+                json!({ "health_check_id": seed["health_check_a"], "endpoint_url": silent_url }),
+            ),
+        )
+        .await;
+    assert_eq!(r, Err(ActionError::Cancelled));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let e = aws
         .permanent(
             "aws.route53.health_check_status",
