@@ -37,7 +37,8 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 with moto (pip install 'moto[server]') on PATH");
-        for _ in 0..200 {
+        // 30 s: a machine busy with other tests has been slow to start Python servers.
+        for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Moto {
                     child,
@@ -48,7 +49,7 @@ impl Moto {
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("moto_server did not answer on {port} within 10 s");
+        panic!("moto did not answer on {port} within 30 s");
     }
 
     /// The seed environment's ids (runbooks/aws/ take them as parameters).
