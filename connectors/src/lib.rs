@@ -20,8 +20,9 @@
 //!   the `drctl-aws` crate implements them (the binary's default `aws` feature).
 //!
 //! [`input`] and [`wait`] are the helpers every action uses (reading inputs, waiting
-//! within the engine's cancel and deadlines); they are public for connector crates built
-//! apart, such as `drctl-aws`.
+//! within the engine's cancel and deadlines), and [`guard`] the "only if still at N"
+//! check of key rotations; they are public for connector crates built apart, such as
+//! `drctl-aws`.
 //!
 //! To add an action: declare its spec in the family's module and list it in that module's
 //! `specs()`. The registry test checks every name and schema.
@@ -35,6 +36,7 @@ pub mod postgres;
 pub mod redis;
 pub mod vault;
 
+pub mod guard;
 pub mod input;
 mod spec;
 pub mod wait;

@@ -66,11 +66,7 @@ impl Env {
 
     /// `drctl plan --live` as JSON: each step's live answer by id.
     fn live(&self, runbook: &str, params: &[String]) -> Vec<(String, Value)> {
-        let mut args = vec!["plan".to_owned(), format!("{ROOT}/runbooks/aws/{runbook}")];
-        for p in params {
-            args.extend(["-p".to_owned(), p.clone()]);
-        }
-        args.extend(["--live", "--format", "json"].map(str::to_owned));
+        let args = command(&["plan"], runbook, params, &["--live", "--format", "json"]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let plan: Value = serde_json::from_str(&self.ok(&args)).unwrap();
         plan["blocks"][0]["layers"]
@@ -84,14 +80,7 @@ impl Env {
 
     /// Runs a runbook as a drill; returns the run's steps as `drctl show` gives them.
     fn run(&self, runbook: &str, params: &[String]) -> Vec<Value> {
-        let mut args = vec![
-            "run".to_owned(),
-            "--drill".to_owned(),
-            format!("{ROOT}/runbooks/aws/{runbook}"),
-        ];
-        for p in params {
-            args.extend(["-p".to_owned(), p.clone()]);
-        }
+        let args = command(&["run", "--drill"], runbook, params, &[]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.ok(&args);
         let ls = self.ok(&["ls"]);
@@ -126,6 +115,17 @@ impl Env {
         );
         serde_json::from_slice(&out.stdout).unwrap()
     }
+}
+
+/// drctl's arguments: `head`, the runbook of runbooks/aws/, `-p` for each param, `tail`.
+fn command(head: &[&str], runbook: &str, params: &[String], tail: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = head.iter().map(|a| (*a).to_owned()).collect();
+    args.push(format!("{ROOT}/runbooks/aws/{runbook}"));
+    for p in params {
+        args.extend(["-p".to_owned(), p.clone()]);
+    }
+    args.extend(tail.iter().map(|a| (*a).to_owned()));
+    args
 }
 
 fn live_of<'a>(live: &'a [(String, Value)], id: &str) -> &'a Value {
@@ -166,13 +166,7 @@ fn the_aws_runbooks_plan_and_run_against_the_emulator() {
     let mut unconfirmed = dns.to_vec();
     unconfirmed[5] = "require_unhealthy=true".to_owned();
     unconfirmed.push("confirm_timeout=1s".to_owned());
-    let mut args = vec![
-        "run".to_owned(),
-        format!("{ROOT}/runbooks/aws/route53-failover.yaml"),
-    ];
-    for p in &unconfirmed {
-        args.extend(["-p".to_owned(), p.clone()]);
-    }
+    let args = command(&["run"], "route53-failover.yaml", &unconfirmed, &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, out) = finish(&mut env.drctl(&args));
     assert_eq!(code, 1, "{out}");

@@ -9,6 +9,7 @@ use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use drctl_connectors::guard::{Guarded, against};
 use drctl_connectors::input::{opt_str, str_of, strings};
 use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed, Outlook, Preview};
 use serde_json::{Value, json};
@@ -61,6 +62,12 @@ fn guard(input: &Value) -> Option<u64> {
     input.get("if_rotations").and_then(Value::as_u64)
 }
 
+/// A rotation's output: the key, its rotations now and before, whether this call rotated.
+fn rotation(id: &str, arn: &str, now: u64, previous: u64, rotated: bool) -> Value {
+    json!({ "key_id": id, "arn": arn, "rotations": now,
+            "previous_rotations": previous, "rotated": rotated })
+}
+
 #[async_trait]
 impl Action for Rotate {
     fn spec(&self) -> &ActionSpec {
@@ -73,17 +80,16 @@ impl Action for Rotate {
         let client = Client::new(&self.configs.get(&input).await);
         let (id, arn) = resolve(&client, str_of(&input, "key_id")?).await?;
         let before = rotations(&client, &id).await?;
-        match guard(&input) {
-            Some(g) if before > g => {
-                return Ok(json!({ "key_id": id, "arn": arn, "rotations": before,
-                                  "previous_rotations": g, "rotated": false }));
-            }
-            Some(g) if before < g => {
+        let g = guard(&input);
+        match against(before, g) {
+            Guarded::Done => return Ok(rotation(&id, &arn, before, g.unwrap_or(0), false)),
+            Guarded::Behind => {
                 return Err(ActionError::Permanent(format!(
-                    "key {id} has had {before} rotations, fewer than `if_rotations` {g}"
+                    "key {id} has had {before} rotations, fewer than `if_rotations` {}",
+                    g.unwrap_or(0)
                 )));
             }
-            _ => {}
+            Guarded::Ready => {}
         }
         client
             .rotate_key_on_demand()
@@ -92,8 +98,7 @@ impl Action for Rotate {
             .await
             .map_err(|e| classify(&format!("RotateKeyOnDemand of {id}"), &e))?;
         let after = rotations(&client, &id).await?;
-        Ok(json!({ "key_id": id, "arn": arn, "rotations": after,
-                   "previous_rotations": before, "rotated": true }))
+        Ok(rotation(&id, &arn, after, before, true))
     }
 
     async fn plan(&self, _ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
@@ -101,18 +106,20 @@ impl Action for Rotate {
         let (id, arn) = resolve(&client, str_of(&input, "key_id")?).await?;
         let n = rotations(&client, &id).await?;
         let observed = json!({ "key_id": id, "arn": arn, "rotations": n });
-        Ok(Some(match guard(&input) {
-            Some(g) if n > g => Preview::new(
+        let g = guard(&input);
+        let v = g.unwrap_or(0);
+        Ok(Some(match against(n, g) {
+            Guarded::Done => Preview::new(
                 Outlook::NoChange,
-                format!("{id} has had {n} rotations: already rotated past {g}"),
+                format!("{id} has had {n} rotations: already rotated past {v}"),
                 observed,
             ),
-            Some(g) if n < g => Preview::new(
+            Guarded::Behind => Preview::new(
                 Outlook::WouldFail,
-                format!("{id} has had {n} rotations, fewer than if_rotations {g}"),
+                format!("{id} has had {n} rotations, fewer than if_rotations {v}"),
                 observed,
             ),
-            _ => Preview::new(
+            Guarded::Ready => Preview::new(
                 Outlook::Change,
                 format!("rotate {id} now (rotations {n} -> {})", n + 1),
                 observed,
@@ -131,11 +138,9 @@ impl Action for Rotate {
         let client = Client::new(&self.configs.get(&input).await);
         let (id, arn) = resolve(&client, str_of(&input, "key_id")?).await?;
         let n = rotations(&client, &id).await?;
-        Ok(if n > g {
-            Observed::Done(json!({ "key_id": id, "arn": arn, "rotations": n,
-                                   "previous_rotations": g, "rotated": true }))
-        } else {
-            Observed::NotDone
+        Ok(match against(n, Some(g)) {
+            Guarded::Done => Observed::Done(rotation(&id, &arn, n, g, true)),
+            Guarded::Ready | Guarded::Behind => Observed::NotDone,
         })
     }
 }

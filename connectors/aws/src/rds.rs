@@ -26,6 +26,8 @@ crate::action!(WaitAvailable);
 
 /// How long a promotion, failover or restore may take by default.
 const LONG: Duration = Duration::from_secs(3600);
+/// How long `aws.rds.wait_available` waits by default (its spec says 30m).
+const WAIT: Duration = Duration::from_secs(1800);
 
 async fn instance(client: &Client, id: &str) -> Result<Option<DbInstance>, ActionError> {
     match client
@@ -113,15 +115,17 @@ fn show_cluster(c: &DbCluster) -> Value {
     })
 }
 
-/// Waits until the instance is available, and `also` holds of it.
+/// Waits until the instance is available, and `also` holds of it; `default` is the
+/// timeout when the step gives none.
 async fn instance_ready(
     ctx: &ActionCtx,
     input: &Value,
     client: &Client,
     id: &str,
+    default: Duration,
     also: fn(&DbInstance) -> bool,
 ) -> Result<DbInstance, ActionError> {
-    until(ctx, input, LONG, &format!("{id} available"), || async {
+    until(ctx, input, default, &format!("{id} available"), || async {
         let i = must_instance(client, id).await?;
         Ok(if status(&i) == "available" && also(&i) {
             Seen::Ready(i)
@@ -160,7 +164,7 @@ impl Action for PromoteReadReplica {
             .await
             .map_err(|e| classify(&format!("PromoteReadReplica of {id}"), &e))?;
         let after = if wants_wait(&input, true) {
-            instance_ready(ctx, &input, &client, id, |i| source(i).is_none()).await?
+            instance_ready(ctx, &input, &client, id, LONG, |i| source(i).is_none()).await?
         } else {
             must_instance(&client, id).await?
         };
@@ -356,7 +360,7 @@ impl Action for RestoreToTime {
             .await
             .map_err(|e| classify(&format!("RestoreDBInstanceToPointInTime of {source}"), &e))?;
         let i = if wants_wait(&input, true) {
-            instance_ready(ctx, &input, &client, target, |_| true).await?
+            instance_ready(ctx, &input, &client, target, LONG, |_| true).await?
         } else {
             must_instance(&client, target).await?
         };
@@ -420,38 +424,18 @@ impl Action for WaitAvailable {
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
         let client = Client::new(&self.configs.get(&input).await);
         if let Some(id) = opt_str(&input, "db_cluster_identifier") {
-            return until(
-                ctx,
-                &input,
-                Duration::from_secs(1800),
-                &format!("{id} available"),
-                || async {
-                    let c = cluster(&client, id).await?;
-                    Ok(if c.status() == Some("available") {
-                        Seen::Ready(show_cluster(&c))
-                    } else {
-                        Seen::NotYet(c.status().unwrap_or("?").to_owned())
-                    })
-                },
-            )
+            return until(ctx, &input, WAIT, &format!("{id} available"), || async {
+                let c = cluster(&client, id).await?;
+                Ok(if c.status() == Some("available") {
+                    Seen::Ready(show_cluster(&c))
+                } else {
+                    Seen::NotYet(c.status().unwrap_or("?").to_owned())
+                })
+            })
             .await;
         }
         let id = str_of(&input, "db_instance_identifier")?;
-        let i = until(
-            ctx,
-            &input,
-            Duration::from_secs(1800),
-            &format!("{id} available"),
-            || async {
-                let i = must_instance(&client, id).await?;
-                Ok(if status(&i) == "available" {
-                    Seen::Ready(i)
-                } else {
-                    Seen::NotYet(status(&i).to_owned())
-                })
-            },
-        )
-        .await?;
+        let i = instance_ready(ctx, &input, &client, id, WAIT, |_| true).await?;
         Ok(show_instance(&i))
     }
 

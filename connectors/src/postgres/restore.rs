@@ -273,8 +273,15 @@ impl Job {
     }
 }
 
-/// What the restored server says about itself, once promoted.
-async fn facts(ctx: &ActionCtx, pg: &Pg) -> Result<Value, ActionError> {
+/// The output of a restore: where the promoted server is, what it was restored to, and
+/// what it says about itself.
+async fn restored(
+    ctx: &ActionCtx,
+    pg: &Pg,
+    data_dir: &Path,
+    port: u16,
+    target: Value,
+) -> Result<Value, ActionError> {
     let row = cancellable(
         ctx,
         pg.client.query_one(
@@ -290,6 +297,10 @@ async fn facts(ctx: &ActionCtx, pg: &Pg) -> Result<Value, ActionError> {
         "lsn": row.get::<_, Option<String>>(0),
         "timeline": row.get::<_, Option<i32>>(1),
         "last_replayed_commit": row.get::<_, Option<String>>(2),
+        "data_dir": data_dir.display().to_string(),
+        "port": port,
+        "target": target,
+        "promoted": true,
     }))
 }
 
@@ -352,11 +363,8 @@ impl Action for RestorePitr {
         loop {
             match connect(ctx, &target).await {
                 Ok(pg) if !pg.in_recovery(ctx).await? => {
-                    let mut out = facts(ctx, &pg).await?;
-                    out["data_dir"] = json!(job.data_dir.display().to_string());
-                    out["port"] = json!(port);
-                    out["target"] = job.target.json();
-                    out["promoted"] = json!(true);
+                    let mut out =
+                        restored(ctx, &pg, &job.data_dir, port, job.target.json()).await?;
                     out["took_ms"] = json!(clock.elapsed_ms());
                     return Ok(out);
                 }
@@ -451,12 +459,10 @@ impl Action for RestorePitr {
         let user = opt_str(&input, "user").unwrap_or("postgres");
         match connect(ctx, &dsn(user, port)).await {
             Ok(pg) if !pg.in_recovery(ctx).await? => {
-                let mut out = facts(ctx, &pg).await?;
-                out["data_dir"] = json!(data_dir.display().to_string());
-                out["port"] = json!(port);
-                out["target"] = marker.map(|m| m["target"].clone()).unwrap_or_default();
-                out["promoted"] = json!(true);
-                Ok(Observed::Done(out))
+                let target = marker.map(|m| m["target"].clone()).unwrap_or_default();
+                Ok(Observed::Done(
+                    restored(ctx, &pg, &data_dir, port, target).await?,
+                ))
             }
             Ok(_) => Ok(Observed::Unknown(format!(
                 "the restored server on port {port} is still recovering"

@@ -12,7 +12,7 @@ use std::time::Duration;
 use drctl_core::{ActionCtx, ActionError};
 use serde_json::{Value, json};
 
-use crate::core::http::{Client, exchange, short};
+use crate::core::http::{Client, exchange, short, status_error};
 use crate::input::{opt_str, str_of};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -51,10 +51,11 @@ pub(super) fn refused(what: &str, status: u16, body: &Value) -> ActionError {
         _ => "unexpected answer",
     };
     let message = format!("Vault {what}: HTTP {status}, {meaning}: {}", said(body));
-    if status == 412 || status == 429 || status >= 500 {
+    // HTTP's rule (5xx and 429 may pass), and Vault's 412: a standby catching up.
+    if status == 412 {
         ActionError::Retryable(message)
     } else {
-        ActionError::Permanent(message)
+        status_error(status, message)
     }
 }
 
@@ -158,7 +159,8 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Revokes a token drctl logged in for; a failure only shortens nothing (it expires).
+    /// Revokes a token drctl logged in for. A failure is ignored: the token expires with
+    /// its TTL anyway.
     pub(super) async fn close(self, ctx: &ActionCtx) {
         if self.own_token {
             let _ = self

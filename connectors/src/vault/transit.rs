@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::api::{Session, with_session};
 use crate::core::http::Client;
+use crate::guard::{Guarded, against};
 use crate::input::{opt_str, str_of, strings};
 
 /// Ciphertexts per rewrap request: the server caps the strings of one JSON body.
@@ -55,12 +56,14 @@ fn key(input: &Value) -> Result<Key<'_>, ActionError> {
 }
 
 impl Key<'_> {
-    fn path(&self, op: &str) -> String {
-        match op {
-            "" => format!("{}/keys/{}", self.mount, self.name),
-            "rotate" | "config" => format!("{}/keys/{}/{op}", self.mount, self.name),
-            _ => format!("{}/{op}/{}", self.mount, self.name),
-        }
+    /// The key's own path, with `tail` ("", "/rotate", "/config").
+    fn of_key(&self, tail: &str) -> String {
+        format!("{}/keys/{}{tail}", self.mount, self.name)
+    }
+
+    /// An operation with the key ("rewrap").
+    fn op(&self, op: &str) -> String {
+        format!("{}/{op}/{}", self.mount, self.name)
     }
 
     async fn versions(&self, ctx: &ActionCtx, s: &Session<'_>) -> Result<KeyVersions, ActionError> {
@@ -68,7 +71,7 @@ impl Key<'_> {
             .read(
                 ctx,
                 &format!("read of transit key {}", self.name),
-                &self.path(""),
+                &self.of_key(""),
             )
             .await?
             .ok_or_else(|| {
@@ -134,6 +137,19 @@ pub(crate) struct Rotate {
     pub(crate) client: Arc<Client>,
 }
 
+/// A rotation's output: the key's versions now, the version it had, whether this call
+/// rotated it.
+fn rotation(key: &str, now: KeyVersions, previous: u64, rotated: bool) -> Value {
+    let mut out = now.json(key);
+    out["previous_version"] = json!(previous);
+    out["rotated"] = json!(rotated);
+    out
+}
+
+fn if_version(input: &Value) -> Option<u64> {
+    input.get("if_version").and_then(Value::as_u64)
+}
+
 #[async_trait]
 impl Action for Rotate {
     fn spec(&self) -> &ActionSpec {
@@ -144,34 +160,28 @@ impl Action for Rotate {
     /// before a crash, or by someone else): the call reports it and rotates nothing.
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
         let key = key(&input)?;
-        let guard = input.get("if_version").and_then(Value::as_u64);
+        let guard = if_version(&input);
         with_session!(ctx, &self.client, &input, |s| {
             let before = key.versions(ctx, &s).await?;
-            match guard {
-                Some(v) if before.latest > v => {
-                    let mut out = before.json(key.name);
-                    out["previous_version"] = json!(v);
-                    out["rotated"] = json!(false);
-                    Ok(out)
-                }
-                Some(v) if before.latest < v => Err(ActionError::Permanent(format!(
-                    "transit key {} is at version {}, below `if_version` {v}",
-                    key.name, before.latest
+            match against(before.latest, guard) {
+                Guarded::Done => Ok(rotation(key.name, before, guard.unwrap_or(0), false)),
+                Guarded::Behind => Err(ActionError::Permanent(format!(
+                    "transit key {} is at version {}, below `if_version` {}",
+                    key.name,
+                    before.latest,
+                    guard.unwrap_or(0)
                 ))),
-                _ => {
+                Guarded::Ready => {
                     s.call(
                         ctx,
                         &format!("rotation of transit key {}", key.name),
                         Method::POST,
-                        &key.path("rotate"),
+                        &key.of_key("/rotate"),
                         None,
                     )
                     .await?;
                     let after = key.versions(ctx, &s).await?;
-                    let mut out = after.json(key.name);
-                    out["previous_version"] = json!(before.latest);
-                    out["rotated"] = json!(true);
-                    Ok(out)
+                    Ok(rotation(key.name, after, before.latest, true))
                 }
             }
         })
@@ -179,12 +189,12 @@ impl Action for Rotate {
 
     async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
         let key = key(&input)?;
-        let guard = input.get("if_version").and_then(Value::as_u64);
+        let guard = if_version(&input);
         with_session!(ctx, &self.client, &input, |s| {
             let now = key.versions(ctx, &s).await?;
-            let observed = now.json(key.name);
-            Ok(Some(match guard {
-                Some(v) if now.latest > v => Preview::new(
+            let (v, observed) = (guard.unwrap_or(0), now.json(key.name));
+            Ok(Some(match against(now.latest, guard) {
+                Guarded::Done => Preview::new(
                     Outlook::NoChange,
                     format!(
                         "{} is at v{}: already rotated past v{v}",
@@ -192,12 +202,12 @@ impl Action for Rotate {
                     ),
                     observed,
                 ),
-                Some(v) if now.latest < v => Preview::new(
+                Guarded::Behind => Preview::new(
                     Outlook::WouldFail,
                     format!("{} is at v{}, below if_version {v}", key.name, now.latest),
                     observed,
                 ),
-                _ => Preview::new(
+                Guarded::Ready => Preview::new(
                     Outlook::Change,
                     format!("{} v{} -> v{}", key.name, now.latest, now.latest + 1),
                     observed,
@@ -209,7 +219,7 @@ impl Action for Rotate {
     /// Only `if_version` tells a rotation that happened from one that did not: without
     /// it, a key at version N may have been rotated by this call or be waiting for it.
     async fn reconcile(&self, ctx: &ActionCtx, input: Value) -> Result<Observed, ActionError> {
-        let Some(v) = input.get("if_version").and_then(Value::as_u64) else {
+        let Some(v) = if_version(&input) else {
             return Ok(Observed::Unknown(
                 "without `if_version` a rotation that happened cannot be told from one that \
                  did not; give the version the key had before (e.g. from vault.transit.read_key)"
@@ -219,13 +229,9 @@ impl Action for Rotate {
         let key = key(&input)?;
         with_session!(ctx, &self.client, &input, |s| {
             let now = key.versions(ctx, &s).await?;
-            Ok(if now.latest > v {
-                let mut out = now.json(key.name);
-                out["previous_version"] = json!(v);
-                out["rotated"] = json!(true);
-                Observed::Done(out)
-            } else {
-                Observed::NotDone
+            Ok(match against(now.latest, Some(v)) {
+                Guarded::Done => Observed::Done(rotation(key.name, now, v, true)),
+                Guarded::Ready | Guarded::Behind => Observed::NotDone,
             })
         })
     }
@@ -263,7 +269,7 @@ impl Action for Rewrap {
                         ctx,
                         &format!("rewrap with transit key {}", key.name),
                         Method::POST,
-                        &key.path("rewrap"),
+                        &key.op("rewrap"),
                         Some(body),
                     )
                     .await?;
@@ -386,7 +392,7 @@ impl Action for SetMinDecryption {
                 ctx,
                 &format!("configuration of transit key {}", key.name),
                 Method::POST,
-                &key.path("config"),
+                &key.of_key("/config"),
                 Some(json!({ "min_decryption_version": min })),
             )
             .await?;
