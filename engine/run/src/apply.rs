@@ -40,6 +40,17 @@ pub enum TransitionError {
     },
 }
 
+impl TransitionError {
+    /// Why, without which event: for a person whose command was refused.
+    pub fn reason(&self) -> String {
+        match self {
+            TransitionError::NotCreated { .. } => "the run has no `run_created` event".into(),
+            TransitionError::UnknownStep { step, .. } => format!("unknown step `{step}`"),
+            TransitionError::Invalid { message, .. } => message.clone(),
+        }
+    }
+}
+
 impl RunState {
     /// A run from its `run_created` event and the runbook compiled from its pinned source.
     pub fn new(first: &Event, runbook: Arc<Runbook>) -> Result<Self, TransitionError> {
@@ -336,6 +347,8 @@ impl RunState {
                 };
                 effects.push(Effect::Stop);
             }
+            // A record for people: the state does not change.
+            EventKind::CommandRefused { .. } => {}
             EventKind::Resumed => {
                 // A run paused before it started (waiting for its lock) goes back to waiting.
                 if matches!(self.status, RunStatus::Paused { .. }) {
@@ -708,6 +721,10 @@ impl RunState {
             .steps
             .get(step)
             .is_some_and(|s| s.status == StepStatus::Pending);
+        let status = self
+            .steps
+            .get(step)
+            .map_or("unknown", |s| s.status.as_str());
         let it = self.item_mut(step, item, index, kind)?;
         let interrupted = matches!(it.status, ItemStatus::Interrupted { .. });
         let comp_interrupted = matches!(it.compensation, Compensation::Interrupted { .. });
@@ -751,7 +768,9 @@ impl RunState {
                 return Err(TransitionError::Invalid {
                     index,
                     kind,
-                    message: format!("step `{step}` is not waiting for an operator's decision"),
+                    message: format!(
+                        "step `{step}` is {status}, not waiting for an operator's decision (retry and fail apply to an interrupted step; skip also to one that has not started)"
+                    ),
                 });
             }
         }

@@ -110,6 +110,13 @@ pub enum EventKind {
     CancelRequested {
         reason: String,
     },
+    /// An operator's command (the event's actor) that no longer applied when the run's
+    /// driver took it: recorded so that an acknowledged command is never silently dropped.
+    CommandRefused {
+        /// What was asked, as a person would say it (`skip step deploy`).
+        asked: String,
+        reason: String,
+    },
     /// An approval step waits for people: at level 0 its `approvers`; each escalation
     /// level adds the next list of `escalate`.
     ApprovalRequested {
@@ -187,6 +194,7 @@ impl EventKind {
             EventKind::Resumed => "resumed",
             EventKind::OperatorDecision { .. } => "operator_decision",
             EventKind::CancelRequested { .. } => "cancel_requested",
+            EventKind::CommandRefused { .. } => "command_refused",
             EventKind::ApprovalRequested { .. } => "approval_requested",
             EventKind::ApprovalDecided { .. } => "approval_decided",
             EventKind::ApprovalTimedOut { .. } => "approval_timed_out",

@@ -1,7 +1,7 @@
 //! Operator commands, left in a run's inbox for whoever drives it.
 
 use drctl_core::StepId;
-use drctl_run::event::{Decision, Verdict};
+use drctl_run::event::{Decision, EventKind, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// What an operator asks of a run.
@@ -27,4 +27,58 @@ pub enum OperatorCommand {
         /// See `EventKind::ApprovalDecided`.
         on_behalf_of: Vec<String>,
     },
+}
+
+impl OperatorCommand {
+    /// The event that records it in the run's log.
+    pub fn event(&self) -> EventKind {
+        match self.clone() {
+            OperatorCommand::Cancel { reason } => EventKind::CancelRequested { reason },
+            OperatorCommand::Step {
+                step,
+                item,
+                decision,
+                output,
+            } => EventKind::OperatorDecision {
+                step,
+                item,
+                decision,
+                output,
+            },
+            OperatorCommand::Approval {
+                step,
+                verdict,
+                comment,
+                on_behalf_of,
+            } => EventKind::ApprovalDecided {
+                step,
+                verdict,
+                comment,
+                on_behalf_of,
+            },
+        }
+    }
+
+    /// What was asked, as a person would say it: `skip step deploy`, `approve gate`.
+    pub fn describe(&self) -> String {
+        match self {
+            OperatorCommand::Cancel { .. } => "cancel the run".to_owned(),
+            OperatorCommand::Step {
+                step,
+                item,
+                decision,
+                ..
+            } => {
+                let item = item.map(|i| format!(" item {i}")).unwrap_or_default();
+                format!("{} step {step}{item}", decision.as_str())
+            }
+            OperatorCommand::Approval { step, verdict, .. } => {
+                let verb = match verdict {
+                    Verdict::Approve => "approve",
+                    Verdict::Reject => "reject",
+                };
+                format!("{verb} {step}")
+            }
+        }
+    }
 }

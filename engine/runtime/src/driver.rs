@@ -22,7 +22,7 @@ use drctl_run::event::{
 use drctl_run::pinned::compile_pinned;
 use drctl_run::state::{Compensation, ItemStatus};
 use drctl_run::{DecideCtx, Effect, Event, Phase, RunState, RunStatus, Stage};
-use drctl_store::{Append, Claim, Lease, NewEvent, StoreError};
+use drctl_store::{Batch, Claim, Command, CommandOutcome, Lease, NewEvent, StoreError, Taken};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::command::OperatorCommand;
 use crate::projection::{projection, touched};
-use crate::{DriveOptions, Engine, EngineError, RunEnd, worker};
+use crate::{DriveOptions, Engine, EngineError, Fault, RunEnd, worker};
 
 /// An attempt: step, item, phase, attempt number.
 pub(crate) type Key = (StepId, Option<u32>, Phase, u32);
@@ -88,6 +88,8 @@ pub(crate) struct Driver {
     pub(crate) revealed: Vec<String>,
     /// Policies whose approval a gate refused, reported once.
     policy_refused: HashSet<String>,
+    /// The events of the append in progress, for the observer once they are stored.
+    stored: Vec<Event>,
 }
 
 impl Engine {
@@ -140,6 +142,7 @@ impl Engine {
             to_attach: Vec::new(),
             revealed: Vec::new(),
             policy_refused: HashSet::new(),
+            stored: Vec::new(),
         };
         let end = driver.run().await;
         driver.shutdown().await;
@@ -203,7 +206,8 @@ impl Driver {
             let events = self.state.recover(self.e.actions.as_ref());
             self.queue(events, ENGINE)?;
         }
-        self.take_commands().await?;
+        // Commands left while nobody drove the run come first.
+        self.store_batch(true).await?;
         // An operator may have decided meanwhile: ask only about what still waits.
         let still = self.state.unanswered_reconciliations();
         unanswered.retain(|e| still.contains(e));
@@ -232,11 +236,6 @@ impl Driver {
             return Ok(end);
         }
         loop {
-            if self.e.clock.now() >= self.next_poll {
-                self.take_commands().await?;
-            }
-            self.decide()?;
-            self.approve_by_policy()?;
             self.flush().await?;
             self.deliver_notices();
             if let Some(end) = self.end() {
@@ -284,40 +283,11 @@ impl Driver {
         ))
     }
 
-    /// Stores the queued events, then acts on their effects (which may queue more).
+    /// Stores what happened and what follows from it, then acts on the effects (which
+    /// may queue more), until nothing is left to store.
     async fn flush(&mut self) -> Result<(), EngineError> {
         loop {
-            if !self.batch.is_empty() {
-                let events = std::mem::take(&mut self.batch);
-                let expected = self.state.version - events.len() as u64;
-                let all = self.state.stage != self.stage_before
-                    || events.iter().any(|e| {
-                        matches!(
-                            e.kind,
-                            EventKind::CancelRequested { .. } | EventKind::RunFinished { .. }
-                        )
-                    });
-                self.stage_before = self.state.stage;
-                let projection = projection(&self.state, &touched(&events), all);
-                let stored = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
-                let now = self.e.clock.now();
-                self.e
-                    .store
-                    .append(Append {
-                        lease: &self.lease,
-                        expected,
-                        events: &stored,
-                        projection: &projection,
-                        now,
-                    })
-                    .await?;
-                for e in &events {
-                    self.e.observer.on_event(&self.state, e);
-                }
-                for (key, child) in std::mem::take(&mut self.to_attach) {
-                    self.attach(key, child);
-                }
-            }
+            self.store_batch(false).await?;
             let effects = std::mem::take(&mut self.effects);
             if effects.is_empty() {
                 return Ok(());
@@ -341,6 +311,104 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// One append: inside the store's transaction, the commands waiting in the inbox are
+    /// applied (or refused, on the record) first, then the state decides what follows,
+    /// and all of it is stored together, the commands marked taken with it. So a command
+    /// committed before an append is never missed by it, nothing is decided on a state
+    /// that lacks it, and a crash before the commit leaves it waiting, never lost.
+    /// The transaction is opened only when there is something to store, or on the
+    /// inbox's poll (`poll_now`: at once) when a command waits.
+    async fn store_batch(&mut self, poll_now: bool) -> Result<(), EngineError> {
+        let now = self.e.clock.now();
+        let poll = poll_now || now >= self.next_poll;
+        if poll {
+            self.next_poll = now.plus(self.e.config.poll);
+        }
+        let inbox = poll && self.e.store.has_commands(&self.state.id).await?;
+        if self.batch.is_empty() && !inbox && !self.has_decisions(now) {
+            return Ok(());
+        }
+        let (store, lease) = (self.e.store.clone(), self.lease.clone());
+        let mut failed = None;
+        let appended = store
+            .append(&lease, now, &mut |commands| match self.build(commands) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
+            })
+            .await;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        appended?;
+        for e in std::mem::take(&mut self.stored) {
+            self.e.observer.on_event(&self.state, &e);
+        }
+        for (key, child) in std::mem::take(&mut self.to_attach) {
+            self.attach(key, child);
+        }
+        Ok(())
+    }
+
+    /// The batch of one append, given the commands waiting: see `store_batch`.
+    fn build(&mut self, commands: &[Command]) -> Result<Option<Batch>, EngineError> {
+        if !commands.is_empty() {
+            // Crash tests: die between reading commands and recording them.
+            match self.e.config.fault {
+                Some(Fault::AbortAfterInboxRead) => std::process::abort(),
+                Some(Fault::FailAfterInboxRead) => {
+                    return Err(EngineError::Invalid(
+                        "injected fault after the inbox".into(),
+                    ));
+                }
+                None => {}
+            }
+        }
+        let taken = self.apply_commands(commands)?;
+        self.decide()?;
+        self.approve_by_policy()?;
+        if self.batch.is_empty() {
+            return Ok(None);
+        }
+        let events = std::mem::take(&mut self.batch);
+        let expected = self.state.version - events.len() as u64;
+        let all = self.state.stage != self.stage_before
+            || events.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::CancelRequested { .. } | EventKind::RunFinished { .. }
+                )
+            });
+        self.stage_before = self.state.stage;
+        let projection = projection(&self.state, &touched(&events), all);
+        let stored = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+        self.stored = events;
+        Ok(Some(Batch {
+            expected,
+            events: stored,
+            projection,
+            taken,
+        }))
+    }
+
+    /// Whether deciding now would record anything (pure: nothing is applied).
+    fn has_decisions(&self, now: Timestamp) -> bool {
+        if self.pausing.is_some() {
+            return false;
+        }
+        let cx = DecideCtx {
+            env: &self.e.env,
+            catalog: self.e.actions.as_ref(),
+            max_parallel: self.e.config.max_parallel,
+        };
+        !self.state.decide(now, &cx).is_empty()
+            || crate::policy::owed(&self.e.config.approval_policies, &self.state)
+                .iter()
+                .any(|(actor, _)| !self.policy_refused.contains(actor))
     }
 
     fn end(&self) -> Option<RunEnd> {
@@ -592,59 +660,59 @@ impl Driver {
         self.pause_if_idle()
     }
 
-    /// Operators' commands, checked against the state before they are recorded: a command
-    /// that does not apply (a retry of a step that is not interrupted) is reported, not
-    /// stored.
-    async fn take_commands(&mut self) -> Result<(), EngineError> {
-        self.next_poll = self.e.clock.now().plus(self.e.config.poll);
-        for cmd in self.e.store.take_commands(&self.state.id).await? {
-            let kind = match serde_json::from_value::<OperatorCommand>(cmd.body.clone()) {
-                Ok(OperatorCommand::Cancel { reason }) => EventKind::CancelRequested { reason },
-                Ok(OperatorCommand::Step {
-                    step,
-                    item,
-                    decision,
-                    output,
-                }) => EventKind::OperatorDecision {
-                    step,
-                    item,
-                    decision,
-                    output,
-                },
-                Ok(OperatorCommand::Approval {
-                    step,
-                    verdict,
-                    comment,
-                    on_behalf_of,
-                }) => EventKind::ApprovalDecided {
-                    step,
-                    verdict,
-                    comment,
-                    on_behalf_of,
-                },
+    /// Operators' commands, each checked against the state first: one that applies is
+    /// recorded as its event; one that no longer does (the gate was decided, the step
+    /// started) is recorded as refused, with why. Either way it is settled exactly once,
+    /// by the append that records it.
+    fn apply_commands(&mut self, commands: &[Command]) -> Result<Vec<Taken>, EngineError> {
+        let mut taken = Vec::with_capacity(commands.len());
+        for cmd in commands {
+            let (kind, refused) = match serde_json::from_value::<OperatorCommand>(cmd.body.clone())
+            {
+                Ok(command) => {
+                    let probe = Event {
+                        at: self.e.clock.now(),
+                        actor: cmd.actor.clone(),
+                        kind: command.event(),
+                    };
+                    match self.state.clone().apply(&probe) {
+                        Ok(_) => (probe.kind, None),
+                        Err(e) => (
+                            EventKind::CommandRefused {
+                                asked: command.describe(),
+                                reason: e.reason(),
+                            },
+                            Some(e.reason()),
+                        ),
+                    }
+                }
                 Err(e) => {
-                    self.e.observer.notice(
-                        &self.state,
-                        &format!("ignored a command from {}: {e}", cmd.actor),
-                    );
-                    continue;
+                    let reason = format!("this drctl cannot read it: {e}");
+                    let kind = EventKind::CommandRefused {
+                        asked: "an unreadable command".into(),
+                        reason: reason.clone(),
+                    };
+                    (kind, Some(reason))
                 }
             };
-            let probe = Event {
-                at: self.e.clock.now(),
-                actor: cmd.actor.clone(),
-                kind: kind.clone(),
-            };
-            if let Err(e) = self.state.clone().apply(&probe) {
-                self.e.observer.notice(
-                    &self.state,
-                    &format!("ignored a command from {}: {e}", cmd.actor),
-                );
-                continue;
-            }
             self.queue(vec![kind], &cmd.actor)?;
+            let seq = self.state.version;
+            let outcome = match refused {
+                None => CommandOutcome::Applied { seq },
+                Some(reason) => {
+                    self.e.observer.notice(
+                        &self.state,
+                        &format!("refused a command from {}: {reason}", cmd.actor),
+                    );
+                    CommandOutcome::Refused { seq, reason }
+                }
+            };
+            taken.push(Taken {
+                id: cmd.id,
+                outcome,
+            });
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// Records the approvals configured policies owe the run's waiting gates. Each is
@@ -775,7 +843,7 @@ impl Driver {
                 }
             }
             self.heartbeat_if_due(self.e.clock.now()).await?;
-            self.take_commands().await?;
+            self.store_batch(true).await?;
             if self.state.cancelled {
                 self.queue(
                     vec![EventKind::RunFinished {

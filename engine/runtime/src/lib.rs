@@ -5,9 +5,10 @@
 //! is decided by a lease with a fence that every append checks.
 //!
 //! The cycle, repeated until the run ends or pauses:
-//! 1. take operator commands from the run's inbox;
+//! 1. in the append's transaction, apply the operator commands waiting in the run's inbox;
 //! 2. ask the state what should happen now (`decide`) and apply it in memory;
-//! 3. append those events in one transaction ("write before act");
+//! 3. store those events and mark the commands taken, in that one transaction ("write
+//!    before act");
 //! 4. only then act on the effects: start actions, ask for reconciliation, cancel;
 //! 5. wait for an attempt to finish, a deadline, a command, or a signal.
 //!
@@ -18,6 +19,8 @@
 //! - [`create`]: new runs, with their sources and params pinned.
 //! - [`driver`]: the loop; `attempts`: starting actions, timeouts, results, sub-runs;
 //!   `notices`: delivering what `notify:` subscriptions are owed, with retries.
+//! - [`inbox`]: operators' commands, checked against the run and left for its driver,
+//!   which applies them in the transaction of its next append.
 //! - [`projection`]: rows kept next to the events.
 //! - [`policy`]: gates approved by a configured policy (unattended drills).
 //! - [`clock`], [`worker`], [`secrets`], [`command`], [`observer`].
@@ -26,6 +29,7 @@ pub mod clock;
 pub mod command;
 pub mod create;
 pub mod driver;
+pub mod inbox;
 pub mod observer;
 pub mod policy;
 pub mod projection;
@@ -48,6 +52,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use command::OperatorCommand;
 pub use create::NewRunRequest;
+pub use inbox::Submitted;
 pub use observer::{Observer, Silent};
 pub use secrets::{EnvAndFiles, SecretReader};
 
@@ -71,6 +76,29 @@ pub struct EngineConfig {
     pub poll: Duration,
     /// Gates approved by configured policies (see [`policy`]).
     pub approval_policies: Vec<policy::ApprovalPolicy>,
+    /// A crash to inject, for the crash tests; `None` in normal use.
+    pub fault: Option<Fault>,
+}
+
+/// Where a crash test may have the driving process die.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Abort the process inside an append's transaction, after it read waiting commands
+    /// and before it recorded them: the command must survive, untaken.
+    AbortAfterInboxRead,
+    /// The same moment, in-process: the append fails and the drive ends with an error,
+    /// as if the process had died there (for tests on the memory store).
+    FailAfterInboxRead,
+}
+
+impl Fault {
+    /// By the name the binary reads from `DRCTL_FAULT`.
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "abort-after-inbox-read" => Some(Fault::AbortAfterInboxRead),
+            _ => None,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -84,6 +112,7 @@ impl Default for EngineConfig {
             cancel_grace: Duration::from_secs(10),
             poll: Duration::from_millis(500),
             approval_policies: Vec::new(),
+            fault: None,
         }
     }
 }
@@ -148,21 +177,6 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
-    }
-
-    /// Leaves a command in a run's inbox for whoever drives it.
-    pub async fn send(
-        &self,
-        run: &RunId,
-        actor: &str,
-        command: &OperatorCommand,
-    ) -> Result<(), EngineError> {
-        let body =
-            serde_json::to_value(command).map_err(|e| EngineError::Invalid(e.to_string()))?;
-        self.store
-            .push_command(run, self.clock.now(), actor, &body)
-            .await?;
-        Ok(())
     }
 
     /// A run's events, decoded.

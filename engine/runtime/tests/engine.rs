@@ -3,92 +3,22 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod fakes;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use drctl_core::{Clock, RunId, Timestamp};
+use common::*;
+use drctl_core::{Clock, RunId};
 use drctl_engine::clock::SystemClock;
-use drctl_engine::{DriveOptions, Engine, EngineConfig, NewRunRequest, OperatorCommand, RunEnd};
+use drctl_engine::{DriveOptions, Engine, NewRunRequest, OperatorCommand, RunEnd};
 use drctl_run::Outcome;
 use drctl_run::event::{AttemptResult, EventKind, FailureClass, PauseReason};
 use drctl_runbook::Source;
 use drctl_store::{MemoryStore, Store};
 use fakes::Fakes;
 use serde_json::{Map, Value, json};
-
-const T0: i64 = 1_800_000_000_000;
-
-/// One clock per test, shared by every "process" in it, as the wall clock is.
-fn clock() -> Arc<SystemClock> {
-    thread_local! {
-        static CLOCK: Arc<SystemClock> = Arc::new(SystemClock::starting_at(Timestamp::from_millis(T0)));
-    }
-    CLOCK.with(Clone::clone)
-}
-
-fn engine(store: Arc<dyn Store>, fakes: Arc<Fakes>, worker: &str) -> Engine {
-    let config = EngineConfig {
-        worker: worker.into(),
-        actor: "tester".into(),
-        lease_ttl: Duration::from_secs(30),
-        heartbeat: Duration::from_secs(10),
-        cancel_grace: Duration::from_secs(5),
-        poll: Duration::from_millis(200),
-        max_parallel: 8,
-        approval_policies: Vec::new(),
-    };
-    Engine::new(store, fakes, clock(), config)
-}
-
-async fn create(e: &Engine, yaml: &str, params: Map<String, Value>) -> RunId {
-    e.create_run(NewRunRequest {
-        source: Source::new("t.yaml", yaml),
-        callees: Vec::new(),
-        params,
-        actor: "alice".into(),
-        trigger: "manual".into(),
-        drill: false,
-        parent: None,
-    })
-    .await
-    .unwrap()
-}
-
-fn finished(end: &RunEnd) -> &Outcome {
-    match end {
-        RunEnd::Finished { outcome, .. } => outcome,
-        other => panic!("{other:?}"),
-    }
-}
-
-/// Drives a run in its own task, as another process would.
-fn spawn_drive(
-    e: &Engine,
-    run: &RunId,
-    opts: DriveOptions,
-) -> tokio::task::JoinHandle<Result<RunEnd, drctl_engine::EngineError>> {
-    let (e, run) = (e.clone(), run.clone());
-    tokio::spawn(async move { e.drive(&run, opts).await })
-}
-
-/// A process that drives the run for `d`, then dies: its task is gone, its lease stays.
-async fn crash_after(e: &Engine, run: &RunId, d: Duration) {
-    let driving = spawn_drive(e, run, DriveOptions::default());
-    tokio::time::sleep(d).await;
-    driving.abort();
-    let _ = driving.await;
-}
-
-async fn kinds(e: &Engine, run: &RunId) -> Vec<&'static str> {
-    e.events(run)
-        .await
-        .unwrap()
-        .iter()
-        .map(|ev| ev.kind.name())
-        .collect()
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_run_succeeds_and_its_log_and_rows_agree() {
@@ -187,15 +117,15 @@ async fn a_cancel_command_stops_running_actions_and_runs_finally() {
     let run = create(&e, yaml, Map::new()).await;
     let driving = spawn_drive(&e, &run, DriveOptions::default());
     tokio::time::sleep(Duration::from_secs(3)).await;
-    e.send(
+    send(
+        &e,
         &run,
         "bob",
         &OperatorCommand::Cancel {
             reason: "wrong region".into(),
         },
     )
-    .await
-    .unwrap();
+    .await;
     let end = driving.await.unwrap().unwrap();
     assert_eq!(finished(&end), &Outcome::Cancelled);
     assert_eq!(fakes.calls_of("log").last().unwrap()["message"], "tidy");
@@ -285,19 +215,18 @@ steps:
         ]
     );
     // The operator checks and decides; resume finishes without calling `blind` again.
-    second
-        .send(
-            &run,
-            "bob",
-            &OperatorCommand::Step {
-                step: "blind".parse().unwrap(),
-                item: None,
-                decision: drctl_run::event::Decision::Skip,
-                output: None,
-            },
-        )
-        .await
-        .unwrap();
+    send(
+        &second,
+        &run,
+        "bob",
+        &OperatorCommand::Step {
+            step: "blind".parse().unwrap(),
+            item: None,
+            decision: drctl_run::event::Decision::Skip,
+            output: None,
+        },
+    )
+    .await;
     let end = second.drive(&run, DriveOptions::resuming()).await.unwrap();
     assert_eq!(finished(&end), &Outcome::Succeeded);
     assert_eq!(fakes.calls.lock().unwrap().len(), 4);
@@ -493,7 +422,7 @@ async fn an_approval_timeout_escalates_across_a_restart_and_the_next_level_decid
         comment: "ok".into(),
         on_behalf_of: vec![who.into()],
     };
-    second.send(&run, "carol", &decide("carol")).await.unwrap();
+    send(&second, &run, "carol", &decide("carol")).await;
     let end = driving.await.unwrap().unwrap();
     assert_eq!(finished(&end), &Outcome::Succeeded);
     let events = second.events(&run).await.unwrap();

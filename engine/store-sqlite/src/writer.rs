@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use drctl_core::Timestamp;
 use drctl_store::chain::{GENESIS, link};
 use drctl_store::ledger::{self, LedgerKind};
-use drctl_store::{Append, Claim, Lease, NewEvent, NewRun, RunWriter, StoreError};
+use drctl_store::{BuildBatch, Claim, Lease, NewEvent, NewRun, RunWriter, StoreError};
 use sqlx::Row;
 
 use crate::codec::{i64_of, item_column};
+use crate::commands::{settle_commands, waiting_commands};
 use crate::{SqliteStore, db};
 
 #[async_trait]
@@ -45,8 +46,13 @@ impl RunWriter for SqliteStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn append(&self, a: Append<'_>) -> Result<u64, StoreError> {
-        let run = &a.lease.run;
+    async fn append(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+        build: &mut BuildBatch<'_>,
+    ) -> Result<Option<u64>, StoreError> {
+        let run = &lease.run;
         let mut tx = self.write().await?;
         let row = sqlx::query(
             "SELECT version, head_hash, owner, fence, finished_at FROM runs WHERE id = ?",
@@ -64,9 +70,14 @@ impl RunWriter for SqliteStore {
             .try_get::<Option<i64>, _>("finished_at")
             .map_err(db)?
             .is_some();
-        if owner.as_deref() != Some(a.lease.owner.as_str()) || fence != a.lease.fence {
+        if owner.as_deref() != Some(lease.owner.as_str()) || fence != lease.fence {
             return Err(StoreError::LeaseLost(run.clone()));
         }
+        let waiting = waiting_commands(&mut tx, run).await?;
+        // Dropping `tx` rolls back: nothing was written.
+        let Some(a) = build(&waiting) else {
+            return Ok(None);
+        };
         if version != a.expected {
             return Err(StoreError::VersionConflict {
                 run: run.clone(),
@@ -74,18 +85,18 @@ impl RunWriter for SqliteStore {
                 actual: version,
             });
         }
-        let stored = link(run, &head, a.expected + 1, a.events);
+        let stored = link(run, &head, a.expected + 1, &a.events);
         insert_events(&mut tx, &stored).await?;
         let new_version = a.expected + a.events.len() as u64;
         let new_head = stored.last().map_or(head, |e| e.hash.clone());
-        let p = a.projection;
+        let p = &a.projection;
         sqlx::query("UPDATE runs SET version = ?, head_hash = ?, status = ?, detail = ?, finished_at = ?, updated_at = ? WHERE id = ?")
             .bind(i64_of(new_version))
             .bind(&new_head)
             .bind(&p.status)
             .bind(&p.detail)
             .bind(p.finished_at.map(Timestamp::as_millis))
-            .bind(a.now.as_millis())
+            .bind(now.as_millis())
             .bind(run.as_str())
             .execute(&mut *tx)
             .await
@@ -120,11 +131,12 @@ impl RunWriter for SqliteStore {
                 .await
                 .map_err(db)?;
         }
+        settle_commands(&mut tx, run, &a.taken).await?;
         if !was_finished && p.finished_at.is_some() {
             enter_ledger(&mut tx, run, LedgerKind::Finished, new_version, &new_head).await?;
         }
         tx.commit().await.map_err(db)?;
-        Ok(new_version)
+        Ok(Some(new_version))
     }
 
     async fn claim(&self, c: &Claim) -> Result<Lease, StoreError> {

@@ -14,8 +14,11 @@ use serde_json::json;
 use crate::StoreError;
 use crate::chain::{GENESIS, verify};
 use crate::ledger::{self, LedgerKind, RunHeads};
-use crate::rows::{Claim, LockOutcome, NewEvent, NewRun, Projection, RunFilter, StepRow};
-use crate::traits::{Append, Store};
+use crate::rows::{
+    Claim, Command, CommandOutcome, LockOutcome, NewEvent, NewRun, Projection, RunFilter, StepRow,
+    Taken,
+};
+use crate::traits::{Append, Batch, Store};
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -109,7 +112,7 @@ async fn appends_need_the_version_and_the_lease(s: &dyn Store) {
     let events = [event(2, "run_started"), event(3, "attempt_started")];
     let p = projection("running");
     let v = s
-        .append(Append {
+        .append_events(Append {
             lease: &lease,
             expected: 1,
             events: &events,
@@ -121,7 +124,7 @@ async fn appends_need_the_version_and_the_lease(s: &dyn Store) {
     assert_eq!(v, 3);
     // A writer that did not see version 3 is refused.
     let stale = s
-        .append(Append {
+        .append_events(Append {
             lease: &lease,
             expected: 1,
             events: &events,
@@ -145,7 +148,7 @@ async fn appends_need_the_version_and_the_lease(s: &dyn Store) {
     let successor = s.claim(&claim(&id, "w2", later)).await.unwrap();
     assert!(successor.fence > lease.fence);
     let old = s
-        .append(Append {
+        .append_events(Append {
             lease: &lease,
             expected: 3,
             events: &events,
@@ -155,7 +158,7 @@ async fn appends_need_the_version_and_the_lease(s: &dyn Store) {
         .await;
     assert!(matches!(old, Err(StoreError::LeaseLost(_))), "{old:?}");
     let v = s
-        .append(Append {
+        .append_events(Append {
             lease: &successor,
             expected: 3,
             events: &events[..1],
@@ -201,7 +204,7 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
         ],
         ..Projection::default()
     };
-    s.append(Append {
+    s.append_events(Append {
         lease: &lease,
         expected: 1,
         events: &[event(1, "x")],
@@ -217,7 +220,7 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
         steps: vec![step("succeeded", None, 0)],
         release_locks: true,
     };
-    s.append(Append {
+    s.append_events(Append {
         lease: &lease,
         expected: 2,
         events: &[event(2, "y")],
@@ -249,7 +252,7 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
     assert!(row.is_finished());
     // A refused append changes nothing at all.
     let refused = s
-        .append(Append {
+        .append_events(Append {
             lease: &lease,
             expected: 1,
             events: &[event(3, "z")],
@@ -340,7 +343,7 @@ async fn locks_are_exclusive_and_released_with_the_run(s: &dyn Store) {
         release_locks: true,
         ..Projection::default()
     };
-    s.append(Append {
+    s.append_events(Append {
         lease: &lease,
         expected: 1,
         events: &[event(4, "run_finished")],
@@ -362,23 +365,147 @@ async fn commands_are_taken_once_in_order(s: &dyn Store) {
             .await
             .unwrap();
     }
-    s.push_command(&a, at(1), "bob", &json!({"cancel": "wrong region"}))
+    let first = s
+        .push_command(&a, at(1), "bob", &json!({"cancel": "wrong region"}), None)
         .await
         .unwrap();
-    s.push_command(&b, at(1), "bob", &json!({"other": 1}))
+    s.push_command(&b, at(1), "bob", &json!({"other": 1}), None)
         .await
         .unwrap();
-    s.push_command(&a, at(2), "carol", &json!({"step": "retry"}))
+    // Checked against version 1: still there, so it is accepted.
+    let second = s
+        .push_command(&a, at(2), "carol", &json!({"step": "retry"}), Some(1))
         .await
         .unwrap();
-    let taken = s.take_commands(&a).await.unwrap();
-    assert_eq!(
-        taken.iter().map(|c| c.actor.as_str()).collect::<Vec<_>>(),
-        ["bob", "carol"]
+    assert!(s.has_commands(&a).await.unwrap());
+    assert_eq!(s.command_outcome(first).await.unwrap(), None);
+    let lease = s.claim(&claim(&a, "w1", at(3))).await.unwrap();
+
+    // A builder that appends nothing takes nothing.
+    let mut seen = Vec::new();
+    let none = s
+        .append(&lease, at(3), &mut |cmds| {
+            seen = cmds.iter().map(|c| c.actor.clone()).collect();
+            None
+        })
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+    assert_eq!(seen, ["bob", "carol"]);
+    assert!(s.has_commands(&a).await.unwrap());
+
+    // A failed append (stale version) takes nothing either.
+    let stale = s
+        .append(&lease, at(3), &mut |cmds| Some(settling(5, cmds, at(3))))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { .. })),
+        "{stale:?}"
     );
-    assert_eq!(taken[0].body, json!({"cancel": "wrong region"}));
-    assert!(s.take_commands(&a).await.unwrap().is_empty());
-    assert_eq!(s.take_commands(&b).await.unwrap().len(), 1);
+    assert_eq!(s.command_outcome(first).await.unwrap(), None);
+
+    // The append that records them takes them, in its transaction.
+    let v = s
+        .append(&lease, at(4), &mut |cmds| {
+            assert_eq!(cmds.len(), 2);
+            assert_eq!(cmds[0].body, json!({"cancel": "wrong region"}));
+            Some(settling(1, cmds, at(4)))
+        })
+        .await
+        .unwrap();
+    assert_eq!(v, Some(3));
+    assert!(!s.has_commands(&a).await.unwrap());
+    assert_eq!(
+        s.command_outcome(first).await.unwrap(),
+        Some(CommandOutcome::Applied { seq: 2 })
+    );
+    assert_eq!(
+        s.command_outcome(second).await.unwrap(),
+        Some(CommandOutcome::Refused {
+            seq: 3,
+            reason: "not now".into()
+        })
+    );
+    let mut again = 0;
+    s.append(&lease, at(5), &mut |cmds| {
+        again = cmds.len();
+        None
+    })
+    .await
+    .unwrap();
+    assert_eq!(again, 0, "a taken command is never seen again");
+    assert!(s.has_commands(&b).await.unwrap());
+
+    // Checked against a version that moved: refused, so the sender checks again.
+    let moved = s
+        .push_command(&a, at(6), "dave", &json!({"cancel": "x"}), Some(1))
+        .await;
+    assert!(
+        matches!(moved, Err(StoreError::VersionConflict { actual: 3, .. })),
+        "{moved:?}"
+    );
+    // A lost lease: the builder is never asked.
+    let successor = s.claim(&claim(&a, "w2", at(60_000))).await.unwrap();
+    s.push_command(&a, at(60_001), "erin", &json!({"cancel": "y"}), None)
+        .await
+        .unwrap();
+    let lost = s
+        .append(&lease, at(60_002), &mut |_| {
+            panic!("built with a lost lease")
+        })
+        .await;
+    assert!(matches!(lost, Err(StoreError::LeaseLost(_))), "{lost:?}");
+    let mut finish = projection("succeeded");
+    finish.finished_at = Some(at(60_003));
+    s.append(&successor, at(60_003), &mut |cmds| {
+        let mut batch = settling(3, cmds, at(60_003));
+        batch.projection = finish.clone();
+        Some(batch)
+    })
+    .await
+    .unwrap();
+    // An ended run takes no command.
+    let ended = s
+        .push_command(&a, at(60_004), "frank", &json!({"cancel": "z"}), None)
+        .await;
+    assert!(matches!(ended, Err(StoreError::Finished(_))), "{ended:?}");
+}
+
+/// A batch that records each command as one event: the first applied, the rest refused.
+fn settling(expected: u64, cmds: &[Command], now: Timestamp) -> Batch {
+    let events = cmds
+        .iter()
+        .map(|c| NewEvent {
+            at: now,
+            actor: c.actor.clone(),
+            kind: "command".into(),
+            body: c.body.to_string(),
+        })
+        .collect();
+    let taken = cmds
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let seq = expected + 1 + i as u64;
+            Taken {
+                id: c.id,
+                outcome: if i == 0 {
+                    CommandOutcome::Applied { seq }
+                } else {
+                    CommandOutcome::Refused {
+                        seq,
+                        reason: "not now".into(),
+                    }
+                },
+            }
+        })
+        .collect();
+    Batch {
+        expected,
+        events,
+        projection: projection("running"),
+        taken,
+    }
 }
 
 async fn lists_resolve_and_children(s: &dyn Store) {
@@ -460,7 +587,7 @@ async fn the_ledger_records_each_run_created_and_finished(s: &dyn Store) {
         ..Projection::default()
     };
     for (n, p) in [(1, projection("running")), (2, finish)] {
-        s.append(Append {
+        s.append_events(Append {
             lease: &lease,
             expected: n,
             events: &[event(n as i64, "x")],

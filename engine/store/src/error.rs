@@ -27,6 +27,9 @@ pub enum StoreError {
         owner: String,
         until: Timestamp,
     },
+    /// The run has ended: nothing can be asked of it any more.
+    #[error("run `{0}` has ended")]
+    Finished(RunId),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("the store is unavailable: {0}")]

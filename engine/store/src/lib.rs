@@ -24,10 +24,10 @@ pub mod traits;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use rows::{
-    Claim, Command, Lease, LockOutcome, NewEvent, NewRun, Projection, RunFilter, RunRow, StepRow,
-    StoredEvent,
+    Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection, RunFilter,
+    RunRow, StepRow, StoredEvent, Taken,
 };
-pub use traits::{Append, CommandInbox, Locks, RunReader, RunWriter, Store};
+pub use traits::{Append, Batch, BuildBatch, CommandInbox, Locks, RunReader, RunWriter, Store};
 
 use drctl_core::RunId;
 

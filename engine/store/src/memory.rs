@@ -12,9 +12,10 @@ use crate::chain::{GENESIS, link};
 use crate::error::StoreError;
 use crate::ledger::{self, LedgerEntry, LedgerKind};
 use crate::rows::{
-    Claim, Command, Lease, LockOutcome, NewEvent, NewRun, RunFilter, RunRow, StepRow, StoredEvent,
+    Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, RunFilter, RunRow,
+    StepRow, StoredEvent,
 };
-use crate::traits::{Append, CommandInbox, Locks, RunReader, RunWriter};
+use crate::traits::{BuildBatch, CommandInbox, Locks, RunReader, RunWriter};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -22,7 +23,8 @@ struct Inner {
     events: HashMap<RunId, Vec<StoredEvent>>,
     steps: HashMap<RunId, BTreeMap<(u32, Option<u32>), StepRow>>,
     locks: HashMap<String, RunId>,
-    commands: Vec<(Command, bool)>,
+    /// Each command with its outcome once taken.
+    commands: Vec<(Command, Option<CommandOutcome>)>,
     fences: HashMap<RunId, u64>,
     ledger: Vec<LedgerEntry>,
 }
@@ -98,16 +100,34 @@ impl RunWriter for MemoryStore {
         Ok(())
     }
 
-    async fn append(&self, a: Append<'_>) -> Result<u64, StoreError> {
+    async fn append(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+        build: &mut BuildBatch<'_>,
+    ) -> Result<Option<u64>, StoreError> {
         let mut inner = self.lock()?;
-        let fence = inner.fences.get(&a.lease.run).copied().unwrap_or(0);
+        let fence = inner.fences.get(&lease.run).copied().unwrap_or(0);
         let row = inner
             .runs
-            .get(&a.lease.run)
-            .ok_or_else(|| StoreError::NotFound(a.lease.run.to_string()))?;
-        if row.owner.as_deref() != Some(a.lease.owner.as_str()) || fence != a.lease.fence {
-            return Err(StoreError::LeaseLost(a.lease.run.clone()));
+            .get(&lease.run)
+            .ok_or_else(|| StoreError::NotFound(lease.run.to_string()))?;
+        if row.owner.as_deref() != Some(lease.owner.as_str()) || fence != lease.fence {
+            return Err(StoreError::LeaseLost(lease.run.clone()));
         }
+        let waiting: Vec<Command> = inner
+            .commands
+            .iter()
+            .filter(|(c, outcome)| c.run == lease.run && outcome.is_none())
+            .map(|(c, _)| c.clone())
+            .collect();
+        let Some(a) = build(&waiting) else {
+            return Ok(None);
+        };
+        let row = inner
+            .runs
+            .get(&lease.run)
+            .ok_or_else(|| StoreError::NotFound(lease.run.to_string()))?;
         if row.version != a.expected {
             return Err(StoreError::VersionConflict {
                 run: row.id.clone(),
@@ -115,7 +135,15 @@ impl RunWriter for MemoryStore {
                 actual: row.version,
             });
         }
-        let stored = link(&row.id, &row.head_hash, a.expected + 1, a.events);
+        for t in &a.taken {
+            if !waiting.iter().any(|c| c.id == t.id) {
+                return Err(StoreError::Corrupt(format!(
+                    "command {} is not waiting for run {}",
+                    t.id, lease.run
+                )));
+            }
+        }
+        let stored = link(&row.id, &row.head_hash, a.expected + 1, &a.events);
         let version = a.expected + a.events.len() as u64;
         let id = row.id.clone();
         let finishes = row.finished_at.is_none() && a.projection.finished_at.is_some();
@@ -127,7 +155,7 @@ impl RunWriter for MemoryStore {
             row.status = a.projection.status.clone();
             row.detail = a.projection.detail.clone();
             row.finished_at = a.projection.finished_at;
-            row.updated_at = a.now;
+            row.updated_at = now;
         }
         inner.events.entry(id.clone()).or_default().extend(stored);
         let steps = inner.steps.entry(id.clone()).or_default();
@@ -136,6 +164,11 @@ impl RunWriter for MemoryStore {
         }
         if a.projection.release_locks {
             inner.locks.retain(|_, holder| *holder != id);
+        }
+        for t in a.taken {
+            if let Some((_, outcome)) = inner.commands.iter_mut().find(|(c, _)| c.id == t.id) {
+                *outcome = Some(t.outcome);
+            }
         }
         if finishes && let Some(head) = inner.runs.get(&id).map(|r| r.head_hash.clone()) {
             let entry = ledger::next(
@@ -147,7 +180,7 @@ impl RunWriter for MemoryStore {
             );
             inner.ledger.push(entry);
         }
-        Ok(version)
+        Ok(Some(version))
     }
 
     async fn claim(&self, c: &Claim) -> Result<Lease, StoreError> {
@@ -246,8 +279,25 @@ impl CommandInbox for MemoryStore {
         at: Timestamp,
         actor: &str,
         body: &serde_json::Value,
+        expected: Option<u64>,
     ) -> Result<u64, StoreError> {
         let mut inner = self.lock()?;
+        let row = inner
+            .runs
+            .get(run)
+            .ok_or_else(|| StoreError::NotFound(run.to_string()))?;
+        if row.is_finished() {
+            return Err(StoreError::Finished(run.clone()));
+        }
+        if let Some(expected) = expected
+            && row.version != expected
+        {
+            return Err(StoreError::VersionConflict {
+                run: run.clone(),
+                expected,
+                actual: row.version,
+            });
+        }
         let id = inner.commands.len() as u64 + 1;
         inner.commands.push((
             Command {
@@ -257,21 +307,27 @@ impl CommandInbox for MemoryStore {
                 actor: actor.to_owned(),
                 body: body.clone(),
             },
-            false,
+            None,
         ));
         Ok(id)
     }
 
-    async fn take_commands(&self, run: &RunId) -> Result<Vec<Command>, StoreError> {
-        let mut inner = self.lock()?;
-        let mut out = Vec::new();
-        for (cmd, taken) in &mut inner.commands {
-            if cmd.run == *run && !*taken {
-                *taken = true;
-                out.push(cmd.clone());
-            }
-        }
-        Ok(out)
+    async fn has_commands(&self, run: &RunId) -> Result<bool, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .commands
+            .iter()
+            .any(|(c, outcome)| c.run == *run && outcome.is_none()))
+    }
+
+    async fn command_outcome(&self, id: u64) -> Result<Option<CommandOutcome>, StoreError> {
+        let inner = self.lock()?;
+        inner
+            .commands
+            .iter()
+            .find(|(c, _)| c.id == id)
+            .map(|(_, outcome)| outcome.clone())
+            .ok_or_else(|| StoreError::NotFound(format!("command {id}")))
     }
 }
 

@@ -163,6 +163,24 @@ pub struct Command {
     pub body: Value,
 }
 
+/// What became of a command that its run's owner took. Each is recorded in the run's
+/// log as well, as the event `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandOutcome {
+    /// Carried out: event `seq` records it.
+    Applied { seq: u64 },
+    /// It did not apply to the run any more (the gate was decided, the step had
+    /// started); event `seq` records the refusal.
+    Refused { seq: u64, reason: String },
+}
+
+/// A command an append settles, marked taken in the append's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    pub id: u64,
+    pub outcome: CommandOutcome,
+}
+
 /// Which runs to list.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {

@@ -3,10 +3,16 @@
 //! the audit read (`RunReader`). A test can fake just the part it needs.
 //!
 //! The contract every backend keeps (the conformance suite checks it):
-//! - `append` is atomic: events, the run row and the step rows change together or not at
-//!   all;
+//! - `append` is atomic: events, the run row, the step rows and the commands it settles
+//!   change together or not at all;
 //! - `append` succeeds only at the expected version and with the current lease, so two
 //!   writers never interleave and a stale one is refused;
+//! - `append` shows its builder every command left for the run and not yet taken, inside
+//!   its transaction: a command committed before an append is seen by it, and a command
+//!   is marked taken only together with the event that records it (so a crash between
+//!   the two cannot lose it, and it is applied exactly once);
+//! - `push_command` with an expected version commits only if the run is still there, so
+//!   what the sender checked its command against is what the run applies it to;
 //! - events are chained by hash (`chain`) as they are stored.
 
 use async_trait::async_trait;
@@ -14,11 +20,27 @@ use drctl_core::{RunId, Timestamp};
 
 use crate::error::StoreError;
 use crate::rows::{
-    Claim, Command, Lease, LockOutcome, NewEvent, NewRun, Projection, RunFilter, RunRow, StepRow,
-    StoredEvent,
+    Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection, RunFilter,
+    RunRow, StepRow, StoredEvent, Taken,
 };
 
-/// What an append adds, and the conditions under which it may.
+/// What a run's owner appends, built once it has seen the commands waiting for the run.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The run's version before these events; the append fails if it moved.
+    pub expected: u64,
+    pub events: Vec<NewEvent>,
+    pub projection: Projection,
+    /// The commands these events settle: marked taken in the same transaction.
+    pub taken: Vec<Taken>,
+}
+
+/// Builds a batch inside an append's transaction from the run's untaken commands, oldest
+/// first. `None`: nothing to append (the transaction is rolled back).
+pub type BuildBatch<'a> = dyn FnMut(&[Command]) -> Option<Batch> + Send + 'a;
+
+/// A fixed batch of events, for `append_events` (tools and tests; a run's driver uses
+/// `append`, which sees the inbox).
 #[derive(Debug, Clone)]
 pub struct Append<'a> {
     pub lease: &'a Lease,
@@ -35,8 +57,29 @@ pub trait RunWriter: Send + Sync {
     /// Creates a run with its first event (version 1). Fails if the id exists.
     async fn create_run(&self, run: &NewRun, first: &NewEvent) -> Result<(), StoreError>;
 
-    /// Appends events and updates the projection in one transaction; returns the new version.
-    async fn append(&self, append: Append<'_>) -> Result<u64, StoreError>;
+    /// In one transaction: checks the lease, reads the run's untaken commands, calls
+    /// `build` with them, and stores what it returns (events, projection, and the
+    /// commands it settled, marked taken with their outcome). Fails, storing nothing, if
+    /// the lease is lost (before `build` is called) or the version moved. Returns the new
+    /// version, or `None` when `build` had nothing to append.
+    async fn append(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+        build: &mut BuildBatch<'_>,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Appends fixed events, settling no command; returns the new version.
+    async fn append_events(&self, a: Append<'_>) -> Result<u64, StoreError> {
+        let mut batch = Some(Batch {
+            expected: a.expected,
+            events: a.events.to_vec(),
+            projection: a.projection.clone(),
+            taken: Vec::new(),
+        });
+        let version = self.append(a.lease, a.now, &mut |_| batch.take()).await?;
+        Ok(version.unwrap_or(a.expected))
+    }
 
     /// Takes ownership of a run: when nobody holds it, its lease expired, the caller
     /// already holds it, or `take_over_from` names the current (dead) owner.
@@ -67,18 +110,24 @@ pub trait Locks: Send + Sync {
     async fn unlock(&self, name: &str, run: &RunId) -> Result<(), StoreError>;
 }
 
-/// Commands from operators to a run, picked up by its owner.
+/// Commands from operators to a run, picked up by its owner in its next `append`.
 #[async_trait]
 pub trait CommandInbox: Send + Sync {
+    /// Leaves a command for the run; returns its id. With `expected`, only while the run
+    /// is at that version (else `VersionConflict`: the sender checks again). A run that
+    /// has ended takes no command (`Finished`).
     async fn push_command(
         &self,
         run: &RunId,
         at: Timestamp,
         actor: &str,
         body: &serde_json::Value,
+        expected: Option<u64>,
     ) -> Result<u64, StoreError>;
-    /// The commands not taken yet, oldest first; they are marked taken.
-    async fn take_commands(&self, run: &RunId) -> Result<Vec<Command>, StoreError>;
+    /// Whether commands wait for the run: a cheap read for an idle owner's poll.
+    async fn has_commands(&self, run: &RunId) -> Result<bool, StoreError>;
+    /// What became of a command: `None` while it waits.
+    async fn command_outcome(&self, id: u64) -> Result<Option<CommandOutcome>, StoreError>;
 }
 
 /// The read path: CLI, API, TUI, audit.

@@ -1,8 +1,9 @@
 //! `drctl approvals`, `drctl approve RUN STEP -m ...`, `drctl reject RUN STEP -m ...`.
 //!
 //! A decision is checked against the run now (entitled, four-eyes, comment, still
-//! waiting) so that a refusal is immediate, then left in the run's inbox; whoever drives
-//! the run records it (checking it again) within a poll interval.
+//! waiting) so that a refusal is immediate, then left in the run's inbox at the version
+//! it was checked against; the run's driver records it before anything else (see
+//! `deliver`), so no timeout or other decision can slip in between.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -19,7 +20,8 @@ use drctl_run::state::ItemStatus;
 use drctl_runbook::model::StepKind;
 use drctl_store::{RunFilter, RunReader};
 
-use super::{actor, driver_of, engine, open, resolve_row, runtime};
+use super::deliver::{Delivered, deliver};
+use super::{actor, engine, open, resolve_row, runtime};
 use crate::commands::{eprint, print};
 use crate::config::Config;
 
@@ -133,43 +135,58 @@ pub(crate) fn decide(
 ) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let store = open(db).await?;
-        let (id, row) = resolve_row(&store, run).await?;
+        let (id, _) = resolve_row(&store, run).await?;
         let engine = engine(store, registry, None, false);
         let state = engine.state(&id).await?;
         let step_id = StepId::new(step)?;
         let me = actor();
-        let approvers = waiting(&state)
-            .into_iter()
-            .find(|w| w.step == step_id)
-            .map(|w| w.approvers)
-            .unwrap_or_default();
-        let on_behalf_of = entries_for(&approvers, &me, &config.groups_of(&me));
-        let now = SystemClock::new().now();
-        if let Err(why) =
-            check_decision(&state, &step_id, &me, verdict, comment, &on_behalf_of, now)
-        {
-            eprint(&format!("error: {why}\n"));
-            return Ok(ExitCode::from(2));
-        }
+        let groups = config.groups_of(&me);
+        let on_behalf_of = entries_for(&approvers_of(&state, &step_id), &me, &groups);
         let command = OperatorCommand::Approval {
-            step: step_id,
+            step: step_id.clone(),
             verdict,
             comment: comment.to_owned(),
             on_behalf_of: on_behalf_of.clone(),
         };
-        engine.send(&id, &me, &command).await?;
+        // Entitled, four-eyes, comment, still waiting: checked on the run as it is, and
+        // again on any newer state until the command is stored against it.
+        let check = |state: &RunState| {
+            let mine = entries_for(&approvers_of(state, &step_id), &me, &groups);
+            let now = SystemClock::new().now();
+            check_decision(state, &step_id, &me, verdict, comment, &mine, now)
+        };
         let what = match verdict {
             Verdict::Approve => "approved",
             Verdict::Reject => "rejected",
         };
-        let next = match driver_of(&row) {
-            Some(owner) => format!("{owner} drives the run and will record it now."),
-            None => format!("Nobody drives the run now: continue it with `drctl resume {id}`."),
-        };
-        print(&format!(
-            "{me} {what} `{step}` of run {id} (as {}).\n{next}\n",
+        let said = format!(
+            "{me} {what} `{step}` of run {id} (as {})",
             on_behalf_of.join(", ")
-        ));
+        );
+        match deliver(&engine, &id, &me, &command, &check).await? {
+            Delivered::Applied => print(&format!("{said}: recorded by the run.\n")),
+            Delivered::Refused(why) => {
+                eprint(&format!("error: {why}\n"));
+                return Ok(ExitCode::from(2));
+            }
+            Delivered::Stored {
+                driver: Some(owner),
+            } => print(&format!(
+                "{said}.\n{owner} drives the run and records it before anything else.\n"
+            )),
+            Delivered::Stored { driver: None } => print(&format!(
+                "{said}.\nNobody drives the run now: it is recorded when the run is driven next (`drctl resume {id}`).\n"
+            )),
+        }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Who may decide the gate `step` now (none if it is not waiting).
+pub(super) fn approvers_of(state: &RunState, step: &StepId) -> Vec<String> {
+    waiting(state)
+        .into_iter()
+        .find(|w| w.step == *step)
+        .map(|w| w.approvers)
+        .unwrap_or_default()
 }

@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use drctl_connectors::Registry;
 use drctl_engine::{DriveOptions, OperatorCommand};
 
-use super::{actor, drive, driver_of, engine, open, resolve_row, runtime};
+use super::deliver::{Delivered, deliver};
+use super::{actor, drive, engine, open, resolve_row, runtime};
 use crate::cli::EngineArgs;
-use crate::commands::print;
+use crate::commands::{eprint, print};
 
 pub(crate) fn run(
     registry: &Registry,
@@ -26,24 +27,34 @@ pub(crate) fn run(
             return Ok(ExitCode::SUCCESS);
         }
         let engine = engine(store, registry, Some(args), true);
-        engine
-            .send(
-                &id,
-                &actor(),
-                &OperatorCommand::Cancel {
-                    reason: reason.to_owned(),
-                },
-            )
-            .await?;
-        if let Some(owner) = driver_of(&row) {
-            print(&format!(
-                "Cancel requested; {owner} drives run {id} and will stop it.\n"
-            ));
-            return Ok(ExitCode::SUCCESS);
+        let command = OperatorCommand::Cancel {
+            reason: reason.to_owned(),
+        };
+        match deliver(&engine, &id, &actor(), &command, &|_| Ok(())).await? {
+            Delivered::Applied => {
+                print(&format!(
+                    "Cancelled: the driver of run {id} stops its running steps and runs `finally`.\n"
+                ));
+                Ok(ExitCode::SUCCESS)
+            }
+            Delivered::Refused(why) => {
+                eprint(&format!("error: {why}\n"));
+                Ok(ExitCode::from(2))
+            }
+            Delivered::Stored {
+                driver: Some(owner),
+            } => {
+                print(&format!(
+                    "Cancel recorded; {owner} drives run {id} and applies it before anything else.\n"
+                ));
+                Ok(ExitCode::SUCCESS)
+            }
+            Delivered::Stored { driver: None } => {
+                print(&format!(
+                    "Cancelling run {id}; running its `finally` steps here.\n"
+                ));
+                drive(&engine, &id, DriveOptions::resuming()).await
+            }
         }
-        print(&format!(
-            "Cancelling run {id}; running its `finally` steps here.\n"
-        ));
-        drive(&engine, &id, DriveOptions::resuming()).await
     })
 }

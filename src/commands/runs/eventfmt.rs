@@ -124,6 +124,9 @@ pub(super) fn line(event: &Event) -> Option<String> {
         EventKind::CancelRequested { reason } => {
             format!("■ cancel requested by {}: {reason}", event.actor)
         }
+        EventKind::CommandRefused { asked, reason } => {
+            format!("✗ {}'s command refused ({asked}): {reason}", event.actor)
+        }
         EventKind::ApprovalRequested {
             step,
             level,

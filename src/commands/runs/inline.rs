@@ -1,29 +1,94 @@
 //! Inline approval: a foreground `drctl run` on a terminal offers a waiting gate to the
 //! operator at the keyboard when they are entitled to decide it. The answer goes through
-//! the same inbox and the same checks as `drctl approve`, so the log cannot tell the two
-//! apart except by what the operator typed.
+//! the same checks and the same inbox as `drctl approve`.
+//!
+//! Deciding is an explicit act: only `approve: <comment>` approves and only
+//! `reject: <reason>` rejects; Enter leaves the gate to others, and anything else is
+//! answered with how to decide and asked again (a stray `no` must never approve a
+//! failover). While the prompt is open, progress lines are held and printed after it
+//! closes, so nothing is written over what the operator is typing. The prompt is
+//! withdrawn when someone else settles the gate.
 
 use std::io::{BufRead as _, IsTerminal as _};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use drctl_core::{Clock as _, RunId, StepId};
 use drctl_engine::clock::SystemClock;
 use drctl_engine::{Engine, OperatorCommand};
+use drctl_run::RunState;
 use drctl_run::approval::{check_decision, entries_for};
 use drctl_run::event::Verdict;
 use tokio::sync::mpsc;
 
 use super::actor;
-use crate::commands::{eprint, print};
+use super::approve::approvers_of;
+use super::deliver::{Delivered, deliver};
+use crate::commands::print;
 
 /// Gates the progress printer has seen requested, for the prompt task.
-static OFFERS: OnceLock<mpsc::UnboundedSender<(RunId, StepId, Vec<String>)>> = OnceLock::new();
+static OFFERS: OnceLock<mpsc::UnboundedSender<(RunId, StepId)>> = OnceLock::new();
+
+/// A prompt is open: progress lines wait in `HELD`.
+static PROMPTING: AtomicBool = AtomicBool::new(false);
+static HELD: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// How often an open prompt checks whether the gate is still waiting.
+const RECHECK: Duration = Duration::from_millis(500);
 
 /// Called by the progress printer when a gate starts waiting.
-pub(super) fn offer(run: &RunId, step: &StepId, approvers: &[String]) {
+pub(super) fn offer(run: &RunId, step: &StepId) {
     if let Some(tx) = OFFERS.get() {
-        let _ = tx.send((run.clone(), step.clone(), approvers.to_vec()));
+        let _ = tx.send((run.clone(), step.clone()));
     }
+}
+
+/// Prints a progress line, or holds it while a prompt is open.
+pub(super) fn emit(text: &str) {
+    if PROMPTING.load(Ordering::SeqCst)
+        && let Ok(mut held) = HELD.lock()
+    {
+        held.push(text.to_owned());
+        return;
+    }
+    print(text);
+}
+
+/// Closes the prompt and prints what was held meanwhile.
+fn release() {
+    let held = HELD
+        .lock()
+        .map(|mut h| std::mem::take(&mut *h))
+        .unwrap_or_default();
+    PROMPTING.store(false, Ordering::SeqCst);
+    for line in held {
+        print(&line);
+    }
+}
+
+/// What the operator typed.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    Leave,
+    Decide(Verdict, String),
+    Unclear,
+}
+
+fn parse(line: &str) -> Answer {
+    let line = line.trim();
+    if line.is_empty() {
+        return Answer::Leave;
+    }
+    let Some((word, rest)) = line.split_once(':') else {
+        return Answer::Unclear;
+    };
+    let verdict = match word.trim().to_ascii_lowercase().as_str() {
+        "approve" => Verdict::Approve,
+        "reject" => Verdict::Reject,
+        _ => return Answer::Unclear,
+    };
+    Answer::Decide(verdict, rest.trim().to_owned())
 }
 
 /// Starts the prompt task when stdin and stdout are terminals.
@@ -35,63 +100,158 @@ pub(super) fn start(engine: &Engine) {
     if OFFERS.set(tx).is_err() {
         return;
     }
+    // One reader of the terminal for the whole process, on a plain thread: a blocked
+    // read cannot be cancelled, and a prompt withdrawn must not leave a reader behind
+    // that swallows the answer to the next one. (Not `spawn_blocking`: the runtime waits
+    // for those at shutdown, and nobody may ever type again.)
+    let (line_tx, mut lines) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        loop {
+            let mut line = String::new();
+            match stdin.lock().read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    if line_tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
     let engine = engine.clone();
     tokio::spawn(async move {
-        while let Some((run, step, approvers)) = rx.recv().await {
-            let me = actor();
-            let mine = entries_for(&approvers, &me, &crate::config::get().groups_of(&me));
-            let Ok(state) = engine.state(&run).await else {
-                continue;
-            };
-            let now = SystemClock::new().now();
-            // Only someone who could approve is asked; anyone else waits for others.
-            if check_decision(&state, &step, &me, Verdict::Approve, "-", &mine, now).is_err() {
-                continue;
-            }
-            print(&format!(
-                "\nYou ({me}) may decide `{step}`. Type a comment to approve, `reject: why` to reject, or Enter to leave it to others:\n> "
-            ));
-            // A plain thread, not `spawn_blocking`: the runtime waits for its blocking
-            // tasks when it shuts down, and a run that ends (someone else decided) must
-            // not hang on a prompt nobody answers.
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            std::thread::spawn(move || {
-                let _ = tx.send(read_line());
-            });
-            let Ok(Ok(line)) = rx.await else {
-                continue;
-            };
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let (verdict, comment) = match line.strip_prefix("reject:") {
-                Some(why) => (Verdict::Reject, why.trim()),
-                None => (Verdict::Approve, line),
-            };
-            let Ok(state) = engine.state(&run).await else {
-                continue;
-            };
-            let now = SystemClock::new().now();
-            if let Err(why) = check_decision(&state, &step, &me, verdict, comment, &mine, now) {
-                eprint(&format!("not recorded: {why}\n"));
-                continue;
-            }
-            let command = OperatorCommand::Approval {
-                step: step.clone(),
-                verdict,
-                comment: comment.to_owned(),
-                on_behalf_of: mine,
-            };
-            if let Err(e) = engine.send(&run, &me, &command).await {
-                eprint(&format!("not recorded: {e}\n"));
-            }
+        while let Some((run, step)) = rx.recv().await {
+            PROMPTING.store(true, Ordering::SeqCst);
+            prompt(&engine, &run, &step, &mut lines).await;
+            release();
         }
     });
 }
 
-fn read_line() -> std::io::Result<String> {
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line)
+/// Lines typed into the terminal.
+type Lines = mpsc::UnboundedReceiver<String>;
+
+/// Whether `me` could approve the gate in this state.
+fn may_decide(state: &RunState, step: &StepId, me: &str) -> bool {
+    let mine = entries_for(
+        &approvers_of(state, step),
+        me,
+        &crate::config::get().groups_of(me),
+    );
+    let now = SystemClock::new().now();
+    check_decision(state, step, me, Verdict::Approve, "-", &mine, now).is_ok()
+}
+
+/// Asks until the operator decides, leaves the gate, or it is settled by someone else.
+async fn prompt(engine: &Engine, run: &RunId, step: &StepId, lines: &mut Lines) {
+    let me = actor();
+    let mut text = format!(
+        "\nYou ({me}) may decide `{step}`. Type `approve: <comment>` to approve, `reject: <reason>` to reject, or Enter to leave it to others:\n> "
+    );
+    loop {
+        // Only someone who could approve is asked; anyone else waits for others.
+        match engine.state(run).await {
+            Ok(state) if may_decide(&state, step, &me) => {}
+            _ => return,
+        }
+        // What was typed while no prompt was open answers nothing.
+        while lines.try_recv().is_ok() {}
+        print(&text);
+        let Some(line) = read_line_while_waiting(engine, run, step, &me, lines).await else {
+            print("\n(the gate was settled meanwhile; prompt withdrawn)\n");
+            return;
+        };
+        let (verdict, comment) = match parse(&line) {
+            Answer::Leave => return,
+            Answer::Decide(verdict, comment) => (verdict, comment),
+            Answer::Unclear => {
+                text = "Not understood. Type `approve: <comment>`, `reject: <reason>`, or Enter to leave it to others:\n> ".to_owned();
+                continue;
+            }
+        };
+        if let Some(text_after) = send(engine, run, step, &me, verdict, &comment).await {
+            text = text_after;
+            continue;
+        }
+        return;
+    }
+}
+
+/// Sends a decision; returns the prompt to show again when it was not recorded.
+async fn send(
+    engine: &Engine,
+    run: &RunId,
+    step: &StepId,
+    me: &str,
+    verdict: Verdict,
+    comment: &str,
+) -> Option<String> {
+    let groups = crate::config::get().groups_of(me);
+    let Ok(state) = engine.state(run).await else {
+        return None;
+    };
+    let command = OperatorCommand::Approval {
+        step: step.clone(),
+        verdict,
+        comment: comment.to_owned(),
+        on_behalf_of: entries_for(&approvers_of(&state, step), me, &groups),
+    };
+    let check = |state: &RunState| {
+        let mine = entries_for(&approvers_of(state, step), me, &groups);
+        let now = SystemClock::new().now();
+        check_decision(state, step, me, verdict, comment, &mine, now)
+    };
+    match deliver(engine, run, me, &command, &check).await {
+        Ok(Delivered::Refused(why)) => Some(format!(
+            "Not recorded: {why}.\nType `approve: <comment>`, `reject: <reason>`, or Enter to leave it to others:\n> "
+        )),
+        Err(e) => Some(format!(
+            "Not recorded: {e:#}.\nType `approve: <comment>`, `reject: <reason>`, or Enter to leave it to others:\n> "
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// A line from the terminal, or `None` once the gate no longer waits for `me` (or the
+/// terminal closed).
+async fn read_line_while_waiting(
+    engine: &Engine,
+    run: &RunId,
+    step: &StepId,
+    me: &str,
+    lines: &mut Lines,
+) -> Option<String> {
+    loop {
+        tokio::select! {
+            line = lines.recv() => return line,
+            () = tokio::time::sleep(RECHECK) => {
+                match engine.state(run).await {
+                    Ok(state) if may_decide(&state, step, me) => {}
+                    _ => return None,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_explicit_answer_decides() {
+        assert_eq!(
+            parse("approve: lag is 0"),
+            Answer::Decide(Verdict::Approve, "lag is 0".into())
+        );
+        assert_eq!(
+            parse(" Reject:replica behind "),
+            Answer::Decide(Verdict::Reject, "replica behind".into())
+        );
+        assert_eq!(parse(""), Answer::Leave);
+        for unclear in ["no", "yes", "ok", "y", "nope: x", "approved", "lgtm"] {
+            assert_eq!(parse(unclear), Answer::Unclear, "{unclear}");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod approve;
 pub(crate) mod cancel;
+mod deliver;
 mod eventfmt;
 mod inline;
 pub(crate) mod logs;
@@ -41,34 +42,7 @@ pub(crate) fn default_db() -> PathBuf {
 /// Who is acting, for the event log: the name given with `--as` (when drctl.toml allows
 /// it), else the OS user.
 pub(crate) fn actor() -> String {
-    crate::config::actor_override().map_or_else(os_user, str::to_owned)
-}
-
-/// The OS user running this process: `$USER` first (what the operator sees in their
-/// shell); without it, the name of the process's uid in `/etc/passwd`, else `uid:N`, so
-/// that an event never says "unknown" when the system knows.
-pub(crate) fn os_user() -> String {
-    let from_env = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty());
-    if let Some(user) = from_env {
-        return user;
-    }
-    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-    else {
-        return "unknown".to_owned();
-    };
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .find_map(|line| {
-            let mut fields = line.split(':');
-            let name = fields.next()?;
-            let id = fields.nth(1)?;
-            (id.parse() == Ok(uid)).then(|| name.to_owned())
-        })
-        .unwrap_or_else(|| format!("uid:{uid}"))
+    crate::config::actor_override().map_or_else(crate::identity::os_user, str::to_owned)
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -94,6 +68,10 @@ pub(crate) fn engine(
         actor: actor(),
         max_parallel: args.map_or(8, |a| a.max_parallel.max(1)),
         approval_policies: crate::config::get().approval_policies.clone(),
+        // Crash tests only: where to have this process die (see `drctl_engine::Fault`).
+        fault: std::env::var("DRCTL_FAULT")
+            .ok()
+            .and_then(|name| drctl_engine::Fault::named(&name)),
         ..EngineConfig::default()
     };
     let engine = Engine::new(
@@ -106,19 +84,6 @@ pub(crate) fn engine(
         engine.with_observer(Arc::new(progress::Printer::new()))
     } else {
         engine
-    }
-}
-
-/// The worker that drives the run right now (a live lease held by a live process).
-pub(crate) fn driver_of(row: &drctl_store::RunRow) -> Option<String> {
-    let now = drctl_core::Clock::now(&drctl_engine::clock::SystemClock::new());
-    match (&row.owner, row.lease_until) {
-        (Some(owner), Some(until))
-            if until > now && !drctl_engine::worker::is_dead_local(owner) =>
-        {
-            Some(owner.clone())
-        }
-        _ => None,
     }
 }
 

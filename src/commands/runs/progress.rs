@@ -56,15 +56,12 @@ impl Observer for Printer {
                 _ => {}
             }
         }
-        if let EventKind::ApprovalRequested {
-            step, approvers, ..
-        } = &event.kind
-        {
+        if let EventKind::ApprovalRequested { step, .. } = &event.kind {
             text.push_str(&format!(
                 "\n              decide with `drctl approve|reject {} {step} -m \"why\"`",
                 run.id
             ));
-            super::inline::offer(&run.id, step, approvers);
+            super::inline::offer(&run.id, step);
         }
         if let (EventKind::RunFinished { .. }, Some(t0)) = (&event.kind, run.started_at) {
             text.push_str(&format!(" after {}", took(event.at.since(t0))));
@@ -76,11 +73,11 @@ impl Observer for Printer {
         };
         let time = event.at.to_rfc3339();
         let clock = time.get(11..23).unwrap_or(&time);
-        crate::commands::print(&format!("{clock}  {indent}{text}\n"));
+        super::inline::emit(&format!("{clock}  {indent}{text}\n"));
     }
 
     fn notice(&self, _run: &RunState, message: &str) {
-        crate::commands::print(&format!("! {message}\n"));
+        super::inline::emit(&format!("! {message}\n"));
     }
 }
 

@@ -1,5 +1,6 @@
-//! `drctl step retry|skip|fail RUN STEP`: records an operator's decision about a step. It
-//! is checked against the run now, and applied by whoever drives the run next.
+//! `drctl step retry|skip|fail RUN STEP`: an operator's decision about a step that is
+//! interrupted (or, for skip, has not started). It is checked against the run now and
+//! applied by the run's driver to that same state; see `deliver`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,9 +8,9 @@ use std::process::ExitCode;
 use drctl_connectors::Registry;
 use drctl_core::StepId;
 use drctl_engine::OperatorCommand;
-use drctl_run::Event;
-use drctl_run::event::{Decision, EventKind};
+use drctl_run::event::Decision;
 
+use super::deliver::{Delivered, deliver};
 use super::{actor, engine, open, resolve, runtime};
 use crate::cli::StepDecision;
 use crate::commands::{eprint, print};
@@ -53,38 +54,30 @@ pub(crate) fn run(
         let store = open(db).await?;
         let id = resolve(&store, req.run).await?;
         let engine = engine(store, registry, None, false);
-        let state = engine.state(&id).await?;
-        let step = StepId::new(req.step)?;
-        let item = req.item;
-        // Checked on a copy of the state now, so a decision that does not apply (a retry
-        // of a step that is not interrupted) is refused here rather than ignored later.
-        let kind = EventKind::OperatorDecision {
-            step: step.clone(),
-            item,
-            decision,
-            output: output.clone(),
-        };
-        let probe = Event {
-            at: state.created_at,
-            actor: actor(),
-            kind,
-        };
-        if let Err(e) = state.clone().apply(&probe) {
-            eprint(&format!("error: {e}\n"));
-            return Ok(ExitCode::from(2));
-        }
         let command = OperatorCommand::Step {
-            step,
-            item,
+            step: StepId::new(req.step)?,
+            item: req.item,
             decision,
             output,
         };
-        engine.send(&id, &actor(), &command).await?;
-        print(&format!(
-            "Recorded: {} step `{}` of run {id}.\nContinue the run with `drctl resume {id}`.\n",
-            decision.as_str(),
-            req.step
-        ));
+        let what = format!("{} step `{}` of run {id}", decision.as_str(), req.step);
+        // Checked against the run as it is; the run applies it to that very state (a
+        // skip of a step that has not started holds however soon the step is ready).
+        match deliver(&engine, &id, &actor(), &command, &|_| Ok(())).await? {
+            Delivered::Applied => print(&format!(
+                "Applied: {what}.\nIf the run is paused, continue it with `drctl resume {id}`.\n"
+            )),
+            Delivered::Refused(why) => {
+                eprint(&format!("error: {why}\n"));
+                return Ok(ExitCode::from(2));
+            }
+            Delivered::Stored { driver: Some(owner) } => print(&format!(
+                "Recorded: {what}; {owner} drives the run and applies it before anything else.\n"
+            )),
+            Delivered::Stored { driver: None } => print(&format!(
+                "Recorded: {what}; it is applied when the run is driven next: `drctl resume {id}`.\n"
+            )),
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

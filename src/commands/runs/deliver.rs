@@ -1,0 +1,47 @@
+//! Sending an operator's command and saying honestly what became of it: applied by the
+//! run's driver, refused (with why), or stored for whoever drives the run next.
+
+use std::time::Duration;
+
+use drctl_core::RunId;
+use drctl_engine::{Engine, OperatorCommand, Submitted};
+use drctl_run::RunState;
+use drctl_store::CommandOutcome;
+
+/// How long to wait for a live driver to take a command: it looks at least every
+/// half-second, at once when it records anything.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// What became of a command.
+#[derive(Debug)]
+pub(crate) enum Delivered {
+    /// Recorded by the run's driver.
+    Applied,
+    /// Refused: by the checks here, or by the driver when it took it.
+    Refused(String),
+    /// Stored; nobody drives the run now (or its driver did not answer in time): the
+    /// driver applies it before anything else it records.
+    Stored { driver: Option<String> },
+}
+
+/// Checks `command` against the run (with `check` and the run's own rules), stores it for
+/// the run's driver, and waits a moment for a live driver to settle it.
+pub(crate) async fn deliver(
+    engine: &Engine,
+    run: &RunId,
+    actor: &str,
+    command: &OperatorCommand,
+    check: &(dyn Fn(&RunState) -> Result<(), String> + Send + Sync),
+) -> anyhow::Result<Delivered> {
+    let id = match engine.submit(run, actor, command, check).await? {
+        Submitted::Accepted { command } => command,
+        Submitted::Refused(why) => return Ok(Delivered::Refused(why)),
+    };
+    Ok(match engine.await_outcome(run, id, WAIT).await? {
+        Some(CommandOutcome::Applied { .. }) => Delivered::Applied,
+        Some(CommandOutcome::Refused { reason, .. }) => Delivered::Refused(reason),
+        None => Delivered::Stored {
+            driver: engine.driver(run).await?,
+        },
+    })
+}
