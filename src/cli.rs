@@ -12,8 +12,8 @@ pub(crate) struct Cli {
     /// ~/.local/share/drctl/drctl.db.
     #[arg(long, env = "DRCTL_DB", global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// drctl.toml (groups, who may use --as). Default: ./drctl.toml, else
-    /// $XDG_CONFIG_HOME/drctl/drctl.toml.
+    /// drctl.toml (groups, who may use --as, approval policies). Default:
+    /// /etc/drctl/drctl.toml. A file that grants any of these must not be writable by you.
     #[arg(long, env = "DRCTL_CONFIG", global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Act as this name instead of the OS user, where drctl.toml's [identity] act_as

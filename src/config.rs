@@ -17,9 +17,11 @@
 //! on_behalf_of = "group:sre-oncall"
 //! ```
 //!
-//! Found at `--config` / `DRCTL_CONFIG`, else `./drctl.toml`, else
-//! `$XDG_CONFIG_HOME/drctl/drctl.toml` (`~/.config/drctl/drctl.toml`); without one, there
-//! are no groups and nobody may use `--as`.
+//! Read from `--config` / `DRCTL_CONFIG`, else `/etc/drctl/drctl.toml`; without one,
+//! there are no groups, no policies, and nobody may use `--as`. Never from the working
+//! directory or the home directory: whoever can write the file decides who may approve,
+//! so a file that grants anything must be one the invoking user cannot change (see
+//! `trust`), and is refused otherwise, with why.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,18 +50,48 @@ pub(crate) struct Identity {
 }
 
 impl Config {
-    /// Loads the configuration: the explicit path must exist; the default places may not.
+    /// Loads the configuration: the explicit path must exist; the system one may not. A
+    /// file that grants privileges must pass `trust::check`.
     pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<Self> {
         let path = match explicit {
             Some(p) => Some(p.to_path_buf()),
-            None => default_places().into_iter().find(|p| p.is_file()),
+            None => Some(PathBuf::from(SYSTEM)).filter(|p| p.is_file()),
         };
+        if explicit.is_none() && Path::new(LOCAL).is_file() {
+            crate::commands::eprint(&format!(
+                "note: ./{LOCAL} is not read: drctl reads {SYSTEM}, or the file named by --config or DRCTL_CONFIG\n"
+            ));
+        }
         let Some(path) = path else {
             return Ok(Self::default());
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the configuration {}", path.display()))?;
-        Self::parse(&path, &text)
+        let config = Self::parse(&path, &text)?;
+        if let Some(what) = config.grants() {
+            if let Err(why) = crate::trust::check(&path) {
+                bail!(
+                    "{} grants {what}, but {why}: whoever can change it can make themselves an approver or act as anyone. Keep it where operators cannot write it (e.g. {SYSTEM}, owned by root, mode 644) or remove what it grants",
+                    path.display()
+                );
+            }
+        }
+        Ok(config)
+    }
+
+    /// What this configuration grants, if anything: its privilege-bearing sections.
+    fn grants(&self) -> Option<String> {
+        let mut what = Vec::new();
+        if !self.groups.is_empty() {
+            what.push("[groups]");
+        }
+        if !self.identity.act_as.is_empty() {
+            what.push("[identity] act_as");
+        }
+        if !self.approval_policies.is_empty() {
+            what.push("[[approval_policy]]");
+        }
+        (!what.is_empty()).then(|| what.join(", "))
     }
 
     fn parse(path: &Path, text: &str) -> anyhow::Result<Self> {
@@ -107,17 +139,10 @@ impl Config {
     }
 }
 
-fn default_places() -> Vec<PathBuf> {
-    let mut out = vec![PathBuf::from("drctl.toml")];
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
-    if let Some(base) = base {
-        out.push(base.join("drctl").join("drctl.toml"));
-    }
-    out
-}
+/// The system-wide configuration, read when no other is named.
+const SYSTEM: &str = "/etc/drctl/drctl.toml";
+/// Where earlier versions also looked; now only named in a note.
+const LOCAL: &str = "drctl.toml";
 
 /// 1-based line and column of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

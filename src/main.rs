@@ -7,7 +7,9 @@
 mod cli;
 mod commands;
 mod config;
+mod identity;
 mod render;
+mod trust;
 
 use std::process::ExitCode;
 

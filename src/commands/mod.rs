@@ -37,7 +37,7 @@ fn registry() -> Registry {
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let registry = registry();
     let loaded = Config::load(cli.config.as_deref())?;
-    let me = loaded.identity(&runs::os_user(), cli.act_as.as_deref())?;
+    let me = loaded.identity(&crate::identity::os_user(), cli.act_as.as_deref())?;
     crate::config::set_actor(me);
     crate::config::set(loaded);
     let config = crate::config::get();

@@ -5,9 +5,15 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{drctl_in, finish};
+use crate::support::{config_file, drctl_in, finish, os_user};
 
-const CONFIG: &str = "[groups]\nsre = [\"alice\", \"bob\"]\ndba = [\"carol\"]\n\n[identity]\nact_as = { tester = [\"*\"] }\n";
+/// Groups, and the tests' OS user allowed to act as anyone.
+fn config() -> String {
+    format!(
+        "[groups]\nsre = [\"alice\", \"bob\"]\ndba = [\"carol\"]\n\n[identity]\nact_as = {{ {} = [\"*\"] }}\n",
+        os_user()
+    )
+}
 
 const GATE: &str = r#"runbook: gated
 steps:
@@ -25,6 +31,7 @@ steps:
 
 struct Lab {
     dir: PathBuf,
+    config: PathBuf,
 }
 
 impl Lab {
@@ -32,15 +39,15 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("drctl-approve-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("drctl.toml"), CONFIG).unwrap();
         std::fs::write(dir.join("gate.yaml"), GATE).unwrap();
-        Self { dir }
+        let config = config_file(&format!("approve-{name}"), &config());
+        Self { dir, config }
     }
 
-    /// drctl as `who` (the OS user is `tester`, allowed to act as anyone).
+    /// drctl as `who` (the OS user acts as anyone under this lab's configuration).
     fn cmd(&self, who: &str, args: &[&str]) -> Command {
-        let mut cmd = drctl_in(&self.dir, "tester");
-        cmd.args(["--as", who]).args(args);
+        let mut cmd = drctl_in(&self.dir, who);
+        cmd.env("DRCTL_CONFIG", &self.config).args(args);
         cmd
     }
 
@@ -85,6 +92,9 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(dir) = self.config.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -155,19 +165,20 @@ fn a_rejection_fails_the_run_with_the_reason() {
 #[test]
 fn as_needs_the_configuration_and_a_bad_configuration_says_where() {
     let lab = Lab::new("identity");
+    let me = os_user();
     std::fs::write(
-        lab.dir.join("drctl.toml"),
-        "[groups]\nsre = [\"alice\"]\n\n[identity]\nact_as = { tester = [\"alice\"] }\n",
+        &lab.config,
+        format!("[groups]\nsre = [\"alice\"]\n\n[identity]\nact_as = {{ {me} = [\"alice\"] }}\n"),
     )
     .unwrap();
     let (code, err) = lab.drctl("bob", &["ls"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("tester may not act as bob"), "{err}");
+    assert!(err.contains(&format!("{me} may not act as bob")), "{err}");
     let (code, _) = lab.drctl("alice", &["ls"]);
     assert_eq!(code, 0);
 
-    std::fs::write(lab.dir.join("drctl.toml"), "[groups]\nsre = \"alice\"\n").unwrap();
-    let (code, err) = lab.drctl("tester", &["ls"]);
+    std::fs::write(&lab.config, "[groups]\nsre = \"alice\"\n").unwrap();
+    let (code, err) = lab.drctl(&me, &["ls"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("drctl.toml:2:7"), "{err}");
 }

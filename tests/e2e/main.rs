@@ -9,6 +9,7 @@ mod audit;
 mod aws;
 mod cli;
 mod crash;
+mod identity;
 mod lab;
 mod lab_data;
 mod runs;

@@ -1,17 +1,50 @@
 //! Running the binary the way the e2e tests need it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
-/// drctl with its database in `dir` (and `dir` as working directory), as OS user `user`,
-/// without colour and without a configuration file from the machine.
+/// The OS user the tests run as (the passwd name of the real uid, as drctl reads it).
+pub(crate) fn os_user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| "unknown".into(), |u| u.name)
+}
+
+/// Writes a configuration into a fresh directory of its own (not writable by anyone but
+/// its owner, as drctl requires of a file that grants privileges) and returns its path.
+pub(crate) fn config_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("drctl-config-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("drctl.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A configuration that lets the tests' OS user act as anyone, so that each test can
+/// play several people with `--as`.
+pub(crate) fn act_as_anyone() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let text = format!("[identity]\nact_as = {{ {} = [\"*\"] }}\n", os_user());
+        config_file("anyone", &text)
+    })
+}
+
+/// drctl with its database in `dir` (and `dir` as working directory), acting as `user`
+/// (`--as`, allowed by `act_as_anyone` unless the caller names another configuration),
+/// without colour.
 pub(crate) fn drctl_in(dir: &Path, user: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_drctl"));
     cmd.current_dir(dir)
         .env("DRCTL_DB", dir.join("runs.db"))
         .env("NO_COLOR", "1")
-        .env("USER", user)
-        .env_remove("DRCTL_CONFIG");
+        .env("DRCTL_CONFIG", act_as_anyone())
+        .env_remove("DRCTL_FAULT");
+    if user != os_user() {
+        cmd.args(["--as", user]);
+    }
     cmd
 }
 
