@@ -68,13 +68,13 @@ impl Config {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the configuration {}", path.display()))?;
         let config = Self::parse(&path, &text)?;
-        if let Some(what) = config.grants() {
-            if let Err(why) = crate::trust::check(&path) {
-                bail!(
-                    "{} grants {what}, but {why}: whoever can change it can make themselves an approver or act as anyone. Keep it where operators cannot write it (e.g. {SYSTEM}, owned by root, mode 644) or remove what it grants",
-                    path.display()
-                );
-            }
+        if let Some(what) = config.grants()
+            && let Err(why) = crate::trust::check(&path)
+        {
+            bail!(
+                "{} grants {what}, but {why}: whoever can change it can make themselves an approver or act as anyone. Keep it where operators cannot write it (e.g. {SYSTEM}, owned by root, mode 644) or remove what it grants",
+                path.display()
+            );
         }
         Ok(config)
     }

@@ -16,5 +16,6 @@ pub(crate) fn spec(
         idempotent,
         reconcile,
         params,
+        records_inputs: false,
     }
 }

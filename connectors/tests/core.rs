@@ -62,6 +62,59 @@ async fn exec_takes_stdin_env_cwd_and_never_a_shell_string() {
 }
 
 #[tokio::test]
+async fn exec_gives_a_minimal_environment_and_only_what_the_step_passes() {
+    // Cargo sets CARGO_MANIFEST_DIR in the environment of tests: it stands for any
+    // variable of drctl's own (a secret's source, a cloud credential).
+    let outer = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    let names = |out: &serde_json::Value| -> Vec<String> {
+        out["stdout"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_owned()))
+            .collect()
+    };
+    let out = run("exec", json!({"argv": ["env"], "env": {"GREETING": "hi"}}))
+        .await
+        .unwrap();
+    let allowed = [
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TERM",
+        "TMPDIR",
+        "GREETING",
+        "DRCTL_ATTEMPT",
+    ];
+    for name in names(&out) {
+        assert!(
+            allowed.contains(&name.as_str()) || name.starts_with("LC_"),
+            "{name} reached the program: {}",
+            out["stdout"]
+        );
+    }
+    assert!(names(&out).contains(&"GREETING".to_owned()));
+    let out = run(
+        "exec",
+        json!({"argv": ["env"], "inherit_env": ["CARGO_MANIFEST_DIR"]}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        out["stdout"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("CARGO_MANIFEST_DIR={outer}")),
+        "{out}"
+    );
+}
+
+#[tokio::test]
 async fn exec_parses_json_and_truncates_long_output() {
     let out = run(
         "exec",

@@ -33,7 +33,7 @@ impl Place {
     fn new(name: &str) -> Option<Self> {
         if !nix::unistd::getuid().is_root() {
             // Only root can become `nobody`; CI runs as root.
-            eprintln!("skipped: playing another user needs root");
+            println!("skipped: playing another user needs root");
             return None;
         }
         let dir =
@@ -98,12 +98,17 @@ impl Place {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
+        let id = self.wait_for_gate();
+        (child, id)
+    }
+
+    /// The run's id, once its gate waits.
+    fn wait_for_gate(&self) -> String {
         let start = Instant::now();
         loop {
             let text = std::fs::read_to_string(self.dir.join("run.out")).unwrap_or_default();
             if text.contains("waits for approval") {
-                let id = text.split_whitespace().nth(1).unwrap().to_owned();
-                return (child, id);
+                return text.split_whitespace().nth(1).unwrap().to_owned();
             }
             assert!(start.elapsed() < Duration::from_secs(30), "{text}");
             std::thread::sleep(Duration::from_millis(20));

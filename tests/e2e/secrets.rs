@@ -167,14 +167,17 @@ fn secrets_never_reach_the_database_logs_exports_or_error_messages() {
         let (code, out) = lab.drctl(&["audit", "verify", &file]);
         assert_eq!(code, 0, "{out}");
     }
-    // An error that involves a secret: the run again, with the webhook's key unreadable.
+    // An error that involves a secret: the run again, with the password's file gone. Every
+    // declared secret is read before a run exists, so nothing is created.
     std::fs::remove_file(lab.dir.join("pw.txt")).unwrap();
     let (code, out) = lab.drctl(&["run", "r.yaml"]);
-    assert_eq!(code, 0, "continue_on_failure: {out}");
+    assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("pw.txt"),
-        "the error names the missing file: {out}"
+        out.contains("secret `db_password`") && out.contains("pw.txt"),
+        "the error names the secret and the missing file: {out}"
     );
+    let (_, ls) = lab.drctl(&["ls"]);
+    assert_eq!(ls.matches("run_").count(), 1, "no second run: {ls}");
 
     for file in ["runs.db", "runs.db-wal", "runs.db-shm"] {
         if let Ok(bytes) = std::fs::read(lab.dir.join(file)) {

@@ -1,6 +1,11 @@
 //! `exec`: runs a program from an argv list. No shell is involved, so nothing rendered
 //! from a template can become shell syntax.
 //!
+//! The program's environment is minimal: PATH, HOME, USER, LOGNAME, SHELL, LANG,
+//! LANGUAGE, LC_*, TZ, TERM and TMPDIR from drctl's, the variables the step lists in
+//! `inherit_env`, and the step's `env` (where secrets are passed, masked in whatever comes
+//! back). Never the rest of drctl's environment, which holds secrets' source variables.
+//!
 //! Output: `{exit_code, stdout, stderr, truncated}`, or with `output: json` the parsed
 //! stdout itself. stdout and stderr are each kept up to `max_output` bytes (1 MiB); the
 //! rest is read and dropped so the program never blocks on a full pipe.
@@ -25,6 +30,11 @@ use tokio::process::Command;
 
 use super::orphans;
 use crate::input::{duration_or, opt_str, strings, u64_or};
+
+/// What a program inherits from drctl's environment without being told (`LC_*` too).
+const BASE_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
+];
 
 /// Default cap on captured stdout and stderr, each.
 const MAX_OUTPUT: u64 = 1024 * 1024;
@@ -152,6 +162,23 @@ async fn execute(ctx: &ActionCtx, input: &Value, track: bool) -> Result<Finished
         // Its own process group: a Ctrl-C in drctl's terminal reaches drctl, which decides
         // what happens to the command, instead of killing it behind drctl's back.
         .process_group(0);
+    // A minimal environment: drctl's own holds the variables secrets are read from (and
+    // cloud credentials); a program gets only what it needs to run, what the step names
+    // in `inherit_env`, and the step's `env`.
+    cmd.env_clear();
+    let inherit = match input.get("inherit_env") {
+        Some(_) => strings(input, "inherit_env")?,
+        None => Vec::new(),
+    };
+    for (k, v) in std::env::vars_os() {
+        let name = k.to_string_lossy();
+        if BASE_ENV.contains(&name.as_ref())
+            || name.starts_with("LC_")
+            || inherit.iter().any(|i| *i == name)
+        {
+            cmd.env(&k, &v);
+        }
+    }
     if let Some(env) = input.get("env").and_then(Value::as_object) {
         for (k, v) in env {
             cmd.env(k, v.as_str().map_or_else(|| v.to_string(), str::to_owned));

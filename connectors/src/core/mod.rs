@@ -47,6 +47,11 @@ fn process(argv_doc: &str) -> ObjectSchema {
     ObjectSchema::new()
         .req("argv", Ty::list(Ty::String), argv_doc)
         .opt("env", Ty::map(Ty::String), "extra environment variables")
+        .opt(
+            "inherit_env",
+            Ty::list(Ty::String),
+            "variables passed on from drctl's own environment; otherwise the program sees only PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, LC_*, TZ, TERM, TMPDIR and `env`",
+        )
         .opt("cwd", Ty::String, "working directory")
 }
 
@@ -183,7 +188,8 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
             true,
             Reconcile::Supported,
             ObjectSchema::new().req("duration", Ty::Duration, "how long to wait"),
-        ),
+        )
+        .recording_inputs(),
         spec(
             "log",
             "Write a message to the run's log",
@@ -196,7 +202,8 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
                     Ty::one_of_strings(&["info", "warn", "error"]),
                     "default info",
                 ),
-        ),
+        )
+        .recording_inputs(),
         spec(
             "assert",
             "Fail the step unless a condition is true",
@@ -205,6 +212,7 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
             ObjectSchema::new()
                 .req("that", Ty::Any, "the condition, usually `{{ expression }}`")
                 .opt("message", Ty::String, "the error when it does not hold"),
-        ),
+        )
+        .recording_inputs(),
     ]
 }

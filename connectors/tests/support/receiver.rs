@@ -15,6 +15,8 @@
 //!   (`sha256=<hex>`); `401` when it does not match.
 //!
 //! `fail_next(n)` makes the next `n` requests answer `503`, as a provider in trouble does.
+//! `GET /echo?...` answers `400` with the request's path and query as it arrived
+//! (percent-encoded), as many APIs quote a bad request back.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -101,6 +103,9 @@ async fn handle(
         return (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response();
     }
     let path = uri.path().to_owned();
+    if path == "/echo" {
+        return (StatusCode::BAD_REQUEST, format!("bad request: {uri}")).into_response();
+    }
     let refuse = |why: String, answer: Response| {
         inner.refused.lock().unwrap().push(format!("{path}: {why}"));
         answer

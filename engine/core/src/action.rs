@@ -30,6 +30,19 @@ pub struct ActionSpec {
     pub reconcile: Reconcile,
     /// What `with:` accepts.
     pub params: ObjectSchema,
+    /// Its inputs are written to the run's log as they are (`log`, `assert`, `sleep`):
+    /// they may not read secrets, since a secret passed through a filter (`| upper`) would
+    /// be stored in a form no scrubbing recognises.
+    pub records_inputs: bool,
+}
+
+impl ActionSpec {
+    /// Marks the inputs as recorded as they are (see `records_inputs`).
+    #[must_use]
+    pub fn recording_inputs(mut self) -> Self {
+        self.records_inputs = true;
+        self
+    }
 }
 
 /// Read access to the actions a build of drctl knows. The compiler only needs this.

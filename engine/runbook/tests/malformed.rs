@@ -405,9 +405,9 @@ const CASES: &[Case] = &[
     says(
         case(
             "unknown_secret_reference",
-            "runbook: t\nsecrets:\n  token: { env: T }\nsteps:\n  - id: a\n    action: log\n    with: { message: \"{{ secrets.tokn }}\" }\n",
+            "runbook: t\nsecrets:\n  token: { env: T }\nsteps:\n  - id: a\n    action: exec\n    with: { argv: [\"{{ secrets.tokn }}\"] }\n",
             7,
-            26,
+            24,
             Code::UnknownReference,
         ),
         "did you mean `token`?",
@@ -444,6 +444,23 @@ const CASES: &[Case] = &[
         "runbook: t\nsecrets:\n  token: { env: T }\nsteps:\n  - id: a\n    when: \"{{ secrets.token == 'x' }}\"\n    action: log\n    with: { message: hi }\n",
         6,
         15,
+        Code::SecretNotAllowed,
+    ),
+    says(
+        case(
+            "transformed_secret_in_a_log_message",
+            "runbook: t\nsecrets:\n  tok: { env: TOK }\nsteps:\n  - id: a\n    action: log\n    with: { message: \"{{ secrets.tok | upper }}\" }\n",
+            7,
+            26,
+            Code::SecretNotAllowed,
+        ),
+        "writes its inputs to the run's log",
+    ),
+    case(
+        "secret_in_an_assert_message",
+        "runbook: t\nsecrets:\n  tok: { env: TOK }\nsteps:\n  - id: a\n    action: assert\n    with: { that: true, message: \"{{ secrets.tok }}\" }\n",
+        7,
+        38,
         Code::SecretNotAllowed,
     ),
     case(

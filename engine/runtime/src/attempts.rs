@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::{Done, Driver, Flight, Key};
-use crate::secrets::{scrub, scrub_text};
+use crate::secrets::Scrubber;
 use crate::{DriveOptions, EngineError, RunEnd};
 
 impl Driver {
@@ -48,7 +48,7 @@ impl Driver {
             return self.fail_now(key, &message);
         };
         let (ctx, cancel) = self.action_ctx(&key);
-        let (tx, secrets, k) = (self.done_tx.clone(), self.revealed.clone(), key.clone());
+        let (tx, secrets, k) = (self.done_tx.clone(), self.scrubber.clone(), key.clone());
         let handle = tokio::spawn(async move {
             let result = attempt_result(action.run(&ctx, input).await, &secrets);
             let _ = tx.send(Done::Attempt { key: k, result });
@@ -72,24 +72,21 @@ impl Driver {
                 Ok((action, input))
             });
         let (ctx, cancel) = self.action_ctx(&key);
-        let (tx, secrets, k) = (self.done_tx.clone(), self.revealed.clone(), key.clone());
+        let (tx, secrets, k) = (self.done_tx.clone(), self.scrubber.clone(), key.clone());
         let handle = tokio::spawn(async move {
             let observed = match prepared {
                 Err(reason) => Reconciliation::Unknown { reason },
                 Ok((action, input)) => match action.reconcile(&ctx, input).await {
                     Ok(Observed::Done(mut output)) => {
-                        scrub(&mut output, &secrets);
+                        secrets.value(&mut output);
                         Reconciliation::Done { output }
                     }
                     Ok(Observed::NotDone) => Reconciliation::NotDone,
                     Ok(Observed::Unknown(reason)) => Reconciliation::Unknown {
-                        reason: scrub_text(&reason, &secrets),
+                        reason: secrets.text(&reason),
                     },
                     Err(e) => Reconciliation::Unknown {
-                        reason: format!(
-                            "reconciliation failed: {}",
-                            scrub_text(&e.to_string(), &secrets)
-                        ),
+                        reason: format!("reconciliation failed: {}", secrets.text(&e.to_string())),
                     },
                 },
             };
@@ -239,7 +236,7 @@ impl Driver {
     fn fail_now(&mut self, key: Key, message: &str) -> Result<(), EngineError> {
         let result = AttemptResult::Failed {
             class: FailureClass::Permanent,
-            message: scrub_text(message, &self.revealed),
+            message: self.scrubber.text(message),
         };
         self.done_tx
             .send(Done::Attempt { key, result })
@@ -292,21 +289,16 @@ impl Driver {
         }
     }
 
-    /// Renders an attempt's inputs with the secrets it reads revealed. Only those secrets
-    /// are read, and only now; their values are kept for scrubbing, never stored.
-    /// Reads the secrets `call` refers to; remembers their values for scrubbing.
-    pub(crate) fn read_secrets(&mut self, call: &ActionCall) -> Result<SecretValues, String> {
+    /// The values of the secrets `call` refers to (read when the drive began).
+    pub(crate) fn read_secrets(&self, call: &ActionCall) -> Result<SecretValues, String> {
         let mut values = IndexMap::new();
         for r in call.with.refs().iter().filter(|r| r.root == Root::Secrets) {
             let Some(name) = r.name() else { continue };
-            let Some(source) = self.state.runbook.secrets.get(name) else {
-                continue;
-            };
-            let value = self.e.secrets.read(name, source)?;
-            if !self.revealed.contains(&value) {
-                self.revealed.push(value.clone());
-            }
-            values.insert(name.to_owned(), value);
+            let value = self
+                .secret_values
+                .get(name)
+                .ok_or_else(|| format!("secret `{name}` was not read"))?;
+            values.insert(name.to_owned(), value.clone());
         }
         Ok(SecretValues::new(values))
     }
@@ -329,7 +321,7 @@ impl Driver {
             scope,
         );
         let mut input = render_value(&self.e.env, &call.with, &ctx)
-            .map_err(|e| scrub_text(&e.message, &self.revealed))?;
+            .map_err(|e| self.scrubber.text(&e.message))?;
         if let Some(spec) = self.e.actions.spec(call.action.as_str()) {
             drctl_core::schema::coerce_to_schema(&spec.params, &mut input);
         }
@@ -349,20 +341,20 @@ fn call_of(def: &drctl_runbook::model::Step, phase: Phase) -> Option<&ActionCall
 /// output or error. Steps and notices both record their calls through it.
 pub(crate) fn attempt_result(
     returned: Result<Value, ActionError>,
-    secrets: &[String],
+    secrets: &Scrubber,
 ) -> AttemptResult {
     match returned {
         Ok(mut output) => {
-            scrub(&mut output, secrets);
+            secrets.value(&mut output);
             AttemptResult::Succeeded { output }
         }
         Err(ActionError::Retryable(m)) => AttemptResult::Failed {
             class: FailureClass::Retryable,
-            message: scrub_text(&m, secrets),
+            message: secrets.text(&m),
         },
         Err(ActionError::Permanent(m)) => AttemptResult::Failed {
             class: FailureClass::Permanent,
-            message: scrub_text(&m, secrets),
+            message: secrets.text(&m),
         },
         Err(ActionError::Cancelled) => AttemptResult::Cancelled,
     }

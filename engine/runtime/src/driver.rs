@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use drctl_core::{RunId, StepId, Timestamp};
 use drctl_run::event::{
@@ -30,7 +31,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::command::OperatorCommand;
 use crate::projection::{projection, touched};
+use crate::secrets::Scrubber;
 use crate::{DriveOptions, Engine, EngineError, Fault, RunEnd, worker};
+use indexmap::IndexMap;
 
 /// An attempt: step, item, phase, attempt number.
 pub(crate) type Key = (StepId, Option<u32>, Phase, u32);
@@ -84,8 +87,11 @@ pub(crate) struct Driver {
     stage_before: Stage,
     /// Sub-runs to drive once their `child_started` is stored.
     pub(crate) to_attach: Vec<(Key, RunId)>,
-    /// Secret values read so far: scrubbed from outputs and messages.
-    pub(crate) revealed: Vec<String>,
+    /// Every secret the runbook declares, read when the drive began: revealed only in
+    /// the inputs of the actions that use them.
+    pub(crate) secret_values: IndexMap<String, String>,
+    /// Masks those values, in every form, in whatever is recorded.
+    pub(crate) scrubber: Arc<Scrubber>,
     /// Policies whose approval a gate refused, reported once.
     policy_refused: HashSet<String>,
     /// The events of the append in progress, for the observer once they are stored.
@@ -121,6 +127,11 @@ impl Engine {
             }
             _ => {}
         }
+        // Before anything is recorded: the values to mask, whichever step and whichever
+        // process (before a crash) revealed them.
+        let (secret_values, scrubber) =
+            crate::secrets::read_all(self.secrets.as_ref(), &state.runbook.secrets)
+                .map_err(EngineError::Secret)?;
         let lease = self.claim(run).await?;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let now = self.clock.now();
@@ -140,7 +151,8 @@ impl Engine {
             next_heartbeat: now.plus(self.config.heartbeat),
             next_poll: now,
             to_attach: Vec::new(),
-            revealed: Vec::new(),
+            secret_values,
+            scrubber: Arc::new(scrubber),
             policy_refused: HashSet::new(),
             stored: Vec::new(),
         };

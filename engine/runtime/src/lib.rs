@@ -248,6 +248,9 @@ pub enum EngineError {
     Transition(#[from] TransitionError),
     #[error("{0}")]
     Compile(String),
+    /// A declared secret cannot be read, or is too short to mask.
+    #[error("{0}")]
+    Secret(String),
     #[error("{0}")]
     Invalid(String),
 }

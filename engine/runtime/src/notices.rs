@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::attempts::attempt_result;
 use crate::driver::{Done, Driver};
-use crate::secrets::scrub_text;
 
 impl Driver {
     /// Starts the deliveries that are due.
@@ -29,7 +28,7 @@ impl Driver {
         for (notice, attempt) in due {
             let tx = self.done_tx.clone();
             let prepared = self.prepare(notice, attempt);
-            let secrets = self.revealed.clone();
+            let secrets = self.scrubber.clone();
             let handle = tokio::spawn(async move {
                 let result = match prepared {
                     Err(message) => NoticeResult::Failed {
@@ -101,7 +100,7 @@ impl Driver {
         let mut input = self
             .state
             .render_notice(sub, &n.about, now, Secrets::Revealed(&secrets), &self.e.env)
-            .map_err(|e| scrub_text(&e, &self.revealed))?;
+            .map_err(|e| self.scrubber.text(&e))?;
         if let Some(spec) = self.e.actions.spec(sub.call.action.as_str()) {
             drctl_core::schema::coerce_to_schema(&spec.params, &mut input);
         }

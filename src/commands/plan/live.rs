@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use drctl_connectors::Registry;
 use drctl_core::{ActionCtx, ActionError, ActionRegistry, RunId, StepId, Timestamp};
-use drctl_engine::secrets::{scrub, scrub_text};
+use drctl_engine::secrets::{MIN_SECRET, Scrubber};
 use drctl_engine::{EnvAndFiles, SecretReader};
 use drctl_runbook::Runbook;
 use drctl_runbook::params::ResolvedParams;
@@ -28,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 struct Read {
     values: SecretValues,
     failed: IndexMap<String, String>,
-    /// The values again, for scrubbing.
-    scrub: Vec<String>,
+    /// Masks the values in every form.
+    scrub: Scrubber,
 }
 
 /// Reads the secrets that the steps' own calls refer to (the calls `--live` makes), and no
@@ -52,6 +52,12 @@ fn read_secrets(runbook: &Runbook) -> Read {
         .filter(|(name, _)| used.contains(&name.as_str()))
     {
         match EnvAndFiles.read(name.as_str(), source) {
+            Ok(v) if v.chars().count() < MIN_SECRET => {
+                let why = format!(
+                    "secret `{name}` is shorter than {MIN_SECRET} characters: too short to mask"
+                );
+                failed.insert(name.to_string(), why);
+            }
             Ok(v) => {
                 values.insert(name.to_string(), v);
             }
@@ -60,7 +66,7 @@ fn read_secrets(runbook: &Runbook) -> Read {
             }
         }
     }
-    let scrub = values.values().cloned().collect();
+    let scrub = Scrubber::new(values.values().map(String::as_str));
     Read {
         values: SecretValues::new(values),
         failed,
@@ -171,11 +177,11 @@ impl Asker<'_> {
         };
         let answer = tokio::time::timeout(self.timeout, action.plan(&ctx, input)).await;
         cancel.cancel();
-        let scrubbed = |e: String| scrub_text(&e, &self.secrets.scrub);
+        let scrubbed = |e: String| self.secrets.scrub.text(&e);
         match answer {
             Ok(Ok(Some(mut preview))) => {
                 preview.summary = scrubbed(preview.summary);
-                scrub(&mut preview.observed, &self.secrets.scrub);
+                self.secrets.scrub.value(&mut preview.observed);
                 Live::Preview(preview)
             }
             Ok(Ok(None)) => not_asked("this action has no live plan"),

@@ -55,8 +55,9 @@ pub(super) fn emit(text: &str) {
     print(text);
 }
 
-/// Closes the prompt and prints what was held meanwhile.
-fn release() {
+/// Closes the prompt and prints what was held meanwhile (also when the run ends while a
+/// prompt is open, so that no progress line is lost).
+pub(super) fn release() {
     let held = HELD
         .lock()
         .map(|mut h| std::mem::take(&mut *h))

@@ -126,8 +126,9 @@ pub(crate) async fn drive(
         }
     });
     inline::start(engine);
-    let end = engine.drive(run, opts).await?;
-    Ok(report(run, &end))
+    let end = engine.drive(run, opts).await;
+    inline::release();
+    Ok(report(run, &end?))
 }
 
 fn report(run: &RunId, end: &RunEnd) -> ExitCode {

@@ -4,7 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use drctl_connectors::Registry;
-use drctl_engine::{DriveOptions, NewRunRequest};
+use drctl_engine::secrets::read_all;
+use drctl_engine::{DriveOptions, EnvAndFiles, NewRunRequest};
 use drctl_runbook::fs::callee_sources;
 use drctl_runbook::params::{parse_assignments, resolve_text};
 
@@ -70,6 +71,12 @@ pub(crate) fn run(
                 return Ok(ExitCode::from(2));
             }
         };
+    // Every declared secret must be readable and long enough to mask before a run exists
+    // (the driver reads them all again when it starts).
+    if let Err(why) = read_all(&EnvAndFiles, &runbook.secrets) {
+        eprint(&format!("{}: error: {why}\n", source.name));
+        return Ok(ExitCode::from(2));
+    }
     let callees = callee_sources(&runbook, &source.name, registry)?;
     runtime()?.block_on(async {
         let store = open(db).await?;

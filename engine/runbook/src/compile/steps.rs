@@ -250,6 +250,11 @@ pub(crate) fn action_call(
         return None;
     };
     let action = ActionName::new(name.value.clone()).ok()?;
+    let scope = if spec.records_inputs {
+        scope.recorded()
+    } else {
+        scope
+    };
     let empty = Node {
         span: name.span,
         value: Value::Map(Vec::new()),

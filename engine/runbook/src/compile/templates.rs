@@ -121,6 +121,9 @@ pub(crate) struct Scope {
     pub what: &'static str,
     pub params: bool,
     pub secrets: bool,
+    /// The inputs of an action that records them as they are (`log`, `assert`, `sleep`):
+    /// no secrets, with a hint that says why.
+    pub recorded: bool,
     pub steps: StepsScope,
     pub item: bool,
     pub run: bool,
@@ -135,6 +138,7 @@ impl Scope {
             what,
             params: true,
             secrets: false,
+            recorded: false,
             steps: StepsScope::None,
             item: false,
             run: false,
@@ -149,6 +153,7 @@ impl Scope {
             what,
             params: true,
             secrets: false,
+            recorded: false,
             steps: StepsScope::From {
                 loc,
                 include_self: false,
@@ -164,6 +169,15 @@ impl Scope {
     pub(crate) fn and_secrets(self) -> Self {
         Scope {
             secrets: true,
+            ..self
+        }
+    }
+
+    /// The inputs of an action that writes them to the run's log as they are.
+    pub(crate) fn recorded(self) -> Self {
+        Scope {
+            secrets: false,
+            recorded: true,
             ..self
         }
     }
@@ -196,6 +210,7 @@ impl Scope {
             what,
             params: false,
             secrets: false,
+            recorded: false,
             steps: StepsScope::None,
             item: false,
             run: false,
@@ -210,6 +225,7 @@ impl Scope {
             what,
             params: true,
             secrets: true,
+            recorded: false,
             steps: StepsScope::None,
             item: false,
             run: true,
@@ -451,6 +467,14 @@ impl Cx<'_> {
         if !allowed {
             let at = place(self, root);
             let (code, message, hint) = match r.root {
+                Root::Secrets if scope.recorded => (
+                    Code::SecretNotAllowed,
+                    format!(
+                        "secrets cannot be used in `{}` of this action: it writes its inputs to the run's log",
+                        scope.what
+                    ),
+                    "`log`, `assert` and `sleep` record their inputs as they are; a secret there, plain or transformed (`| upper`), would be stored. Pass secrets only to actions that use them",
+                ),
                 Root::Secrets => (
                     Code::SecretNotAllowed,
                     format!("secrets cannot be used in `{}`", scope.what),

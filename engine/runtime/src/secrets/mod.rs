@@ -1,0 +1,162 @@
+//! Secret values: read when a process starts driving a run (every secret the runbook
+//! declares, so that any process can mask what any step revealed), revealed only in the
+//! inputs of the actions that use them, never stored, and masked, in every form
+//! [`forms`] knows, from whatever comes back (outputs, keys, error messages) before it
+//! is recorded.
+
+mod forms;
+
+use drctl_core::SecretName;
+use drctl_runbook::model::SecretSource;
+use drctl_runbook::template::render::MASK;
+use indexmap::IndexMap;
+use serde_json::Value;
+
+/// Reads a secret's value.
+pub trait SecretReader: Send + Sync {
+    fn read(&self, name: &str, source: &SecretSource) -> Result<String, String>;
+}
+
+/// From the environment (`env:`) or a file (`file:`, trailing newline dropped; a relative
+/// path is relative to the working directory of drctl).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EnvAndFiles;
+
+impl SecretReader for EnvAndFiles {
+    fn read(&self, name: &str, source: &SecretSource) -> Result<String, String> {
+        match source {
+            SecretSource::Env(var) => std::env::var(var)
+                .map_err(|_| format!("secret `{name}`: environment variable {var} is not set")),
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+                .map_err(|e| format!("secret `{name}`: cannot read {path}: {e}")),
+        }
+    }
+}
+
+/// Secrets shorter than this are refused: masking every `a` or `on` in an output would
+/// destroy it and protect nothing, so such a value could not be kept out of the records.
+pub const MIN_SECRET: usize = 4;
+
+/// Reads every secret a runbook declares, for a process about to drive one of its runs:
+/// whatever step reads a secret, and whichever process ran it before a crash, the values
+/// to mask are all known before anything is recorded. Refuses a value too short to mask.
+pub fn read_all(
+    reader: &dyn SecretReader,
+    declared: &IndexMap<SecretName, SecretSource>,
+) -> Result<(IndexMap<String, String>, Scrubber), String> {
+    let mut values = IndexMap::new();
+    for (name, source) in declared {
+        let value = reader.read(name.as_str(), source)?;
+        let chars = value.chars().count();
+        if chars < MIN_SECRET {
+            return Err(format!(
+                "secret `{name}` is {chars} character{} long: drctl masks secrets of {MIN_SECRET} characters or more, and cannot keep a shorter one out of its records",
+                if chars == 1 { "" } else { "s" }
+            ));
+        }
+        values.insert(name.to_string(), value);
+    }
+    let scrubber = Scrubber::new(values.values().map(String::as_str));
+    Ok((values, scrubber))
+}
+
+/// Masks secret values, in every form [`forms`] knows, with `***`.
+#[derive(Clone, Default)]
+pub struct Scrubber {
+    /// Longest first, so that a form is masked whole before a shorter one inside it.
+    patterns: Vec<String>,
+}
+
+impl std::fmt::Debug for Scrubber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scrubber({} forms)", self.patterns.len())
+    }
+}
+
+impl Scrubber {
+    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut patterns: Vec<String> = values
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .flat_map(forms::forms)
+            .collect();
+        patterns.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        patterns.dedup();
+        Self { patterns }
+    }
+
+    /// `text` with every secret form replaced by `***`.
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for p in &self.patterns {
+            if out.contains(p.as_str()) {
+                out = out.replace(p.as_str(), MASK);
+            }
+        }
+        out
+    }
+
+    /// Masks every string in a JSON value, object keys included.
+    pub fn value(&self, value: &mut Value) {
+        if self.patterns.is_empty() {
+            return;
+        }
+        match value {
+            Value::String(s) => *s = self.text(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (k, mut v) in entries {
+                    self.value(&mut v);
+                    map.insert(self.text(&k), v);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_masked_everywhere_in_every_form_keys_included() {
+        let s = Scrubber::new(["hunter2/x"]);
+        let mut v =
+            json!({"stdout": "password=hunter2/x\n", "list": ["xhunter2%2Fxx", 3], "hunter2/x": 1});
+        s.value(&mut v);
+        assert_eq!(
+            v,
+            json!({"stdout": "password=***\n", "list": ["x***x", 3], "***": 1})
+        );
+        assert_eq!(s.text("auth aHVudGVyMi94 failed"), "auth *** failed");
+    }
+
+    #[test]
+    fn short_secrets_are_refused_not_left_unmasked() {
+        struct Fixed;
+        impl SecretReader for Fixed {
+            fn read(&self, name: &str, _: &SecretSource) -> Result<String, String> {
+                Ok(if name == "pin" {
+                    "abc".into()
+                } else {
+                    "long enough".into()
+                })
+            }
+        }
+        let declared = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| (SecretName::new(*n).unwrap(), SecretSource::Env("X".into())))
+                .collect::<IndexMap<_, _>>()
+        };
+        let (values, scrubber) = read_all(&Fixed, &declared(&["token"])).unwrap();
+        assert_eq!(values["token"], "long enough");
+        assert_eq!(scrubber.text("a long enough key"), "a *** key");
+        let err = read_all(&Fixed, &declared(&["token", "pin"])).unwrap_err();
+        assert!(err.contains("secret `pin` is 3 characters long"), "{err}");
+    }
+}
