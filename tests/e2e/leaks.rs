@@ -20,10 +20,15 @@ use crate::receiver::Receiver;
 use crate::support::{drctl_in, finish};
 
 const TOK: &str = "Zq8 \"tok\"/en+é-Kx3";
+/// A multi-line secret (its lines come back joined with ` | ` in an error) and a number.
+const KEY: &str = "-----BEGIN TEST KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEF\nAASCBKcwggSjAgEAAoIBAQC7\n-----END TEST KEY-----";
+const PIN: &str = "92837461";
 
 const RUNBOOK: &str = r#"runbook: leaky
 secrets:
   tok: { env: TOK }
+  key: { env: KEY }
+  pin: { env: PIN }
 steps:
   - id: write
     action: exec
@@ -62,6 +67,18 @@ steps:
           print(json.dumps(s), json.dumps(s, ensure_ascii=False))
           print(base64.b64encode(s.encode()).decode(), base64.urlsafe_b64encode(s.encode()).decode())
           print("Basic " + base64.b64encode(("user:" + s).encode()).decode())
+  - id: key_tail
+    action: exec
+    with:
+      argv: [sh, -c, 'printf "%s\n" "$K" >&2; exit 3']
+      env: { K: "{{ secrets.key }}" }
+    continue_on_failure: true
+  - id: pin_json
+    action: exec
+    with:
+      argv: [sh, -c, 'printf "{\"n\": %s}" "$P"']
+      env: { P: "{{ secrets.pin }}" }
+      output: json
   - id: quoted_back
     needs: [nap]
     action: http.request
@@ -76,7 +93,13 @@ struct Place {
 
 impl Place {
     fn drctl(&mut self, args: &[&str], tok: &str) -> (i32, String) {
-        let (code, text) = finish(drctl_in(&self.dir, "alice").args(args).env("TOK", tok));
+        let (code, text) = finish(
+            drctl_in(&self.dir, "alice")
+                .args(args)
+                .env("TOK", tok)
+                .env("KEY", KEY)
+                .env("PIN", PIN),
+        );
         self.printed.push_str(&text);
         (code, text)
     }
@@ -86,6 +109,8 @@ impl Place {
         drctl_in(&self.dir, "alice")
             .args(args)
             .env("TOK", TOK)
+            .env("KEY", KEY)
+            .env("PIN", PIN)
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .stdin(Stdio::null())
@@ -132,6 +157,12 @@ fn forms() -> Vec<(String, String)> {
         basic[8..basic.len() - 4].to_owned(),
     ));
     out.push(("upper-cased".into(), TOK.to_uppercase()));
+    out.push(("a key's line".into(), "MIIEvQIBADANBgkqhkiG9w0BAQEF".into()));
+    out.push((
+        "a key's other line".into(),
+        "AASCBKcwggSjAgEAAoIBAQC7".into(),
+    ));
+    out.push(("the PIN".into(), PIN.into()));
     out
 }
 
@@ -236,6 +267,9 @@ fn a_secret_never_reaches_a_record_in_any_form_after_a_crash() {
         "the server quoted the query back, masked: {quoted}"
     );
     assert_eq!(step("cat")["output"]["stdout"], "***");
+    let tail = step("key_tail")["error"].as_str().unwrap().to_owned();
+    assert_eq!(tail, "exited with code 3; stderr: *** | *** | *** | ***");
+    assert_eq!(step("pin_json")["output"], serde_json::json!({"n": "***"}));
     let (_, logs) = place.drctl(&["logs", &id], TOK);
     assert!(
         logs.contains("bad request"),

@@ -31,11 +31,6 @@ use tokio::process::Command;
 use super::orphans;
 use crate::input::{duration_or, opt_str, strings, u64_or};
 
-/// What a program inherits from drctl's environment without being told (`LC_*` too).
-const BASE_ENV: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
-];
-
 /// Default cap on captured stdout and stderr, each.
 const MAX_OUTPUT: u64 = 1024 * 1024;
 
@@ -132,7 +127,11 @@ impl Action for Exec {
             Some(0) => Observed::Done(json!({ "reconciled": true, "stdout": done.stdout })),
             Some(1) => Observed::NotDone,
             other => Observed::Unknown(format!(
-                "the reconcile check exited with {other:?}: {}",
+                "the reconcile check {}: {}",
+                other.map_or_else(
+                    || "was killed by a signal".to_owned(),
+                    |c| format!("exited with {c}")
+                ),
                 tail(&done.stderr)
             )),
         })
@@ -172,10 +171,7 @@ async fn execute(ctx: &ActionCtx, input: &Value, track: bool) -> Result<Finished
     };
     for (k, v) in std::env::vars_os() {
         let name = k.to_string_lossy();
-        if BASE_ENV.contains(&name.as_ref())
-            || name.starts_with("LC_")
-            || inherit.iter().any(|i| *i == name)
-        {
+        if drctl_core::inherited_by_programs(&name) || inherit.iter().any(|i| *i == name) {
             cmd.env(&k, &v);
         }
     }

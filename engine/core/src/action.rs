@@ -191,3 +191,15 @@ pub trait Action: Send + Sync {
 pub trait ActionRegistry: ActionCatalog + Send + Sync {
     fn action(&self, name: &str) -> Option<std::sync::Arc<dyn Action>>;
 }
+
+/// The variables of drctl's environment that every `exec` program inherits (with `LC_*`):
+/// what a program needs to run, nothing that holds a secret. A secret read from one of
+/// them would reach every program, so the compiler refuses that.
+pub const INHERITED_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
+];
+
+/// Whether every `exec` program inherits the variable `name` (see [`INHERITED_ENV`]).
+pub fn inherited_by_programs(name: &str) -> bool {
+    INHERITED_ENV.contains(&name) || name.starts_with("LC_")
+}

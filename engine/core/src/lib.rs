@@ -26,8 +26,8 @@ pub mod schema;
 pub mod time;
 
 pub use action::{
-    Action, ActionCatalog, ActionCtx, ActionError, ActionRegistry, ActionSpec, Observed, Outlook,
-    Preview, Reconcile,
+    Action, ActionCatalog, ActionCtx, ActionError, ActionRegistry, ActionSpec, INHERITED_ENV,
+    Observed, Outlook, Preview, Reconcile, inherited_by_programs,
 };
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use ids::{ActionName, IdError, ParamName, RunId, RunbookName, SecretName, StepId};

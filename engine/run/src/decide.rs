@@ -95,6 +95,15 @@ impl RunState {
         times.into_iter().min()
     }
 
+    /// A gate waits for people (with no deadline, nothing else may ever wake the run:
+    /// only a decision, which arrives through the inbox).
+    pub fn awaits_people(&self) -> bool {
+        self.steps
+            .values()
+            .flat_map(|s| &s.items)
+            .any(|i| matches!(i.status, ItemStatus::Awaiting { .. }))
+    }
+
     /// Attempts in flight across the run.
     pub fn in_flight(&self) -> usize {
         self.steps

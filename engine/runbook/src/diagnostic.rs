@@ -51,6 +51,7 @@ pub enum Code {
     ConstantCondition,
     UnusedSecret,
     LiteralCredential,
+    SecretTransformed,
 }
 
 impl Code {
@@ -85,6 +86,7 @@ impl Code {
             Code::ConstantCondition => "constant-condition",
             Code::UnusedSecret => "unused-secret",
             Code::LiteralCredential => "literal-credential",
+            Code::SecretTransformed => "secret-transformed",
         }
     }
 }

@@ -117,6 +117,25 @@ steps:
 }
 
 #[test]
+fn a_transformed_secret_is_a_warning_a_chosen_one_is_not() {
+    let yaml = r#"runbook: w
+params:
+  to: { type: string, default: a }
+secrets:
+  a: { env: A_TOKEN }
+  b: { env: B_TOKEN }
+steps:
+  - id: shout
+    action: http.request
+    with: { url: "https://x.example/?t={{ secrets.a | upper }}" }
+  - id: pick
+    action: http.request
+    with: { url: "https://x.example/", headers: { t: "{{ secrets.a if params.to == 'a' else secrets.b }}" } }
+"#;
+    assert_eq!(warnings(yaml), vec![(10, 43, Code::SecretTransformed)]);
+}
+
+#[test]
 fn idempotent_retry_and_marked_rto_give_no_warning() {
     let yaml = r#"runbook: w
 objectives: { rto: 5m }

@@ -463,6 +463,16 @@ const CASES: &[Case] = &[
         38,
         Code::SecretNotAllowed,
     ),
+    says(
+        case(
+            "secret_read_from_a_variable_every_program_inherits",
+            "runbook: t\nsecrets:\n  t: { env: LC_TOKEN }\nsteps:\n  - { id: a, action: exec, with: { argv: [\"{{ secrets.t }}\"] } }\n",
+            3,
+            13,
+            Code::InvalidValue,
+        ),
+        "every `exec` program inherits it",
+    ),
     case(
         "secret_in_approval_message",
         "runbook: t\nsecrets:\n  token: { env: T }\nsteps:\n  - id: a\n    approval: { message: \"key {{ secrets.token }}\", approvers: [bob] }\n",

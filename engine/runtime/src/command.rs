@@ -4,6 +4,8 @@ use drctl_core::StepId;
 use drctl_run::event::{Decision, EventKind, Verdict};
 use serde::{Deserialize, Serialize};
 
+use crate::secrets::Scrubber;
+
 /// What an operator asks of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
@@ -30,6 +32,42 @@ pub enum OperatorCommand {
 }
 
 impl OperatorCommand {
+    /// The command with the secret values in what the operator wrote masked.
+    pub fn masked(self, scrubber: &Scrubber) -> Self {
+        match self {
+            OperatorCommand::Cancel { reason } => OperatorCommand::Cancel {
+                reason: scrubber.text(&reason),
+            },
+            OperatorCommand::Step {
+                step,
+                item,
+                decision,
+                mut output,
+            } => {
+                if let Some(o) = output.as_mut() {
+                    scrubber.value(o);
+                }
+                OperatorCommand::Step {
+                    step,
+                    item,
+                    decision,
+                    output,
+                }
+            }
+            OperatorCommand::Approval {
+                step,
+                verdict,
+                comment,
+                on_behalf_of,
+            } => OperatorCommand::Approval {
+                step,
+                verdict,
+                comment: scrubber.text(&comment),
+                on_behalf_of,
+            },
+        }
+    }
+
     /// The event that records it in the run's log.
     pub fn event(&self) -> EventKind {
         match self.clone() {

@@ -110,6 +110,15 @@ impl Engine {
         Ok(RunState::replay(&events, |_| Ok(runbook))?)
     }
 
+    /// Whether a process could drive the run now: every secret its runbook declares can
+    /// be read and is long enough to mask (what `drive` checks before recording anything).
+    pub async fn check_secrets(&self, run: &RunId) -> Result<(), EngineError> {
+        let state = self.state(run).await?;
+        crate::secrets::read_all(self.secrets.as_ref(), &state.runbook.secrets)
+            .map(|_| ())
+            .map_err(EngineError::Secret)
+    }
+
     /// Drives a run until it finishes or pauses. Safe to call on any run: a finished run
     /// returns at once; a paused one returns unless `resume`; one left mid-flight by a dead
     /// process is recovered first.
@@ -460,6 +469,7 @@ impl Driver {
             && self.state.next_wake().is_none()
             && self.done_rx.is_empty()
             && self.pausing.is_none()
+            && !self.state.awaits_people()
             && self.state.status == RunStatus::Running;
         if nothing_to_wait_for && self.state.stage != Stage::Done {
             return Err(EngineError::Invalid(format!(
@@ -679,9 +689,15 @@ impl Driver {
     fn apply_commands(&mut self, commands: &[Command]) -> Result<Vec<Taken>, EngineError> {
         let mut taken = Vec::with_capacity(commands.len());
         for cmd in commands {
+            let mut kept = None;
             let (kind, refused) = match serde_json::from_value::<OperatorCommand>(cmd.body.clone())
             {
                 Ok(command) => {
+                    // What an operator typed may hold a secret (a pasted output, a comment).
+                    let command = command.masked(&self.scrubber);
+                    kept = serde_json::to_value(&command)
+                        .ok()
+                        .filter(|body| *body != cmd.body);
                     let probe = Event {
                         at: self.e.clock.now(),
                         actor: cmd.actor.clone(),
@@ -722,6 +738,7 @@ impl Driver {
             taken.push(Taken {
                 id: cmd.id,
                 outcome,
+                body: kept,
             });
         }
         Ok(taken)

@@ -256,3 +256,71 @@ async fn submit_checks_against_the_state_the_run_will_apply_it_to() {
 fn clock_now() -> drctl_core::Timestamp {
     drctl_core::Clock::now(clock().as_ref())
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_gate_without_a_timeout_waits_for_its_decision() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1");
+    let yaml = "runbook: t\nsteps:\n  - id: gate\n    approval: { approvers: [bob] }\n  - { id: after, needs: [gate], action: log, with: { message: go } }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    let driving = spawn_drive(&e, &run, DriveOptions::default());
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(!driving.is_finished(), "nothing but a decision can move it");
+    let approve = OperatorCommand::Approval {
+        step: step("gate"),
+        verdict: Verdict::Approve,
+        comment: "after an hour".into(),
+        on_behalf_of: vec!["bob".into()],
+    };
+    send(&e, &run, "bob", &approve).await;
+    let end = driving.await.unwrap().unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+}
+
+/// Reads every secret as one fixed value.
+struct Fixed(&'static str);
+
+impl drctl_engine::SecretReader for Fixed {
+    fn read(
+        &self,
+        _name: &str,
+        _source: &drctl_runbook::model::SecretSource,
+    ) -> Result<String, String> {
+        Ok(self.0.to_owned())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_secret_an_operator_pastes_into_a_command_is_masked_in_the_log() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1")
+        .with_secrets(Arc::new(Fixed("pasted-secret-123")));
+    let yaml = "runbook: t\nsecrets:\n  tok: { env: TOK }\nsteps:\n  - { id: long, action: log, with: { message: hang } }\n  - { id: use, needs: [long], action: exec, with: { argv: [\"{{ secrets.tok }}\"] } }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    let driving = spawn_drive(&e, &run, DriveOptions::default());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cancel = OperatorCommand::Cancel {
+        reason: "rotated pasted-secret-123 by hand".into(),
+    };
+    let submitted = e.submit(&run, "bob", &cancel, &|_| Ok(())).await.unwrap();
+    let drctl_engine::Submitted::Accepted { command } = submitted else {
+        panic!("{submitted:?}");
+    };
+    let end = driving.await.unwrap().unwrap();
+    assert_eq!(finished(&end), &Outcome::Cancelled);
+    let events = e.events(&run).await.unwrap();
+    let reason = events
+        .iter()
+        .find_map(|ev| match &ev.kind {
+            EventKind::CancelRequested { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(reason, "rotated *** by hand");
+    assert!(matches!(
+        e.command_outcome(command).await.unwrap(),
+        Some(CommandOutcome::Applied { .. })
+    ));
+}

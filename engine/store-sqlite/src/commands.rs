@@ -133,11 +133,13 @@ pub(crate) async fn settle_commands(
             CommandOutcome::Refused { seq, reason } => ("refused", *seq, Some(reason.as_str())),
         };
         let done = sqlx::query(
-            "UPDATE commands SET taken = 1, outcome = ?, seq = ?, detail = ? WHERE id = ? AND run_id = ? AND taken = 0",
+            "UPDATE commands SET taken = 1, outcome = ?, seq = ?, detail = ?, body = COALESCE(?, body) \
+             WHERE id = ? AND run_id = ? AND taken = 0",
         )
         .bind(outcome)
         .bind(i64_of(seq))
         .bind(detail)
+        .bind(t.body.as_ref().map(serde_json::Value::to_string))
         .bind(i64_of(t.id))
         .bind(run.as_str())
         .execute(&mut **tx)

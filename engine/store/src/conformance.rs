@@ -489,6 +489,7 @@ fn settling(expected: u64, cmds: &[Command], now: Timestamp) -> Batch {
             let seq = expected + 1 + i as u64;
             Taken {
                 id: c.id,
+                body: None,
                 outcome: if i == 0 {
                     CommandOutcome::Applied { seq }
                 } else {

@@ -166,8 +166,11 @@ impl RunWriter for MemoryStore {
             inner.locks.retain(|_, holder| *holder != id);
         }
         for t in a.taken {
-            if let Some((_, outcome)) = inner.commands.iter_mut().find(|(c, _)| c.id == t.id) {
+            if let Some((cmd, outcome)) = inner.commands.iter_mut().find(|(c, _)| c.id == t.id) {
                 *outcome = Some(t.outcome);
+                if let Some(body) = t.body {
+                    cmd.body = body;
+                }
             }
         }
         if finishes && let Some(head) = inner.runs.get(&id).map(|r| r.head_hash.clone()) {

@@ -179,6 +179,9 @@ pub enum CommandOutcome {
 pub struct Taken {
     pub id: u64,
     pub outcome: CommandOutcome,
+    /// The command as it is kept once taken (secrets an operator pasted masked), when it
+    /// differs from what was sent.
+    pub body: Option<Value>,
 }
 
 /// Which runs to list.

@@ -27,6 +27,11 @@ pub(crate) fn run(
             return Ok(ExitCode::SUCCESS);
         }
         let engine = engine(store, registry, Some(args), true);
+        // Nobody drives it: this process will, so it must be able to before the cancel is
+        // stored (else the cancel would wait, unannounced, for whoever drives it next).
+        if engine.driver(&id).await?.is_none() {
+            engine.check_secrets(&id).await?;
+        }
         let command = OperatorCommand::Cancel {
             reason: reason.to_owned(),
         };

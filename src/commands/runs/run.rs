@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use drctl_connectors::Registry;
 use drctl_engine::secrets::read_all;
 use drctl_engine::{DriveOptions, EnvAndFiles, NewRunRequest};
-use drctl_runbook::fs::callee_sources;
+use drctl_runbook::compile;
+use drctl_runbook::fs::{FsCalls, callee_sources};
 use drctl_runbook::params::{parse_assignments, resolve_text};
 
 use super::{actor, drive, engine, open, runtime};
@@ -71,13 +72,23 @@ pub(crate) fn run(
                 return Ok(ExitCode::from(2));
             }
         };
-    // Every declared secret must be readable and long enough to mask before a run exists
-    // (the driver reads them all again when it starts).
+    let callees = callee_sources(&runbook, &source.name, registry)?;
+    // Every secret this runbook and the ones it calls declare must be readable and long
+    // enough to mask before a run exists (each driver reads its own again when it starts).
     if let Err(why) = read_all(&EnvAndFiles, &runbook.secrets) {
         eprint(&format!("{}: error: {why}\n", source.name));
         return Ok(ExitCode::from(2));
     }
-    let callees = callee_sources(&runbook, &source.name, registry)?;
+    for (path, callee) in &callees {
+        let compiled = compile(callee, registry, &FsCalls::new(registry)).runbook;
+        if let Some(Err(why)) = compiled.map(|rb| read_all(&EnvAndFiles, &rb.secrets)) {
+            eprint(&format!(
+                "{path}: error: {why} (a runbook that {} calls)\n",
+                source.name
+            ));
+            return Ok(ExitCode::from(2));
+        }
+    }
     runtime()?.block_on(async {
         let store = open(db).await?;
         let engine = engine(store, registry, Some(args), true);

@@ -212,7 +212,18 @@ pub(crate) fn secret_source(
                     .value
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if valid {
+            if valid && drctl_core::inherited_by_programs(&env.value) {
+                cx.d.error(
+                    Code::InvalidValue,
+                    env.span,
+                    format!(
+                        "a secret cannot be read from `{}`: every `exec` program inherits it",
+                        env.value
+                    ),
+                )
+                .hint("read it from a variable of its own (e.g. `DB_PASSWORD`)");
+                None
+            } else if valid {
                 Some(SecretSource::Env(env.value.clone()))
             } else {
                 cx.d.error(

@@ -18,7 +18,7 @@ use crate::diagnostic::Code;
 use crate::raw::Spanned;
 use crate::source::Span;
 use crate::template::locate::locate;
-use crate::template::scan::{Name, scan};
+use crate::template::scan::{Name, scan, transformed_secrets};
 use crate::template::{
     Expr, Kind, NOTICE_FIELDS, RUN_FIELDS, Reference, Root, STEP_FIELDS, Template, ValueTemplate,
     classify, has_template_syntax, single_expression, split_reference,
@@ -392,6 +392,18 @@ impl Cx<'_> {
             at,
         );
         self.unknown_names(&names.tests, "test", KNOWN_TESTS, |n| env.has_test(n), at);
+        if scope.secrets {
+            for offset in transformed_secrets(code, expr.is_some()) {
+                let at = locate(self.source, span, text, base + offset, "secrets".len());
+                self.d
+                    .warning(
+                        Code::SecretTransformed,
+                        at,
+                        "a secret is transformed here: drctl masks a secret's value and its common encodings, not what a filter or slice makes of it",
+                    )
+                    .hint("pass the secret as it is; the action's output, an error or a live plan may repeat what it receives");
+            }
+        }
         let mut refs = Vec::with_capacity(variables.len());
         for dotted in variables {
             let (root, path) = split_reference(&dotted);

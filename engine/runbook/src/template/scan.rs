@@ -39,6 +39,70 @@ pub(crate) fn scan(source: &str, expression: bool) -> Names {
     names
 }
 
+/// Offsets of the `secrets` references that an expression transforms: the same `{{ }}`
+/// (or bare expression) passes something through a filter, or the reference is sliced
+/// or has a method called (`secrets.tok[0:3]`, `secrets.tok.upper()`). Choosing between
+/// secrets (`a if x else b`) is not a transformation.
+pub(crate) fn transformed_secrets(source: &str, expression: bool) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut check = |code: &str, base: usize| {
+        let mut names = Names::default();
+        scan_code(code, base, &mut names);
+        let filtered = !names.filters.is_empty();
+        for at in secret_refs(code) {
+            let after = &code[at + "secrets".len()..];
+            let ident = after
+                .strip_prefix('.')
+                .map_or(0, |rest| 1 + skip_ident(rest.as_bytes(), 0));
+            let next = after[ident..].trim_start();
+            if filtered || next.starts_with('[') || next.starts_with('.') {
+                out.push(base + at);
+            }
+        }
+    };
+    if expression {
+        check(source, 0);
+        return out;
+    }
+    let mut rest = 0;
+    while let Some((open, close_tag)) = next_block(source, rest) {
+        let code_start = open + 2;
+        let code_end = source[code_start..]
+            .find(close_tag)
+            .map_or(source.len(), |i| code_start + i);
+        if close_tag != "#}" {
+            check(&source[code_start..code_end], code_start);
+        }
+        rest = (code_end + 2).min(source.len());
+    }
+    out
+}
+
+/// Offsets of the identifier `secrets` in code, outside string literals.
+fn secret_refs(code: &str) -> Vec<usize> {
+    let bytes = code.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'\'' || c == b'"' {
+            i = skip_string(bytes, i);
+            continue;
+        }
+        if is_ident_start(c) {
+            let start = i;
+            i = skip_ident(bytes, i);
+            let attribute = start > 0 && bytes[start - 1] == b'.';
+            if &code[start..i] == "secrets" && !attribute {
+                out.push(start);
+            }
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
 fn next_block(source: &str, from: usize) -> Option<(usize, &'static str)> {
     let tail = source.get(from..)?;
     [("{{", "}}"), ("{%", "%}"), ("{#", "#}")]
@@ -131,6 +195,18 @@ mod tests {
 
     fn texts(names: &[Name]) -> Vec<&str> {
         names.iter().map(|n| n.text.as_str()).collect()
+    }
+
+    #[test]
+    fn finds_secrets_that_an_expression_transforms() {
+        let src = "a {{ secrets.tok | upper }} {{ secrets.b if x else secrets.c }} {{ secrets.d[0:3] }} {{ 'secrets.e' | quote }} {{ secrets.f.upper() }} {{ steps.secrets }}";
+        let found: Vec<&str> = transformed_secrets(src, false)
+            .into_iter()
+            .map(|at| &src[at..at + 9])
+            .collect();
+        assert_eq!(found, ["secrets.t", "secrets.d", "secrets.f"]);
+        assert_eq!(transformed_secrets("secrets.x | b64", true), [0]);
+        assert!(transformed_secrets("secrets.x ~ '@' ~ params.h", true).is_empty());
     }
 
     #[test]

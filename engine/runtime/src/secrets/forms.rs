@@ -3,13 +3,16 @@
 //! body, a password printed by a program that writes JSON comes back escaped, a key in a
 //! Basic `Authorization` header or a Kubernetes secret comes back as base64.
 //!
-//! Covered: the value itself; percent-encoded as URL components, query strings, paths
-//! and userinfo are by common encoders (upper- and lower-case hex; `+` for spaces in
-//! forms); as a JSON string's contents (with and without `\uXXXX` for non-ASCII); and
-//! base64 (standard and URL-safe, padded or not), also where the value sits inside a
-//! longer encoded text at any of the three byte alignments (`user:password`). Not
-//! covered: any other transformation (hashes, case changes, reversals); runbooks cannot
-//! apply one to a secret in a recorded input (the compiler refuses secrets there).
+//! Covered: the value itself, trimmed, and as a URL parser reads it (tabs and newlines
+//! dropped, `\` as `/`); percent-encoded as URL components, `encodeURI`, query strings,
+//! paths and userinfo are by common encoders (upper- and lower-case hex; `+` for spaces
+//! in forms); as a JSON string's contents (as is; `\uXXXX` in either case; `\/`; Go's
+//! `\u003c`; escaped twice); HTML-escaped; base64 (standard and URL-safe, padded or
+//! not), also where the value sits inside longer encoded data at any of the three byte
+//! alignments (`user:password`); and each line of a multi-line value. Not covered: any
+//! other transformation (hashes, case changes, base64 wrapped across lines, a charset
+//! mix-up); runbooks cannot apply one to a secret in a recorded input (the compiler
+//! refuses secrets there).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -36,13 +39,9 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'(')
     .remove(b')');
 /// A URL's query, as the WHATWG URL parser (the `url` crate, browsers) encodes it.
-const QUERY: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'<')
-    .add(b'>')
-    .add(b'\'');
+const QUERY: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>');
+/// The query of an `http(s)` URL (a special scheme): `'` too.
+const SPECIAL_QUERY: &AsciiSet = &QUERY.add(b'\'');
 /// A URL's path.
 const PATH: &AsciiSet = &QUERY.add(b'?').add(b'`').add(b'{').add(b'}');
 /// A URL's user and password.
@@ -57,6 +56,19 @@ const USERINFO: &AsciiSet = &PATH
     .add(b']')
     .add(b'^')
     .add(b'|');
+/// JavaScript's `encodeURI`: `encodeURIComponent` keeping the URL's delimiters.
+const URI: &AsciiSet = &COMPONENT
+    .remove(b';')
+    .remove(b',')
+    .remove(b'/')
+    .remove(b'?')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'&')
+    .remove(b'=')
+    .remove(b'+')
+    .remove(b'$')
+    .remove(b'#');
 /// `application/x-www-form-urlencoded`, before spaces become `+`.
 const FORM: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'*')
@@ -64,48 +76,115 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_');
 
-/// Base64 fragments shorter than this are not masked on their own: they would match
-/// unrelated encoded text by chance.
-const MIN_FRAGMENT: usize = 6;
+/// Fragments shorter than this (a line of a multi-line value, a base64 run inside longer
+/// data, a cut-off start) are not masked on their own: they would match unrelated text.
+/// Four, the shortest secret: its base64 inside longer data is four or five characters.
+const MIN_FRAGMENT: usize = 4;
 
 /// Every form of `value` worth masking, the value itself first, without duplicates.
 pub(crate) fn forms(value: &str) -> Vec<String> {
     let mut out = vec![value.to_owned()];
     let mut add = |form: String| {
-        if !form.is_empty() && !out.contains(&form) {
+        if form.chars().count() >= MIN_FRAGMENT && !out.contains(&form) {
             out.push(form);
         }
     };
-    for set in [
-        NON_ALPHANUMERIC,
-        UNRESERVED,
-        UNRESERVED_PATH,
-        COMPONENT,
-        QUERY,
-        PATH,
-        USERINFO,
-        FORM,
-    ] {
-        let encoded = utf8_percent_encode(value, set).to_string();
-        // Forms and `quote_plus` write a space as `+`.
-        add(encoded.replace("%20", "+"));
-        add(lower_hex(&encoded));
-        add(encoded);
+    // What a URL parser makes of the value before encoding it: tabs and newlines
+    // dropped, leading and trailing spaces and controls trimmed, `\` read as `/`.
+    let trimmed = value.trim_matches(|c: char| c.is_ascii_control() || c == ' ');
+    let in_url: String = trimmed
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let variants = [
+        value.to_owned(),
+        trimmed.to_owned(),
+        in_url.clone(),
+        in_url.replace('\\', "/"),
+    ];
+    for v in &variants {
+        add(v.clone());
+        for set in [
+            NON_ALPHANUMERIC,
+            UNRESERVED,
+            UNRESERVED_PATH,
+            COMPONENT,
+            URI,
+            QUERY,
+            SPECIAL_QUERY,
+            PATH,
+            USERINFO,
+            FORM,
+        ] {
+            let encoded = utf8_percent_encode(v, set).to_string();
+            // Forms and `quote_plus` write a space as `+`.
+            add(encoded.replace("%20", "+"));
+            add(lower_hex(&encoded));
+            add(encoded);
+        }
     }
-    add(json_contents(value, false));
-    add(json_contents(value, true));
+    for json in json_forms(value) {
+        add(html_escaped(&json));
+        add(json);
+    }
+    add(html_escaped(value));
     let bytes = value.as_bytes();
     for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
         add(engine.encode(bytes));
     }
     for shift in 0..3 {
         let core = aligned_core(bytes, shift);
-        if core.len() >= MIN_FRAGMENT {
-            add(core.replace('+', "-").replace('/', "_"));
-            add(core);
+        add(core.replace('+', "-").replace('/', "_"));
+        add(core);
+    }
+    // A multi-line value (a PEM key) may come back a line at a time, or its lines joined
+    // differently (`a | b`): each line is masked on its own.
+    if value.contains('\n') {
+        for line in value.lines() {
+            add(line.trim().to_owned());
         }
     }
     out
+}
+
+/// The inside of a JSON string as the common encoders write it: as is, with non-ASCII as
+/// `\uXXXX` (lower- or upper-case hex), with `/` as `\/` (PHP), with `<`, `>`, `&` as
+/// `\u003c`... (Go), and escaped twice (JSON inside a JSON string).
+fn json_forms(value: &str) -> Vec<String> {
+    let plain = json_contents(value, false);
+    let ascii = json_contents(value, true);
+    let upper = upper_unicode_escapes(&ascii);
+    let slashes = ascii.replace('/', "\\/");
+    let go = plain
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
+    let twice = json_contents(&plain, false);
+    vec![plain, ascii, upper, slashes, go, twice]
+}
+
+/// `\u00e9` → `\u00E9`.
+fn upper_unicode_escapes(escaped: &str) -> String {
+    let mut out = String::with_capacity(escaped.len());
+    let mut rest = escaped;
+    while let Some(at) = rest.find("\\u") {
+        out.push_str(&rest[..at + 2]);
+        let hex: String = rest[at + 2..].chars().take(4).collect();
+        out.push_str(&hex.to_ascii_uppercase());
+        rest = &rest[at + 2 + hex.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// HTML's escapes of `&`, `<`, `>`, `"` and `'`.
+fn html_escaped(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// `%2F` → `%2f`: some encoders write lower-case hex.
@@ -184,6 +263,28 @@ mod tests {
         ] {
             assert!(f.iter().any(|x| x == expected), "{expected} in {f:?}");
         }
+    }
+
+    #[test]
+    fn what_url_parsers_encoders_and_multi_line_values_make_of_it() {
+        let f = forms("envsecret-1\n");
+        assert!(f.iter().any(|x| x == "envsecret-1"), "{f:?}");
+        let f = forms("S3cr\"et/+ é x'q");
+        // A path keeps `'`; a special scheme's query encodes it.
+        assert!(f.iter().any(|x| x == "S3cr%22et/+%20%C3%A9%20x'q"), "{f:?}");
+        assert!(
+            f.iter().any(|x| x == "S3cr%22et/+%20%C3%A9%20x%27q"),
+            "{f:?}"
+        );
+        assert!(f.iter().any(|x| x == "S3cr\\\"et\\/+ \\u00e9 x'q"), "{f:?}");
+        assert!(f.iter().any(|x| x == "S3cr\\\"et/+ \\u00E9 x'q"), "{f:?}");
+        assert!(f.iter().any(|x| x == "S3cr&quot;et/+ é x&#39;q"), "{f:?}");
+        let f = forms("wxyz\\é");
+        assert!(f.iter().any(|x| x == "wxyz/%C3%A9"), "{f:?}");
+        let f = forms("-----BEGIN KEY-----\nMIIEabcdefghijkl\n-----END KEY-----");
+        assert!(f.iter().any(|x| x == "MIIEabcdefghijkl"), "{f:?}");
+        let f = forms("a<b>&c");
+        assert!(f.iter().any(|x| x == "a\\u003cb\\u003e\\u0026c"), "{f:?}");
     }
 
     #[test]

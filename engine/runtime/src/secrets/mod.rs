@@ -25,8 +25,14 @@ pub struct EnvAndFiles;
 impl SecretReader for EnvAndFiles {
     fn read(&self, name: &str, source: &SecretSource) -> Result<String, String> {
         match source {
-            SecretSource::Env(var) => std::env::var(var)
-                .map_err(|_| format!("secret `{name}`: environment variable {var} is not set")),
+            SecretSource::Env(var) => std::env::var(var).map_err(|e| match e {
+                std::env::VarError::NotPresent => {
+                    format!("secret `{name}`: environment variable {var} is not set")
+                }
+                std::env::VarError::NotUnicode(_) => {
+                    format!("secret `{name}`: environment variable {var} is not valid UTF-8")
+                }
+            }),
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
                 .map_err(|e| format!("secret `{name}`: cannot read {path}: {e}")),
@@ -86,7 +92,8 @@ impl Scrubber {
         Self { patterns }
     }
 
-    /// `text` with every secret form replaced by `***`.
+    /// `text` with every secret form replaced by `***`, and a form's start left at the
+    /// end of a text that was cut short (a body kept up to a limit) masked too.
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for p in &self.patterns {
@@ -94,7 +101,28 @@ impl Scrubber {
                 out = out.replace(p.as_str(), MASK);
             }
         }
+        self.cut_start(&mut out);
         out
+    }
+
+    /// Masks the longest start (four characters or more) of any form that ends `text`,
+    /// before an ellipsis if the text has one.
+    fn cut_start(&self, text: &mut String) {
+        let body_len = text.strip_suffix('…').map_or(text.len(), str::len);
+        let body = &text[..body_len];
+        let mut longest = 0;
+        for p in &self.patterns {
+            let ends: Vec<usize> = p.char_indices().map(|(i, _)| i).skip(4).collect();
+            for end in ends.into_iter().rev() {
+                if end > longest && body.ends_with(&p[..end]) {
+                    longest = end;
+                    break;
+                }
+            }
+        }
+        if longest > 0 {
+            text.replace_range(body_len - longest..body_len, MASK);
+        }
     }
 
     /// Masks every string in a JSON value, object keys included.
@@ -112,7 +140,15 @@ impl Scrubber {
                     map.insert(self.text(&k), v);
                 }
             }
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            // A numeric secret (a PIN, an account number) parsed out of JSON.
+            Value::Number(n) => {
+                let text = n.to_string();
+                let masked = self.text(&text);
+                if masked != text {
+                    *value = Value::String(masked);
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
         }
     }
 }
@@ -133,6 +169,21 @@ mod tests {
             json!({"stdout": "password=***\n", "list": ["x***x", 3], "***": 1})
         );
         assert_eq!(s.text("auth aHVudGVyMi94 failed"), "auth *** failed");
+    }
+
+    #[test]
+    fn a_cut_off_start_and_a_number_are_masked() {
+        let s = Scrubber::new(["ghp_R4nd0mT0kenValue", "92837461"]);
+        assert_eq!(s.text("xxx token ghp_R4nd0…"), "xxx token ***…");
+        assert_eq!(s.text("0123456789ghp_R4"), "0123456789***");
+        assert_eq!(
+            s.text("ends with ghp"),
+            "ends with ghp",
+            "three characters stay"
+        );
+        let mut v = json!({"n": 92837461, "m": 5});
+        s.value(&mut v);
+        assert_eq!(v, json!({"n": "***", "m": 5}));
     }
 
     #[test]
