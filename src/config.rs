@@ -122,6 +122,12 @@ impl Config {
         if name.trim().is_empty() {
             bail!("--as needs a name");
         }
+        if name.len() > 64 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            bail!(
+                "--as {}: a name is at most 64 characters, without spaces or control characters",
+                name.escape_default()
+            );
+        }
         if name == os_user {
             return Ok(name.to_owned());
         }

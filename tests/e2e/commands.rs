@@ -81,7 +81,7 @@ impl Place {
         let config = config_file(
             &format!("commands-{name}"),
             &format!(
-                "[groups]\nsre = [\"bob\"]\n\n[identity]\nact_as = {{ {} = [\"*\"] }}\n",
+                "[groups]\nsre = [\"bob\", \"alice\", \"carol\"]\n\n[identity]\nact_as = {{ {} = [\"*\"] }}\n",
                 os_user()
             ),
         );
@@ -218,6 +218,41 @@ fn event_kinds(place: &Place, run: &str) -> Vec<String> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v["kind"].as_str().map(str::to_owned))
         .collect()
+}
+
+#[test]
+fn a_gate_is_decided_only_by_its_approvers_and_a_command_is_checked_behind_the_waiting_ones() {
+    let place = Place::new("queue");
+    std::fs::write(place.dir.join("g.yaml"), GATE).unwrap();
+    let (mut run, id) = place.start("g.yaml", false);
+    run.kill().unwrap();
+    run.wait().unwrap();
+    // Nobody drives the run: commands wait for the next driver.
+    let (code, said) = place.drctl("mallory", &["step", "skip", &id, "gate"]);
+    assert_eq!(code, 2, "{said}");
+    assert!(said.contains("only its approvers decide it"), "{said}");
+    let (code, said) = place.drctl("bob", &["reject", &id, "gate", "-m", "replica behind"]);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("Recorded"), "{said}");
+    // bob's rejection waits ahead of carol's approval: carol is told at once.
+    let (code, said) = place.drctl("carol", &["approve", &id, "gate", "-m", "looks fine"]);
+    assert_eq!(code, 2, "carol's approval would be refused later: {said}");
+    let (code, said) = place.drctl(
+        "carol",
+        &["reject", &id, "gate", "-m", "ok\rFAKE: alice approved"],
+    );
+    assert_eq!(code, 2, "{said}");
+    assert!(said.contains("control character"), "{said}");
+    let (code, said) = place.drctl("alice", &["resume", &id]);
+    assert_eq!(code, 1, "rejected: {said}");
+    let (_, logs) = place.drctl("bob", &["logs", &id]);
+    assert!(
+        logs.contains("bob rejected gate") && !logs.contains("refused") && !logs.contains("FAKE"),
+        "{logs}"
+    );
+    assert!(!place.dir.join("danger").exists());
+    let (code, said) = place.drctl("bob", &["cancel", &id]);
+    assert_eq!(code, 2, "nothing to cancel: {said}");
 }
 
 #[test]

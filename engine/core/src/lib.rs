@@ -10,6 +10,7 @@
 //!   its checker, used twice: statically by the compiler on literal values, and at run time
 //!   on the rendered values.
 //! - [`suggest`]: "did you mean ...?" for mistyped names.
+//! - [`json`]: how deeply a value given by a person may nest.
 //! - [`time`]: `Timestamp` and the `Clock` trait (with a `ManualClock` for tests).
 //! - [`action`]: `ActionSpec`, what an action declares about itself (name, schema,
 //!   idempotency, whether it can reconcile after a crash), the `ActionCatalog` through
@@ -22,6 +23,7 @@
 pub mod action;
 pub mod duration;
 pub mod ids;
+pub mod json;
 pub mod schema;
 pub mod time;
 

@@ -72,6 +72,7 @@ impl RunState {
                         status: StepStatus::Pending,
                         items,
                         expanded: step.for_each.is_none(),
+                        skip_order: None,
                     },
                 );
             }
@@ -717,14 +718,56 @@ impl RunState {
             output,
             actor,
         } = decided;
-        let not_started = self
-            .steps
-            .get(step)
-            .is_some_and(|s| s.status == StepStatus::Pending);
+        let invalid = |message: String| TransitionError::Invalid {
+            index,
+            kind,
+            message,
+        };
+        if self
+            .runbook
+            .step(step.as_str())
+            .is_some_and(|d| matches!(d.kind, StepKind::Approval(_)))
+        {
+            return Err(invalid(format!(
+                "step `{step}` is an approval gate: only its approvers decide it, with `drctl approve|reject`"
+            )));
+        }
         let status = self
             .steps
             .get(step)
             .map_or("unknown", |s| s.status.as_str());
+        let not_started = self
+            .steps
+            .get(step)
+            .is_some_and(|s| s.status == StepStatus::Pending);
+        if let Some(depth) = output
+            .map(drctl_core::json::depth)
+            .filter(|d| *d > drctl_core::json::MAX_DEPTH)
+        {
+            return Err(invalid(format!(
+                "the output nests {depth} levels deep; at most {} are accepted",
+                drctl_core::json::MAX_DEPTH
+            )));
+        }
+        if not_started && decision == Decision::Skip {
+            // A standing order, carried out when the step becomes ready (see `decide`).
+            if output.is_some() {
+                return Err(invalid(format!(
+                    "step `{step}` has not started: `--output` says an interrupted step took effect; skip it without"
+                )));
+            }
+            if item.is_some() {
+                return Err(invalid(format!(
+                    "step `{step}` has not started: it is skipped as a whole, without `--item`"
+                )));
+            }
+            let st = self.step_mut(step, index, kind)?;
+            if let Some(order) = &st.skip_order {
+                return Err(invalid(format!("step `{step}` is already to be {order}")));
+            }
+            st.skip_order = Some(format!("skipped by {actor}"));
+            return Ok(());
+        }
         let it = self.item_mut(step, item, index, kind)?;
         let interrupted = matches!(it.status, ItemStatus::Interrupted { .. });
         let comp_interrupted = matches!(it.compensation, Compensation::Interrupted { .. });
@@ -750,16 +793,11 @@ impl RunState {
             Decision::Retry if interrupted => {
                 self.retry_now(step, item, at, &format!("retried by {actor}"), index, kind)?
             }
-            Decision::Skip if interrupted || not_started => {
-                let reason = format!("skipped by {actor}");
+            Decision::Skip if interrupted => {
                 it.status = ItemStatus::Skipped {
-                    reason: reason.clone(),
+                    reason: format!("skipped by {actor}"),
                 };
                 it.finished_at = Some(at);
-                if not_started && item.is_none() {
-                    let st = self.step_mut(step, index, kind)?;
-                    st.status = StepStatus::Skipped { reason };
-                }
             }
             Decision::Fail if interrupted => {
                 self.fail_item(step, item, format!("failed by {actor}"), at, index, kind)?

@@ -146,6 +146,13 @@ impl RunState {
                         }
                         Needs::Ready => {}
                     }
+                    if let Some(reason) = &st.skip_order {
+                        out.push(EventKind::StepSkipped {
+                            step: def.id.clone(),
+                            reason: reason.clone(),
+                        });
+                        continue;
+                    }
                     if let Some(event) = self.gate(def, now, cx) {
                         out.push(event);
                         continue;

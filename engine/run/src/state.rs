@@ -108,6 +108,9 @@ pub struct StepState {
     pub items: Vec<ItemState>,
     /// For `for_each` steps: whether the items are known yet.
     pub expanded: bool,
+    /// An operator's skip of the step before it started (`skipped by bob`): it is skipped
+    /// when it becomes ready, not before, so what it needs still comes first.
+    pub skip_order: Option<String>,
 }
 
 /// A step's status, summing up its items.

@@ -589,17 +589,59 @@ fn operator_decisions_need_a_step_that_waits_for_one() {
         err.to_string().contains("not waiting for an operator"),
         "{err}"
     );
-    // Skipping a step that has not started is allowed: it is treated as done.
-    s.push_as(
-        "bob",
-        EventKind::OperatorDecision {
-            step: id("d"),
-            item: None,
-            decision: Decision::Skip,
-            output: None,
-        },
+    // Skipping a step that has not started is a standing order: it is skipped when it
+    // becomes ready, after what it needs, never run.
+    let skip_d = EventKind::OperatorDecision {
+        step: id("d"),
+        item: None,
+        decision: Decision::Skip,
+        output: None,
+    };
+    s.push_as("bob", skip_d.clone());
+    assert_eq!(s.status("d"), "pending");
+    let twice = drctl_run::Event {
+        at: s.now,
+        actor: "carol".into(),
+        kind: skip_d,
+    };
+    let err = s.state.clone().apply(&twice).unwrap_err();
+    assert!(
+        err.to_string().contains("already to be skipped by bob"),
+        "{err}"
     );
+    s.ok("a", json!({"n": 1}));
+    assert_eq!(s.status("d"), "pending", "b and c come first");
+    s.ok("b", ok_json());
+    s.ok("c", ok_json());
+    s.settle();
     assert_eq!(s.status("d"), "skipped");
+    assert!(s.running().is_empty(), "{:?}", s.running());
+    s.check_replay();
+}
+
+#[test]
+fn an_approval_gate_cannot_be_skipped_or_failed_by_an_operator() {
+    let mut s = Sim::new(
+        "runbook: g\nsteps:\n  - { id: a, action: log, with: { message: a } }\n  - id: gate\n    needs: [a]\n    approval: { approvers: [bob] }\n",
+    );
+    s.settle();
+    for decision in [Decision::Skip, Decision::Fail, Decision::Retry] {
+        let event = drctl_run::Event {
+            at: s.now,
+            actor: "mallory".into(),
+            kind: EventKind::OperatorDecision {
+                step: id("gate"),
+                item: None,
+                decision,
+                output: None,
+            },
+        };
+        let err = s.state.clone().apply(&event).unwrap_err();
+        assert!(
+            err.to_string().contains("only its approvers decide it"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -51,6 +51,8 @@ pub enum ParamError {
         text: String,
         expected: String,
     },
+    #[error("parameter `{name}` nests {depth} levels deep; at most {max} are accepted", max = drctl_core::json::MAX_DEPTH)]
+    TooDeep { name: String, depth: usize },
     #[error("parameter `{name}`: {value} is not one of {allowed}")]
     NotAllowed {
         name: String,
@@ -161,6 +163,14 @@ fn finish(
                 None => continue,
             },
         };
+        let depth = drctl_core::json::depth(&value);
+        if depth > drctl_core::json::MAX_DEPTH {
+            errors.push(ParamError::TooDeep {
+                name: name.to_string(),
+                depth,
+            });
+            continue;
+        }
         if let Some(allowed) = &spec.allowed
             && !allowed.contains(&value)
         {

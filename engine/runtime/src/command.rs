@@ -31,7 +31,34 @@ pub enum OperatorCommand {
     },
 }
 
+/// The longest comment or reason an operator may give.
+pub const MAX_TEXT: usize = 4096;
+
 impl OperatorCommand {
+    /// Refuses what an operator typed that a log could not show faithfully: control
+    /// characters (a `\r` or an escape sequence can forge or hide a line on a terminal),
+    /// or more than [`MAX_TEXT`] bytes.
+    pub fn check_text(&self) -> Result<(), String> {
+        let (what, text) = match self {
+            OperatorCommand::Cancel { reason } => ("the reason", reason),
+            OperatorCommand::Approval { comment, .. } => ("the comment", comment),
+            OperatorCommand::Step { .. } => return Ok(()),
+        };
+        if text.len() > MAX_TEXT {
+            return Err(format!(
+                "{what} is {} bytes long; at most {MAX_TEXT} are accepted",
+                text.len()
+            ));
+        }
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "{what} holds a control character ({}); write it on one line of plain text",
+                c.escape_default()
+            ));
+        }
+        Ok(())
+    }
+
     /// The command with the secret values in what the operator wrote masked.
     pub fn masked(self, scrubber: &Scrubber) -> Self {
         match self {

@@ -703,14 +703,17 @@ impl Driver {
                         actor: cmd.actor.clone(),
                         kind: command.event(),
                     };
-                    match self.state.clone().apply(&probe) {
+                    let applies = command
+                        .check_text()
+                        .and_then(|()| self.state.clone().apply(&probe).map_err(|e| e.reason()));
+                    match applies {
                         Ok(_) => (probe.kind, None),
-                        Err(e) => (
+                        Err(reason) => (
                             EventKind::CommandRefused {
                                 asked: command.describe(),
-                                reason: e.reason(),
+                                reason: reason.clone(),
                             },
-                            Some(e.reason()),
+                            Some(reason),
                         ),
                     }
                 }

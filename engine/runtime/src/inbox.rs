@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use drctl_core::RunId;
 use drctl_run::{Event, RunState};
-use drctl_store::{CommandOutcome, StoreError};
+use drctl_store::{Checked, Command, CommandOutcome, StoreError};
 
 use crate::{Engine, EngineError, OperatorCommand, decode_events, worker};
 
@@ -39,11 +39,18 @@ impl Engine {
         command: &OperatorCommand,
         check: &(dyn Fn(&RunState) -> Result<(), String> + Send + Sync),
     ) -> Result<Submitted, EngineError> {
+        if let Err(why) = command.check_text() {
+            return Ok(Submitted::Refused(why));
+        }
         let body =
             serde_json::to_value(command).map_err(|e| EngineError::Invalid(e.to_string()))?;
         let mut state = self.state(run).await?;
         for _ in 0..TRIES {
-            if let Err(why) = check(&state) {
+            // The run as the driver will see it: with the commands already waiting
+            // applied first, as it will apply them.
+            let waiting = self.store.waiting_commands(run).await?;
+            let view = self.after_waiting(&state, &waiting);
+            if let Err(why) = check(&view) {
                 return Ok(Submitted::Refused(why));
             }
             let probe = Event {
@@ -51,12 +58,16 @@ impl Engine {
                 actor: actor.to_owned(),
                 kind: command.event(),
             };
-            if let Err(e) = state.clone().apply(&probe) {
+            if let Err(e) = view.clone().apply(&probe) {
                 return Ok(Submitted::Refused(e.reason()));
             }
+            let checked = Checked {
+                version: state.version,
+                newest_waiting: waiting.iter().map(|c| c.id).max().unwrap_or(0),
+            };
             let pushed = self
                 .store
-                .push_command(run, self.clock.now(), actor, &body, Some(state.version))
+                .push_command(run, self.clock.now(), actor, &body, Some(checked))
                 .await;
             match pushed {
                 Ok(id) => return Ok(Submitted::Accepted { command: id }),
@@ -76,6 +87,27 @@ impl Engine {
         Err(EngineError::Invalid(format!(
             "run {run} kept changing while the command was checked; try again"
         )))
+    }
+
+    /// `state` with the waiting commands that apply to it applied, in order.
+    fn after_waiting(&self, state: &RunState, waiting: &[Command]) -> RunState {
+        let mut view = state.clone();
+        for cmd in waiting {
+            let Ok(command) = serde_json::from_value::<OperatorCommand>(cmd.body.clone()) else {
+                continue;
+            };
+            let event = Event {
+                at: self.clock.now(),
+                actor: cmd.actor.clone(),
+                kind: command.event(),
+            };
+            // One that will be refused changes nothing.
+            let mut next = view.clone();
+            if next.apply(&event).is_ok() {
+                view = next;
+            }
+        }
+        view
     }
 
     /// What became of a command: `None` while it waits.

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use drctl_core::{RunId, Timestamp};
-use drctl_store::{Command, CommandInbox, CommandOutcome, StoreError, Taken};
+use drctl_store::{Checked, Command, CommandInbox, CommandOutcome, StoreError, Taken};
 use sqlx::Row;
 
 use crate::codec::i64_of;
@@ -19,7 +19,7 @@ impl CommandInbox for SqliteStore {
         at: Timestamp,
         actor: &str,
         body: &serde_json::Value,
-        expected: Option<u64>,
+        checked: Option<Checked>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.write().await?;
         let row = sqlx::query("SELECT version, finished_at FROM runs WHERE id = ?")
@@ -36,14 +36,21 @@ impl CommandInbox for SqliteStore {
             return Err(StoreError::Finished(run.clone()));
         }
         let version = u64::try_from(row.try_get::<i64, _>("version").map_err(db)?).unwrap_or(0);
-        if let Some(expected) = expected
-            && version != expected
-        {
-            return Err(StoreError::VersionConflict {
-                run: run.clone(),
-                expected,
-                actual: version,
-            });
+        if let Some(c) = checked {
+            let newest: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(id), 0) FROM commands WHERE run_id = ? AND taken = 0",
+            )
+            .bind(run.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+            if version != c.version || u64::try_from(newest).unwrap_or(0) != c.newest_waiting {
+                return Err(StoreError::VersionConflict {
+                    run: run.clone(),
+                    expected: c.version,
+                    actual: version,
+                });
+            }
         }
         let done =
             sqlx::query("INSERT INTO commands (run_id, at, actor, body) VALUES (?, ?, ?, ?)")
@@ -65,6 +72,11 @@ impl CommandInbox for SqliteStore {
             .await
             .map_err(db)?;
         Ok(row.is_some())
+    }
+
+    async fn waiting_commands(&self, run: &RunId) -> Result<Vec<Command>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        waiting_on(&mut conn, run).await
     }
 
     async fn command_outcome(&self, id: u64) -> Result<Option<CommandOutcome>, StoreError> {
@@ -99,11 +111,18 @@ impl CommandInbox for SqliteStore {
 
 /// The run's commands not taken yet, oldest first, read in the owner's transaction.
 pub(crate) async fn waiting_commands(tx: &mut Tx, run: &RunId) -> Result<Vec<Command>, StoreError> {
+    waiting_on(&mut *tx, run).await
+}
+
+async fn waiting_on(
+    conn: &mut sqlx::SqliteConnection,
+    run: &RunId,
+) -> Result<Vec<Command>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, at, actor, body FROM commands WHERE run_id = ? AND taken = 0 ORDER BY id",
     )
     .bind(run.as_str())
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
     rows.iter()
@@ -114,8 +133,9 @@ pub(crate) async fn waiting_commands(tx: &mut Tx, run: &RunId) -> Result<Vec<Com
                 run: run.clone(),
                 at: Timestamp::from_millis(r.try_get("at").map_err(db)?),
                 actor: r.try_get("actor").map_err(db)?,
-                body: serde_json::from_str(&body)
-                    .map_err(|e| StoreError::Corrupt(format!("command: {e}")))?,
+                // A body this build cannot read is handed on as text: the driver records
+                // it as refused, and one bad command never stops a run.
+                body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
             })
         })
         .collect()

@@ -15,8 +15,8 @@ use crate::StoreError;
 use crate::chain::{GENESIS, verify};
 use crate::ledger::{self, LedgerKind, RunHeads};
 use crate::rows::{
-    Claim, Command, CommandOutcome, LockOutcome, NewEvent, NewRun, Projection, RunFilter, StepRow,
-    Taken,
+    Checked, Claim, Command, CommandOutcome, LockOutcome, NewEvent, NewRun, Projection, RunFilter,
+    StepRow, Taken,
 };
 use crate::traits::{Append, Batch, Store};
 
@@ -372,11 +372,36 @@ async fn commands_are_taken_once_in_order(s: &dyn Store) {
     s.push_command(&b, at(1), "bob", &json!({"other": 1}), None)
         .await
         .unwrap();
-    // Checked against version 1: still there, so it is accepted.
+    // Checked against version 1 without seeing bob's command: refused, to check again.
+    let blind = Checked {
+        version: 1,
+        newest_waiting: 0,
+    };
+    let unseen = s
+        .push_command(&a, at(2), "carol", &json!({"step": "retry"}), Some(blind))
+        .await;
+    assert!(
+        matches!(unseen, Err(StoreError::VersionConflict { .. })),
+        "{unseen:?}"
+    );
+    // Checked against version 1 and bob's command: accepted.
+    let seen = Checked {
+        version: 1,
+        newest_waiting: first,
+    };
     let second = s
-        .push_command(&a, at(2), "carol", &json!({"step": "retry"}), Some(1))
+        .push_command(&a, at(2), "carol", &json!({"step": "retry"}), Some(seen))
         .await
         .unwrap();
+    assert_eq!(
+        s.waiting_commands(&a)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        [first, second]
+    );
     assert!(s.has_commands(&a).await.unwrap());
     assert_eq!(s.command_outcome(first).await.unwrap(), None);
     let lease = s.claim(&claim(&a, "w1", at(3))).await.unwrap();
@@ -438,7 +463,7 @@ async fn commands_are_taken_once_in_order(s: &dyn Store) {
 
     // Checked against a version that moved: refused, so the sender checks again.
     let moved = s
-        .push_command(&a, at(6), "dave", &json!({"cancel": "x"}), Some(1))
+        .push_command(&a, at(6), "dave", &json!({"cancel": "x"}), Some(blind))
         .await;
     assert!(
         matches!(moved, Err(StoreError::VersionConflict { actual: 3, .. })),

@@ -12,8 +12,8 @@ use crate::chain::{GENESIS, link};
 use crate::error::StoreError;
 use crate::ledger::{self, LedgerEntry, LedgerKind};
 use crate::rows::{
-    Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, RunFilter, RunRow,
-    StepRow, StoredEvent,
+    Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, RunFilter,
+    RunRow, StepRow, StoredEvent,
 };
 use crate::traits::{BuildBatch, CommandInbox, Locks, RunReader, RunWriter};
 
@@ -282,7 +282,7 @@ impl CommandInbox for MemoryStore {
         at: Timestamp,
         actor: &str,
         body: &serde_json::Value,
-        expected: Option<u64>,
+        checked: Option<Checked>,
     ) -> Result<u64, StoreError> {
         let mut inner = self.lock()?;
         let row = inner
@@ -292,14 +292,21 @@ impl CommandInbox for MemoryStore {
         if row.is_finished() {
             return Err(StoreError::Finished(run.clone()));
         }
-        if let Some(expected) = expected
-            && row.version != expected
-        {
-            return Err(StoreError::VersionConflict {
-                run: run.clone(),
-                expected,
-                actual: row.version,
-            });
+        if let Some(c) = checked {
+            let newest = inner
+                .commands
+                .iter()
+                .filter(|(cmd, outcome)| cmd.run == *run && outcome.is_none())
+                .map(|(cmd, _)| cmd.id)
+                .max()
+                .unwrap_or(0);
+            if row.version != c.version || newest != c.newest_waiting {
+                return Err(StoreError::VersionConflict {
+                    run: run.clone(),
+                    expected: c.version,
+                    actual: row.version,
+                });
+            }
         }
         let id = inner.commands.len() as u64 + 1;
         inner.commands.push((
@@ -321,6 +328,16 @@ impl CommandInbox for MemoryStore {
             .commands
             .iter()
             .any(|(c, outcome)| c.run == *run && outcome.is_none()))
+    }
+
+    async fn waiting_commands(&self, run: &RunId) -> Result<Vec<Command>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .commands
+            .iter()
+            .filter(|(c, outcome)| c.run == *run && outcome.is_none())
+            .map(|(c, _)| c.clone())
+            .collect())
     }
 
     async fn command_outcome(&self, id: u64) -> Result<Option<CommandOutcome>, StoreError> {

@@ -174,6 +174,15 @@ pub enum CommandOutcome {
     Refused { seq: u64, reason: String },
 }
 
+/// What a command was checked against, so that the store accepts it only while that
+/// still holds: the run's version, and the newest command already waiting for the run
+/// (0: none), whose effects the check took into account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    pub version: u64,
+    pub newest_waiting: u64,
+}
+
 /// A command an append settles, marked taken in the append's transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Taken {

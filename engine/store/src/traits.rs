@@ -20,8 +20,8 @@ use drctl_core::{RunId, Timestamp};
 
 use crate::error::StoreError;
 use crate::rows::{
-    Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection, RunFilter,
-    RunRow, StepRow, StoredEvent, Taken,
+    Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection,
+    RunFilter, RunRow, StepRow, StoredEvent, Taken,
 };
 
 /// What a run's owner appends, built once it has seen the commands waiting for the run.
@@ -113,19 +113,23 @@ pub trait Locks: Send + Sync {
 /// Commands from operators to a run, picked up by its owner in its next `append`.
 #[async_trait]
 pub trait CommandInbox: Send + Sync {
-    /// Leaves a command for the run; returns its id. With `expected`, only while the run
-    /// is at that version (else `VersionConflict`: the sender checks again). A run that
-    /// has ended takes no command (`Finished`).
+    /// Leaves a command for the run; returns its id. With `checked`, only while the run
+    /// is at that version and no command newer than the one named waits (else
+    /// `VersionConflict`: the sender checks again). A run that has ended takes no
+    /// command (`Finished`).
     async fn push_command(
         &self,
         run: &RunId,
         at: Timestamp,
         actor: &str,
         body: &serde_json::Value,
-        expected: Option<u64>,
+        checked: Option<Checked>,
     ) -> Result<u64, StoreError>;
     /// Whether commands wait for the run: a cheap read for an idle owner's poll.
     async fn has_commands(&self, run: &RunId) -> Result<bool, StoreError>;
+    /// The commands waiting for the run, oldest first (read only: a sender checks its own
+    /// command against the run as they will leave it).
+    async fn waiting_commands(&self, run: &RunId) -> Result<Vec<Command>, StoreError>;
     /// What became of a command: `None` while it waits.
     async fn command_outcome(&self, id: u64) -> Result<Option<CommandOutcome>, StoreError>;
 }

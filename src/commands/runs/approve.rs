@@ -155,16 +155,18 @@ pub(crate) fn decide(
             let now = SystemClock::new().now();
             check_decision(state, &step_id, &me, verdict, comment, &mine, now)
         };
-        let what = match verdict {
-            Verdict::Approve => "approved",
-            Verdict::Reject => "rejected",
+        let (what, noun) = match verdict {
+            Verdict::Approve => ("approved", "approval"),
+            Verdict::Reject => ("rejected", "rejection"),
         };
-        let said = format!(
-            "{me} {what} `{step}` of run {id} (as {})",
-            on_behalf_of.join(", ")
+        let whom = on_behalf_of.join(", ");
+        let pending = format!(
+            "Recorded, not applied yet: {me}'s {noun} of `{step}` of run {id} (as {whom})"
         );
         match deliver(&engine, &id, &me, &command, &check).await? {
-            Delivered::Applied => print(&format!("{said}: recorded by the run.\n")),
+            Delivered::Applied => print(&format!(
+                "{me} {what} `{step}` of run {id} (as {whom}): recorded by the run.\n"
+            )),
             Delivered::Refused(why) => {
                 eprint(&format!("error: {why}\n"));
                 return Ok(ExitCode::from(2));
@@ -172,10 +174,10 @@ pub(crate) fn decide(
             Delivered::Stored {
                 driver: Some(owner),
             } => print(&format!(
-                "{said}.\n{owner} drives the run and records it before anything else.\n"
+                "{pending}.\n{owner} drives the run and applies it before anything else.\n"
             )),
             Delivered::Stored { driver: None } => print(&format!(
-                "{said}.\nNobody drives the run now: it is recorded when the run is driven next (`drctl resume {id}`).\n"
+                "{pending}.\nNobody drives the run now: it is applied, before anything else, when the run is driven next (`drctl resume {id}`).\n"
             )),
         }
         Ok(ExitCode::SUCCESS)

@@ -23,8 +23,11 @@ pub(crate) fn run(
         let store = open(db).await?;
         let (id, row) = resolve_row(&store, run).await?;
         if row.is_finished() {
-            print(&format!("Run {id} already ended: {}.\n", row.status));
-            return Ok(ExitCode::SUCCESS);
+            eprint(&format!(
+                "error: run {id} already ended ({}): nothing to cancel\n",
+                row.status
+            ));
+            return Ok(ExitCode::from(2));
         }
         let engine = engine(store, registry, Some(args), true);
         // Nobody drives it: this process will, so it must be able to before the cancel is

@@ -151,6 +151,9 @@ async fn prompt(engine: &Engine, run: &RunId, step: &StepId, lines: &mut Lines) 
         "\nYou ({me}) may decide `{step}`. Type `approve: <comment>` to approve, `reject: <reason>` to reject, or Enter to leave it to others:\n> "
     );
     loop {
+        if lines.is_closed() && lines.is_empty() {
+            return;
+        }
         // Only someone who could approve is asked; anyone else waits for others.
         match engine.state(run).await {
             Ok(state) if may_decide(&state, step, &me) => {}
@@ -159,9 +162,16 @@ async fn prompt(engine: &Engine, run: &RunId, step: &StepId, lines: &mut Lines) 
         // What was typed while no prompt was open answers nothing.
         while lines.try_recv().is_ok() {}
         print(&text);
-        let Some(line) = read_line_while_waiting(engine, run, step, &me, lines).await else {
-            print("\n(the gate was settled meanwhile; prompt withdrawn)\n");
-            return;
+        let line = match read_line_while_waiting(engine, run, step, &me, lines).await {
+            Typed::Line(line) => line,
+            Typed::Settled => {
+                print("\n(the gate was settled meanwhile; prompt withdrawn)\n");
+                return;
+            }
+            Typed::Closed => {
+                print("\n(no more input from the terminal; the gate is left to others)\n");
+                return;
+            }
         };
         let (verdict, comment) = match parse(&line) {
             Answer::Leave => return,
@@ -214,22 +224,30 @@ async fn send(
     }
 }
 
-/// A line from the terminal, or `None` once the gate no longer waits for `me` (or the
-/// terminal closed).
+/// What came of waiting for the operator.
+enum Typed {
+    Line(String),
+    /// The gate no longer waits for them (someone decided, the run moved on).
+    Settled,
+    /// The terminal closed (Ctrl-D): nothing more will be typed.
+    Closed,
+}
+
+/// A line from the terminal, unless the gate stops waiting for `me` or input ends.
 async fn read_line_while_waiting(
     engine: &Engine,
     run: &RunId,
     step: &StepId,
     me: &str,
     lines: &mut Lines,
-) -> Option<String> {
+) -> Typed {
     loop {
         tokio::select! {
-            line = lines.recv() => return line,
+            line = lines.recv() => return line.map_or(Typed::Closed, Typed::Line),
             () = tokio::time::sleep(RECHECK) => {
                 match engine.state(run).await {
                     Ok(state) if may_decide(&state, step, me) => {}
-                    _ => return None,
+                    _ => return Typed::Settled,
                 }
             }
         }

@@ -92,16 +92,22 @@ impl Scrubber {
         Self { patterns }
     }
 
-    /// `text` with every secret form replaced by `***`, and a form's start left at the
-    /// end of a text that was cut short (a body kept up to a limit) masked too.
+    /// `text` with every secret form replaced by `***`; a text cut short (it ends with
+    /// `…`) also has a form's start at its end masked.
     pub fn text(&self, text: &str) -> String {
+        self.masked(text, text.ends_with('…'))
+    }
+
+    fn masked(&self, text: &str, cut: bool) -> String {
         let mut out = text.to_owned();
         for p in &self.patterns {
             if out.contains(p.as_str()) {
                 out = out.replace(p.as_str(), MASK);
             }
         }
-        self.cut_start(&mut out);
+        if cut {
+            self.cut_start(&mut out);
+        }
         out
     }
 
@@ -134,9 +140,15 @@ impl Scrubber {
             Value::String(s) => *s = self.text(s),
             Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
             Value::Object(map) => {
+                // `exec` keeps output up to a limit and says so: its texts may end in the
+                // start of a secret.
+                let cut = map.get("truncated") == Some(&Value::Bool(true));
                 let entries = std::mem::take(map);
                 for (k, mut v) in entries {
-                    self.value(&mut v);
+                    match &mut v {
+                        Value::String(text) if cut => *text = self.masked(text, true),
+                        _ => self.value(&mut v),
+                    }
                     map.insert(self.text(&k), v);
                 }
             }
@@ -175,15 +187,20 @@ mod tests {
     fn a_cut_off_start_and_a_number_are_masked() {
         let s = Scrubber::new(["ghp_R4nd0mT0kenValue", "92837461"]);
         assert_eq!(s.text("xxx token ghp_R4nd0…"), "xxx token ***…");
-        assert_eq!(s.text("0123456789ghp_R4"), "0123456789***");
+        assert_eq!(s.text("ghp_…"), "***…");
         assert_eq!(
-            s.text("ends with ghp"),
-            "ends with ghp",
+            s.text("ends with ghp…"),
+            "ends with ghp…",
             "three characters stay"
         );
-        let mut v = json!({"n": 92837461, "m": 5});
+        // Only a text known to be cut: a key or a word that starts a secret stays.
+        assert_eq!(s.text("0123456789ghp_R4"), "0123456789ghp_R4");
+        let mut v = json!({"n": 92837461, "m": 5, "ghp_R4": true});
         s.value(&mut v);
-        assert_eq!(v, json!({"n": "***", "m": 5}));
+        assert_eq!(v, json!({"n": "***", "m": 5, "ghp_R4": true}));
+        let mut v = json!({"stdout": "0123456789ghp_R4", "truncated": true});
+        s.value(&mut v);
+        assert_eq!(v, json!({"stdout": "0123456789***", "truncated": true}));
     }
 
     #[test]
