@@ -477,6 +477,10 @@ impl Cx<'_> {
             Root::Notice => scope.notice,
         };
         if !allowed {
+            // Used, if in the wrong place: one error is enough, no "never used" warning.
+            if let (Root::Secrets, Some(name)) = (r.root, r.name()) {
+                self.used_secrets.insert(name.to_owned());
+            }
             let at = place(self, root);
             let (code, message, hint) = match r.root {
                 Root::Secrets if scope.recorded => (

@@ -7,7 +7,7 @@
 //! dropped, `\` as `/`); percent-encoded as URL components, `encodeURI`, query strings,
 //! paths and userinfo are by common encoders (upper- and lower-case hex; `+` for spaces
 //! in forms); as a JSON string's contents (as is; `\uXXXX` in either case; `\/`; Go's
-//! `\u003c`; escaped twice); HTML-escaped; base64 (standard and URL-safe, padded or
+//! `\u003c`; escaped twice); HTML-escaped; hex (either case); base64 (standard and URL-safe, padded or
 //! not), also where the value sits inside longer encoded data at any of the three byte
 //! alignments (`user:password`); and each line of a multi-line value. Not covered: any
 //! other transformation (hashes, case changes, base64 wrapped across lines, a charset
@@ -128,6 +128,9 @@ pub(crate) fn forms(value: &str) -> Vec<String> {
         add(json);
     }
     add(html_escaped(value));
+    let hex = hex_of(value.as_bytes());
+    add(hex.to_ascii_uppercase());
+    add(hex);
     let bytes = value.as_bytes();
     for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
         add(engine.encode(bytes));
@@ -175,6 +178,11 @@ fn upper_unicode_escapes(escaped: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The bytes in lower-case hex (`xxd -p`, `od`, a digest printed raw).
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// HTML's escapes of `&`, `<`, `>`, `"` and `'`.
@@ -283,6 +291,7 @@ mod tests {
         assert!(f.iter().any(|x| x == "wxyz/%C3%A9"), "{f:?}");
         let f = forms("-----BEGIN KEY-----\nMIIEabcdefghijkl\n-----END KEY-----");
         assert!(f.iter().any(|x| x == "MIIEabcdefghijkl"), "{f:?}");
+        assert!(forms("Secr3t").iter().any(|x| x == "536563723374"));
         let f = forms("a<b>&c");
         assert!(f.iter().any(|x| x == "a\\u003cb\\u003e\\u0026c"), "{f:?}");
     }
