@@ -8,7 +8,7 @@
 //! - `decide`: `RunState::decide(now) -> events`, what should happen next (start attempts,
 //!   skip steps, pin `for_each` items, end sleeps, start compensations, finish the run).
 //! - `recover`: what a restart does with attempts that were in flight (retry, reconcile,
-//!   pause), exactly as DESIGN.md's crash semantics say.
+//!   pause), as docs/runbook-language.md (When drctl crashes during a step) says.
 //! - [`measure`]: RTO and RPO as the run measured them, recorded in `run_finished`.
 //! - [`notice`]: `notify:` subscriptions: which notices to queue, their delivery retries.
 //! - `context`: the values templates see during a run.

@@ -13,7 +13,7 @@
 //! 5. wait for an attempt to finish, a deadline, a command, or a signal.
 //!
 //! On load, attempts left in flight by a dead process are settled by `recover` (retry,
-//! reconcile or pause), exactly as DESIGN.md's crash semantics say.
+//! reconcile or pause), as docs/runbook-language.md (When drctl crashes during a step) says.
 //!
 //! # Layout
 //! - [`create`]: new runs, with their sources and params pinned.
