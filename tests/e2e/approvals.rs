@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::support::{config_file, drctl_in, finish, os_user};
+use crate::support::{config_file, drctl_in, finish, os_user, wait_for_text};
 
 /// Groups, and the tests' OS user allowed to act as anyone.
 fn config() -> String {
@@ -74,18 +73,7 @@ impl Lab {
     }
 
     fn wait_for(&self, text: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let got = self.output();
-            if got.contains(text) {
-                return got;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "no `{text}` in:\n{got}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_text(&self.dir.join("run.out"), &[text])
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{config_file, drctl_in, finish, os_user};
+use crate::support::{config_file, drctl_in, finish, os_user, wait_for_text};
 
 /// `long` (a stored 30 s sleep) or `gate` stand before `danger`, which leaves a file.
 const LONG: &str = "runbook: long\nsteps:\n  - { id: long, action: sleep, with: { duration: 30s } }\n  - { id: danger, needs: [long], action: exec, with: { argv: [touch, danger] } }\n";
@@ -127,18 +127,7 @@ impl Place {
     }
 
     fn wait_for(&self, any: &[&str]) -> String {
-        let start = Instant::now();
-        loop {
-            let got = self.output();
-            if any.iter().any(|t| got.contains(t)) {
-                return got;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "{any:?} in:\n{got}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_text(&self.dir.join("run.out"), any)
     }
 }
 

@@ -7,9 +7,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::support::{config_file, drctl_in, finish, os_user};
+use crate::support::{config_file, drctl_in, finish, os_user, wait_for_text};
 
 const NOBODY: u32 = 65534;
 
@@ -104,15 +103,8 @@ impl Place {
 
     /// The run's id, once its gate waits.
     fn wait_for_gate(&self) -> String {
-        let start = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(self.dir.join("run.out")).unwrap_or_default();
-            if text.contains("waits for approval") {
-                return text.split_whitespace().nth(1).unwrap().to_owned();
-            }
-            assert!(start.elapsed() < Duration::from_secs(30), "{text}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let text = wait_for_text(&self.dir.join("run.out"), &["waits for approval"]);
+        text.split_whitespace().nth(1).unwrap().to_owned()
     }
 }
 

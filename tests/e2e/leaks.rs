@@ -11,13 +11,12 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use crate::receiver::Receiver;
-use crate::support::{drctl_in, finish};
+use crate::support::{drctl_in, finish, wait_for_text};
 
 const TOK: &str = "Zq8 \"tok\"/en+é-Kx3";
 /// A multi-line secret (its lines come back joined with ` | ` in an error) and a number.
@@ -210,15 +209,7 @@ fn a_secret_never_reaches_a_record_in_any_form_after_a_crash() {
 
     // (1) The run writes the secret to a file, then sleeps; drctl dies during the sleep.
     let mut run = place.spawn(&["run", "r.yaml"]);
-    let start = Instant::now();
-    while !place.output().contains("nap sleeping until") {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{}",
-            place.output()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_text(&place.dir.join("run.out"), &["nap sleeping until"]);
     run.kill().unwrap();
     run.wait().unwrap();
     let first = place.output();

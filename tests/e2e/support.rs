@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// The OS user the tests run as (the passwd name of the real uid, as drctl reads it).
 pub(crate) fn os_user() -> String {
@@ -57,4 +58,22 @@ pub(crate) fn finish(cmd: &mut Command) -> (i32, String) {
         String::from_utf8_lossy(&o.stderr)
     );
     (o.status.code().unwrap_or(-1), text)
+}
+
+/// Waits (up to 30 s) until `file` holds one of `any`, and returns its text: what a
+/// background drctl printed so far.
+pub(crate) fn wait_for_text(file: &Path, any: &[&str]) -> String {
+    let start = Instant::now();
+    loop {
+        let got = std::fs::read_to_string(file).unwrap_or_default();
+        if any.iter().any(|t| got.contains(t)) {
+            return got;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "none of {any:?} in {}:\n{got}",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -60,39 +60,19 @@ impl OperatorCommand {
     }
 
     /// The command with the secret values in what the operator wrote masked.
-    pub fn masked(self, scrubber: &Scrubber) -> Self {
-        match self {
-            OperatorCommand::Cancel { reason } => OperatorCommand::Cancel {
-                reason: scrubber.text(&reason),
-            },
-            OperatorCommand::Step {
-                step,
-                item,
-                decision,
-                mut output,
-            } => {
+    pub fn masked(mut self, scrubber: &Scrubber) -> Self {
+        match &mut self {
+            OperatorCommand::Cancel { reason: text }
+            | OperatorCommand::Approval { comment: text, .. } => {
+                *text = scrubber.text(text);
+            }
+            OperatorCommand::Step { output, .. } => {
                 if let Some(o) = output.as_mut() {
                     scrubber.value(o);
                 }
-                OperatorCommand::Step {
-                    step,
-                    item,
-                    decision,
-                    output,
-                }
             }
-            OperatorCommand::Approval {
-                step,
-                verdict,
-                comment,
-                on_behalf_of,
-            } => OperatorCommand::Approval {
-                step,
-                verdict,
-                comment: scrubber.text(&comment),
-                on_behalf_of,
-            },
         }
+        self
     }
 
     /// The event that records it in the run's log.

@@ -113,9 +113,15 @@ impl Engine {
     /// Whether a process could drive the run now: every secret its runbook declares can
     /// be read and is long enough to mask (what `drive` checks before recording anything).
     pub async fn check_secrets(&self, run: &RunId) -> Result<(), EngineError> {
-        let state = self.state(run).await?;
+        self.read_secrets(&self.state(run).await?).map(|_| ())
+    }
+
+    /// Every secret the run's runbook declares, and the scrubber that masks them.
+    fn read_secrets(
+        &self,
+        state: &RunState,
+    ) -> Result<(IndexMap<String, String>, Scrubber), EngineError> {
         crate::secrets::read_all(self.secrets.as_ref(), &state.runbook.secrets)
-            .map(|_| ())
             .map_err(EngineError::Secret)
     }
 
@@ -138,9 +144,7 @@ impl Engine {
         }
         // Before anything is recorded: the values to mask, whichever step and whichever
         // process (before a crash) revealed them.
-        let (secret_values, scrubber) =
-            crate::secrets::read_all(self.secrets.as_ref(), &state.runbook.secrets)
-                .map_err(EngineError::Secret)?;
+        let (secret_values, scrubber) = self.read_secrets(&state)?;
         let lease = self.claim(run).await?;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let now = self.clock.now();

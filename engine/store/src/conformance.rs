@@ -15,10 +15,10 @@ use crate::StoreError;
 use crate::chain::{GENESIS, verify};
 use crate::ledger::{self, LedgerKind, RunHeads};
 use crate::rows::{
-    Checked, Claim, Command, CommandOutcome, LockOutcome, NewEvent, NewRun, Projection, RunFilter,
-    StepRow, Taken,
+    Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection,
+    RunFilter, StepRow, Taken,
 };
-use crate::traits::{Append, Batch, Store};
+use crate::traits::{Batch, Store};
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -69,6 +69,29 @@ fn projection(status: &str) -> Projection {
     }
 }
 
+/// A fixed batch of events for `append_events`.
+#[derive(Debug, Clone)]
+struct Append<'a> {
+    lease: &'a Lease,
+    /// The run's version before these events; the append fails if it moved.
+    expected: u64,
+    events: &'a [NewEvent],
+    projection: &'a Projection,
+    now: Timestamp,
+}
+
+/// Appends fixed events, settling no command; returns the new version.
+async fn append_events(s: &dyn Store, a: Append<'_>) -> Result<u64, StoreError> {
+    let mut batch = Some(Batch {
+        expected: a.expected,
+        events: a.events.to_vec(),
+        projection: a.projection.clone(),
+        taken: Vec::new(),
+    });
+    let version = s.append(a.lease, a.now, &mut |_| batch.take()).await?;
+    Ok(version.unwrap_or(a.expected))
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub async fn check_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
     create_and_read(&make().await).await;
@@ -111,27 +134,31 @@ async fn appends_need_the_version_and_the_lease(s: &dyn Store) {
     let lease = s.claim(&claim(&id, "w1", at(1))).await.unwrap();
     let events = [event(2, "run_started"), event(3, "attempt_started")];
     let p = projection("running");
-    let v = s
-        .append_events(Append {
+    let v = append_events(
+        s,
+        Append {
             lease: &lease,
             expected: 1,
             events: &events,
             projection: &p,
             now: at(3),
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(v, 3);
     // A writer that did not see version 3 is refused.
-    let stale = s
-        .append_events(Append {
+    let stale = append_events(
+        s,
+        Append {
             lease: &lease,
             expected: 1,
             events: &events,
             projection: &p,
             now: at(4),
-        })
-        .await;
+        },
+    )
+    .await;
     assert!(
         matches!(
             stale,
@@ -147,25 +174,29 @@ async fn appends_need_the_version_and_the_lease(s: &dyn Store) {
     let later = at(20_000);
     let successor = s.claim(&claim(&id, "w2", later)).await.unwrap();
     assert!(successor.fence > lease.fence);
-    let old = s
-        .append_events(Append {
+    let old = append_events(
+        s,
+        Append {
             lease: &lease,
             expected: 3,
             events: &events,
             projection: &p,
             now: later,
-        })
-        .await;
+        },
+    )
+    .await;
     assert!(matches!(old, Err(StoreError::LeaseLost(_))), "{old:?}");
-    let v = s
-        .append_events(Append {
+    let v = append_events(
+        s,
+        Append {
             lease: &successor,
             expected: 3,
             events: &events[..1],
             projection: &p,
             now: later,
-        })
-        .await;
+        },
+    )
+    .await;
     assert_eq!(v.unwrap(), 4);
     let all = s.events(&id, 0).await.unwrap();
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
@@ -204,13 +235,16 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
         ],
         ..Projection::default()
     };
-    s.append_events(Append {
-        lease: &lease,
-        expected: 1,
-        events: &[event(1, "x")],
-        projection: &p,
-        now: at(1),
-    })
+    append_events(
+        s,
+        Append {
+            lease: &lease,
+            expected: 1,
+            events: &[event(1, "x")],
+            projection: &p,
+            now: at(1),
+        },
+    )
     .await
     .unwrap();
     let p2 = Projection {
@@ -220,13 +254,16 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
         steps: vec![step("succeeded", None, 0)],
         release_locks: true,
     };
-    s.append_events(Append {
-        lease: &lease,
-        expected: 2,
-        events: &[event(2, "y")],
-        projection: &p2,
-        now: at(2),
-    })
+    append_events(
+        s,
+        Append {
+            lease: &lease,
+            expected: 2,
+            events: &[event(2, "y")],
+            projection: &p2,
+            now: at(2),
+        },
+    )
     .await
     .unwrap();
     let rows = s.steps(&id).await.unwrap();
@@ -251,15 +288,17 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
     );
     assert!(row.is_finished());
     // A refused append changes nothing at all.
-    let refused = s
-        .append_events(Append {
+    let refused = append_events(
+        s,
+        Append {
             lease: &lease,
             expected: 1,
             events: &[event(3, "z")],
             projection: &projection("paused"),
             now: at(3),
-        })
-        .await;
+        },
+    )
+    .await;
     assert!(refused.is_err());
     assert_eq!(s.events(&id, 0).await.unwrap().len(), 3);
     assert_eq!(s.run(&id).await.unwrap().unwrap().status, "failed");
@@ -343,13 +382,16 @@ async fn locks_are_exclusive_and_released_with_the_run(s: &dyn Store) {
         release_locks: true,
         ..Projection::default()
     };
-    s.append_events(Append {
-        lease: &lease,
-        expected: 1,
-        events: &[event(4, "run_finished")],
-        projection: &p,
-        now: at(4),
-    })
+    append_events(
+        s,
+        Append {
+            lease: &lease,
+            expected: 1,
+            events: &[event(4, "run_finished")],
+            projection: &p,
+            now: at(4),
+        },
+    )
     .await
     .unwrap();
     assert_eq!(
@@ -613,13 +655,16 @@ async fn the_ledger_records_each_run_created_and_finished(s: &dyn Store) {
         ..Projection::default()
     };
     for (n, p) in [(1, projection("running")), (2, finish)] {
-        s.append_events(Append {
-            lease: &lease,
-            expected: n,
-            events: &[event(n as i64, "x")],
-            projection: &p,
-            now: at(n as i64),
-        })
+        append_events(
+            s,
+            Append {
+                lease: &lease,
+                expected: n,
+                events: &[event(n as i64, "x")],
+                projection: &p,
+                now: at(n as i64),
+            },
+        )
         .await
         .unwrap();
     }

@@ -27,7 +27,7 @@ pub use rows::{
     Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection,
     RunFilter, RunRow, StepRow, StoredEvent, Taken,
 };
-pub use traits::{Append, Batch, BuildBatch, CommandInbox, Locks, RunReader, RunWriter, Store};
+pub use traits::{Batch, BuildBatch, CommandInbox, Locks, RunReader, RunWriter, Store};
 
 use drctl_core::RunId;
 

@@ -39,18 +39,6 @@ pub struct Batch {
 /// first. `None`: nothing to append (the transaction is rolled back).
 pub type BuildBatch<'a> = dyn FnMut(&[Command]) -> Option<Batch> + Send + 'a;
 
-/// A fixed batch of events, for `append_events` (tools and tests; a run's driver uses
-/// `append`, which sees the inbox).
-#[derive(Debug, Clone)]
-pub struct Append<'a> {
-    pub lease: &'a Lease,
-    /// The run's version before these events; the append fails if it moved.
-    pub expected: u64,
-    pub events: &'a [NewEvent],
-    pub projection: &'a Projection,
-    pub now: Timestamp,
-}
-
 /// The write path of a run's owner.
 #[async_trait]
 pub trait RunWriter: Send + Sync {
@@ -68,18 +56,6 @@ pub trait RunWriter: Send + Sync {
         now: Timestamp,
         build: &mut BuildBatch<'_>,
     ) -> Result<Option<u64>, StoreError>;
-
-    /// Appends fixed events, settling no command; returns the new version.
-    async fn append_events(&self, a: Append<'_>) -> Result<u64, StoreError> {
-        let mut batch = Some(Batch {
-            expected: a.expected,
-            events: a.events.to_vec(),
-            projection: a.projection.clone(),
-            taken: Vec::new(),
-        });
-        let version = self.append(a.lease, a.now, &mut |_| batch.take()).await?;
-        Ok(version.unwrap_or(a.expected))
-    }
 
     /// Takes ownership of a run: when nobody holds it, its lease expired, the caller
     /// already holds it, or `take_over_from` names the current (dead) owner.

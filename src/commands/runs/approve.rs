@@ -150,11 +150,8 @@ pub(crate) fn decide(
         };
         // Entitled, four-eyes, comment, still waiting: checked on the run as it is, and
         // again on any newer state until the command is stored against it.
-        let check = |state: &RunState| {
-            let mine = entries_for(&approvers_of(state, &step_id), &me, &groups);
-            let now = SystemClock::new().now();
-            check_decision(state, &step_id, &me, verdict, comment, &mine, now)
-        };
+        let check =
+            |state: &RunState| may_decide(state, &step_id, &me, &groups, verdict, comment);
         let (what, noun) = match verdict {
             Verdict::Approve => ("approved", "approval"),
             Verdict::Reject => ("rejected", "rejection"),
@@ -182,6 +179,28 @@ pub(crate) fn decide(
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Whether `me` (in `groups`) may give this verdict on the gate now: entitled,
+/// four-eyes, a comment where one is required, the gate still waiting.
+pub(super) fn may_decide(
+    state: &RunState,
+    step: &StepId,
+    me: &str,
+    groups: &[String],
+    verdict: Verdict,
+    comment: &str,
+) -> Result<(), String> {
+    let mine = entries_for(&approvers_of(state, step), me, groups);
+    check_decision(
+        state,
+        step,
+        me,
+        verdict,
+        comment,
+        &mine,
+        SystemClock::new().now(),
+    )
 }
 
 /// Who may decide the gate `step` now (none if it is not waiting).

@@ -14,16 +14,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use drctl_core::{Clock as _, RunId, StepId};
-use drctl_engine::clock::SystemClock;
+use drctl_core::{RunId, StepId};
 use drctl_engine::{Engine, OperatorCommand};
 use drctl_run::RunState;
-use drctl_run::approval::{check_decision, entries_for};
+use drctl_run::approval::entries_for;
 use drctl_run::event::Verdict;
 use tokio::sync::mpsc;
 
 use super::actor;
-use super::approve::approvers_of;
+use super::approve::{approvers_of, may_decide};
 use super::deliver::{Delivered, deliver};
 use crate::commands::print;
 
@@ -134,14 +133,9 @@ pub(super) fn start(engine: &Engine) {
 type Lines = mpsc::UnboundedReceiver<String>;
 
 /// Whether `me` could approve the gate in this state.
-fn may_decide(state: &RunState, step: &StepId, me: &str) -> bool {
-    let mine = entries_for(
-        &approvers_of(state, step),
-        me,
-        &crate::config::get().groups_of(me),
-    );
-    let now = SystemClock::new().now();
-    check_decision(state, step, me, Verdict::Approve, "-", &mine, now).is_ok()
+fn may_approve(state: &RunState, step: &StepId, me: &str) -> bool {
+    let groups = crate::config::get().groups_of(me);
+    may_decide(state, step, me, &groups, Verdict::Approve, "-").is_ok()
 }
 
 /// Asks until the operator decides, leaves the gate, or it is settled by someone else.
@@ -156,7 +150,7 @@ async fn prompt(engine: &Engine, run: &RunId, step: &StepId, lines: &mut Lines) 
         }
         // Only someone who could approve is asked; anyone else waits for others.
         match engine.state(run).await {
-            Ok(state) if may_decide(&state, step, &me) => {}
+            Ok(state) if may_approve(&state, step, &me) => {}
             _ => return,
         }
         // What was typed while no prompt was open answers nothing.
@@ -208,11 +202,7 @@ async fn send(
         comment: comment.to_owned(),
         on_behalf_of: entries_for(&approvers_of(&state, step), me, &groups),
     };
-    let check = |state: &RunState| {
-        let mine = entries_for(&approvers_of(state, step), me, &groups);
-        let now = SystemClock::new().now();
-        check_decision(state, step, me, verdict, comment, &mine, now)
-    };
+    let check = |state: &RunState| may_decide(state, step, me, &groups, verdict, comment);
     match deliver(engine, run, me, &command, &check).await {
         Ok(Delivered::Refused(why)) => Some(format!(
             "Not recorded: {why}.\nType `approve: <comment>`, `reject: <reason>`, or Enter to leave it to others:\n> "
@@ -246,7 +236,7 @@ async fn read_line_while_waiting(
             line = lines.recv() => return line.map_or(Typed::Closed, Typed::Line),
             () = tokio::time::sleep(RECHECK) => {
                 match engine.state(run).await {
-                    Ok(state) if may_decide(&state, step, me) => {}
+                    Ok(state) if may_approve(&state, step, me) => {}
                     _ => return Typed::Settled,
                 }
             }
