@@ -1,5 +1,5 @@
 //! The PostgreSQL, Redis Sentinel and HAProxy actions against real servers: a private
-//! copy of the DR lab (`scripts/lab`, ports 563xx), started and taken down by this test.
+//! copy of the DR lab (`scripts/lab`, ports 263xx), started and taken down by this test.
 //!
 //! One test drives the systems in order, because the steps change the topology (a fence,
 //! a promotion, a Sentinel failover) the way a failover would; each step's assertion
@@ -19,7 +19,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connectors_drive_the_real_lab() {
-    let lab = Lab::up("563");
+    let lab = Lab::up("263");
     let a = lab.get("DRCTL_LAB_PG_A");
     let b = lab.get("DRCTL_LAB_PG_B");
 
@@ -73,7 +73,7 @@ async fn connectors_drive_the_real_lab() {
         .await,
         "a missing table",
     );
-    assert!(e.contains("42P01") && e.contains("127.0.0.1:56331"), "{e}");
+    assert!(e.contains("42P01") && e.contains("127.0.0.1:26331"), "{e}");
     let e = permanent(
         run(
             "postgres.query",
@@ -155,7 +155,7 @@ async fn connectors_drive_the_real_lab() {
     )
     .await;
     assert!(
-        p.contains("127.0.0.1:56332 is") && p.contains("behind"),
+        p.contains("127.0.0.1:26332 is") && p.contains("behind"),
         "{p}"
     );
     run(
@@ -172,13 +172,13 @@ async fn connectors_drive_the_real_lab() {
     .unwrap();
 
     // Unreachable and malformed.
-    let down = "postgres://postgres@127.0.0.1:56339/postgres?connect_timeout=1";
+    let down = "postgres://postgres@127.0.0.1:26339/postgres?connect_timeout=1";
     let e = retryable(
         run("postgres.replication_status", json!({ "dsn": down })).await,
         "an unreachable server",
     );
     assert!(
-        e.contains("127.0.0.1:56339") && e.contains("cannot connect"),
+        e.contains("127.0.0.1:26339") && e.contains("cannot connect"),
         "{e}"
     );
     let e = permanent(
@@ -350,16 +350,16 @@ async fn connectors_drive_the_real_lab() {
     );
     assert!(e.contains("does not exist"), "{e}");
     let e = retryable(
-        run("haproxy.stats", json!({ "socket": "127.0.0.1:56399" })).await,
+        run("haproxy.stats", json!({ "socket": "127.0.0.1:26399" })).await,
         "a refused TCP connection",
     );
-    assert!(e.contains("127.0.0.1:56399"), "{e}");
+    assert!(e.contains("127.0.0.1:26399"), "{e}");
 
     // --- Fence and promote: the PostgreSQL failover ----------------------------------------
     let fence = json!({ "dsn": a });
     let p = preview("postgres.fence", fence.clone(), Outlook::Change).await;
     assert!(
-        p.starts_with("make 127.0.0.1:56331 (primary) read-only and end its"),
+        p.starts_with("make 127.0.0.1:26331 (primary) read-only and end its"),
         "{p}"
     );
     assert_eq!(
@@ -395,7 +395,7 @@ async fn connectors_drive_the_real_lab() {
 
     let promote = json!({ "dsn": b, "wait": "30s" });
     let p = preview("postgres.promote", promote.clone(), Outlook::Change).await;
-    assert!(p.starts_with("promote 127.0.0.1:56332: a replica"), "{p}");
+    assert!(p.starts_with("promote 127.0.0.1:26332: a replica"), "{p}");
     assert_eq!(
         reconcile("postgres.promote", promote.clone()).await,
         Observed::NotDone
@@ -518,15 +518,15 @@ async fn connectors_drive_the_real_lab() {
     );
     assert!(e.contains("nowhere.test.") && e.contains("HTTP 404"), "{e}");
     let mut down = switch(&key, "lab.drctl.test");
-    down["api_url"] = json!("http://127.0.0.1:56359");
+    down["api_url"] = json!("http://127.0.0.1:26359");
     retryable(
         run("dns.powerdns.set_records", down).await,
         "an unreachable API",
     );
     let mut silent = check("127.0.10.2", "300ms");
-    silent["server"] = json!("127.0.0.1:56359");
+    silent["server"] = json!("127.0.0.1:26359");
     let e = retryable(run("dns.check", silent).await, "a DNS server that is down");
-    assert!(e.contains("127.0.0.1:56359"), "{e}");
+    assert!(e.contains("127.0.0.1:26359"), "{e}");
 
     // --- Sentinel quorum lost ------------------------------------------------------------
     lab.kill("redis/sentinel-1.pid");

@@ -1,5 +1,5 @@
 //! The Vault and restore actions against real servers: a private copy of the DR lab
-//! (`scripts/lab`, ports 564xx) with its OpenBao dev server and its PostgreSQL primary,
+//! (`scripts/lab`, ports 264xx) with its OpenBao dev server and its PostgreSQL primary,
 //! WAL archive and `db` backend in HAProxy.
 //!
 //! One test drives them in order, because each step builds on the state the one before
@@ -47,7 +47,7 @@ async fn app_decrypt(lab: &Lab, ciphertext: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_and_restore_drive_the_real_lab() {
-    let lab = Lab::up("564");
+    let lab = Lab::up("264");
     vault(&lab).await;
     restore(&lab).await;
 }
@@ -270,7 +270,7 @@ async fn vault(lab: &Lab) {
     assert!(e.contains("no transit key `no-such-key`"), "{e}");
     let r = run(
         "vault.transit.read_key",
-        with(token, json!({ "address": "http://127.0.0.1:56499" })),
+        with(token, json!({ "address": "http://127.0.0.1:26499" })),
     )
     .await;
     assert!(
@@ -392,7 +392,7 @@ async fn restore(lab: &Lab) {
         .await,
         "a comparison with the damaged server",
     );
-    assert!(e.contains("missing on 127.0.0.1:56431"), "{e}");
+    assert!(e.contains("missing on 127.0.0.1:26431"), "{e}");
     assert!(matches!(
         reconcile("postgres.restore_pitr", input.clone()).await,
         Observed::Done(o) if o["promoted"] == true

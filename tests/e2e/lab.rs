@@ -1,5 +1,5 @@
 //! The lab runbooks end to end on a private copy of the DR lab (`scripts/lab`, ports
-//! 565xx): the DR drill, then a failover and a failback during which drctl is SIGKILLed
+//! 265xx): the DR drill, then a failover and a failback during which drctl is SIGKILLed
 //! in the middle of `postgres.promote` and of `haproxy.set_weight`, and resumed.
 //!
 //! After a kill, the interrupted call is never repeated blindly: the resumed run asks the
@@ -64,7 +64,7 @@ fn failover_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
         "--drill",
         concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks/lab/failover.yaml"),
         "-p",
-        "lab_ports=565",
+        "lab_ports=265",
     ];
     args.extend_from_slice(extra);
     args
@@ -202,7 +202,7 @@ fn reconciled_once(db: &std::path::Path, run: &str, step: &str) -> String {
 
 #[test]
 fn the_lab_runbooks_run_end_to_end_and_survive_a_kill_during_promote_and_set_weight() {
-    let lab = Lab::up("565");
+    let lab = Lab::up("265");
     let dir = lab.dir.join("drctl");
     std::fs::create_dir_all(&dir).unwrap();
     let d = Drill { lab, dir };
@@ -218,7 +218,7 @@ fn the_lab_runbooks_run_end_to_end_and_survive_a_kill_during_promote_and_set_wei
         "--drill",
         &format!("{ROOT}/runbooks/lab/dr-drill.yaml"),
         "-p",
-        "lab_ports=565",
+        "lab_ports=265",
         "-p",
         &dir_param,
         "-p",
@@ -323,7 +323,7 @@ fn the_lab_runbooks_run_end_to_end_and_survive_a_kill_during_promote_and_set_wei
     println!("kill during promote: {promote}; kill during set_weight: {shift}");
 
     // --- The restore and the key rotation, on the same lab ---------------------------------
-    crate::lab_data::restore_and_key_rotation(&d, "565");
+    crate::lab_data::restore_and_key_rotation(&d, "265");
 }
 
 /// `drctl plan --live` of the failover: every action step that can be asked says what it
@@ -332,7 +332,7 @@ fn the_lab_runbooks_run_end_to_end_and_survive_a_kill_during_promote_and_set_wei
 fn live_plan_reads_the_lab_and_changes_nothing(d: &Drill) {
     const PASSWORD: &str = "plan-secret-4711";
     let failover = format!("{ROOT}/runbooks/lab/failover.yaml");
-    let args = ["plan", &failover, "-p", "lab_ports=565", "--live"];
+    let args = ["plan", &failover, "-p", "lab_ports=265", "--live"];
     let with_password = d
         .lab
         .get("DRCTL_LAB_PG_A")
@@ -360,7 +360,7 @@ fn live_plan_reads_the_lab_and_changes_nothing(d: &Drill) {
         fence["summary"]
             .as_str()
             .unwrap()
-            .starts_with("make 127.0.0.1:56531 (primary) read-only"),
+            .starts_with("make 127.0.0.1:26531 (primary) read-only"),
         "{fence}"
     );
     let promote = live("promote_db");
@@ -369,7 +369,7 @@ fn live_plan_reads_the_lab_and_changes_nothing(d: &Drill) {
         promote["summary"]
             .as_str()
             .unwrap()
-            .starts_with("promote 127.0.0.1:56532: a replica"),
+            .starts_with("promote 127.0.0.1:26532: a replica"),
         "{promote}"
     );
     let cache = live("promote_cache");

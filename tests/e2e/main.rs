@@ -14,6 +14,7 @@ mod identity;
 mod lab;
 mod lab_data;
 mod leaks;
+mod rollout;
 mod runs;
 mod secrets;
 mod support;

@@ -18,9 +18,6 @@ use crate::state::{
     Compensation, Effect, ItemState, ItemStatus, RunState, RunStatus, Stage, StepState, StepStatus,
 };
 
-/// How often a `verify` check is repeated during its soak window.
-pub const VERIFY_INTERVAL: Duration = Duration::from_secs(1);
-
 /// An event that does not fit the state: a bug, or a log that was tampered with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
@@ -543,10 +540,11 @@ impl RunState {
             })?;
         match (phase, result) {
             (Phase::Action, AttemptResult::Succeeded { output }) => match &def.verify {
-                Some(_) => {
+                Some(verify) => {
                     let it = self.item_mut(step, item, index, kind)?;
                     it.pending_output = Some(output.clone());
-                    it.soak_until = None;
+                    // The window starts when the action's change is in place.
+                    it.soak_until = verify.soak.map(|window| at.plus(window));
                     it.status = ItemStatus::Verifying {
                         attempt: 0,
                         next_at: at,
@@ -572,15 +570,21 @@ impl RunState {
                 self.fail_item(step, item, "cancelled".into(), at, index, kind)?
             }
             (Phase::Verify, AttemptResult::Succeeded { .. }) => {
-                let soak = def.verify.as_ref().and_then(|v| v.soak);
+                let every = def.verify.as_ref().map_or(Duration::ZERO, |v| v.every);
                 let it = self.item_mut(step, item, index, kind)?;
-                let until =
-                    soak.map(|window| *it.soak_until.get_or_insert_with(|| at.plus(window)));
-                match until {
+                let began = match it.status {
+                    ItemStatus::Running { since, .. } => since,
+                    _ => at,
+                };
+                match it.soak_until {
+                    // A passing check that ends inside the window: the next one starts
+                    // `every` after this one began, and the last one exactly at the
+                    // window's end, so that the system is seen at the end of the window.
                     Some(until) if at < until => {
+                        let next = began.plus(every).min(until).max(at);
                         it.status = ItemStatus::Verifying {
                             attempt,
-                            next_at: at.plus(VERIFY_INTERVAL.min(until.since(at))),
+                            next_at: next,
                         };
                     }
                     _ => {
@@ -590,6 +594,9 @@ impl RunState {
                 }
             }
             (Phase::Verify, AttemptResult::Failed { message, .. }) => {
+                // The action took effect: its compensation undoes it like a completed
+                // item's (a canary stage that failed its check is rolled back too).
+                self.completed.push((step.clone(), item));
                 self.fail_item(
                     step,
                     item,
@@ -600,6 +607,7 @@ impl RunState {
                 )?;
             }
             (Phase::Verify, AttemptResult::Cancelled) => {
+                self.completed.push((step.clone(), item));
                 self.fail_item(step, item, "verify cancelled".into(), at, index, kind)?;
             }
             (Phase::Compensate, result) => {
@@ -900,13 +908,15 @@ impl RunState {
             "not run: the run failed"
         };
         for st in self.steps.values_mut().filter(|s| s.block == block) {
-            if st.status.is_terminal() {
-                continue;
-            }
+            // A failed `for_each` step is terminal while its later items never started:
+            // they are marked too, so that no item of a finished run reads `pending`.
             for it in st.items.iter_mut().filter(|i| !i.is_terminal()) {
                 it.status = ItemStatus::Skipped {
                     reason: reason.to_owned(),
                 };
+            }
+            if st.status.is_terminal() {
+                continue;
             }
             st.status = StepStatus::Skipped {
                 reason: reason.to_owned(),

@@ -175,15 +175,21 @@ impl RunState {
                 .as_ref()
                 .and_then(|f| f.max_parallel)
                 .map_or(usize::MAX, |n| n.get() as usize);
-            let mut step_running = st.items.iter().filter(|i| i.in_flight()).count();
+            // An item holds its `max_parallel` slot from its first attempt until it has
+            // succeeded: retries, the verify window and an interruption included, so the
+            // next stage of a gradual rollout starts only once this one has held.
+            let mut step_holding = st.items.iter().filter(|i| i.holds_slot()).count();
             for (index, it) in st.items.iter().enumerate() {
                 let item = def
                     .for_each
                     .as_ref()
                     .map(|_| u32::try_from(index).unwrap_or(u32::MAX));
-                let has_room = running < cx.max_parallel && step_running < step_limit;
+                let has_room = running < cx.max_parallel;
                 let event = match &it.status {
-                    ItemStatus::Pending if has_room && !step_failed => {
+                    ItemStatus::Pending
+                        if has_room && step_holding < step_limit && !step_failed =>
+                    {
+                        step_holding += 1;
                         Some(self.start_action(def, item, 1, now, cx))
                     }
                     ItemStatus::Backoff {
@@ -222,7 +228,6 @@ impl RunState {
                 if let Some(event) = event {
                     if matches!(&event, EventKind::AttemptStarted(a) if a.wait_until.is_none()) {
                         running += 1;
-                        step_running += 1;
                     }
                     out.push(event);
                 }

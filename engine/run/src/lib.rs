@@ -31,7 +31,7 @@ pub mod pinned;
 mod recover;
 pub mod state;
 
-pub use apply::{TransitionError, VERIFY_INTERVAL};
+pub use apply::TransitionError;
 pub use context::Scope;
 pub use decide::{DecideCtx, SLEEP};
 pub use event::{Event, EventKind, Outcome, Phase};

@@ -163,7 +163,7 @@ pub struct ItemState {
     /// The action's output while its `verify` check runs; it becomes the item's output
     /// once the check passes.
     pub pending_output: Option<Value>,
-    /// The end of the `verify` soak window, from the first passing check.
+    /// The end of the `verify` soak window: the action's end plus `for`.
     pub soak_until: Option<Timestamp>,
     pub compensation: Compensation,
 }
@@ -196,6 +196,12 @@ impl ItemState {
             self.status,
             ItemStatus::Succeeded { .. } | ItemStatus::Failed { .. } | ItemStatus::Skipped { .. }
         )
+    }
+
+    /// Started and not yet finished: the item occupies one of its step's `max_parallel`
+    /// slots (a sleep, a retry's backoff and a verify window included).
+    pub fn holds_slot(&self) -> bool {
+        !matches!(self.status, ItemStatus::Pending) && !self.is_terminal()
     }
 
     /// An attempt is out in the world right now.

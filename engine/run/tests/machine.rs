@@ -233,7 +233,7 @@ steps:
   - id: shift
     action: log
     with: { message: shift }
-    verify: { action: assert, with: { that: "{{ steps.shift.output.weight == 20 }}" }, for: 3s }
+    verify: { action: assert, with: { that: "{{ steps.shift.output.weight == 20 }}" }, for: 3s, every: 1s }
   - { id: next, needs: [shift], action: log, with: { message: "{{ steps.shift.output.weight }}" } }
 "#;
     let mut s = Sim::new(yaml);
@@ -268,6 +268,117 @@ steps:
     );
     assert_eq!(s.status("shift"), "succeeded");
     assert_eq!(s.input_of("next", Phase::Action), json!({"message": "20"}));
+    s.check_replay();
+}
+
+#[test]
+fn a_verified_item_holds_its_slot_until_its_window_has_held() {
+    let yaml = r#"
+runbook: soak
+steps:
+  - id: shift
+    for_each: [1, 2, 3]
+    max_parallel: 1
+    action: log
+    with: { message: "{{ item }}" }
+    verify: { action: assert, with: { that: "{{ item > 0 }}" }, for: 1s }
+"#;
+    let mut s = Sim::new(yaml);
+    s.settle();
+    assert_eq!(s.running(), ["shift[0]#1"]);
+    s.ok_item("shift", 0, ok_json());
+    // The window starts when the action ends; the check runs at once.
+    assert_eq!(s.running(), ["shift[0]/verify#1"]);
+    let pass = || AttemptResult::Succeeded {
+        output: json!(null),
+    };
+    s.advance(Duration::from_millis(300));
+    s.finish("shift", Some(0), Phase::Verify, pass());
+    assert_eq!(s.running(), Vec::<String>::new(), "item 1 holds its slot");
+    // The last check starts at the window's end (the default interval is longer).
+    assert_eq!(
+        s.state.next_wake(),
+        Some(s.now.plus(Duration::from_millis(700)))
+    );
+    s.wake();
+    assert_eq!(s.running(), ["shift[0]/verify#2"]);
+    s.advance(Duration::from_millis(300));
+    s.finish("shift", Some(0), Phase::Verify, pass());
+    assert_eq!(s.item_status("shift", 0), "succeeded");
+    assert_eq!(
+        s.running(),
+        ["shift[1]#1"],
+        "item 2 starts once item 1 has held"
+    );
+    s.check_replay();
+}
+
+#[test]
+fn a_failed_check_compensates_the_item_whose_action_it_checked() {
+    let yaml = r#"
+runbook: soak
+steps:
+  - id: shift
+    for_each: [20, 40]
+    max_parallel: 1
+    action: log
+    with: { message: "{{ item }}" }
+    verify: { action: log, with: { message: check }, for: 10s }
+    compensate: { action: log, with: { message: "undo {{ item }}" } }
+"#;
+    let mut s = Sim::new(yaml);
+    s.settle();
+    s.ok_item("shift", 0, ok_json());
+    // Checks at 0, 5 and 10 s (the default interval is 5 s).
+    for n in 0..3 {
+        if n > 0 {
+            s.wake();
+        }
+        s.finish(
+            "shift",
+            Some(0),
+            Phase::Verify,
+            AttemptResult::Succeeded {
+                output: json!(null),
+            },
+        );
+    }
+    assert_eq!(s.item_status("shift", 0), "succeeded");
+    s.ok_item("shift", 1, ok_json());
+    s.finish(
+        "shift",
+        Some(1),
+        Phase::Verify,
+        AttemptResult::Failed {
+            class: FailureClass::Permanent,
+            message: "error rate 12%".into(),
+        },
+    );
+    assert_eq!(
+        s.running(),
+        ["shift[1]/compensate#1"],
+        "the failed stage first"
+    );
+    s.finish(
+        "shift",
+        Some(1),
+        Phase::Compensate,
+        AttemptResult::Succeeded {
+            output: json!(null),
+        },
+    );
+    assert_eq!(s.running(), ["shift[0]/compensate#1"]);
+    s.finish(
+        "shift",
+        Some(0),
+        Phase::Compensate,
+        AttemptResult::Succeeded {
+            output: json!(null),
+        },
+    );
+    assert!(
+        matches!(finished(&s), Outcome::Failed { reason } if reason.contains("error rate 12%"))
+    );
     s.check_replay();
 }
 

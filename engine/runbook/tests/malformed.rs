@@ -556,6 +556,16 @@ const CASES: &[Case] = &[
         10,
         Code::BadDuration,
     ),
+    says(
+        case(
+            "verify_every_without_for",
+            "runbook: t\nsteps:\n  - id: a\n    action: log\n    with: { message: hi }\n    verify: { action: log, with: { message: c }, every: 5s }\n",
+            6,
+            57,
+            Code::BadDuration,
+        ),
+        "`every` needs `for`",
+    ),
     case(
         "bad_rto",
         "runbook: t\nobjectives: { rto: 5 minutes }\nsteps:\n  - id: a\n    action: log\n    with: { message: hi }\n",

@@ -45,6 +45,10 @@ pub(super) fn line(event: &Event) -> Option<String> {
             let what = label(a.step.as_str(), a.item, a.phase);
             match a.wait_until {
                 Some(until) => format!("• {what} sleeping until {until}"),
+                // A verify's later attempts are the checks of its `for` window.
+                None if a.attempt > 1 && a.phase == Phase::Verify => {
+                    format!("• {what} (check {})", a.attempt)
+                }
                 None if a.attempt > 1 => format!("• {what} (attempt {})", a.attempt),
                 None => format!("• {what}"),
             }

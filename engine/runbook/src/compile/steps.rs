@@ -11,8 +11,8 @@ use super::header::positive_duration;
 use super::templates::Scope;
 use crate::diagnostic::Code;
 use crate::model::{
-    ActionCall, Approval, Approver, Backoff, BlockKind, ErrorClass, ForEach, ForEachItems, Mark,
-    OnInterrupt, OnTimeout, RetryPolicy, Step, StepKind, Verify,
+    ActionCall, Approval, Approver, Backoff, BlockKind, DEFAULT_VERIFY_EVERY, ErrorClass, ForEach,
+    ForEachItems, Mark, OnInterrupt, OnTimeout, RetryPolicy, Step, StepKind, Verify,
 };
 use crate::raw::{RawApproval, RawRetry, RawStep, Spanned};
 use crate::source::Span;
@@ -86,7 +86,22 @@ pub(crate) fn compile(
             .soak
             .as_ref()
             .and_then(|s| positive_duration(cx, s, "for"));
-        Some(Verify { call, soak })
+        let every = v
+            .every
+            .as_ref()
+            .and_then(|e| positive_duration(cx, e, "every"));
+        if let (Some(e), None) = (&v.every, &v.soak) {
+            cx.d.error(
+                Code::BadDuration,
+                e.span,
+                "`every` needs `for`: it is the interval between checks inside the `for` window",
+            );
+        }
+        Some(Verify {
+            call,
+            soak,
+            every: every.unwrap_or(DEFAULT_VERIFY_EVERY),
+        })
     });
     let compensate = raw.compensate.as_ref().and_then(|c| {
         action_call(

@@ -14,8 +14,8 @@ use crate::source::Span;
 use crate::template::Template;
 
 pub use step::{
-    ActionCall, Approval, Approver, Backoff, ErrorClass, ForEach, ForEachItems, Mark, OnInterrupt,
-    OnTimeout, RetryPolicy, Step, StepKind, SubRunbook, Verify,
+    ActionCall, Approval, Approver, Backoff, DEFAULT_VERIFY_EVERY, ErrorClass, ForEach,
+    ForEachItems, Mark, OnInterrupt, OnTimeout, RetryPolicy, Step, StepKind, SubRunbook, Verify,
 };
 
 /// A compiled runbook.

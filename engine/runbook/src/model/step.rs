@@ -129,9 +129,15 @@ impl ErrorClass {
 #[derive(Debug, Clone)]
 pub struct Verify {
     pub call: ActionCall,
-    /// `for`: the soak window during which the check must keep passing.
+    /// `for`: the soak window during which the check must keep passing. It starts when
+    /// the action finishes.
     pub soak: Option<Duration>,
+    /// `every`: how often the check starts again inside the window.
+    pub every: Duration,
 }
+
+/// How often a `verify` check runs inside its `for` window unless `every` says otherwise.
+pub const DEFAULT_VERIFY_EVERY: Duration = Duration::from_secs(5);
 
 /// What happens on restart when an attempt of this step was interrupted by a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

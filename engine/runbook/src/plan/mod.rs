@@ -144,6 +144,8 @@ pub struct PlanAction {
     pub with: PlanValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soak: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -441,11 +443,13 @@ impl Planner<'_> {
             action: v.call.action.to_string(),
             with: self.inputs(&format!("step `{}` verify", step.id), &v.call, &ctx, false),
             soak: v.soak.map(format_duration),
+            every: v.soak.map(|_| format_duration(v.every)),
         });
         out.compensate = step.compensate.as_ref().map(|c| PlanAction {
             action: c.action.to_string(),
             with: self.inputs(&format!("step `{}` compensate", step.id), c, &ctx, false),
             soak: None,
+            every: None,
         });
         out
     }

@@ -187,7 +187,10 @@ fn action(out: &mut String, what: &str, a: &PlanAction) {
     let soak = a
         .soak
         .as_ref()
-        .map(|s| format!(", holding for {s}"))
+        .map(|s| {
+            let every = a.every.as_deref().unwrap_or("?");
+            format!(", holding for {s} (checked every {every})")
+        })
         .unwrap_or_default();
     let _ = writeln!(out, "       {what}: {}{soak}", a.action);
     fields(out, &a.with, 9);

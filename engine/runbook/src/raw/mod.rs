@@ -125,6 +125,8 @@ pub struct RawActionCall {
     pub action: Option<Spanned<String>>,
     pub with: Option<Node>,
     pub soak: Option<Spanned<String>>,
+    /// `every`: the interval between checks inside the `for` window (verify only).
+    pub every: Option<Spanned<String>>,
 }
 
 /// One `notify:` subscription: `{ on, action, with, required, retry }`.

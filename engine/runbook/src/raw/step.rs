@@ -74,6 +74,12 @@ fn action_call(
         } else {
             None
         },
+        every: if with_soak {
+            m.take("every")
+                .and_then(|(_, n)| duration_text(n, "every", d))
+        } else {
+            None
+        },
     };
     m.finish(d);
     Some(c)

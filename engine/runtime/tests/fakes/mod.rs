@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 pub struct Fakes {
     registry: Registry,
     pub calls: Arc<Mutex<Vec<(String, Value)>>>,
+    /// When each call began, on tokio's (paused) clock, with its input.
+    pub timeline: Arc<Mutex<Vec<(tokio::time::Instant, Value)>>>,
     counters: Arc<Mutex<HashMap<String, u32>>>,
 }
 
@@ -27,6 +29,7 @@ impl Fakes {
         Arc::new(Self {
             registry: Registry::builtin(),
             calls: Arc::default(),
+            timeline: Arc::default(),
             counters: Arc::default(),
         })
     }
@@ -57,6 +60,7 @@ impl ActionRegistry for Fakes {
         Some(Arc::new(Fake {
             spec,
             calls: self.calls.clone(),
+            timeline: self.timeline.clone(),
             counters: self.counters.clone(),
         }))
     }
@@ -65,6 +69,7 @@ impl ActionRegistry for Fakes {
 struct Fake {
     spec: ActionSpec,
     calls: Arc<Mutex<Vec<(String, Value)>>>,
+    timeline: Arc<Mutex<Vec<(tokio::time::Instant, Value)>>>,
     counters: Arc<Mutex<HashMap<String, u32>>>,
 }
 
@@ -81,6 +86,10 @@ impl Action for Fake {
             .lock()
             .unwrap()
             .push((self.spec.name.to_string(), input.clone()));
+        self.timeline
+            .lock()
+            .unwrap()
+            .push((tokio::time::Instant::now(), input.clone()));
         let word = input["message"]
             .as_str()
             .or_else(|| input["argv"][0].as_str())
@@ -124,6 +133,42 @@ impl Action for Fake {
                 let ms: u64 = w[6..].parse().unwrap_or(10);
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                 Ok(json!({"slept": ms}))
+            }
+            // A load balancer's weight: `weight N` sets it.
+            "weight" => {
+                let w = input["argv"][1]
+                    .as_str()
+                    .and_then(|n| n.parse::<u64>().ok());
+                *self
+                    .counters
+                    .lock()
+                    .unwrap()
+                    .entry("weight".into())
+                    .or_default() = w.unwrap_or(0) as u32;
+                Ok(json!({ "weight": w }))
+            }
+            // The error rate of the service behind it: 1% until half the traffic has
+            // moved, 12% from then on; over the 5% the argument names, the check fails.
+            "error-rate" => {
+                let limit: f64 = input["argv"][1]
+                    .as_str()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(5.0);
+                let weight = self
+                    .counters
+                    .lock()
+                    .unwrap()
+                    .get("weight")
+                    .copied()
+                    .unwrap_or(0);
+                let rate = if weight >= 50 { 12.0 } else { 1.0 };
+                if rate > limit {
+                    Err(ActionError::Permanent(format!(
+                        "error rate {rate:.1}% is over {limit}% at weight {weight}"
+                    )))
+                } else {
+                    Ok(json!({ "error_rate": rate }))
+                }
             }
             _ => Ok(json!({ "echo": input })),
         }
