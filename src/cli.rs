@@ -89,8 +89,10 @@ pub(crate) enum Command {
     },
     /// List runs, newest first.
     Ls {
-        #[arg(long)]
-        status: Option<String>,
+        /// Only runs in this state (`interrupted`: the row says running, and nobody
+        /// drives the run).
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
         #[arg(long)]
         runbook: Option<String>,
         /// Include sub-runs.
@@ -217,9 +219,37 @@ pub(crate) enum AuditFormat {
 /// Options of commands that drive runs.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct EngineArgs {
-    /// Attempts running at once in a run.
-    #[arg(long, default_value_t = 8)]
-    pub max_parallel: usize,
+    /// Attempts running at once in a run (1-1000).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_parallel: u16,
+}
+
+/// A run's state, as `ls --status` filters on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StatusArg {
+    Created,
+    Waiting,
+    Running,
+    Interrupted,
+    Paused,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl StatusArg {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            StatusArg::Created => "created",
+            StatusArg::Waiting => "waiting",
+            StatusArg::Running => "running",
+            StatusArg::Interrupted => "interrupted",
+            StatusArg::Paused => "paused",
+            StatusArg::Succeeded => "succeeded",
+            StatusArg::Failed => "failed",
+            StatusArg::Cancelled => "cancelled",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

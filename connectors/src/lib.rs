@@ -38,6 +38,8 @@ pub mod vault;
 
 pub mod guard;
 pub mod input;
+
+pub use crate::core::kill_running_programs;
 mod spec;
 pub mod wait;
 

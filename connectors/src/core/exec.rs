@@ -18,6 +18,7 @@
 //! waits (up to ten minutes) for the processes of earlier attempts of the step to exit;
 //! see [`super::orphans`].
 
+use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -189,6 +190,7 @@ async fn execute(ctx: &ActionCtx, input: &Value, track: bool) -> Result<Finished
     let mut child = cmd
         .spawn()
         .map_err(|e| ActionError::Permanent(format!("cannot run `{program}`: {e}")))?;
+    let mut group = Group::new(child.id());
     if let (Some(text), Some(mut stdin)) = (
         opt_str(input, "stdin").map(str::to_owned),
         child.stdin.take(),
@@ -216,6 +218,7 @@ async fn execute(ctx: &ActionCtx, input: &Value, track: bool) -> Result<Finished
             return Err(ActionError::Permanent(format!("`{program}` did not finish within {}", drctl_core::format_duration(timeout))));
         }
     };
+    group.ended();
     let (out, out_cut) = stdout.await.unwrap_or_default();
     let (err, err_cut) = stderr.await.unwrap_or_default();
     Ok(Finished {
@@ -224,6 +227,60 @@ async fn execute(ctx: &ActionCtx, input: &Value, track: bool) -> Result<Finished
         stderr: err,
         truncated: out_cut || err_cut,
     })
+}
+
+/// The process groups of the programs running now in this process.
+static RUNNING: std::sync::Mutex<BTreeSet<i32>> = std::sync::Mutex::new(BTreeSet::new());
+
+/// Kills (SIGKILL) the process group of every program that a step runs now: for a drctl
+/// that quits at once (a second Ctrl-C), so that nothing it started runs on unseen.
+pub fn kill_running_programs() {
+    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    for pid in running.iter() {
+        signal_group(u32::try_from(*pid).ok(), Signal::KILL);
+    }
+}
+
+/// A running program's process group. Dropped before its leader ended (the attempt's
+/// task aborted when a grace period ran out, or drctl shutting down), it kills the whole
+/// group: `kill_on_drop` alone reaches only the leader, and a child that ignores SIGTERM
+/// would outlive the step.
+struct Group {
+    pid: Option<i32>,
+    ended: bool,
+}
+
+impl Group {
+    fn new(pid: Option<u32>) -> Self {
+        let pid = pid.and_then(|p| i32::try_from(p).ok());
+        if let Some(pid) = pid {
+            RUNNING
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(pid);
+        }
+        Self { pid, ended: false }
+    }
+
+    /// The leader exited (and was waited for) on its own.
+    fn ended(&mut self) {
+        self.ended = true;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let Some(pid) = self.pid else {
+            return;
+        };
+        if !self.ended {
+            signal_group(u32::try_from(pid).ok(), Signal::KILL);
+        }
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&pid);
+    }
 }
 
 /// Signals the process group led by `pid` (each command leads its own): a shell's

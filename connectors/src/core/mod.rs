@@ -8,6 +8,8 @@ pub(crate) mod http;
 mod orphans;
 mod simple;
 
+pub use exec::kill_running_programs;
+
 use std::sync::Arc;
 
 use drctl_core::{Action, ActionSpec, ObjectSchema, Reconcile, Ty};

@@ -558,6 +558,16 @@ const CASES: &[Case] = &[
     ),
     says(
         case(
+            "template_with_a_loop_or_assignment",
+            "runbook: t\nsteps:\n  - id: a\n    action: log\n    with: { message: \"{% set s = 'ab' %}{{ s ~ s }}\" }\n",
+            5,
+            26,
+            Code::TemplateSyntax,
+        ),
+        "only `{% if %}` conditions",
+    ),
+    says(
+        case(
             "verify_every_without_for",
             "runbook: t\nsteps:\n  - id: a\n    action: log\n    with: { message: hi }\n    verify: { action: log, with: { message: c }, every: 5s }\n",
             6,

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::driver::{Done, Driver, Flight, Key};
 use crate::secrets::Scrubber;
 use crate::{DriveOptions, EngineError, RunEnd};
+use drctl_store::StoreError;
 
 impl Driver {
     /// Starts an attempt that is recorded as started.
@@ -181,7 +182,32 @@ impl Driver {
         };
         let (engine, tx, k) = (self.e.clone(), self.done_tx.clone(), key.clone());
         let handle = tokio::spawn(async move {
-            let end = engine.drive_boxed(child.clone(), opts).await;
+            let mut cancel_sent = false;
+            let end = loop {
+                let (pause, cancel) = (opts.pause.clone(), opts.cancel.clone());
+                match engine
+                    .clone()
+                    .drive_boxed(child.clone(), opts.clone())
+                    .await
+                {
+                    // Another live process drives the sub-run (its own `resume`): this step
+                    // waits for it to end, and drives it itself if that driver goes.
+                    Err(EngineError::Store(StoreError::Leased { .. })) => {
+                        let poll = engine.config.poll.max(std::time::Duration::from_millis(50));
+                        tokio::select! {
+                            () = tokio::time::sleep(poll) => {}
+                            () = pause.cancelled() => break Ok(RunEnd::Paused(drctl_run::event::PauseReason::Operator)),
+                            () = cancel.cancelled(), if !cancel_sent => {
+                                // The cancel reaches the sub-run's driver through its inbox.
+                                cancel_sent = true;
+                                let command = crate::OperatorCommand::Cancel { reason: "the parent run was cancelled".into() };
+                                let _ = engine.submit(&child, ENGINE, &command, &|_| Ok(())).await;
+                            }
+                        }
+                    }
+                    other => break other,
+                }
+            };
             let done = match end {
                 Ok(RunEnd::Finished {
                     outcome: Outcome::Succeeded,

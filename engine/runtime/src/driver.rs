@@ -287,7 +287,8 @@ impl Driver {
     }
 
     fn decide(&mut self) -> Result<(), EngineError> {
-        if self.pausing.is_some() {
+        // Asked to pause: no new attempt starts, even before the loop hears of it.
+        if self.pausing.is_some() || self.opts.pause.is_cancelled() {
             return Ok(());
         }
         let (env, actions) = (self.e.env.clone(), self.e.actions.clone());
@@ -422,7 +423,7 @@ impl Driver {
 
     /// Whether deciding now would record anything (pure: nothing is applied).
     fn has_decisions(&self, now: Timestamp) -> bool {
-        if self.pausing.is_some() {
+        if self.pausing.is_some() || self.opts.pause.is_cancelled() {
             return false;
         }
         let cx = DecideCtx {
@@ -483,13 +484,15 @@ impl Driver {
         }
         let pause = self.opts.pause.clone();
         let cancel = self.opts.cancel.clone();
+        // A pause or a cancel comes first: a stream of fast attempts finishing would
+        // otherwise keep the driver busy and the request unheard. Each fires once.
         tokio::select! {
             biased;
-            Some(done) = self.done_rx.recv() => self.on_done(done)?,
             () = pause.cancelled(), if self.pausing.is_none() => self.begin_pause()?,
             () = cancel.cancelled(), if !self.state.cancelled && self.state.status == RunStatus::Running => {
                 self.queue(vec![EventKind::CancelRequested { reason: "the parent run was cancelled".into() }], ENGINE)?;
             }
+            Some(done) = self.done_rx.recv() => self.on_done(done)?,
             () = tokio::time::sleep(at.since(now)) => self.on_timer().await?,
         }
         Ok(())

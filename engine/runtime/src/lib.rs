@@ -23,6 +23,7 @@
 //!   which applies them in the transaction of its next append.
 //! - [`projection`]: rows kept next to the events.
 //! - [`policy`]: gates approved by a configured policy (unattended drills).
+//! - [`liveness`]: whether anybody drives a run whose row says `running`.
 //! - [`clock`], [`worker`], [`secrets`], [`command`], [`observer`].
 
 pub mod clock;
@@ -30,6 +31,7 @@ pub mod command;
 pub mod create;
 pub mod driver;
 pub mod inbox;
+pub mod liveness;
 pub mod observer;
 pub mod policy;
 pub mod projection;

@@ -5,7 +5,8 @@
 //!   see bench/README.md); a step is about one commit.
 //! - Every write transaction starts with `BEGIN IMMEDIATE`, so it takes the write lock up
 //!   front instead of failing half-way with SQLITE_BUSY; a busy timeout covers waits.
-//! - Migrations in `migrations/sqlite/` are applied on open.
+//! - Migrations in `migrations/sqlite/` are applied on open, one process at a time.
+//! - Only `Create::IfMissing` creates a database; `close` checkpoints the WAL into it.
 //! - sqlx errors are mapped to `StoreError` here: nothing above sees a database type.
 //!
 //! # Layout
@@ -35,17 +36,51 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
+/// Whether opening may create the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// Commands that record runs.
+    IfMissing,
+    /// Every other command: a missing file is an error naming the path.
+    Never,
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
+        Self::open_with(path, Create::IfMissing).await
+    }
+
+    /// Opens the database at `path`, creating it only when `create` allows, and applies
+    /// migrations. Migrations are serialised across processes (see [`MigrationLock`]):
+    /// two processes opening a fresh file at once would otherwise both create its tables.
+    pub async fn open_with(path: &Path, create: Create) -> Result<Self, StoreError> {
+        let unavailable = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Unavailable(format!("cannot {what} {}: {e}", path.display()))
+        };
+        match (create, std::fs::metadata(path)) {
+            (_, Ok(m)) if !m.is_file() => {
+                return Err(StoreError::Unavailable(format!(
+                    "{} is not a regular file",
+                    path.display()
+                )));
+            }
+            (Create::Never, Err(_)) => {
+                return Err(StoreError::NoDatabase(path.display().to_string()));
+            }
+            _ => {}
         }
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if create == Create::IfMissing {
+            std::fs::create_dir_all(dir).map_err(|e| unavailable("create", &e))?;
+        }
+        let lock = MigrationLock::take(dir).map_err(|e| unavailable("lock the folder of", &e))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(create == Create::IfMissing)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
@@ -54,18 +89,22 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| unavailable("open", &e))?;
         sqlx::migrate!("../../migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot migrate {}: {e}", path.display()))
-            })?;
+            .map_err(|e| unavailable("migrate", &e))?;
+        drop(lock);
         Ok(Self { pool })
     }
 
-    /// Closes the pool, waiting for connections to finish.
+    /// Moves the write-ahead log into the database file, then closes the pool: a copy of
+    /// the `.db` file alone then holds every run. Best effort: another process that has
+    /// the file open keeps its own view, and its own exit checkpoints again.
     pub async fn close(&self) {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await;
         self.pool.close().await;
     }
 
@@ -73,6 +112,25 @@ impl SqliteStore {
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    }
+}
+
+/// An exclusive `flock` on the database's folder while migrations run. On the folder,
+/// not the file: closing any descriptor of the database file would drop the POSIX locks
+/// SQLite holds on it in this process, and a separate lock file would be left behind.
+struct MigrationLock(#[allow(dead_code)] rustix::fd::OwnedFd);
+
+impl MigrationLock {
+    fn take(dir: &Path) -> std::io::Result<Self> {
+        use rustix::fs::{FlockOperation, Mode, OFlags, flock, open};
+        let fd = open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        // Blocks for as long as another process migrates: milliseconds.
+        flock(&fd, FlockOperation::LockExclusive)?;
+        Ok(Self(fd))
     }
 }
 

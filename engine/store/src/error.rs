@@ -34,4 +34,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// Only commands that create runs create a database: a mistyped path must not look
+    /// like an empty history.
+    #[error("no database at {0} (set by --db or DRCTL_DB); nothing has run there")]
+    NoDatabase(String),
 }

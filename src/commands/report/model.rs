@@ -4,6 +4,7 @@
 
 use drctl_core::Timestamp;
 use drctl_engine::Engine;
+use drctl_engine::liveness;
 use drctl_run::event::{AttemptResult, EventKind, Verdict};
 use drctl_run::measure::Measured;
 use drctl_store::RunRow;
@@ -98,14 +99,18 @@ pub(crate) fn recorded(events: &[drctl_run::Event]) -> Option<Measured> {
     })
 }
 
+fn now() -> Timestamp {
+    drctl_core::Clock::now(&drctl_engine::clock::SystemClock::new())
+}
+
 pub(crate) async fn build(engine: &Engine, row: &RunRow) -> anyhow::Result<RunReport> {
     let store = engine.store();
     let state = engine.state(&row.id).await?;
     let mut report = RunReport {
         run: row.id.to_string(),
         runbook: row.runbook.clone(),
-        status: row.status.clone(),
-        detail: row.detail.clone(),
+        status: liveness::shown_status(row, now()).to_owned(),
+        detail: liveness::interrupted(row, now()).or_else(|| row.detail.clone()),
         drill: state.created.drill,
         trigger: state.created.trigger.clone(),
         started_by: row.actor.clone(),

@@ -31,7 +31,11 @@ pub(crate) async fn rows(engine: &Engine, runs: &[RunRow]) -> anyhow::Result<Vec
         out.push(TrendRow {
             run: row.id.to_string(),
             created_at: row.created_at.to_rfc3339(),
-            status: row.status.clone(),
+            status: drctl_engine::liveness::shown_status(
+                &row,
+                drctl_core::Clock::now(&drctl_engine::clock::SystemClock::new()),
+            )
+            .to_owned(),
             drill,
             objectives: objectives(recorded(&events).as_ref()),
         });

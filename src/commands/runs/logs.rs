@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use drctl_engine::decode_events;
+use drctl_engine::liveness::interrupted;
 use drctl_run::Event;
 use drctl_run::event::{AttemptResult, EventKind};
 use drctl_store::RunReader;
@@ -23,11 +24,27 @@ pub(crate) fn run(
     runtime()?.block_on(async {
         let store = open(db).await?;
         let id = resolve(&store, run).await?;
+        if let Some(step) = step {
+            let steps = store.steps(&id).await?;
+            if !steps.iter().any(|s| s.step == step) {
+                let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
+                let hint = drctl_core::did_you_mean(step, names.iter().copied())
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                anyhow::bail!("run {id} has no step `{step}`{hint}");
+            }
+        }
+        let clock = drctl_engine::clock::SystemClock::new();
         let mut seen = 0;
         loop {
             // Whether the run had ended, read before its events: a run that ends between
-            // the two reads gets one more round, so its last events are printed.
-            let finished = store.run(&id).await?.is_none_or(|r| r.is_finished());
+            // the two reads gets one more round, so its last events are printed. A run
+            // nobody drives ends the following too: nothing would ever come.
+            let row = store.run(&id).await?;
+            let finished = row.as_ref().is_none_or(|r| r.is_finished());
+            let stalled = row
+                .as_ref()
+                .and_then(|r| interrupted(r, drctl_core::Clock::now(&clock)));
             let stored = store.events(&id, seen).await?;
             seen += stored.len() as u64;
             let mut out = String::new();
@@ -43,6 +60,12 @@ pub(crate) fn run(
             print(&out);
             if !follow || finished {
                 return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(why) = stalled {
+                print(&format!(
+                    "Run {id} is interrupted: {why}. Continue it with `drctl resume {id}`.\n"
+                ));
+                return Ok(ExitCode::from(3));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

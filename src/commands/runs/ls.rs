@@ -4,28 +4,52 @@ use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+use drctl_engine::liveness::shown_status;
 use drctl_store::{RunFilter, RunReader};
 
 use super::{open, runtime};
+use crate::cli::StatusArg;
 use crate::commands::print;
 
 pub(crate) fn run(
     db: Option<&Path>,
-    status: Option<String>,
+    status: Option<StatusArg>,
     runbook: Option<String>,
     all: bool,
     limit: usize,
 ) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let store = open(db).await?;
-        let rows = store
-            .list_runs(&RunFilter {
-                status,
-                runbook,
-                top_level: !all,
-                limit,
-            })
-            .await?;
+        let now = drctl_core::Clock::now(&drctl_engine::clock::SystemClock::new());
+        // `interrupted` is not stored: it is a `running` or `waiting` row that nobody
+        // drives, so those are read whole and filtered here.
+        let stored: &[Option<&str>] = match status {
+            None => &[None],
+            Some(StatusArg::Interrupted) => &[Some("running"), Some("waiting")],
+            Some(s) => &[Some(s.as_str())],
+        };
+        let live = matches!(
+            status,
+            Some(StatusArg::Running | StatusArg::Waiting | StatusArg::Interrupted)
+        );
+        let mut rows = Vec::new();
+        for s in stored {
+            rows.extend(
+                store
+                    .list_runs(&RunFilter {
+                        status: s.map(str::to_owned),
+                        runbook: runbook.clone(),
+                        top_level: !all,
+                        limit: if live { usize::MAX >> 1 } else { limit },
+                    })
+                    .await?,
+            );
+        }
+        if let Some(want) = status {
+            rows.retain(|r| shown_status(r, now) == want.as_str());
+        }
+        rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        rows.truncate(limit);
         // The runbook column fits the longest name shown, so columns stay aligned.
         let width = rows
             .iter()
@@ -50,7 +74,7 @@ pub(crate) fn run(
                 "{:<30}  {:<width$}  {:<10}  {:<19}  {:>9}  {}",
                 r.id,
                 r.runbook,
-                r.status,
+                shown_status(r, now),
                 created.get(..19).unwrap_or(&created).replace('T', " "),
                 took,
                 r.actor

@@ -25,7 +25,7 @@ use drctl_engine::{DriveOptions, Engine, EngineConfig, RunEnd};
 use drctl_run::Outcome;
 use drctl_run::event::PauseReason;
 use drctl_store::RunReader;
-use drctl_store_sqlite::SqliteStore;
+use drctl_store_sqlite::{Create, SqliteStore};
 
 use crate::cli::EngineArgs;
 
@@ -45,17 +45,53 @@ pub(crate) fn actor() -> String {
     crate::config::actor_override().map_or_else(crate::identity::os_user, str::to_owned)
 }
 
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// The command's async runtime: whatever database a command opened is checkpointed and
+/// closed when its future ends, so that the `.db` file alone holds every run.
+pub(crate) fn runtime() -> anyhow::Result<Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+        .map(Runtime)
 }
 
+pub(crate) struct Runtime(tokio::runtime::Runtime);
+
+impl Runtime {
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.0.block_on(async {
+            let out = future.await;
+            let opened = std::mem::take(&mut *OPENED.lock().unwrap_or_else(|e| e.into_inner()));
+            for store in opened {
+                store.close().await;
+            }
+            out
+        })
+    }
+}
+
+/// The stores opened by this process, closed at the end of `Runtime::block_on`.
+static OPENED: std::sync::Mutex<Vec<Arc<SqliteStore>>> = std::sync::Mutex::new(Vec::new());
+
+/// The database of an existing history: a missing file is an error naming the path.
 pub(crate) async fn open(db: Option<&Path>) -> anyhow::Result<Arc<SqliteStore>> {
+    open_with(db, Create::Never).await
+}
+
+/// The database `run` records into, created when missing.
+pub(crate) async fn open_creating(db: Option<&Path>) -> anyhow::Result<Arc<SqliteStore>> {
+    open_with(db, Create::IfMissing).await
+}
+
+async fn open_with(db: Option<&Path>, create: Create) -> anyhow::Result<Arc<SqliteStore>> {
     let path = db.map_or_else(default_db, Path::to_path_buf);
-    Ok(Arc::new(SqliteStore::open(&path).await?))
+    let store = Arc::new(SqliteStore::open_with(&path, create).await?);
+    OPENED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(store.clone());
+    Ok(store)
 }
 
 pub(crate) fn engine(
@@ -66,7 +102,7 @@ pub(crate) fn engine(
 ) -> Engine {
     let config = EngineConfig {
         actor: actor(),
-        max_parallel: args.map_or(8, |a| a.max_parallel.max(1)),
+        max_parallel: args.map_or(8, |a| usize::from(a.max_parallel)),
         approval_policies: crate::config::get().approval_policies.clone(),
         // Crash tests only: where to have this process die (see `drctl_engine::Fault`).
         fault: std::env::var("DRCTL_FAULT")
@@ -105,25 +141,38 @@ pub(crate) async fn resolve(store: &SqliteStore, prefix: &str) -> anyhow::Result
     Ok(store.resolve(prefix).await?)
 }
 
-/// Drives a run in the foreground: Ctrl-C pauses it (twice exits at once). Returns the
-/// exit code: 0 succeeded, 1 failed or cancelled, 3 paused or waiting.
+/// Drives a run in the foreground: Ctrl-C or SIGTERM (what systemd, Kubernetes and
+/// `kill` send) pauses it; a second one exits at once, killing the programs that steps
+/// run. Returns the exit code: 0 succeeded, 1 failed or cancelled, 3 paused or waiting.
 pub(crate) async fn drive(
     engine: &Engine,
     run: &RunId,
     mut opts: DriveOptions,
 ) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
     let pause = opts.pause.clone();
     opts.pause = pause.clone();
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            crate::commands::eprint(
-                "\nPausing: running steps get a few seconds to finish (Ctrl-C again to quit now).\n",
-            );
-            pause.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
+        let next = async |i: &mut tokio::signal::unix::Signal,
+                          t: &mut tokio::signal::unix::Signal| {
+            tokio::select! {
+                _ = i.recv() => 130,
+                _ = t.recv() => 143,
             }
-        }
+        };
+        let first = next(&mut interrupt, &mut terminate).await;
+        let what = if first == 130 { "Ctrl-C" } else { "SIGTERM" };
+        crate::commands::eprint(&format!(
+            "\n{what}: pausing; running steps get a few seconds to finish (Ctrl-C again to quit now).\n"
+        ));
+        pause.cancel();
+        let code = next(&mut interrupt, &mut terminate).await;
+        // Quitting now: the programs of running steps go too (their process groups), and
+        // the run is shown `interrupted` until `drctl resume` settles what they did.
+        drctl_connectors::kill_running_programs();
+        std::process::exit(code);
     });
     inline::start(engine);
     let end = engine.drive(run, opts).await;

@@ -10,7 +10,7 @@ use drctl_runbook::compile;
 use drctl_runbook::fs::{FsCalls, callee_sources};
 use drctl_runbook::params::{parse_assignments, resolve_text};
 
-use super::{actor, drive, engine, open, runtime};
+use super::{actor, drive, engine, open_creating, runtime};
 use crate::cli::EngineArgs;
 use crate::commands::{eprint, load_valid, print};
 
@@ -90,7 +90,7 @@ pub(crate) fn run(
         }
     }
     runtime()?.block_on(async {
-        let store = open(db).await?;
+        let store = open_creating(db).await?;
         let engine = engine(store, registry, Some(args), true);
         let run = engine
             .create_run(NewRunRequest {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use drctl_core::format_duration;
+use drctl_engine::liveness::{INTERRUPTED, interrupted};
 use drctl_store::RunReader;
 use serde_json::json;
 
@@ -37,15 +38,27 @@ pub(crate) fn run(db: Option<&Path>, run: &str, format: DiagFormat) -> anyhow::R
             row.source_name,
             row.digest.get(..19).unwrap_or(&row.digest)
         );
-        let _ = writeln!(
-            out,
-            "Status   {}{}",
-            row.status,
-            row.detail
-                .as_ref()
-                .map(|d| format!(": {d}"))
-                .unwrap_or_default()
-        );
+        let now = drctl_core::Clock::now(&drctl_engine::clock::SystemClock::new());
+        match interrupted(&row, now) {
+            Some(why) => {
+                let _ = writeln!(
+                    out,
+                    "Status   {INTERRUPTED}: {why}; continue with `drctl resume {}`",
+                    row.id
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "Status   {}{}",
+                    row.status,
+                    row.detail
+                        .as_ref()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
         let _ = writeln!(out, "By       {}", row.actor);
         let _ = writeln!(out, "Created  {}", row.created_at);
         if let Some(f) = row.finished_at {

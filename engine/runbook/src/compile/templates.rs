@@ -18,7 +18,7 @@ use crate::diagnostic::Code;
 use crate::raw::Spanned;
 use crate::source::Span;
 use crate::template::locate::locate;
-use crate::template::scan::{Name, scan, transformed_secrets};
+use crate::template::scan::{Name, forbidden_statements, scan, transformed_secrets};
 use crate::template::{
     Expr, Kind, NOTICE_FIELDS, RUN_FIELDS, Reference, Root, STEP_FIELDS, Template, ValueTemplate,
     classify, has_template_syntax, single_expression, split_reference,
@@ -381,6 +381,27 @@ impl Cx<'_> {
                 return None;
             }
         };
+        if expr.is_none() {
+            for stmt in forbidden_statements(code) {
+                let at = locate(
+                    self.source,
+                    span,
+                    text,
+                    base + stmt.offset,
+                    stmt.text.len().max(1),
+                );
+                self.d
+                    .error(
+                        Code::TemplateSyntax,
+                        at,
+                        format!(
+                            "`{{% {} %}}` is not allowed in a runbook template: only `{{% if %}}` conditions are",
+                            stmt.text
+                        ),
+                    )
+                    .hint("repeat with `for_each`, compute in an `exec` step; a loop or `set` can build a value of any size");
+            }
+        }
         let names = scan(code, expr.is_some());
         let env = self.env;
         let at = (span, text, base);

@@ -108,16 +108,38 @@ impl TemplateEnv {
         }
     }
 
-    /// Renders a template to a string.
+    /// Renders a template to a string of at most [`MAX_RENDERED`] bytes.
     pub fn render(&self, source: &str, ctx: &Value) -> Result<String, TemplateError> {
-        Ok(self.env.render_str(source, ctx)?)
+        let out = self.env.render_str(source, ctx)?;
+        bounded(out.len())?;
+        Ok(out)
     }
 
-    /// Evaluates an expression to a value.
+    /// Evaluates an expression to a value (a text of at most [`MAX_RENDERED`] bytes).
     pub fn eval(&self, source: &str, ctx: &Value) -> Result<Value, TemplateError> {
         let expr = self.env.compile_expression(source)?;
-        Ok(expr.eval(ctx)?)
+        let value = expr.eval(ctx)?;
+        if let Some(text) = value.as_str() {
+            bounded(text.len())?;
+        }
+        Ok(value)
     }
+}
+
+/// The largest text a template may render: far above any value an action takes (a URL,
+/// a SQL statement, a message), far below what would hurt the process holding a run.
+pub const MAX_RENDERED: usize = 1024 * 1024;
+
+fn bounded(len: usize) -> Result<(), TemplateError> {
+    if len > MAX_RENDERED {
+        return Err(TemplateError {
+            message: format!(
+                "the rendered value is {len} bytes, over the 1 MiB ({MAX_RENDERED} bytes) a template may give"
+            ),
+            range: None,
+        });
+    }
+    Ok(())
 }
 
 fn without_globals(vars: HashSet<String>) -> Vec<String> {
@@ -158,6 +180,18 @@ fn quote(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_over_the_size_cap_is_an_error_not_a_gigabyte() {
+        let env = TemplateEnv::new();
+        let ctx = Value::from(());
+        let big = "{{ 'x' * 2000000 }}";
+        let e = env.render(big, &ctx).unwrap_err();
+        assert!(e.message.contains("over the 1 MiB"), "{e}");
+        let e = env.eval("'ab' * 600000", &ctx).unwrap_err();
+        assert!(e.message.contains("over the 1 MiB"), "{e}");
+        assert_eq!(env.render("{{ 'x' * 3 }}", &ctx).unwrap(), "xxx");
+    }
     use minijinja::context;
 
     #[test]

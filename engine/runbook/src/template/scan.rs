@@ -103,6 +103,41 @@ fn secret_refs(code: &str) -> Vec<usize> {
     out
 }
 
+/// The statements a runbook template may hold: conditions. Loops, assignments and
+/// macros are what let a short template build a value of gigabytes (a string doubled in a
+/// loop or a chain of `set`); a runbook repeats with `for_each`, and computes in programs.
+pub(crate) const ALLOWED_STATEMENTS: &[&str] = &["if", "elif", "else", "endif"];
+
+/// Statements (`{% for %}`, `{% set %}`, ...) other than [`ALLOWED_STATEMENTS`], with the
+/// byte offset of their keyword.
+pub(crate) fn forbidden_statements(source: &str) -> Vec<Name> {
+    let mut out = Vec::new();
+    let mut rest = 0;
+    while let Some((open, close_tag)) = next_block(source, rest) {
+        let code_start = open + 2;
+        let code_end = source[code_start..]
+            .find(close_tag)
+            .map_or(source.len(), |i| code_start + i);
+        if close_tag == "%}" {
+            let code = &source[code_start..code_end];
+            let trimmed = code.trim_start_matches(['-', '+', '~']).trim_start();
+            let offset = code_start + (code.len() - trimmed.len());
+            let keyword: String = trimmed
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !ALLOWED_STATEMENTS.contains(&keyword.as_str()) {
+                out.push(Name {
+                    text: keyword,
+                    offset,
+                });
+            }
+        }
+        rest = (code_end + 2).min(source.len());
+    }
+    out
+}
+
 fn next_block(source: &str, from: usize) -> Option<(usize, &'static str)> {
     let tail = source.get(from..)?;
     [("{{", "}}"), ("{%", "%}"), ("{#", "#}")]
