@@ -19,6 +19,16 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,
+        // The reader went away (`drctl audit export | head`): nothing to say to anyone;
+        // exit as a process killed by SIGPIPE does.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::from(141)
+        }
         Err(e) => {
             // `anyhow` only here: every library error already says what and where.
             let mut stderr = std::io::stderr().lock();

@@ -17,5 +17,7 @@ pub(crate) fn spec(
         reconcile,
         params,
         records_inputs: false,
+        outputs: String::new(),
+        errors: String::new(),
     }
 }

@@ -70,6 +70,12 @@ pub(crate) fn run(registry: &Registry, name: Option<&str>) -> anyhow::Result<Exi
     for group in &spec.params.at_least_one {
         let _ = writeln!(out, "at least one of: {}", group.join(", "));
     }
+    if !spec.outputs.is_empty() {
+        let _ = writeln!(out, "\noutput: {}", spec.outputs);
+    }
+    if !spec.errors.is_empty() {
+        let _ = writeln!(out, "\nerrors: {}", spec.errors);
+    }
     print(&out);
     Ok(ExitCode::SUCCESS)
 }

@@ -87,7 +87,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runbook,
             all,
             limit,
-        } => runs::ls::run(cli.db.as_deref(), status, runbook, all, limit),
+        } => runs::ls::run(cli.db.as_deref(), status, runbook.as_deref(), all, limit),
         Command::Show { run, format } => runs::show::run(cli.db.as_deref(), &run, format),
         Command::Report {
             run,
@@ -177,7 +177,21 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub(crate) fn load(registry: &Registry, path: &Path) -> anyhow::Result<(Source, Compiled)> {
     let source = read_source(path)?;
     let calls = FsCalls::new(registry);
-    let compiled = compile(&source, registry, &calls);
+    let mut compiled = compile(&source, registry, &calls);
+    // Approver groups are the configuration's, which the compiler does not read.
+    if let Some(runbook) = &compiled.runbook {
+        let config = crate::config::get();
+        let known = |g: &str| config.groups.contains_key(g);
+        let known: Option<&dyn Fn(&str) -> bool> = (!config.groups.is_empty()).then_some(&known);
+        compiled
+            .diagnostics
+            .extend(drctl_runbook::compile::unknown_groups(
+                &source, runbook, known,
+            ));
+        compiled
+            .diagnostics
+            .sort_by_key(|d| (d.span.line, d.span.col));
+    }
     Ok((source, compiled))
 }
 

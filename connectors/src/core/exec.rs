@@ -73,14 +73,18 @@ impl Action for Exec {
             Some(codes) => codes.iter().filter_map(Value::as_i64).collect(),
             None => vec![0],
         };
+        // A program that ran and failed may succeed next time (a lock, the network): its
+        // failure is retryable, so a step's `retry:` (default `on: [retryable]`) retries
+        // it. A program that cannot be started, or output that is not what the step
+        // asked for, will not change by itself: permanent.
         let Some(code) = done.code else {
-            return Err(ActionError::Permanent(format!(
+            return Err(ActionError::Retryable(format!(
                 "killed by a signal; stderr: {}",
                 tail(&done.stderr)
             )));
         };
         if !accepted.contains(&i64::from(code)) {
-            return Err(ActionError::Permanent(format!(
+            return Err(ActionError::Retryable(format!(
                 "exited with code {code}; stderr: {}",
                 tail(&done.stderr)
             )));

@@ -100,6 +100,14 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
                     )),
                     "a check that tells after a crash whether the command already took effect",
                 ),
+        )
+        .with_outputs(
+            "{exit_code, stdout, stderr, truncated}; with `output: json`, stdout parsed as JSON",
+        )
+        .with_errors(
+            "retryable: an exit code not in `exit_codes`, or killed by a signal (a step's `retry:` retries it); \
+             permanent: the program cannot be started, stdout is not the JSON `output: json` asks for, \
+             an earlier attempt is still running, `with.timeout` passed; timeout: the step's `timeout` passed",
         ),
         spec(
             "http.request",

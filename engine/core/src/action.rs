@@ -34,9 +34,27 @@ pub struct ActionSpec {
     /// they may not read secrets, since a secret passed through a filter (`| upper`) would
     /// be stored in a form no scrubbing recognises.
     pub records_inputs: bool,
+    /// What a successful call returns, for `drctl actions NAME` (empty: not documented).
+    pub outputs: String,
+    /// Which failures are retryable and which permanent, for `drctl actions NAME`.
+    pub errors: String,
 }
 
 impl ActionSpec {
+    /// Documents the output.
+    #[must_use]
+    pub fn with_outputs(mut self, text: &str) -> Self {
+        text.clone_into(&mut self.outputs);
+        self
+    }
+
+    /// Documents the error classes.
+    #[must_use]
+    pub fn with_errors(mut self, text: &str) -> Self {
+        text.clone_into(&mut self.errors);
+        self
+    }
+
     /// Marks the inputs as recorded as they are (see `records_inputs`).
     #[must_use]
     pub fn recording_inputs(mut self) -> Self {

@@ -52,6 +52,8 @@ pub enum Code {
     UnusedSecret,
     LiteralCredential,
     SecretTransformed,
+    UnknownGroup,
+    UnquotedShell,
 }
 
 impl Code {
@@ -87,6 +89,8 @@ impl Code {
             Code::UnusedSecret => "unused-secret",
             Code::LiteralCredential => "literal-credential",
             Code::SecretTransformed => "secret-transformed",
+            Code::UnknownGroup => "unknown-group",
+            Code::UnquotedShell => "unquoted-shell",
         }
     }
 }

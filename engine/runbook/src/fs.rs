@@ -4,7 +4,7 @@
 //! receives sources and a [`CallResolver`].
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use drctl_core::{ActionCatalog, ParamName};
@@ -13,6 +13,9 @@ use indexmap::IndexMap;
 use crate::compile::{CallResolver, compile};
 use crate::model::ParamSpec;
 use crate::source::Source;
+
+/// The largest runbook file read: a runbook of thousands of steps is a few hundred KiB.
+pub const MAX_RUNBOOK_BYTES: u64 = 4 * 1024 * 1024;
 
 /// A file or folder that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -24,38 +27,58 @@ pub enum FsError {
     },
     #[error("{0}: no runbooks (*.yaml, *.yml) found")]
     Empty(String),
+    #[error("{0}: not a regular file (a FIFO, device or socket is never read as a runbook)")]
+    NotAFile(String),
+    #[error("{path}: {size} bytes, over the {MAX_RUNBOOK_BYTES} bytes a runbook may have")]
+    TooLarge { path: String, size: u64 },
 }
 
 /// Expands folders into the runbook files below them (sorted, `*.yaml` and `*.yml`);
-/// files are kept as given, whatever their extension.
+/// files are kept as given, whatever their extension. Symbolic links are followed, each
+/// folder is walked once (a link back to a parent is a loop, not more runbooks), and only
+/// regular files are taken.
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FsError> {
     let mut out = Vec::new();
+    let mut seen = HashSet::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
         if meta.is_dir() {
             let before = out.len();
-            walk(path, &mut out)?;
+            walk(path, &mut out, &mut seen)?;
             if out.len() == before {
                 return Err(FsError::Empty(path.display().to_string()));
             }
-        } else {
+        } else if meta.is_file() {
             out.push(path.clone());
+        } else {
+            return Err(FsError::NotAFile(path.display().to_string()));
         }
     }
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FsError> {
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>) -> Result<(), FsError> {
+    let canonical = std::fs::canonicalize(dir).map_err(|e| io(dir, e))?;
+    if !seen.insert(canonical) {
+        return Ok(());
+    }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| io(dir, e))?
         .map(|e| e.map(|e| e.path()).map_err(|err| io(dir, err)))
         .collect::<Result<_, _>>()?;
     entries.sort();
     for path in entries {
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+        // A dangling link is not a runbook; anything else that cannot be read is an error.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let runbook = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if meta.is_dir() {
+            walk(&path, out, seen)?;
+        } else if runbook && meta.is_file() {
             out.push(path);
+        } else if runbook {
+            return Err(FsError::NotAFile(path.display().to_string()));
         }
     }
     Ok(())
@@ -68,10 +91,44 @@ fn io(path: &Path, source: std::io::Error) -> FsError {
     }
 }
 
-/// Reads a runbook file. Its name in diagnostics is the path as given.
+/// Reads a runbook file: a regular file of at most [`MAX_RUNBOOK_BYTES`]. Its name in
+/// diagnostics is the path as given.
 pub fn read_source(path: &Path) -> Result<Source, FsError> {
-    let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
-    Ok(Source::new(path.display().to_string(), text))
+    use std::io::Read;
+    let name = || path.display().to_string();
+    // Checked before opening: opening a FIFO waits for a writer, for ever.
+    if !std::fs::metadata(path).map_err(|e| io(path, e))?.is_file() {
+        return Err(FsError::NotAFile(name()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
+    let meta = file.metadata().map_err(|e| io(path, e))?;
+    if !meta.is_file() {
+        return Err(FsError::NotAFile(name()));
+    }
+    if meta.len() > MAX_RUNBOOK_BYTES {
+        return Err(FsError::TooLarge {
+            path: name(),
+            size: meta.len(),
+        });
+    }
+    // Read at most one byte more than the cap: the file may grow while it is read.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_RUNBOOK_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io(path, e))?;
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(FsError::TooLarge {
+            path: name(),
+            size: bytes.len() as u64,
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+        )
+    })?;
+    Ok(Source::new(name(), text))
 }
 
 /// What resolving a callee gives: its params, or why it cannot be called.

@@ -34,18 +34,18 @@ impl ResolvedParams {
 /// A problem with a param value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParamError {
-    #[error("`{0}` is not of the form key=value")]
+    #[error("`{}` is not of the form key=value", shown(.0))]
     Malformed(String),
-    #[error("unknown parameter `{name}`{}", hint(.suggestion))]
+    #[error("unknown parameter `{}`{}", shown(.name), hint(.suggestion))]
     Unknown {
         name: String,
         suggestion: Option<String>,
     },
-    #[error("parameter `{0}` is given twice")]
+    #[error("parameter `{}` is given twice", shown(.0))]
     Duplicate(String),
     #[error("missing required parameter `{0}`")]
     Missing(String),
-    #[error("parameter `{name}`: `{text}` is not {expected}")]
+    #[error("parameter `{name}`: `{}` is not {expected}", shown(.text))]
     Parse {
         name: String,
         text: String,
@@ -53,12 +53,31 @@ pub enum ParamError {
     },
     #[error("parameter `{name}` nests {depth} levels deep; at most {max} are accepted", max = drctl_core::json::MAX_DEPTH)]
     TooDeep { name: String, depth: usize },
-    #[error("parameter `{name}`: {value} is not one of {allowed}")]
+    #[error("parameter `{name}`: {} is not one of {allowed}", shown(.value))]
     NotAllowed {
         name: String,
         value: String,
         allowed: String,
     },
+}
+
+/// A value as an error message may show it: control characters escaped (a NUL or an
+/// escape sequence never reaches the terminal raw) and at most 80 characters.
+pub fn shown(text: &str) -> String {
+    const MAX: usize = 80;
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == MAX {
+            out.push_str(&format!("… ({} bytes in all)", text.len()));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn hint(suggestion: &Option<String>) -> String {

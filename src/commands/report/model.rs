@@ -7,6 +7,9 @@ use drctl_engine::Engine;
 use drctl_engine::liveness;
 use drctl_run::event::{AttemptResult, EventKind, Verdict};
 use drctl_run::measure::Measured;
+use drctl_run::state::Compensation;
+use drctl_run::{Phase, RunState};
+use drctl_runbook::model::Mark;
 use drctl_store::RunRow;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -27,6 +30,13 @@ pub(crate) struct RunReport {
     pub took_ms: Option<u64>,
     /// The figures and whether each met its objective.
     pub objectives: Value,
+    /// Every objective the runbook sets and every figure its marks measure: measured, or
+    /// why not.
+    pub objective_rows: Vec<ObjectiveRow>,
+    /// The params the run was started with.
+    pub params: Value,
+    /// The compensations run after a failure, latest completed step first.
+    pub compensations: Vec<CompensationRow>,
     /// How the RTO window was spent: in actions, in deliberate waits, and in drctl.
     pub rto_breakdown: Option<Overhead>,
     pub timeline: Vec<TimelineRow>,
@@ -46,6 +56,27 @@ pub(crate) struct TimelineRow {
     /// From the run's creation.
     pub start_ms: Option<u64>,
     pub duration_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ObjectiveRow {
+    pub what: String,
+    /// The figure, or why there is none.
+    pub measured: String,
+    pub objective: String,
+    /// PASS, FAIL, or empty when there is nothing to compare.
+    pub result: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct CompensationRow {
+    pub runbook: String,
+    pub step: String,
+    pub item: Option<u32>,
+    pub attempt: u32,
+    /// succeeded, failed or cancelled.
+    pub result: String,
+    pub message: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -119,6 +150,9 @@ pub(crate) async fn build(engine: &Engine, row: &RunRow) -> anyhow::Result<RunRe
         took_ms: row.finished_at.map(|f| ms(f.since(row.created_at))),
         // Filled from the run's own `run_finished` by `walk`.
         objectives: Value::Null,
+        objective_rows: Vec::new(),
+        params: Value::Object(state.created.params.clone()),
+        compensations: Vec::new(),
         rto_breakdown: None,
         timeline: Vec::new(),
         approvals: Vec::new(),
@@ -135,6 +169,8 @@ pub(crate) async fn build(engine: &Engine, row: &RunRow) -> anyhow::Result<RunRe
         &mut covered,
     )
     .await?;
+    let measured = recorded(&engine.events(&row.id).await?).or_else(|| state.measured());
+    report.objective_rows = objective_rows(&state, measured.as_ref());
     report.rto_breakdown = state
         .rto_window()
         .map(|(start, end)| covered.within(start, end));
@@ -180,6 +216,27 @@ async fn walk(
                 step,
                 item,
                 attempt,
+                phase: Phase::Compensate,
+                result,
+            } => report.compensations.push(CompensationRow {
+                runbook: row.runbook.clone(),
+                step: step.to_string(),
+                item: *item,
+                attempt: *attempt,
+                result: match result {
+                    AttemptResult::Succeeded { .. } => "succeeded".into(),
+                    AttemptResult::Failed { .. } => "failed".into(),
+                    AttemptResult::Cancelled => "cancelled".into(),
+                },
+                message: match result {
+                    AttemptResult::Failed { message, .. } => message.clone(),
+                    _ => String::new(),
+                },
+            }),
+            EventKind::AttemptFinished {
+                step,
+                item,
+                attempt,
                 result: AttemptResult::Failed { class, message },
                 ..
             } => report.errors.push(ErrorRow {
@@ -194,13 +251,24 @@ async fn walk(
         }
     }
     let children: Vec<RunRow> = store.children(&row.id).await?;
+    let state = engine.state(&row.id).await?;
     for step in store.steps(&row.id).await? {
+        let undone = state
+            .steps
+            .get(step.step.as_str())
+            .and_then(|s| s.items.get(step.item.unwrap_or(0) as usize))
+            .and_then(|it| match &it.compensation {
+                Compensation::Done => Some(", undone"),
+                Compensation::Failed { .. } => Some(", undo failed"),
+                _ => None,
+            })
+            .unwrap_or_default();
         report.timeline.push(TimelineRow {
             depth,
             runbook: row.runbook.clone(),
             step: step.step.clone(),
             item: step.item,
-            status: step.status.clone(),
+            status: format!("{}{undone}", step.status),
             attempts: step.attempts,
             start_ms: step.started_at.map(|s| ms(s.since(t0))),
             duration_ms: match (step.started_at, step.finished_at) {
@@ -236,4 +304,75 @@ pub(crate) async fn last_runs(
     rows.sort_by_key(|r| r.created_at);
     let skip = rows.len().saturating_sub(n);
     Ok(rows.into_iter().skip(skip).collect())
+}
+
+/// One row per objective set and per figure marked: what was measured, or why nothing was.
+fn objective_rows(state: &RunState, m: Option<&Measured>) -> Vec<ObjectiveRow> {
+    let rb = &state.runbook;
+    let marked = |mark: Mark| -> Vec<String> {
+        rb.blocks()
+            .into_iter()
+            .flat_map(|b| &b.steps)
+            .filter(|s| s.marks.contains(&mark))
+            .map(|s| format!("`{}`", s.id))
+            .collect()
+    };
+    let (starts, ends, rpo) = (
+        marked(Mark::RtoStart),
+        marked(Mark::RtoEnd),
+        marked(Mark::Rpo),
+    );
+    let objective = |d: Option<std::time::Duration>| {
+        d.map_or_else(|| "none set".to_owned(), drctl_core::format_duration)
+    };
+    let verdict = |met: Option<bool>| match met {
+        Some(true) => "PASS".to_owned(),
+        Some(false) => "FAIL".to_owned(),
+        None => String::new(),
+    };
+    let mut rows = Vec::new();
+    if rb.objectives.rto.is_some() || !starts.is_empty() || !ends.is_empty() {
+        let measured = match m.and_then(|m| m.rto_ms) {
+            Some(ms) => super::render::secs(ms),
+            None if starts.is_empty() || ends.is_empty() => {
+                "not measured: no step is marked `rto_start` and `rto_end`".to_owned()
+            }
+            None => format!(
+                "not measured: the run did not get from {} to a successful {}",
+                starts.join(", "),
+                ends.join(", ")
+            ),
+        };
+        rows.push(ObjectiveRow {
+            what: "RTO (rto_start to rto_end)".into(),
+            measured,
+            objective: objective(rb.objectives.rto),
+            result: verdict(m.and_then(Measured::rto_met)),
+        });
+    }
+    if let Some(ms) = m.and_then(|m| m.healthy_ms) {
+        rows.push(ObjectiveRow {
+            what: "Time until healthy through the load balancer".into(),
+            measured: super::render::secs(ms),
+            objective: String::new(),
+            result: String::new(),
+        });
+    }
+    if rb.objectives.rpo.is_some() || !rpo.is_empty() {
+        let measured = match m.and_then(|m| m.lost_writes.zip(m.lost_seconds)) {
+            Some((writes, secs)) => format!("{writes} writes, {secs:.3} s"),
+            None if rpo.is_empty() => "not measured: no step is marked `rpo`".to_owned(),
+            None => format!(
+                "not measured: {} did not succeed with `lost_writes` and `lost_seconds`",
+                rpo.join(", ")
+            ),
+        };
+        rows.push(ObjectiveRow {
+            what: "RPO (acknowledged writes lost)".into(),
+            measured,
+            objective: objective(rb.objectives.rpo),
+            result: verdict(m.and_then(Measured::rpo_met)),
+        });
+    }
+    rows
 }

@@ -2,60 +2,11 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use super::model::RunReport;
 
 /// Milliseconds as seconds, for people.
 pub(crate) fn secs(ms: u64) -> String {
     format!("{:.2} s", ms as f64 / 1000.0)
-}
-
-fn opt_secs(v: &Value) -> String {
-    v.as_u64().map_or_else(|| "–".into(), secs)
-}
-
-fn verdict(v: &Value) -> &'static str {
-    match v.as_bool() {
-        Some(true) => "PASS",
-        Some(false) => "FAIL",
-        None => "–",
-    }
-}
-
-/// The objective rows: what, measured, objective, result.
-fn objective_rows(r: &RunReport) -> Vec<[String; 4]> {
-    let o = &r.objectives;
-    if o.is_null() {
-        return Vec::new();
-    }
-    let mut rows = vec![
-        [
-            "RTO (rto_start to rto_end)".to_owned(),
-            opt_secs(&o["rto_ms"]),
-            opt_secs(&o["rto_objective_ms"]),
-            verdict(&o["rto_met"]).to_owned(),
-        ],
-        [
-            "Time until healthy through the load balancer".to_owned(),
-            opt_secs(&o["healthy_ms"]),
-            String::new(),
-            String::new(),
-        ],
-    ];
-    if !o["lost_writes"].is_null() {
-        rows.push([
-            "RPO (acknowledged writes lost)".to_owned(),
-            format!(
-                "{} writes, {:.3} s",
-                o["lost_writes"],
-                o["lost_seconds"].as_f64().unwrap_or(0.0)
-            ),
-            opt_secs(&o["rpo_objective_ms"]),
-            verdict(&o["rpo_met"]).to_owned(),
-        ]);
-    }
-    rows
 }
 
 fn summary_rows(r: &RunReport) -> Vec<[String; 2]> {
@@ -123,9 +74,38 @@ fn sections(r: &RunReport) -> Vec<Section> {
         Section {
             title: "Objectives",
             head: &["", "measured", "objective", "result"],
-            rows: objective_rows(r).into_iter().map(Vec::from).collect(),
-            empty: "The runbook marks no steps to measure (rto_start, rto_end, rpo).",
+            rows: r
+                .objective_rows
+                .iter()
+                .map(|o| {
+                    vec![
+                        o.what.clone(),
+                        o.measured.clone(),
+                        o.objective.clone(),
+                        o.result.clone(),
+                    ]
+                })
+                .collect(),
+            empty: "The runbook sets no objectives and marks no steps to measure (rto_start, rto_end, rpo).",
             note: breakdown(r),
+        },
+        Section {
+            title: "Parameters",
+            head: &["name", "value"],
+            rows: r
+                .params
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| {
+                    vec![
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                    ]
+                })
+                .collect(),
+            empty: "None.",
+            note: None,
         },
         Section {
             title: "Timeline",
@@ -166,6 +146,25 @@ fn sections(r: &RunReport) -> Vec<Section> {
                 })
                 .collect(),
             empty: "None.",
+            note: None,
+        },
+        Section {
+            title: "Compensations",
+            head: &["runbook", "step", "attempt", "result", "message"],
+            rows: r
+                .compensations
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.runbook.clone(),
+                        step_name(0, "", &c.step, c.item),
+                        c.attempt.to_string(),
+                        c.result.clone(),
+                        c.message.clone(),
+                    ]
+                })
+                .collect(),
+            empty: "None ran.",
             note: None,
         },
         Section {

@@ -32,7 +32,7 @@ pub(crate) async fn rows(engine: &Engine, runs: &[RunRow]) -> anyhow::Result<Vec
             run: row.id.to_string(),
             created_at: row.created_at.to_rfc3339(),
             status: drctl_engine::liveness::shown_status(
-                &row,
+                row,
                 drctl_core::Clock::now(&drctl_engine::clock::SystemClock::new()),
             )
             .to_owned(),

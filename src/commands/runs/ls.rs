@@ -14,7 +14,7 @@ use crate::commands::print;
 pub(crate) fn run(
     db: Option<&Path>,
     status: Option<StatusArg>,
-    runbook: Option<String>,
+    runbook: Option<&str>,
     all: bool,
     limit: usize,
 ) -> anyhow::Result<ExitCode> {
@@ -38,7 +38,7 @@ pub(crate) fn run(
                 store
                     .list_runs(&RunFilter {
                         status: s.map(str::to_owned),
-                        runbook: runbook.clone(),
+                        runbook: runbook.map(str::to_owned),
                         top_level: !all,
                         limit: if live { usize::MAX >> 1 } else { limit },
                     })
@@ -48,7 +48,7 @@ pub(crate) fn run(
         if let Some(want) = status {
             rows.retain(|r| shown_status(r, now) == want.as_str());
         }
-        rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         rows.truncate(limit);
         // The runbook column fits the longest name shown, so columns stay aligned.
         let width = rows

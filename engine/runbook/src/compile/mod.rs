@@ -12,6 +12,7 @@
 
 mod calls;
 mod graph;
+mod groups;
 mod header;
 mod lint;
 mod notify;
@@ -33,6 +34,8 @@ use crate::template::TemplateEnv;
 use crate::yaml;
 
 pub use calls::{CallResolver, NoCalls};
+pub use groups::unknown_groups;
+pub(crate) use steps::credential_name;
 pub use triggers::parse_cron;
 
 /// The result of compiling one source.

@@ -306,13 +306,17 @@ fn check_params(cx: &mut Cx<'_>, spec: &ActionSpec, with: &Node) {
         cx.d.error(Code::ActionParam, span, format!("{}: {e}", spec.name))
             .maybe_hint(hint);
     }
+    if spec.name.as_str() == "exec" {
+        shell_scripts(cx, with);
+    }
     if let Value::Map(entries) = &with.value {
         for (k, v) in entries {
             let sensitive = k
                 .as_str()
                 .and_then(|k| spec.params.get(k))
                 .is_some_and(|f| f.sensitive);
-            if sensitive && v.as_str().is_some_and(|s| !has_template_syntax(s)) {
+            let literal = |v: &Node| v.as_str().is_some_and(|s| !has_template_syntax(s));
+            if sensitive && literal(v) {
                 cx.d.warning(
                     Code::LiteralCredential,
                     v.span,
@@ -320,8 +324,93 @@ fn check_params(cx: &mut Cx<'_>, spec: &ActionSpec, with: &Node) {
                 )
                 .hint("declare it under `secrets:` and write `{{ secrets.<name> }}`, so it never reaches logs or exports");
             }
+            // A map of them (`headers`): the entries whose name says credential.
+            if let (true, Value::Map(inner)) = (sensitive, &v.value) {
+                for (name, value) in inner {
+                    let name = name.as_str().unwrap_or_default();
+                    if credential_name(name) && literal(value) {
+                        cx.d.warning(
+                            Code::LiteralCredential,
+                            value.span,
+                            format!("`{name}` carries a credential but is written literally"),
+                        )
+                        .hint("declare it under `secrets:` and write `{{ secrets.<name> }}` (e.g. `Bearer {{ secrets.api_token }}`), so it never reaches logs, plans or exports");
+                    }
+                }
+            }
         }
     }
+}
+
+/// `exec` of `sh -c SCRIPT`: a template in the script that is not `| quote`d lets a
+/// value with `;`, `$( )` or a quote run as commands.
+fn shell_scripts(cx: &mut Cx<'_>, with: &Node) {
+    let Value::Map(entries) = &with.value else {
+        return;
+    };
+    let Some(Value::Seq(argv)) = entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some("argv"))
+        .map(|(_, v)| &v.value)
+    else {
+        return;
+    };
+    let shell = argv.first().and_then(Node::as_str).is_some_and(|p| {
+        let name = p.rsplit('/').next().unwrap_or(p);
+        matches!(
+            name,
+            "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash" | "busybox"
+        )
+    });
+    // `-c`, or flags that end with it (`-ec`, `-euc`): the next word is the script.
+    let Some(at) = argv.iter().position(|n| {
+        n.as_str()
+            .is_some_and(|s| s.starts_with('-') && !s.starts_with("--") && s.ends_with('c'))
+    }) else {
+        return;
+    };
+    let Some(script) = argv.get(at + 1).filter(|_| shell) else {
+        return;
+    };
+    let Some(text) = script.as_str() else {
+        return;
+    };
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            break;
+        };
+        let inner =
+            after[..close].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+        if !inner.ends_with("quote") {
+            cx.d.warning(
+                Code::UnquotedShell,
+                script.span,
+                format!("`{{{{ {inner} }}}}` is pasted into a shell script unquoted: a value with `;` or `$(...)` would run as commands"),
+            )
+            .hint(format!("write `{{{{ {inner} | quote }}}}`, or pass it as an argument: argv: [sh, -c, 'echo \"$1\"', sh, \"{{{{ {inner} }}}}\"]"));
+        }
+        rest = &after[close + 2..];
+    }
+}
+
+/// Whether a header (or similar entry) name says its value is a credential.
+pub(crate) fn credential_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "cookie",
+        "token",
+        "secret",
+        "password",
+        "api-key",
+        "apikey",
+        "api_key",
+        "x-auth",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 fn for_each(cx: &mut Cx<'_>, raw: &RawStep, loc: Loc) -> Option<ForEach> {

@@ -490,6 +490,7 @@ impl Planner<'_> {
             for e in errors {
                 self.problems.push(format!("{label}: {}: {e}", call.action));
             }
+            mask_credentials(&spec.params, &mut value);
         }
         value
     }
@@ -571,6 +572,33 @@ impl Planner<'_> {
                     at_run_time: t.source.clone(),
                 }
             }
+        }
+    }
+}
+
+/// A plan never shows a credential: the known values of sensitive fields, and of the
+/// entries of sensitive maps (`headers`) whose name says credential, become `***`.
+fn mask_credentials(params: &drctl_core::ObjectSchema, value: &mut PlanValue) {
+    let PlanValue::Map(map) = value else {
+        return;
+    };
+    for (k, v) in map.iter_mut() {
+        if !params.get(k).is_some_and(|f| f.sensitive) {
+            continue;
+        }
+        match v {
+            PlanValue::Value(serde_json::Value::String(_)) => {
+                *v = PlanValue::Value(serde_json::Value::String("***".into()));
+            }
+            PlanValue::Map(inner) => {
+                for (name, entry) in inner.iter_mut() {
+                    if crate::compile::credential_name(name) && matches!(entry, PlanValue::Value(_))
+                    {
+                        *entry = PlanValue::Value(serde_json::Value::String("***".into()));
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
