@@ -162,8 +162,8 @@ fn as_needs_the_configuration_and_a_bad_configuration_says_where() {
     let (code, err) = lab.drctl("bob", &["ls"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains(&format!("{me} may not act as bob")), "{err}");
-    let (code, _) = lab.drctl("alice", &["ls"]);
-    assert_eq!(code, 0);
+    let (code, out) = lab.drctl("alice", &["validate", "gate.yaml"]);
+    assert_eq!(code, 0, "{out}");
 
     std::fs::write(&lab.config, "[groups]\nsre = \"alice\"\n").unwrap();
     let (code, err) = lab.drctl(&me, &["ls"]);

@@ -151,7 +151,7 @@ fn a_failed_step_shows_its_error_in_place_and_the_run_exits_1() {
     let lab = Lab::new("fail");
     let file = lab.file(
         "bad.yaml",
-        "runbook: bad\nsteps:\n  - id: boom\n    action: exec\n    with: { argv: [sh, -c, \"echo oops >&2; exit 7\"] }\n    retry: { attempts: 2, backoff: constant, initial: 100ms, on: [permanent] }\n  - id: after\n    needs: [boom]\n    action: log\n    with: { message: never }\n",
+        "runbook: bad\nsteps:\n  - id: boom\n    action: exec\n    with: { argv: [sh, -c, \"echo oops >&2; exit 7\"] }\n    retry: { attempts: 2, backoff: constant, initial: 100ms }\n  - id: after\n    needs: [boom]\n    action: log\n    with: { message: never }\n",
     );
     let out = lab.drctl(&["run", &file]);
     let shown = text(&out);
@@ -183,6 +183,14 @@ fn bad_params_and_unknown_runs_exit_2_and_store_nothing() {
     let out = lab.drctl(&["run", &file, "-p", "nope=1"]);
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(text(&out).contains("nope"), "{}", text(&out));
+    // Nothing was stored: not even a database was created, and commands that read one
+    // say there is none instead of showing an empty history.
+    assert!(!lab.dir.join("runs.db").exists());
+    let ls = lab.drctl(&["ls"]);
+    assert_eq!(code(&ls), 2, "{}", text(&ls));
+    assert!(text(&ls).contains("no database at"), "{}", text(&ls));
+    // Once a database exists, an unknown run is named as such.
+    assert_eq!(code(&lab.drctl(&["run", &file, "-p", "who=sre"])), 0);
     let out = lab.drctl(&["show", "run_nothing"]);
     assert_eq!(code(&out), 2);
     assert!(
@@ -190,8 +198,6 @@ fn bad_params_and_unknown_runs_exit_2_and_store_nothing() {
         "{}",
         text(&out)
     );
-    let ls = text(&lab.drctl(&["ls"]));
-    assert!(!ls.contains("run_"), "{ls}");
 }
 
 const NAP: &str = r#"runbook: nap

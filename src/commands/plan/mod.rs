@@ -52,6 +52,7 @@ pub(crate) fn run(
     if options.live && plan.problems.is_empty() {
         live::attach(&mut plan, &rb, &resolved, registry, &env, options.timeout)?;
     }
+    plan.mask_credentials(registry);
     match format {
         DiagFormat::Text => print(&render_text(&plan)),
         DiagFormat::Json => print(&format!("{}\n", serde_json::to_string_pretty(&plan)?)),

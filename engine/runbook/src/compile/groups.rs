@@ -7,11 +7,11 @@ use crate::model::{Approver, Runbook, StepKind};
 use crate::source::Source;
 
 /// A warning for every `group:<name>` of an approval (or its escalation) that `known`
-/// does not define. `known` is `None` when no configuration defines any group.
+/// does not define.
 pub fn unknown_groups(
     source: &Source,
     runbook: &Runbook,
-    known: Option<&dyn Fn(&str) -> bool>,
+    known: &dyn Fn(&str) -> bool,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for step in runbook.blocks().into_iter().flat_map(|b| b.steps.iter()) {
@@ -28,7 +28,7 @@ pub fn unknown_groups(
             });
         let mut seen = Vec::new();
         for group in groups {
-            if seen.contains(&group) || known.is_some_and(|k| k(group)) {
+            if seen.contains(&group) || known(group) {
                 continue;
             }
             seen.push(group);
@@ -38,16 +38,9 @@ pub fn unknown_groups(
                 .map_or(step.span, |at| {
                     source.span_at(step.span.offset + at, written.len())
                 });
-            let (message, hint) = match known {
-                Some(_) => (
-                    format!("no group `{group}` is defined in drctl.toml `[groups]`"),
-                    "add it to `[groups]`, or fix the name: nobody can approve as an unknown group",
-                ),
-                None => (
-                    format!("group `{group}`: no drctl.toml defines groups here"),
-                    "define `[groups]` in drctl.toml (--config, DRCTL_CONFIG or /etc/drctl/drctl.toml): until then nobody can approve as a group",
-                ),
-            };
+            let message = format!("no group `{group}` is defined in drctl.toml `[groups]`");
+            let hint =
+                "add it to `[groups]`, or fix the name: nobody can approve as an unknown group";
             out.push(Diagnostic {
                 severity: Severity::Warning,
                 code: Code::UnknownGroup,

@@ -490,7 +490,6 @@ impl Planner<'_> {
             for e in errors {
                 self.problems.push(format!("{label}: {}: {e}", call.action));
             }
-            mask_credentials(&spec.params, &mut value);
         }
         value
     }
@@ -576,8 +575,39 @@ impl Planner<'_> {
     }
 }
 
-/// A plan never shows a credential: the known values of sensitive fields, and of the
-/// entries of sensitive maps (`headers`) whose name says credential, become `***`.
+impl Plan {
+    /// The plan as it may be shown: never a credential. The known values of sensitive
+    /// fields, and of the entries of sensitive maps (`headers`) whose name says
+    /// credential, become `***`. Only for display: `--live` reads with the real values.
+    pub fn mask_credentials(&mut self, catalog: &dyn ActionCatalog) {
+        let params = |action: &str| catalog.spec(action).map(|s| &s.params);
+        for step in self
+            .blocks
+            .iter_mut()
+            .flat_map(|b| b.layers.iter_mut().flatten())
+        {
+            if let Some(p) = params(&step.does) {
+                if let Some(with) = &mut step.with {
+                    mask_credentials(p, with);
+                }
+                for item in step.items.iter_mut().flatten() {
+                    if let Some(with) = &mut item.with {
+                        mask_credentials(p, with);
+                    }
+                }
+            }
+            for call in [&mut step.verify, &mut step.compensate]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(p) = params(&call.action) {
+                    mask_credentials(p, &mut call.with);
+                }
+            }
+        }
+    }
+}
+
 fn mask_credentials(params: &drctl_core::ObjectSchema, value: &mut PlanValue) {
     let PlanValue::Map(map) = value else {
         return;
