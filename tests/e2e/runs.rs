@@ -347,3 +347,143 @@ fn an_interrupted_dangerous_step_pauses_until_an_operator_decides() {
     let logs = text(&lab.drctl(&["logs", &id]));
     assert_eq!(logs.matches("• cut").count(), 1, "one attempt only: {logs}");
 }
+
+/// The pid a step's program wrote to the file `name`, once it has.
+fn pid_in(lab: &Lab, name: &str) -> i32 {
+    let text = lab.wait_for(name, "\n");
+    text.trim().parse().unwrap_or_else(|_| panic!("{name}: {text}"))
+}
+
+/// Whether a process runs (a zombie does not).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// Waits up to `secs` for `pid` to be gone.
+fn gone_within(pid: i32, secs: u64) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+const LONG: &str = r#"runbook: long
+steps:
+  - id: work
+    action: exec
+    with: { argv: [sh, -c, "echo $$ > pid; exec sleep 300"] }
+"#;
+
+/// What systemd, Kubernetes and `kill` send: the run pauses as on Ctrl-C, and the step's
+/// program is stopped with it instead of running on unseen.
+#[test]
+fn sigterm_pauses_the_run_like_ctrl_c_and_stops_its_program() {
+    let lab = Lab::new("sigterm");
+    let file = lab.file("long.yaml", LONG);
+    let mut child = lab.spawn("a.out", &["run", &file]);
+    let program = pid_in(&lab, "pid");
+    signal(child.id(), Signal::TERM);
+    assert_eq!(wait(&mut child), 3, "{}", lab.read("a.out"));
+    let out = lab.read("a.out");
+    assert!(out.contains("SIGTERM: pausing"), "{out}");
+    let id = Lab::run_id(&out);
+    assert!(gone_within(program, 15), "the step's sleep {program} survived");
+    let ls = text(&lab.drctl(&["ls"]));
+    assert!(
+        ls.lines().any(|l| l.starts_with(&id) && l.contains("paused")),
+        "{ls}"
+    );
+}
+
+/// A second Ctrl-C quits at once, taking the programs of running steps along; the run,
+/// which nobody drives any more, reads `interrupted` everywhere, and `logs -f` ends.
+#[test]
+fn a_run_nobody_drives_reads_interrupted_and_logs_follow_ends() {
+    let lab = Lab::new("quit");
+    // The program ignores SIGTERM, so the first Ctrl-C's pause waits for it.
+    let file = lab.file(
+        "stubborn.yaml",
+        "runbook: stubborn\nsteps:\n  - id: work\n    action: exec\n    with: { argv: [sh, -c, \"trap '' TERM; echo $$ > pid; exec sleep 300\"] }\n",
+    );
+    let mut child = lab.spawn("a.out", &["run", &file]);
+    let program = pid_in(&lab, "pid");
+    signal(child.id(), Signal::INT);
+    lab.wait_for("a.out", "pausing");
+    signal(child.id(), Signal::INT);
+    assert_eq!(wait(&mut child), 130, "{}", lab.read("a.out"));
+    let id = Lab::run_id(&lab.read("a.out"));
+    assert!(gone_within(program, 5), "the step's sleep {program} survived");
+
+    let ls = text(&lab.drctl(&["ls"]));
+    let row = ls.lines().find(|l| l.starts_with(&id)).expect(&ls);
+    assert!(row.contains("interrupted"), "{ls}");
+    let only = text(&lab.drctl(&["ls", "--status", "interrupted"]));
+    assert!(only.contains(&id), "{only}");
+    let running = text(&lab.drctl(&["ls", "--status", "running"]));
+    assert!(!running.contains(&id), "{running}");
+    let show = text(&lab.drctl(&["show", &id]));
+    assert!(
+        show.contains("Status   interrupted") && show.contains(&format!("drctl resume {id}")),
+        "{show}"
+    );
+    let report = text(&lab.drctl(&["report", &id]));
+    assert!(report.contains("interrupted"), "{report}");
+    // `logs -f` says so and ends instead of waiting for ever.
+    let mut follow = lab.spawn("logs.out", &["logs", "-f", &id]);
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = follow.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = follow.kill();
+            panic!("logs -f hangs: {}", lab.read("logs.out"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, 3, "{}", lab.read("logs.out"));
+    assert!(lab.read("logs.out").contains("is interrupted"));
+}
+
+/// A step's timeout ends its whole process group after the grace period, children that
+/// ignore SIGTERM included (the engine's grace and the program's used to race, and the
+/// losing side killed only the group's leader).
+#[test]
+fn a_step_timeout_kills_children_that_ignore_sigterm() {
+    let lab = Lab::new("timeout-group");
+    let file = lab.file(
+        "t.yaml",
+        "runbook: t\nsteps:\n  - id: work\n    timeout: 1s\n    action: exec\n    with: { argv: [sh, -c, \"trap '' TERM; sleep 300 & echo $! > pid; wait\"] }\n",
+    );
+    let out = lab.drctl(&["run", &file]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let program = pid_in(&lab, "pid");
+    assert!(gone_within(program, 3), "the child {program} outlived the step");
+}
+
+/// Ctrl-C during a fan-out of fast steps stops new attempts at once: the stream of
+/// finished attempts no longer drowns the request.
+#[test]
+fn ctrl_c_during_a_fast_fan_out_stops_new_attempts() {
+    let lab = Lab::new("fanout");
+    let mut yaml = String::from("runbook: wide\nsteps:\n");
+    for i in 0..2000 {
+        yaml.push_str(&format!("  - {{ id: s{i}, action: log, with: {{ message: hi }} }}\n"));
+    }
+    let file = lab.file("wide.yaml", &yaml);
+    let mut child = lab.spawn("a.out", &["run", &file]);
+    lab.wait_for("a.out", "✓ s");
+    signal(child.id(), Signal::INT);
+    assert_eq!(wait(&mut child), 3, "{}", lab.read("a.out"));
+    let out = lab.read("a.out");
+    let started = out.lines().filter(|l| l.contains("• s")).count();
+    assert!(started < 2000, "every step started after Ctrl-C: {started}");
+}

@@ -933,6 +933,20 @@ impl Driver {
     }
 }
 
+/// A drive that is dropped mid-way (its task aborted, its process going down) takes its
+/// attempts with it, as a dead process would: an attempt's task never outlives the driver
+/// that records its result. (A drive that returns has drained these in `shutdown`.)
+impl Drop for Driver {
+    fn drop(&mut self) {
+        for (_, f) in self.flights.drain() {
+            f.handle.abort();
+        }
+        for (_, handle) in self.notices.drain() {
+            handle.abort();
+        }
+    }
+}
+
 fn timeout_failure(state: &RunState, step: &StepId) -> AttemptResult {
     let limit = state
         .runbook

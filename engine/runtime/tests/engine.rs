@@ -329,6 +329,59 @@ async fn a_call_step_runs_a_pinned_sub_run_linked_to_its_parent() {
     assert_eq!(children[0].parent_step.as_deref(), Some("sub"));
 }
 
+/// `drctl resume CHILD` and `drctl resume PARENT` at the same moment: the parent's `call`
+/// step waits for the sub-run that another process drives, instead of failing ("owned by")
+/// and running its `on_failure` while the sub-run succeeds.
+#[tokio::test(start_paused = true)]
+async fn a_parent_waits_for_a_sub_run_that_another_process_drives() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let first = engine(store.clone(), fakes.clone(), "w1");
+    let child = "runbook: child\nsteps:\n  - { id: slow, action: log, with: { message: \"sleep:5000\" } }\n";
+    let parent = "runbook: parent\nsteps:\n  - { id: sub, call: { runbook: child.yaml } }\n  - { id: after, needs: [sub], action: log, with: { message: after } }\non_failure:\n  - { id: cleanup, action: log, with: { message: cleanup } }\n";
+    let run = first
+        .create_run(NewRunRequest {
+            source: Source::new("dir/parent.yaml", parent),
+            callees: vec![(
+                "dir/child.yaml".into(),
+                Source::new("dir/child.yaml", child),
+            )],
+            params: Map::new(),
+            actor: "alice".into(),
+            trigger: "manual".into(),
+            drill: false,
+            parent: None,
+        })
+        .await
+        .unwrap();
+    // Both die mid-way; their leases run out.
+    crash_after(&first, &run, Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    let child_run = store.children(&run).await.unwrap()[0].id.clone();
+    let (for_child, for_parent) = (
+        engine(store.clone(), fakes.clone(), "w2"),
+        engine(store.clone(), fakes.clone(), "w3"),
+    );
+    let child_end = spawn_drive(&for_child, &child_run, DriveOptions::resuming());
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let parent_end = spawn_drive(&for_parent, &run, DriveOptions::resuming());
+    assert_eq!(
+        finished(&child_end.await.unwrap().unwrap()),
+        &Outcome::Succeeded
+    );
+    assert_eq!(
+        finished(&parent_end.await.unwrap().unwrap()),
+        &Outcome::Succeeded
+    );
+    let messages: Vec<Value> = fakes
+        .calls_of("log")
+        .into_iter()
+        .map(|c| c["message"].clone())
+        .collect();
+    assert!(!messages.contains(&json!("cleanup")), "{messages:?}");
+    assert_eq!(messages.last(), Some(&json!("after")));
+}
+
 struct Fixed;
 impl drctl_engine::SecretReader for Fixed {
     fn read(&self, _: &str, _: &drctl_runbook::model::SecretSource) -> Result<String, String> {
