@@ -81,8 +81,12 @@ fn a_rollout_holds_each_stage_and_rolls_back_when_the_error_rate_rises() {
     // a 1 s error-rate window, rollback when the error rate passes 5%.
     let runbook = format!(
         r#"runbook: rollout
+params:
+  service: {{ type: string, default: api }}
+objectives: {{ rto: 5m, rpo: 1m }}
 steps:
   - id: shift
+    marks: [rto_start]
     for_each: [20, 40, 60, 80, 100]
     max_parallel: 1
     action: http.request
@@ -122,5 +126,34 @@ steps:
             pair[0].0
         );
     }
+
+    // The report tells what happened: the undone stages, the compensations, the params,
+    // and every objective with why it was not measured.
+    let id = out
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .to_owned();
+    let (code, report) = finish(drctl_in(&dir, "alice").args(["report", &id]));
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains("| shift[0] | succeeded, undone |"), "{report}");
+    assert!(report.contains("| shift[2] | failed, undone |"), "{report}");
+    assert!(report.contains("## Compensations"), "{report}");
+    let undo = |i: u32| {
+        report
+            .find(&format!("| rollout | shift[{i}] | 1 | succeeded |"))
+            .unwrap_or_else(|| panic!("no compensation of stage {i}: {report}"))
+    };
+    assert!(undo(2) < undo(1) && undo(1) < undo(0), "latest first: {report}");
+    assert!(report.contains("| service | api |"), "{report}");
+    assert!(
+        report.contains("not measured: no step is marked `rto_end`"),
+        "{report}"
+    );
+    assert!(
+        report.contains("not measured: no step is marked `rpo`"),
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

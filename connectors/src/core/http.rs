@@ -178,8 +178,16 @@ impl Action for Check {
                 Goal::Failures(n) if streak_bad >= n => return Ok(summary()),
                 Goal::ErrorRate { max, .. } => {
                     let rate = (probes - healthy) as f64 / probes as f64;
-                    // The window ends the check: evaluate when the next probe would fall past it.
-                    if window_end.is_some_and(|end| tokio::time::Instant::now() + interval > end) {
+                    // The window ends the check: when the next probe would fall past it,
+                    // wait for its end and evaluate. A check of a window lasts that long,
+                    // so a `verify` whose `for` it spans sees it cover the whole window.
+                    if let Some(end) =
+                        window_end.filter(|end| tokio::time::Instant::now() + interval > *end)
+                    {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(end) => {}
+                            () = ctx.cancel.cancelled() => return Err(ActionError::Cancelled),
+                        }
                         return if rate <= max {
                             Ok(summary())
                         } else {

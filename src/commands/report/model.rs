@@ -335,7 +335,12 @@ fn objective_rows(state: &RunState, m: Option<&Measured>) -> Vec<ObjectiveRow> {
         let measured = match m.and_then(|m| m.rto_ms) {
             Some(ms) => super::render::secs(ms),
             None if starts.is_empty() || ends.is_empty() => {
-                "not measured: no step is marked `rto_start` and `rto_end`".to_owned()
+                let missing: Vec<&str> = [("`rto_start`", &starts), ("`rto_end`", &ends)]
+                    .into_iter()
+                    .filter(|(_, marked)| marked.is_empty())
+                    .map(|(mark, _)| mark)
+                    .collect();
+                format!("not measured: no step is marked {}", missing.join(" or "))
             }
             None => format!(
                 "not measured: the run did not get from {} to a successful {}",
