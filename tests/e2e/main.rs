@@ -10,6 +10,7 @@ mod aws;
 mod cli;
 mod commands;
 mod crash;
+mod hostile;
 mod identity;
 mod lab;
 mod lab_data;

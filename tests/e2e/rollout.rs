@@ -137,7 +137,10 @@ steps:
         .to_owned();
     let (code, report) = finish(drctl_in(&dir, "alice").args(["report", &id]));
     assert_eq!(code, 0, "{report}");
-    assert!(report.contains("| shift[0] | succeeded, undone |"), "{report}");
+    assert!(
+        report.contains("| shift[0] | succeeded, undone |"),
+        "{report}"
+    );
     assert!(report.contains("| shift[2] | failed, undone |"), "{report}");
     assert!(report.contains("## Compensations"), "{report}");
     let undo = |i: u32| {
@@ -145,7 +148,10 @@ steps:
             .find(&format!("| rollout | shift[{i}] | 1 | succeeded |"))
             .unwrap_or_else(|| panic!("no compensation of stage {i}: {report}"))
     };
-    assert!(undo(2) < undo(1) && undo(1) < undo(0), "latest first: {report}");
+    assert!(
+        undo(2) < undo(1) && undo(1) < undo(0),
+        "latest first: {report}"
+    );
     assert!(report.contains("| service | api |"), "{report}");
     assert!(
         report.contains("not measured: no step is marked `rto_end`"),

@@ -351,7 +351,9 @@ fn an_interrupted_dangerous_step_pauses_until_an_operator_decides() {
 /// The pid a step's program wrote to the file `name`, once it has.
 fn pid_in(lab: &Lab, name: &str) -> i32 {
     let text = lab.wait_for(name, "\n");
-    text.trim().parse().unwrap_or_else(|_| panic!("{name}: {text}"))
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{name}: {text}"))
 }
 
 /// Whether a process runs (a zombie does not).
@@ -395,10 +397,14 @@ fn sigterm_pauses_the_run_like_ctrl_c_and_stops_its_program() {
     let out = lab.read("a.out");
     assert!(out.contains("SIGTERM: pausing"), "{out}");
     let id = Lab::run_id(&out);
-    assert!(gone_within(program, 15), "the step's sleep {program} survived");
+    assert!(
+        gone_within(program, 15),
+        "the step's sleep {program} survived"
+    );
     let ls = text(&lab.drctl(&["ls"]));
     assert!(
-        ls.lines().any(|l| l.starts_with(&id) && l.contains("paused")),
+        ls.lines()
+            .any(|l| l.starts_with(&id) && l.contains("paused")),
         "{ls}"
     );
 }
@@ -420,7 +426,10 @@ fn a_run_nobody_drives_reads_interrupted_and_logs_follow_ends() {
     signal(child.id(), Signal::INT);
     assert_eq!(wait(&mut child), 130, "{}", lab.read("a.out"));
     let id = Lab::run_id(&lab.read("a.out"));
-    assert!(gone_within(program, 5), "the step's sleep {program} survived");
+    assert!(
+        gone_within(program, 5),
+        "the step's sleep {program} survived"
+    );
 
     let ls = text(&lab.drctl(&["ls"]));
     let row = ls.lines().find(|l| l.starts_with(&id)).expect(&ls);
@@ -466,7 +475,10 @@ fn a_step_timeout_kills_children_that_ignore_sigterm() {
     let out = lab.drctl(&["run", &file]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     let program = pid_in(&lab, "pid");
-    assert!(gone_within(program, 3), "the child {program} outlived the step");
+    assert!(
+        gone_within(program, 3),
+        "the child {program} outlived the step"
+    );
 }
 
 /// Ctrl-C during a fan-out of fast steps stops new attempts at once: the stream of
@@ -476,7 +488,9 @@ fn ctrl_c_during_a_fast_fan_out_stops_new_attempts() {
     let lab = Lab::new("fanout");
     let mut yaml = String::from("runbook: wide\nsteps:\n");
     for i in 0..2000 {
-        yaml.push_str(&format!("  - {{ id: s{i}, action: log, with: {{ message: hi }} }}\n"));
+        yaml.push_str(&format!(
+            "  - {{ id: s{i}, action: log, with: {{ message: hi }} }}\n"
+        ));
     }
     let file = lab.file("wide.yaml", &yaml);
     let mut child = lab.spawn("a.out", &["run", &file]);

@@ -48,11 +48,15 @@ async fn a_missing_database_is_created_only_when_asked() {
     let dir = std::env::temp_dir().join(format!("drctl-sqlite-missing-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let path = dir.join("typo.db");
-    let e = SqliteStore::open_with(&path, Create::Never).await.unwrap_err();
+    let e = SqliteStore::open_with(&path, Create::Never)
+        .await
+        .unwrap_err();
     assert!(matches!(e, StoreError::NoDatabase(_)), "{e}");
     assert!(e.to_string().contains("typo.db"), "{e}");
     assert!(!path.exists() && !dir.exists(), "nothing is created");
-    let store = SqliteStore::open_with(&path, Create::IfMissing).await.unwrap();
+    let store = SqliteStore::open_with(&path, Create::IfMissing)
+        .await
+        .unwrap();
     store.close().await;
     assert!(path.exists());
     // Closing moved the write-ahead log into the file.

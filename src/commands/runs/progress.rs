@@ -56,6 +56,13 @@ impl Observer for Printer {
                 _ => {}
             }
         }
+        // A lock is freed only by its run ending: say how, for a holder nobody drives.
+        if let EventKind::LockWaiting { held_by, .. } = &event.kind {
+            text.push_str(&format!(
+                "\n              `drctl show {held_by}` says who drives it; if it reads `interrupted`, \
+                 `drctl resume {held_by}` finishes it, or `drctl cancel {held_by}` then `drctl resume {held_by}` stops it"
+            ));
+        }
         if let EventKind::ApprovalRequested { step, .. } = &event.kind {
             text.push_str(&format!(
                 "\n              decide with `drctl approve|reject {} {step} -m \"why\"`",
