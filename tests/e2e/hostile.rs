@@ -359,3 +359,29 @@ fn exec_documents_its_outputs_and_error_classes() {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
 }
+
+/// `audit verify` while runs append: it reads one consistent state of the database, so a
+/// run that moved on between two reads is not reported as tampered with.
+#[test]
+fn audit_verify_during_live_runs_finds_nothing_wrong() {
+    let lab = Lab::new("verify-live");
+    let file = lab.file("a.yaml", HELLO);
+    assert_eq!(lab.drctl(&["run", &file]).0, 0);
+    let runner = {
+        let dir = lab.dir.clone();
+        let file = file.clone();
+        std::thread::spawn(move || {
+            for _ in 0..12 {
+                let (code, out) = finish_in_time(drctl_in(&dir, "alice").args(["run", &file]));
+                assert_eq!(code, 0, "{out}");
+            }
+        })
+    };
+    let mut checks = 0;
+    while !runner.is_finished() || checks < 5 {
+        let (code, out) = lab.drctl(&["audit", "verify"]);
+        assert_eq!(code, 0, "a live run taken for tampering: {out}");
+        checks += 1;
+    }
+    runner.join().unwrap();
+}

@@ -501,3 +501,37 @@ fn ctrl_c_during_a_fast_fan_out_stops_new_attempts() {
     let started = out.lines().filter(|l| l.contains("• s")).count();
     assert!(started < 2000, "every step started after Ctrl-C: {started}");
 }
+
+/// A signal that arrives while a run is being set up pauses it once it exists (or ends
+/// drctl before anything is recorded): never "cannot make progress", never a run left
+/// `created` for ever.
+#[test]
+fn a_signal_at_startup_pauses_the_new_run_or_records_nothing() {
+    let lab = Lab::new("early-signal");
+    // A short step: a pause lets a running step finish, and this one does at once.
+    let file = lab.file("short.yaml", &LONG.replace("sleep 300", "sleep 0.3"));
+    for i in 0..8u64 {
+        let mut child = lab.spawn("a.out", &["run", &file]);
+        std::thread::sleep(Duration::from_millis(5 * i));
+        signal(child.id(), Signal::TERM);
+        // 3: paused; -1: killed by the signal itself, before drctl watched for it.
+        let code = wait(&mut child);
+        let out = lab.read("a.out");
+        assert!(matches!(code, 3 | -1), "exit {code}: {out}");
+        assert!(!out.contains("cannot make progress"), "{out}");
+        if let Ok(pid) = std::fs::read_to_string(lab.dir.join("pid"))
+            .unwrap_or_default()
+            .trim()
+            .parse::<i32>()
+        {
+            assert!(gone_within(pid, 15), "the step's sleep {pid} survived");
+        }
+        let _ = std::fs::remove_file(lab.dir.join("pid"));
+    }
+    let ls = lab.drctl(&["ls"]);
+    let listed = text(&ls);
+    assert!(
+        !listed.contains("created") && !listed.contains("running"),
+        "{listed}"
+    );
+}

@@ -474,6 +474,7 @@ impl Driver {
             && self.state.next_wake().is_none()
             && self.done_rx.is_empty()
             && self.pausing.is_none()
+            && !self.opts.pause.is_cancelled()
             && !self.state.awaits_people()
             && self.state.status == RunStatus::Running;
         if nothing_to_wait_for && self.state.stage != Stage::Done {

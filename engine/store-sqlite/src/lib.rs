@@ -22,6 +22,8 @@ mod locks;
 mod reader;
 mod writer;
 
+pub use reader::Snapshot;
+
 use std::path::Path;
 use std::time::Duration;
 

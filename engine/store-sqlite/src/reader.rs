@@ -119,29 +119,79 @@ impl RunReader for SqliteStore {
     }
 
     async fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, run_id, kind, version, head, prev_hash, hash FROM ledger ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
+        let rows = sqlx::query(LEDGER)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(ledger_entry).collect()
+    }
+}
+
+const LEDGER: &str =
+    "SELECT seq, run_id, kind, version, head, prev_hash, hash FROM ledger ORDER BY seq";
+
+fn ledger_entry(r: &sqlx::sqlite::SqliteRow) -> Result<LedgerEntry, StoreError> {
+    let kind: String = r.try_get("kind").map_err(db)?;
+    let run: String = r.try_get("run_id").map_err(db)?;
+    Ok(LedgerEntry {
+        seq: u64::try_from(r.try_get::<i64, _>("seq").map_err(db)?).unwrap_or(0),
+        run: run_id(&run)?,
+        kind: LedgerKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("ledger entry of unknown kind `{kind}`")))?,
+        version: u64::try_from(r.try_get::<i64, _>("version").map_err(db)?).unwrap_or(0),
+        head: r.try_get("head").map_err(db)?,
+        prev_hash: r.try_get("prev_hash").map_err(db)?,
+        hash: r.try_get("hash").map_err(db)?,
+    })
+}
+
+/// Every run (oldest first), each with its events, and the ledger: one state of the
+/// database, read in one transaction.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub runs: Vec<(RunRow, Vec<StoredEvent>)>,
+    pub ledger: Vec<LedgerEntry>,
+}
+
+impl SqliteStore {
+    /// Reads a [`Snapshot`] in one read transaction, so that runs appending meanwhile are
+    /// seen either before or after an append, never half-way: an audit that reads row,
+    /// events and ledger separately would take a live run for a tampered one.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs ORDER BY created_at, id"
+        ))
+        .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        rows.iter()
+        let events = sqlx::query(
+            "SELECT run_id, seq, at, actor, kind, body, prev_hash, hash FROM events ORDER BY run_id, seq",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let ledger = sqlx::query(LEDGER).fetch_all(&mut *tx).await.map_err(db)?;
+        tx.rollback().await.map_err(db)?;
+        let mut by_run: std::collections::HashMap<String, Vec<StoredEvent>> =
+            std::collections::HashMap::new();
+        for r in &events {
+            let run: String = r.try_get("run_id").map_err(db)?;
+            by_run.entry(run).or_default().push(event_row(r)?);
+        }
+        let runs = rows
+            .iter()
             .map(|r| {
-                let kind: String = r.try_get("kind").map_err(db)?;
-                let run: String = r.try_get("run_id").map_err(db)?;
-                Ok(LedgerEntry {
-                    seq: u64::try_from(r.try_get::<i64, _>("seq").map_err(db)?).unwrap_or(0),
-                    run: run_id(&run)?,
-                    kind: LedgerKind::parse(&kind).ok_or_else(|| {
-                        StoreError::Corrupt(format!("ledger entry of unknown kind `{kind}`"))
-                    })?,
-                    version: u64::try_from(r.try_get::<i64, _>("version").map_err(db)?)
-                        .unwrap_or(0),
-                    head: r.try_get("head").map_err(db)?,
-                    prev_hash: r.try_get("prev_hash").map_err(db)?,
-                    hash: r.try_get("hash").map_err(db)?,
-                })
+                let row = run_row(r)?;
+                let log = by_run.remove(row.id.as_str()).unwrap_or_default();
+                Ok((row, log))
             })
-            .collect()
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Snapshot {
+            runs,
+            ledger: ledger.iter().map(ledger_entry).collect::<Result<_, _>>()?,
+        })
     }
 }

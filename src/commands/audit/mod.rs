@@ -14,7 +14,7 @@ use drctl_core::{Clock as _, Timestamp};
 use drctl_engine::clock::SystemClock;
 use drctl_store::chain;
 use drctl_store::ledger::{self, RunHeads};
-use drctl_store::{RunFilter, RunReader, RunRow, StoredEvent};
+use drctl_store::{RunRow, StoredEvent};
 
 use super::runs::{actor, open, resolve, runtime};
 use crate::commands::{eprint, print};
@@ -53,16 +53,9 @@ pub(crate) fn export(
             Some(prefix) => Some(resolve(&store, prefix).await?),
             None => None,
         };
-        let mut rows = store
-            .list_runs(&RunFilter {
-                status: None,
-                runbook: filters.runbook.clone(),
-                top_level: false,
-                limit: usize::MAX >> 1,
-            })
-            .await?;
-        // Oldest first: an export reads as a history.
-        rows.reverse();
+        // One consistent state, oldest run first (an export reads as a history): runs
+        // that append meanwhile appear as they were, their manifest entries agreeing.
+        let snapshot = store.snapshot().await?;
         let sink: Box<dyn std::io::Write> = match out {
             Some(path) => Box::new(std::io::BufWriter::new(
                 std::fs::File::create(path)
@@ -71,18 +64,19 @@ pub(crate) fn export(
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
         };
         let mut writer = file::Writer::new(sink, format)?;
-        for row in &rows {
-            if only.as_ref().is_some_and(|id| *id != row.id) {
+        for (row, events) in &snapshot.runs {
+            if only.as_ref().is_some_and(|id| *id != row.id)
+                || filters.runbook.as_ref().is_some_and(|r| *r != row.runbook)
+            {
                 continue;
             }
-            let events = store.events(&row.id, 0).await?;
             let chosen = events.iter().any(|e| {
                 since.is_none_or(|t| e.at >= t)
                     && until.is_none_or(|t| e.at < t)
                     && filters.actor.as_ref().is_none_or(|a| e.actor == *a)
             });
             if chosen {
-                writer.run(&events)?;
+                writer.run(events)?;
             }
         }
         let mut applied = BTreeMap::new();
@@ -97,7 +91,7 @@ pub(crate) fn export(
                 applied.insert(name.to_owned(), v.clone());
             }
         }
-        let ledger = store.ledger().await?.last().map(|e| file::LedgerHead {
+        let ledger = snapshot.ledger.last().map(|e| file::LedgerHead {
             seq: e.seq,
             hash: e.hash.clone(),
         });
@@ -132,20 +126,12 @@ pub(crate) fn verify(db: Option<&Path>, path: Option<&Path>) -> anyhow::Result<E
     }
     runtime()?.block_on(async {
         let store = open(db).await?;
-        let mut rows = store
-            .list_runs(&RunFilter {
-                status: None,
-                runbook: None,
-                top_level: false,
-                limit: usize::MAX >> 1,
-            })
-            .await?;
-        rows.reverse();
+        // One consistent state: runs that append meanwhile are not taken for tampering.
+        let snapshot = store.snapshot().await?;
         let mut events = 0;
-        let mut heads = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let log = store.events(&row.id, 0).await?;
-            if let Err(reason) = check_run(row, &log) {
+        let mut heads = Vec::with_capacity(snapshot.runs.len());
+        for (row, log) in &snapshot.runs {
+            if let Err(reason) = check_run(row, log) {
                 eprint(&format!("database: run {}: {reason}\n", row.id));
                 return Ok(ExitCode::from(1));
             }
@@ -158,15 +144,15 @@ pub(crate) fn verify(db: Option<&Path>, path: Option<&Path>) -> anyhow::Result<E
                 finished: row.is_finished(),
             });
         }
-        let entries = store.ledger().await?;
-        if let Err(bad) = ledger::verify(&entries, &heads) {
+        let entries = &snapshot.ledger;
+        if let Err(bad) = ledger::verify(entries, &heads) {
             eprint(&format!("database: {bad}\n"));
             return Ok(ExitCode::from(1));
         }
         print(&format!(
             "database: intact: {events} events of {} runs, every chain checks out, and so does \
              the ledger of {} entries.\n",
-            rows.len(),
+            snapshot.runs.len(),
             entries.len()
         ));
         Ok(ExitCode::SUCCESS)

@@ -252,6 +252,7 @@ async fn walk(
     }
     let children: Vec<RunRow> = store.children(&row.id).await?;
     let state = engine.state(&row.id).await?;
+    let stalled = liveness::interrupted(row, now()).is_some();
     for step in store.steps(&row.id).await? {
         let undone = state
             .steps
@@ -268,7 +269,11 @@ async fn walk(
             runbook: row.runbook.clone(),
             step: step.step.clone(),
             item: step.item,
-            status: format!("{}{undone}", step.status),
+            status: if stalled && step.status == "running" {
+                liveness::INTERRUPTED.to_owned()
+            } else {
+                format!("{}{undone}", step.status)
+            },
             attempts: step.attempts,
             start_ms: step.started_at.map(|s| ms(s.since(t0))),
             duration_ms: match (step.started_at, step.finished_at) {

@@ -8,7 +8,7 @@ use drctl_connectors::Registry;
 use drctl_engine::{DriveOptions, OperatorCommand};
 
 use super::deliver::{Delivered, deliver};
-use super::{actor, drive, engine, open, resolve_row, runtime};
+use super::{actor, drive, engine, open, resolve_row, runtime, stop_signals};
 use crate::cli::EngineArgs;
 use crate::commands::{eprint, print};
 
@@ -61,7 +61,16 @@ pub(crate) fn run(
                 print(&format!(
                     "Cancelling run {id}; running its `finally` steps here.\n"
                 ));
-                drive(&engine, &id, DriveOptions::resuming()).await
+                let pause = stop_signals()?;
+                drive(
+                    &engine,
+                    &id,
+                    DriveOptions {
+                        pause,
+                        ..DriveOptions::resuming()
+                    },
+                )
+                .await
             }
         }
     })

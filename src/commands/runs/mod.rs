@@ -141,22 +141,18 @@ pub(crate) async fn resolve(store: &SqliteStore, prefix: &str) -> anyhow::Result
     Ok(store.resolve(prefix).await?)
 }
 
-/// Drives a run in the foreground: Ctrl-C or SIGTERM (what systemd, Kubernetes and
-/// `kill` send) pauses it; a second one exits at once, killing the programs that steps
-/// run. Returns the exit code: 0 succeeded, 1 failed or cancelled, 3 paused or waiting.
-pub(crate) async fn drive(
-    engine: &Engine,
-    run: &RunId,
-    mut opts: DriveOptions,
-) -> anyhow::Result<ExitCode> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let pause = opts.pause.clone();
-    opts.pause = pause.clone();
+/// Watches for Ctrl-C and SIGTERM (what systemd, Kubernetes and `kill` send) from now on,
+/// before anything is recorded: the first cancels the returned token, which pauses the
+/// run that `drive` is given it for (or that is about to be created); the second exits at
+/// once, killing the programs of running steps. Call it inside the runtime.
+pub(crate) fn stop_signals() -> anyhow::Result<tokio_util::sync::CancellationToken> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let pause = tokio_util::sync::CancellationToken::new();
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let token = pause.clone();
     tokio::spawn(async move {
-        let next = async |i: &mut tokio::signal::unix::Signal,
-                          t: &mut tokio::signal::unix::Signal| {
+        let next = async |i: &mut Signal, t: &mut Signal| {
             tokio::select! {
                 _ = i.recv() => 130,
                 _ = t.recv() => 143,
@@ -165,15 +161,26 @@ pub(crate) async fn drive(
         let first = next(&mut interrupt, &mut terminate).await;
         let what = if first == 130 { "Ctrl-C" } else { "SIGTERM" };
         crate::commands::eprint(&format!(
-            "\n{what}: pausing; running steps get a few seconds to finish (Ctrl-C again to quit now).\n"
+            "\n{what}: pausing; running steps get a few seconds to finish (Ctrl-C or SIGTERM again to quit now).\n"
         ));
-        pause.cancel();
+        token.cancel();
         let code = next(&mut interrupt, &mut terminate).await;
         // Quitting now: the programs of running steps go too (their process groups), and
         // the run is shown `interrupted` until `drctl resume` settles what they did.
         drctl_connectors::kill_running_programs();
         std::process::exit(code);
     });
+    Ok(pause)
+}
+
+/// Drives a run in the foreground until it ends or pauses (`opts.pause`, from
+/// [`stop_signals`]). Returns the exit code: 0 succeeded, 1 failed or cancelled, 3 paused
+/// or waiting.
+pub(crate) async fn drive(
+    engine: &Engine,
+    run: &RunId,
+    opts: DriveOptions,
+) -> anyhow::Result<ExitCode> {
     inline::start(engine);
     let end = engine.drive(run, opts).await;
     inline::release();

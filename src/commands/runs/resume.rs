@@ -7,7 +7,7 @@ use drctl_connectors::Registry;
 use drctl_engine::DriveOptions;
 use drctl_store::RunReader;
 
-use super::{drive, engine, open, resolve, runtime};
+use super::{drive, engine, open, resolve, runtime, stop_signals};
 use crate::cli::EngineArgs;
 use crate::commands::print;
 
@@ -30,6 +30,15 @@ pub(crate) fn run(
         }
         let engine = engine(store, registry, Some(args), true);
         print(&format!("Resuming run {id}\n"));
-        drive(&engine, &id, DriveOptions::resuming()).await
+        let pause = stop_signals()?;
+        drive(
+            &engine,
+            &id,
+            DriveOptions {
+                pause,
+                ..DriveOptions::resuming()
+            },
+        )
+        .await
     })
 }

@@ -10,7 +10,7 @@ use drctl_runbook::compile;
 use drctl_runbook::fs::{FsCalls, callee_sources};
 use drctl_runbook::params::{parse_assignments, resolve_text};
 
-use super::{actor, drive, engine, open_creating, runtime};
+use super::{actor, drive, engine, open_creating, runtime, stop_signals};
 use crate::cli::EngineArgs;
 use crate::commands::{eprint, load_valid, print};
 
@@ -90,6 +90,8 @@ pub(crate) fn run(
         }
     }
     runtime()?.block_on(async {
+        // Before the run exists: a signal from now on pauses it, never leaves it `created`.
+        let pause = stop_signals()?;
         let store = open_creating(db).await?;
         let engine = engine(store, registry, Some(args), true);
         let run = engine
@@ -109,6 +111,7 @@ pub(crate) fn run(
             &run,
             DriveOptions {
                 no_wait: flags.no_wait,
+                pause,
                 ..DriveOptions::default()
             },
         )

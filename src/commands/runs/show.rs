@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use drctl_core::format_duration;
-use drctl_engine::liveness::{INTERRUPTED, interrupted};
+use drctl_engine::liveness::{INTERRUPTED, interrupted, shown_status};
 use drctl_store::RunReader;
 use serde_json::json;
 
@@ -39,6 +39,7 @@ pub(crate) fn run(db: Option<&Path>, run: &str, format: DiagFormat) -> anyhow::R
             row.digest.get(..19).unwrap_or(&row.digest)
         );
         let now = drctl_core::Clock::now(&drctl_engine::clock::SystemClock::new());
+        let stalled = interrupted(&row, now).is_some();
         match interrupted(&row, now) {
             Some(why) => {
                 let _ = writeln!(
@@ -99,7 +100,12 @@ pub(crate) fn run(db: Option<&Path>, run: &str, format: DiagFormat) -> anyhow::R
                 out,
                 "{:<24} {:<12} {:>8} {:>9}  {}",
                 name,
-                s.status,
+                // A step left running by a driver that is gone runs no more.
+                if stalled && s.status == "running" {
+                    INTERRUPTED
+                } else {
+                    s.status.as_str()
+                },
                 s.attempts,
                 took,
                 cut(&detail, 100)
@@ -112,7 +118,7 @@ pub(crate) fn run(db: Option<&Path>, run: &str, format: DiagFormat) -> anyhow::R
                 c.id,
                 c.runbook,
                 c.parent_step.as_deref().unwrap_or("?"),
-                c.status
+                shown_status(c, now)
             );
         }
         print(&out);
