@@ -20,6 +20,9 @@ struct FileReport<'a> {
 #[derive(Serialize)]
 struct Report<'a> {
     files: Vec<FileReport<'a>>,
+    /// Files that could not be read (not a regular file, too large, not UTF-8).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    unreadable: &'a [String],
     errors: usize,
     warnings: usize,
 }
@@ -32,8 +35,13 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitCode> {
     let files = collect(paths)?;
     let mut results = Vec::with_capacity(files.len());
+    // A file that cannot be read is one error; the others are still checked.
+    let mut unreadable = Vec::new();
     for path in &files {
-        results.push(load(registry, path)?);
+        match load(registry, path) {
+            Ok(loaded) => results.push(loaded),
+            Err(e) => unreadable.push(format!("{e:#}")),
+        }
     }
     let count = |severity| {
         results
@@ -42,7 +50,10 @@ pub(crate) fn run(
             .filter(|d| d.severity == severity)
             .count()
     };
-    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+    let (errors, warnings) = (
+        count(Severity::Error) + unreadable.len(),
+        count(Severity::Warning),
+    );
     match format {
         DiagFormat::Json => {
             let report = Report {
@@ -53,6 +64,7 @@ pub(crate) fn run(
                         diagnostics: &c.diagnostics,
                     })
                     .collect(),
+                unreadable: &unreadable,
                 errors,
                 warnings,
             };
@@ -65,6 +77,9 @@ pub(crate) fn run(
                 for d in &compiled.diagnostics {
                     out.push_str(&crate::render::diagnostic(source, d, color));
                 }
+            }
+            for e in &unreadable {
+                out.push_str(&format!("error: {e}\n"));
             }
             let plural =
                 |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });

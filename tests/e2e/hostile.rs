@@ -136,6 +136,16 @@ fn validate_reads_only_regular_files_and_walks_each_folder_once() {
     std::fs::create_dir(lab.path("sub")).unwrap();
     std::os::unix::fs::symlink(".", lab.path("sub/loop")).unwrap();
     std::os::unix::fs::symlink("..", lab.path("sub/up")).unwrap();
+    // A link out of the folder (to its parent, which holds another runbook) is not
+    // followed: it leads outside what was asked for.
+    std::fs::create_dir(lab.path("inner")).unwrap();
+    std::os::unix::fs::symlink("..", lab.path("inner/out")).unwrap();
+    let inner = lab.path("inner").display().to_string();
+    std::fs::write(lab.path("inner/b.yaml"), HELLO).unwrap();
+    let (code, out) = lab.drctl(&["validate", &inner]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.lines().any(|l| l.starts_with("1 runbook:")), "{out}");
+    std::fs::remove_dir_all(lab.path("inner")).unwrap();
     let dir = lab.dir.display().to_string();
 
     let (code, out) = lab.drctl(&["validate", &dir]);
@@ -151,6 +161,11 @@ fn validate_reads_only_regular_files_and_walks_each_folder_once() {
     let (code, out) = lab.drctl(&["validate", &dir]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("f.yaml: not a regular file"), "{out}");
+    // One error; the other runbook is still checked and counted.
+    assert!(
+        out.lines().any(|l| l.starts_with("2 runbooks: 1 error")),
+        "{out}"
+    );
     let (code, out) = lab.drctl(&["run", "f.yaml"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("f.yaml: not a regular file"), "{out}");
@@ -253,15 +268,19 @@ fn risky_templates_are_refused_or_warned_and_plans_hide_credentials() {
     let cred = lab.file(
         "cred.yaml",
         "runbook: cred\nsteps:\n  - id: call\n    action: http.request\n    with:\n\
-         \x20     url: http://127.0.0.1:9/x\n      method: GET\n\
-         \x20     headers: { Authorization: \"Bearer abc123literal\" }\n",
+         \x20     url: http://ops:pw456literal@127.0.0.1:9/x\n      method: GET\n\
+         \x20     headers: { Authorization: \"Bearer abc123literal\", X-Other: \"Basic def789literal\" }\n",
     );
     let (code, out) = lab.drctl(&["validate", "--strict", &cred]);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("carries a credential"), "{out}");
+    assert!(out.contains("`X-Other` carries a credential"), "{out}");
+    assert!(out.contains("carries a password in the URL"), "{out}");
     let (code, plan) = lab.drctl(&["plan", &cred]);
     assert_eq!(code, 0, "{plan}");
-    assert!(!plan.contains("abc123literal"), "{plan}");
+    for secret in ["abc123literal", "def789literal", "pw456literal"] {
+        assert!(!plan.contains(secret), "{secret}: {plan}");
+    }
     assert!(plan.contains("***"), "{plan}");
 
     // (d) An approver group that drctl.toml does not define: nobody could approve.

@@ -59,9 +59,12 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FsError> {
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>) -> Result<(), FsError> {
     let canonical = std::fs::canonicalize(dir).map_err(|e| io(dir, e))?;
-    if !seen.insert(canonical) {
+    // A folder walked already, or one that holds a folder being walked (a link to `..`
+    // leads out of what was asked for, and back into it).
+    if seen.iter().any(|s| s.starts_with(&canonical)) {
         return Ok(());
     }
+    seen.insert(canonical);
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| io(dir, e))?
         .map(|e| e.map(|e| e.path()).map_err(|err| io(dir, err)))
@@ -75,10 +78,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>) -> Resu
         let runbook = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
         if meta.is_dir() {
             walk(&path, out, seen)?;
-        } else if runbook && meta.is_file() {
-            out.push(path);
         } else if runbook {
-            return Err(FsError::NotAFile(path.display().to_string()));
+            // A FIFO or device named like a runbook is listed: reading it says what it is
+            // (never blocking), and the other files are still checked.
+            out.push(path);
         }
     }
     Ok(())

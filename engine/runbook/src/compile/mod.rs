@@ -35,7 +35,7 @@ use crate::yaml;
 
 pub use calls::{CallResolver, NoCalls};
 pub use groups::unknown_groups;
-pub(crate) use steps::credential_name;
+pub(crate) use steps::{credential_name, credential_value, url_password};
 pub use triggers::parse_cron;
 
 /// The result of compiling one source.

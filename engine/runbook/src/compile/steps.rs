@@ -324,11 +324,23 @@ fn check_params(cx: &mut Cx<'_>, spec: &ActionSpec, with: &Node) {
                 )
                 .hint("declare it under `secrets:` and write `{{ secrets.<name> }}`, so it never reaches logs or exports");
             }
-            // A map of them (`headers`): the entries whose name says credential.
+            if let Some(url) = v.as_str().filter(|_| literal(v))
+                && url_password(url).is_some()
+            {
+                cx.d.warning(
+                    Code::LiteralCredential,
+                    v.span,
+                    format!("`{}` carries a password in the URL, written literally", k.as_str().unwrap_or_default()),
+                )
+                .hint("declare it under `secrets:` and write the URL with `{{ secrets.<name> }}` in its place");
+            }
+            // A map of them (`headers`): the entries whose name or value says credential.
             if let (true, Value::Map(inner)) = (sensitive, &v.value) {
                 for (name, value) in inner {
                     let name = name.as_str().unwrap_or_default();
-                    if credential_name(name) && literal(value) {
+                    let says =
+                        credential_name(name) || value.as_str().is_some_and(credential_value);
+                    if says && literal(value) {
                         cx.d.warning(
                             Code::LiteralCredential,
                             value.span,
@@ -393,6 +405,25 @@ fn shell_scripts(cx: &mut Cx<'_>, with: &Node) {
         }
         rest = &after[close + 2..];
     }
+}
+
+/// Whether a value reads as a credential whatever its name (`Bearer …`, `Basic …`).
+pub(crate) fn credential_value(value: &str) -> bool {
+    let lower = value.trim_start().to_ascii_lowercase();
+    ["bearer ", "basic ", "token ", "digest "]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme))
+}
+
+/// The byte range of the password in a URL's `user:password@`, if it has one.
+pub(crate) fn url_password(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://")? + 3;
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let at = url[start..authority_end].rfind('@')? + start;
+    let colon = url[start..at].find(':')? + start;
+    (colon + 1 < at).then_some(colon + 1..at)
 }
 
 /// Whether a header (or similar entry) name says its value is a credential.

@@ -613,6 +613,12 @@ fn mask_credentials(params: &drctl_core::ObjectSchema, value: &mut PlanValue) {
         return;
     };
     for (k, v) in map.iter_mut() {
+        // A password in any URL: `https://user:***@host/`.
+        if let PlanValue::Value(serde_json::Value::String(text)) = v
+            && let Some(range) = crate::compile::url_password(text)
+        {
+            text.replace_range(range, "***");
+        }
         if !params.get(k).is_some_and(|f| f.sensitive) {
             continue;
         }
@@ -622,8 +628,9 @@ fn mask_credentials(params: &drctl_core::ObjectSchema, value: &mut PlanValue) {
             }
             PlanValue::Map(inner) => {
                 for (name, entry) in inner.iter_mut() {
-                    if crate::compile::credential_name(name) && matches!(entry, PlanValue::Value(_))
-                    {
+                    let says = crate::compile::credential_name(name)
+                        || matches!(entry, PlanValue::Value(serde_json::Value::String(t)) if crate::compile::credential_value(t));
+                    if says && matches!(entry, PlanValue::Value(_)) {
                         *entry = PlanValue::Value(serde_json::Value::String("***".into()));
                     }
                 }

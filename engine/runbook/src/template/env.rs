@@ -63,6 +63,7 @@ impl TemplateEnv {
         env.add_filter("to_json", to_json);
         env.add_filter("from_json", from_json);
         env.add_filter("quote", quote);
+        super::bounded::register(&mut env);
         Self {
             env,
             known_filters: Mutex::new(HashSet::new()),

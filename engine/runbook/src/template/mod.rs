@@ -16,6 +16,7 @@
 //! - `scan`: filter and test names used by a template, for static checks.
 //! - `locate`: maps an offset inside a template back to a line and column of the file.
 
+mod bounded;
 pub mod env;
 pub(crate) mod locate;
 pub mod render;
