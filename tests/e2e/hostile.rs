@@ -250,19 +250,22 @@ fn risky_templates_are_refused_or_warned_and_plans_hide_credentials() {
 
     // (b) Shell injection through a parameter: a warning (so --strict fails) that
     // points at `| quote`, which silences it.
-    let shell = |quote: &str| {
+    let shell = |program: &str, quote: &str| {
         format!(
             "runbook: sh\nparams:\n  x: {{ type: string }}\nsteps:\n  - id: sh\n    action: exec\n\
-             \x20   with: {{ argv: [sh, -c, \"echo {{{{ params.x{quote} }}}}\"] }}\n"
+             \x20   with: {{ argv: [{program}, \"echo {{{{ params.x{quote} }}}}\"] }}\n"
         )
     };
-    let bare = lab.file("bare.yaml", &shell(""));
-    let (code, out) = lab.drctl(&["validate", "--strict", &bare]);
-    assert_ne!(code, 0, "{out}");
-    assert!(out.contains("| quote"), "{out}");
-    let quoted = lab.file("quoted.yaml", &shell(" | quote"));
-    let (code, out) = lab.drctl(&["validate", "--strict", &quoted]);
-    assert_eq!(code, 0, "{out}");
+    // A local shell, one behind `env`, and a remote one through ssh.
+    for program in ["sh, -c", "env, bash, -ec", "ssh, db1"] {
+        let bare = lab.file("bare.yaml", &shell(program, ""));
+        let (code, out) = lab.drctl(&["validate", "--strict", &bare]);
+        assert_ne!(code, 0, "{program}: {out}");
+        assert!(out.contains("| quote"), "{program}: {out}");
+        let quoted = lab.file("quoted.yaml", &shell(program, " | quote"));
+        let (code, out) = lab.drctl(&["validate", "--strict", &quoted]);
+        assert_eq!(code, 0, "{program}: {out}");
+    }
 
     // (c) A literal credential in a header: warned about, and masked in the plan.
     let cred = lab.file(

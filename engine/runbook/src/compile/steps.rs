@@ -367,26 +367,43 @@ fn shell_scripts(cx: &mut Cx<'_>, with: &Node) {
     else {
         return;
     };
-    let shell = argv.first().and_then(Node::as_str).is_some_and(|p| {
-        let name = p.rsplit('/').next().unwrap_or(p);
-        matches!(
-            name,
-            "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash" | "busybox"
-        )
-    });
-    // `-c`, or flags that end with it (`-ec`, `-euc`): the next word is the script.
-    let Some(at) = argv.iter().position(|n| {
+    let base = |n: &Node| {
         n.as_str()
-            .is_some_and(|s| s.starts_with('-') && !s.starts_with("--") && s.ends_with('c'))
+            .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned())
+    };
+    // The program may come after a wrapper (`env`, `sudo`, `timeout 5`, `VAR=x`).
+    let Some(shell_at) = argv.iter().take(4).position(|n| {
+        base(n).is_some_and(|b| {
+            matches!(
+                b.as_str(),
+                "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash" | "busybox" | "ssh"
+            )
+        })
     }) else {
         return;
     };
-    let Some(script) = argv.get(at + 1).filter(|_| shell) else {
-        return;
+    // `ssh HOST WORDS...`: the remote shell runs the words joined. A local shell:
+    // `-c`, or flags that end with it (`-ec`, `-euc`), then the script.
+    let scripts: Vec<&Node> = if base(&argv[shell_at]).as_deref() == Some("ssh") {
+        argv.iter().skip(shell_at + 2).collect()
+    } else {
+        let flag = argv.iter().skip(shell_at + 1).position(|n| {
+            n.as_str()
+                .is_some_and(|s| s.starts_with('-') && !s.starts_with("--") && s.ends_with('c'))
+        });
+        flag.and_then(|f| argv.get(shell_at + 1 + f + 1))
+            .into_iter()
+            .collect()
     };
-    let Some(text) = script.as_str() else {
-        return;
-    };
+    for script in scripts {
+        if let Some(text) = script.as_str() {
+            unquoted_templates(cx, script, text);
+        }
+    }
+}
+
+/// Warns about each `{{ }}` of a shell script that does not end in `| quote`.
+fn unquoted_templates(cx: &mut Cx<'_>, script: &Node, text: &str) {
     let mut rest = text;
     while let Some(open) = rest.find("{{") {
         let after = &rest[open + 2..];
