@@ -266,6 +266,18 @@ fn risky_templates_are_refused_or_warned_and_plans_hide_credentials() {
         let (code, out) = lab.drctl(&["validate", "--strict", &quoted]);
         assert_eq!(code, 0, "{program}: {out}");
     }
+    // A param that can only hold plain words (an enum of them, a number) is safe
+    // unquoted; an enum with a shell metacharacter is not.
+    for (decl, warned) in [
+        ("{ type: string, enum: [a, eu-west-1] }", false),
+        ("{ type: integer }", false),
+        ("{ type: string, enum: [a, 'b;c'] }", true),
+    ] {
+        let text = shell("ssh, db1", "").replace("{ type: string }", decl);
+        let file = lab.file("enum.yaml", &text);
+        let (code, out) = lab.drctl(&["validate", "--strict", &file]);
+        assert_eq!(code != 0, warned, "{decl}: {out}");
+    }
 
     // (c) A literal credential in a header: warned about, and masked in the plan.
     let cred = lab.file(

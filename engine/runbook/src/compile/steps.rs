@@ -12,7 +12,7 @@ use super::templates::Scope;
 use crate::diagnostic::Code;
 use crate::model::{
     ActionCall, Approval, Approver, Backoff, BlockKind, DEFAULT_VERIFY_EVERY, ErrorClass, ForEach,
-    ForEachItems, Mark, OnInterrupt, OnTimeout, RetryPolicy, Step, StepKind, Verify,
+    ForEachItems, Mark, OnInterrupt, OnTimeout, ParamType, RetryPolicy, Step, StepKind, Verify,
 };
 use crate::raw::{RawApproval, RawRetry, RawStep, Spanned};
 use crate::source::Span;
@@ -412,7 +412,7 @@ fn unquoted_templates(cx: &mut Cx<'_>, script: &Node, text: &str) {
         };
         let inner =
             after[..close].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
-        if !inner.ends_with("quote") {
+        if !inner.ends_with("quote") && !shell_safe(cx, inner) {
             cx.d.warning(
                 Code::UnquotedShell,
                 script.span,
@@ -421,6 +421,32 @@ fn unquoted_templates(cx: &mut Cx<'_>, script: &Node, text: &str) {
             .hint(format!("write `{{{{ {inner} | quote }}}}`, or pass it as an argument: argv: [sh, -c, 'echo \"$1\"', sh, \"{{{{ {inner} }}}}\"]"));
         }
         rest = &after[close + 2..];
+    }
+}
+
+/// Whether a template is a param that can only hold shell-safe words: a number, a
+/// boolean, or an `enum:` of plain words (`a`, `eu-west-1`). Warning about those would
+/// teach authors to ignore the warning.
+fn shell_safe(cx: &Cx<'_>, inner: &str) -> bool {
+    let Some(name) = inner.strip_prefix("params.") else {
+        return false;
+    };
+    let Some((_, spec)) = cx.params.iter().find(|(n, _)| n.as_str() == name) else {
+        return false;
+    };
+    let plain = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':'))
+        }
+        serde_json::Value::Number(_) | serde_json::Value::Bool(_) => true,
+        _ => false,
+    };
+    match (&spec.ty, &spec.allowed) {
+        (ParamType::Integer | ParamType::Number | ParamType::Boolean, _) => true,
+        (_, Some(allowed)) => allowed.iter().all(plain),
+        _ => false,
     }
 }
 
