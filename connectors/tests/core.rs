@@ -35,7 +35,7 @@ async fn exec_captures_output_and_checks_the_exit_code() {
     .unwrap_err();
     assert_eq!(
         err,
-        ActionError::Permanent("exited with code 2; stderr: boom".into())
+        ActionError::Retryable("exited with code 2; stderr: boom".into())
     );
     let missing = run("exec", json!({"argv": ["/no/such/program"]}))
         .await
