@@ -37,7 +37,7 @@ steps:
   - id: nap
     needs: [write]
     action: sleep
-    with: { duration: 3s }
+    with: { duration: 10s }
   - id: cat
     needs: [nap]
     action: exec
@@ -207,7 +207,9 @@ fn a_secret_never_reaches_a_record_in_any_form_after_a_crash() {
         printed: String::new(),
     };
 
-    // (1) The run writes the secret to a file, then sleeps; drctl dies during the sleep.
+    // (1) The run writes the secret to a file, then sleeps; drctl dies during the sleep
+    // (10 s: on a loaded 2-core machine, 3 s ran out before the kill, and the next exec
+    // step was interrupted instead).
     let mut run = place.spawn(&["run", "r.yaml"]);
     wait_for_text(&place.dir.join("run.out"), &["nap sleeping until"]);
     run.kill().unwrap();

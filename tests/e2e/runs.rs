@@ -204,7 +204,7 @@ const NAP: &str = r#"runbook: nap
 lock: "db-{{ params.region }}"
 params:
   region: { type: string, default: eu }
-  nap: { type: string, default: 2s }
+  nap: { type: string, default: 6s }
 steps:
   - id: first
     action: log
