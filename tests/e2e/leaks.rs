@@ -37,7 +37,7 @@ steps:
   - id: nap
     needs: [write]
     action: sleep
-    with: { duration: 10s }
+    with: { duration: 3s }
   - id: cat
     needs: [nap]
     action: exec
@@ -67,12 +67,14 @@ steps:
           print(base64.b64encode(s.encode()).decode(), base64.urlsafe_b64encode(s.encode()).decode())
           print("Basic " + base64.b64encode(("user:" + s).encode()).decode())
   - id: key_tail
+    needs: [nap]
     action: exec
     with:
       argv: [sh, -c, 'printf "%s\n" "$K" >&2; exit 3']
       env: { K: "{{ secrets.key }}" }
     continue_on_failure: true
   - id: pin_json
+    needs: [nap]
     action: exec
     with:
       argv: [sh, -c, 'printf "{\"n\": %s}" "$P"']
@@ -207,9 +209,9 @@ fn a_secret_never_reaches_a_record_in_any_form_after_a_crash() {
         printed: String::new(),
     };
 
-    // (1) The run writes the secret to a file, then sleeps; drctl dies during the sleep
-    // (10 s: on a loaded 2-core machine, 3 s ran out before the kill, and the next exec
-    // step was interrupted instead).
+    // (1) The run writes the secret to a file, then sleeps; drctl dies during the sleep,
+    // with nothing else in flight (every other step needs the sleep: an `exec` running
+    // at the kill would pause the resumed run for an operator).
     let mut run = place.spawn(&["run", "r.yaml"]);
     wait_for_text(&place.dir.join("run.out"), &["nap sleeping until"]);
     run.kill().unwrap();
