@@ -74,7 +74,9 @@ impl RunState {
                 );
             }
         }
-        Ok(Self {
+        let shape = Arc::new(crate::index::Shape::new(&runbook));
+        let index = crate::index::Index::empty(shape.len());
+        let mut state = Self {
             id: created.id.clone(),
             created: created.clone(),
             created_at: first.at,
@@ -92,7 +94,11 @@ impl RunState {
             completed: Vec::new(),
             notices: Vec::new(),
             version: 1,
-        })
+            shape,
+            index,
+        };
+        state.reindex();
+        Ok(state)
     }
 
     /// Rebuilds a run from its whole log. `compile` turns the pinned source into a runbook.
@@ -444,8 +450,17 @@ impl RunState {
             }
         }
         self.version += 1;
-        self.refresh_steps();
+        match event.kind.step() {
+            Some(step) => {
+                if let Some(p) = self.steps.get_index_of(step) {
+                    self.refresh(p);
+                }
+            }
+            None if matches!(event.kind, EventKind::CancelRequested { .. }) => self.reindex(),
+            None => {}
+        }
         self.advance_stage();
+        self.check_index();
         Ok(effects)
     }
 
@@ -823,49 +838,13 @@ impl RunState {
         Ok(())
     }
 
-    /// Sums items up into step statuses.
-    fn refresh_steps(&mut self) {
-        for st in self.steps.values_mut() {
-            if matches!(st.status, StepStatus::Skipped { .. }) || !st.expanded {
-                continue;
-            }
-            let failed = st.items.iter().find_map(|i| match &i.status {
-                ItemStatus::Failed { error } => Some(error.clone()),
-                _ => None,
-            });
-            let started = st
-                .items
-                .iter()
-                .any(|i| i.attempts > 0 || i.is_terminal() || i.in_flight());
-            st.status = if let Some(reason) = failed {
-                StepStatus::Failed { reason }
-            } else if !st.items.is_empty()
-                && st
-                    .items
-                    .iter()
-                    .all(|i| matches!(i.status, ItemStatus::Skipped { .. }))
-            {
-                let reason = match &st.items[0].status {
-                    ItemStatus::Skipped { reason } => reason.clone(),
-                    _ => String::new(),
-                };
-                StepStatus::Skipped { reason }
-            } else if st.items.iter().all(ItemState::is_terminal) {
-                StepStatus::Succeeded
-            } else if started || st.status == StepStatus::Active {
-                StepStatus::Active
-            } else {
-                StepStatus::Pending
-            };
-        }
-    }
-
     /// Moves from block to block as each is done.
     fn advance_stage(&mut self) {
         loop {
             let next = match self.stage {
                 Stage::Main if self.block_done(BlockKind::Main, true) => {
                     self.abandon(BlockKind::Main);
+                    self.reindex();
                     if self.cancelled || self.failure.is_none() {
                         Stage::Finally
                     } else {
@@ -875,6 +854,7 @@ impl RunState {
                 Stage::Compensating if self.compensation_done() => Stage::OnFailure,
                 Stage::OnFailure if self.block_done(BlockKind::OnFailure, true) => {
                     self.abandon(BlockKind::OnFailure);
+                    self.reindex();
                     Stage::Finally
                 }
                 // `finally` always runs to its end, even after a cancel.
@@ -888,16 +868,19 @@ impl RunState {
     /// A block is done when all its steps are; the main block (and `on_failure`) also
     /// when the run has failed or is cancelled and nothing of it is in flight.
     fn block_done(&self, block: BlockKind, cut_short: bool) -> bool {
-        let mut steps = self.steps.values().filter(|s| s.block == block).peekable();
-        if steps.peek().is_none() {
+        let range = self.shape.block_range(block);
+        if self.index.open.range(range.clone()).next().is_none() {
             return true;
         }
         let stopping =
             cut_short && (self.cancelled || (block == BlockKind::Main && self.failure.is_some()));
-        self.steps.values().filter(|s| s.block == block).all(|s| {
-            s.status.is_terminal()
-                || (stopping && !s.items.iter().any(|i| i.in_flight() || interrupted(i)))
-        })
+        // Stopping: done once no unsettled step of the block has an attempt out.
+        stopping
+            && !self
+                .index
+                .busy
+                .range(range)
+                .any(|p| self.index.open.contains(p))
     }
 
     /// Steps of a block that will never run are marked so.
@@ -980,11 +963,6 @@ impl RunState {
             .step(step)
             .is_some_and(|d| matches!(d.kind, StepKind::Call(_)))
     }
-}
-
-fn interrupted(i: &ItemState) -> bool {
-    matches!(i.status, ItemStatus::Interrupted { .. })
-        || matches!(i.compensation, Compensation::Interrupted { .. })
 }
 
 /// An operator's decision about a step, as recorded.

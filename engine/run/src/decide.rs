@@ -75,7 +75,7 @@ impl RunState {
     /// the attempt ends, so reporting it would make a waiter spin.
     pub fn next_wake(&self) -> Option<Timestamp> {
         let mut times: Vec<Timestamp> = Vec::new();
-        for st in self.steps.values() {
+        for (_, st) in self.active_steps() {
             for it in &st.items {
                 match &it.status {
                     ItemStatus::Backoff { retry_at, .. } => times.push(*retry_at),
@@ -98,19 +98,38 @@ impl RunState {
     /// A gate waits for people (with no deadline, nothing else may ever wake the run:
     /// only a decision, which arrives through the inbox).
     pub fn awaits_people(&self) -> bool {
-        self.steps
-            .values()
-            .flat_map(|s| &s.items)
+        self.active_steps()
+            .flat_map(|(_, s)| &s.items)
             .any(|i| matches!(i.status, ItemStatus::Awaiting { .. }))
     }
 
     /// Attempts in flight across the run.
     pub fn in_flight(&self) -> usize {
-        self.steps
-            .values()
-            .flat_map(|s| &s.items)
+        self.busy_steps()
+            .flat_map(|(_, s)| &s.items)
             .filter(|i| i.in_flight())
             .count()
+    }
+
+    /// The steps of `block` that `decide` may have something to say about, in file
+    /// order: every active step, every ready step that acts without a slot, and as many
+    /// of the other ready steps as there are free slots (`free`), first in file order.
+    /// Any other step waits for its `needs` or is settled.
+    fn candidates(&self, block: BlockKind, free: usize) -> Vec<usize> {
+        let range = self.shape.block_range(block);
+        let index = &self.index;
+        let mut out: Vec<usize> = index.active.range(range.clone()).copied().collect();
+        out.extend(index.gated.range(range.clone()).copied());
+        out.extend(
+            index
+                .ready
+                .range(range)
+                .filter(|p| !index.gated.contains(p))
+                .take(free)
+                .copied(),
+        );
+        out.sort_unstable();
+        out
     }
 
     fn decide_block(&self, block: BlockKind, now: Timestamp, cx: &DecideCtx<'_>) -> Vec<EventKind> {
@@ -119,13 +138,9 @@ impl RunState {
             && (self.cancelled || (block == BlockKind::Main && self.failure.is_some()));
         let mut running = self.in_flight();
         let runbook = self.runbook.clone();
-        let defs = match block {
-            BlockKind::Main => &runbook.steps,
-            BlockKind::OnFailure => &runbook.on_failure,
-            BlockKind::Finally => &runbook.finally,
-        };
-        for def in &defs.steps {
-            let Some(st) = self.steps.get(&def.id) else {
+        for p in self.candidates(block, cx.max_parallel.saturating_sub(running)) {
+            let def = self.shape.def(&runbook, p);
+            let Some((_, st)) = self.steps.get_index(p) else {
                 continue;
             };
             match &st.status {
@@ -133,7 +148,7 @@ impl RunState {
                     if stopping {
                         continue;
                     }
-                    match self.needs(def) {
+                    match self.needs(p) {
                         Needs::Waiting => continue,
                         Needs::Blocked(need) => {
                             if block != BlockKind::Main {
@@ -236,19 +251,16 @@ impl RunState {
         out
     }
 
-    /// Whether a step's `needs` let it start.
-    fn needs(&self, def: &Step) -> Needs {
-        for need in &def.needs {
-            let Some(st) = self.steps.get(need) else {
+    /// Whether the `needs` of the step at `position` let it start.
+    fn needs(&self, position: usize) -> Needs {
+        for &n in self.shape.needs(position) {
+            let Some((need, st)) = self.steps.get_index(n) else {
                 continue;
             };
             match &st.status {
                 StepStatus::Succeeded | StepStatus::Skipped { .. } => {}
                 StepStatus::Failed { .. } => {
-                    let tolerated = self
-                        .runbook
-                        .step(need.as_str())
-                        .is_some_and(|d| d.continue_on_failure);
+                    let tolerated = self.shape.def(&self.runbook, n).continue_on_failure;
                     if !tolerated {
                         return Needs::Blocked(need.clone());
                     }
@@ -418,7 +430,7 @@ impl RunState {
 
     fn decide_compensation(&self, now: Timestamp, cx: &DecideCtx<'_>) -> Option<EventKind> {
         // One compensation at a time, latest completed first.
-        let busy = self.steps.values().flat_map(|s| &s.items).any(|i| {
+        let busy = self.busy_steps().flat_map(|(_, s)| &s.items).any(|i| {
             matches!(
                 i.compensation,
                 Compensation::Running { .. } | Compensation::Interrupted { .. }

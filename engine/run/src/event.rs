@@ -175,6 +175,37 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The one step whose state the event changes, if it is about a step. Events about
+    /// no step change no step, except `cancel_requested`, which touches every one.
+    pub fn step(&self) -> Option<&StepId> {
+        match self {
+            EventKind::ItemsExpanded { step, .. }
+            | EventKind::StepSkipped { step, .. }
+            | EventKind::StepFailed { step, .. }
+            | EventKind::AttemptFinished { step, .. }
+            | EventKind::AttemptInterrupted { step, .. }
+            | EventKind::Reconciled { step, .. }
+            | EventKind::ChildStarted { step, .. }
+            | EventKind::OperatorDecision { step, .. }
+            | EventKind::ApprovalRequested { step, .. }
+            | EventKind::ApprovalDecided { step, .. }
+            | EventKind::ApprovalTimedOut { step, .. } => Some(step),
+            EventKind::AttemptStarted(a) => Some(&a.step),
+            EventKind::RunCreated(_)
+            | EventKind::LockWaiting { .. }
+            | EventKind::LockAcquired { .. }
+            | EventKind::RunStarted { .. }
+            | EventKind::Paused { .. }
+            | EventKind::Resumed
+            | EventKind::CancelRequested { .. }
+            | EventKind::CommandRefused { .. }
+            | EventKind::TimedOut
+            | EventKind::NoticeQueued { .. }
+            | EventKind::NoticeAttempted { .. }
+            | EventKind::RunFinished { .. } => None,
+        }
+    }
+
     /// The `type` tag, for the store's `kind` column.
     pub fn name(&self) -> &'static str {
         match self {

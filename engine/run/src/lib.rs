@@ -11,6 +11,8 @@
 //!   pause), as docs/runbook-language.md (When drctl crashes during a step) says.
 //! - [`measure`]: RTO and RPO as the run measured them, recorded in `run_finished`.
 //! - [`notice`]: `notify:` subscriptions: which notices to queue, their delivery retries.
+//! - `index`: the sets `apply` keeps (ready, active, busy steps, unsettled needs) so that
+//!   each event costs the same whatever the run's size.
 //! - `context`: the values templates see during a run.
 //! - `backoff`: retry delays.
 //! - [`pinned`]: compiling a run's pinned sources (the runbook and its callees).
@@ -25,6 +27,7 @@ pub mod backoff;
 mod context;
 mod decide;
 pub mod event;
+mod index;
 pub mod measure;
 pub mod notice;
 pub mod pinned;

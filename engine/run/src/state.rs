@@ -42,6 +42,10 @@ pub struct RunState {
     pub notices: Vec<crate::notice::Notice>,
     /// How many events have been applied: the version appends are checked against.
     pub version: u64,
+    /// Where each step is defined, who needs whom.
+    pub(crate) shape: crate::index::SharedShape,
+    /// The sets `decide` reads, kept by `apply`.
+    pub(crate) index: crate::index::Index,
 }
 
 /// Where the run is in its life.

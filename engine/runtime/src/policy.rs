@@ -54,7 +54,11 @@ impl ApprovalPolicy {
 /// policy applies to and has not approved yet.
 pub(crate) fn owed(policies: &[ApprovalPolicy], state: &RunState) -> Vec<(String, EventKind)> {
     let mut out = Vec::new();
-    for (id, st) in &state.steps {
+    if policies.is_empty() {
+        return out;
+    }
+    // A waiting gate is an active step: the others cannot owe anything.
+    for (id, st) in state.active_steps() {
         let Some(def) = state.definition(id.as_str()) else {
             continue;
         };

@@ -1,7 +1,7 @@
 //! The rows the store keeps next to the events: the run's status and one row per step
 //! item, recomputed from the state for the steps an append touched.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap};
 
 use drctl_core::StepId;
 use drctl_run::event::{Event, EventKind, PauseReason};
@@ -9,28 +9,41 @@ use drctl_run::state::ItemStatus;
 use drctl_run::{RunState, RunStatus};
 use drctl_store::{Projection, StepRow};
 
-/// The steps named by these events.
-pub(crate) fn touched(events: &[Event]) -> HashSet<StepId> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::ItemsExpanded { step, .. }
-            | EventKind::StepSkipped { step, .. }
-            | EventKind::StepFailed { step, .. }
-            | EventKind::AttemptFinished { step, .. }
-            | EventKind::AttemptInterrupted { step, .. }
-            | EventKind::Reconciled { step, .. }
-            | EventKind::ChildStarted { step, .. }
-            | EventKind::OperatorDecision { step, .. } => Some(step.clone()),
-            EventKind::AttemptStarted(a) => Some(a.step.clone()),
+/// What an append touched: for each step, the items named, or `None` for all of them
+/// (an event about the whole step, like `items_expanded` or `step_skipped`).
+pub(crate) type Touched = HashMap<StepId, Option<BTreeSet<u32>>>;
+
+/// The steps and items named by these events.
+pub(crate) fn touched(events: &[Event]) -> Touched {
+    let mut out = Touched::new();
+    for e in events {
+        let Some(step) = e.kind.step() else {
+            continue;
+        };
+        let item = match &e.kind {
+            EventKind::AttemptStarted(a) => a.item,
+            EventKind::AttemptFinished { item, .. }
+            | EventKind::AttemptInterrupted { item, .. }
+            | EventKind::Reconciled { item, .. }
+            | EventKind::ChildStarted { item, .. }
+            | EventKind::OperatorDecision { item, .. }
+            | EventKind::StepFailed { item, .. } => *item,
             _ => None,
-        })
-        .collect()
+        };
+        let entry = out
+            .entry(step.clone())
+            .or_insert_with(|| Some(BTreeSet::new()));
+        match (item, entry.as_mut()) {
+            (Some(i), Some(items)) => {
+                items.insert(i);
+            }
+            _ => *entry = None,
+        }
+    }
+    out
 }
 
-/// The projection after an append; `all` when every step may have changed (a stage
-/// change marks steps that will never run).
-pub(crate) fn projection(state: &RunState, touched: &HashSet<StepId>, all: bool) -> Projection {
+pub(crate) fn projection(state: &RunState, touched: &Touched, all: bool) -> Projection {
     let detail = match &state.status {
         RunStatus::Paused { reason } => Some(describe_pause(reason)),
         RunStatus::WaitingForLock { lock, held_by } => {
@@ -45,7 +58,7 @@ pub(crate) fn projection(state: &RunState, touched: &HashSet<StepId>, all: bool)
         status: state.status.as_str().to_owned(),
         detail,
         finished_at: state.finished_at,
-        steps: rows(state, |id| all || touched.contains(id)),
+        steps: rows(state, &positions(state, touched, all)),
         release_locks: matches!(state.status, RunStatus::Finished { .. }),
     }
 }
@@ -62,12 +75,31 @@ pub fn describe_pause(reason: &PauseReason) -> String {
     }
 }
 
-fn rows(state: &RunState, include: impl Fn(&StepId) -> bool) -> Vec<StepRow> {
+/// The positions of the steps whose rows are written, in order, with the items to write
+/// (`None`: all): only what was touched, not a walk over every step and item (a run of
+/// n steps, or a `for_each` of n items, would cost O(n²)).
+fn positions<'t>(
+    state: &RunState,
+    touched: &'t Touched,
+    all: bool,
+) -> Vec<(usize, Option<&'t BTreeSet<u32>>)> {
+    if all {
+        return (0..state.steps.len()).map(|p| (p, None)).collect();
+    }
+    let mut out: Vec<_> = touched
+        .iter()
+        .filter_map(|(id, items)| state.steps.get_index_of(id).map(|p| (p, items.as_ref())))
+        .collect();
+    out.sort_unstable_by_key(|(p, _)| *p);
+    out
+}
+
+fn rows(state: &RunState, positions: &[(usize, Option<&BTreeSet<u32>>)]) -> Vec<StepRow> {
     let mut out = Vec::new();
-    for (position, (id, st)) in state.steps.iter().enumerate() {
-        if !include(id) {
+    for &(position, only) in positions {
+        let Some((id, st)) = state.steps.get_index(position) else {
             continue;
-        }
+        };
         let position = u32::try_from(position).unwrap_or(u32::MAX);
         let for_each = state
             .runbook
@@ -91,7 +123,14 @@ fn rows(state: &RunState, include: impl Fn(&StepId) -> bool) -> Vec<StepRow> {
             });
             continue;
         }
-        for (i, it) in st.items.iter().enumerate() {
+        let items: Box<dyn Iterator<Item = usize>> = match only {
+            Some(items) if for_each => Box::new(items.iter().map(|&i| i as usize)),
+            _ => Box::new(0..st.items.len()),
+        };
+        for i in items {
+            let Some(it) = st.items.get(i) else {
+                continue;
+            };
             let status = match (&st.status, &it.status) {
                 (drctl_run::state::StepStatus::Pending, ItemStatus::Pending) => "pending",
                 _ => it.status.as_str(),

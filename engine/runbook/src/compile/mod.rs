@@ -194,10 +194,6 @@ impl Cx<'_> {
             .as_ref()
             .map(|g| g.block(kind).layers.clone())
             .unwrap_or_default();
-        Block {
-            kind,
-            steps,
-            layers,
-        }
+        Block::new(kind, steps, layers)
     }
 }

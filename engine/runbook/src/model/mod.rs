@@ -5,6 +5,7 @@
 
 mod step;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use drctl_core::{ParamName, RunbookName, SecretName};
@@ -110,19 +111,36 @@ pub struct Block {
     /// Indexes into `steps`, layer by layer: a step's layer is one more than the deepest of
     /// its `needs`. Steps of one layer can run in parallel.
     pub layers: Vec<Vec<usize>>,
+    /// Each step's index in `steps`: the engine looks steps up by name on every event.
+    positions: HashMap<String, usize>,
 }
 
 impl Block {
-    pub fn empty(kind: BlockKind) -> Self {
+    pub fn new(kind: BlockKind, steps: Vec<Step>, layers: Vec<Vec<usize>>) -> Self {
+        let positions = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str().to_owned(), i))
+            .collect();
         Self {
             kind,
-            steps: Vec::new(),
-            layers: Vec::new(),
+            steps,
+            layers,
+            positions,
         }
     }
 
+    pub fn empty(kind: BlockKind) -> Self {
+        Self::new(kind, Vec::new(), Vec::new())
+    }
+
     pub fn get(&self, id: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.id.as_str() == id)
+        self.position(id).map(|i| &self.steps[i])
+    }
+
+    /// The index in `steps` of the step named `id`.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.positions.get(id).copied()
     }
 
     pub fn is_empty(&self) -> bool {
