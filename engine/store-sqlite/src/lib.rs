@@ -12,10 +12,13 @@
 //! # Layout
 //! - `writer`: create, append (version + lease checked, hash-chained, projection updated,
 //!   one transaction), claim / renew / release leases.
+//! - `append_sql`: an append's writes as one multi-statement query (one round trip to
+//!   the connection's thread instead of one per row).
 //! - `locks`, `commands`: named locks and the command inbox.
 //! - `reader`: the read path.
 //! - `codec`: rows ↔ columns.
 
+mod append_sql;
 mod codec;
 mod commands;
 mod locks;
@@ -35,7 +38,13 @@ use sqlx::sqlite::{
 /// A store in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads.
     pool: SqlitePool,
+    /// Writes, on one connection: SQLite takes one writer at a time anyway, and a
+    /// connection that sees only its own commits keeps its page cache, where writes
+    /// spread over several connections made each one re-read the pages the others
+    /// changed (about ten reads per step).
+    writer: SqlitePool,
 }
 
 /// Whether opening may create the database.
@@ -87,33 +96,39 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| unavailable("open", &e))?;
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| unavailable("migrate", &e))?;
+        drop(lock);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
             .map_err(|e| unavailable("open", &e))?;
-        sqlx::migrate!("../../migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| unavailable("migrate", &e))?;
-        drop(lock);
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     /// Moves the write-ahead log into the database file, then closes the pool: a copy of
     /// the `.db` file alone then holds every run. Best effort: another process that has
     /// the file open keeps its own view, and its own exit checkpoints again.
     pub async fn close(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await;
         self.pool.close().await;
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await;
+        self.writer.close().await;
     }
 
     pub(crate) async fn write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)
     }
 }
 

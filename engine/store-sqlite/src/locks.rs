@@ -48,7 +48,7 @@ impl Locks for SqliteStore {
         sqlx::query("DELETE FROM locks WHERE name = ? AND run_id = ?")
             .bind(name)
             .bind(run.as_str())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(db)?;
         Ok(())

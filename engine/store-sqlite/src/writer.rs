@@ -7,7 +7,8 @@ use drctl_store::ledger::{self, LedgerKind};
 use drctl_store::{BuildBatch, Claim, Lease, NewEvent, NewRun, RunWriter, StoreError};
 use sqlx::Row;
 
-use crate::codec::{i64_of, item_column};
+use crate::append_sql::{AppendWrites, bind_events, events_sql};
+use crate::codec::i64_of;
 use crate::commands::{settle_commands, waiting_commands};
 use crate::{SqliteStore, db};
 
@@ -54,8 +55,12 @@ impl RunWriter for SqliteStore {
     ) -> Result<Option<u64>, StoreError> {
         let run = &lease.run;
         let mut tx = self.write().await?;
+        // One statement reads the run and whether a command waits: each statement is a
+        // round trip to SQLite's thread, and commands are rare.
         let row = sqlx::query(
-            "SELECT version, head_hash, owner, fence, finished_at FROM runs WHERE id = ?",
+            "SELECT version, head_hash, owner, fence, finished_at, \
+             EXISTS (SELECT 1 FROM commands WHERE run_id = runs.id AND taken = 0) AS waiting \
+             FROM runs WHERE id = ?",
         )
         .bind(run.as_str())
         .fetch_optional(&mut *tx)
@@ -73,7 +78,11 @@ impl RunWriter for SqliteStore {
         if owner.as_deref() != Some(lease.owner.as_str()) || fence != lease.fence {
             return Err(StoreError::LeaseLost(run.clone()));
         }
-        let waiting = waiting_commands(&mut tx, run).await?;
+        let waiting = if row.try_get::<bool, _>("waiting").map_err(db)? {
+            waiting_commands(&mut tx, run).await?
+        } else {
+            Vec::new()
+        };
         // Dropping `tx` rolls back: nothing was written.
         let Some(a) = build(&waiting) else {
             return Ok(None);
@@ -86,51 +95,23 @@ impl RunWriter for SqliteStore {
             });
         }
         let stored = link(run, &head, a.expected + 1, &a.events);
-        insert_events(&mut tx, &stored).await?;
         let new_version = a.expected + a.events.len() as u64;
         let new_head = stored.last().map_or(head, |e| e.hash.clone());
         let p = &a.projection;
-        sqlx::query("UPDATE runs SET version = ?, head_hash = ?, status = ?, detail = ?, finished_at = ?, updated_at = ? WHERE id = ?")
-            .bind(i64_of(new_version))
-            .bind(&new_head)
-            .bind(&p.status)
-            .bind(&p.detail)
-            .bind(p.finished_at.map(Timestamp::as_millis))
-            .bind(now.as_millis())
-            .bind(run.as_str())
+        let writes = AppendWrites {
+            run,
+            events: &stored,
+            version: new_version,
+            head: &new_head,
+            now,
+            projection: p,
+        };
+        // Built from constants and counts of `?` markers; every value is bound.
+        writes
+            .bind(sqlx::query(sqlx::AssertSqlSafe(writes.sql())))
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        for s in &p.steps {
-            let output = s.output.as_ref().map(serde_json::Value::to_string);
-            sqlx::query(
-                "INSERT INTO steps (run_id, position, item, step, block, status, attempts, started_at, finished_at, output, error) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (run_id, position, item) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, \
-                 started_at = excluded.started_at, finished_at = excluded.finished_at, output = excluded.output, error = excluded.error",
-            )
-            .bind(run.as_str())
-            .bind(i64::from(s.position))
-            .bind(item_column(s.item))
-            .bind(&s.step)
-            .bind(&s.block)
-            .bind(&s.status)
-            .bind(i64::from(s.attempts))
-            .bind(s.started_at.map(Timestamp::as_millis))
-            .bind(s.finished_at.map(Timestamp::as_millis))
-            .bind(output)
-            .bind(&s.error)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
-        if p.release_locks {
-            sqlx::query("DELETE FROM locks WHERE run_id = ?")
-                .bind(run.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
         settle_commands(&mut tx, run, &a.taken).await?;
         if !was_finished && p.finished_at.is_some() {
             enter_ledger(&mut tx, run, LedgerKind::Finished, new_version, &new_head).await?;
@@ -183,7 +164,7 @@ impl RunWriter for SqliteStore {
                 .bind(lease.run.as_str())
                 .bind(&lease.owner)
                 .bind(i64_of(lease.fence))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db)?;
         if done.rows_affected() == 1 {
@@ -201,7 +182,7 @@ impl RunWriter for SqliteStore {
             .bind(lease.run.as_str())
             .bind(&lease.owner)
             .bind(i64_of(lease.fence))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(db)?;
         Ok(())
@@ -212,20 +193,13 @@ async fn insert_events(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     events: &[drctl_store::StoredEvent],
 ) -> Result<(), StoreError> {
-    for e in events {
-        sqlx::query("INSERT INTO events (run_id, seq, at, actor, kind, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(e.run.as_str())
-            .bind(i64_of(e.seq))
-            .bind(e.at.as_millis())
-            .bind(&e.actor)
-            .bind(&e.kind)
-            .bind(&e.body)
-            .bind(&e.prev_hash)
-            .bind(&e.hash)
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
-    }
+    bind_events(
+        sqlx::query(sqlx::AssertSqlSafe(events_sql(events.len()))),
+        events,
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 
