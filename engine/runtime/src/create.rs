@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use drctl_core::RunId;
 use drctl_run::event::{Event, EventKind, ParentLink, PinnedSource, RunCreated};
-use drctl_run::pinned::compile_pinned;
 use drctl_runbook::Source;
 use drctl_runbook::params::resolve_json;
 use drctl_store::{NewEvent, NewRun};
@@ -64,8 +63,10 @@ impl Engine {
             trigger: req.trigger,
             drill: req.drill,
         };
-        let runbook =
-            compile_pinned(&created, self.actions.as_ref()).map_err(EngineError::Compile)?;
+        let runbook = self
+            .compiled
+            .get(&created, self.actions.as_ref())
+            .map_err(EngineError::Compile)?;
         // Params are checked against their types and defaulted here, whoever creates the
         // run (CLI, schedule, webhook, a parent's `call`).
         let params = resolve_json(&runbook.params, &created.params)

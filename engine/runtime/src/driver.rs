@@ -20,7 +20,6 @@ use drctl_run::event::{
     AttemptResult, ENGINE, EventKind, FailureClass, NoticeResult, PauseReason, Reconciliation,
     Recovery,
 };
-use drctl_run::pinned::compile_pinned;
 use drctl_run::state::{Compensation, ItemStatus};
 use drctl_run::{DecideCtx, Effect, Event, Phase, RunState, RunStatus, Stage};
 use drctl_store::{Batch, Claim, Command, CommandOutcome, Lease, NewEvent, StoreError, Taken};
@@ -105,8 +104,10 @@ impl Engine {
         let Some(EventKind::RunCreated(created)) = events.first().map(|e| &e.kind) else {
             return Err(EngineError::Store(StoreError::NotFound(run.to_string())));
         };
-        let runbook =
-            compile_pinned(created, self.actions.as_ref()).map_err(EngineError::Compile)?;
+        let runbook = self
+            .compiled
+            .get(created, self.actions.as_ref())
+            .map_err(EngineError::Compile)?;
         Ok(RunState::replay(&events, |_| Ok(runbook))?)
     }
 

@@ -24,6 +24,7 @@
 //! - [`projection`]: rows kept next to the events.
 //! - [`policy`]: gates approved by a configured policy (unattended drills).
 //! - [`liveness`]: whether anybody drives a run whose row says `running`.
+//! - `compiled`: runbooks compiled from pinned sources, compiled once per engine.
 //! - [`clock`], [`worker`], [`secrets`], [`command`], [`observer`].
 
 pub mod clock;
@@ -39,6 +40,7 @@ pub mod secrets;
 pub mod worker;
 
 mod attempts;
+mod compiled;
 mod notices;
 
 use std::sync::Arc;
@@ -129,6 +131,7 @@ pub struct Engine {
     pub(crate) observer: Arc<dyn Observer>,
     pub(crate) env: Arc<TemplateEnv>,
     pub(crate) config: EngineConfig,
+    pub(crate) compiled: Arc<compiled::Compiled>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -154,6 +157,7 @@ impl Engine {
             observer: Arc::new(Silent),
             env: Arc::new(TemplateEnv::new()),
             config,
+            compiled: Arc::default(),
         }
     }
 

@@ -48,8 +48,10 @@ pub(crate) fn actor() -> String {
 /// The command's async runtime: whatever database a command opened is checkpointed and
 /// closed when its future ends, so that the `.db` file alone holds every run.
 pub(crate) fn runtime() -> anyhow::Result<Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the driver and its attempts hand work to each other on every step,
+    // and a handoff between threads costs more than the work itself. Blocking work (the
+    // SQLite connection, DNS) has its own threads either way.
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
