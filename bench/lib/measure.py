@@ -33,6 +33,15 @@ def run(out, cmd):
     print("%.1f %d" % (ms, rss))
 
 
+def remove_db(path):
+    """Removes a SQLite database and its WAL and shared-memory files."""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.remove(path + suffix)
+        except FileNotFoundError:
+            pass
+
+
 def commit(n):
     path = "floor-%d.db" % os.getpid()
     db = sqlite3.connect(path, isolation_level=None)
@@ -47,11 +56,7 @@ def commit(n):
         db.execute("COMMIT")
     ms = (time.perf_counter() - t0) * 1000 / n
     db.close()
-    for suffix in ("", "-wal", "-shm"):
-        try:
-            os.remove(path + suffix)
-        except FileNotFoundError:
-            pass
+    remove_db(path)
     print("%.4f" % ms)
 
 
@@ -87,11 +92,7 @@ def shape(src, n):
         db.execute("COMMIT")
     ms = (time.perf_counter() - t0) * 1000 / n
     db.close()
-    for suffix in ("", "-wal", "-shm"):
-        try:
-            os.remove(path + suffix)
-        except FileNotFoundError:
-            pass
+    remove_db(path)
     print("%.4f" % ms)
 
 
