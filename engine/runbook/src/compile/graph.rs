@@ -32,9 +32,36 @@ pub(crate) struct BlockGraph {
     pub needs: Vec<Vec<usize>>,
     /// Execution layers, when the block is acyclic.
     pub layers: Vec<Vec<usize>>,
-    /// For each step, the steps that finish before it starts (transitively); `None` when
-    /// the block has a cycle, in which case "upstream" has no meaning and is not checked.
-    pub upstream: Option<Vec<FixedBitSet>>,
+    /// Each step's layer, `None` when the block has a cycle, in which case "upstream" has
+    /// no meaning and is not checked. Whether a step is upstream of another is answered
+    /// by a walk of the needs (`is_upstream`), not a table: a table of every pair is
+    /// O(steps²) in time and memory (1.25 GB at 100,000 steps).
+    pub depth: Option<Vec<usize>>,
+}
+
+impl BlockGraph {
+    /// Whether step `target` finishes before step `from` starts: reachable from `from`
+    /// through `needs`. A step in `target`'s layer or an earlier one cannot lead to it, so
+    /// the walk skips those: a reference to the step just before costs one hop.
+    fn is_upstream(&self, depth: &[usize], from: usize, target: usize) -> bool {
+        let floor = depth[target];
+        if depth[from] <= floor {
+            return false;
+        }
+        let mut seen = FixedBitSet::with_capacity(self.needs.len());
+        let mut stack = vec![from];
+        while let Some(step) = stack.pop() {
+            for &need in &self.needs[step] {
+                if need == target {
+                    return true;
+                }
+                if depth[need] > floor && !seen.put(need) {
+                    stack.push(need);
+                }
+            }
+        }
+        false
+    }
 }
 
 /// All blocks plus the id → location index.
@@ -77,9 +104,12 @@ impl Graph {
         if include_self && from.index == target.index {
             return Visibility::Visible;
         }
-        match &self.block(from.block).upstream {
+        let block = self.block(from.block);
+        match &block.depth {
             None => Visibility::Visible,
-            Some(up) if up[from.index].contains(target.index) => Visibility::Visible,
+            Some(depth) if block.is_upstream(depth, from.index, target.index) => {
+                Visibility::Visible
+            }
             Some(_) => Visibility::NotUpstream,
         }
     }
@@ -113,18 +143,18 @@ pub(crate) fn build(cx: &mut Cx<'_>, blocks: [(BlockKind, &[RawStep]); 3]) -> Gr
     let graphs = blocks.map(|(kind, steps)| {
         let ids = ids.next().unwrap_or_default();
         let needs = resolve_needs(cx, kind, steps, &index);
-        let (layers, upstream) = if find_cycles(cx, steps, &ids, &needs) {
+        let (layers, depth) = if find_cycles(cx, steps, &ids, &needs) {
             (Vec::new(), None)
         } else {
             let layers = layers(&needs);
-            let upstream = upstream(&needs, &layers);
-            (layers, Some(upstream))
+            let depth = depth(needs.len(), &layers);
+            (layers, Some(depth))
         };
         BlockGraph {
             ids,
             needs,
             layers,
-            upstream,
+            depth,
         }
     });
     Graph {
@@ -318,21 +348,15 @@ fn layers(needs: &[Vec<usize>]) -> Vec<Vec<usize>> {
     layers
 }
 
-/// Transitive upstream sets, computed layer by layer.
-fn upstream(needs: &[Vec<usize>], layers: &[Vec<usize>]) -> Vec<FixedBitSet> {
-    let n = needs.len();
-    let mut up = vec![FixedBitSet::with_capacity(n); n];
-    for layer in layers {
+/// Each step's layer number.
+fn depth(steps: usize, layers: &[Vec<usize>]) -> Vec<usize> {
+    let mut depth = vec![0; steps];
+    for (n, layer) in layers.iter().enumerate() {
         for &step in layer {
-            let mut set = FixedBitSet::with_capacity(n);
-            for &need in &needs[step] {
-                set.union_with(&up[need]);
-                set.insert(need);
-            }
-            up[step] = set;
+            depth[step] = n;
         }
     }
-    up
+    depth
 }
 
 #[cfg(test)]
@@ -357,7 +381,16 @@ mod tests {
         let needs = vec![vec![], vec![0], vec![0], vec![1]];
         let l = layers(&needs);
         assert_eq!(l, vec![vec![0], vec![1, 2], vec![3]]);
-        let up = upstream(&needs, &l);
-        assert!(up[3].contains(0) && up[3].contains(1) && !up[3].contains(2));
+        let depth = depth(needs.len(), &l);
+        assert_eq!(depth, vec![0, 1, 1, 2]);
+        let block = BlockGraph {
+            ids: Vec::new(),
+            needs,
+            layers: l,
+            depth: None,
+        };
+        assert!(block.is_upstream(&depth, 3, 0) && block.is_upstream(&depth, 3, 1));
+        assert!(!block.is_upstream(&depth, 3, 2) && !block.is_upstream(&depth, 3, 3));
+        assert!(!block.is_upstream(&depth, 0, 3) && !block.is_upstream(&depth, 1, 2));
     }
 }
