@@ -206,6 +206,24 @@ pub fn decode_events(stored: &[drctl_store::StoredEvent]) -> Result<Vec<Event>, 
         .collect()
 }
 
+/// Decodes events read as bodies alone.
+pub(crate) fn decode_bodies(
+    run: &RunId,
+    bodies: &[drctl_store::EventBody],
+) -> Result<Vec<Event>, EngineError> {
+    bodies
+        .iter()
+        .map(|e| {
+            serde_json::from_str(&e.body).map_err(|err| {
+                EngineError::Store(StoreError::Corrupt(format!(
+                    "event {} of {run}: {err}",
+                    e.seq
+                )))
+            })
+        })
+        .collect()
+}
+
 /// How to drive a run.
 #[derive(Debug, Clone, Default)]
 pub struct DriveOptions {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use drctl_core::RunId;
 use drctl_store::ledger::{LedgerEntry, LedgerKind};
 use drctl_store::{
-    RunFilter, RunReader, RunRow, StepRow, StoreError, StoredEvent, resolve_matches,
+    EventBody, RunFilter, RunReader, RunRow, StepRow, StoreError, StoredEvent, resolve_matches,
 };
 use sqlx::Row;
 
@@ -116,6 +116,50 @@ impl RunReader for SqliteStore {
         .await
         .map_err(db)?;
         rows.iter().map(event_row).collect()
+    }
+
+    /// One row that joins every body: sqlx hands each row of a result from its SQLite
+    /// thread to the caller's with two thread wake-ups, which for the 18,000 events of a
+    /// 10,000-step run cost 100 ms of the 120 ms a row per event took; SQLite itself reads
+    /// them in 20. The separators are ASCII's record and unit separators, which a body
+    /// (compact JSON, whose strings escape every control character) never contains.
+    async fn event_bodies(
+        &self,
+        run: &RunId,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<EventBody>, StoreError> {
+        let joined: Option<String> = sqlx::query_scalar(
+            "SELECT group_concat(seq || char(31) || body, char(30) ORDER BY seq) \
+             FROM events WHERE run_id = ? AND seq > ? AND seq <= ?",
+        )
+        .bind(run.as_str())
+        .bind(i64_of(after))
+        .bind(i64_of(upto))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(joined) = joined else {
+            return Ok(Vec::new());
+        };
+        joined
+            .split('\u{1e}')
+            .map(|record| {
+                record
+                    .split_once('\u{1f}')
+                    .and_then(|(seq, body)| {
+                        Some(EventBody {
+                            seq: seq.parse().ok()?,
+                            body: body.to_owned(),
+                        })
+                    })
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "an event of {run} holds a control character its body cannot"
+                        ))
+                    })
+            })
+            .collect()
     }
 
     async fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {

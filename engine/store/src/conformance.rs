@@ -202,6 +202,23 @@ async fn appends_need_the_version_and_the_lease(s: &dyn Store) {
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     verify(&id, &all).unwrap();
     assert_eq!(s.events(&id, 2).await.unwrap().len(), 2);
+    // The bodies alone: the same, in order, within the bounds.
+    let id = &id;
+    let bodies = |after: u64, upto: u64| async move {
+        let got = s.event_bodies(id, after, upto).await.unwrap();
+        got.into_iter().map(|b| (b.seq, b.body)).collect::<Vec<_>>()
+    };
+    let want = |range: std::ops::Range<usize>| {
+        all[range]
+            .iter()
+            .map(|e| (e.seq, e.body.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bodies(0, u64::MAX).await, want(0..4));
+    assert_eq!(bodies(0, 1).await, want(0..1));
+    assert_eq!(bodies(1, 3).await, want(1..3));
+    assert_eq!(bodies(4, u64::MAX).await, []);
+    assert_eq!(s.event_bodies(&run_id(99), 0, u64::MAX).await.unwrap(), []);
 }
 
 async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {

@@ -24,8 +24,8 @@ pub mod traits;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use rows::{
-    Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection,
-    RunFilter, RunRow, StepRow, StoredEvent, Taken,
+    Checked, Claim, Command, CommandOutcome, EventBody, Lease, LockOutcome, NewEvent, NewRun,
+    Projection, RunFilter, RunRow, StepRow, StoredEvent, Taken,
 };
 pub use traits::{Batch, BuildBatch, CommandInbox, Locks, RunReader, RunWriter, Store};
 

@@ -89,6 +89,13 @@ pub struct StoredEvent {
     pub hash: String,
 }
 
+/// An event's number and body alone: what rebuilding a run's state reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventBody {
+    pub seq: u64,
+    pub body: String,
+}
+
 /// What an append changes besides adding events.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Projection {

@@ -121,6 +121,25 @@ pub trait RunReader: Send + Sync {
     async fn steps(&self, run: &RunId) -> Result<Vec<StepRow>, StoreError>;
     /// Events with `seq > after`, in order.
     async fn events(&self, run: &RunId, after: u64) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The numbers and bodies of events with `after < seq <= upto`, in order: what
+    /// rebuilding a run's state needs, which a store may read faster than whole events.
+    async fn event_bodies(
+        &self,
+        run: &RunId,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<crate::rows::EventBody>, StoreError> {
+        Ok(self
+            .events(run, after)
+            .await?
+            .into_iter()
+            .take_while(|e| e.seq <= upto)
+            .map(|e| crate::rows::EventBody {
+                seq: e.seq,
+                body: e.body,
+            })
+            .collect())
+    }
     /// The whole store-wide ledger, in order.
     async fn ledger(&self) -> Result<Vec<crate::ledger::LedgerEntry>, StoreError>;
 }
