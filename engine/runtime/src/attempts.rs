@@ -179,6 +179,7 @@ impl Driver {
             no_wait: false,
             pause: self.opts.pause.child_token(),
             cancel: cancel.clone(),
+            release: self.opts.release.child_token(),
         };
         let (engine, tx, k) = (self.e.clone(), self.done_tx.clone(), key.clone());
         let handle = tokio::spawn(async move {
@@ -236,6 +237,12 @@ impl Driver {
                     result: AttemptResult::Cancelled,
                 },
                 Ok(RunEnd::Paused(_)) => Done::ChildPaused { key: k },
+                // The parent is being released too: the step is left as started, and
+                // whoever drives the parent next drives the sub-run again.
+                Ok(RunEnd::Released) => Done::Attempt {
+                    key: k,
+                    result: AttemptResult::Cancelled,
+                },
                 Ok(RunEnd::LockHeld { lock, holder }) => Done::Attempt {
                     key: k,
                     result: AttemptResult::Failed {

@@ -81,6 +81,8 @@ pub(crate) struct Driver {
     pub(crate) opts: DriveOptions,
     /// Ctrl-C: when the grace for running attempts ends.
     pub(crate) pausing: Option<Timestamp>,
+    /// The stop under way is a release, not a pause: nothing is recorded at its end.
+    releasing: bool,
     next_heartbeat: Timestamp,
     next_poll: Timestamp,
     stage_before: Stage,
@@ -172,6 +174,7 @@ impl Engine {
             done_rx,
             opts,
             pausing: None,
+            releasing: false,
             next_heartbeat: now.plus(self.config.heartbeat),
             next_poll: now,
             to_attach: Vec::new(),
@@ -299,7 +302,7 @@ impl Driver {
 
     fn decide(&mut self) -> Result<(), EngineError> {
         // Asked to pause: no new attempt starts, even before the loop hears of it.
-        if self.pausing.is_some() || self.opts.pause.is_cancelled() {
+        if self.stopping() {
             return Ok(());
         }
         let (env, actions) = (self.e.env.clone(), self.e.actions.clone());
@@ -434,7 +437,7 @@ impl Driver {
 
     /// Whether deciding now would record anything (pure: nothing is applied).
     fn has_decisions(&self, now: Timestamp) -> bool {
-        if self.pausing.is_some() || self.opts.pause.is_cancelled() {
+        if self.stopping() {
             return false;
         }
         let cx = DecideCtx {
@@ -448,7 +451,18 @@ impl Driver {
                 .any(|(actor, _)| !self.policy_refused.contains(actor))
     }
 
+    /// Asked to pause or to release: no new attempt starts, even before the loop hears.
+    fn stopping(&self) -> bool {
+        self.pausing.is_some() || self.opts.pause.is_cancelled() || self.opts.release.is_cancelled()
+    }
+
     fn end(&self) -> Option<RunEnd> {
+        if self.releasing
+            && self.flights.is_empty()
+            && !matches!(self.state.status, RunStatus::Finished { .. })
+        {
+            return Some(RunEnd::Released);
+        }
         match &self.state.status {
             RunStatus::Finished { outcome } => Some(RunEnd::Finished {
                 outcome: outcome.clone(),
@@ -484,8 +498,7 @@ impl Driver {
             && !self.state.notices_pending()
             && self.state.next_wake().is_none()
             && self.done_rx.is_empty()
-            && self.pausing.is_none()
-            && !self.opts.pause.is_cancelled()
+            && !self.stopping()
             && !self.state.awaits_people()
             && self.state.status == RunStatus::Running;
         if nothing_to_wait_for && self.state.stage != Stage::Done {
@@ -494,13 +507,17 @@ impl Driver {
                 self.state.id, self.state.stage
             )));
         }
-        let pause = self.opts.pause.clone();
+        let (pause, release) = (self.opts.pause.clone(), self.opts.release.clone());
         let cancel = self.opts.cancel.clone();
         // A pause or a cancel comes first: a stream of fast attempts finishing would
         // otherwise keep the driver busy and the request unheard. Each fires once.
         tokio::select! {
             biased;
             () = pause.cancelled(), if self.pausing.is_none() => self.begin_pause()?,
+            () = release.cancelled(), if self.pausing.is_none() => {
+                self.releasing = true;
+                self.begin_pause()?;
+            }
             () = cancel.cancelled(), if !self.state.cancelled && self.state.status == RunStatus::Running => {
                 self.queue(vec![EventKind::CancelRequested { reason: "the parent run was cancelled".into() }], ENGINE)?;
             }
@@ -595,9 +612,11 @@ impl Driver {
         Ok(())
     }
 
-    /// Records the operator's pause once no attempt is in flight.
+    /// Records the operator's pause once no attempt is in flight (a release records
+    /// nothing: `end` returns once the flights are gone).
     fn pause_if_idle(&mut self) -> Result<(), EngineError> {
-        if self.flights.is_empty()
+        if !self.releasing
+            && self.flights.is_empty()
             && !matches!(
                 self.state.status,
                 RunStatus::Paused { .. } | RunStatus::Finished { .. }
@@ -880,8 +899,10 @@ impl Driver {
                 }
             }
             let (pause, cancel) = (self.opts.pause.clone(), self.opts.cancel.clone());
+            let release = self.opts.release.clone();
             tokio::select! {
                 () = tokio::time::sleep(self.e.config.poll) => {}
+                () = release.cancelled() => return Ok(Some(RunEnd::Released)),
                 () = pause.cancelled() => {
                     self.queue(vec![EventKind::Paused { reason: PauseReason::Operator }], &self.e.config.actor.clone())?;
                     self.flush().await?;

@@ -235,6 +235,12 @@ pub struct DriveOptions {
     pub pause: CancellationToken,
     /// Cancel the run (a parent's cancel reaching its sub-run).
     pub cancel: CancellationToken,
+    /// Hand the run back without pausing it (a server going down): no new attempt
+    /// starts, running ones get the grace period, then the lease is released and the drive
+    /// returns [`RunEnd::Released`]. Nothing is recorded, so whoever drives the run next
+    /// (a restart, another node) continues it at once; an attempt the grace cut short is
+    /// settled then by the crash rules (retry, reconcile, or pause for an operator).
+    pub release: CancellationToken,
 }
 
 impl DriveOptions {
@@ -256,6 +262,8 @@ pub enum RunEnd {
         outputs: Map<String, Value>,
     },
     Paused(PauseReason),
+    /// Handed back on request ([`DriveOptions::release`]), still to be driven.
+    Released,
     /// `no_wait` and the lock is held.
     LockHeld {
         lock: String,

@@ -168,6 +168,54 @@ async fn pausing_leaves_running_attempts_to_recovery_and_resume_finishes_the_run
     assert_eq!(fakes.calls_of("log").len(), 3);
 }
 
+/// A server going down hands its runs back: the attempt under way finishes within the
+/// grace, nothing new starts, nothing is recorded as a pause, and the lease is free at
+/// once, so another process continues the run without waiting for it to expire.
+#[tokio::test(start_paused = true)]
+async fn releasing_lets_the_attempt_finish_and_another_process_continue_at_once() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let first = engine(store.clone(), fakes.clone(), "w1");
+    let yaml = "runbook: t\nsteps:\n  - { id: short, action: log, with: { message: \"sleep:2000\" } }\n  - { id: long, needs: [short], action: log, with: { message: \"sleep:60000\" } }\n  - { id: last, needs: [long], action: log, with: { message: last } }\n";
+    let run = create(&first, yaml, Map::new()).await;
+    let opts = DriveOptions::default();
+    let release = opts.release.clone();
+    let driving = spawn_drive(&first, &run, opts);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    release.cancel();
+    assert_eq!(driving.await.unwrap().unwrap(), RunEnd::Released);
+    let k = kinds(&first, &run).await;
+    assert!(!k.contains(&"paused"), "{k:?}");
+    assert_eq!(
+        fakes.calls_of("log").len(),
+        1,
+        "`long` did not start while releasing"
+    );
+    let row = store.run(&run).await.unwrap().unwrap();
+    assert_eq!((row.status.as_str(), row.owner), ("running", None));
+    // Another process, at once (the lease was 30 s): `short` is not run again.
+    let second = engine(store.clone(), fakes.clone(), "w2");
+    let end = second.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    assert_eq!(fakes.calls_of("log").len(), 3);
+
+    // An attempt longer than the grace is cut short and left to the crash rules: `log`
+    // is idempotent, so the next driver runs it again.
+    let run = create(&first, yaml, Map::new()).await;
+    let opts = DriveOptions::default();
+    let release = opts.release.clone();
+    let driving = spawn_drive(&first, &run, opts);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    release.cancel();
+    let started = tokio::time::Instant::now();
+    assert_eq!(driving.await.unwrap().unwrap(), RunEnd::Released);
+    assert!(started.elapsed() <= Duration::from_secs(6), "the grace is 5 s");
+    let end = second.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    let k = kinds(&second, &run).await;
+    assert!(k.contains(&"attempt_interrupted") && !k.contains(&"paused"), "{k:?}");
+}
+
 /// A driver that dies: its task is aborted mid-attempt, as a SIGKILL would. Its lease
 /// stays until it expires; a successor then recovers.
 #[tokio::test(start_paused = true)]

@@ -210,6 +210,12 @@ fn report(run: &RunId, end: &RunEnd) -> ExitCode {
             crate::commands::print(&format!("\nRun {run} is paused: {why}.\n{next}\n"));
             ExitCode::from(3)
         }
+        RunEnd::Released => {
+            crate::commands::print(&format!(
+                "\nRun {run} was handed back undecided; `drctl resume {run}` continues it.\n"
+            ));
+            ExitCode::from(3)
+        }
         RunEnd::LockHeld { lock, holder } => {
             crate::commands::print(&format!(
                 "\nLock `{lock}` is held by run {holder}; nothing was run.\n"
