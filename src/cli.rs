@@ -78,6 +78,15 @@ pub(crate) enum Command {
         /// Mark the run as a drill (reports, and approval policies with `drills_only`).
         #[arg(long)]
         drill: bool,
+        /// Record the run and exit: a `drctl serve` on the same database drives it.
+        #[arg(long)]
+        detach: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Host runs: drive every run that needs a driver (detached, or left by a process
+    /// that died) until SIGTERM or Ctrl-C, which hands them back for the next start.
+    Serve {
         #[command(flatten)]
         engine: EngineArgs,
     },

@@ -40,6 +40,9 @@ pub(crate) struct Config {
     /// `[[approval_policy]]`: gates a policy approves as a recorded approver.
     #[serde(default, rename = "approval_policy")]
     pub approval_policies: Vec<drctl_engine::policy::ApprovalPolicy>,
+    /// `[serve]`: what `drctl serve` takes on.
+    #[serde(default)]
+    pub serve: drctl_server::ServeLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -70,15 +70,21 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             params,
             no_wait,
             drill,
+            detach,
             engine,
         } => runs::run::run(
             &registry,
             cli.db.as_deref(),
             &file,
             &params,
-            runs::run::Flags { no_wait, drill },
+            runs::run::Flags {
+                no_wait,
+                drill,
+                detach,
+            },
             &engine,
         ),
+        Command::Serve { engine } => runs::serve::run(&registry, cli.db.as_deref(), &engine),
         Command::Resume { run, engine } => {
             runs::resume::run(&registry, cli.db.as_deref(), &run, &engine)
         }

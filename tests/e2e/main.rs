@@ -18,6 +18,7 @@ mod leaks;
 mod rollout;
 mod runs;
 mod secrets;
+mod serve;
 mod support;
 
 #[path = "../../connectors/tests/support/receiver.rs"]

@@ -209,11 +209,17 @@ async fn releasing_lets_the_attempt_finish_and_another_process_continue_at_once(
     release.cancel();
     let started = tokio::time::Instant::now();
     assert_eq!(driving.await.unwrap().unwrap(), RunEnd::Released);
-    assert!(started.elapsed() <= Duration::from_secs(6), "the grace is 5 s");
+    assert!(
+        started.elapsed() <= Duration::from_secs(6),
+        "the grace is 5 s"
+    );
     let end = second.drive(&run, DriveOptions::default()).await.unwrap();
     assert_eq!(finished(&end), &Outcome::Succeeded);
     let k = kinds(&second, &run).await;
-    assert!(k.contains(&"attempt_interrupted") && !k.contains(&"paused"), "{k:?}");
+    assert!(
+        k.contains(&"attempt_interrupted") && !k.contains(&"paused"),
+        "{k:?}"
+    );
 }
 
 /// A driver that dies: its task is aborted mid-attempt, as a SIGKILL would. Its lease

@@ -11,6 +11,7 @@ pub(crate) mod ls;
 mod progress;
 pub(crate) mod resume;
 pub(crate) mod run;
+pub(crate) mod serve;
 pub(crate) mod show;
 pub(crate) mod step;
 

@@ -21,6 +21,8 @@ pub(crate) struct Flags {
     pub(crate) no_wait: bool,
     /// A drill, not a real incident.
     pub(crate) drill: bool,
+    /// Record it for `drctl serve` and exit.
+    pub(crate) detach: bool,
 }
 
 pub(crate) fn run(
@@ -91,7 +93,11 @@ pub(crate) fn run(
     }
     runtime()?.block_on(async {
         // Before the run exists: a signal from now on pauses it, never leaves it `created`.
-        let pause = stop_signals()?;
+        let pause = if flags.detach {
+            tokio_util::sync::CancellationToken::new()
+        } else {
+            stop_signals()?
+        };
         let store = open_creating(db).await?;
         let engine = engine(store, registry, Some(args), true);
         let run = engine
@@ -106,6 +112,12 @@ pub(crate) fn run(
             })
             .await?;
         print(&format!("Run {run} of {}\n", runbook.name));
+        if flags.detach {
+            print(&format!(
+                "Recorded for `drctl serve` to drive; follow it with `drctl logs -f {run}`.\n"
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
         drive(
             &engine,
             &run,

@@ -1,0 +1,17 @@
+//! `drctl serve`: the long-running host of runs.
+//!
+//! - [`supervisor`]: finds every run that needs a driver (submitted and not yet claimed,
+//!   or left by a driver that died) and drives it, within a limit on runs driven at once;
+//!   hands every run back undecided when the host stops.
+//! - [`limits`]: the `[serve]` settings of `drctl.toml` it obeys.
+//!
+//! The supervisor keeps no state that lives only in this process: which runs need a
+//! driver is read from the store on every scan, and a run is driven only under its lease,
+//! so a second host on the same database, or a restart, finds the same work and never
+//! drives a run twice.
+
+pub mod limits;
+pub mod supervisor;
+
+pub use limits::ServeLimits;
+pub use supervisor::{Activity, Supervisor};

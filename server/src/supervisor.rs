@@ -1,0 +1,219 @@
+//! Finds the runs that need a driver and drives them.
+//!
+//! A run needs a driver when it is not finished and not paused and nobody drives it:
+//! created and never claimed (a detached `drctl run`), or claimed by a process that is
+//! gone (its lease expired, or its pid no longer runs on this host). Paused runs wait for
+//! an operator's `resume`; sub-runs are driven by their parent's driver. Every scan reads
+//! this from the store, so the work survives any restart; the lease decides who drives,
+//! so two servers on one database never drive the same run at once.
+//!
+//! A run the server drives is recovered by the engine's crash rules (an idempotent step
+//! runs again, another is reconciled, or the run pauses for an operator): nobody types
+//! `resume` after a crash. Stopping the server releases every run (see
+//! `DriveOptions::release`), so a restart continues them at once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use drctl_core::{Clock, RunId, Timestamp};
+use drctl_engine::{DriveOptions, Engine, EngineError, RunEnd, worker};
+use drctl_store::{RunFilter, RunRow, Store, StoreError};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::ServeLimits;
+
+/// What the supervisor did, for the host to print or count.
+#[derive(Debug)]
+pub enum Activity {
+    /// Began driving a run; `why` says what it found.
+    Driving { run: RunId, why: String },
+    /// A drive returned.
+    Ended { run: RunId, end: RunEnd },
+    /// A drive failed; the run is tried again after `retry_in`.
+    Failed {
+        run: RunId,
+        error: String,
+        retry_in: Duration,
+    },
+    /// The store could not be read; the scan is tried again on the next tick.
+    ScanFailed(String),
+}
+
+/// A failed drive is tried again after this, doubling up to [`MAX_BACKOFF`]: a run whose
+/// secret is missing must not be retried every second.
+const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+pub struct Supervisor {
+    engine: Engine,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    limits: ServeLimits,
+    wake: Arc<Notify>,
+    report: Box<dyn Fn(Activity) + Send + Sync>,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    pub fn new(
+        engine: Engine,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        limits: ServeLimits,
+        report: impl Fn(Activity) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            engine,
+            store,
+            clock,
+            limits,
+            wake: Arc::new(Notify::new()),
+            report: Box::new(report),
+        }
+    }
+
+    /// Wakes the supervisor for a scan now (a run was just submitted).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Drives runs until `stop` is cancelled, then hands back every run it drives (each
+    /// attempt under way gets the engine's grace period) and returns.
+    pub async fn run(&self, stop: CancellationToken) {
+        let mut tasks: JoinSet<(RunId, Result<RunEnd, EngineError>)> = JoinSet::new();
+        let mut driving: HashSet<RunId> = HashSet::new();
+        let mut backoff: HashMap<RunId, (Timestamp, Duration)> = HashMap::new();
+        while !stop.is_cancelled() {
+            if driving.len() < self.limits.max_runs {
+                match self.needing_a_driver().await {
+                    Ok(found) => {
+                        let now = self.clock.now();
+                        for (row, why) in found {
+                            if driving.len() >= self.limits.max_runs {
+                                break;
+                            }
+                            if driving.contains(&row.id)
+                                || backoff.get(&row.id).is_some_and(|(at, _)| *at > now)
+                            {
+                                continue;
+                            }
+                            driving.insert(row.id.clone());
+                            (self.report)(Activity::Driving {
+                                run: row.id.clone(),
+                                why,
+                            });
+                            let (engine, run) = (self.engine.clone(), row.id);
+                            let opts = DriveOptions {
+                                release: stop.child_token(),
+                                ..DriveOptions::default()
+                            };
+                            tasks.spawn(async move {
+                                let end = engine.drive(&run, opts).await;
+                                (run, end)
+                            });
+                        }
+                    }
+                    Err(e) => (self.report)(Activity::ScanFailed(e.to_string())),
+                }
+            }
+            tokio::select! {
+                () = stop.cancelled() => {}
+                Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                    self.settle(joined, &mut driving, &mut backoff);
+                }
+                () = tokio::time::sleep(self.limits.scan()) => {}
+                () = self.wake.notified() => {}
+            }
+        }
+        while let Some(joined) = tasks.join_next().await {
+            self.settle(joined, &mut driving, &mut backoff);
+        }
+    }
+
+    fn settle(
+        &self,
+        joined: Result<(RunId, Result<RunEnd, EngineError>), tokio::task::JoinError>,
+        driving: &mut HashSet<RunId>,
+        backoff: &mut HashMap<RunId, (Timestamp, Duration)>,
+    ) {
+        let Ok((run, end)) = joined else {
+            // A drive's task panicked: the run stays claimed until its lease ends, then
+            // it is found again like any run whose driver died.
+            (self.report)(Activity::ScanFailed("a drive stopped unexpectedly".into()));
+            return;
+        };
+        driving.remove(&run);
+        match end {
+            Ok(end) => {
+                backoff.remove(&run);
+                (self.report)(Activity::Ended { run, end });
+            }
+            // Another live process drives it: nothing to do, nothing to report.
+            Err(EngineError::Store(StoreError::Leased { .. })) => {}
+            Err(e) => {
+                let wait = backoff
+                    .get(&run)
+                    .map_or(FIRST_BACKOFF, |(_, d)| (*d * 2).min(MAX_BACKOFF));
+                backoff.insert(run.clone(), (self.clock.now().plus(wait), wait));
+                (self.report)(Activity::Failed {
+                    run,
+                    error: e.to_string(),
+                    retry_in: wait,
+                });
+            }
+        }
+    }
+
+    /// The top-level runs nobody drives, oldest first, with why each needs a driver.
+    async fn needing_a_driver(&self) -> Result<Vec<(RunRow, String)>, StoreError> {
+        let now = self.clock.now();
+        let mut found = Vec::new();
+        for status in ["created", "running", "waiting"] {
+            let rows = self
+                .store
+                .list_runs(&RunFilter {
+                    status: Some(status.into()),
+                    runbook: None,
+                    top_level: true,
+                    limit: usize::MAX >> 1,
+                })
+                .await?;
+            found.extend(
+                rows.into_iter()
+                    .filter_map(|row| needs_driver(&row, now, &self.limits).map(|why| (row, why))),
+            );
+        }
+        found.sort_by_key(|(row, _)| row.created_at);
+        Ok(found)
+    }
+}
+
+/// Why nobody drives this run and somebody should, or `None`.
+pub fn needs_driver(row: &RunRow, now: Timestamp, limits: &ServeLimits) -> Option<String> {
+    if !matches!(row.status.as_str(), "created" | "running" | "waiting") {
+        return None;
+    }
+    match (&row.owner, row.lease_until) {
+        (None, _) if row.status == "created" => (now.since(row.created_at) >= limits.unclaimed())
+            .then(|| "submitted, not yet claimed".to_owned()),
+        (None, _) => Some("nobody drives it".to_owned()),
+        (Some(owner), _) if worker::is_dead_local(owner) => {
+            Some(format!("its driver ({owner}) is gone"))
+        }
+        (Some(owner), Some(until)) if until < now => {
+            Some(format!("the lease of {owner} expired at {until}"))
+        }
+        (Some(owner), None) => Some(format!("{owner} holds it without a lease")),
+        _ => None,
+    }
+}
