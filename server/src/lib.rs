@@ -4,6 +4,8 @@
 //!   or left by a driver that died) and drives it, within a limit on runs driven at once;
 //!   hands every run back undecided when the host stops.
 //! - [`limits`]: the `[serve]` settings of `drctl.toml` it obeys.
+//! - [`ops`]: what an operator can do (decide a gate, send a command to a run), shared by
+//!   the CLI, the API and the console.
 //!
 //! The supervisor keeps no state that lives only in this process: which runs need a
 //! driver is read from the store on every scan, and a run is driven only under its lease,
@@ -11,6 +13,7 @@
 //! drives a run twice.
 
 pub mod limits;
+pub mod ops;
 pub mod supervisor;
 
 pub use limits::ServeLimits;

@@ -10,59 +10,19 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use drctl_connectors::Registry;
-use drctl_core::{Clock, StepId, Timestamp};
-use drctl_engine::OperatorCommand;
+use drctl_core::{Clock, StepId};
 use drctl_engine::clock::SystemClock;
 use drctl_run::RunState;
 use drctl_run::approval::{check_decision, entries_for};
 use drctl_run::event::Verdict;
-use drctl_run::state::ItemStatus;
-use drctl_runbook::model::StepKind;
+use drctl_server::ops::approvals::{approvers_of, decision, may_decide, waiting};
+use drctl_server::ops::deliver::{Delivered, WAIT, deliver};
 use drctl_store::{RunFilter, RunReader};
 
-use super::deliver::{Delivered, deliver};
 use super::{actor, engine, open, resolve_row, runtime};
+
 use crate::commands::{eprint, print};
 use crate::config::Config;
-
-/// A gate waiting in a run.
-struct Waiting {
-    step: StepId,
-    approvers: Vec<String>,
-    given: usize,
-    min: u32,
-    deadline: Option<Timestamp>,
-}
-
-fn waiting(state: &RunState) -> Vec<Waiting> {
-    state
-        .steps
-        .iter()
-        .filter_map(|(id, st)| {
-            let it = st.items.first()?;
-            let ItemStatus::Awaiting {
-                approvers,
-                deadline,
-                approvals,
-                ..
-            } = &it.status
-            else {
-                return None;
-            };
-            let min = match &state.definition(id.as_str())?.kind {
-                StepKind::Approval(a) => a.min.get(),
-                _ => return None,
-            };
-            Some(Waiting {
-                step: id.clone(),
-                approvers: approvers.clone(),
-                given: approvals.len(),
-                min,
-                deadline: *deadline,
-            })
-        })
-        .collect()
-}
 
 pub(crate) fn list(
     registry: &Registry,
@@ -141,17 +101,13 @@ pub(crate) fn decide(
         let step_id = StepId::new(step)?;
         let me = actor();
         let groups = config.groups_of(&me);
+        let command = decision(&state, &step_id, (&me, &groups), verdict, comment);
         let on_behalf_of = entries_for(&approvers_of(&state, &step_id), &me, &groups);
-        let command = OperatorCommand::Approval {
-            step: step_id.clone(),
-            verdict,
-            comment: comment.to_owned(),
-            on_behalf_of: on_behalf_of.clone(),
-        };
         // Entitled, four-eyes, comment, still waiting: checked on the run as it is, and
         // again on any newer state until the command is stored against it.
-        let check =
-            |state: &RunState| may_decide(state, &step_id, &me, &groups, verdict, comment);
+        let check = |state: &RunState| {
+            may_decide(state, &step_id, (&me, &groups), verdict, comment, SystemClock::new().now())
+        };
         let (what, noun) = match verdict {
             Verdict::Approve => ("approved", "approval"),
             Verdict::Reject => ("rejected", "rejection"),
@@ -160,7 +116,7 @@ pub(crate) fn decide(
         let pending = format!(
             "Recorded, not applied yet: {me}'s {noun} of `{step}` of run {id} (as {whom})"
         );
-        match deliver(&engine, &id, &me, &command, &check).await? {
+        match deliver(&engine, &id, &me, &command, &check, WAIT).await? {
             Delivered::Applied => print(&format!(
                 "{me} {what} `{step}` of run {id} (as {whom}): recorded by the run.\n"
             )),
@@ -179,35 +135,4 @@ pub(crate) fn decide(
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Whether `me` (in `groups`) may give this verdict on the gate now: entitled,
-/// four-eyes, a comment where one is required, the gate still waiting.
-pub(super) fn may_decide(
-    state: &RunState,
-    step: &StepId,
-    me: &str,
-    groups: &[String],
-    verdict: Verdict,
-    comment: &str,
-) -> Result<(), String> {
-    let mine = entries_for(&approvers_of(state, step), me, groups);
-    check_decision(
-        state,
-        step,
-        me,
-        verdict,
-        comment,
-        &mine,
-        SystemClock::new().now(),
-    )
-}
-
-/// Who may decide the gate `step` now (none if it is not waiting).
-pub(super) fn approvers_of(state: &RunState, step: &StepId) -> Vec<String> {
-    waiting(state)
-        .into_iter()
-        .find(|w| w.step == *step)
-        .map(|w| w.approvers)
-        .unwrap_or_default()
 }

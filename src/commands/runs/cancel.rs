@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use drctl_connectors::Registry;
 use drctl_engine::{DriveOptions, OperatorCommand};
 
-use super::deliver::{Delivered, deliver};
 use super::{actor, drive, engine, open, resolve_row, runtime, stop_signals};
 use crate::cli::EngineArgs;
 use crate::commands::{eprint, print};
+use drctl_server::ops::deliver::{Delivered, WAIT, deliver};
 
 pub(crate) fn run(
     registry: &Registry,
@@ -38,7 +38,7 @@ pub(crate) fn run(
         let command = OperatorCommand::Cancel {
             reason: reason.to_owned(),
         };
-        match deliver(&engine, &id, &actor(), &command, &|_| Ok(())).await? {
+        match deliver(&engine, &id, &actor(), &command, &|_| Ok(()), WAIT).await? {
             Delivered::Applied => {
                 print(&format!(
                     "Cancelled: the driver of run {id} stops its running steps and runs `finally`.\n"

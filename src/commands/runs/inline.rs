@@ -22,9 +22,9 @@ use drctl_run::event::Verdict;
 use tokio::sync::mpsc;
 
 use super::actor;
-use super::approve::{approvers_of, may_decide};
-use super::deliver::{Delivered, deliver};
 use crate::commands::print;
+use drctl_server::ops::approvals::{approvers_of, may_decide};
+use drctl_server::ops::deliver::{Delivered, WAIT, deliver};
 
 /// Gates the progress printer has seen requested, for the prompt task.
 static OFFERS: OnceLock<mpsc::UnboundedSender<(RunId, StepId)>> = OnceLock::new();
@@ -135,7 +135,7 @@ type Lines = mpsc::UnboundedReceiver<String>;
 /// Whether `me` could approve the gate in this state.
 fn may_approve(state: &RunState, step: &StepId, me: &str) -> bool {
     let groups = crate::config::get().groups_of(me);
-    may_decide(state, step, me, &groups, Verdict::Approve, "-").is_ok()
+    may_decide(state, step, (me, &groups), Verdict::Approve, "-", now()).is_ok()
 }
 
 /// Asks until the operator decides, leaves the gate, or it is settled by someone else.
@@ -202,8 +202,8 @@ async fn send(
         comment: comment.to_owned(),
         on_behalf_of: entries_for(&approvers_of(&state, step), me, &groups),
     };
-    let check = |state: &RunState| may_decide(state, step, me, &groups, verdict, comment);
-    match deliver(engine, run, me, &command, &check).await {
+    let check = |state: &RunState| may_decide(state, step, (me, &groups), verdict, comment, now());
+    match deliver(engine, run, me, &command, &check, WAIT).await {
         Ok(Delivered::Refused(why)) => Some(format!(
             "Not recorded: {why}.\nType `approve: <comment>`, `reject: <reason>`, or Enter to leave it to others:\n> "
         )),
@@ -263,4 +263,9 @@ mod tests {
             assert_eq!(parse(unclear), Answer::Unclear, "{unclear}");
         }
     }
+}
+
+fn now() -> drctl_core::Timestamp {
+    use drctl_core::Clock as _;
+    drctl_engine::clock::SystemClock::new().now()
 }

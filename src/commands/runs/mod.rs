@@ -3,7 +3,6 @@
 
 pub(crate) mod approve;
 pub(crate) mod cancel;
-mod deliver;
 mod eventfmt;
 mod inline;
 pub(crate) mod logs;

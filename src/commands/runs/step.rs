@@ -10,10 +10,10 @@ use drctl_core::StepId;
 use drctl_engine::OperatorCommand;
 use drctl_run::event::Decision;
 
-use super::deliver::{Delivered, deliver};
 use super::{actor, engine, open, resolve, runtime};
 use crate::cli::StepDecision;
 use crate::commands::{eprint, print};
+use drctl_server::ops::deliver::{Delivered, WAIT, deliver};
 
 /// One decision, as typed.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +63,7 @@ pub(crate) fn run(
         let what = format!("{} step `{}` of run {id}", decision.as_str(), req.step);
         // Checked against the run as it is; the run applies it to that very state (a
         // skip of a step that has not started holds however soon the step is ready).
-        match deliver(&engine, &id, &actor(), &command, &|_| Ok(())).await? {
+        match deliver(&engine, &id, &actor(), &command, &|_| Ok(()), WAIT).await? {
             Delivered::Applied => print(&format!(
                 "Applied: {what}.\nIf the run is paused, continue it with `drctl resume {id}`.\n"
             )),

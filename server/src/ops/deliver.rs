@@ -4,17 +4,17 @@
 use std::time::Duration;
 
 use drctl_core::RunId;
-use drctl_engine::{Engine, OperatorCommand, Submitted};
+use drctl_engine::{Engine, EngineError, OperatorCommand, Submitted};
 use drctl_run::RunState;
 use drctl_store::CommandOutcome;
 
 /// How long to wait for a live driver to take a command: it looks at least every
 /// half-second, at once when it records anything.
-const WAIT: Duration = Duration::from_secs(5);
+pub const WAIT: Duration = Duration::from_secs(5);
 
 /// What became of a command.
-#[derive(Debug)]
-pub(crate) enum Delivered {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
     /// Recorded by the run's driver.
     Applied,
     /// Refused: by the checks here, or by the driver when it took it.
@@ -25,19 +25,20 @@ pub(crate) enum Delivered {
 }
 
 /// Checks `command` against the run (with `check` and the run's own rules), stores it for
-/// the run's driver, and waits a moment for a live driver to settle it.
-pub(crate) async fn deliver(
+/// the run's driver, and waits up to `wait` for a live driver to settle it.
+pub async fn deliver(
     engine: &Engine,
     run: &RunId,
     actor: &str,
     command: &OperatorCommand,
     check: &(dyn Fn(&RunState) -> Result<(), String> + Send + Sync),
-) -> anyhow::Result<Delivered> {
+    wait: Duration,
+) -> Result<Delivered, EngineError> {
     let id = match engine.submit(run, actor, command, check).await? {
         Submitted::Accepted { command } => command,
         Submitted::Refused(why) => return Ok(Delivered::Refused(why)),
     };
-    Ok(match engine.await_outcome(run, id, WAIT).await? {
+    Ok(match engine.await_outcome(run, id, wait).await? {
         Some(CommandOutcome::Applied { .. }) => Delivered::Applied,
         Some(CommandOutcome::Refused { reason, .. }) => Delivered::Refused(reason),
         None => Delivered::Stored {

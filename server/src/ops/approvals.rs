@@ -1,0 +1,99 @@
+//! Approval gates: which wait, who may decide, and a decision as a command.
+//!
+//! A decision is checked against the run now (entitled, four-eyes, comment, still
+//! waiting) so that a refusal is immediate, then left in the run's inbox at the version
+//! it was checked against; the run's driver records it before anything else, so no
+//! timeout or other decision can slip in between.
+
+use drctl_core::{StepId, Timestamp};
+use drctl_engine::OperatorCommand;
+use drctl_run::RunState;
+use drctl_run::approval::{check_decision, entries_for};
+use drctl_run::event::Verdict;
+use drctl_run::state::ItemStatus;
+use drctl_runbook::model::StepKind;
+
+/// A gate waiting in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub step: StepId,
+    /// The approvers the runbook names (people and `group:` entries).
+    pub approvers: Vec<String>,
+    /// Approvals given so far.
+    pub given: usize,
+    /// Approvals needed.
+    pub min: u32,
+    /// When the gate times out, if it does.
+    pub deadline: Option<Timestamp>,
+}
+
+/// Every gate of the run that waits for a decision.
+pub fn waiting(state: &RunState) -> Vec<Waiting> {
+    state
+        .steps
+        .iter()
+        .filter_map(|(id, st)| {
+            let it = st.items.first()?;
+            let ItemStatus::Awaiting {
+                approvers,
+                deadline,
+                approvals,
+                ..
+            } = &it.status
+            else {
+                return None;
+            };
+            let min = match &state.definition(id.as_str())?.kind {
+                StepKind::Approval(a) => a.min.get(),
+                _ => return None,
+            };
+            Some(Waiting {
+                step: id.clone(),
+                approvers: approvers.clone(),
+                given: approvals.len(),
+                min,
+                deadline: *deadline,
+            })
+        })
+        .collect()
+}
+
+/// Who may decide the gate `step` now (none if it is not waiting).
+pub fn approvers_of(state: &RunState, step: &StepId) -> Vec<String> {
+    waiting(state)
+        .into_iter()
+        .find(|w| w.step == *step)
+        .map(|w| w.approvers)
+        .unwrap_or_default()
+}
+
+/// Whether `me` (in `groups`) may give this verdict on the gate at `now`: entitled,
+/// four-eyes, a comment where one is required, the gate still waiting.
+pub fn may_decide(
+    state: &RunState,
+    step: &StepId,
+    (me, groups): (&str, &[String]),
+    verdict: Verdict,
+    comment: &str,
+    now: Timestamp,
+) -> Result<(), String> {
+    let mine = entries_for(&approvers_of(state, step), me, groups);
+    check_decision(state, step, me, verdict, comment, &mine, now)
+}
+
+/// The decision as the command a run's driver records: on behalf of every approver
+/// entry `me` stands for.
+pub fn decision(
+    state: &RunState,
+    step: &StepId,
+    (me, groups): (&str, &[String]),
+    verdict: Verdict,
+    comment: &str,
+) -> OperatorCommand {
+    OperatorCommand::Approval {
+        step: step.clone(),
+        verdict,
+        comment: comment.to_owned(),
+        on_behalf_of: entries_for(&approvers_of(state, step), me, groups),
+    }
+}
