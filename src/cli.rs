@@ -87,8 +87,20 @@ pub(crate) enum Command {
     /// Host runs: drive every run that needs a driver (detached, or left by a process
     /// that died) until SIGTERM or Ctrl-C, which hands them back for the next start.
     Serve {
+        /// Where the HTTP API listens (default: [serve] listen, else 127.0.0.1:7420).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Listen on an address other than loopback without TLS (tokens would cross the
+        /// network in clear text).
+        #[arg(long)]
+        insecure_listen: bool,
         #[command(flatten)]
         engine: EngineArgs,
+    },
+    /// API tokens for `drctl serve`.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
     },
     /// Continue a paused or interrupted run.
     Resume {
@@ -191,6 +203,29 @@ pub(crate) enum ReportFormat {
     Md,
     Json,
     Html,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Make a token: it is printed once, with the `[[serve.token]]` entry (its SHA-256,
+    /// not the token) to add to drctl.toml.
+    Create {
+        /// What the token is for (shown in the API's refusals, never the token).
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Who acts with it: the actor of everything done with the token.
+        #[arg(long = "identity", value_name = "NAME")]
+        identity: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum RoleArg {
+    Viewer,
+    Operator,
+    Approver,
+    Admin,
 }
 
 #[derive(Debug, Subcommand)]

@@ -42,7 +42,7 @@ pub(crate) struct Config {
     pub approval_policies: Vec<drctl_engine::policy::ApprovalPolicy>,
     /// `[serve]`: what `drctl serve` takes on.
     #[serde(default)]
-    pub serve: drctl_server::ServeLimits,
+    pub serve: drctl_server::ServeConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,7 +3,8 @@
 //! - [`supervisor`]: finds every run that needs a driver (submitted and not yet claimed,
 //!   or left by a driver that died) and drives it, within a limit on runs driven at once;
 //!   hands every run back undecided when the host stops.
-//! - [`limits`]: the `[serve]` settings of `drctl.toml` it obeys.
+//! - [`api`]: the HTTP API (`/api/v1`), its tokens, roles and problem JSON.
+//! - [`config`]: the `[serve]` section of `drctl.toml`.
 //! - [`ops`]: what an operator can do (decide a gate, send a command to a run), shared by
 //!   the CLI, the API and the console.
 //!
@@ -12,9 +13,10 @@
 //! so a second host on the same database, or a restart, finds the same work and never
 //! drives a run twice.
 
-pub mod limits;
+pub mod api;
+pub mod config;
 pub mod ops;
 pub mod supervisor;
 
-pub use limits::ServeLimits;
-pub use supervisor::{Activity, Supervisor};
+pub use config::ServeConfig;
+pub use supervisor::{Activity, Handle, Supervisor};

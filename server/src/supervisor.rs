@@ -19,11 +19,11 @@ use std::time::Duration;
 use drctl_core::{Clock, RunId, Timestamp};
 use drctl_engine::{DriveOptions, Engine, EngineError, RunEnd, worker};
 use drctl_store::{RunFilter, RunRow, Store, StoreError};
-use tokio::sync::Notify;
+use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::ServeLimits;
+use crate::ServeConfig;
 
 /// What the supervisor did, for the host to print or count.
 #[derive(Debug)]
@@ -51,9 +51,40 @@ pub struct Supervisor {
     engine: Engine,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    limits: ServeLimits,
-    wake: Arc<Notify>,
+    limits: ServeConfig,
+    handle: Handle,
+    requests: Mutex<mpsc::UnboundedReceiver<Request>>,
     report: Box<dyn Fn(Activity) + Send + Sync>,
+}
+
+/// Asks a running supervisor to drive a run now, without waiting for its next scan.
+#[derive(Debug, Clone)]
+pub struct Handle(mpsc::UnboundedSender<Request>);
+
+#[derive(Debug)]
+struct Request {
+    run: RunId,
+    resume: bool,
+}
+
+impl Handle {
+    /// A run this server just created: driven at once (a scan leaves a created run alone
+    /// for a moment, in case its creator drives it in the foreground).
+    pub fn submitted(&self, run: &RunId) {
+        let _ = self.0.send(Request {
+            run: run.clone(),
+            resume: false,
+        });
+    }
+
+    /// A run an operator resumed, or one with a command waiting and nobody to drive it
+    /// (a paused run cancelled): driven, resuming it.
+    pub fn resume(&self, run: &RunId) {
+        let _ = self.0.send(Request {
+            run: run.clone(),
+            resume: true,
+        });
+    }
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -69,27 +100,49 @@ impl Supervisor {
         engine: Engine,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        limits: ServeLimits,
+        limits: ServeConfig,
         report: impl Fn(Activity) + Send + Sync + 'static,
     ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
         Self {
             engine,
             store,
             clock,
             limits,
-            wake: Arc::new(Notify::new()),
+            handle: Handle(tx),
+            requests: Mutex::new(rx),
             report: Box::new(report),
         }
     }
 
-    /// Wakes the supervisor for a scan now (a run was just submitted).
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
+    /// For the API: asks for a run to be driven now.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    fn spawn(
+        &self,
+        tasks: &mut JoinSet<(RunId, Result<RunEnd, EngineError>)>,
+        stop: &CancellationToken,
+        run: RunId,
+        resume: bool,
+    ) {
+        let engine = self.engine.clone();
+        let opts = DriveOptions {
+            resume,
+            release: stop.child_token(),
+            ..DriveOptions::default()
+        };
+        tasks.spawn(async move {
+            let end = engine.drive(&run, opts).await;
+            (run, end)
+        });
     }
 
     /// Drives runs until `stop` is cancelled, then hands back every run it drives (each
     /// attempt under way gets the engine's grace period) and returns.
     pub async fn run(&self, stop: CancellationToken) {
+        let mut requests = self.requests.lock().await;
         let mut tasks: JoinSet<(RunId, Result<RunEnd, EngineError>)> = JoinSet::new();
         let mut driving: HashSet<RunId> = HashSet::new();
         let mut backoff: HashMap<RunId, (Timestamp, Duration)> = HashMap::new();
@@ -112,15 +165,7 @@ impl Supervisor {
                                 run: row.id.clone(),
                                 why,
                             });
-                            let (engine, run) = (self.engine.clone(), row.id);
-                            let opts = DriveOptions {
-                                release: stop.child_token(),
-                                ..DriveOptions::default()
-                            };
-                            tasks.spawn(async move {
-                                let end = engine.drive(&run, opts).await;
-                                (run, end)
-                            });
+                            self.spawn(&mut tasks, &stop, row.id, false);
                         }
                     }
                     Err(e) => (self.report)(Activity::ScanFailed(e.to_string())),
@@ -132,7 +177,16 @@ impl Supervisor {
                     self.settle(joined, &mut driving, &mut backoff);
                 }
                 () = tokio::time::sleep(self.limits.scan()) => {}
-                () = self.wake.notified() => {}
+                Some(Request { run, resume }) = requests.recv() => {
+                    // Asked by this process: driven now, beyond the limit if need be
+                    // (an operator's resume must not wait behind a queue).
+                    if driving.insert(run.clone()) {
+                        backoff.remove(&run);
+                        let why = if resume { "resumed" } else { "submitted" };
+                        (self.report)(Activity::Driving { run: run.clone(), why: why.into() });
+                        self.spawn(&mut tasks, &stop, run, resume);
+                    }
+                }
             }
         }
         while let Some(joined) = tasks.join_next().await {
@@ -199,7 +253,7 @@ impl Supervisor {
 }
 
 /// Why nobody drives this run and somebody should, or `None`.
-pub fn needs_driver(row: &RunRow, now: Timestamp, limits: &ServeLimits) -> Option<String> {
+pub fn needs_driver(row: &RunRow, now: Timestamp, limits: &ServeConfig) -> Option<String> {
     if !matches!(row.status.as_str(), "created" | "running" | "waiting") {
         return None;
     }

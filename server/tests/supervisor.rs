@@ -12,7 +12,7 @@ use drctl_core::{Clock as _, RunId};
 use drctl_engine::clock::SystemClock;
 use drctl_engine::{DriveOptions, Engine, EngineConfig, NewRunRequest};
 use drctl_runbook::Source;
-use drctl_server::{Activity, ServeLimits, Supervisor};
+use drctl_server::{Activity, ServeConfig, Supervisor};
 use drctl_store::{Claim, MemoryStore, Store};
 use serde_json::Map;
 use tokio_util::sync::CancellationToken;
@@ -59,9 +59,9 @@ fn serve(store: &Arc<dyn Store>, worker: &str, max_runs: usize) -> Host {
         engine(store, worker),
         store.clone(),
         Arc::new(SystemClock::new()),
-        ServeLimits {
+        ServeConfig {
             max_runs,
-            ..ServeLimits::default()
+            ..ServeConfig::default()
         },
         move |a: Activity| seen.lock().unwrap().push(format!("{a:?}")),
     );
@@ -180,7 +180,7 @@ async fn runs_of_a_dead_driver_are_recovered_and_paused_or_live_ones_left_alone(
 fn what_needs_a_driver() {
     use drctl_core::Timestamp;
     use drctl_server::supervisor::needs_driver;
-    let limits = ServeLimits::default();
+    let limits = ServeConfig::default();
     let now = Timestamp::from_millis(100_000);
     let row =
         |status: &str, owner: Option<&str>, until: Option<i64>, created: i64| drctl_store::RunRow {

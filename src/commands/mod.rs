@@ -84,7 +84,27 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             },
             &engine,
         ),
-        Command::Serve { engine } => runs::serve::run(&registry, cli.db.as_deref(), &engine),
+        Command::Serve {
+            listen,
+            insecure_listen,
+            engine,
+        } => runs::serve::run(
+            &registry,
+            cli.db.as_deref(),
+            &runs::serve::Listen {
+                addr: listen,
+                insecure: insecure_listen,
+            },
+            &engine,
+        ),
+        Command::Token {
+            command:
+                crate::cli::TokenCommand::Create {
+                    name,
+                    role,
+                    identity,
+                },
+        } => runs::serve::create_token(&name, role, &identity),
         Command::Resume { run, engine } => {
             runs::resume::run(&registry, cli.db.as_deref(), &run, &engine)
         }

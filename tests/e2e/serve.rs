@@ -31,7 +31,7 @@ impl Dir {
     fn serve(&self, name: &str) -> Child {
         let out = std::fs::File::create(self.0.join(name)).unwrap();
         drctl_in(&self.0, &os_user())
-            .arg("serve")
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .stdin(Stdio::null())

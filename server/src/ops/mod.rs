@@ -5,6 +5,8 @@
 //! - [`approvals`]: the gates waiting for a decision, who may decide them, and the
 //!   decision as a command.
 //! - [`deliver`]: sending a command to a run and saying what became of it.
+//! - [`start`]: what must hold before a run exists.
 
 pub mod approvals;
 pub mod deliver;
+pub mod start;

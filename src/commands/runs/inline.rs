@@ -244,6 +244,11 @@ async fn read_line_while_waiting(
     }
 }
 
+fn now() -> drctl_core::Timestamp {
+    use drctl_core::Clock as _;
+    drctl_engine::clock::SystemClock::new().now()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,9 +268,4 @@ mod tests {
             assert_eq!(parse(unclear), Answer::Unclear, "{unclear}");
         }
     }
-}
-
-fn now() -> drctl_core::Timestamp {
-    use drctl_core::Clock as _;
-    drctl_engine::clock::SystemClock::new().now()
 }

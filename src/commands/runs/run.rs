@@ -4,11 +4,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use drctl_connectors::Registry;
-use drctl_engine::secrets::read_all;
-use drctl_engine::{DriveOptions, EnvAndFiles, NewRunRequest};
-use drctl_runbook::compile;
-use drctl_runbook::fs::{FsCalls, callee_sources};
+use drctl_engine::{DriveOptions, NewRunRequest};
+use drctl_runbook::fs::callee_sources;
 use drctl_runbook::params::{parse_assignments, resolve_text};
+use drctl_server::ops::start;
 
 use super::{actor, drive, engine, open_creating, runtime, stop_signals};
 use crate::cli::EngineArgs;
@@ -37,29 +36,13 @@ pub(crate) fn run(
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    // A call this build cannot make (e.g. AWS in a build without the `aws` feature) is
-    // refused before a run exists, not discovered when its step starts.
-    let missing: String = runbook
-        .action_calls()
-        .filter(|(_, call)| !registry.is_implemented(call.action.as_str()))
-        .map(|(step, call)| {
-            format!(
-                "{}:{}:{}: error: step `{}` calls `{}`, which this build of drctl cannot run{}\n",
-                source.name,
-                call.span.line,
-                call.span.col,
-                step.id,
-                call.action,
-                if call.action.as_str().starts_with("aws.") {
-                    " (it was built without the `aws` feature)"
-                } else {
-                    ""
-                }
-            )
-        })
-        .collect();
+    let missing = start::unimplemented(&runbook, registry);
     if !missing.is_empty() {
-        eprint(&missing);
+        let text: String = missing
+            .iter()
+            .map(|m| m.message(&source.name) + "\n")
+            .collect();
+        eprint(&text);
         return Ok(ExitCode::from(2));
     }
     let resolved =
@@ -75,21 +58,9 @@ pub(crate) fn run(
             }
         };
     let callees = callee_sources(&runbook, &source.name, registry)?;
-    // Every secret this runbook and the ones it calls declare must be readable and long
-    // enough to mask before a run exists (each driver reads its own again when it starts).
-    if let Err(why) = read_all(&EnvAndFiles, &runbook.secrets) {
-        eprint(&format!("{}: error: {why}\n", source.name));
+    if let Err(why) = start::check_secrets(&source.name, &runbook, &callees, registry) {
+        eprint(&format!("{why}\n"));
         return Ok(ExitCode::from(2));
-    }
-    for (path, callee) in &callees {
-        let compiled = compile(callee, registry, &FsCalls::new(registry)).runbook;
-        if let Some(Err(why)) = compiled.map(|rb| read_all(&EnvAndFiles, &rb.secrets)) {
-            eprint(&format!(
-                "{path}: error: {why} (a runbook that {} calls)\n",
-                source.name
-            ));
-            return Ok(ExitCode::from(2));
-        }
     }
     runtime()?.block_on(async {
         // Before the run exists: a signal from now on pauses it, never leaves it `created`.

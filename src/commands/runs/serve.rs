@@ -1,4 +1,5 @@
-//! `drctl serve`: hosts runs until SIGTERM or Ctrl-C (see `drctl_server`).
+//! `drctl serve`: hosts runs and the HTTP API until SIGTERM or Ctrl-C (see
+//! `drctl_server`), and `drctl token create`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,38 +11,102 @@ use drctl_core::Clock as _;
 use drctl_engine::RunEnd;
 use drctl_engine::clock::SystemClock;
 use drctl_run::Outcome;
+use drctl_server::api::{Api, Parts};
 use drctl_server::{Activity, Supervisor};
 use tokio_util::sync::CancellationToken;
 
 use super::{engine, open_creating, runtime};
-use crate::cli::EngineArgs;
+use crate::cli::{EngineArgs, RoleArg};
 use crate::commands::print;
+
+/// Where the API listens.
+#[derive(Debug)]
+pub(crate) struct Listen {
+    pub(crate) addr: Option<String>,
+    /// Allow an address other than loopback without TLS.
+    pub(crate) insecure: bool,
+}
 
 pub(crate) fn run(
     registry: &Registry,
     db: Option<&Path>,
+    listen: &Listen,
     args: &EngineArgs,
 ) -> anyhow::Result<ExitCode> {
+    let config = crate::config::get();
+    let serve = config.serve.clone();
+    let addr: std::net::SocketAddr = listen
+        .addr
+        .as_deref()
+        .unwrap_or(&serve.listen)
+        .parse()
+        .context(
+            "--listen (or [serve] listen) must be an address and port, such as 127.0.0.1:7420",
+        )?;
+    if !addr.ip().is_loopback() && !listen.insecure {
+        anyhow::bail!(
+            "{addr} is not a loopback address: the API's tokens would cross the network in clear text. \
+             Put a TLS proxy in front and listen on loopback, or pass --insecure-listen"
+        );
+    }
     runtime()?.block_on(async {
         let stop = stop_on_signal()?;
         let store = open_creating(db).await?;
         let clock = Arc::new(SystemClock::new());
-        let limits = crate::config::get().serve.clone();
-        print(&format!(
-            "drctl serve: driving runs that need a driver, at most {} at once; SIGTERM or Ctrl-C hands them back.\n",
-            limits.max_runs
-        ));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let engine = engine(store.clone(), registry, Some(args), false);
+        let printer = clock.clone();
         let supervisor = Supervisor::new(
-            engine(store.clone(), registry, Some(args), false),
-            store,
+            engine.clone(),
+            store.clone(),
             clock.clone(),
-            limits,
-            move |activity| print(&format!("{} {}\n", clock.now(), describe(&activity))),
+            serve.clone(),
+            move |activity| print(&format!("{} {}\n", printer.now(), describe(&activity))),
         );
+        let api = Api::new(Parts {
+            engine,
+            store,
+            clock,
+            registry: registry.clone(),
+            config: serve.clone(),
+            groups: config.groups.clone(),
+            supervisor: supervisor.handle(),
+        });
+        print(&format!(
+            "drctl serve: API on http://{}, driving runs that need a driver, at most {} at once; SIGTERM or Ctrl-C hands them back.\n",
+            listener.local_addr().unwrap_or(addr),
+            serve.max_runs
+        ));
+        let until = stop.clone();
+        let http = tokio::spawn(api.serve(listener, until));
         supervisor.run(stop).await;
+        http.await
+            .context("the API stopped unexpectedly")?
+            .context("the API failed")?;
         print("drctl serve: stopped; every run it drove was handed back.\n");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `drctl token create`: the token once, and the entry for drctl.toml.
+pub(crate) fn create_token(name: &str, role: RoleArg, identity: &str) -> anyhow::Result<ExitCode> {
+    let role = match role {
+        RoleArg::Viewer => "viewer",
+        RoleArg::Operator => "operator",
+        RoleArg::Approver => "approver",
+        RoleArg::Admin => "admin",
+    };
+    let token = drctl_server::api::auth::new_token();
+    let entry = format!(
+        "[[serve.token]]\nname = {name:?}\nrole = \"{role}\"\nidentity = {identity:?}\nsha256 = \"{}\"\n",
+        drctl_server::api::auth::digest(&token)
+    );
+    print(&format!(
+        "{token}\n\nThe token above is shown once. Add this to drctl.toml (it holds only the token's SHA-256):\n\n{entry}"
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One line per thing the supervisor did.

@@ -1,13 +1,23 @@
 //! The `[serve]` section of `drctl.toml`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-/// How much a server takes on, and how often it looks for work.
+use crate::api::auth::TokenEntry;
+
+/// What a server takes on, where it listens, what it may start, and who may call it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ServeLimits {
+pub struct ServeConfig {
+    /// Where the API listens: loopback unless TLS is configured.
+    pub listen: String,
+    /// The folder of runbooks the API may start (`*.yaml`, `*.yml`), by their `runbook:`
+    /// name. None: the API starts nothing.
+    pub runbooks: Option<PathBuf>,
+    /// `[[serve.token]]`: the API's bearer tokens, by their SHA-256.
+    pub token: Vec<TokenEntry>,
     /// Runs driven at once by this server; more wait for a free slot.
     pub max_runs: usize,
     /// How often the store is scanned for runs that need a driver, in milliseconds.
@@ -18,9 +28,12 @@ pub struct ServeLimits {
     pub unclaimed_ms: u64,
 }
 
-impl Default for ServeLimits {
+impl Default for ServeConfig {
     fn default() -> Self {
         Self {
+            listen: "127.0.0.1:7420".into(),
+            runbooks: None,
+            token: Vec::new(),
             max_runs: 64,
             scan_ms: 1000,
             unclaimed_ms: 2000,
@@ -28,7 +41,7 @@ impl Default for ServeLimits {
     }
 }
 
-impl ServeLimits {
+impl ServeConfig {
     pub fn scan(&self) -> Duration {
         Duration::from_millis(self.scan_ms.max(10))
     }

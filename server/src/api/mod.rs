@@ -1,0 +1,186 @@
+//! The HTTP API, `/api/v1` (axum).
+//!
+//! - [`auth`]: bearer tokens (kept as SHA-256 digests) and roles.
+//! - [`problem`]: every error as RFC 9457 problem JSON.
+//! - [`runs`]: list, show, start, cancel, resume.
+//! - [`approvals`]: the gates waiting for a decision, and deciding one.
+//!
+//! `/healthz` and `/readyz` need no token. A body is at most 1 MiB (413 beyond). No input
+//! makes a handler answer 5xx: a 503 means the store itself could not be reached.
+
+pub mod approvals;
+pub mod auth;
+pub mod problem;
+pub mod runs;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use drctl_connectors::Registry;
+use drctl_core::{Clock, RunId};
+use drctl_engine::Engine;
+use drctl_store::{RunFilter, RunRow, Store, StoreError};
+use serde::de::DeserializeOwned;
+
+use crate::{Handle, ServeConfig};
+use auth::{Caller, Need};
+use problem::Problem;
+
+/// The largest body an operation takes.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Api(Arc<Parts>);
+
+/// The pieces the API needs from its host.
+pub struct Parts {
+    pub engine: Engine,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub registry: Registry,
+    pub config: ServeConfig,
+    /// `[groups]` of `drctl.toml`: who is in which approver group.
+    pub groups: BTreeMap<String, Vec<String>>,
+    pub supervisor: Handle,
+}
+
+impl Api {
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(parts))
+    }
+
+    /// The router of every endpoint.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/api/v1/runs", get(runs::list).post(runs::start))
+            .route("/api/v1/runs/{id}", get(runs::show))
+            .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
+            .route("/api/v1/runs/{id}/resume", post(runs::resume))
+            .route("/api/v1/approvals", get(approvals::list))
+            .route(
+                "/api/v1/runs/{id}/approvals/{step}",
+                post(approvals::decide),
+            )
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .with_state(self)
+    }
+
+    /// Answers on `listener` until `stop` is cancelled; requests under way finish.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    }
+
+    /// The caller, if its token allows `need`: 401 without a known token, 403 when its
+    /// role is too low.
+    fn caller(&self, headers: &HeaderMap, need: Need) -> Result<Caller, Problem> {
+        let caller = auth::caller(headers, &self.0.config.token)?;
+        auth::require(&caller, need)?;
+        Ok(caller)
+    }
+
+    fn groups_of(&self, identity: &str) -> Vec<String> {
+        self.0
+            .groups
+            .iter()
+            .filter(|(_, members)| members.iter().any(|m| m == identity))
+            .map(|(g, _)| g.clone())
+            .collect()
+    }
+
+    /// A run by its id (or a unique prefix of it), or 404.
+    async fn row(&self, id: &str) -> Result<(RunId, RunRow), Problem> {
+        let run = self.0.store.resolve(id).await.map_err(store_problem)?;
+        let row = self
+            .0
+            .store
+            .run(&run)
+            .await
+            .map_err(store_problem)?
+            .ok_or_else(|| Problem::not_found(format!("no run {id}")))?;
+        Ok((run, row))
+    }
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the store said, as the client should hear it.
+fn store_problem(e: StoreError) -> Problem {
+    match e {
+        StoreError::NotFound(what) => Problem::not_found(format!("no run {what}")),
+        StoreError::Ambiguous { .. } => Problem::invalid(e.to_string(), Vec::new()),
+        other => Problem::internal(other.to_string()),
+    }
+}
+
+/// A JSON body whose every problem is answered as problem JSON (see
+/// `From<JsonRejection> for Problem`).
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state)
+            .await
+            .map_err(|e: JsonRejection| Problem::from(e))?;
+        Ok(Body(value))
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when the store answers.
+async fn readyz(State(api): State<Api>) -> Result<&'static str, Problem> {
+    api.0
+        .store
+        .list_runs(&RunFilter {
+            limit: 1,
+            ..RunFilter::default()
+        })
+        .await
+        .map_err(|e| Problem::internal(format!("the store does not answer: {e}")))?;
+    Ok("ready\n")
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this endpoint does not take that method",
+    )
+}

@@ -1,0 +1,344 @@
+//! The HTTP API of `drctl serve`, through the real binary: tokens made with `drctl token
+//! create`; a run started through the API and its approval gate decided by another
+//! identity while the starter's own token is refused (four-eyes); 401, 403, 404, 413
+//! and 422 answered as problem JSON; the run finishes with the approver's name in its log.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{config_file, drctl_in, finish, os_user, wait_for_text};
+
+const GATE: &str = r#"runbook: gated
+params:
+  region: { type: string, default: eu-west-1 }
+steps:
+  - { id: check, action: log, with: { message: "checking {{ params.region }}" } }
+  - id: gate
+    needs: [check]
+    approval:
+      message: "Fail over?"
+      approvers: [group:sre]
+  - { id: promote, needs: [gate], action: log, with: { message: promoted } }
+"#;
+
+/// A token made by `drctl token create`, and its `[[serve.token]]` entry.
+fn token(name: &str, role: &str, identity: &str) -> (String, String) {
+    let (code, out) = finish(Command::new(env!("CARGO_BIN_EXE_drctl")).args([
+        "token",
+        "create",
+        name,
+        "--role",
+        role,
+        "--identity",
+        identity,
+    ]));
+    assert_eq!(code, 0, "{out}");
+    let token = out.lines().next().unwrap().to_owned();
+    assert!(token.starts_with("drctl_") && token.len() > 60, "{out}");
+    let entry = out[out.find("[[serve.token]]").unwrap()..].to_owned();
+    assert!(
+        !entry.contains(&token),
+        "the entry holds the token itself:\n{entry}"
+    );
+    (token, entry)
+}
+
+struct Http {
+    addr: SocketAddr,
+}
+
+/// One response: status, content type, body as JSON (or `null`).
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+impl Http {
+    /// A request over a fresh connection (HTTP/1.1, `Connection: close`).
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>) -> Answer {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        if let Some(t) = token {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        let body = body.unwrap_or_default();
+        if !body.is_empty() {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        // A server may answer (413) before reading a large body, and close.
+        let _ = s.write_all(body);
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type:")
+                    .map(|v| v.trim().to_owned())
+            })
+            .unwrap_or_default();
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(rest)
+        } else {
+            rest.to_owned()
+        };
+        Answer {
+            status,
+            content_type,
+            body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        }
+    }
+
+    fn json(&self, method: &str, path: &str, token: &str, body: &Value) -> Answer {
+        self.call(method, path, Some(token), Some(body.to_string().as_bytes()))
+    }
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A problem answer: the status, `application/problem+json`, and its `type`.
+fn problem(a: &Answer, status: u16, kind: &str) {
+    assert_eq!(a.status, status, "{a:?}");
+    assert_eq!(a.content_type, "application/problem+json", "{a:?}");
+    assert_eq!(a.body["type"], format!("urn:drctl:problem:{kind}"), "{a:?}");
+    assert_eq!(a.body["status"], status, "{a:?}");
+}
+
+fn serve(dir: &Path, config: &Path) -> (Child, Http) {
+    let out = std::fs::File::create(dir.join("serve.out")).unwrap();
+    let child = drctl_in(dir, &os_user())
+        .env("DRCTL_CONFIG", config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let text = wait_for_text(&dir.join("serve.out"), &["API on http://", "error"]);
+    let addr = text
+        .split("API on http://")
+        .nth(1)
+        .and_then(|t| t.split([',', ' ']).next())
+        .unwrap_or_else(|| panic!("{text}"))
+        .parse()
+        .unwrap();
+    (child, Http { addr })
+}
+
+#[test]
+fn a_run_started_and_approved_through_the_api_with_every_refusal_as_problem_json() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("drctl-api-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("runbooks")).unwrap();
+    std::fs::write(dir.join("runbooks/gated.yaml"), GATE).unwrap();
+    let (alice, a) = token("alice-ops", "admin", "alice");
+    let (bob, b) = token("bob-approver", "approver", "bob");
+    let (carol, c) = token("carol-viewer", "viewer", "carol");
+    let config = config_file(
+        "api",
+        &format!(
+            "[groups]\nsre = [\"alice\", \"bob\"]\n\n[serve]\nrunbooks = {:?}\n\n{a}\n{b}\n{c}",
+            dir.join("runbooks")
+        ),
+    );
+    let (mut server, http) = serve(&dir, &config);
+
+    // No token needed for health; every other endpoint needs one.
+    assert_eq!(http.call("GET", "/healthz", None, None).status, 200);
+    assert_eq!(http.call("GET", "/readyz", None, None).status, 200);
+    problem(
+        &http.call("GET", "/api/v1/runs", None, None),
+        401,
+        "unauthorized",
+    );
+    problem(
+        &http.call("GET", "/api/v1/runs", Some("drctl_wrong"), None),
+        401,
+        "unauthorized",
+    );
+    // A viewer reads but does not start.
+    assert_eq!(
+        http.call("GET", "/api/v1/runs", Some(&carol), None).status,
+        200
+    );
+    let start = json!({ "runbook": "gated" });
+    problem(
+        &http.json("POST", "/api/v1/runs", &carol, &start),
+        403,
+        "forbidden",
+    );
+    problem(
+        &http.call("GET", "/api/v1/runs/run_01JD3NOSUCHRUN", Some(&carol), None),
+        404,
+        "not-found",
+    );
+    problem(
+        &http.call("GET", "/api/v1/nothing", Some(&carol), None),
+        404,
+        "not-found",
+    );
+    // Bodies: too large, unknown fields (with which), params that do not fit, no such runbook.
+    let big = vec![b' '; (1 << 20) + 10];
+    problem(
+        &http.call("POST", "/api/v1/runs", Some(&alice), Some(&big)),
+        413,
+        "too-large",
+    );
+    let a1 = http.json(
+        "POST",
+        "/api/v1/runs",
+        &alice,
+        &json!({ "runbook": "gated", "paramz": {} }),
+    );
+    problem(&a1, 422, "invalid");
+    assert!(
+        a1.body["detail"].as_str().unwrap().contains("paramz"),
+        "{a1:?}"
+    );
+    let a2 = http.json(
+        "POST",
+        "/api/v1/runs",
+        &alice,
+        &json!({ "runbook": "gated", "params": { "region": 3, "zone": "x" } }),
+    );
+    problem(&a2, 422, "invalid");
+    assert_eq!(a2.body["errors"].as_array().unwrap().len(), 2, "{a2:?}");
+    problem(
+        &http.json(
+            "POST",
+            "/api/v1/runs",
+            &alice,
+            &json!({ "runbook": "nope" }),
+        ),
+        404,
+        "not-found",
+    );
+    problem(
+        &http.call("POST", "/api/v1/runs", Some(&alice), Some(b"{not json")),
+        400,
+        "malformed",
+    );
+    // Nothing above created a run.
+    let listed = http.call("GET", "/api/v1/runs", Some(&carol), None);
+    assert_eq!(
+        listed.body["runs"].as_array().unwrap().len(),
+        0,
+        "{listed:?}"
+    );
+
+    // Alice starts it.
+    let started = http.json(
+        "POST",
+        "/api/v1/runs",
+        &alice,
+        &json!({ "runbook": "gated", "params": { "region": "eu-central-1" } }),
+    );
+    assert_eq!(started.status, 202, "{started:?}");
+    let id = started.body["id"].as_str().unwrap().to_owned();
+    // The gate waits; bob may decide, alice (who started the run) may not.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let gates = loop {
+        let g = http.call("GET", "/api/v1/approvals", Some(&bob), None);
+        if g.body["approvals"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break g;
+        }
+        assert!(Instant::now() < deadline, "no gate: {g:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(gates.body["approvals"][0]["run"], id.as_str(), "{gates:?}");
+    assert_eq!(gates.body["approvals"][0]["may_decide"], true, "{gates:?}");
+    let mine = http.call("GET", "/api/v1/approvals", Some(&alice), None);
+    assert_eq!(mine.body["approvals"][0]["may_decide"], false, "{mine:?}");
+    let path = format!("/api/v1/runs/{id}/approvals/gate");
+    let decide = json!({ "verdict": "approve", "comment": "looks right" });
+    let refused = http.json("POST", &path, &alice, &decide);
+    problem(&refused, 403, "not-allowed");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("four-eyes"),
+        "{refused:?}"
+    );
+    // A viewer's role is too low to decide at all.
+    problem(&http.json("POST", &path, &carol, &decide), 403, "forbidden");
+    let approved = http.json("POST", &path, &bob, &decide);
+    assert!(matches!(approved.status, 200 | 202), "{approved:?}");
+    // The run ends; bob is the actor of the approval in its log.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = http.call("GET", &format!("/api/v1/runs/{id}"), Some(&carol), None);
+        if shown.body["run"]["status"] == "succeeded" {
+            assert_eq!(shown.body["run"]["actor"], "alice", "{shown:?}");
+            assert_eq!(
+                shown.body["steps"].as_array().unwrap().len(),
+                3,
+                "{shown:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "not finished: {shown:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, log) = finish(
+        drctl_in(&dir, &os_user())
+            .env("DRCTL_CONFIG", &config)
+            .args(["logs", &id]),
+    );
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("bob") && log.contains("looks right"), "{log}");
+    // Deciding again: the gate no longer waits.
+    problem(&http.json("POST", &path, &bob, &decide), 403, "not-allowed");
+
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(server.wait().unwrap().success());
+    // No token reached the server's output.
+    let out = std::fs::read_to_string(dir.join("serve.out")).unwrap();
+    for t in [&alice, &bob, &carol] {
+        assert!(!out.contains(t.as_str()), "{out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
