@@ -120,6 +120,55 @@ impl Http {
     }
 }
 
+/// Server-sent events read from `path` until one of kind `until` arrives: each event's
+/// id and kind. HTTP/1.0, so that the body is not chunked.
+fn follow(
+    http: &Http,
+    path: &str,
+    token: &str,
+    last_id: Option<u64>,
+    until: &str,
+) -> Vec<(u64, String)> {
+    let mut s = TcpStream::connect(http.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut head = format!(
+        "GET {path} HTTP/1.0\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n"
+    );
+    if let Some(id) = last_id {
+        head.push_str(&format!("Last-Event-ID: {id}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let events: Vec<(u64, String)> = text
+            .split("\n\n")
+            .filter_map(|block| {
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|l| l.strip_prefix(name).map(str::to_owned))
+                };
+                Some((field("id: ")?.parse().ok()?, field("event: ")?))
+            })
+            .collect();
+        if events.iter().any(|(_, k)| k == until) {
+            assert!(text.contains("content-type: text/event-stream"), "{text}");
+            return events;
+        }
+        assert!(Instant::now() < deadline, "no `{until}` in:\n{text}");
+        match s.read(&mut buf) {
+            Ok(0) => panic!("the stream ended:\n{text}"),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+}
+
 fn dechunk(mut rest: &str) -> String {
     let mut out = String::new();
     while let Some((size, tail)) = rest.split_once("\r\n") {
@@ -304,6 +353,24 @@ fn a_run_started_and_approved_through_the_api_with_every_refusal_as_problem_json
     problem(&http.json("POST", &path, &carol, &decide), 403, "forbidden");
     let approved = http.json("POST", &path, &bob, &decide);
     assert!(matches!(approved.status, 200 | 202), "{approved:?}");
+    // Its events, live, until it finishes; then again from the third event on.
+    let stream = format!("/api/v1/events?run={id}");
+    let events = follow(&http, &stream, &carol, None, "run_finished");
+    assert_eq!(events[0].1, "run_created", "{events:?}");
+    assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "{events:?}");
+    let again = follow(&http, &stream, &carol, Some(events[2].0), "run_finished");
+    assert_eq!(again, events[3..], "resumed after the third event");
+    let log = http.call(
+        "GET",
+        &format!("/api/v1/runs/{id}/events"),
+        Some(&carol),
+        None,
+    );
+    assert_eq!(
+        log.body["events"].as_array().unwrap().len(),
+        events.len(),
+        "{log:?}"
+    );
     // The run ends; bob is the actor of the approval in its log.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -162,6 +162,32 @@ impl RunReader for SqliteStore {
             .collect()
     }
 
+    async fn feed(
+        &self,
+        cursor: u64,
+        run: Option<&RunId>,
+        limit: usize,
+    ) -> Result<Vec<(u64, StoredEvent)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT f.cursor, e.run_id, e.seq, e.at, e.actor, e.kind, e.body, e.prev_hash, e.hash \
+             FROM feed f JOIN events e ON e.run_id = f.run_id AND e.seq = f.seq \
+             WHERE f.cursor > ? AND (? IS NULL OR f.run_id = ?) ORDER BY f.cursor LIMIT ?",
+        )
+        .bind(i64_of(cursor))
+        .bind(run.map(RunId::as_str))
+        .bind(run.map(RunId::as_str))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let cursor: i64 = r.try_get("cursor").map_err(db)?;
+                Ok((u64::try_from(cursor).unwrap_or(0), event_row(r)?))
+            })
+            .collect()
+    }
+
     async fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         let rows = sqlx::query(LEDGER)
             .fetch_all(&self.pool)

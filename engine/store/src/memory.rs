@@ -27,6 +27,8 @@ struct Inner {
     commands: Vec<(Command, Option<CommandOutcome>)>,
     fences: HashMap<RunId, u64>,
     ledger: Vec<LedgerEntry>,
+    /// Every event's run and seq, in the order stored: the cursor is the index + 1.
+    feed: Vec<(RunId, u64)>,
 }
 
 /// See the module doc.
@@ -96,6 +98,7 @@ impl RunWriter for MemoryStore {
             &events[0].hash,
         );
         inner.ledger.push(entry);
+        inner.feed.push((run.id.clone(), 1));
         inner.events.insert(run.id.clone(), events);
         Ok(())
     }
@@ -157,6 +160,9 @@ impl RunWriter for MemoryStore {
             row.finished_at = a.projection.finished_at;
             row.updated_at = now;
         }
+        inner
+            .feed
+            .extend(stored.iter().map(|e| (id.clone(), e.seq)));
         inner.events.entry(id.clone()).or_default().extend(stored);
         let steps = inner.steps.entry(id.clone()).or_default();
         for s in &a.projection.steps {
@@ -420,6 +426,28 @@ impl RunReader for MemoryStore {
             .get(run)
             .map(|v| v.iter().filter(|e| e.seq > after).cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn feed(
+        &self,
+        cursor: u64,
+        run: Option<&RunId>,
+        limit: usize,
+    ) -> Result<Vec<(u64, StoredEvent)>, StoreError> {
+        let inner = self.lock()?;
+        let start = usize::try_from(cursor).unwrap_or(usize::MAX);
+        Ok(inner
+            .feed
+            .iter()
+            .enumerate()
+            .skip(start)
+            .filter(|(_, (r, _))| run.is_none_or(|want| want == r))
+            .take(limit)
+            .filter_map(|(i, (r, seq))| {
+                let event = inner.events.get(r)?.get(usize::try_from(*seq).ok()? - 1)?;
+                Some((i as u64 + 1, event.clone()))
+            })
+            .collect())
     }
 
     async fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {

@@ -140,6 +140,15 @@ pub trait RunReader: Send + Sync {
             })
             .collect())
     }
+    /// Events of every run (or of `run`) after the store-wide `cursor`, in the order
+    /// they were stored, at most `limit`, each with its own cursor: what a follower
+    /// resumes from (`Last-Event-ID`).
+    async fn feed(
+        &self,
+        cursor: u64,
+        run: Option<&RunId>,
+        limit: usize,
+    ) -> Result<Vec<(u64, StoredEvent)>, StoreError>;
     /// The whole store-wide ledger, in order.
     async fn ledger(&self) -> Result<Vec<crate::ledger::LedgerEntry>, StoreError>;
 }

@@ -4,12 +4,14 @@
 //! - [`problem`]: every error as RFC 9457 problem JSON.
 //! - [`runs`]: list, show, start, cancel, resume.
 //! - [`approvals`]: the gates waiting for a decision, and deciding one.
+//! - [`events`]: a run's events, and every run's live as server-sent events.
 //!
 //! `/healthz` and `/readyz` need no token. A body is at most 1 MiB (413 beyond). No input
 //! makes a handler answer 5xx: a 503 means the store itself could not be reached.
 
 pub mod approvals;
 pub mod auth;
+pub mod events;
 pub mod problem;
 pub mod runs;
 
@@ -64,6 +66,8 @@ impl Api {
             .route("/api/v1/runs/{id}", get(runs::show))
             .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
             .route("/api/v1/runs/{id}/resume", post(runs::resume))
+            .route("/api/v1/runs/{id}/events", get(events::of_run))
+            .route("/api/v1/events", get(events::follow))
             .route("/api/v1/approvals", get(approvals::list))
             .route(
                 "/api/v1/runs/{id}/approvals/{step}",
