@@ -5,6 +5,7 @@
 //!   hands every run back undecided when the host stops.
 //! - [`api`]: the HTTP API (`/api/v1`), its tokens, roles and problem JSON.
 //! - [`config`]: the `[serve]` section of `drctl.toml`.
+//! - [`metrics`]: what `/metrics` exports, and the engine observer that counts it.
 //! - [`ops`]: what an operator can do (decide a gate, send a command to a run), shared by
 //!   the CLI, the API and the console.
 //!
@@ -15,6 +16,7 @@
 
 pub mod api;
 pub mod config;
+pub mod metrics;
 pub mod ops;
 pub mod supervisor;
 

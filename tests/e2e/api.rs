@@ -182,6 +182,19 @@ fn dechunk(mut rest: &str) -> String {
     out
 }
 
+/// `/metrics`, which needs no token.
+fn metrics(http: &Http) -> String {
+    let mut s = TcpStream::connect(http.addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
+    text
+}
+
 /// A problem answer: the status, `application/problem+json`, and its `type`.
 fn problem(a: &Answer, status: u16, kind: &str) {
     assert_eq!(a.status, status, "{a:?}");
@@ -336,6 +349,8 @@ fn a_run_started_and_approved_through_the_api_with_every_refusal_as_problem_json
     };
     assert_eq!(gates.body["approvals"][0]["run"], id.as_str(), "{gates:?}");
     assert_eq!(gates.body["approvals"][0]["may_decide"], true, "{gates:?}");
+    let scrape = metrics(&http);
+    assert!(scrape.contains("drctl_approvals_waiting 1\n"), "{scrape}");
     let mine = http.call("GET", "/api/v1/approvals", Some(&alice), None);
     assert_eq!(mine.body["approvals"][0]["may_decide"], false, "{mine:?}");
     let path = format!("/api/v1/runs/{id}/approvals/gate");
@@ -394,6 +409,20 @@ fn a_run_started_and_approved_through_the_api_with_every_refusal_as_problem_json
     );
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("bob") && log.contains("looks right"), "{log}");
+    let scrape = metrics(&http);
+    for line in [
+        "drctl_runs{status=\"succeeded\"} 1\n",
+        "drctl_runs_started_total{trigger=\"api\"} 1\n",
+        "drctl_attempt_duration_seconds_count{action=\"log\",phase=\"action\",result=\"succeeded\"} 2\n",
+        "drctl_approvals_waiting 0\n",
+        "drctl_drives_ended_total{how=\"succeeded\"} 1\n",
+    ] {
+        assert!(scrape.contains(line), "no {line} in:\n{scrape}");
+    }
+    assert!(
+        scrape.contains("process_resident_memory_bytes "),
+        "{scrape}"
+    );
     // Deciding again: the gate no longer waits.
     problem(&http.json("POST", &path, &bob, &decide), 403, "not-allowed");
 

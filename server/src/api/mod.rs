@@ -50,6 +50,7 @@ pub struct Parts {
     /// `[groups]` of `drctl.toml`: who is in which approver group.
     pub groups: BTreeMap<String, Vec<String>>,
     pub supervisor: Handle,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Api {
@@ -62,6 +63,7 @@ impl Api {
         Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
             .route("/api/v1/runs", get(runs::list).post(runs::start))
             .route("/api/v1/runs/{id}", get(runs::show))
             .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
@@ -175,6 +177,54 @@ async fn readyz(State(api): State<Api>) -> Result<&'static str, Problem> {
         .await
         .map_err(|e| Problem::internal(format!("the store does not answer: {e}")))?;
     Ok("ready\n")
+}
+
+/// Prometheus' scrape: no token (it says how many runs are in which state, nothing about
+/// them).
+async fn metrics(
+    State(api): State<Api>,
+) -> Result<([(axum::http::HeaderName, &'static str); 1], String), Problem> {
+    let rows = api
+        .0
+        .store
+        .list_runs(&RunFilter {
+            top_level: true,
+            limit: 1_000_000,
+            ..RunFilter::default()
+        })
+        .await
+        .map_err(store_problem)?;
+    let now = api.0.clock.now();
+    let mut by_status: BTreeMap<String, i64> = BTreeMap::new();
+    for row in &rows {
+        *by_status
+            .entry(drctl_engine::liveness::shown_status(row, now).to_owned())
+            .or_default() += 1;
+    }
+    let (mut waiting, mut oldest) = (0, 0);
+    for row in rows.iter().filter(|r| !r.is_finished()) {
+        let Ok(state) = api.0.engine.state(&row.id).await else {
+            continue;
+        };
+        for gate in crate::ops::approvals::waiting(&state) {
+            waiting += 1;
+            let since = state
+                .steps
+                .get(gate.step.as_str())
+                .and_then(|s| s.items.first())
+                .and_then(|i| i.started_at)
+                .map_or(0, |at| i64::try_from(now.since(at).as_secs()).unwrap_or(0));
+            oldest = oldest.max(since);
+        }
+    }
+    let runs: Vec<(String, i64)> = by_status.into_iter().collect();
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        api.0.metrics.render(&runs, (waiting, oldest)),
+    ))
 }
 
 async fn not_found() -> Problem {

@@ -194,6 +194,7 @@ pub async fn start(
         .await
         .map_err(|e| Problem::internal(e.to_string()))?;
     api.0.supervisor.submitted(&id);
+    api.0.metrics.run_started("api");
     Ok((
         StatusCode::ACCEPTED,
         Json(Started {

@@ -12,6 +12,7 @@ use drctl_engine::RunEnd;
 use drctl_engine::clock::SystemClock;
 use drctl_run::Outcome;
 use drctl_server::api::{Api, Parts};
+use drctl_server::metrics::{Counting, Metrics};
 use drctl_server::{Activity, Supervisor};
 use tokio_util::sync::CancellationToken;
 
@@ -56,14 +57,19 @@ pub(crate) fn run(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        let engine = engine(store.clone(), registry, Some(args), false);
-        let printer = clock.clone();
+        let metrics = Arc::new(Metrics::new());
+        let engine = engine(store.clone(), registry, Some(args), false)
+            .with_observer(Arc::new(Counting(metrics.clone())));
+        let (printer, counted) = (clock.clone(), metrics.clone());
         let supervisor = Supervisor::new(
             engine.clone(),
             store.clone(),
             clock.clone(),
             serve.clone(),
-            move |activity| print(&format!("{} {}\n", printer.now(), describe(&activity))),
+            move |activity| {
+                count(&counted, &activity);
+                print(&format!("{} {}\n", printer.now(), describe(&activity)));
+            },
         );
         let api = Api::new(Parts {
             engine,
@@ -73,6 +79,7 @@ pub(crate) fn run(
             config: serve.clone(),
             groups: config.groups.clone(),
             supervisor: supervisor.handle(),
+            metrics,
         });
         print(&format!(
             "drctl serve: API on http://{}, driving runs that need a driver, at most {} at once; SIGTERM or Ctrl-C hands them back.\n",
@@ -107,6 +114,30 @@ pub(crate) fn create_token(name: &str, role: RoleArg, identity: &str) -> anyhow:
         "{token}\n\nThe token above is shown once. Add this to drctl.toml (it holds only the token's SHA-256):\n\n{entry}"
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the supervisor did, in the metrics.
+fn count(metrics: &Metrics, activity: &Activity) {
+    match activity {
+        Activity::Driving { why, .. } if why.starts_with("submitted, not yet claimed") => {
+            metrics.run_started("detached");
+        }
+        Activity::Driving { why, .. } if why.contains("is gone") || why.contains("expired") => {
+            metrics.takeover();
+        }
+        Activity::Driving { .. } | Activity::ScanFailed(_) => {}
+        Activity::Ended { end, .. } => metrics.drive_ended(match end {
+            RunEnd::Finished { outcome, .. } => match outcome {
+                Outcome::Succeeded => "succeeded",
+                Outcome::Failed { .. } => "failed",
+                Outcome::Cancelled => "cancelled",
+            },
+            RunEnd::Paused(_) => "paused",
+            RunEnd::Released => "handed_back",
+            RunEnd::LockHeld { .. } => "lock_held",
+        }),
+        Activity::Failed { .. } => metrics.drive_ended("error"),
+    }
 }
 
 /// One line per thing the supervisor did.
