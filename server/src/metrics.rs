@@ -23,6 +23,9 @@ use prometheus_client::registry::Registry;
 
 type Labels = Vec<(String, String)>;
 
+/// An attempt: run, step, item, phase, attempt number.
+type AttemptKey = (String, String, Option<u32>, Phase, u32);
+
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
         .iter()
@@ -46,7 +49,7 @@ pub struct Metrics {
     cpu_millis: Gauge,
     open_fds: Gauge,
     /// When each attempt in flight started, for its duration.
-    started: Mutex<HashMap<(String, String, Option<u32>, Phase, u32), Timestamp>>,
+    started: Mutex<HashMap<AttemptKey, Timestamp>>,
 }
 
 impl std::fmt::Debug for Metrics {
