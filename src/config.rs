@@ -71,11 +71,14 @@ impl Config {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the configuration {}", path.display()))?;
         let config = Self::parse(&path, &text)?;
+        if let Some(problem) = config.serve.problems().first() {
+            bail!("{}: {problem}", path.display());
+        }
         if let Some(what) = config.grants()
             && let Err(why) = crate::trust::check(&path)
         {
             bail!(
-                "{} grants {what}, but {why}: whoever can change it can make themselves an approver or act as anyone. Keep it where operators cannot write it (e.g. {SYSTEM}, owned by root, mode 644) or remove what it grants",
+                "{} grants {what}, but {why}: whoever can change it can make themselves an approver, act as anyone, or add an API token. Keep it where operators cannot write it (e.g. {SYSTEM}, owned by root, mode 644) or remove what it grants",
                 path.display()
             );
         }
@@ -93,6 +96,13 @@ impl Config {
         }
         if !self.approval_policies.is_empty() {
             what.push("[[approval_policy]]");
+        }
+        // A token is an identity and a role; the runbooks folder is what the API may run.
+        if !self.serve.token.is_empty() {
+            what.push("[[serve.token]]");
+        }
+        if self.serve.runbooks.is_some() {
+            what.push("[serve] runbooks");
         }
         (!what.is_empty()).then(|| what.join(", "))
     }

@@ -1,5 +1,6 @@
-//! Whether a configuration may grant privileges. `[groups]`, `[identity] act_as` and
-//! `[[approval_policy]]` decide who may approve a failover and who may act as whom, so a
+//! Whether a configuration may grant privileges. `[groups]`, `[identity] act_as`,
+//! `[[approval_policy]]`, `[[serve.token]]` and `[serve] runbooks` decide who may approve a
+//! failover, who may act as whom, and what the API may run, so a
 //! file that grants them is only as trustworthy as the people who can change it: the
 //! invoking user must not be able to write it, nor replace it (write a directory on its
 //! path), and neither may its group or everyone else. The check reads permissions, not

@@ -18,7 +18,8 @@ pub struct ServeConfig {
     pub runbooks: Option<PathBuf>,
     /// `[[serve.token]]`: the API's bearer tokens, by their SHA-256.
     pub token: Vec<TokenEntry>,
-    /// Runs driven at once by this server; more wait for a free slot.
+    /// Runs driven at once by this server; more wait for a free slot. A run waiting only
+    /// for an approval does not count: it holds no action.
     pub max_runs: usize,
     /// How often the store is scanned for runs that need a driver, in milliseconds.
     pub scan_ms: u64,
@@ -42,6 +43,27 @@ impl Default for ServeConfig {
 }
 
 impl ServeConfig {
+    /// What is wrong with the section, beyond its syntax: each token's digest must be a
+    /// SHA-256 in hex, and its name and identity not blank.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in &self.token {
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                out.push(format!(
+                    "[[serve.token]] `{}`: sha256 must be 64 hex digits (what `drctl token create` prints)",
+                    t.name
+                ));
+            }
+            if t.name.trim().is_empty() || t.identity.trim().is_empty() {
+                out.push(format!(
+                    "[[serve.token]] `{}`: name and identity must not be blank",
+                    t.name
+                ));
+            }
+        }
+        out
+    }
+
     pub fn scan(&self) -> Duration {
         Duration::from_millis(self.scan_ms.max(10))
     }

@@ -147,12 +147,16 @@ impl Supervisor {
         let mut driving: HashSet<RunId> = HashSet::new();
         let mut backoff: HashMap<RunId, (Timestamp, Duration)> = HashMap::new();
         while !stop.is_cancelled() {
-            if driving.len() < self.limits.max_runs {
+            // A run parked at an approval gate holds no action: it does not take a slot,
+            // or a week of pending approvals would starve every other run.
+            let parked = self.parked(&driving).await;
+            let busy = |driving: &HashSet<RunId>| driving.len().saturating_sub(parked);
+            if busy(&driving) < self.limits.max_runs {
                 match self.needing_a_driver().await {
                     Ok(found) => {
                         let now = self.clock.now();
                         for (row, why) in found {
-                            if driving.len() >= self.limits.max_runs {
+                            if busy(&driving) >= self.limits.max_runs {
                                 break;
                             }
                             if driving.contains(&row.id)
@@ -226,6 +230,28 @@ impl Supervisor {
                 });
             }
         }
+    }
+
+    /// How many of the runs driven here wait only for people: a step awaiting approval,
+    /// and none with an action in flight.
+    async fn parked(&self, driving: &HashSet<RunId>) -> usize {
+        let mut parked = 0;
+        for run in driving {
+            let Ok(steps) = self.store.steps(run).await else {
+                continue;
+            };
+            let waits = steps.iter().any(|s| s.status == "awaiting approval");
+            let acts = steps.iter().any(|s| {
+                matches!(
+                    s.status.as_str(),
+                    "running" | "verifying" | "retrying" | "sleeping"
+                )
+            });
+            if waits && !acts {
+                parked += 1;
+            }
+        }
+        parked
     }
 
     /// The top-level runs nobody drives, oldest first, with why each needs a driver.

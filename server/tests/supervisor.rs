@@ -226,3 +226,27 @@ fn what_needs_a_driver() {
         );
     }
 }
+
+/// A run waiting for people holds no action: it does not take one of the slots.
+#[tokio::test(start_paused = true)]
+async fn runs_waiting_at_a_gate_do_not_take_a_slot() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let e = engine(&store, "cli");
+    let gated = "runbook: gated\nsteps:\n  - id: gate\n    approval: { approvers: [bob] }\n  - { id: after, needs: [gate], action: log, with: { message: done } }\n";
+    let (g1, g2) = (create(&e, gated).await, create(&e, gated).await);
+    let host = serve(&store, "serve-1", 1);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let quick = create(
+        &e,
+        "runbook: quick\nsteps:\n  - { id: a, action: log, with: { message: hi } }\n",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(status(&store, &quick).await, "succeeded");
+    for g in [&g1, &g2] {
+        let steps = store.steps(g).await.unwrap();
+        assert_eq!(steps[0].status, "awaiting approval", "{steps:?}");
+    }
+    host.stop.cancel();
+    host.done.await.unwrap();
+}

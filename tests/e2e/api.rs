@@ -423,6 +423,38 @@ fn a_run_started_and_approved_through_the_api_with_every_refusal_as_problem_json
         scrape.contains("process_resident_memory_bytes "),
         "{scrape}"
     );
+    // A step that does not exist: 404; the run is over: 409 for a step decision, and a
+    // cancel (no body needed) is refused as well.
+    problem(
+        &http.json(
+            "POST",
+            &format!("/api/v1/runs/{id}/approvals/nope"),
+            &bob,
+            &decide,
+        ),
+        404,
+        "not-found",
+    );
+    problem(
+        &http.json(
+            "POST",
+            &format!("/api/v1/runs/{id}/steps/check"),
+            &alice,
+            &json!({ "decision": "retry" }),
+        ),
+        409,
+        "refused",
+    );
+    problem(
+        &http.call(
+            "POST",
+            &format!("/api/v1/runs/{id}/cancel"),
+            Some(&alice),
+            None,
+        ),
+        409,
+        "refused",
+    );
     // Deciding again: the gate no longer waits.
     problem(&http.json("POST", &path, &bob, &decide), 403, "not-allowed");
 
@@ -436,5 +468,85 @@ fn a_run_started_and_approved_through_the_api_with_every_refusal_as_problem_json
     for t in [&alice, &bob, &carol] {
         assert!(!out.contains(t.as_str()), "{out}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A run paused on a step nobody can vouch for (a server killed during a plain `exec`):
+/// resuming is refused until the step is decided; decided and resumed through the API,
+/// the run finishes without running the step again.
+#[test]
+fn an_interrupted_step_is_decided_and_the_run_resumed_through_the_api() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("drctl-api-step-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("runbooks")).unwrap();
+    std::fs::write(
+        dir.join("runbooks/blind.yaml"),
+        "runbook: blind\nsteps:\n  - id: mark\n    action: exec\n    with: { argv: [sh, -c, 'echo mark >> effects; sleep 1'] }\n  - { id: after, needs: [mark], action: log, with: { message: done } }\n",
+    )
+    .unwrap();
+    let (ops, entry) = token("ops", "operator", "alice");
+    let config = config_file(
+        "api-step",
+        &format!("[serve]\nrunbooks = {:?}\n\n{entry}", dir.join("runbooks")),
+    );
+    let (mut first, http) = serve(&dir, &config);
+    let started = http.json("POST", "/api/v1/runs", &ops, &json!({ "runbook": "blind" }));
+    assert_eq!(started.status, 202, "{started:?}");
+    let id = started.body["id"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while !std::fs::read_to_string(dir.join("effects"))
+        .unwrap_or_default()
+        .contains("mark")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the step never ran"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::fs::remove_file(dir.join("serve.out")).unwrap();
+    let (mut second, http) = serve(&dir, &config);
+    let run = format!("/api/v1/runs/{id}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = http.call("GET", &run, Some(&ops), None);
+        if shown.body["run"]["status"] == "paused" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not paused: {shown:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let refused = http.call("POST", &format!("{run}/resume"), Some(&ops), None);
+    problem(&refused, 409, "refused");
+    assert!(
+        refused.body["detail"].as_str().unwrap().contains("mark"),
+        "{refused:?}"
+    );
+    let skip = json!({ "decision": "skip", "output": { "checked": "by hand" } });
+    let decided = http.json("POST", &format!("{run}/steps/mark"), &ops, &skip);
+    assert!(matches!(decided.status, 200 | 202), "{decided:?}");
+    let resumed = http.call("POST", &format!("{run}/resume"), Some(&ops), None);
+    assert_eq!(resumed.status, 202, "{resumed:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = http.call("GET", &run, Some(&ops), None);
+        if shown.body["run"]["status"] == "succeeded" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not finished: {shown:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("effects")).unwrap(),
+        "mark\n",
+        "`mark` ran once"
+    );
+    Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(second.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -91,11 +91,13 @@ pub fn caller(headers: &HeaderMap, tokens: &[TokenEntry]) -> Result<Caller, Prob
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| unauthorized("this needs a token: `Authorization: Bearer TOKEN`"))?;
+    // The scheme is case-insensitive (RFC 9110, 11.1).
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer TOKEN`"))?;
     let hash = digest(token);

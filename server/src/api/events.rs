@@ -20,10 +20,11 @@ use drctl_store::StoredEvent;
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Need;
 use super::problem::Problem;
-use super::{Api, store_problem};
+use super::{Api, Authed, require, store_problem};
 
 /// How often a follower looks for new events.
 pub const POLL: Duration = Duration::from_millis(200);
@@ -32,14 +33,18 @@ pub const POLL: Duration = Duration::from_millis(200);
 const PAGE: usize = 256;
 
 /// One event as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
+    #[schema(value_type = String)]
     pub run: RunId,
     pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    #[schema(value_type = i64)]
     pub at: Timestamp,
     pub actor: String,
     pub kind: String,
     /// The event as recorded (secrets were masked before it was stored).
+    #[schema(value_type = Value)]
     pub body: Value,
 }
 
@@ -56,18 +61,37 @@ impl EventView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// One server-sent event of `/api/v1/events`, as a client's SSE parser sees it (the
+/// document describes the stream's items, as OpenAPI 3.2's `itemSchema` does).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamedEvent {
+    /// The store-wide cursor: send it back as `Last-Event-ID` to resume after it (none on
+    /// `error`).
+    pub id: Option<String>,
+    /// The event's kind (`run_created`, `attempt_finished`, ...), or `error` when the
+    /// store stopped answering (the stream then ends; reconnect to resume).
+    pub event: String,
+    /// An `EventView` as JSON (for `error`, why, as text).
+    pub data: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventList {
     pub events: Vec<EventView>,
 }
 
 /// A run's events, in order.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/events", operation_id = "run_events",
+    params(("id" = String, Path, description = "A run id, or a unique prefix of one")), security(("bearer" = [])),
+    responses((status = 200, body = EventList), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn of_run(
     State(api): State<Api>,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<EventList>, Problem> {
-    api.caller(&headers, Need::Read)?;
+    require(&caller, Need::Read)?;
     let (run, _) = api.row(&id).await?;
     let events = api.0.store.events(&run, 0).await.map_err(store_problem)?;
     Ok(Json(EventList {
@@ -75,22 +99,41 @@ pub async fn of_run(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FollowQuery {
     /// Only this run's events.
     pub run: Option<String>,
     /// Start after this cursor (`Last-Event-ID` wins when both are given).
-    pub after: Option<u64>,
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
 }
 
-/// Events as they are stored, from the cursor on, for ever.
+/// The header a reconnecting client sends.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct Resume {
+    /// Resume after this cursor.
+    #[param(rename = "Last-Event-ID", nullable = false, pattern = r"^[0-9]{1,18}$")]
+    pub last_event_id: Option<String>,
+}
+
+/// Events as they are stored, from the cursor on, for ever, as server-sent events (see
+/// `StreamedEvent`).
+#[utoipa::path(get, path = "/api/v1/events", operation_id = "follow_events", params(FollowQuery, Resume),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "text/event-stream", body = StreamedEvent),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn follow(
     State(api): State<Api>,
+    Authed(caller): Authed,
     headers: HeaderMap,
     query: Result<Query<FollowQuery>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
-    api.caller(&headers, Need::Read)?;
+    require(&caller, Need::Read)?;
     let Query(q) = query.map_err(|e| Problem::invalid(e.body_text(), Vec::new()))?;
     let run = match &q.run {
         Some(id) => Some(api.row(id).await?.0),
@@ -107,7 +150,14 @@ pub async fn follow(
                 })
         })
         .transpose()?;
-    let cursor = last.or(q.after).unwrap_or(0);
+    let after = q
+        .after
+        .map(|a| {
+            u64::try_from(a)
+                .map_err(|_| Problem::invalid("`after` must be a cursor (0 or more)", Vec::new()))
+        })
+        .transpose()?;
+    let cursor = last.or(after).unwrap_or(0);
     let state = (
         api,
         run,

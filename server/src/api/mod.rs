@@ -2,9 +2,10 @@
 //!
 //! - [`auth`]: bearer tokens (kept as SHA-256 digests) and roles.
 //! - [`problem`]: every error as RFC 9457 problem JSON.
-//! - [`runs`]: list, show, start, cancel, resume.
+//! - [`runs`]: list, show, start, cancel, resume, decide about a step.
 //! - [`approvals`]: the gates waiting for a decision, and deciding one.
 //! - [`events`]: a run's events, and every run's live as server-sent events.
+//! - [`openapi`]: the OpenAPI document, generated from the handlers.
 //!
 //! `/healthz` and `/readyz` need no token. A body is at most 1 MiB (413 beyond). No input
 //! makes a handler answer 5xx: a 503 means the store itself could not be reached.
@@ -12,6 +13,7 @@
 pub mod approvals;
 pub mod auth;
 pub mod events;
+pub mod openapi;
 pub mod problem;
 pub mod runs;
 
@@ -20,8 +22,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts as Parts_;
 use axum::routing::{get, post};
 use drctl_connectors::Registry;
 use drctl_core::{Clock, RunId};
@@ -64,10 +67,12 @@ impl Api {
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
+            .route("/api/v1/openapi.json", get(openapi::document))
             .route("/api/v1/runs", get(runs::list).post(runs::start))
             .route("/api/v1/runs/{id}", get(runs::show))
             .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
             .route("/api/v1/runs/{id}/resume", post(runs::resume))
+            .route("/api/v1/runs/{id}/steps/{step}", post(runs::step))
             .route("/api/v1/runs/{id}/events", get(events::of_run))
             .route("/api/v1/events", get(events::follow))
             .route("/api/v1/approvals", get(approvals::list))
@@ -92,14 +97,6 @@ impl Api {
             .await
     }
 
-    /// The caller, if its token allows `need`: 401 without a known token, 403 when its
-    /// role is too low.
-    fn caller(&self, headers: &HeaderMap, need: Need) -> Result<Caller, Problem> {
-        let caller = auth::caller(headers, &self.0.config.token)?;
-        auth::require(&caller, need)?;
-        Ok(caller)
-    }
-
     fn groups_of(&self, identity: &str) -> Vec<String> {
         self.0
             .groups
@@ -111,6 +108,10 @@ impl Api {
 
     /// A run by its id (or a unique prefix of it), or 404.
     async fn row(&self, id: &str) -> Result<(RunId, RunRow), Problem> {
+        // No run id is this long; the store is not asked to match a pattern of it.
+        if id.len() > 64 {
+            return Err(Problem::not_found("no run has an id that long"));
+        }
         let run = self.0.store.resolve(id).await.map_err(store_problem)?;
         let row = self
             .0
@@ -146,6 +147,25 @@ fn store_problem(e: StoreError) -> Problem {
     }
 }
 
+/// The caller, from the request's token (401 without a known one). Taken before the
+/// path and the body, so that nobody without a token gets a server to read a body, nor
+/// learns anything from how it was refused.
+#[derive(Debug)]
+pub struct Authed(pub Caller);
+
+impl FromRequestParts<Api> for Authed {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts_, api: &Api) -> Result<Self, Self::Rejection> {
+        auth::caller(&parts.headers, &api.0.config.token).map(Authed)
+    }
+}
+
+/// 403 unless the caller's role allows `need`.
+fn require(caller: &Caller, need: Need) -> Result<(), Problem> {
+    auth::require(caller, need)
+}
+
 /// A JSON body whose every problem is answered as problem JSON (see
 /// `From<JsonRejection> for Problem`).
 #[derive(Debug)]
@@ -177,6 +197,30 @@ async fn readyz(State(api): State<Api>) -> Result<&'static str, Problem> {
         .await
         .map_err(|e| Problem::internal(format!("the store does not answer: {e}")))?;
     Ok("ready\n")
+}
+
+/// A JSON body that may be left out (`curl -X POST .../cancel` during an outage): no
+/// body is `None`; a body is read as [`Body`] reads it.
+#[derive(Debug)]
+pub struct MaybeBody<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers();
+        let length = headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let chunked = headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+        if !chunked && length.is_none_or(|n| n == 0) {
+            return Ok(MaybeBody(None));
+        }
+        // JSON `null` is no body too.
+        let Body(value) = Body::<Option<T>>::from_request(req, state).await?;
+        Ok(MaybeBody(value))
+    }
 }
 
 /// Prometheus' scrape: no token (it says how many runs are in which state, nothing about

@@ -5,26 +5,31 @@ use std::path::Path;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use drctl_core::{RunId, Timestamp};
 use drctl_engine::liveness::shown_status;
 use drctl_engine::{NewRunRequest, OperatorCommand};
+use drctl_run::RunStatus;
+use drctl_run::event::{Decision, PauseReason};
+use drctl_run::state::ItemStatus;
 use drctl_runbook::fs::{FsCalls, callee_sources, read_source};
 use drctl_runbook::params::resolve_json;
 use drctl_runbook::{Severity, Source, compile};
 use drctl_store::{RunFilter, RunRow, StepRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Need;
 use super::problem::Problem;
-use super::{Api, Body, store_problem};
+use super::{Api, Authed, Body, MaybeBody, require, store_problem};
 use crate::ops::deliver::{Delivered, WAIT, deliver};
 use crate::ops::start::{check_secrets, unimplemented};
 
-/// A run as the API shows it.
-#[derive(Debug, Serialize)]
+/// A run as the API shows it. Times are milliseconds since the Unix epoch.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunView {
+    #[schema(value_type = String)]
     pub id: RunId,
     pub runbook: String,
     pub file: String,
@@ -32,12 +37,51 @@ pub struct RunView {
     pub status: String,
     pub detail: Option<String>,
     pub actor: String,
+    #[schema(value_type = Option<String>)]
     pub parent: Option<RunId>,
+    #[schema(value_type = i64)]
     pub created_at: Timestamp,
+    #[schema(value_type = i64)]
     pub updated_at: Timestamp,
+    #[schema(value_type = Option<i64>)]
     pub finished_at: Option<Timestamp>,
     /// Number of events.
     pub version: u64,
+}
+
+/// One step (one item of a `for_each` step) as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepView {
+    pub step: String,
+    /// The `for_each` index.
+    pub item: Option<u32>,
+    /// `main`, `on_failure` or `finally`.
+    pub block: String,
+    pub status: String,
+    pub attempts: u32,
+    #[schema(value_type = Option<i64>)]
+    pub started_at: Option<Timestamp>,
+    #[schema(value_type = Option<i64>)]
+    pub finished_at: Option<Timestamp>,
+    #[schema(value_type = Option<Value>)]
+    pub output: Option<Value>,
+    pub error: Option<String>,
+}
+
+impl StepView {
+    fn of(row: StepRow) -> Self {
+        Self {
+            step: row.step,
+            item: row.item,
+            block: row.block,
+            status: row.status,
+            attempts: row.attempts,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            output: row.output,
+            error: row.error,
+        }
+    }
 }
 
 impl RunView {
@@ -58,29 +102,62 @@ impl RunView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// What a run's row may say.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusArg {
+    Created,
+    Waiting,
+    Running,
+    Paused,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl StatusArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            StatusArg::Created => "created",
+            StatusArg::Waiting => "waiting",
+            StatusArg::Running => "running",
+            StatusArg::Paused => "paused",
+            StatusArg::Succeeded => "succeeded",
+            StatusArg::Failed => "failed",
+            StatusArg::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub runbook: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<StatusArg>,
     /// Include sub-runs.
     #[serde(default)]
     pub all: bool,
     /// At most this many, newest first (default 50, at most 1,000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunList {
     pub runs: Vec<RunView>,
 }
 
+/// Runs, newest first.
+#[utoipa::path(get, path = "/api/v1/runs", operation_id = "list_runs", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, body = RunList), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(api): State<Api>,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<RunList>, Problem> {
-    api.caller(&headers, Need::Read)?;
+    require(&caller, Need::Read)?;
     let Query(q) = query.map_err(|e| Problem::invalid(e.body_text(), Vec::new()))?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
@@ -93,7 +170,7 @@ pub async fn list(
         .0
         .store
         .list_runs(&RunFilter {
-            status: q.status,
+            status: q.status.map(|s| s.as_str().to_owned()),
             runbook: q.runbook,
             top_level: !q.all,
             limit,
@@ -106,50 +183,67 @@ pub async fn list(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunDetail {
     pub run: RunView,
-    pub steps: Vec<StepRow>,
+    pub steps: Vec<StepView>,
 }
 
+/// A run and its steps.
+#[utoipa::path(get, path = "/api/v1/runs/{id}", operation_id = "show_run", params(("id" = String, Path, description = "A run id, or a unique prefix of one")),
+    security(("bearer" = [])),
+    responses((status = 200, body = RunDetail), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn show(
     State(api): State<Api>,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<RunDetail>, Problem> {
-    api.caller(&headers, Need::Read)?;
+    require(&caller, Need::Read)?;
     let (run, row) = api.row(&id).await?;
     let steps = api.0.store.steps(&run).await.map_err(store_problem)?;
     Ok(Json(RunDetail {
         run: RunView::of(row, api.0.clock.now()),
-        steps,
+        steps: steps.into_iter().map(StepView::of).collect(),
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     /// The `runbook:` name of a runbook in the server's runbooks folder.
     pub runbook: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub params: Map<String, Value>,
     #[serde(default)]
     pub drill: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Started {
+    #[schema(value_type = String)]
     pub id: RunId,
     pub runbook: String,
 }
 
 /// Starts a run: 202 with its id once it is recorded; the supervisor drives it at once.
+#[utoipa::path(post, path = "/api/v1/runs", operation_id = "start_run", request_body = StartRequest, security(("bearer" = [])),
+    responses((status = 202, body = Started), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn start(
     State(api): State<Api>,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     Body(req): Body<StartRequest>,
 ) -> Result<(StatusCode, Json<Started>), Problem> {
-    let caller = api.caller(&headers, Need::Operate)?;
+    require(&caller, Need::Operate)?;
     let Some(dir) = api.0.config.runbooks.clone() else {
         return Err(Problem::refused(
             "this server starts no runbooks: set `runbooks` in drctl.toml's [serve]",
@@ -223,17 +317,21 @@ fn find(
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
         .collect();
     paths.sort();
+    // Every file that says it is this runbook: one that compiles is started; two (or a
+    // broken one beside a good one) are refused, never one picked by file name.
+    let mut found = Vec::new();
+    let mut broken = Vec::new();
     for path in paths {
         let Ok(source) = read_source(&path) else {
             continue;
         };
         let compiled = compile(&source, registry, &FsCalls::new(registry));
         match compiled.runbook {
-            Some(rb) if rb.name.as_str() == name => return Ok((source, rb)),
+            Some(rb) if rb.name.as_str() == name => found.push((source, rb)),
             Some(_) => {}
             // A file that does not compile is this runbook if its name says so.
             None if declares(&source, name) => {
-                let errors = compiled
+                let errors: Vec<String> = compiled
                     .diagnostics
                     .iter()
                     .filter(|d| d.severity == Severity::Error)
@@ -244,13 +342,30 @@ fn find(
                         )
                     })
                     .collect();
-                return Err(Problem::invalid(
-                    format!("runbook `{name}` does not compile"),
-                    errors,
-                ));
+                broken.push((source.name.clone(), errors));
             }
             None => {}
         }
+    }
+    let files: Vec<String> = found
+        .iter()
+        .map(|(s, _)| s.name.clone())
+        .chain(broken.iter().map(|(n, _)| n.clone()))
+        .collect();
+    if files.len() > 1 {
+        return Err(Problem::refused(format!(
+            "more than one file in the runbooks folder is runbook `{name}`: {}",
+            files.join(", ")
+        )));
+    }
+    if let Some((_, errors)) = broken.pop() {
+        return Err(Problem::invalid(
+            format!("runbook `{name}` does not compile"),
+            errors,
+        ));
+    }
+    if let Some(found) = found.pop() {
+        return Ok(found);
     }
     Err(Problem::not_found(format!(
         "no runbook named `{name}` in the server's runbooks folder"
@@ -265,7 +380,7 @@ fn declares(source: &Source, name: &str) -> bool {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     #[serde(default = "default_reason")]
@@ -277,7 +392,7 @@ fn default_reason() -> String {
 }
 
 /// What became of a command sent to a run.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CommandResult {
     /// `applied` (recorded by the run's driver) or `stored` (applied by the run's next
     /// driver before anything else).
@@ -307,13 +422,28 @@ pub(super) fn answer(delivered: Delivered) -> Result<(StatusCode, Json<CommandRe
     }
 }
 
+/// Cancels a run: its driver stops the running steps and runs `finally`.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", operation_id = "cancel_run", request_body = Option<CancelRequest>,
+    params(("id" = String, Path, description = "A run id, or a unique prefix of one")), security(("bearer" = [])),
+    responses((status = 200, body = CommandResult), (status = 202, body = CommandResult),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn cancel(
     State(api): State<Api>,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     UrlPath(id): UrlPath<String>,
-    Body(req): Body<CancelRequest>,
+    MaybeBody(req): MaybeBody<CancelRequest>,
 ) -> Result<(StatusCode, Json<CommandResult>), Problem> {
-    let caller = api.caller(&headers, Need::Operate)?;
+    require(&caller, Need::Operate)?;
+    let req = req.unwrap_or_else(|| CancelRequest {
+        reason: default_reason(),
+    });
     let (run, row) = api.row(&id).await?;
     if row.is_finished() {
         return Err(Problem::refused(format!(
@@ -340,18 +470,61 @@ pub async fn cancel(
 }
 
 /// Resumes a paused run (or one nobody drives): 202, the supervisor drives it.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/resume", operation_id = "resume_run",
+    params(("id" = String, Path, description = "A run id, or a unique prefix of one")), security(("bearer" = [])),
+    responses((status = 202, body = CommandResult),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn resume(
     State(api): State<Api>,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     UrlPath(id): UrlPath<String>,
 ) -> Result<(StatusCode, Json<CommandResult>), Problem> {
-    api.caller(&headers, Need::Operate)?;
+    require(&caller, Need::Operate)?;
     let (run, row) = api.row(&id).await?;
     if row.is_finished() {
         return Err(Problem::refused(format!(
             "run {run} already ended ({}): nothing to resume",
             row.status
         )));
+    }
+    // Paused for an interrupted step nobody decided: resuming would only pause again.
+    let state = api
+        .0
+        .engine
+        .state(&run)
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    if let RunStatus::Paused {
+        reason: PauseReason::Interrupted { step, item, .. },
+    } = &state.status
+    {
+        let undecided = state
+            .steps
+            .get(step.as_str())
+            .and_then(|s| s.items.get(item.map_or(0, |i| i as usize)))
+            .is_some_and(|i| matches!(i.status, ItemStatus::Interrupted { .. }));
+        // A decision stored for the next driver counts: it is applied before anything.
+        let waiting = api
+            .0
+            .store
+            .waiting_commands(&run)
+            .await
+            .map_err(store_problem)?;
+        let decided = waiting.iter().any(|c| {
+            matches!(
+                serde_json::from_value::<OperatorCommand>(c.body.clone()),
+                Ok(OperatorCommand::Step { step: s, item: i, .. }) if s == *step && i == *item
+            )
+        });
+        if undecided && !decided {
+            return Err(Problem::refused(format!(
+                "step `{step}` was interrupted and nobody knows whether it took effect: decide it first (POST /api/v1/runs/{run}/steps/{step} with retry, skip or fail)"
+            )));
+        }
     }
     let driver = api
         .0
@@ -369,4 +542,115 @@ pub async fn resume(
             driver,
         }),
     ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepRequest {
+    pub decision: DecisionArg,
+    /// The item of a `for_each` step.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 0, maximum = 4294967295_u64)]
+    pub item: Option<u32>,
+    /// With `skip`: the step did take effect, and this is its output for the steps after
+    /// it (the step then counts as succeeded).
+    #[schema(value_type = Option<Value>)]
+    pub output: Option<Value>,
+}
+
+/// An operator's decision about an interrupted step (or, for `skip`, one not started).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionArg {
+    Retry,
+    Skip,
+    Fail,
+}
+
+/// Decides about a step, as `drctl step retry|skip|fail` does; a paused run then needs
+/// a resume.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/steps/{step}", operation_id = "decide_step", request_body = StepRequest,
+    params(("id" = String, Path, description = "A run id, or a unique prefix of one"), ("step" = String, Path, description = "The step's id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = CommandResult), (status = 202, body = CommandResult),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn step(
+    State(api): State<Api>,
+    Authed(caller): Authed,
+    UrlPath((id, step)): UrlPath<(String, String)>,
+    Body(req): Body<StepRequest>,
+) -> Result<(StatusCode, Json<CommandResult>), Problem> {
+    require(&caller, Need::Operate)?;
+    let (run, row) = api.row(&id).await?;
+    let step =
+        drctl_core::StepId::new(&step).map_err(|e| Problem::invalid(e.to_string(), Vec::new()))?;
+    if row.is_finished() {
+        return Err(Problem::refused(format!(
+            "run {run} already ended ({})",
+            row.status
+        )));
+    }
+    let decision = match req.decision {
+        DecisionArg::Retry => Decision::Retry,
+        DecisionArg::Skip => Decision::Skip,
+        DecisionArg::Fail => Decision::Fail,
+    };
+    if req.output.is_some() && decision != Decision::Skip {
+        return Err(Problem::invalid(
+            "`output` goes with `skip` only",
+            Vec::new(),
+        ));
+    }
+    let state = api
+        .0
+        .engine
+        .state(&run)
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    if state.definition(step.as_str()).is_none() {
+        return Err(Problem::not_found(format!(
+            "run {run} has no step `{step}`"
+        )));
+    }
+    let command = OperatorCommand::Step {
+        step,
+        item: req.item,
+        decision,
+        output: req.output,
+    };
+    let delivered = deliver(
+        &api.0.engine,
+        &run,
+        &caller.identity,
+        &command,
+        &|_| Ok(()),
+        WAIT,
+    )
+    .await
+    .map_err(|e| Problem::internal(e.to_string()))?;
+    answer(delivered)
+}
+
+/// An item number written as any JSON number that is whole (`3`, `3.0`): JSON does not
+/// tell integers from other numbers, and neither may a client's encoder.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+        })
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("item: {n} is not an item number")))
 }

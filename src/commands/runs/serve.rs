@@ -50,6 +50,15 @@ pub(crate) fn run(
              Put a TLS proxy in front and listen on loopback, or pass --insecure-listen"
         );
     }
+    // What the API may start is only as trustworthy as who can change it.
+    if let Some(dir) = &serve.runbooks
+        && let Err(why) = crate::trust::check(dir)
+    {
+        anyhow::bail!(
+            "[serve] runbooks is {}, but {why}: whoever can change it decides what the API runs. Keep it where operators cannot write it",
+            dir.display()
+        );
+    }
     runtime()?.block_on(async {
         let stop = stop_on_signal()?;
         let store = open_creating(db).await?;
@@ -89,9 +98,18 @@ pub(crate) fn run(
         let until = stop.clone();
         let http = tokio::spawn(api.serve(listener, until));
         supervisor.run(stop).await;
-        http.await
-            .context("the API stopped unexpectedly")?
-            .context("the API failed")?;
+        // Requests under way get a moment; a client that never finishes its request
+        // (half its headers sent) must not keep the server up, nor its port bound.
+        let abort = http.abort_handle();
+        match tokio::time::timeout(std::time::Duration::from_secs(5), http).await {
+            Ok(done) => done
+                .context("the API stopped unexpectedly")?
+                .context("the API failed")?,
+            Err(_) => {
+                abort.abort();
+                print("drctl serve: closed the connections that were still open.\n");
+            }
+        }
         print("drctl serve: stopped; every run it drove was handed back.\n");
         Ok(ExitCode::SUCCESS)
     })
@@ -105,6 +123,15 @@ pub(crate) fn create_token(name: &str, role: RoleArg, identity: &str) -> anyhow:
         RoleArg::Approver => "approver",
         RoleArg::Admin => "admin",
     };
+    for (what, text) in [("NAME", name), ("--identity", identity)] {
+        if text.trim().is_empty()
+            || text
+                .chars()
+                .any(|c| c.is_control() || format!("{c:?}").contains("\\u{"))
+        {
+            anyhow::bail!("{what} must be printable text, not blank");
+        }
+    }
     let token = drctl_server::api::auth::new_token();
     let entry = format!(
         "[[serve.token]]\nname = {name:?}\nrole = \"{role}\"\nidentity = {identity:?}\nsha256 = \"{}\"\n",
@@ -150,10 +177,18 @@ fn describe(activity: &Activity) -> String {
                 Outcome::Failed { reason } => format!("{run}: failed: {reason}"),
                 Outcome::Cancelled => format!("{run}: cancelled"),
             },
-            RunEnd::Paused(reason) => format!(
-                "{run}: paused: {}; `drctl resume {run}` continues it",
-                drctl_engine::projection::describe_pause(reason)
-            ),
+            RunEnd::Paused(reason) => {
+                let next = match reason {
+                    drctl_run::event::PauseReason::Interrupted { step, .. } => format!(
+                        "decide with `drctl step retry|skip|fail {run} {step}`, then `drctl resume {run}`"
+                    ),
+                    _ => format!("`drctl resume {run}` continues it"),
+                };
+                format!(
+                    "{run}: paused: {}; {next}",
+                    drctl_engine::projection::describe_pause(reason)
+                )
+            }
             RunEnd::Released => format!("{run}: handed back"),
             RunEnd::LockHeld { lock, holder } => {
                 format!("{run}: lock `{lock}` is held by {holder}")
