@@ -36,14 +36,13 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitCode> {
     let config = crate::config::get();
     let serve = config.serve.clone();
-    let addr: std::net::SocketAddr = listen
-        .addr
-        .as_deref()
-        .unwrap_or(&serve.listen)
-        .parse()
-        .context(
-            "--listen (or [serve] listen) must be an address and port, such as 127.0.0.1:7420",
-        )?;
+    let wanted = listen.addr.as_deref().unwrap_or(&serve.listen);
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(wanted)
+        .ok()
+        .and_then(|mut found| found.next())
+        .with_context(|| {
+            format!("--listen (or [serve] listen) is `{wanted}`: it must be a host and port, such as 127.0.0.1:7420")
+        })?;
     if !addr.ip().is_loopback() && !listen.insecure {
         anyhow::bail!(
             "{addr} is not a loopback address: the API's tokens would cross the network in clear text. \
