@@ -317,6 +317,59 @@ fn a_run_started_and_approved_through_the_api_with_every_refusal_as_problem_json
         400,
         "malformed",
     );
+    // Without a known token, a body is not even read: 401, whatever it holds.
+    problem(
+        &http.call("POST", "/api/v1/runs", Some("drctl_wrong"), Some(&big)),
+        401,
+        "unauthorized",
+    );
+    problem(
+        &http.call("POST", "/api/v1/runs", None, Some(b"{")),
+        401,
+        "unauthorized",
+    );
+    // The scheme is case-insensitive; an id no run could have is simply not found; a
+    // status that is none is refused.
+    let mut s = TcpStream::connect(http.addr).unwrap();
+    s.write_all(
+        format!("GET /api/v1/runs HTTP/1.0\r\nAuthorization: bearer {carol}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    let long = format!("/api/v1/runs/{}", "a".repeat(60_000));
+    problem(
+        &http.call("GET", &long, Some(&carol), None),
+        404,
+        "not-found",
+    );
+    problem(
+        &http.call("GET", "/api/v1/runs?status=weird", Some(&carol), None),
+        422,
+        "invalid",
+    );
+    // Two files that say they are the same runbook: refused, never one picked by name.
+    std::fs::write(
+        dir.join("runbooks/a-copy.yaml"),
+        GATE.replace("promoted", "the copy"),
+    )
+    .unwrap();
+    let twice = http.json(
+        "POST",
+        "/api/v1/runs",
+        &alice,
+        &json!({ "runbook": "gated" }),
+    );
+    problem(&twice, 409, "refused");
+    assert!(
+        twice.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a-copy.yaml"),
+        "{twice:?}"
+    );
+    std::fs::remove_file(dir.join("runbooks/a-copy.yaml")).unwrap();
     // Nothing above created a run.
     let listed = http.call("GET", "/api/v1/runs", Some(&carol), None);
     assert_eq!(
