@@ -317,6 +317,22 @@ fn a_run_started_and_approved_through_the_api_with_every_refusal_as_problem_json
         400,
         "malformed",
     );
+    // What the server may start.
+    let books = http.call("GET", "/api/v1/runbooks", Some(&carol), None);
+    assert_eq!(books.body["runbooks"][0]["name"], "gated", "{books:?}");
+    assert_eq!(books.body["runbooks"][0]["valid"], true, "{books:?}");
+    assert_eq!(
+        books.body["runbooks"][0]["params"],
+        json!(["region"]),
+        "{books:?}"
+    );
+    let book = http.call("GET", "/api/v1/runbooks/gated", Some(&carol), None);
+    assert_eq!(book.body["text"], GATE, "{book:?}");
+    problem(
+        &http.call("GET", "/api/v1/runbooks/nope", Some(&carol), None),
+        404,
+        "not-found",
+    );
     // Without a known token, a body is not even read: 401, whatever it holds.
     problem(
         &http.call("POST", "/api/v1/runs", Some("drctl_wrong"), Some(&big)),

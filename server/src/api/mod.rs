@@ -2,6 +2,7 @@
 //!
 //! - [`auth`]: bearer tokens (kept as SHA-256 digests) and roles.
 //! - [`problem`]: every error as RFC 9457 problem JSON.
+//! - [`runbooks`]: the runbooks the server may start.
 //! - [`runs`]: list, show, start, cancel, resume, decide about a step.
 //! - [`approvals`]: the gates waiting for a decision, and deciding one.
 //! - [`events`]: a run's events, and every run's live as server-sent events.
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod events;
 pub mod openapi;
 pub mod problem;
+pub mod runbooks;
 pub mod runs;
 
 use std::collections::BTreeMap;
@@ -68,6 +70,8 @@ impl Api {
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .route("/api/v1/openapi.json", get(openapi::document))
+            .route("/api/v1/runbooks", get(runbooks::list))
+            .route("/api/v1/runbooks/{name}", get(runbooks::show))
             .route("/api/v1/runs", get(runs::list).post(runs::start))
             .route("/api/v1/runs/{id}", get(runs::show))
             .route("/api/v1/runs/{id}/cancel", post(runs::cancel))

@@ -6,13 +6,13 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{approvals, events, problem, runs};
+use super::{approvals, events, problem, runbooks, runs};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "drctl", description = "Disaster-recovery runbooks as code: the API of `drctl serve`."),
     paths(
-        runs::list, runs::show, runs::start, runs::cancel, runs::resume, runs::step,
+        runbooks::list, runbooks::show, runs::list, runs::show, runs::start, runs::cancel, runs::resume, runs::step,
         events::of_run, events::follow, approvals::list, approvals::decide,
     ),
     components(schemas(problem::Problem, runs::StatusArg)),

@@ -1,7 +1,5 @@
 //! `/api/v1/runs`: list, show, start, cancel, resume.
 
-use std::path::Path;
-
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, State};
@@ -12,9 +10,8 @@ use drctl_engine::{NewRunRequest, OperatorCommand};
 use drctl_run::RunStatus;
 use drctl_run::event::{Decision, PauseReason};
 use drctl_run::state::ItemStatus;
-use drctl_runbook::fs::{FsCalls, callee_sources, read_source};
+use drctl_runbook::fs::callee_sources;
 use drctl_runbook::params::resolve_json;
-use drctl_runbook::{Severity, Source, compile};
 use drctl_store::{RunFilter, RunRow, StepRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -252,7 +249,7 @@ pub async fn start(
     let registry = api.0.registry.clone();
     let name = req.runbook.clone();
     // Reading and compiling files: off the async threads.
-    let found = tokio::task::spawn_blocking(move || find(&dir, &name, &registry))
+    let found = tokio::task::spawn_blocking(move || super::runbooks::find(&dir, &name, &registry))
         .await
         .map_err(|e| Problem::internal(e.to_string()))??;
     let (source, runbook) = found;
@@ -296,88 +293,6 @@ pub async fn start(
             runbook: runbook.name.to_string(),
         }),
     ))
-}
-
-/// The runbook named `name` in `dir`, compiled; 404 when none is, 422 when it does not
-/// compile (each error with its `file:line:col`).
-fn find(
-    dir: &Path,
-    name: &str,
-    registry: &drctl_connectors::Registry,
-) -> Result<(Source, drctl_runbook::Runbook), Problem> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Problem::internal(format!(
-            "cannot read the runbooks folder {}: {e}",
-            dir.display()
-        ))
-    })?;
-    let mut paths: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    paths.sort();
-    // Every file that says it is this runbook: one that compiles is started; two (or a
-    // broken one beside a good one) are refused, never one picked by file name.
-    let mut found = Vec::new();
-    let mut broken = Vec::new();
-    for path in paths {
-        let Ok(source) = read_source(&path) else {
-            continue;
-        };
-        let compiled = compile(&source, registry, &FsCalls::new(registry));
-        match compiled.runbook {
-            Some(rb) if rb.name.as_str() == name => found.push((source, rb)),
-            Some(_) => {}
-            // A file that does not compile is this runbook if its name says so.
-            None if declares(&source, name) => {
-                let errors: Vec<String> = compiled
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.severity == Severity::Error)
-                    .map(|d| {
-                        format!(
-                            "{}:{}:{}: {}",
-                            source.name, d.span.line, d.span.col, d.message
-                        )
-                    })
-                    .collect();
-                broken.push((source.name.clone(), errors));
-            }
-            None => {}
-        }
-    }
-    let files: Vec<String> = found
-        .iter()
-        .map(|(s, _)| s.name.clone())
-        .chain(broken.iter().map(|(n, _)| n.clone()))
-        .collect();
-    if files.len() > 1 {
-        return Err(Problem::refused(format!(
-            "more than one file in the runbooks folder is runbook `{name}`: {}",
-            files.join(", ")
-        )));
-    }
-    if let Some((_, errors)) = broken.pop() {
-        return Err(Problem::invalid(
-            format!("runbook `{name}` does not compile"),
-            errors,
-        ));
-    }
-    if let Some(found) = found.pop() {
-        return Ok(found);
-    }
-    Err(Problem::not_found(format!(
-        "no runbook named `{name}` in the server's runbooks folder"
-    )))
-}
-
-/// Whether the text's top-level `runbook:` line names `name`.
-fn declares(source: &Source, name: &str) -> bool {
-    source.text.lines().any(|l| {
-        l.strip_prefix("runbook:")
-            .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == name)
-    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
