@@ -1,4 +1,5 @@
-//! `/metrics`, in Prometheus' text format (the `prometheus-client` crate).
+//! `/metrics`, in the OpenMetrics text format (the `prometheus-client` crate), which
+//! Prometheus reads.
 //!
 //! Counted as things happen: runs started (by trigger), attempts (duration by action and
 //! outcome), interrupted attempts (by how they were settled), notices that failed, runs
@@ -234,6 +235,9 @@ impl Observer for Counting {
     fn on_event(&self, run: &RunState, event: &Event) {
         let m = &self.0;
         match &event.kind {
+            // Counted where every run starts, whoever started it (the API, a detached
+            // `drctl run`, a trigger): once per run.
+            EventKind::RunStarted { .. } => m.run_started(&run.created.trigger),
             EventKind::AttemptStarted(a) => {
                 if let Ok(mut started) = m.started.lock() {
                     started.insert(

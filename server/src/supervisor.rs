@@ -12,7 +12,7 @@
 //! `resume` after a crash. Stopping the server releases every run (see
 //! `DriveOptions::release`), so a restart continues them at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -146,11 +146,27 @@ impl Supervisor {
         let mut tasks: JoinSet<(RunId, Result<RunEnd, EngineError>)> = JoinSet::new();
         let mut driving: HashSet<RunId> = HashSet::new();
         let mut backoff: HashMap<RunId, (Timestamp, Duration)> = HashMap::new();
+        // Runs this server was asked to drive (started or resumed through the API), in
+        // the order asked, waiting for a slot: ahead of what a scan finds.
+        let mut asked: VecDeque<Request> = VecDeque::new();
         while !stop.is_cancelled() {
             // A run parked at an approval gate holds no action: it does not take a slot,
             // or a week of pending approvals would starve every other run.
             let parked = self.parked(&driving).await;
             let busy = |driving: &HashSet<RunId>| driving.len().saturating_sub(parked);
+            while busy(&driving) < self.limits.max_runs
+                && let Some(Request { run, resume }) = asked.pop_front()
+            {
+                if driving.insert(run.clone()) {
+                    backoff.remove(&run);
+                    let why = if resume { "resumed" } else { "submitted" };
+                    (self.report)(Activity::Driving {
+                        run: run.clone(),
+                        why: why.into(),
+                    });
+                    self.spawn(&mut tasks, &stop, run, resume);
+                }
+            }
             if busy(&driving) < self.limits.max_runs {
                 match self.needing_a_driver().await {
                     Ok(found) => {
@@ -181,14 +197,12 @@ impl Supervisor {
                     self.settle(joined, &mut driving, &mut backoff);
                 }
                 () = tokio::time::sleep(self.limits.scan()) => {}
-                Some(Request { run, resume }) = requests.recv() => {
-                    // Asked by this process: driven now, beyond the limit if need be
-                    // (an operator's resume must not wait behind a queue).
-                    if driving.insert(run.clone()) {
-                        backoff.remove(&run);
-                        let why = if resume { "resumed" } else { "submitted" };
-                        (self.report)(Activity::Driving { run: run.clone(), why: why.into() });
-                        self.spawn(&mut tasks, &stop, run, resume);
+                Some(request) = requests.recv() => {
+                    // Taken in order on the next turn, within the limit.
+                    if !driving.contains(&request.run)
+                        && !asked.iter().any(|a| a.run == request.run)
+                    {
+                        asked.push_back(request);
                     }
                 }
             }

@@ -50,6 +50,7 @@ struct Host {
     stop: CancellationToken,
     done: tokio::task::JoinHandle<()>,
     log: Arc<Mutex<Vec<String>>>,
+    handle: drctl_server::Handle,
 }
 
 fn serve(store: &Arc<dyn Store>, worker: &str, max_runs: usize) -> Host {
@@ -67,8 +68,14 @@ fn serve(store: &Arc<dyn Store>, worker: &str, max_runs: usize) -> Host {
     );
     let stop = CancellationToken::new();
     let token = stop.clone();
+    let handle = supervisor.handle();
     let done = tokio::spawn(async move { supervisor.run(token).await });
-    Host { stop, done, log }
+    Host {
+        stop,
+        done,
+        log,
+        handle,
+    }
 }
 
 async fn status(store: &Arc<dyn Store>, run: &RunId) -> String {
@@ -247,6 +254,29 @@ async fn runs_waiting_at_a_gate_do_not_take_a_slot() {
         let steps = store.steps(g).await.unwrap();
         assert_eq!(steps[0].status, "awaiting approval", "{steps:?}");
     }
+    host.stop.cancel();
+    host.done.await.unwrap();
+}
+
+/// Runs started through the API are driven at once, but within the limit too.
+#[tokio::test(start_paused = true)]
+async fn submitted_runs_start_at_once_within_the_limit() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let e = engine(&store, "api");
+    let host = serve(&store, "serve-1", 1);
+    let (a, b) = (create(&e, SLOW).await, create(&e, SLOW).await);
+    host.handle.submitted(&a);
+    host.handle.submitted(&b);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        (status(&store, &a).await, status(&store, &b).await),
+        ("running".into(), "created".into())
+    );
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(
+        (status(&store, &a).await, status(&store, &b).await),
+        ("succeeded".into(), "succeeded".into())
+    );
     host.stop.cancel();
     host.done.await.unwrap();
 }

@@ -386,6 +386,33 @@ fn a_run_started_and_approved_through_the_api_with_every_refusal_as_problem_json
         "{twice:?}"
     );
     std::fs::remove_file(dir.join("runbooks/a-copy.yaml")).unwrap();
+    // A runbook that calls a file outside the folder: refused (whoever can write that
+    // file would decide what the API runs).
+    std::fs::write(
+        dir.join("outside.yaml"),
+        "runbook: outside\nsteps:\n  - { id: a, action: log, with: { message: hi } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("runbooks/caller.yaml"),
+        "runbook: caller\nsteps:\n  - { id: c, call: { runbook: ../outside.yaml } }\n",
+    )
+    .unwrap();
+    let out = http.json(
+        "POST",
+        "/api/v1/runs",
+        &alice,
+        &json!({ "runbook": "caller" }),
+    );
+    problem(&out, 409, "refused");
+    assert!(
+        out.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("outside.yaml"),
+        "{out:?}"
+    );
+    std::fs::remove_file(dir.join("runbooks/caller.yaml")).unwrap();
     // Nothing above created a run.
     let listed = http.call("GET", "/api/v1/runs", Some(&carol), None);
     assert_eq!(

@@ -281,6 +281,10 @@ impl Driver {
                 return Ok(end);
             }
             self.wait().await?;
+            // On its own schedule, however busy the driver is: a stream of attempts
+            // finishing wins every `wait`, and a lease left to expire under a live driver
+            // would let another process take the run over.
+            self.heartbeat_if_due(self.e.clock.now()).await?;
         }
     }
 

@@ -29,8 +29,9 @@ use super::{Api, Authed, require, store_problem};
 /// How often a follower looks for new events.
 pub const POLL: Duration = Duration::from_millis(200);
 
-/// Events read from the store at a time.
-const PAGE: usize = 256;
+/// Events read from the store at a time: all a stream holds in memory (an event can be
+/// large: the first one carries the runbook's text).
+const PAGE: usize = 16;
 
 /// One event as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -126,7 +127,8 @@ pub struct Resume {
     responses((status = 200, content_type = "text/event-stream", body = StreamedEvent),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub async fn follow(
     State(api): State<Api>,
     Authed(caller): Authed,
@@ -158,6 +160,19 @@ pub async fn follow(
         })
         .transpose()?;
     let cursor = last.or(after).unwrap_or(0);
+    if cursor > i64::MAX as u64 {
+        return Err(Problem::invalid("a cursor is at most 2^63 - 1", Vec::new()));
+    }
+    let permit = api.1.clone().try_acquire_owned().map_err(|_| {
+        Problem::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            format!(
+                "{} event streams are open already; try again later",
+                super::MAX_FOLLOWERS
+            ),
+        )
+    })?;
     let state = (
         api,
         run,
@@ -193,5 +208,10 @@ pub async fn follow(
                 }
             }
         });
+    // The permit goes with the stream: released when the client goes.
+    let stream = futures_util::StreamExt::map(stream, move |e| {
+        let _held = &permit;
+        e
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -41,9 +41,13 @@ use problem::Problem;
 /// The largest body an operation takes.
 pub const MAX_BODY: usize = 1 << 20;
 
-/// What every handler shares.
+/// What every handler shares: the parts, and the permits of live event streams.
 #[derive(Clone)]
-pub struct Api(Arc<Parts>);
+pub struct Api(Arc<Parts>, Arc<tokio::sync::Semaphore>);
+
+/// Live event streams open at once; more are refused (429) rather than let readers
+/// take the memory and the store's connections the drivers need.
+pub const MAX_FOLLOWERS: usize = 64;
 
 /// The pieces the API needs from its host.
 pub struct Parts {
@@ -60,7 +64,10 @@ pub struct Parts {
 
 impl Api {
     pub fn new(parts: Parts) -> Self {
-        Self(Arc::new(parts))
+        Self(
+            Arc::new(parts),
+            Arc::new(tokio::sync::Semaphore::new(MAX_FOLLOWERS)),
+        )
     }
 
     /// The router of every endpoint.
@@ -269,7 +276,7 @@ async fn metrics(
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         api.0.metrics.render(&runs, (waiting, oldest)),
     ))

@@ -39,6 +39,14 @@ impl Entry {
     }
 }
 
+/// Whether `path` (symlinks followed) is in the folder `dir` or below it.
+pub(super) fn inside(dir: &Path, path: &Path) -> bool {
+    match (std::fs::canonicalize(dir), std::fs::canonicalize(path)) {
+        (Ok(dir), Ok(path)) => path.starts_with(dir),
+        _ => false,
+    }
+}
+
 /// Every `*.yaml` and `*.yml` file of the folder, compiled, in file-name order.
 fn scan(dir: &Path, registry: &Registry) -> Result<Vec<Entry>, Problem> {
     let entries = std::fs::read_dir(dir).map_err(|e| {

@@ -249,9 +249,11 @@ pub async fn start(
     let registry = api.0.registry.clone();
     let name = req.runbook.clone();
     // Reading and compiling files: off the async threads.
-    let found = tokio::task::spawn_blocking(move || super::runbooks::find(&dir, &name, &registry))
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))??;
+    let folder = dir.clone();
+    let found =
+        tokio::task::spawn_blocking(move || super::runbooks::find(&folder, &name, &registry))
+            .await
+            .map_err(|e| Problem::internal(e.to_string()))??;
     let (source, runbook) = found;
     let missing = unimplemented(&runbook, &api.0.registry);
     if !missing.is_empty() {
@@ -268,6 +270,20 @@ pub async fn start(
     })?;
     let callees = callee_sources(&runbook, &source.name, &api.0.registry)
         .map_err(|e| Problem::invalid(e.to_string(), Vec::new()))?;
+    // What the API runs is what the trusted folder holds: not a file a symlink or a
+    // `call:` reaches outside it, which anyone who can write there would decide.
+    let outside: Vec<String> = std::iter::once(source.name.as_str())
+        .chain(callees.iter().map(|(path, _)| path.as_str()))
+        .filter(|path| !super::runbooks::inside(&dir, std::path::Path::new(path)))
+        .map(str::to_owned)
+        .collect();
+    if !outside.is_empty() {
+        return Err(Problem::refused(format!(
+            "runbook `{}` reaches files outside the server's runbooks folder: {}",
+            req.runbook,
+            outside.join(", ")
+        )));
+    }
     check_secrets(&source.name, &runbook, &callees, &api.0.registry)
         .map_err(|why| Problem::new(StatusCode::CONFLICT, "not-ready", why))?;
     let id = api
@@ -285,7 +301,6 @@ pub async fn start(
         .await
         .map_err(|e| Problem::internal(e.to_string()))?;
     api.0.supervisor.submitted(&id);
-    api.0.metrics.run_started("api");
     Ok((
         StatusCode::ACCEPTED,
         Json(Started {

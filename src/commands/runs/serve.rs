@@ -145,9 +145,6 @@ pub(crate) fn create_token(name: &str, role: RoleArg, identity: &str) -> anyhow:
 /// What the supervisor did, in the metrics.
 fn count(metrics: &Metrics, activity: &Activity) {
     match activity {
-        Activity::Driving { why, .. } if why.starts_with("submitted, not yet claimed") => {
-            metrics.run_started("detached");
-        }
         Activity::Driving { why, .. } if why.contains("is gone") || why.contains("expired") => {
             metrics.takeover();
         }
