@@ -189,6 +189,15 @@ pub(crate) async fn drive(
     Ok(report(run, &end?))
 }
 
+/// The decision a run paused on an interrupted step waits for, as the command to type.
+pub(super) fn decide_command(run: &RunId, reason: &PauseReason) -> Option<String> {
+    let PauseReason::Interrupted { step, item, .. } = reason else {
+        return None;
+    };
+    let item = item.map(|i| format!(" --item {i}")).unwrap_or_default();
+    Some(format!("drctl step retry|skip|fail {run} {step}{item}"))
+}
+
 fn report(run: &RunId, end: &RunEnd) -> ExitCode {
     match end {
         RunEnd::Finished {
@@ -198,14 +207,11 @@ fn report(run: &RunId, end: &RunEnd) -> ExitCode {
         RunEnd::Finished { .. } => ExitCode::from(1),
         RunEnd::Paused(reason) => {
             let why = drctl_engine::projection::describe_pause(reason);
-            let next = match reason {
-                PauseReason::Interrupted { step, item, .. } => {
-                    let item = item.map(|i| format!(" --item {i}")).unwrap_or_default();
-                    format!(
-                        "Decide with `drctl step retry|skip|fail {run} {step}{item}` (see `drctl show {run}`),\nthen continue with `drctl resume {run}`."
-                    )
-                }
-                _ => format!("See `drctl show {run}`; continue with `drctl resume {run}`."),
+            let next = match decide_command(run, reason) {
+                Some(decide) => format!(
+                    "Decide with `{decide}` (see `drctl show {run}`),\nthen continue with `drctl resume {run}`."
+                ),
+                None => format!("See `drctl show {run}`; continue with `drctl resume {run}`."),
             };
             crate::commands::print(&format!("\nRun {run} is paused: {why}.\n{next}\n"));
             ExitCode::from(3)

@@ -150,11 +150,7 @@ fn count(metrics: &Metrics, activity: &Activity) {
         }
         Activity::Driving { .. } | Activity::ScanFailed(_) => {}
         Activity::Ended { end, .. } => metrics.drive_ended(match end {
-            RunEnd::Finished { outcome, .. } => match outcome {
-                Outcome::Succeeded => "succeeded",
-                Outcome::Failed { .. } => "failed",
-                Outcome::Cancelled => "cancelled",
-            },
+            RunEnd::Finished { outcome, .. } => outcome.as_str(),
             RunEnd::Paused(_) => "paused",
             RunEnd::Released => "handed_back",
             RunEnd::LockHeld { .. } => "lock_held",
@@ -168,17 +164,15 @@ fn describe(activity: &Activity) -> String {
     match activity {
         Activity::Driving { run, why } => format!("{run}: driving ({why})"),
         Activity::Ended { run, end } => match end {
-            RunEnd::Finished { outcome, .. } => match outcome {
-                Outcome::Succeeded => format!("{run}: succeeded"),
-                Outcome::Failed { reason } => format!("{run}: failed: {reason}"),
-                Outcome::Cancelled => format!("{run}: cancelled"),
-            },
+            RunEnd::Finished {
+                outcome: Outcome::Failed { reason },
+                ..
+            } => format!("{run}: failed: {reason}"),
+            RunEnd::Finished { outcome, .. } => format!("{run}: {}", outcome.as_str()),
             RunEnd::Paused(reason) => {
-                let next = match reason {
-                    drctl_run::event::PauseReason::Interrupted { step, .. } => format!(
-                        "decide with `drctl step retry|skip|fail {run} {step}`, then `drctl resume {run}`"
-                    ),
-                    _ => format!("`drctl resume {run}` continues it"),
+                let next = match super::decide_command(run, reason) {
+                    Some(decide) => format!("decide with `{decide}`, then `drctl resume {run}`"),
+                    None => format!("`drctl resume {run}` continues it"),
                 };
                 format!(
                     "{run}: paused: {}; {next}",
