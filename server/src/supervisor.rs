@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drctl_core::{Clock, RunId, Timestamp};
-use drctl_engine::{DriveOptions, Engine, EngineError, RunEnd, worker};
+use drctl_engine::{DriveOptions, Engine, EngineError, RunEnd, liveness};
 use drctl_store::{RunFilter, RunRow, Store, StoreError};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
@@ -297,17 +297,9 @@ pub fn needs_driver(row: &RunRow, now: Timestamp, limits: &ServeConfig) -> Optio
     if !matches!(row.status.as_str(), "created" | "running" | "waiting") {
         return None;
     }
-    match (&row.owner, row.lease_until) {
-        (None, _) if row.status == "created" => (now.since(row.created_at) >= limits.unclaimed())
-            .then(|| "submitted, not yet claimed".to_owned()),
-        (None, _) => Some("nobody drives it".to_owned()),
-        (Some(owner), _) if worker::is_dead_local(owner) => {
-            Some(format!("its driver ({owner}) is gone"))
-        }
-        (Some(owner), Some(until)) if until < now => {
-            Some(format!("the lease of {owner} expired at {until}"))
-        }
-        (Some(owner), None) => Some(format!("{owner} holds it without a lease")),
-        _ => None,
+    if row.status == "created" && row.owner.is_none() {
+        return (now.since(row.created_at) >= limits.unclaimed())
+            .then(|| "submitted, not yet claimed".to_owned());
     }
+    liveness::undriven(row.owner.as_deref(), row.lease_until, now)
 }

@@ -18,7 +18,17 @@ pub fn interrupted(row: &RunRow, now: Timestamp) -> Option<String> {
     if !matches!(row.status.as_str(), "running" | "waiting") {
         return None;
     }
-    match (&row.owner, row.lease_until) {
+    undriven(row.owner.as_deref(), row.lease_until, now)
+}
+
+/// Why a run with this owner and lease has nobody driving it at `now`, or `None` while
+/// its owner lives and holds the lease (whatever the run's status).
+pub fn undriven(
+    owner: Option<&str>,
+    lease_until: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<String> {
+    match (owner, lease_until) {
         (None, _) => Some("no process drives it".to_owned()),
         (Some(owner), _) if worker::is_dead_local(owner) => {
             Some(format!("the process that drove it ({owner}) is gone"))
