@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Need;
-use super::problem::Problem;
+use super::problem::{BodyRefusals, Problem, TokenRefusals};
 use super::runs::{CommandResult, answer};
 use super::{Api, Authed, Body, require, store_problem};
 use crate::ops::approvals::{decision, may_decide, waiting};
@@ -43,7 +43,7 @@ pub struct Gates {
 
 /// Every gate waiting for a decision, and whether the caller may decide it.
 #[utoipa::path(get, path = "/api/v1/approvals", operation_id = "list_approvals", security(("bearer" = [])),
-    responses((status = 200, body = Gates), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Gates), TokenRefusals))]
 pub async fn list(State(api): State<Api>, Authed(caller): Authed) -> Result<Json<Gates>, Problem> {
     require(&caller, Need::Read)?;
     let groups = api.groups_of(&caller.identity);
@@ -121,15 +121,7 @@ impl From<VerdictArg> for Verdict {
 #[utoipa::path(post, path = "/api/v1/runs/{id}/approvals/{step}", operation_id = "decide_approval", request_body = DecideRequest,
     params(("id" = String, Path, description = "A run id, or a unique prefix of one"), ("step" = String, Path, description = "The gate's step id")),
     security(("bearer" = [])),
-    responses((status = 200, body = CommandResult), (status = 202, body = CommandResult),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = CommandResult), (status = 202, body = CommandResult), BodyRefusals))]
 pub async fn decide(
     State(api): State<Api>,
     Authed(caller): Authed,

@@ -23,7 +23,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Need;
-use super::problem::Problem;
+use super::problem::{FollowRefusals, Problem, ReadRefusals};
 use super::{Api, Authed, require, store_problem};
 
 /// How often a follower looks for new events.
@@ -84,9 +84,7 @@ pub struct EventList {
 /// A run's events, in order.
 #[utoipa::path(get, path = "/api/v1/runs/{id}/events", operation_id = "run_events",
     params(("id" = String, Path, description = "A run id, or a unique prefix of one")), security(("bearer" = [])),
-    responses((status = 200, body = EventList), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = EventList), ReadRefusals))]
 pub async fn of_run(
     State(api): State<Api>,
     Authed(caller): Authed,
@@ -124,11 +122,7 @@ pub struct Resume {
 /// `StreamedEvent`).
 #[utoipa::path(get, path = "/api/v1/events", operation_id = "follow_events", params(FollowQuery, Resume),
     security(("bearer" = [])),
-    responses((status = 200, content_type = "text/event-stream", body = StreamedEvent),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, content_type = "text/event-stream", body = StreamedEvent), FollowRefusals))]
 pub async fn follow(
     State(api): State<Api>,
     Authed(caller): Authed,

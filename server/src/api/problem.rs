@@ -1,11 +1,14 @@
 //! Errors as RFC 9457 problem details: `application/problem+json` with a stable `type`,
 //! so that a client can tell one refusal from another without reading prose.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as Documented, ResponseBuilder};
 
 /// One problem. `type` is `urn:drctl:problem:<kind>`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -85,4 +88,53 @@ impl From<JsonRejection> for Problem {
         };
         Problem::new(status, kind, detail)
     }
+}
+
+/// Each status in `codes`, documented as a problem JSON answer.
+fn problems(codes: &[u16]) -> BTreeMap<String, RefOr<Documented>> {
+    codes
+        .iter()
+        .map(|code| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build();
+            let response = ResponseBuilder::new()
+                .content("application/problem+json", content)
+                .build();
+            (code.to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+/// The refusals an operation documents (`responses(...)` of `#[utoipa::path]`), one type
+/// per set of status codes, each answered as problem JSON.
+macro_rules! refusals {
+    ($($(#[$doc:meta])* $name:ident: $($code:literal),+;)+) => {$(
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Documented>> {
+                problems(&[$($code),+])
+            }
+        }
+    )+};
+}
+
+refusals! {
+    /// No token.
+    TokenRefusals: 401;
+    /// A list: no token, a bad query.
+    ListRefusals: 401, 422;
+    /// One thing read: no token, not found, a bad id or query.
+    ReadRefusals: 401, 404, 422;
+    /// A runbook by name: also two files claiming the name.
+    RunbookRefusals: 401, 404, 409;
+    /// A live stream: also too many streams.
+    FollowRefusals: 401, 404, 422, 429;
+    /// An action without a body: also a role too low, or refused by the run's state.
+    ActRefusals: 401, 403, 404, 409, 422;
+    /// An action with a JSON body: also malformed, too large, or not JSON.
+    BodyRefusals: 400, 401, 403, 404, 409, 413, 415, 422;
 }

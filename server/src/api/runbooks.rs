@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Need;
-use super::problem::Problem;
+use super::problem::{Problem, RunbookRefusals, TokenRefusals};
 use super::{Api, Authed, require};
 
 /// One file of the runbooks folder.
@@ -200,7 +200,7 @@ async fn scanned(api: &Api) -> Result<Vec<Entry>, Problem> {
 
 /// The runbooks the server may start (none without `[serve] runbooks`).
 #[utoipa::path(get, path = "/api/v1/runbooks", operation_id = "list_runbooks", security(("bearer" = [])),
-    responses((status = 200, body = RunbookList), (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RunbookList), TokenRefusals))]
 pub async fn list(
     State(api): State<Api>,
     Authed(caller): Authed,
@@ -221,9 +221,7 @@ pub struct RunbookDetail {
 
 #[utoipa::path(get, path = "/api/v1/runbooks/{name}", operation_id = "show_runbook",
     params(("name" = String, Path, description = "The runbook's `runbook:` name")), security(("bearer" = [])),
-    responses((status = 200, body = RunbookDetail), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RunbookDetail), RunbookRefusals))]
 pub async fn show(
     State(api): State<Api>,
     Authed(caller): Authed,

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Need;
-use super::problem::Problem;
+use super::problem::{ActRefusals, BodyRefusals, ListRefusals, Problem, ReadRefusals};
 use super::{Api, Authed, Body, MaybeBody, require, store_problem};
 use crate::ops::deliver::{Delivered, WAIT, deliver};
 use crate::ops::start::{check_secrets, unimplemented};
@@ -147,8 +147,7 @@ pub struct RunList {
 
 /// Runs, newest first.
 #[utoipa::path(get, path = "/api/v1/runs", operation_id = "list_runs", params(ListQuery), security(("bearer" = [])),
-    responses((status = 200, body = RunList), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RunList), ListRefusals))]
 pub async fn list(
     State(api): State<Api>,
     Authed(caller): Authed,
@@ -189,9 +188,7 @@ pub struct RunDetail {
 /// A run and its steps.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", operation_id = "show_run", params(("id" = String, Path, description = "A run id, or a unique prefix of one")),
     security(("bearer" = [])),
-    responses((status = 200, body = RunDetail), (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RunDetail), ReadRefusals))]
 pub async fn show(
     State(api): State<Api>,
     Authed(caller): Authed,
@@ -227,14 +224,7 @@ pub struct Started {
 
 /// Starts a run: 202 with its id once it is recorded; the supervisor drives it at once.
 #[utoipa::path(post, path = "/api/v1/runs", operation_id = "start_run", request_body = StartRequest, security(("bearer" = [])),
-    responses((status = 202, body = Started), (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 202, body = Started), BodyRefusals))]
 pub async fn start(
     State(api): State<Api>,
     Authed(caller): Authed,
@@ -355,15 +345,7 @@ pub(super) fn answer(delivered: Delivered) -> Result<(StatusCode, Json<CommandRe
 /// Cancels a run: its driver stops the running steps and runs `finally`.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", operation_id = "cancel_run", request_body = Option<CancelRequest>,
     params(("id" = String, Path, description = "A run id, or a unique prefix of one")), security(("bearer" = [])),
-    responses((status = 200, body = CommandResult), (status = 202, body = CommandResult),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = CommandResult), (status = 202, body = CommandResult), BodyRefusals))]
 pub async fn cancel(
     State(api): State<Api>,
     Authed(caller): Authed,
@@ -402,12 +384,7 @@ pub async fn cancel(
 /// Resumes a paused run (or one nobody drives): 202, the supervisor drives it.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/resume", operation_id = "resume_run",
     params(("id" = String, Path, description = "A run id, or a unique prefix of one")), security(("bearer" = [])),
-    responses((status = 202, body = CommandResult),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 202, body = CommandResult), ActRefusals))]
 pub async fn resume(
     State(api): State<Api>,
     Authed(caller): Authed,
@@ -502,15 +479,7 @@ pub enum DecisionArg {
 #[utoipa::path(post, path = "/api/v1/runs/{id}/steps/{step}", operation_id = "decide_step", request_body = StepRequest,
     params(("id" = String, Path, description = "A run id, or a unique prefix of one"), ("step" = String, Path, description = "The step's id")),
     security(("bearer" = [])),
-    responses((status = 200, body = CommandResult), (status = 202, body = CommandResult),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = CommandResult), (status = 202, body = CommandResult), BodyRefusals))]
 pub async fn step(
     State(api): State<Api>,
     Authed(caller): Authed,
