@@ -195,14 +195,7 @@ impl Engine {
 pub fn decode_events(stored: &[drctl_store::StoredEvent]) -> Result<Vec<Event>, EngineError> {
     stored
         .iter()
-        .map(|e| {
-            serde_json::from_str(&e.body).map_err(|err| {
-                EngineError::Store(StoreError::Corrupt(format!(
-                    "event {} of {}: {err}",
-                    e.seq, e.run
-                )))
-            })
-        })
+        .map(|e| decode(&e.run, e.seq, &e.body))
         .collect()
 }
 
@@ -211,17 +204,14 @@ pub(crate) fn decode_bodies(
     run: &RunId,
     bodies: &[drctl_store::EventBody],
 ) -> Result<Vec<Event>, EngineError> {
-    bodies
-        .iter()
-        .map(|e| {
-            serde_json::from_str(&e.body).map_err(|err| {
-                EngineError::Store(StoreError::Corrupt(format!(
-                    "event {} of {run}: {err}",
-                    e.seq
-                )))
-            })
-        })
-        .collect()
+    bodies.iter().map(|e| decode(run, e.seq, &e.body)).collect()
+}
+
+/// One event's body; a body that does not decode is a corrupt store, named by place.
+fn decode(run: &RunId, seq: u64, body: &str) -> Result<Event, EngineError> {
+    serde_json::from_str(body).map_err(|err| {
+        EngineError::Store(StoreError::Corrupt(format!("event {seq} of {run}: {err}")))
+    })
 }
 
 /// How to drive a run.

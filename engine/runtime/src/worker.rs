@@ -16,16 +16,22 @@ pub fn hostname() -> String {
 }
 
 /// Where this process's pids mean something: `hostname@pidns`, the pid namespace as its
-/// inode (`pid:[4026531836]` read from `/proc/self/ns/pid`).
+/// inode (`pid:[4026531836]` read from `/proc/self/ns/pid`). Read once: a scan asks it
+/// for every run it looks at.
 pub fn process_space() -> String {
-    let ns = std::fs::read_link("/proc/self/ns/pid")
-        .ok()
-        .and_then(|l| {
-            let l = l.to_string_lossy().into_owned();
-            Some(l.strip_prefix("pid:[")?.strip_suffix(']')?.to_owned())
+    static SPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SPACE
+        .get_or_init(|| {
+            let ns = std::fs::read_link("/proc/self/ns/pid")
+                .ok()
+                .and_then(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("pid:[")?.strip_suffix(']')?.to_owned())
+                })
+                .unwrap_or_else(|| "unknown".to_owned());
+            format!("{}@{ns}", hostname())
         })
-        .unwrap_or_else(|| "unknown".to_owned());
-    format!("{}@{ns}", hostname())
+        .clone()
 }
 
 /// A new owner id for this process.
