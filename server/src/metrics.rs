@@ -238,6 +238,13 @@ impl Observer for Counting {
             // Counted where every run starts, whoever started it (the API, a detached
             // `drctl run`, a trigger): once per run.
             EventKind::RunStarted { .. } => m.run_started(&run.created.trigger),
+            // A long-lived server forgets the starts of a run that is over.
+            EventKind::RunFinished { .. } => {
+                if let Ok(mut started) = m.started.lock() {
+                    let id = run.id.to_string();
+                    started.retain(|(r, ..), _| *r != id);
+                }
+            }
             EventKind::AttemptStarted(a) => {
                 if let Ok(mut started) = m.started.lock() {
                     started.insert(
@@ -297,7 +304,23 @@ impl Observer for Counting {
                     ]))
                     .observe(seconds);
             }
-            EventKind::AttemptInterrupted { next, .. } => {
+            EventKind::AttemptInterrupted {
+                step,
+                item,
+                phase,
+                attempt,
+                next,
+            } => {
+                // Its start was seen here if a pause left it unfinished: no duration.
+                if let Ok(mut started) = m.started.lock() {
+                    started.remove(&(
+                        run.id.to_string(),
+                        step.to_string(),
+                        *item,
+                        *phase,
+                        *attempt,
+                    ));
+                }
                 let how = match next {
                     Recovery::Retry => "retry",
                     Recovery::Reconcile => "reconcile",
