@@ -16,6 +16,11 @@ pub(crate) struct Cli {
     /// /etc/drctl/drctl.toml. A file that grants any of these must not be writable by you.
     #[arg(long, env = "DRCTL_CONFIG", global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Send run, ls, show, logs, approvals, approve, reject, cancel, resume and step to
+    /// this `drctl serve` (its URL, e.g. http://127.0.0.1:7420) instead of the local
+    /// database, with the token in DRCTL_TOKEN.
+    #[arg(long, env = "DRCTL_SERVER", global = true, value_name = "URL")]
+    pub server: Option<String>,
     /// Act as this name instead of the OS user, where drctl.toml's [identity] act_as
     /// allows it. Every event records who caused it.
     #[arg(long = "as", global = true, value_name = "NAME")]
@@ -281,17 +286,18 @@ pub(crate) enum StatusArg {
     Cancelled,
 }
 
-impl StatusArg {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            StatusArg::Created => "created",
-            StatusArg::Waiting => "waiting",
-            StatusArg::Running => "running",
-            StatusArg::Interrupted => "interrupted",
-            StatusArg::Paused => "paused",
-            StatusArg::Succeeded => "succeeded",
-            StatusArg::Failed => "failed",
-            StatusArg::Cancelled => "cancelled",
+impl From<StatusArg> for drctl_server::views::StatusArg {
+    fn from(s: StatusArg) -> Self {
+        use drctl_server::views::StatusArg as V;
+        match s {
+            StatusArg::Created => V::Created,
+            StatusArg::Waiting => V::Waiting,
+            StatusArg::Running => V::Running,
+            StatusArg::Interrupted => V::Interrupted,
+            StatusArg::Paused => V::Paused,
+            StatusArg::Succeeded => V::Succeeded,
+            StatusArg::Failed => V::Failed,
+            StatusArg::Cancelled => V::Cancelled,
         }
     }
 }

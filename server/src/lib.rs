@@ -4,8 +4,10 @@
 //!   or left by a driver that died) and drives it, within a limit on runs driven at once;
 //!   hands every run back undecided when the host stops.
 //! - [`api`]: the HTTP API (`/api/v1`), its tokens, roles and problem JSON.
+//! - [`client`]: the API's client, for `drctl --server` and the console.
 //! - [`config`]: the `[serve]` section of `drctl.toml`.
 //! - [`metrics`]: what `/metrics` exports, and the engine observer that counts it.
+//! - [`views`]: runs, steps and gates as the API answers and every front end renders.
 //! - [`ops`]: what an operator can do (decide a gate, send a command to a run), shared by
 //!   the CLI, the API and the console.
 //!
@@ -15,10 +17,12 @@
 //! drives a run twice.
 
 pub mod api;
+pub mod client;
 pub mod config;
 pub mod metrics;
 pub mod ops;
 pub mod supervisor;
+pub mod views;
 
 pub use config::ServeConfig;
 pub use supervisor::{Activity, Handle, Supervisor};

@@ -4,6 +4,7 @@ mod actions;
 mod audit;
 mod graph;
 mod plan;
+mod remote;
 mod report;
 mod runs;
 mod validate;
@@ -36,6 +37,13 @@ fn registry() -> Registry {
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let registry = registry();
+    // With a server, the commands about runs go to its API (and its drctl.toml decides
+    // who may do what); the local files are not read for them.
+    if let Some(url) = cli.server.as_deref().filter(|u| !u.trim().is_empty())
+        && let Some(code) = remote::run(url, &registry, &cli.command, cli.act_as.as_deref())?
+    {
+        return Ok(code);
+    }
     let loaded = Config::load(cli.config.as_deref())?;
     let me = loaded.identity(&crate::identity::os_user(), cli.act_as.as_deref())?;
     crate::config::set_actor(me);
@@ -113,7 +121,15 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runbook,
             all,
             limit,
-        } => runs::ls::run(cli.db.as_deref(), status, runbook.as_deref(), all, limit),
+        } => runs::ls::run(
+            cli.db.as_deref(),
+            &drctl_server::ops::runs::RunQuery {
+                status: status.map(Into::into),
+                runbook,
+                all,
+                limit,
+            },
+        ),
         Command::Show { run, format } => runs::show::run(cli.db.as_deref(), &run, format),
         Command::Report {
             run,

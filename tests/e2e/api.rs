@@ -27,7 +27,7 @@ steps:
 "#;
 
 /// A token made by `drctl token create`, and its `[[serve.token]]` entry.
-fn token(name: &str, role: &str, identity: &str) -> (String, String) {
+pub(crate) fn token(name: &str, role: &str, identity: &str) -> (String, String) {
     let (code, out) = finish(Command::new(env!("CARGO_BIN_EXE_drctl")).args([
         "token",
         "create",
@@ -48,8 +48,8 @@ fn token(name: &str, role: &str, identity: &str) -> (String, String) {
     (token, entry)
 }
 
-struct Http {
-    addr: SocketAddr,
+pub(crate) struct Http {
+    pub(crate) addr: SocketAddr,
 }
 
 /// One response: status, content type, body as JSON (or `null`).
@@ -203,7 +203,7 @@ fn problem(a: &Answer, status: u16, kind: &str) {
     assert_eq!(a.body["status"], status, "{a:?}");
 }
 
-fn serve(dir: &Path, config: &Path) -> (Child, Http) {
+pub(crate) fn serve(dir: &Path, config: &Path) -> (Child, Http) {
     let out = std::fs::File::create(dir.join("serve.out")).unwrap();
     let child = drctl_in(dir, &os_user())
         .env("DRCTL_CONFIG", config)

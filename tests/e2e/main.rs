@@ -16,6 +16,7 @@ mod identity;
 mod lab;
 mod lab_data;
 mod leaks;
+mod remote;
 mod rollout;
 mod runs;
 mod secrets;

@@ -4,42 +4,20 @@
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
-use drctl_core::{RunId, StepId, Timestamp};
+use drctl_core::StepId;
 use drctl_run::RunState;
 use drctl_run::event::Verdict;
-use drctl_store::RunFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Need;
 use super::problem::{BodyRefusals, Problem, TokenRefusals};
-use super::runs::{CommandResult, answer};
+use super::runs::answer;
 use super::{Api, Authed, Body, require, store_problem};
-use crate::ops::approvals::{decision, may_decide, waiting};
+use crate::ops::approvals::{approvers_of, decision, may_decide};
 use crate::ops::deliver::{WAIT, deliver};
-
-/// A gate waiting for a decision. Times are milliseconds since the Unix epoch.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Gate {
-    #[schema(value_type = String)]
-    pub run: RunId,
-    pub runbook: String,
-    #[schema(value_type = String)]
-    pub step: StepId,
-    pub approvers: Vec<String>,
-    pub given: usize,
-    pub min: u32,
-    #[schema(value_type = Option<i64>)]
-    pub deadline: Option<Timestamp>,
-    /// Whether the caller may approve it now, and if not, why.
-    pub may_decide: bool,
-    pub why_not: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Gates {
-    pub approvals: Vec<Gate>,
-}
+pub use crate::views::{CommandResult, Gate, Gates};
+use drctl_run::approval::entries_for;
 
 /// Every gate waiting for a decision, and whether the caller may decide it.
 #[utoipa::path(get, path = "/api/v1/approvals", operation_id = "list_approvals", security(("bearer" = [])),
@@ -47,50 +25,21 @@ pub struct Gates {
 pub async fn list(State(api): State<Api>, Authed(caller): Authed) -> Result<Json<Gates>, Problem> {
     require(&caller, Need::Read)?;
     let groups = api.groups_of(&caller.identity);
-    let rows = api
-        .0
-        .store
-        .list_runs(&RunFilter {
-            limit: 10_000,
-            ..RunFilter::default()
-        })
-        .await
-        .map_err(store_problem)?;
-    let now = api.0.clock.now();
-    let mut gates = Vec::new();
-    for row in rows.iter().filter(|r| !r.is_finished()) {
-        let state = api
-            .0
-            .engine
-            .state(&row.id)
-            .await
-            .map_err(|e| Problem::internal(e.to_string()))?;
-        for w in waiting(&state) {
-            let check = may_decide(
-                &state,
-                &w.step,
-                (&caller.identity, &groups),
-                Verdict::Approve,
-                "-",
-                now,
-            );
-            gates.push(Gate {
-                run: row.id.clone(),
-                runbook: row.runbook.clone(),
-                step: w.step,
-                approvers: w.approvers,
-                given: w.given,
-                min: w.min,
-                deadline: w.deadline,
-                may_decide: check.is_ok(),
-                why_not: check.err(),
-            });
-        }
-    }
+    let gates = crate::ops::approvals::gates(
+        &api.0.engine,
+        api.0.store.as_ref(),
+        (&caller.identity, &groups),
+        api.0.clock.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::ops::approvals::GatesError::Store(e) => store_problem(e),
+        crate::ops::approvals::GatesError::Engine(e) => Problem::internal(e.to_string()),
+    })?;
     Ok(Json(Gates { approvals: gates }))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
     pub verdict: VerdictArg,
@@ -99,7 +48,7 @@ pub struct DecideRequest {
 }
 
 /// An approver's answer.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictArg {
     Approve,
@@ -161,5 +110,9 @@ pub async fn decide(
     )
     .await
     .map_err(|e| Problem::internal(e.to_string()))?;
-    answer(delivered)
+    let counts_as = entries_for(&approvers_of(&state, &step), me.0, me.1);
+    answer(delivered, &run, &caller.identity).map(|(code, Json(mut result))| {
+        result.counts_as = counts_as;
+        (code, Json(result))
+    })
 }

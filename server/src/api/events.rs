@@ -34,7 +34,7 @@ pub const POLL: Duration = Duration::from_millis(200);
 const PAGE: usize = 16;
 
 /// One event as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EventView {
     #[schema(value_type = String)]
     pub run: RunId,
@@ -76,7 +76,7 @@ pub struct StreamedEvent {
     pub data: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EventList {
     pub events: Vec<EventView>,
 }

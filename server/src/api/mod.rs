@@ -121,7 +121,9 @@ impl Api {
     async fn row(&self, id: &str) -> Result<(RunId, RunRow), Problem> {
         // No run id is this long; the store is not asked to match a pattern of it.
         if id.len() > 64 {
-            return Err(Problem::not_found("no run has an id that long"));
+            return Err(Problem::not_found(
+                StoreError::NotFound(id.chars().take(64).collect()).to_string(),
+            ));
         }
         let run = self.0.store.resolve(id).await.map_err(store_problem)?;
         let row = self
@@ -130,7 +132,7 @@ impl Api {
             .run(&run)
             .await
             .map_err(store_problem)?
-            .ok_or_else(|| Problem::not_found(format!("no run {id}")))?;
+            .ok_or_else(|| Problem::not_found(StoreError::NotFound(id.to_owned()).to_string()))?;
         Ok((run, row))
     }
 }
@@ -152,7 +154,7 @@ impl std::fmt::Debug for Parts {
 /// What the store said, as the client should hear it.
 fn store_problem(e: StoreError) -> Problem {
     match e {
-        StoreError::NotFound(what) => Problem::not_found(format!("no run {what}")),
+        StoreError::NotFound(_) => Problem::not_found(e.to_string()),
         StoreError::Ambiguous { .. } => Problem::invalid(e.to_string(), Vec::new()),
         other => Problem::internal(other.to_string()),
     }

@@ -15,7 +15,7 @@ use super::{approvals, events, problem, runbooks, runs};
         runbooks::list, runbooks::show, runs::list, runs::show, runs::start, runs::cancel, runs::resume, runs::step,
         events::of_run, events::follow, approvals::list, approvals::decide,
     ),
-    components(schemas(problem::Problem, runs::StatusArg)),
+    components(schemas(problem::Problem, crate::views::StatusArg)),
     modifiers(&Bearer),
 )]
 pub struct Doc;

@@ -9,7 +9,7 @@ use drctl_connectors::Registry;
 use drctl_runbook::fs::{FsCalls, read_source};
 use drctl_runbook::model::Trigger;
 use drctl_runbook::{Runbook, Severity, Source, compile};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Need;
@@ -120,7 +120,7 @@ pub(super) fn find(
 }
 
 /// A runbook as the API lists it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RunbookView {
     /// Its `runbook:` name (absent when the file gives none).
     pub name: Option<String>,
@@ -135,7 +135,7 @@ pub struct RunbookView {
 }
 
 /// A trigger the runbook declares (fired by a later version of `drctl serve`).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TriggerView {
     /// `schedule` or `webhook`.
     pub kind: String,
@@ -183,7 +183,7 @@ impl RunbookView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RunbookList {
     pub runbooks: Vec<RunbookView>,
 }
@@ -213,7 +213,7 @@ pub async fn list(
 }
 
 /// One runbook, with its text.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RunbookDetail {
     pub runbook: RunbookView,
     pub text: String,

@@ -4,15 +4,13 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
-use drctl_core::{RunId, Timestamp};
-use drctl_engine::liveness::shown_status;
+use drctl_core::RunId;
 use drctl_engine::{NewRunRequest, OperatorCommand};
 use drctl_run::RunStatus;
 use drctl_run::event::{Decision, PauseReason};
 use drctl_run::state::ItemStatus;
 use drctl_runbook::fs::callee_sources;
 use drctl_runbook::params::resolve_json;
-use drctl_store::{RunFilter, RunRow, StepRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -21,110 +19,9 @@ use super::auth::Need;
 use super::problem::{ActRefusals, BodyRefusals, ListRefusals, Problem, ReadRefusals};
 use super::{Api, Authed, Body, MaybeBody, require, store_problem};
 use crate::ops::deliver::{Delivered, WAIT, deliver};
+use crate::ops::runs::RunQuery;
 use crate::ops::start::{check_secrets, unimplemented};
-
-/// A run as the API shows it. Times are milliseconds since the Unix epoch.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RunView {
-    #[schema(value_type = String)]
-    pub id: RunId,
-    pub runbook: String,
-    pub file: String,
-    /// As stored, or `interrupted` when the row says driven and nobody drives it.
-    pub status: String,
-    pub detail: Option<String>,
-    pub actor: String,
-    #[schema(value_type = Option<String>)]
-    pub parent: Option<RunId>,
-    #[schema(value_type = i64)]
-    pub created_at: Timestamp,
-    #[schema(value_type = i64)]
-    pub updated_at: Timestamp,
-    #[schema(value_type = Option<i64>)]
-    pub finished_at: Option<Timestamp>,
-    /// Number of events.
-    pub version: u64,
-}
-
-/// One step (one item of a `for_each` step) as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StepView {
-    pub step: String,
-    /// The `for_each` index.
-    pub item: Option<u32>,
-    /// `main`, `on_failure` or `finally`.
-    pub block: String,
-    pub status: String,
-    pub attempts: u32,
-    #[schema(value_type = Option<i64>)]
-    pub started_at: Option<Timestamp>,
-    #[schema(value_type = Option<i64>)]
-    pub finished_at: Option<Timestamp>,
-    #[schema(value_type = Option<Value>)]
-    pub output: Option<Value>,
-    pub error: Option<String>,
-}
-
-impl StepView {
-    fn of(row: StepRow) -> Self {
-        Self {
-            step: row.step,
-            item: row.item,
-            block: row.block,
-            status: row.status,
-            attempts: row.attempts,
-            started_at: row.started_at,
-            finished_at: row.finished_at,
-            output: row.output,
-            error: row.error,
-        }
-    }
-}
-
-impl RunView {
-    fn of(row: RunRow, now: Timestamp) -> Self {
-        Self {
-            status: shown_status(&row, now).to_owned(),
-            id: row.id,
-            runbook: row.runbook,
-            file: row.source_name,
-            detail: row.detail,
-            actor: row.actor,
-            parent: row.parent,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            finished_at: row.finished_at,
-            version: row.version,
-        }
-    }
-}
-
-/// What a run's row may say.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StatusArg {
-    Created,
-    Waiting,
-    Running,
-    Paused,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-impl StatusArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            StatusArg::Created => "created",
-            StatusArg::Waiting => "waiting",
-            StatusArg::Running => "running",
-            StatusArg::Paused => "paused",
-            StatusArg::Succeeded => "succeeded",
-            StatusArg::Failed => "failed",
-            StatusArg::Cancelled => "cancelled",
-        }
-    }
-}
+pub use crate::views::{CommandResult, RunDetail, RunList, RunView, Started, StatusArg, StepView};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -138,11 +35,6 @@ pub struct ListQuery {
     /// At most this many, newest first (default 50, at most 1,000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RunList {
-    pub runs: Vec<RunView>,
 }
 
 /// Runs, newest first.
@@ -162,30 +54,22 @@ pub async fn list(
             Vec::new(),
         ));
     }
-    let rows = api
-        .0
-        .store
-        .list_runs(&RunFilter {
-            status: q.status.map(|s| s.as_str().to_owned()),
+    let runs = crate::ops::runs::list(
+        api.0.store.as_ref(),
+        &RunQuery {
+            status: q.status,
             runbook: q.runbook,
-            top_level: !q.all,
+            all: q.all,
             limit,
-        })
-        .await
-        .map_err(store_problem)?;
-    let now = api.0.clock.now();
-    Ok(Json(RunList {
-        runs: rows.into_iter().map(|r| RunView::of(r, now)).collect(),
-    }))
+        },
+        api.0.clock.now(),
+    )
+    .await
+    .map_err(store_problem)?;
+    Ok(Json(RunList { runs }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RunDetail {
-    pub run: RunView,
-    pub steps: Vec<StepView>,
-}
-
-/// A run and its steps.
+/// A run, its steps and its sub-runs.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", operation_id = "show_run", params(("id" = String, Path, description = "A run id, or a unique prefix of one")),
     security(("bearer" = [])),
     responses((status = 200, body = RunDetail), ReadRefusals))]
@@ -195,15 +79,15 @@ pub async fn show(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<RunDetail>, Problem> {
     require(&caller, Need::Read)?;
-    let (run, row) = api.row(&id).await?;
-    let steps = api.0.store.steps(&run).await.map_err(store_problem)?;
-    Ok(Json(RunDetail {
-        run: RunView::of(row, api.0.clock.now()),
-        steps: steps.into_iter().map(StepView::of).collect(),
-    }))
+    let (run, _) = api.row(&id).await?;
+    crate::ops::runs::detail(api.0.store.as_ref(), &run, api.0.clock.now())
+        .await
+        .map_err(store_problem)?
+        .map(Json)
+        .ok_or_else(|| Problem::not_found(format!("no run `{run}`")))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     /// The `runbook:` name of a runbook in the server's runbooks folder.
@@ -213,13 +97,6 @@ pub struct StartRequest {
     pub params: Map<String, Value>,
     #[serde(default)]
     pub drill: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Started {
-    #[schema(value_type = String)]
-    pub id: RunId,
-    pub runbook: String,
 }
 
 /// Starts a run: 202 with its id once it is recorded; the supervisor drives it at once.
@@ -300,7 +177,7 @@ pub async fn start(
     ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     #[serde(default = "default_reason")]
@@ -311,31 +188,32 @@ fn default_reason() -> String {
     "cancelled by an operator".into()
 }
 
-/// What became of a command sent to a run.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CommandResult {
-    /// `applied` (recorded by the run's driver) or `stored` (applied by the run's next
-    /// driver before anything else).
-    pub outcome: &'static str,
-    pub driver: Option<String>,
-}
-
 /// 200 when the run's driver recorded it, 202 when stored for the next driver, 409 with
 /// why when refused.
-pub(super) fn answer(delivered: Delivered) -> Result<(StatusCode, Json<CommandResult>), Problem> {
+pub(super) fn answer(
+    delivered: Delivered,
+    run: &RunId,
+    actor: &str,
+) -> Result<(StatusCode, Json<CommandResult>), Problem> {
     match delivered {
         Delivered::Applied => Ok((
             StatusCode::OK,
             Json(CommandResult {
-                outcome: "applied",
+                outcome: "applied".into(),
                 driver: None,
+                counts_as: Vec::new(),
+                actor: actor.to_owned(),
+                run: run.clone(),
             }),
         )),
         Delivered::Stored { driver } => Ok((
             StatusCode::ACCEPTED,
             Json(CommandResult {
-                outcome: "stored",
+                outcome: "stored".into(),
                 driver,
+                counts_as: Vec::new(),
+                actor: actor.to_owned(),
+                run: run.clone(),
             }),
         )),
         Delivered::Refused(why) => Err(Problem::refused(why)),
@@ -378,7 +256,7 @@ pub async fn cancel(
         // Nobody drives it (paused): this server does, to run `finally`.
         api.0.supervisor.resume(&run);
     }
-    answer(delivered)
+    answer(delivered, &run, &caller.identity)
 }
 
 /// Resumes a paused run (or one nobody drives): 202, the supervisor drives it.
@@ -445,13 +323,16 @@ pub async fn resume(
     Ok((
         StatusCode::ACCEPTED,
         Json(CommandResult {
-            outcome: "stored",
+            outcome: "stored".into(),
             driver,
+            counts_as: Vec::new(),
+            actor: caller.identity.clone(),
+            run,
         }),
     ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepRequest {
     pub decision: DecisionArg,
@@ -466,7 +347,7 @@ pub struct StepRequest {
 }
 
 /// An operator's decision about an interrupted step (or, for `skip`, one not started).
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionArg {
     Retry,
@@ -534,7 +415,7 @@ pub async fn step(
     )
     .await
     .map_err(|e| Problem::internal(e.to_string()))?;
-    answer(delivered)
+    answer(delivered, &run, &caller.identity)
 }
 
 /// An item number written as any JSON number that is whole (`3`, `3.0`): JSON does not

@@ -7,11 +7,15 @@
 
 use drctl_core::{StepId, Timestamp};
 use drctl_engine::OperatorCommand;
+use drctl_engine::{Engine, EngineError};
 use drctl_run::RunState;
 use drctl_run::approval::{check_decision, entries_for};
 use drctl_run::event::Verdict;
 use drctl_run::state::ItemStatus;
 use drctl_runbook::model::StepKind;
+use drctl_store::{RunFilter, RunReader, StoreError};
+
+use crate::views::Gate;
 
 /// A gate waiting in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,4 +100,49 @@ pub fn decision(
         comment: comment.to_owned(),
         on_behalf_of: entries_for(&approvers_of(state, step), me, groups),
     }
+}
+
+/// Every gate waiting for a decision in the unfinished runs, and whether `me` (in
+/// `groups`) may approve it at `now`: what `drctl approvals`, the API and the console
+/// list.
+pub async fn gates(
+    engine: &Engine,
+    store: &dyn RunReader,
+    (me, groups): (&str, &[String]),
+    now: Timestamp,
+) -> Result<Vec<Gate>, GatesError> {
+    let rows = store
+        .list_runs(&RunFilter {
+            limit: 10_000,
+            ..RunFilter::default()
+        })
+        .await?;
+    let mut gates = Vec::new();
+    for row in rows.iter().filter(|r| !r.is_finished()) {
+        let state = engine.state(&row.id).await?;
+        for w in waiting(&state) {
+            let check = may_decide(&state, &w.step, (me, groups), Verdict::Approve, "-", now);
+            gates.push(Gate {
+                run: row.id.clone(),
+                runbook: row.runbook.clone(),
+                step: w.step,
+                approvers: w.approvers,
+                given: w.given,
+                min: w.min,
+                deadline: w.deadline,
+                may_decide: check.is_ok(),
+                why_not: check.err(),
+            });
+        }
+    }
+    Ok(gates)
+}
+
+/// Why the gates could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatesError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }

@@ -5,8 +5,10 @@
 //! - [`approvals`]: the gates waiting for a decision, who may decide them, and the
 //!   decision as a command.
 //! - [`deliver`]: sending a command to a run and saying what became of it.
+//! - [`runs`]: runs listed and shown the same way everywhere.
 //! - [`start`]: what must hold before a run exists.
 
 pub mod approvals;
 pub mod deliver;
+pub mod runs;
 pub mod start;

@@ -10,14 +10,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use drctl_connectors::Registry;
-use drctl_core::{Clock, StepId};
+use drctl_core::{Clock, RunId, StepId, Timestamp};
 use drctl_engine::clock::SystemClock;
 use drctl_run::RunState;
-use drctl_run::approval::{check_decision, entries_for};
+use drctl_run::approval::entries_for;
 use drctl_run::event::Verdict;
-use drctl_server::ops::approvals::{approvers_of, decision, may_decide, waiting};
+use drctl_server::ops::approvals::{approvers_of, decision, gates, may_decide};
 use drctl_server::ops::deliver::{Delivered, WAIT, deliver};
-use drctl_store::{RunFilter, RunReader};
+use drctl_server::views::Gate;
 
 use super::{actor, engine, open, resolve_row, runtime};
 
@@ -31,58 +31,52 @@ pub(crate) fn list(
 ) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let store = open(db).await?;
-        let rows = store
-            .list_runs(&RunFilter {
-                status: None,
-                runbook: None,
-                top_level: false,
-                limit: 10_000,
-            })
-            .await?;
-        let engine = engine(store, registry, None, false);
+        let engine = engine(store.clone(), registry, None, false);
         let me = actor();
         let groups = config.groups_of(&me);
         let now = SystemClock::new().now();
-        let mut out = String::new();
-        for row in rows.iter().filter(|r| !r.is_finished()) {
-            let state = engine.state(&row.id).await?;
-            for w in waiting(&state) {
-                let mine = entries_for(&w.approvers, &me, &groups);
-                let you =
-                    match check_decision(&state, &w.step, &me, Verdict::Approve, "-", &mine, now) {
-                        Ok(()) => "you may approve".to_owned(),
-                        Err(why) => format!("not you: {why}"),
-                    };
-                let left = w.deadline.map_or_else(
-                    || "no timeout".to_owned(),
-                    |d| {
-                        if d > now {
-                            let secs = d.since(now).as_secs();
-                            let left = std::time::Duration::from_secs(secs.max(1));
-                            format!("{} left", drctl_core::format_duration(left))
-                        } else {
-                            "timing out".to_owned()
-                        }
-                    },
-                );
-                let _ = writeln!(
-                    out,
-                    "{}  {}  {}: {} of {} approvals, from {}; {left}; {you}",
-                    row.id,
-                    row.runbook,
-                    w.step,
-                    w.given,
-                    w.min,
-                    w.approvers.join(", ")
-                );
-            }
-        }
-        if out.is_empty() {
-            out.push_str("No approval is waiting.\n");
-        }
-        print(&out);
+        let gates = gates(&engine, store.as_ref(), (&me, &groups), now).await?;
+        print(&render_gates(&gates, now));
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What `drctl approvals` prints, locally and with `--server`.
+pub(crate) fn render_gates(gates: &[Gate], now: Timestamp) -> String {
+    let mut out = String::new();
+    for g in gates {
+        let you = if g.may_decide {
+            "you may approve".to_owned()
+        } else {
+            format!("not you: {}", g.why_not.as_deref().unwrap_or("?"))
+        };
+        let left = g.deadline.map_or_else(
+            || "no timeout".to_owned(),
+            |d| {
+                if d > now {
+                    let secs = d.since(now).as_secs();
+                    let left = std::time::Duration::from_secs(secs.max(1));
+                    format!("{} left", drctl_core::format_duration(left))
+                } else {
+                    "timing out".to_owned()
+                }
+            },
+        );
+        let _ = writeln!(
+            out,
+            "{}  {}  {}: {} of {} approvals, from {}; {left}; {you}",
+            g.run,
+            g.runbook,
+            g.step,
+            g.given,
+            g.min,
+            g.approvers.join(", ")
+        );
+    }
+    if out.is_empty() {
+        out.push_str("No approval is waiting.\n");
+    }
+    out
 }
 
 pub(crate) fn decide(
@@ -106,33 +100,67 @@ pub(crate) fn decide(
         // Entitled, four-eyes, comment, still waiting: checked on the run as it is, and
         // again on any newer state until the command is stored against it.
         let check = |state: &RunState| {
-            may_decide(state, &step_id, (&me, &groups), verdict, comment, SystemClock::new().now())
+            may_decide(
+                state,
+                &step_id,
+                (&me, &groups),
+                verdict,
+                comment,
+                SystemClock::new().now(),
+            )
         };
-        let (what, noun) = match verdict {
-            Verdict::Approve => ("approved", "approval"),
-            Verdict::Reject => ("rejected", "rejection"),
-        };
-        let whom = on_behalf_of.join(", ");
-        let pending = format!(
-            "Recorded, not applied yet: {me}'s {noun} of `{step}` of run {id} (as {whom})"
-        );
-        match deliver(&engine, &id, &me, &command, &check, WAIT).await? {
-            Delivered::Applied => print(&format!(
-                "{me} {what} `{step}` of run {id} (as {whom}): recorded by the run.\n"
-            )),
-            Delivered::Refused(why) => {
-                eprint(&format!("error: {why}\n"));
-                return Ok(ExitCode::from(2));
-            }
-            Delivered::Stored {
-                driver: Some(owner),
-            } => print(&format!(
-                "{pending}.\n{owner} drives the run and applies it before anything else.\n"
-            )),
-            Delivered::Stored { driver: None } => print(&format!(
-                "{pending}.\nNobody drives the run now: it is applied, before anything else, when the run is driven next (`drctl resume {id}`).\n"
-            )),
-        }
-        Ok(ExitCode::SUCCESS)
+        let delivered = deliver(&engine, &id, &me, &command, &check, WAIT).await?;
+        Ok(render_decision(
+            &Decided {
+                me: &me,
+                verdict,
+                step,
+                run: &id,
+                counts_as: &on_behalf_of,
+            },
+            delivered,
+        ))
     })
+}
+
+/// A gate's decision, for [`render_decision`].
+pub(crate) struct Decided<'a> {
+    pub me: &'a str,
+    pub verdict: Verdict,
+    pub step: &'a str,
+    pub run: &'a RunId,
+    /// The approver entries it counts as.
+    pub counts_as: &'a [String],
+}
+
+/// What `drctl approve` and `reject` print and exit with, locally and with `--server`.
+pub(crate) fn render_decision(d: &Decided<'_>, delivered: Delivered) -> ExitCode {
+    let Decided {
+        me, step, run: id, ..
+    } = d;
+    let (what, noun) = match d.verdict {
+        Verdict::Approve => ("approved", "approval"),
+        Verdict::Reject => ("rejected", "rejection"),
+    };
+    let whom = d.counts_as.join(", ");
+    let pending =
+        format!("Recorded, not applied yet: {me}'s {noun} of `{step}` of run {id} (as {whom})");
+    match delivered {
+        Delivered::Applied => print(&format!(
+            "{me} {what} `{step}` of run {id} (as {whom}): recorded by the run.\n"
+        )),
+        Delivered::Refused(why) => {
+            eprint(&format!("error: {why}\n"));
+            return ExitCode::from(2);
+        }
+        Delivered::Stored {
+            driver: Some(owner),
+        } => print(&format!(
+            "{pending}.\n{owner} drives the run and applies it before anything else.\n"
+        )),
+        Delivered::Stored { driver: None } => print(&format!(
+            "{pending}.\nNobody drives the run now: it is applied, before anything else, when the run is driven next (`drctl resume {id}`).\n"
+        )),
+    }
+    ExitCode::SUCCESS
 }

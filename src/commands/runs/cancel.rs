@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use drctl_connectors::Registry;
+use drctl_core::RunId;
 use drctl_engine::{DriveOptions, OperatorCommand};
 
 use super::{actor, drive, engine, open, resolve_row, runtime, stop_signals};
@@ -23,11 +24,7 @@ pub(crate) fn run(
         let store = open(db).await?;
         let (id, row) = resolve_row(&store, run).await?;
         if row.is_finished() {
-            eprint(&format!(
-                "error: run {id} already ended ({}): nothing to cancel\n",
-                row.status
-            ));
-            return Ok(ExitCode::from(2));
+            return Ok(ended(&id, &row.status));
         }
         let engine = engine(store, registry, Some(args), true);
         // Nobody drives it: this process will, so it must be able to before the cancel is
@@ -39,24 +36,6 @@ pub(crate) fn run(
             reason: reason.to_owned(),
         };
         match deliver(&engine, &id, &actor(), &command, &|_| Ok(()), WAIT).await? {
-            Delivered::Applied => {
-                print(&format!(
-                    "Cancelled: the driver of run {id} stops its running steps and runs `finally`.\n"
-                ));
-                Ok(ExitCode::SUCCESS)
-            }
-            Delivered::Refused(why) => {
-                eprint(&format!("error: {why}\n"));
-                Ok(ExitCode::from(2))
-            }
-            Delivered::Stored {
-                driver: Some(owner),
-            } => {
-                print(&format!(
-                    "Cancel recorded; {owner} drives run {id} and applies it before anything else.\n"
-                ));
-                Ok(ExitCode::SUCCESS)
-            }
             Delivered::Stored { driver: None } => {
                 print(&format!(
                     "Cancelling run {id}; running its `finally` steps here.\n"
@@ -72,6 +51,46 @@ pub(crate) fn run(
                 )
                 .await
             }
+            other => Ok(render(&id, other)),
         }
     })
+}
+
+/// A cancel of a run that already ended.
+pub(crate) fn ended(id: &RunId, status: &str) -> ExitCode {
+    eprint(&format!(
+        "error: run {id} already ended ({status}): nothing to cancel\n"
+    ));
+    ExitCode::from(2)
+}
+
+/// What `drctl cancel` prints when the cancel reached a driver or was refused, locally
+/// and with `--server`.
+pub(crate) fn render(id: &RunId, delivered: Delivered) -> ExitCode {
+    match delivered {
+        Delivered::Applied => {
+            print(&format!(
+                "Cancelled: the driver of run {id} stops its running steps and runs `finally`.\n"
+            ));
+            ExitCode::SUCCESS
+        }
+        Delivered::Refused(why) => {
+            eprint(&format!("error: {why}\n"));
+            ExitCode::from(2)
+        }
+        Delivered::Stored {
+            driver: Some(owner),
+        } => {
+            print(&format!(
+                "Cancel recorded; {owner} drives run {id} and applies it before anything else.\n"
+            ));
+            ExitCode::SUCCESS
+        }
+        Delivered::Stored { driver: None } => {
+            print(&format!(
+                "Cancel recorded; run {id} is cancelled when it is driven next.\n"
+            ));
+            ExitCode::SUCCESS
+        }
+    }
 }

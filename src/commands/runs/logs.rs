@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use drctl_core::RunId;
 use drctl_engine::decode_events;
 use drctl_engine::liveness::interrupted;
 use drctl_run::Event;
@@ -26,13 +27,7 @@ pub(crate) fn run(
         let id = resolve(&store, run).await?;
         if let Some(step) = step {
             let steps = store.steps(&id).await?;
-            if !steps.iter().any(|s| s.step == step) {
-                let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
-                let hint = drctl_core::did_you_mean(step, names.iter().copied())
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                anyhow::bail!("run {id} has no step `{step}`{hint}");
-            }
+            has_step(&id, steps.iter().map(|s| s.step.as_str()), step)?;
         }
         let clock = drctl_engine::clock::SystemClock::new();
         let mut seen = 0;
@@ -49,27 +44,53 @@ pub(crate) fn run(
             seen += stored.len() as u64;
             let mut out = String::new();
             for event in decode_events(&stored)? {
-                if step.is_some_and(|s| step_of(&event) != Some(s)) {
-                    continue;
-                }
-                if let Some(l) = line(&event) {
-                    out.push_str(&format!("{}  {l}\n", event.at));
-                    out.push_str(&details(&event));
-                }
+                out.push_str(&render(&event, step));
             }
             print(&out);
             if !follow || finished {
                 return Ok(ExitCode::SUCCESS);
             }
             if let Some(why) = stalled {
-                print(&format!(
-                    "Run {id} is interrupted: {why}. Continue it with `drctl resume {id}`.\n"
-                ));
-                return Ok(ExitCode::from(3));
+                return Ok(interrupted_end(&id, &why));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     })
+}
+
+/// An error unless `step` is one of `names`, with the closest name as a hint.
+pub(crate) fn has_step<'a>(
+    id: &RunId,
+    names: impl Iterator<Item = &'a str> + Clone,
+    step: &str,
+) -> anyhow::Result<()> {
+    if names.clone().any(|n| n == step) {
+        return Ok(());
+    }
+    let hint = drctl_core::did_you_mean(step, names)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    anyhow::bail!("run {id} has no step `{step}`{hint}")
+}
+
+/// `logs -f` of a run nobody drives: nothing more would come.
+pub(crate) fn interrupted_end(id: &RunId, why: &str) -> ExitCode {
+    print(&format!(
+        "Run {id} is interrupted: {why}. Continue it with `drctl resume {id}`.\n"
+    ));
+    ExitCode::from(3)
+}
+
+/// An event's lines in `drctl logs` (none for an event of another step than `step`, or
+/// one not worth a line), locally and with `--server`.
+pub(crate) fn render(event: &Event, step: Option<&str>) -> String {
+    if step.is_some_and(|s| step_of(event) != Some(s)) {
+        return String::new();
+    }
+    match line(event) {
+        Some(l) => format!("{}  {l}\n{}", event.at, details(event)),
+        None => String::new(),
+    }
 }
 
 fn step_of(event: &Event) -> Option<&str> {

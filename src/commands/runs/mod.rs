@@ -7,7 +7,7 @@ mod eventfmt;
 mod inline;
 pub(crate) mod logs;
 pub(crate) mod ls;
-mod progress;
+pub(crate) mod progress;
 pub(crate) mod resume;
 pub(crate) mod run;
 pub(crate) mod serve;
@@ -198,6 +198,20 @@ pub(super) fn decide_command(run: &RunId, reason: &PauseReason) -> Option<String
     Some(format!("drctl step retry|skip|fail {run} {step}{item}"))
 }
 
+/// What `run`, `resume` and `cancel` print and exit with when the run paused, locally
+/// and with `--server`.
+pub(crate) fn paused(run: &RunId, reason: &PauseReason) -> ExitCode {
+    let why = drctl_engine::projection::describe_pause(reason);
+    let next = match decide_command(run, reason) {
+        Some(decide) => format!(
+            "Decide with `{decide}` (see `drctl show {run}`),\nthen continue with `drctl resume {run}`."
+        ),
+        None => format!("See `drctl show {run}`; continue with `drctl resume {run}`."),
+    };
+    crate::commands::print(&format!("\nRun {run} is paused: {why}.\n{next}\n"));
+    ExitCode::from(3)
+}
+
 fn report(run: &RunId, end: &RunEnd) -> ExitCode {
     match end {
         RunEnd::Finished {
@@ -205,17 +219,7 @@ fn report(run: &RunId, end: &RunEnd) -> ExitCode {
             ..
         } => ExitCode::SUCCESS,
         RunEnd::Finished { .. } => ExitCode::from(1),
-        RunEnd::Paused(reason) => {
-            let why = drctl_engine::projection::describe_pause(reason);
-            let next = match decide_command(run, reason) {
-                Some(decide) => format!(
-                    "Decide with `{decide}` (see `drctl show {run}`),\nthen continue with `drctl resume {run}`."
-                ),
-                None => format!("See `drctl show {run}`; continue with `drctl resume {run}`."),
-            };
-            crate::commands::print(&format!("\nRun {run} is paused: {why}.\n{next}\n"));
-            ExitCode::from(3)
-        }
+        RunEnd::Paused(reason) => paused(run, reason),
         RunEnd::Released => {
             crate::commands::print(&format!(
                 "\nRun {run} was handed back undecided; `drctl resume {run}` continues it.\n"

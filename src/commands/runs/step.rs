@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use drctl_connectors::Registry;
-use drctl_core::StepId;
+use drctl_core::{RunId, StepId};
 use drctl_engine::OperatorCommand;
 use drctl_run::event::Decision;
 
@@ -31,24 +31,12 @@ pub(crate) fn run(
     db: Option<&Path>,
     req: Request<'_>,
 ) -> anyhow::Result<ExitCode> {
-    let decision = match req.decision {
-        StepDecision::Retry => Decision::Retry,
-        StepDecision::Skip => Decision::Skip,
-        StepDecision::Fail => Decision::Fail,
-    };
-    let output = match req.output {
-        None => None,
-        Some(_) if decision != Decision::Skip => {
-            eprint("error: --output goes with `skip` only\n");
+    let (decision, output) = match parse(req.decision, req.output) {
+        Ok(parsed) => parsed,
+        Err(why) => {
+            eprint(&format!("error: {why}\n"));
             return Ok(ExitCode::from(2));
         }
-        Some(text) => match serde_json::from_str(text) {
-            Ok(value) => Some(value),
-            Err(e) => {
-                eprint(&format!("error: --output is not JSON: {e}\n"));
-                return Ok(ExitCode::from(2));
-            }
-        },
     };
     runtime()?.block_on(async {
         let store = open(db).await?;
@@ -60,24 +48,55 @@ pub(crate) fn run(
             decision,
             output,
         };
-        let what = format!("{} step `{}` of run {id}", decision.as_str(), req.step);
         // Checked against the run as it is; the run applies it to that very state (a
         // skip of a step that has not started holds however soon the step is ready).
-        match deliver(&engine, &id, &actor(), &command, &|_| Ok(()), WAIT).await? {
-            Delivered::Applied => print(&format!(
-                "Applied: {what}.\nIf the run is paused, continue it with `drctl resume {id}`.\n"
-            )),
-            Delivered::Refused(why) => {
-                eprint(&format!("error: {why}\n"));
-                return Ok(ExitCode::from(2));
-            }
-            Delivered::Stored { driver: Some(owner) } => print(&format!(
-                "Recorded: {what}; {owner} drives the run and applies it before anything else.\n"
-            )),
-            Delivered::Stored { driver: None } => print(&format!(
-                "Recorded: {what}; it is applied when the run is driven next: `drctl resume {id}`.\n"
-            )),
-        }
-        Ok(ExitCode::SUCCESS)
+        let delivered = deliver(&engine, &id, &actor(), &command, &|_| Ok(()), WAIT).await?;
+        Ok(render(decision, req.step, &id, delivered))
     })
+}
+
+/// What `drctl step` prints and exits with, locally and with `--server`.
+pub(crate) fn render(decision: Decision, step: &str, id: &RunId, delivered: Delivered) -> ExitCode {
+    let what = format!("{} step `{step}` of run {id}", decision.as_str());
+    match delivered {
+        Delivered::Applied => print(&format!(
+            "Applied: {what}.\nIf the run is paused, continue it with `drctl resume {id}`.\n"
+        )),
+        Delivered::Refused(why) => {
+            eprint(&format!("error: {why}\n"));
+            return ExitCode::from(2);
+        }
+        Delivered::Stored {
+            driver: Some(owner),
+        } => print(&format!(
+            "Recorded: {what}; {owner} drives the run and applies it before anything else.\n"
+        )),
+        Delivered::Stored { driver: None } => print(&format!(
+            "Recorded: {what}; it is applied when the run is driven next: `drctl resume {id}`.\n"
+        )),
+    }
+    ExitCode::SUCCESS
+}
+
+/// The decision and its `--output`, as typed: the same checks locally and with
+/// `--server`.
+pub(crate) fn parse(
+    decision: StepDecision,
+    output: Option<&str>,
+) -> Result<(Decision, Option<serde_json::Value>), String> {
+    let decision = match decision {
+        StepDecision::Retry => Decision::Retry,
+        StepDecision::Skip => Decision::Skip,
+        StepDecision::Fail => Decision::Fail,
+    };
+    let output = match output {
+        None => None,
+        Some(_) if decision != Decision::Skip => {
+            return Err("--output goes with `skip` only".into());
+        }
+        Some(text) => {
+            Some(serde_json::from_str(text).map_err(|e| format!("--output is not JSON: {e}"))?)
+        }
+    };
+    Ok((decision, output))
 }

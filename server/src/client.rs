@@ -1,0 +1,390 @@
+//! A client of the API: what `drctl --server URL` and the console use to talk to a
+//! `drctl serve`. Each method is one operation of `/api/v1` and answers with the same
+//! view types the server serializes ([`crate::views`]), so a remote command renders
+//! exactly what the local one does.
+//!
+//! The token travels only in the `Authorization` header: no error this module builds
+//! contains it (a request's URL, a problem's detail and the transport's error do not).
+
+use std::time::Duration;
+
+use drctl_core::RunId;
+use eventsource_stream::Eventsource as _;
+use futures_util::{Stream, StreamExt as _};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::approvals::{DecideRequest, VerdictArg};
+use crate::api::events::{EventList, EventView};
+use crate::api::runbooks::RunbookDetail;
+use crate::api::runs::{CancelRequest, DecisionArg, StartRequest, StepRequest};
+use crate::ops::runs::RunQuery;
+use crate::views::{CommandResult, Gates, RunDetail, RunList, Started};
+
+/// How long one call may take: longer than the server's wait for a driver to take a
+/// command, so a slow answer is the server's, not a cut connection.
+const CALL: Duration = Duration::from_secs(60);
+
+/// A connection to one server, with one token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a problem (RFC 9457).
+    #[error("{detail}{}", errors.iter().map(|e| format!("\n  {e}")).collect::<String>())]
+    Problem {
+        status: u16,
+        /// The problem's kind: the end of its `type` (`not-found`, `refused`, ...).
+        kind: String,
+        detail: String,
+        errors: Vec<String>,
+    },
+    /// No answer: the server is down, the address wrong, the connection cut.
+    #[error("cannot reach the server at {base}: {why}")]
+    Unreachable { base: String, why: String },
+    /// An answer this client does not understand (another version of drctl?).
+    #[error("the server at {base} answered {what} with something this drctl cannot read: {why}")]
+    Unreadable {
+        base: String,
+        what: String,
+        why: String,
+    },
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ClientError {
+    /// Whether the server refused what was asked (as opposed to being unreachable).
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Problem { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// An event of a followed stream and its store-wide cursor.
+pub type Followed = (u64, EventView);
+
+impl Client {
+    /// A client of the server at `base` (`http://host:port` or `https://...`).
+    pub fn new(base: &str, token: &str) -> Result<Self, ClientError> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Config(format!(
+                "the server's address must start with http:// or https://, not `{base}`"
+            )));
+        }
+        if token.is_empty() {
+            return Err(ClientError::Config(
+                "no token: set DRCTL_TOKEN to a token of the server (`drctl token create`)".into(),
+            ));
+        }
+        if token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(ClientError::Config(
+                "DRCTL_TOKEN holds spaces or control characters: it is not a drctl token".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ClientError::Config(format!("cannot make an HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            token: token.to_owned(),
+        })
+    }
+
+    /// The server's address, as given.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn runs(&self, q: &RunQuery) -> Result<RunList, ClientError> {
+        let mut query: Vec<(&str, String)> = vec![("limit", q.limit.clamp(1, 1000).to_string())];
+        if let Some(s) = q.status {
+            query.push(("status", s.as_str().to_owned()));
+        }
+        if let Some(r) = &q.runbook {
+            query.push(("runbook", r.clone()));
+        }
+        if q.all {
+            query.push(("all", "true".into()));
+        }
+        self.call(Method::GET, "/api/v1/runs", &query, None::<&()>)
+            .await
+            .map(|(_, v)| v)
+    }
+
+    pub async fn run(&self, id: &str) -> Result<RunDetail, ClientError> {
+        let path = format!("/api/v1/runs/{}", segment(id));
+        self.call(Method::GET, &path, &[], None::<&()>)
+            .await
+            .map(|(_, v)| v)
+    }
+
+    pub async fn runbook(&self, name: &str) -> Result<RunbookDetail, ClientError> {
+        let path = format!("/api/v1/runbooks/{}", segment(name));
+        self.call(Method::GET, &path, &[], None::<&()>)
+            .await
+            .map(|(_, v)| v)
+    }
+
+    pub async fn start(&self, req: &StartRequest) -> Result<Started, ClientError> {
+        self.call(Method::POST, "/api/v1/runs", &[], Some(req))
+            .await
+            .map(|(_, v)| v)
+    }
+
+    pub async fn cancel(&self, id: &str, reason: &str) -> Result<CommandResult, ClientError> {
+        let path = format!("/api/v1/runs/{}/cancel", segment(id));
+        let body = CancelRequest {
+            reason: reason.to_owned(),
+        };
+        self.call(Method::POST, &path, &[], Some(&body))
+            .await
+            .map(|(_, v)| v)
+    }
+
+    pub async fn resume(&self, id: &str) -> Result<CommandResult, ClientError> {
+        let path = format!("/api/v1/runs/{}/resume", segment(id));
+        self.call(Method::POST, &path, &[], None::<&()>)
+            .await
+            .map(|(_, v)| v)
+    }
+
+    pub async fn step(
+        &self,
+        id: &str,
+        step: &str,
+        decision: DecisionArg,
+        item: Option<u32>,
+        output: Option<serde_json::Value>,
+    ) -> Result<CommandResult, ClientError> {
+        let path = format!("/api/v1/runs/{}/steps/{}", segment(id), segment(step));
+        let body = StepRequest {
+            decision,
+            item,
+            output,
+        };
+        self.call(Method::POST, &path, &[], Some(&body))
+            .await
+            .map(|(_, v)| v)
+    }
+
+    pub async fn approvals(&self) -> Result<Gates, ClientError> {
+        self.call(Method::GET, "/api/v1/approvals", &[], None::<&()>)
+            .await
+            .map(|(_, v)| v)
+    }
+
+    pub async fn decide(
+        &self,
+        id: &str,
+        step: &str,
+        verdict: VerdictArg,
+        comment: &str,
+    ) -> Result<CommandResult, ClientError> {
+        let path = format!("/api/v1/runs/{}/approvals/{}", segment(id), segment(step));
+        let body = DecideRequest {
+            verdict,
+            comment: comment.to_owned(),
+        };
+        self.call(Method::POST, &path, &[], Some(&body))
+            .await
+            .map(|(_, v)| v)
+    }
+
+    /// A run's events so far.
+    pub async fn events(&self, id: &str) -> Result<Vec<EventView>, ClientError> {
+        let path = format!("/api/v1/runs/{}/events", segment(id));
+        self.call::<EventList>(Method::GET, &path, &[], None::<&()>)
+            .await
+            .map(|(_, v)| v.events)
+    }
+
+    /// Events as they are stored, after `after`, for ever (or one run's): the server's
+    /// keep-alive comments are skipped. The stream ends when the connection does; resume
+    /// with the last cursor seen.
+    pub async fn follow(
+        &self,
+        run: Option<&RunId>,
+        after: u64,
+    ) -> Result<impl Stream<Item = Result<Followed, ClientError>> + use<>, ClientError> {
+        let mut query = vec![("after", after.to_string())];
+        if let Some(r) = run {
+            query.push(("run", r.to_string()));
+        }
+        let url = format!("{}/api/v1/events", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .query(&query)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let response = self.check(response).await?;
+        let base = self.base.clone();
+        Ok(response.bytes_stream().eventsource().filter_map(move |e| {
+            let base = base.clone();
+            async move {
+                let e = match e {
+                    Ok(e) => e,
+                    Err(why) => {
+                        return Some(Err(ClientError::Unreachable {
+                            base,
+                            why: why.to_string(),
+                        }));
+                    }
+                };
+                if e.event == "error" {
+                    return Some(Err(ClientError::Problem {
+                        status: 503,
+                        kind: "unavailable".into(),
+                        detail: e.data,
+                        errors: Vec::new(),
+                    }));
+                }
+                let unreadable = |why: String| ClientError::Unreadable {
+                    base: base.clone(),
+                    what: "an event".into(),
+                    why,
+                };
+                let cursor = match e.id.parse::<u64>() {
+                    Ok(c) => c,
+                    Err(_) => return Some(Err(unreadable(format!("cursor `{}`", e.id)))),
+                };
+                Some(
+                    serde_json::from_str::<EventView>(&e.data)
+                        .map(|v| (cursor, v))
+                        .map_err(|why| unreadable(why.to_string())),
+                )
+            }
+        }))
+    }
+
+    /// One call: the answer's status and body, or the problem the server answered.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&impl Serialize>,
+    ) -> Result<(StatusCode, T), ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .bearer_auth(&self.token)
+            .timeout(CALL);
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        let response = self.check(response).await?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        serde_json::from_slice(&bytes)
+            .map(|v| (status, v))
+            .map_err(|e| ClientError::Unreadable {
+                base: self.base.clone(),
+                what: path.to_owned(),
+                why: e.to_string(),
+            })
+    }
+
+    /// The response when it is a success, else its problem.
+    async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let bytes = response.bytes().await.unwrap_or_default();
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(rename = "type", default)]
+            kind: String,
+            #[serde(default)]
+            detail: String,
+            #[serde(default)]
+            errors: Vec<String>,
+        }
+        let answer: Answer = serde_json::from_slice(&bytes).unwrap_or_else(|_| Answer {
+            kind: String::new(),
+            detail: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+            errors: Vec::new(),
+        });
+        let detail = if answer.detail.is_empty() {
+            format!("the server answered {status}")
+        } else {
+            answer.detail
+        };
+        Err(ClientError::Problem {
+            status: status.as_u16(),
+            kind: answer
+                .kind
+                .rsplit(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            detail,
+            errors: answer.errors,
+        })
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> ClientError {
+        // The transport's error, without the URL (which has no secret, but says twice
+        // what `base` says) and with its causes.
+        let e = e.without_url();
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            why.push_str(": ");
+            why.push_str(&s.to_string());
+            source = s.source();
+        }
+        ClientError::Unreachable {
+            base: self.base.clone(),
+            why,
+        }
+    }
+}
+
+/// One path segment, percent-encoded: a run id or step typed by a person may hold
+/// anything, and must not change which operation is called.
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn a_segment_cannot_reach_another_operation() {
+        assert_eq!(segment("run_01"), "run_01");
+        assert_eq!(segment("../approvals"), "..%2Fapprovals");
+        assert_eq!(segment("a b?c#d"), "a%20b%3Fc%23d");
+    }
+}

@@ -1,0 +1,75 @@
+//! Runs as every front end lists and shows them. `drctl ls`, `GET /api/v1/runs` and
+//! the console call these, so a filter means the same everywhere.
+
+use drctl_core::{RunId, Timestamp};
+use drctl_store::{RunFilter, RunReader, StoreError};
+
+use crate::views::{RunDetail, RunView, StatusArg, StepView};
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    pub status: Option<StatusArg>,
+    pub runbook: Option<String>,
+    /// Sub-runs too.
+    pub all: bool,
+    pub limit: usize,
+}
+
+/// Runs, newest first. `interrupted` is not stored: it is a `running` or `waiting` row
+/// that nobody drives, so those rows are read whole and judged at `now`.
+pub async fn list(
+    store: &dyn RunReader,
+    q: &RunQuery,
+    now: Timestamp,
+) -> Result<Vec<RunView>, StoreError> {
+    let stored: &[Option<&str>] = match q.status {
+        None => &[None],
+        Some(StatusArg::Interrupted) => &[Some("running"), Some("waiting")],
+        Some(s) => &[Some(s.as_str())],
+    };
+    // A live status may be shown differently from the stored one (interrupted), so
+    // those rows are not cut at `limit` before they are judged.
+    let live = matches!(
+        q.status,
+        Some(StatusArg::Running | StatusArg::Waiting | StatusArg::Interrupted)
+    );
+    let mut rows = Vec::new();
+    for s in stored {
+        rows.extend(
+            store
+                .list_runs(&RunFilter {
+                    status: s.map(str::to_owned),
+                    runbook: q.runbook.clone(),
+                    top_level: !q.all,
+                    limit: if live { usize::MAX >> 1 } else { q.limit },
+                })
+                .await?,
+        );
+    }
+    let mut views: Vec<RunView> = rows.into_iter().map(|r| RunView::of(r, now)).collect();
+    if let Some(want) = q.status {
+        views.retain(|v| v.status == want.as_str());
+    }
+    views.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    views.truncate(q.limit);
+    Ok(views)
+}
+
+/// A run, its steps and its sub-runs; `None` when there is no such run.
+pub async fn detail(
+    store: &dyn RunReader,
+    id: &RunId,
+    now: Timestamp,
+) -> Result<Option<RunDetail>, StoreError> {
+    let Some(row) = store.run(id).await? else {
+        return Ok(None);
+    };
+    let steps = store.steps(id).await?;
+    let children = store.children(id).await?;
+    Ok(Some(RunDetail {
+        run: RunView::of(row, now),
+        steps: steps.into_iter().map(StepView::of).collect(),
+        children: children.into_iter().map(|c| RunView::of(c, now)).collect(),
+    }))
+}

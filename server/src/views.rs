@@ -1,0 +1,197 @@
+//! What the API answers and the CLI and the console render: runs, steps, gates and the
+//! result of a command, as plain data. The API serializes them; `drctl --server` and
+//! the console deserialize the same types, and the local CLI builds them with the same
+//! functions ([`crate::ops::runs`]), so every front end shows the same thing.
+
+use drctl_core::{RunId, StepId, Timestamp};
+use drctl_engine::liveness::{INTERRUPTED, interrupted};
+use drctl_store::{RunRow, StepRow};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// A run. Times are milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunView {
+    #[schema(value_type = String)]
+    pub id: RunId,
+    pub runbook: String,
+    pub file: String,
+    /// The SHA-256 of the runbook's text the run was started from.
+    pub digest: String,
+    /// As stored, or `interrupted` when the row says driven and nobody drives it.
+    pub status: String,
+    /// Why it is paused or failed.
+    pub detail: Option<String>,
+    /// Why nobody drives it, when `status` is `interrupted`.
+    pub interrupted: Option<String>,
+    pub actor: String,
+    #[schema(value_type = Option<String>)]
+    pub parent: Option<RunId>,
+    /// The step of the parent run that started this sub-run.
+    pub parent_step: Option<String>,
+    #[schema(value_type = i64)]
+    pub created_at: Timestamp,
+    #[schema(value_type = i64)]
+    pub updated_at: Timestamp,
+    #[schema(value_type = Option<i64>)]
+    pub finished_at: Option<Timestamp>,
+    /// Number of events.
+    pub version: u64,
+}
+
+impl RunView {
+    /// The run as shown at `now` (whether it is interrupted depends on its lease).
+    pub fn of(row: RunRow, now: Timestamp) -> Self {
+        let why = interrupted(&row, now);
+        Self {
+            status: if why.is_some() {
+                INTERRUPTED.to_owned()
+            } else {
+                row.status
+            },
+            interrupted: why,
+            id: row.id,
+            runbook: row.runbook,
+            file: row.source_name,
+            digest: row.digest,
+            detail: row.detail,
+            actor: row.actor,
+            parent: row.parent,
+            parent_step: row.parent_step,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            finished_at: row.finished_at,
+            version: row.version,
+        }
+    }
+
+    /// Whether the run has ended for good.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.as_str(), "succeeded" | "failed" | "cancelled")
+    }
+}
+
+/// One step (one item of a `for_each` step).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StepView {
+    pub step: String,
+    /// The `for_each` index.
+    pub item: Option<u32>,
+    /// `main`, `on_failure` or `finally`.
+    pub block: String,
+    pub status: String,
+    pub attempts: u32,
+    #[schema(value_type = Option<i64>)]
+    pub started_at: Option<Timestamp>,
+    #[schema(value_type = Option<i64>)]
+    pub finished_at: Option<Timestamp>,
+    #[schema(value_type = Option<Value>)]
+    pub output: Option<Value>,
+    pub error: Option<String>,
+}
+
+impl StepView {
+    pub fn of(row: StepRow) -> Self {
+        Self {
+            step: row.step,
+            item: row.item,
+            block: row.block,
+            status: row.status,
+            attempts: row.attempts,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            output: row.output,
+            error: row.error,
+        }
+    }
+}
+
+/// What a run's shown status may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusArg {
+    Created,
+    Waiting,
+    Running,
+    /// The row says running or waiting, and nobody drives the run.
+    Interrupted,
+    Paused,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl StatusArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusArg::Created => "created",
+            StatusArg::Waiting => "waiting",
+            StatusArg::Running => "running",
+            StatusArg::Interrupted => INTERRUPTED,
+            StatusArg::Paused => "paused",
+            StatusArg::Succeeded => "succeeded",
+            StatusArg::Failed => "failed",
+            StatusArg::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunList {
+    pub runs: Vec<RunView>,
+}
+
+/// A run, its steps, and its sub-runs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunDetail {
+    pub run: RunView,
+    pub steps: Vec<StepView>,
+    pub children: Vec<RunView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Started {
+    #[schema(value_type = String)]
+    pub id: RunId,
+    pub runbook: String,
+}
+
+/// What became of a command sent to a run.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CommandResult {
+    #[schema(value_type = String)]
+    pub run: RunId,
+    /// `applied` (recorded by the run's driver) or `stored` (applied by the run's next
+    /// driver before anything else).
+    pub outcome: String,
+    pub driver: Option<String>,
+    /// Who it was recorded as: the identity of the caller's token.
+    pub actor: String,
+    /// For a gate's decision: the approver entries it counts as (`alice`, `group:dba`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counts_as: Vec<String>,
+}
+
+/// A gate waiting for a decision. Times are milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Gate {
+    #[schema(value_type = String)]
+    pub run: RunId,
+    pub runbook: String,
+    #[schema(value_type = String)]
+    pub step: StepId,
+    pub approvers: Vec<String>,
+    pub given: usize,
+    pub min: u32,
+    #[schema(value_type = Option<i64>)]
+    pub deadline: Option<Timestamp>,
+    /// Whether the caller may approve it now, and if not, why.
+    pub may_decide: bool,
+    pub why_not: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Gates {
+    pub approvals: Vec<Gate>,
+}

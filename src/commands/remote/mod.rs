@@ -1,0 +1,315 @@
+//! `--server URL` (or `DRCTL_SERVER`): the commands about runs sent to a `drctl serve`
+//! through its API instead of to the local database, with the token in `DRCTL_TOKEN`.
+//!
+//! Each command renders with the same function as its local twin, from the same view
+//! types (`drctl_server::views`), and exits with the same code. What differs is where a
+//! run is driven: `run`, `resume` and a `cancel` nobody drives are driven by the server,
+//! and this process follows the run's events until it ends or pauses (Ctrl-C stops
+//! following, not the run).
+//!
+//! - [`follow`]: following a run's events to its end over server-sent events.
+
+mod follow;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use drctl_connectors::Registry;
+use drctl_core::Clock as _;
+use drctl_engine::clock::SystemClock;
+use drctl_run::event::Verdict;
+use drctl_runbook::params::{parse_assignments, resolve_text};
+use drctl_server::api::approvals::VerdictArg;
+use drctl_server::api::runs::{DecisionArg, StartRequest};
+use drctl_server::client::{Client, ClientError};
+use drctl_server::ops::deliver::Delivered;
+use drctl_server::ops::runs::RunQuery;
+use drctl_server::ops::start;
+use drctl_server::views::CommandResult;
+
+use crate::cli::{Command, StepDecision};
+use crate::commands::runs::{approve, cancel, ls, show, step};
+use crate::commands::{eprint, load_valid, print};
+
+/// Runs `command` against the server at `url`; `None` for a command that does not go
+/// through a server (validate, graph, plan, actions: they read local files only).
+pub(crate) fn run(
+    url: &str,
+    registry: &Registry,
+    command: &Command,
+    act_as: Option<&str>,
+) -> anyhow::Result<Option<ExitCode>> {
+    if matches!(
+        command,
+        Command::Validate { .. }
+            | Command::Graph { .. }
+            | Command::Plan { .. }
+            | Command::Actions { .. }
+            | Command::Token { .. }
+    ) {
+        return Ok(None);
+    }
+    if act_as.is_some() {
+        anyhow::bail!(
+            "--as does not go with --server: the server acts as the identity of your token"
+        );
+    }
+    let token = std::env::var("DRCTL_TOKEN").unwrap_or_default();
+    let client = Client::new(url, token.trim())?;
+    let runtime = crate::commands::runs::runtime()?;
+    runtime
+        .block_on(dispatch(&client, registry, command))
+        .map(Some)
+}
+
+async fn dispatch(
+    client: &Client,
+    registry: &Registry,
+    command: &Command,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Ls {
+            status,
+            runbook,
+            all,
+            limit,
+        } => {
+            let list = client
+                .runs(&RunQuery {
+                    status: status.map(Into::into),
+                    runbook: runbook.clone(),
+                    all: *all,
+                    limit: *limit,
+                })
+                .await?;
+            print(&ls::render(&list.runs));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { run, format } => {
+            let detail = client.run(run).await?;
+            print(&show::render(&detail, *format)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logs { run, step, follow } => {
+            follow::logs(client, run, step.as_deref(), *follow).await
+        }
+        Command::Approvals => {
+            let gates = client.approvals().await?;
+            print(&approve::render_gates(
+                &gates.approvals,
+                SystemClock::new().now(),
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Approve { run, step, message } => {
+            decide(client, run, step, Verdict::Approve, message).await
+        }
+        Command::Reject { run, step, message } => {
+            decide(client, run, step, Verdict::Reject, message).await
+        }
+        Command::Step {
+            decision,
+            run,
+            step: name,
+            item,
+            output,
+        } => {
+            let (parsed, output) = match step::parse(*decision, output.as_deref()) {
+                Ok(p) => p,
+                Err(why) => {
+                    eprint(&format!("error: {why}\n"));
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let arg = match decision {
+                StepDecision::Retry => DecisionArg::Retry,
+                StepDecision::Skip => DecisionArg::Skip,
+                StepDecision::Fail => DecisionArg::Fail,
+            };
+            let detail = client.run(run).await?;
+            let answer = client.step(run, name, arg, *item, output).await;
+            Ok(step::render(
+                parsed,
+                name,
+                &detail.run.id,
+                delivered(answer)?,
+            ))
+        }
+        Command::Cancel { run, reason, .. } => {
+            let detail = client.run(run).await?;
+            let id = detail.run.id.clone();
+            if detail.run.is_finished() {
+                return Ok(cancel::ended(&id, &detail.run.status));
+            }
+            match delivered(client.cancel(run, reason).await)? {
+                Delivered::Stored { driver: None } => {
+                    print(&format!(
+                        "Cancelling run {id}; the server runs its `finally` steps.\n"
+                    ));
+                    follow::to_end(client, registry, &id, detail.run.version).await
+                }
+                other => Ok(cancel::render(&id, other)),
+            }
+        }
+        Command::Resume { run, .. } => {
+            let detail = client.run(run).await?;
+            let id = detail.run.id.clone();
+            if detail.run.is_finished() {
+                print(&format!("Run {id} already ended: {}.\n", detail.run.status));
+                let code = if detail.run.status == "succeeded" {
+                    0
+                } else {
+                    1
+                };
+                return Ok(ExitCode::from(code));
+            }
+            client.resume(run).await?;
+            print(&format!("Resuming run {id}\n"));
+            follow::to_end(client, registry, &id, detail.run.version).await
+        }
+        Command::Run {
+            file,
+            params,
+            no_wait,
+            drill,
+            detach,
+            ..
+        } => start_run(client, registry, file, params, (*no_wait, *drill, *detach)).await,
+        Command::Serve { .. } => {
+            anyhow::bail!("`drctl serve` hosts runs itself: it does not go with --server")
+        }
+        Command::Report { .. } | Command::Audit { .. } => anyhow::bail!(
+            "`report` and `audit` read the local database; this drctl does not ask a server for them yet (unset --server / DRCTL_SERVER, on a machine that holds the database)"
+        ),
+        Command::Validate { .. }
+        | Command::Graph { .. }
+        | Command::Plan { .. }
+        | Command::Actions { .. }
+        | Command::Token { .. } => unreachable!("handled locally before any call"),
+    }
+}
+
+/// `approve` and `reject`: the server checks the same things `drctl approve` checks
+/// locally (entitled, four-eyes, comment, still waiting); a refusal is printed the same.
+async fn decide(
+    client: &Client,
+    run: &str,
+    step: &str,
+    verdict: Verdict,
+    message: &str,
+) -> anyhow::Result<ExitCode> {
+    let arg = match verdict {
+        Verdict::Approve => VerdictArg::Approve,
+        Verdict::Reject => VerdictArg::Reject,
+    };
+    let answer = client.decide(run, step, arg, message).await;
+    let (me, counts_as, id) = match &answer {
+        Ok(r) => (r.actor.clone(), r.counts_as.clone(), r.run.clone()),
+        Err(_) => (String::new(), Vec::new(), client.run(run).await?.run.id),
+    };
+    Ok(approve::render_decision(
+        &approve::Decided {
+            me: &me,
+            verdict,
+            step,
+            run: &id,
+            counts_as: &counts_as,
+        },
+        delivered(answer)?,
+    ))
+}
+
+/// What became of a command, as the local commands know it: a refusal of the command
+/// itself (403, 409) is `Refused`, printed and exited with as locally; any other
+/// problem is an error.
+fn delivered(answer: Result<CommandResult, ClientError>) -> anyhow::Result<Delivered> {
+    match answer {
+        Ok(r) if r.outcome == "applied" => Ok(Delivered::Applied),
+        Ok(r) => Ok(Delivered::Stored { driver: r.driver }),
+        Err(ClientError::Problem {
+            status: 403 | 409,
+            kind,
+            detail,
+            ..
+        }) if kind != "forbidden" => Ok(Delivered::Refused(detail)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `drctl run FILE --server URL`: the server starts the runbook of the same name from
+/// its own runbooks folder, and only if that is the very text of FILE (same digest), so
+/// what runs is what the operator read.
+async fn start_run(
+    client: &Client,
+    registry: &Registry,
+    file: &Path,
+    params: &[String],
+    (no_wait, drill, detach): (bool, bool, bool),
+) -> anyhow::Result<ExitCode> {
+    if no_wait {
+        anyhow::bail!("--no-wait does not go with --server: the server's run waits for its lock");
+    }
+    let (source, runbook) = match load_valid(registry, file)? {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let resolved =
+        match parse_assignments(params).and_then(|given| resolve_text(&runbook.params, &given)) {
+            Ok(r) => r,
+            Err(errors) => {
+                let text: String = errors
+                    .iter()
+                    .map(|e| format!("{}: error: {e}\n", source.name))
+                    .collect();
+                eprint(&text);
+                return Ok(ExitCode::from(2));
+            }
+        };
+    let missing = start::unimplemented(&runbook, registry);
+    if !missing.is_empty() {
+        let text: String = missing
+            .iter()
+            .map(|m| m.message(&source.name) + "\n")
+            .collect();
+        eprint(&text);
+        return Ok(ExitCode::from(2));
+    }
+    let name = runbook.name.to_string();
+    let theirs = client
+        .runbook(&name)
+        .await
+        .with_context(|| format!("the server has no runbook `{name}` to start"))?;
+    let ours = source.digest();
+    if theirs.runbook.digest != ours {
+        eprint(&format!(
+            "error: the server's runbook `{name}` ({}, {}) is not the text of {} ({}): the server runs what its runbooks folder holds; update one or the other\n",
+            theirs.runbook.file,
+            short(&theirs.runbook.digest),
+            source.name,
+            short(&ours)
+        ));
+        return Ok(ExitCode::from(2));
+    }
+    let started = client
+        .start(&StartRequest {
+            runbook: name.clone(),
+            params: resolved.to_map(),
+            drill,
+        })
+        .await?;
+    print(&format!("Run {} of {}\n", started.id, started.runbook));
+    if detach {
+        print(&format!(
+            "Started on the server; follow it with `drctl logs -f {}`.\n",
+            started.id
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The first event (created) is not a line of a local run's progress either.
+    follow::to_end(client, registry, &started.id, 1).await
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}

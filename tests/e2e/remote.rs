@@ -1,0 +1,220 @@
+//! `--server`: the CLI's commands about runs sent to a live `drctl serve`, compared with
+//! the same commands on the same database locally (same output, same exit codes), and
+//! the refusals a remote user meets (four-eyes, a runbook that is not the server's, a
+//! wrong token) with the token never shown.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::api::{serve, token};
+use crate::support::{config_file, drctl_in, finish, os_user};
+
+const GATE: &str = r#"runbook: gated
+steps:
+  - { id: check, action: log, with: { message: "checking" } }
+  - id: gate
+    needs: [check]
+    approval:
+      message: "Fail over?"
+      approvers: [group:sre]
+  - { id: promote, needs: [gate], action: log, with: { message: promoted } }
+"#;
+
+const QUICK: &str =
+    "runbook: quick\nsteps:\n  - { id: hello, action: exec, with: { argv: [echo, hi] } }\n";
+
+const BROKEN: &str =
+    "runbook: broken\nsteps:\n  - { id: nope, action: exec, with: { argv: [sh, -c, 'exit 3'] } }\n";
+
+/// drctl pointed at the server with `token`; its local database path does not exist
+/// and must stay so.
+fn remote(dir: &Path, url: &str, token: &str, args: &[&str]) -> (i32, String) {
+    let (code, out) = finish(
+        Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .current_dir(dir)
+            .env("DRCTL_SERVER", url)
+            .env("DRCTL_TOKEN", token)
+            .env("DRCTL_DB", dir.join("not-here.db"))
+            .env("NO_COLOR", "1")
+            .args(args),
+    );
+    assert!(
+        token.is_empty() || !out.contains(token),
+        "the token is shown by {args:?}:\n{out}"
+    );
+    (code, out)
+}
+
+fn local(dir: &Path, args: &[&str]) -> (i32, String) {
+    finish(drctl_in(dir, &os_user()).args(args))
+}
+
+#[test]
+fn the_cli_with_server_prints_what_it_prints_locally() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("drctl-remote-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("runbooks")).unwrap();
+    for (name, text) in [("gated", GATE), ("quick", QUICK), ("broken", BROKEN)] {
+        std::fs::write(dir.join(format!("runbooks/{name}.yaml")), text).unwrap();
+    }
+    let (alice, a) = token("alice-ops", "admin", "alice");
+    let (bob, b) = token("bob-approver", "approver", "bob");
+    let config = config_file(
+        "remote",
+        &format!(
+            "[groups]\nsre = [\"alice\", \"bob\"]\n\n[serve]\nrunbooks = {:?}\n\n{a}\n{b}",
+            dir.join("runbooks")
+        ),
+    );
+    let (mut server, http) = serve(&dir, &config);
+    let url = format!("http://{}", http.addr);
+    let r = |token: &str, args: &[&str]| remote(&dir, &url, token, args);
+
+    // A run in the foreground: followed to its end, with the exit code a local run has.
+    let (code, out) = r(&alice, &["run", "runbooks/quick.yaml"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("Run run_") && out.contains("• hello"),
+        "{out}"
+    );
+    assert!(
+        out.contains("hello: ok") || out.contains("✓ hello"),
+        "{out}"
+    );
+    let (code, out) = r(&alice, &["run", "runbooks/broken.yaml"]);
+    assert_eq!(code, 1, "a failed run exits 1, as locally:\n{out}");
+    let (code, out) = local(&dir, &["run", "runbooks/broken.yaml"]);
+    assert_eq!(code, 1, "{out}");
+
+    // The server starts only its own text of a runbook.
+    std::fs::write(dir.join("edited.yaml"), GATE.replace("checking", "changed")).unwrap();
+    let (code, out) = r(&alice, &["run", "edited.yaml"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("is not the text of edited.yaml"), "{out}");
+    // Params are checked before anything is sent, as locally.
+    let (code, out) = r(&alice, &["run", "runbooks/quick.yaml", "-p", "nope=1"]);
+    let (lcode, lout) = local(&dir, &["run", "runbooks/quick.yaml", "-p", "nope=1"]);
+    assert_eq!((code, out.as_str()), (lcode, lout.as_str()));
+
+    // Detached: recorded, and the gate waits.
+    let (code, out) = r(&alice, &["run", "runbooks/gated.yaml", "--detach"]);
+    assert_eq!(code, 0, "{out}");
+    let id = out
+        .split_whitespace()
+        .nth(1)
+        .filter(|w| w.starts_with("run_"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let gates = loop {
+        let (code, out) = r(&bob, &["approvals"]);
+        assert_eq!(code, 0, "{out}");
+        if out.contains(&id) {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "no gate: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        gates.contains("gate: 0 of 1 approvals, from group:sre; no timeout; you may approve"),
+        "{gates}"
+    );
+    let (_, theirs) = r(&alice, &["approvals"]);
+    assert!(
+        theirs.contains("not you:"),
+        "four-eyes, in the list: {theirs}"
+    );
+
+    // The same text as locally, while nothing moves (the run waits at its gate).
+    for args in [
+        vec!["ls"],
+        vec!["ls", "--status", "waiting"],
+        vec!["ls", "--runbook", "quick", "--limit", "1"],
+        vec!["show", &id],
+        vec!["show", &id[..12], "--format", "json"],
+        vec!["logs", &id],
+        vec!["logs", &id, "check"],
+        vec!["show", "run_nosuch"],
+        vec!["logs", &id, "chek"],
+    ] {
+        let (code, out) = r(&alice, &args);
+        let (lcode, lout) = local(&dir, &args);
+        assert_eq!(
+            (lcode, lout.as_str()),
+            (code, out.as_str()),
+            "drctl {args:?}: locally (left) and with --server (right)"
+        );
+    }
+
+    // Four-eyes: the starter's own approval is refused, printed as locally (exit 2).
+    let (code, out) = r(&alice, &["approve", &id, "gate", "-m", "mine"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.starts_with("error: ") && out.contains("alice"), "{out}");
+    // Another identity decides; `logs -f` follows the run to its end.
+    let (code, out) = r(&bob, &["approve", &id, "gate", "-m", "checked the replica"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("bob approved `gate` of run {id} (as group:sre)"))
+            || out.contains(&format!(
+                "bob's approval of `gate` of run {id} (as group:sre)"
+            )),
+        "{out}"
+    );
+    let (code, out) = r(&alice, &["logs", "-f", &id]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("promoted") && out.contains("succeeded"),
+        "{out}"
+    );
+    let (_, lout) = local(&dir, &["logs", &id]);
+    assert_eq!(out, lout, "logs -f over the API ends with the same log");
+    for args in [vec!["resume", &id], vec!["cancel", &id], vec!["show", &id]] {
+        let (code, out) = r(&alice, &args);
+        let (lcode, lout) = local(&dir, &args);
+        assert_eq!(
+            (lcode, lout.as_str()),
+            (code, out.as_str()),
+            "drctl {args:?}"
+        );
+    }
+
+    // Cancel a waiting run: the server's driver applies it.
+    let (_, out) = r(&alice, &["run", "runbooks/gated.yaml", "--detach"]);
+    let second = out.split_whitespace().nth(1).unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !r(&bob, &["approvals"]).1.contains(&second) {
+        assert!(Instant::now() < deadline, "no gate");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, out) = r(&alice, &["cancel", &second, "--reason", "drill over"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&second), "{out}");
+    let (code, out) = r(&alice, &["logs", "-f", &second]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cancelled"), "{out}");
+    // A viewer-level refusal, a wrong token and no token: errors that say so, exit 2.
+    let (code, out) = r(&bob, &["cancel", &second]);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = r("drctl_not-a-real-token", &["ls"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("token"), "{out}");
+    let (code, out) = r("", &["ls"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("DRCTL_TOKEN"), "{out}");
+    assert!(
+        !dir.join("not-here.db").exists(),
+        "--server made a local database"
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(server.wait().unwrap().success());
+    // No server: said plainly.
+    let (code, out) = r(&alice, &["ls"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("cannot reach the server"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
