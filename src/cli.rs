@@ -102,6 +102,11 @@ pub(crate) enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// The key `drctl serve` signs ledger heads with.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// API tokens for `drctl serve`.
     Token {
         #[command(subcommand)]
@@ -225,6 +230,15 @@ pub(crate) enum TokenCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Make a signing key in a new file (readable by you alone), and print its public key.
+    Create {
+        /// Where to write it (it must not exist).
+        path: PathBuf,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum RoleArg {
     Viewer,
@@ -256,7 +270,14 @@ pub(crate) enum AuditCommand {
     },
     /// Check an export (or, without FILE, the database): exit 0 intact, 1 with the first
     /// bad record named.
-    Verify { file: Option<PathBuf> },
+    Verify {
+        file: Option<PathBuf>,
+        /// Also check the history against the ledger heads signed by this key (a file
+        /// holding `drctl-ed25519 ...`, or that text): a history rewritten with every hash
+        /// recomputed passes the plain check, not this one.
+        #[arg(long, value_name = "PUBLIC_KEY")]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -27,6 +27,9 @@ pub struct ServeConfig {
     /// that created it in the foreground (`drctl run`) claims it within milliseconds, a
     /// detached one (`drctl run --detach`) never does.
     pub unclaimed_ms: u64,
+    /// The Ed25519 key file (`drctl key create`) the server signs ledger heads with:
+    /// outside the database, readable by the server's user alone.
+    pub signing_key: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -38,6 +41,7 @@ impl Default for ServeConfig {
             max_runs: 64,
             scan_ms: 1000,
             unclaimed_ms: 2000,
+            signing_key: None,
         }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`config`]: the `[serve]` section of `drctl.toml`.
 //! - [`metrics`]: what `/metrics` exports, and the engine observer that counts it.
 //! - [`views`]: runs, steps and gates as the API answers and every front end renders.
+//! - [`signer`]: signs the ledger's heads with the server's key, for audits that hold
+//!   against whoever can write the database.
 //! - [`ops`]: what an operator can do (decide a gate, send a command to a run), shared by
 //!   the CLI, the API and the console.
 //!
@@ -21,6 +23,7 @@ pub mod client;
 pub mod config;
 pub mod metrics;
 pub mod ops;
+pub mod signer;
 pub mod supervisor;
 pub mod views;
 

@@ -105,6 +105,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             },
             &engine,
         ),
+        Command::Key {
+            command: crate::cli::KeyCommand::Create { path },
+        } => runs::serve::create_key(&path),
         Command::Token {
             command:
                 crate::cli::TokenCommand::Create {
@@ -193,7 +196,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 output.as_deref(),
             ),
-            AuditCommand::Verify { file } => audit::verify(cli.db.as_deref(), file.as_deref()),
+            AuditCommand::Verify { file, key } => {
+                audit::verify(cli.db.as_deref(), file.as_deref(), key.as_deref())
+            }
         },
         Command::Step {
             decision,

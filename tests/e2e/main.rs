@@ -21,6 +21,7 @@ mod rollout;
 mod runs;
 mod secrets;
 mod serve;
+mod signed;
 mod support;
 
 #[path = "../../connectors/tests/support/receiver.rs"]

@@ -16,6 +16,7 @@
 //!   the connection's thread instead of one per row).
 //! - `locks`, `commands`: named locks and the command inbox.
 //! - `reader`: the read path.
+//! - `signed`: signatures over ledger heads.
 //! - `codec`: rows ↔ columns.
 
 mod append_sql;
@@ -23,6 +24,7 @@ mod codec;
 mod commands;
 mod locks;
 mod reader;
+mod signed;
 mod writer;
 
 pub use reader::Snapshot;

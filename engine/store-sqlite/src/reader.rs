@@ -200,7 +200,9 @@ impl RunReader for SqliteStore {
 const LEDGER: &str =
     "SELECT seq, run_id, kind, version, head, prev_hash, hash FROM ledger ORDER BY seq";
 
-fn ledger_entry(r: &sqlx::sqlite::SqliteRow) -> Result<LedgerEntry, StoreError> {
+pub(crate) const LEDGER_AFTER: &str = "SELECT seq, run_id, kind, version, head, prev_hash, hash FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?";
+
+pub(crate) fn ledger_entry(r: &sqlx::sqlite::SqliteRow) -> Result<LedgerEntry, StoreError> {
     let kind: String = r.try_get("kind").map_err(db)?;
     let run: String = r.try_get("run_id").map_err(db)?;
     Ok(LedgerEntry {
@@ -221,6 +223,8 @@ fn ledger_entry(r: &sqlx::sqlite::SqliteRow) -> Result<LedgerEntry, StoreError> 
 pub struct Snapshot {
     pub runs: Vec<(RunRow, Vec<StoredEvent>)>,
     pub ledger: Vec<LedgerEntry>,
+    /// Every signature over a ledger head.
+    pub signed: Vec<drctl_store::SignedHead>,
 }
 
 impl SqliteStore {
@@ -244,6 +248,10 @@ impl SqliteStore {
         .await
         .map_err(db)?;
         let ledger = sqlx::query(LEDGER).fetch_all(&mut *tx).await.map_err(db)?;
+        let signed = sqlx::query(crate::signed::SIGNED)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.rollback().await.map_err(db)?;
         let mut by_run: std::collections::HashMap<String, Vec<StoredEvent>> =
             std::collections::HashMap::new();
@@ -262,6 +270,10 @@ impl SqliteStore {
         Ok(Snapshot {
             runs,
             ledger: ledger.iter().map(ledger_entry).collect::<Result<_, _>>()?,
+            signed: signed
+                .iter()
+                .map(crate::signed::signed_head)
+                .collect::<Result<_, _>>()?,
         })
     }
 }

@@ -16,7 +16,7 @@ use crate::chain::{GENESIS, verify};
 use crate::ledger::{self, LedgerKind, RunHeads};
 use crate::rows::{
     Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection,
-    RunFilter, StepRow, Taken,
+    RunFilter, SignedHead, StepRow, Taken,
 };
 use crate::traits::{Batch, Store};
 
@@ -715,5 +715,35 @@ async fn the_ledger_records_each_run_created_and_finished(s: &dyn Store) {
     assert!(
         ledger::verify(&entries, &heads[1..]).is_err(),
         "a run removed is found"
+    );
+
+    // Signed heads: the entries after the last signed one, and signatures kept once.
+    assert_eq!(s.last_signed("k1").await.unwrap(), None);
+    let after: Vec<u64> = s
+        .ledger_after(1, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(after, [2, 3]);
+    assert_eq!(s.ledger_after(1, 1).await.unwrap().len(), 1, "at most `limit`");
+    let head = |seq: u64, key: &str, signature: &str| SignedHead {
+        seq,
+        hash: entries[seq as usize - 1].hash.clone(),
+        key: key.into(),
+        signature: signature.into(),
+        signed_at: at(5),
+    };
+    s.add_signed_heads(&[head(1, "k1", "s1"), head(2, "k1", "s2"), head(1, "k2", "t1")])
+        .await
+        .unwrap();
+    s.add_signed_heads(&[head(2, "k1", "forged")]).await.unwrap();
+    assert_eq!(s.last_signed("k1").await.unwrap(), Some(2));
+    assert_eq!(s.last_signed("k2").await.unwrap(), Some(1));
+    assert_eq!(
+        s.signed_heads().await.unwrap(),
+        [head(1, "k1", "s1"), head(1, "k2", "t1"), head(2, "k1", "s2")],
+        "in order; the first signature of an entry by a key stays"
     );
 }

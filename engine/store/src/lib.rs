@@ -25,9 +25,11 @@ pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use rows::{
     Checked, Claim, Command, CommandOutcome, EventBody, Lease, LockOutcome, NewEvent, NewRun,
-    Projection, RunFilter, RunRow, StepRow, StoredEvent, Taken,
+    Projection, RunFilter, RunRow, SignedHead, StepRow, StoredEvent, Taken,
 };
-pub use traits::{Batch, BuildBatch, CommandInbox, Locks, RunReader, RunWriter, Store};
+pub use traits::{
+    Batch, BuildBatch, CommandInbox, Locks, RunReader, RunWriter, SignedHeads, Store,
+};
 
 use drctl_core::RunId;
 

@@ -27,6 +27,7 @@ struct Inner {
     commands: Vec<(Command, Option<CommandOutcome>)>,
     fences: HashMap<RunId, u64>,
     ledger: Vec<LedgerEntry>,
+    signed: Vec<crate::rows::SignedHead>,
     /// Every event's run and seq, in the order stored: the cursor is the index + 1.
     feed: Vec<(RunId, u64)>,
 }
@@ -452,5 +453,44 @@ impl RunReader for MemoryStore {
 
     async fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         Ok(self.lock()?.ledger.clone())
+    }
+}
+
+#[async_trait]
+impl crate::traits::SignedHeads for MemoryStore {
+    async fn ledger_after(&self, after: u64, limit: usize) -> Result<Vec<LedgerEntry>, StoreError> {
+        Ok(self
+            .lock()?
+            .ledger
+            .iter()
+            .filter(|e| e.seq > after)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn add_signed_heads(&self, heads: &[crate::rows::SignedHead]) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        for h in heads {
+            if !inner.signed.iter().any(|s| s.seq == h.seq && s.key == h.key) {
+                inner.signed.push(h.clone());
+            }
+        }
+        inner.signed.sort_by(|a, b| (a.seq, &a.key).cmp(&(b.seq, &b.key)));
+        Ok(())
+    }
+
+    async fn signed_heads(&self) -> Result<Vec<crate::rows::SignedHead>, StoreError> {
+        Ok(self.lock()?.signed.clone())
+    }
+
+    async fn last_signed(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .lock()?
+            .signed
+            .iter()
+            .filter(|s| s.key == key)
+            .map(|s| s.seq)
+            .max())
     }
 }

@@ -2,7 +2,7 @@
 //! locks and the command inbox. Plain data; the meaning of events is `drctl-run`'s.
 
 use drctl_core::{RunId, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A run to create, with its first event.
@@ -208,4 +208,18 @@ pub struct RunFilter {
     /// Only top-level runs (no sub-runs).
     pub top_level: bool,
     pub limit: usize,
+}
+
+/// A server's signature over one ledger entry's head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedHead {
+    /// The ledger entry signed.
+    pub seq: u64,
+    /// Its hash, as signed.
+    pub hash: String,
+    /// The fingerprint of the key that signed.
+    pub key: String,
+    /// Base64.
+    pub signature: String,
+    pub signed_at: Timestamp,
 }

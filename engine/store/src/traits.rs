@@ -153,7 +153,25 @@ pub trait RunReader: Send + Sync {
     async fn ledger(&self) -> Result<Vec<crate::ledger::LedgerEntry>, StoreError>;
 }
 
-/// Everything, for the engine and the CLI.
-pub trait Store: RunWriter + Locks + CommandInbox + RunReader {}
+/// Signatures over ledger heads, made by a server's key (see drctl-evidence): what
+/// lets `audit verify --key` tell a history rewritten by whoever can write the database.
+#[async_trait]
+pub trait SignedHeads: Send + Sync {
+    /// Ledger entries with `seq > after`, in order, at most `limit`.
+    async fn ledger_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::ledger::LedgerEntry>, StoreError>;
+    /// Records signatures; one already held (same entry, same key) is kept as it is.
+    async fn add_signed_heads(&self, heads: &[crate::rows::SignedHead]) -> Result<(), StoreError>;
+    /// Every signature held, by entry.
+    async fn signed_heads(&self) -> Result<Vec<crate::rows::SignedHead>, StoreError>;
+    /// The last entry signed with the key of this fingerprint.
+    async fn last_signed(&self, key: &str) -> Result<Option<u64>, StoreError>;
+}
 
-impl<T: RunWriter + Locks + CommandInbox + RunReader> Store for T {}
+/// Everything, for the engine and the CLI.
+pub trait Store: RunWriter + Locks + CommandInbox + RunReader + SignedHeads {}
+
+impl<T: RunWriter + Locks + CommandInbox + RunReader + SignedHeads> Store for T {}

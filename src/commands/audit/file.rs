@@ -12,8 +12,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use drctl_core::{RunId, Timestamp};
-use drctl_store::StoredEvent;
+use drctl_evidence::PublicKey;
 use drctl_store::chain::{self, ChainBreak};
+use drctl_store::ledger::{self, LedgerEntry, LedgerKind};
+use drctl_store::{SignedHead, StoredEvent};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -82,8 +84,41 @@ pub(super) struct Manifest {
     /// `audit verify` of the database must still reach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger: Option<LedgerHead>,
+    /// The store-wide ledger's entries of the exported runs (their creation and end),
+    /// and the server's signatures over them: what `audit verify --key` checks each run
+    /// against. Empty when no server signed (no `[serve] signing_key`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<EntryRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signed: Vec<SignedHead>,
     /// SHA-256 over the records before the manifest, each as written plus `\n`.
     pub digest: String,
+}
+
+/// A ledger entry, as exported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct EntryRecord {
+    pub seq: u64,
+    pub run: String,
+    pub kind: String,
+    pub version: u64,
+    pub head: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl EntryRecord {
+    pub(super) fn of(e: &LedgerEntry) -> Self {
+        Self {
+            seq: e.seq,
+            run: e.run.to_string(),
+            kind: e.kind.as_str().to_owned(),
+            version: e.version,
+            head: e.head.clone(),
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,6 +222,7 @@ impl<W: Write> Writer<W> {
         exported_by: &str,
         filters: BTreeMap<String, String>,
         ledger: Option<LedgerHead>,
+        (entries, signed): (Vec<EntryRecord>, Vec<SignedHead>),
     ) -> std::io::Result<(u64, usize)> {
         let manifest = Manifest {
             format: FORMAT.to_owned(),
@@ -196,6 +232,8 @@ impl<W: Write> Writer<W> {
             runs: std::mem::take(&mut self.heads),
             events: self.events,
             ledger,
+            entries,
+            signed,
             digest: hex(&self.digest.clone().finalize()),
         };
         let json = serde_json::to_string(&serde_json::json!({ "manifest": manifest }))?;
@@ -246,10 +284,86 @@ impl std::fmt::Display for Bad {
 }
 
 /// What a good export holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct Verified {
     pub runs: usize,
     pub events: u64,
+    /// Each run's chain: its events, first hash and last hash, in file order.
+    chains: Vec<(RunId, u64, String, String)>,
+    manifest: Manifest,
+}
+
+impl Verified {
+    /// Every exported run against the ledger heads `key` signed: each run's ledger
+    /// entries must be the ones its events give, and each must carry a signature of
+    /// `key` over that very entry. Returns how many entries held; the first run whose
+    /// history no longer matches is named.
+    pub(super) fn check_signed(&self, key: &PublicKey) -> Result<usize, String> {
+        let fingerprint = key.fingerprint();
+        let mut held = 0;
+        for (run, count, first, last) in &self.chains {
+            let entries: Vec<&EntryRecord> = self
+                .manifest
+                .entries
+                .iter()
+                .filter(|e| e.run == run.as_str())
+                .collect();
+            if entries.is_empty() {
+                return Err(format!(
+                    "run {run}: the export holds no ledger entry of it, so nothing vouches for its history"
+                ));
+            }
+            for e in entries {
+                let head = match e.version {
+                    1 => first,
+                    v if v == *count => last,
+                    v => {
+                        return Err(format!(
+                            "run {run}: ledger entry {} is at event {v}, which the export does not end or start with",
+                            e.seq
+                        ));
+                    }
+                };
+                let kind = LedgerKind::parse(&e.kind)
+                    .ok_or_else(|| format!("ledger entry {} of unknown kind `{}`", e.seq, e.kind))?;
+                let last_entry = (e.seq > 1).then(|| (e.seq - 1, e.prev_hash.as_str()));
+                let recomputed = ledger::next(last_entry, run, kind, e.version, head);
+                if e.seq == 1 && e.prev_hash != chain::GENESIS || recomputed.hash != e.hash {
+                    return Err(format!(
+                        "run {run}: ledger entry {} ({}) does not follow from the run's events",
+                        e.seq, e.kind
+                    ));
+                }
+                let signed = self
+                    .manifest
+                    .signed
+                    .iter()
+                    .find(|s| s.seq == e.seq && s.key == fingerprint);
+                match signed {
+                    None => {
+                        return Err(format!(
+                            "run {run}: its ledger entry {} ({}) carries no signature of key {fingerprint}",
+                            e.seq, e.kind
+                        ));
+                    }
+                    Some(s) if !key.verifies(s.seq, &s.hash, &s.signature) => {
+                        return Err(format!(
+                            "run {run}: the signature of its ledger entry {} is not key {fingerprint}'s",
+                            e.seq
+                        ));
+                    }
+                    Some(s) if s.hash != e.hash => {
+                        return Err(format!(
+                            "run {run}: its history no longer matches what was signed (ledger entry {}, its {}: signed hash {}, now {})",
+                            e.seq, e.kind, s.hash, e.hash
+                        ));
+                    }
+                    Some(_) => held += 1,
+                }
+            }
+        }
+        Ok(held)
+    }
 }
 
 /// Checks an export: every record's hash and link, each run complete from its first
@@ -264,6 +378,7 @@ pub(super) fn verify(text: &str) -> Result<Verified, Bad> {
     // Per run, in file order: how many events, and the last one (each new event is
     // checked against it, so the first bad record is the one named).
     let mut runs: Vec<(u64, StoredEvent)> = Vec::new();
+    let mut firsts: Vec<String> = Vec::new();
     let mut manifest: Option<(usize, Manifest)> = None;
     let lines: Vec<&str> = text.lines().collect();
     let first = usize::from(format == Format::Csv);
@@ -311,7 +426,10 @@ pub(super) fn verify(text: &str) -> Result<Verified, Bad> {
                 *count += 1;
                 *last = event;
             }
-            _ => runs.push((1, event)),
+            _ => {
+                firsts.push(event.hash.clone());
+                runs.push((1, event));
+            }
         }
     }
     let Some((line, m)) = manifest else {
@@ -352,6 +470,12 @@ pub(super) fn verify(text: &str) -> Result<Verified, Bad> {
     Ok(Verified {
         runs: runs.len(),
         events: total,
+        chains: runs
+            .iter()
+            .zip(firsts)
+            .map(|((count, last), first)| (last.run.clone(), *count, first, last.hash.clone()))
+            .collect(),
+        manifest: m,
     })
 }
 

@@ -64,6 +64,7 @@ pub(crate) fn export(
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
         };
         let mut writer = file::Writer::new(sink, format)?;
+        let mut exported = std::collections::HashSet::new();
         for (row, events) in &snapshot.runs {
             if only.as_ref().is_some_and(|id| *id != row.id)
                 || filters.runbook.as_ref().is_some_and(|r| *r != row.runbook)
@@ -77,6 +78,7 @@ pub(crate) fn export(
             });
             if chosen {
                 writer.run(events)?;
+                exported.insert(row.id.clone());
             }
         }
         let mut applied = BTreeMap::new();
@@ -95,7 +97,27 @@ pub(crate) fn export(
             seq: e.seq,
             hash: e.hash.clone(),
         });
-        let (events, runs) = writer.finish(SystemClock::new().now(), &actor(), applied, ledger)?;
+        // The exported runs' ledger entries, with whatever signatures a server made
+        // over them: what `audit verify --key` checks the file against.
+        let entries: Vec<file::EntryRecord> = snapshot
+            .ledger
+            .iter()
+            .filter(|e| exported.contains(&e.run))
+            .map(file::EntryRecord::of)
+            .collect();
+        let signed = snapshot
+            .signed
+            .iter()
+            .filter(|s| entries.iter().any(|e| e.seq == s.seq))
+            .cloned()
+            .collect();
+        let (events, runs) = writer.finish(
+            SystemClock::new().now(),
+            &actor(),
+            applied,
+            ledger,
+            (entries, signed),
+        )?;
         if out.is_some() {
             eprint(&format!("Exported {events} events of {runs} runs.\n"));
         }
@@ -104,14 +126,32 @@ pub(crate) fn export(
 }
 
 /// `drctl audit verify FILE`, or the database's chains when no file is given.
-pub(crate) fn verify(db: Option<&Path>, path: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub(crate) fn verify(
+    db: Option<&Path>,
+    path: Option<&Path>,
+    key: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let key = key.map(public_key).transpose()?;
     if let Some(path) = path {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         return Ok(match file::verify(&text) {
             Ok(v) => {
+                let signed = match &key {
+                    None => String::new(),
+                    Some(key) => match v.check_signed(key) {
+                        Ok(held) => format!(
+                            " Every run matches the heads key {} signed ({held} ledger entries).",
+                            key.fingerprint()
+                        ),
+                        Err(why) => {
+                            eprint(&format!("{}: {why}\n", path.display()));
+                            return Ok(ExitCode::from(1));
+                        }
+                    },
+                };
                 print(&format!(
-                    "{}: intact: {} events of {} runs, every chain and the manifest check out.\n",
+                    "{}: intact: {} events of {} runs, every chain and the manifest check out.{signed}\n",
                     path.display(),
                     v.events,
                     v.runs
@@ -149,9 +189,29 @@ pub(crate) fn verify(db: Option<&Path>, path: Option<&Path>) -> anyhow::Result<E
             eprint(&format!("database: {bad}\n"));
             return Ok(ExitCode::from(1));
         }
+        let signed = match &key {
+            None => String::new(),
+            Some(key) => match drctl_evidence::check(entries, &snapshot.signed, key) {
+                Ok(c) => {
+                    let tail = match c.unsigned_tail {
+                        0 => String::new(),
+                        n => format!("; the {n} newest are not signed yet"),
+                    };
+                    format!(
+                        " The history matches the {} heads key {} signed{tail}.",
+                        c.signed,
+                        key.fingerprint()
+                    )
+                }
+                Err(why) => {
+                    eprint(&format!("database: {why}\n"));
+                    return Ok(ExitCode::from(1));
+                }
+            },
+        };
         print(&format!(
             "database: intact: {events} events of {} runs, every chain checks out, and so does \
-             the ledger of {} entries.\n",
+             the ledger of {} entries.{signed}\n",
             snapshot.runs.len(),
             entries.len()
         ));
@@ -173,4 +233,14 @@ fn check_run(row: &RunRow, log: &[StoredEvent]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `--key`: a public key's text, or a file holding it.
+fn public_key(arg: &str) -> anyhow::Result<drctl_evidence::PublicKey> {
+    let text = if arg.trim_start().starts_with("drctl-ed25519 ") {
+        arg.to_owned()
+    } else {
+        std::fs::read_to_string(arg).with_context(|| format!("--key: cannot read {arg}"))?
+    };
+    drctl_evidence::PublicKey::parse(&text).with_context(|| format!("--key {arg}"))
 }

@@ -47,6 +47,7 @@ pub(crate) fn run(
             | Command::Plan { .. }
             | Command::Actions { .. }
             | Command::Token { .. }
+            | Command::Key { .. }
     ) {
         return Ok(None);
     }
@@ -186,7 +187,8 @@ async fn dispatch(
         | Command::Graph { .. }
         | Command::Plan { .. }
         | Command::Actions { .. }
-        | Command::Token { .. } => unreachable!("handled locally before any call"),
+        | Command::Token { .. }
+        | Command::Key { .. } => unreachable!("handled locally before any call"),
     }
 }
 

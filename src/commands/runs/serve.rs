@@ -13,6 +13,8 @@ use drctl_engine::clock::SystemClock;
 use drctl_run::Outcome;
 use drctl_server::api::{Api, Parts};
 use drctl_server::metrics::{Counting, Metrics};
+use drctl_evidence::SigningKey;
+use drctl_server::signer::Signer;
 use drctl_server::{Activity, Supervisor};
 use tokio_util::sync::CancellationToken;
 
@@ -65,6 +67,15 @@ pub(crate) fn run(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
+        let signer = match &serve.signing_key {
+            Some(path) => Some(Signer::new(
+                SigningKey::load(path).context("[serve] signing_key")?,
+                store.clone(),
+                clock.clone(),
+            )),
+            None => None,
+        };
+        let clock_for_signer = clock.clone();
         let metrics = Arc::new(Metrics::new());
         let engine = engine(store.clone(), registry, Some(args), false)
             .with_observer(Arc::new(Counting(metrics.clone())));
@@ -94,6 +105,20 @@ pub(crate) fn run(
             listener.local_addr().unwrap_or(addr),
             serve.max_runs
         ));
+        let signing = signer.map(|signer| {
+            print(&format!(
+                "drctl serve: signing ledger heads with key {}.\n",
+                signer.fingerprint()
+            ));
+            let (stop, every, clock) = (stop.clone(), serve.scan(), clock_for_signer.clone());
+            tokio::spawn(async move {
+                signer
+                    .run(every, stop, |e| {
+                        print(&format!("{} cannot sign ledger heads: {e}\n", clock.now()));
+                    })
+                    .await;
+            })
+        });
         let until = stop.clone();
         let http = tokio::spawn(api.serve(listener, until));
         supervisor.run(stop).await;
@@ -108,6 +133,10 @@ pub(crate) fn run(
                 abort.abort();
                 print("drctl serve: closed the connections that were still open.\n");
             }
+        }
+        if let Some(signing) = signing {
+            // Its last pass signs the ends of the runs that finished while stopping.
+            let _ = signing.await;
         }
         print("drctl serve: stopped; every run it drove was handed back.\n");
         Ok(ExitCode::SUCCESS)
@@ -221,4 +250,18 @@ fn stop_on_signal() -> anyhow::Result<CancellationToken> {
         std::process::exit(code);
     });
     Ok(stop)
+}
+
+/// `drctl key create PATH`: a signing key for `[serve] signing_key`, and its public half
+/// for auditors.
+pub(crate) fn create_key(path: &Path) -> anyhow::Result<ExitCode> {
+    let key = SigningKey::create(path)?;
+    print(&format!(
+        "Wrote the signing key to {} (readable by you alone). Its public key, for `drctl audit verify --key`:\n\n{}\n\nFingerprint {}. Add to drctl.toml:\n\n[serve]\nsigning_key = {:?}\n",
+        path.display(),
+        key.public().text(),
+        key.public().fingerprint(),
+        path
+    ));
+    Ok(ExitCode::SUCCESS)
 }
