@@ -30,6 +30,19 @@ pub struct ServeConfig {
     /// The Ed25519 key file (`drctl key create`) the server signs ledger heads with:
     /// outside the database, readable by the server's user alone.
     pub signing_key: Option<PathBuf>,
+    /// `[serve.publish_heads]`: where each signed head is sent before it is stored.
+    pub publish_heads: Option<PublishHeads>,
+}
+
+/// A sink outside the database for signed ledger heads (see `signer`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishHeads {
+    /// Where the heads are POSTed (JSON).
+    pub url: String,
+    /// The environment variable holding the HMAC secret the body is signed with (the
+    /// secret itself never sits in drctl.toml).
+    pub hmac_secret_env: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -42,6 +55,7 @@ impl Default for ServeConfig {
             scan_ms: 1000,
             unclaimed_ms: 2000,
             signing_key: None,
+            publish_heads: None,
         }
     }
 }
@@ -64,6 +78,11 @@ impl ServeConfig {
                     t.name
                 ));
             }
+        }
+        if self.publish_heads.is_some() && self.signing_key.is_none() {
+            out.push(
+                "[serve.publish_heads] publishes signed heads: it needs [serve] signing_key".into(),
+            );
         }
         out
     }

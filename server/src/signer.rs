@@ -3,16 +3,25 @@
 //! longer matches what was signed (`drctl audit verify --key`).
 //!
 //! Every ledger entry is signed: a run's creation and its end, within one tick of it
-//! (the store is read every [`ServeConfig::scan`], and once more when the server stops).
+//! (the store is read every `[serve] scan_ms`, and once more when the server stops).
 //! Signing reads only the entries after the last one signed, so its cost does not grow
 //! with the history. Two servers with one key sign an entry alike, and the store keeps
 //! one row per entry and key.
+//!
+//! With `[serve.publish_heads]`, each batch of signatures is first sent to a sink outside
+//! the database (the `notify.webhook` action: a JSON POST, HMAC-signed when a secret is
+//! set), and stored only once the sink took it: a signature in the database has been
+//! published, so even whoever holds the key cannot rewrite a history already published.
+//! While the sink refuses, nothing new is signed (the unsigned tail that `audit verify
+//! --key` reports grows) and the batch is sent again on the next tick; a sink must take
+//! the same heads twice (after a crash between sending and storing).
 
 use std::sync::Arc;
 
-use drctl_core::Clock;
+use drctl_core::{Action, ActionCtx, Clock, StepId};
 use drctl_evidence::SigningKey;
-use drctl_store::{SignedHeads, StoreError};
+use drctl_store::{SignedHead, SignedHeads, StoreError};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 /// Entries signed per store read.
@@ -22,17 +31,57 @@ pub struct Signer {
     key: SigningKey,
     store: Arc<dyn SignedHeads>,
     clock: Arc<dyn Clock>,
+    publish: Option<Publisher>,
+}
+
+/// Where signed heads are published: the webhook action and its inputs.
+pub struct Publisher {
+    pub action: Arc<dyn Action>,
+    pub url: String,
+    /// The HMAC secret, read from the environment variable the config names.
+    pub hmac_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("Publisher")
+            .field("url", &self.url)
+            .field("hmac", &self.hmac_secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why heads could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the sink of signed heads did not take them: {0}")]
+    Publish(String),
 }
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 
 impl Signer {
-    pub fn new(key: SigningKey, store: Arc<dyn SignedHeads>, clock: Arc<dyn Clock>) -> Self {
-        Self { key, store, clock }
+    pub fn new(
+        key: SigningKey,
+        store: Arc<dyn SignedHeads>,
+        clock: Arc<dyn Clock>,
+        publish: Option<Publisher>,
+    ) -> Self {
+        Self {
+            key,
+            store,
+            clock,
+            publish,
+        }
     }
 
     /// The fingerprint of the key it signs with.
@@ -41,7 +90,7 @@ impl Signer {
     }
 
     /// Signs every entry not signed yet with this key; returns how many it signed.
-    pub async fn sign_pending(&self) -> Result<usize, StoreError> {
+    pub async fn sign_pending(&self) -> Result<usize, SignError> {
         let fingerprint = self.fingerprint();
         let mut last = self.store.last_signed(&fingerprint).await?.unwrap_or(0);
         let mut signed = 0;
@@ -51,10 +100,50 @@ impl Signer {
                 return Ok(signed);
             };
             let heads = drctl_evidence::sign(&entries, &self.key, self.clock.now());
+            if let Some(p) = &self.publish {
+                self.send(p, &heads).await?;
+            }
             self.store.add_signed_heads(&heads).await?;
             signed += heads.len();
             last = newest;
         }
+    }
+
+    async fn send(&self, p: &Publisher, heads: &[SignedHead]) -> Result<(), SignError> {
+        let Some(last) = heads.last() else {
+            return Ok(());
+        };
+        let mut input = json!({
+            "url": p.url,
+            "body": {
+                "public_key": self.key.public().text(),
+                "key": self.fingerprint(),
+                "heads": heads,
+            },
+        });
+        if let Some(secret) = &p.hmac_secret {
+            input["hmac_secret"] = json!(secret);
+        }
+        // The action names a run in `X-Drctl-Run`: the run of the newest head sent.
+        let run = self
+            .store
+            .ledger_after(last.seq - 1, 1)
+            .await?
+            .first()
+            .map(|e| e.run.clone())
+            .ok_or_else(|| SignError::Publish(format!("ledger entry {} is gone", last.seq)))?;
+        let ctx = ActionCtx {
+            run,
+            step: StepId::new("publish_heads").map_err(|e| SignError::Publish(e.to_string()))?,
+            item: None,
+            attempt: 1,
+            cancel: CancellationToken::new(),
+        };
+        p.action
+            .run(&ctx, input)
+            .await
+            .map(|_| ())
+            .map_err(|e| SignError::Publish(e.to_string()))
     }
 
     /// Signs every `every` until `stop`, and once more after it; a store error is
@@ -63,7 +152,7 @@ impl Signer {
         &self,
         every: std::time::Duration,
         stop: CancellationToken,
-        report: impl Fn(&StoreError),
+        report: impl Fn(&SignError),
     ) {
         loop {
             if let Err(e) = self.sign_pending().await {

@@ -204,9 +204,15 @@ fn problem(a: &Answer, status: u16, kind: &str) {
 }
 
 pub(crate) fn serve(dir: &Path, config: &Path) -> (Child, Http) {
+    serve_with(dir, config, &[])
+}
+
+/// `serve` with these environment variables set for the server.
+pub(crate) fn serve_with(dir: &Path, config: &Path, envs: &[(&str, &str)]) -> (Child, Http) {
     let out = std::fs::File::create(dir.join("serve.out")).unwrap();
     let child = drctl_in(dir, &os_user())
         .env("DRCTL_CONFIG", config)
+        .envs(envs.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(out.try_clone().unwrap())
         .stderr(out)

@@ -13,11 +13,13 @@ use drctl_store::NewEvent;
 use drctl_store::ledger::{LedgerKind, next};
 use sqlx::Row as _;
 
-use crate::api::{serve, token};
+use crate::api::{serve_with, token};
+use crate::receiver::{HOOK_SECRET, Receiver};
 use crate::support::{config_file, drctl_in, finish, os_user};
 
 const GATE: &str = "runbook: gated\nsteps:\n  - id: gate\n    approval: { message: \"Fail over?\", approvers: [group:sre] }\n  - { id: after, needs: [gate], action: log, with: { message: done } }\n";
-const QUICK: &str = "runbook: quick\nsteps:\n  - { id: hello, action: log, with: { message: hi } }\n";
+const QUICK: &str =
+    "runbook: quick\nsteps:\n  - { id: hello, action: log, with: { message: hi } }\n";
 
 fn remote(dir: &Path, url: &str, token: &str, args: &[&str]) -> (i32, String) {
     finish(
@@ -77,14 +79,29 @@ fn a_consistently_rewritten_database_passes_plain_verify_and_fails_against_the_s
     .unwrap();
     let (code, out) = finish(
         drctl_in(&dir, &os_user())
-            .env("DRCTL_CONFIG", config_file("signed-exposed", &text(&exposed)))
+            .env(
+                "DRCTL_CONFIG",
+                config_file("signed-exposed", &text(&exposed)),
+            )
             .args(["serve", "--listen", "127.0.0.1:0"]),
     );
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("chmod 600"), "{out}");
 
-    let config = config_file("signed", &text(&key_file));
-    let (mut server, http) = serve(&dir, &config);
+    // Each batch of signed heads goes to a sink outside the database first (HMAC-signed;
+    // the sink refuses the first one, so the batch is sent again).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sink = rt.block_on(Receiver::start());
+    sink.fail_next(1);
+    let config = config_file(
+        "signed",
+        &format!(
+            "{}\n[serve.publish_heads]\nurl = \"{}/hook\"\nhmac_secret_env = \"DRCTL_TEST_HEADS_SECRET\"\n",
+            text(&key_file),
+            sink.base
+        ),
+    );
+    let (mut server, http) = serve_with(&dir, &config, &[("DRCTL_TEST_HEADS_SECRET", HOOK_SECRET)]);
     let url = format!("http://{}", http.addr);
     let r = |token: &str, args: &[&str]| remote(&dir, &url, token, args);
     assert_eq!(r(&alice, &["run", "runbooks/quick.yaml"]).0, 0);
@@ -98,7 +115,13 @@ fn a_consistently_rewritten_database_passes_plain_verify_and_fails_against_the_s
     }
     let (code, out) = r(
         &bob,
-        &["approve", gated.as_str(), "gate", "-m", "checked the replica"],
+        &[
+            "approve",
+            gated.as_str(),
+            "gate",
+            "-m",
+            "checked the replica",
+        ],
     );
     assert_eq!(code, 0, "{out}");
     assert_eq!(r(&alice, &["logs", "-f", gated.as_str()]).0, 0);
@@ -109,7 +132,22 @@ fn a_consistently_rewritten_database_passes_plain_verify_and_fails_against_the_s
         .unwrap();
     assert!(server.wait().unwrap().success());
     let served = std::fs::read_to_string(dir.join("serve.out")).unwrap();
-    assert!(served.contains("signing ledger heads with key sha256:"), "{served}");
+    assert!(
+        served.contains("signing ledger heads with key sha256:"),
+        "{served}"
+    );
+
+    // Every signature stored was published, as stored.
+    let mut published: Vec<serde_json::Value> = sink
+        .accepted()
+        .into_iter()
+        .filter(|r| r.path == "/hook")
+        .flat_map(|r| r.body["heads"].as_array().cloned().unwrap_or_default())
+        .collect();
+    published.sort_by_key(|h| h["seq"].as_u64());
+    published.dedup_by_key(|h| h["seq"].as_u64());
+    let seqs: Vec<u64> = published.iter().filter_map(|h| h["seq"].as_u64()).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6], "{published:?}");
 
     // As signed: both checks pass, on the database and on an export.
     let key = dir.join("public.key");
@@ -117,10 +155,7 @@ fn a_consistently_rewritten_database_passes_plain_verify_and_fails_against_the_s
     let (code, out) = local(&dir, &["audit", "verify", "--key", key]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("matches the 6 heads key sha256:"), "{out}");
-    assert_eq!(
-        local(&dir, &["audit", "export", "-o", "before.jsonl"]).0,
-        0
-    );
+    assert_eq!(local(&dir, &["audit", "export", "-o", "before.jsonl"]).0, 0);
     let (code, out) = local(&dir, &["audit", "verify", "before.jsonl", "--key", &public]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("6 ledger entries"), "{out}");
@@ -129,11 +164,16 @@ fn a_consistently_rewritten_database_passes_plain_verify_and_fails_against_the_s
 
     // Plain verify cannot tell; against the signed heads, the run is named.
     let (code, out) = local(&dir, &["audit", "verify"]);
-    assert_eq!(code, 0, "a consistent rewrite passes the unkeyed check: {out}");
+    assert_eq!(
+        code, 0,
+        "a consistent rewrite passes the unkeyed check: {out}"
+    );
     let (code, out) = local(&dir, &["audit", "verify", "--key", key]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(&format!("run {gated}: its history no longer matches what was signed")),
+        out.contains(&format!(
+            "run {gated}: its history no longer matches what was signed"
+        )),
         "{out}"
     );
     assert_eq!(local(&dir, &["audit", "export", "-o", "after.jsonl"]).0, 0);
@@ -142,13 +182,18 @@ fn a_consistently_rewritten_database_passes_plain_verify_and_fails_against_the_s
     let (code, out) = local(&dir, &["audit", "verify", "after.jsonl", "--key", key]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(&format!("run {gated}: its history no longer matches what was signed")),
+        out.contains(&format!(
+            "run {gated}: its history no longer matches what was signed"
+        )),
         "{out}"
     );
     // Another key vouches for nothing here.
     let (code, out) = local(&dir, &["key", "create", "other.key"]);
     assert_eq!(code, 0, "{out}");
-    let other = out.lines().find(|l| l.starts_with("drctl-ed25519 ")).unwrap();
+    let other = out
+        .lines()
+        .find(|l| l.starts_with("drctl-ed25519 "))
+        .unwrap();
     let (code, out) = local(&dir, &["audit", "verify", "--key", other]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("no head is signed by key"), "{out}");

@@ -153,7 +153,10 @@ mod tests {
         assert_eq!(err.run(), Some(&good[1].run), "{err}");
         // Newer entries not signed yet are counted, not refused.
         let longer = ledger(&["a", "b", "c", "d"]);
-        assert_eq!(check(&longer, &signed, key.public()).unwrap().unsigned_tail, 1);
+        assert_eq!(
+            check(&longer, &signed, key.public()).unwrap().unsigned_tail,
+            1
+        );
         // Signatures altered, removed, or of another key.
         let mut altered = signed.clone();
         altered[0].hash = good[0].hash.replace('0', "1") + "x";

@@ -203,11 +203,22 @@ mod tests {
 
     #[test]
     fn malformed_keys_are_refused_with_what_was_expected() {
-        for bad in ["", "drctl-ed25519", "drctl-ed25519 !!", "drctl-ed25519 AAAA", "ssh-ed25519 AAAA"] {
+        for bad in [
+            "",
+            "drctl-ed25519",
+            "drctl-ed25519 !!",
+            "drctl-ed25519 AAAA",
+            "ssh-ed25519 AAAA",
+        ] {
             let e = PublicKey::parse(bad).unwrap_err().to_string();
             assert!(e.contains("public key"), "{bad}: {e}");
         }
-        for bad in ["", "drctl-ed25519-secret", "drctl-ed25519-secret AAAA", "drctl-ed25519 AAAA"] {
+        for bad in [
+            "",
+            "drctl-ed25519-secret",
+            "drctl-ed25519-secret AAAA",
+            "drctl-ed25519 AAAA",
+        ] {
             let e = SigningKey::parse(bad).unwrap_err().to_string();
             assert!(e.contains("signing key"), "{bad}: {e}");
         }

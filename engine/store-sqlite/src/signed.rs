@@ -54,11 +54,12 @@ impl SignedHeads for SqliteStore {
     }
 
     async fn last_signed(&self, key: &str) -> Result<Option<u64>, StoreError> {
-        let last: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM signed_heads WHERE key = ?")
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT max(seq) FROM signed_heads WHERE key = ?")
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
         Ok(last.and_then(|s| u64::try_from(s).ok()))
     }
 }

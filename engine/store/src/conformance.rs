@@ -727,7 +727,11 @@ async fn the_ledger_records_each_run_created_and_finished(s: &dyn Store) {
         .map(|e| e.seq)
         .collect();
     assert_eq!(after, [2, 3]);
-    assert_eq!(s.ledger_after(1, 1).await.unwrap().len(), 1, "at most `limit`");
+    assert_eq!(
+        s.ledger_after(1, 1).await.unwrap().len(),
+        1,
+        "at most `limit`"
+    );
     let head = |seq: u64, key: &str, signature: &str| SignedHead {
         seq,
         hash: entries[seq as usize - 1].hash.clone(),
@@ -735,15 +739,25 @@ async fn the_ledger_records_each_run_created_and_finished(s: &dyn Store) {
         signature: signature.into(),
         signed_at: at(5),
     };
-    s.add_signed_heads(&[head(1, "k1", "s1"), head(2, "k1", "s2"), head(1, "k2", "t1")])
+    s.add_signed_heads(&[
+        head(1, "k1", "s1"),
+        head(2, "k1", "s2"),
+        head(1, "k2", "t1"),
+    ])
+    .await
+    .unwrap();
+    s.add_signed_heads(&[head(2, "k1", "forged")])
         .await
         .unwrap();
-    s.add_signed_heads(&[head(2, "k1", "forged")]).await.unwrap();
     assert_eq!(s.last_signed("k1").await.unwrap(), Some(2));
     assert_eq!(s.last_signed("k2").await.unwrap(), Some(1));
     assert_eq!(
         s.signed_heads().await.unwrap(),
-        [head(1, "k1", "s1"), head(1, "k2", "t1"), head(2, "k1", "s2")],
+        [
+            head(1, "k1", "s1"),
+            head(1, "k2", "t1"),
+            head(2, "k1", "s2")
+        ],
         "in order; the first signature of an entry by a key stays"
     );
 }

@@ -472,11 +472,17 @@ impl crate::traits::SignedHeads for MemoryStore {
     async fn add_signed_heads(&self, heads: &[crate::rows::SignedHead]) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         for h in heads {
-            if !inner.signed.iter().any(|s| s.seq == h.seq && s.key == h.key) {
+            if !inner
+                .signed
+                .iter()
+                .any(|s| s.seq == h.seq && s.key == h.key)
+            {
                 inner.signed.push(h.clone());
             }
         }
-        inner.signed.sort_by(|a, b| (a.seq, &a.key).cmp(&(b.seq, &b.key)));
+        inner
+            .signed
+            .sort_by(|a, b| (a.seq, &a.key).cmp(&(b.seq, &b.key)));
         Ok(())
     }
 

@@ -324,8 +324,9 @@ impl Verified {
                         ));
                     }
                 };
-                let kind = LedgerKind::parse(&e.kind)
-                    .ok_or_else(|| format!("ledger entry {} of unknown kind `{}`", e.seq, e.kind))?;
+                let kind = LedgerKind::parse(&e.kind).ok_or_else(|| {
+                    format!("ledger entry {} of unknown kind `{}`", e.seq, e.kind)
+                })?;
                 let last_entry = (e.seq > 1).then(|| (e.seq - 1, e.prev_hash.as_str()));
                 let recomputed = ledger::next(last_entry, run, kind, e.version, head);
                 if e.seq == 1 && e.prev_hash != chain::GENESIS || recomputed.hash != e.hash {

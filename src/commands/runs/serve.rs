@@ -10,11 +10,11 @@ use drctl_connectors::Registry;
 use drctl_core::Clock as _;
 use drctl_engine::RunEnd;
 use drctl_engine::clock::SystemClock;
+use drctl_evidence::SigningKey;
 use drctl_run::Outcome;
 use drctl_server::api::{Api, Parts};
 use drctl_server::metrics::{Counting, Metrics};
-use drctl_evidence::SigningKey;
-use drctl_server::signer::Signer;
+use drctl_server::signer::{Publisher, Signer};
 use drctl_server::{Activity, Supervisor};
 use tokio_util::sync::CancellationToken;
 
@@ -72,6 +72,7 @@ pub(crate) fn run(
                 SigningKey::load(path).context("[serve] signing_key")?,
                 store.clone(),
                 clock.clone(),
+                publisher(registry, serve.publish_heads.as_ref())?,
             )),
             None => None,
         };
@@ -264,4 +265,33 @@ pub(crate) fn create_key(path: &Path) -> anyhow::Result<ExitCode> {
         path
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `[serve.publish_heads]`: the webhook action, its URL, and the secret from the
+/// environment.
+fn publisher(
+    registry: &Registry,
+    config: Option<&drctl_server::config::PublishHeads>,
+) -> anyhow::Result<Option<Publisher>> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let action = drctl_core::ActionRegistry::action(registry, "notify.webhook")
+        .context("[serve.publish_heads] needs the notify.webhook action")?;
+    let hmac_secret = match &config.hmac_secret_env {
+        Some(var) => Some(
+            std::env::var(var)
+                .ok()
+                .filter(|s| !s.is_empty())
+                .with_context(|| {
+                    format!("[serve.publish_heads] hmac_secret_env names {var}, which is not set")
+                })?,
+        ),
+        None => None,
+    };
+    Ok(Some(Publisher {
+        action,
+        url: config.url.clone(),
+        hmac_secret,
+    }))
 }
