@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::approvals::{DecideRequest, VerdictArg};
 use crate::api::events::{EventList, EventView};
+use crate::api::evidence::ReportFormat;
 use crate::api::runbooks::RunbookDetail;
 use crate::api::runs::{CancelRequest, DecisionArg, StartRequest, StepRequest};
 use crate::ops::runs::RunQuery;
@@ -203,6 +204,68 @@ impl Client {
             .map(|(_, v)| v)
     }
 
+    /// A run's report, as text in the format asked.
+    pub async fn report(&self, id: &str, format: ReportFormat) -> Result<String, ClientError> {
+        let path = format!("/api/v1/runs/{}/report", segment(id));
+        self.text(&path, &[("format", format_name(format))]).await
+    }
+
+    /// A runbook's trend over its last `last` finished runs.
+    pub async fn trend(
+        &self,
+        runbook: &str,
+        last: usize,
+        format: ReportFormat,
+    ) -> Result<String, ClientError> {
+        let path = format!("/api/v1/runbooks/{}/trend", segment(runbook));
+        let last = last.clamp(1, 1000).to_string();
+        self.text(&path, &[("format", format_name(format)), ("last", last)])
+            .await
+    }
+
+    /// The audit export, written to `out` as it arrives; `query` holds the filters
+    /// (`since`, `until`, `runbook`, `actor`, `run`, `format`).
+    pub async fn export(
+        &self,
+        query: &[(&str, String)],
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<(), ClientError> {
+        let url = format!("{}/api/v1/audit/export", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let response = self.check(response).await?;
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.unreachable(e))?;
+            out.write_all(&chunk)
+                .map_err(|e| ClientError::Config(format!("cannot write the export: {e}")))?;
+        }
+        out.flush()
+            .map_err(|e| ClientError::Config(format!("cannot write the export: {e}")))
+    }
+
+    /// A text answer (a report), as it came.
+    async fn text(&self, path: &str, query: &[(&str, String)]) -> Result<String, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .query(query)
+            .timeout(CALL)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let response = self.check(response).await?;
+        response.text().await.map_err(|e| self.unreachable(e))
+    }
+
     /// A run's events so far.
     pub async fn events(&self, id: &str) -> Result<Vec<EventView>, ClientError> {
         let path = format!("/api/v1/runs/{}/events", segment(id));
@@ -387,4 +450,13 @@ mod tests {
         assert_eq!(segment("../approvals"), "..%2Fapprovals");
         assert_eq!(segment("a b?c#d"), "a%20b%3Fc%23d");
     }
+}
+
+fn format_name(format: ReportFormat) -> String {
+    match format {
+        ReportFormat::Md => "md",
+        ReportFormat::Json => "json",
+        ReportFormat::Html => "html",
+    }
+    .to_owned()
 }

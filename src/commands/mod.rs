@@ -191,8 +191,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     run,
                 },
                 match format {
-                    AuditFormat::Jsonl => audit::Format::Jsonl,
-                    AuditFormat::Csv => audit::Format::Csv,
+                    AuditFormat::Jsonl => drctl_evidence::audit::Format::Jsonl,
+                    AuditFormat::Csv => drctl_evidence::audit::Format::Csv,
                 },
                 output.as_deref(),
             ),

@@ -179,6 +179,60 @@ fn the_cli_with_server_prints_what_it_prints_locally() {
         );
     }
 
+    // Reports and trends: the same text, in every format.
+    for args in [
+        vec!["report", &id],
+        vec!["report", &id, "--format", "json"],
+        vec!["report", &id, "--format", "html"],
+        vec!["report", "--runbook", "quick", "--last", "3"],
+        vec!["report", "--runbook", "nosuch"],
+    ] {
+        let (code, out) = r(&alice, &args);
+        let (lcode, lout) = local(&dir, &args);
+        assert_eq!(
+            (lcode, lout.as_str()),
+            (code, out.as_str()),
+            "drctl {args:?}"
+        );
+    }
+    // The audit export, streamed: the same records, a manifest naming who exported, and
+    // a file that verifies.
+    for format in ["jsonl", "csv"] {
+        let (code, out) = r(
+            &alice,
+            &["audit", "export", "--format", format, "-o", "remote.out"],
+        );
+        assert_eq!(code, 0, "{out}");
+        let (lcode, lout) = local(
+            &dir,
+            &["audit", "export", "--format", format, "-o", "local.out"],
+        );
+        assert_eq!((lcode, lout.as_str()), (code, out.as_str()), "{format}");
+        assert!(out.starts_with("Exported "), "{out}");
+        let records = |name: &str| {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            let manifest = lines.pop().unwrap();
+            (lines, manifest)
+        };
+        let (theirs, manifest) = records("remote.out");
+        assert_eq!(theirs, records("local.out").0, "{format}");
+        assert!(
+            manifest.contains("alice"),
+            "exported by the token's identity: {manifest}"
+        );
+        assert_eq!(local(&dir, &["audit", "verify", "remote.out"]).0, 0);
+    }
+    let (code, out) = r(&alice, &["audit", "export", "--run", &id]);
+    assert_eq!(code, 0);
+    assert!(out.lines().count() > 2, "{out}");
+    assert!(
+        out.lines().all(|l| l.contains(&id)),
+        "only the run's records, and the manifest naming it: {out}"
+    );
+    let (code, out) = r(&alice, &["audit", "export", "--since", "yesterday"]);
+    assert_eq!(code, 2, "{out}");
+
     // Cancel a waiting run: the server's driver applies it.
     let (_, out) = r(&alice, &["run", "runbooks/gated.yaml", "--detach"]);
     let second = out.split_whitespace().nth(1).unwrap().to_owned();

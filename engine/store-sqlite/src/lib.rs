@@ -27,7 +27,7 @@ mod reader;
 mod signed;
 mod writer;
 
-pub use reader::Snapshot;
+pub use drctl_store::Snapshot;
 
 use std::path::Path;
 use std::time::Duration;

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use drctl_core::RunId;
 use drctl_store::ledger::{LedgerEntry, LedgerKind};
 use drctl_store::{
-    EventBody, RunFilter, RunReader, RunRow, StepRow, StoreError, StoredEvent, resolve_matches,
+    EventBody, RunFilter, RunReader, RunRow, Snapshot, StepRow, StoreError, StoredEvent,
+    resolve_matches,
 };
 use sqlx::Row;
 
@@ -195,6 +196,10 @@ impl RunReader for SqliteStore {
             .map_err(db)?;
         rows.iter().map(ledger_entry).collect()
     }
+
+    async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.read_snapshot().await
+    }
 }
 
 const LEDGER: &str =
@@ -217,21 +222,11 @@ pub(crate) fn ledger_entry(r: &sqlx::sqlite::SqliteRow) -> Result<LedgerEntry, S
     })
 }
 
-/// Every run (oldest first), each with its events, and the ledger: one state of the
-/// database, read in one transaction.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    pub runs: Vec<(RunRow, Vec<StoredEvent>)>,
-    pub ledger: Vec<LedgerEntry>,
-    /// Every signature over a ledger head.
-    pub signed: Vec<drctl_store::SignedHead>,
-}
-
 impl SqliteStore {
     /// Reads a [`Snapshot`] in one read transaction, so that runs appending meanwhile are
     /// seen either before or after an append, never half-way: an audit that reads row,
     /// events and ledger separately would take a live run for a tampered one.
-    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+    pub(crate) async fn read_snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let rows = sqlx::query(concat!(
             "SELECT ",

@@ -454,6 +454,24 @@ impl RunReader for MemoryStore {
     async fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         Ok(self.lock()?.ledger.clone())
     }
+
+    async fn snapshot(&self) -> Result<crate::rows::Snapshot, StoreError> {
+        let inner = self.lock()?;
+        let mut runs: Vec<(RunRow, Vec<StoredEvent>)> = inner
+            .runs
+            .values()
+            .map(|row| {
+                let events = inner.events.get(&row.id).cloned().unwrap_or_default();
+                (row.clone(), events)
+            })
+            .collect();
+        runs.sort_by(|a, b| (a.0.created_at, &a.0.id).cmp(&(b.0.created_at, &b.0.id)));
+        Ok(crate::rows::Snapshot {
+            runs,
+            ledger: inner.ledger.clone(),
+            signed: inner.signed.clone(),
+        })
+    }
 }
 
 #[async_trait]

@@ -223,3 +223,14 @@ pub struct SignedHead {
     pub signature: String,
     pub signed_at: Timestamp,
 }
+
+/// Every run (oldest first), each with its events, the ledger and its signatures: one
+/// state of the whole store, read at once, so that a run appending meanwhile is seen
+/// before or after an append, never half-way (an audit would take it for tampering).
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub runs: Vec<(RunRow, Vec<StoredEvent>)>,
+    pub ledger: Vec<crate::ledger::LedgerEntry>,
+    /// Every signature over a ledger head.
+    pub signed: Vec<SignedHead>,
+}

@@ -6,6 +6,7 @@
 //! - [`runs`]: list, show, start, cancel, resume, decide about a step.
 //! - [`approvals`]: the gates waiting for a decision, and deciding one.
 //! - [`events`]: a run's events, and every run's live as server-sent events.
+//! - [`evidence`]: a run's report, a runbook's trend, the audit export (streamed).
 //! - [`openapi`]: the OpenAPI document, generated from the handlers.
 //!
 //! `/healthz` and `/readyz` need no token. A body is at most 1 MiB (413 beyond). No input
@@ -14,6 +15,7 @@
 pub mod approvals;
 pub mod auth;
 pub mod events;
+pub mod evidence;
 pub mod openapi;
 pub mod problem;
 pub mod runbooks;
@@ -85,6 +87,9 @@ impl Api {
             .route("/api/v1/runs/{id}/resume", post(runs::resume))
             .route("/api/v1/runs/{id}/steps/{step}", post(runs::step))
             .route("/api/v1/runs/{id}/events", get(events::of_run))
+            .route("/api/v1/runs/{id}/report", get(evidence::run_report))
+            .route("/api/v1/runbooks/{name}/trend", get(evidence::trend))
+            .route("/api/v1/audit/export", get(evidence::export))
             .route("/api/v1/events", get(events::follow))
             .route("/api/v1/approvals", get(approvals::list))
             .route(

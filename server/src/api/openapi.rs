@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{approvals, events, problem, runbooks, runs};
+use super::{approvals, events, evidence, problem, runbooks, runs};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use super::{approvals, events, problem, runbooks, runs};
     paths(
         runbooks::list, runbooks::show, runs::list, runs::show, runs::start, runs::cancel, runs::resume, runs::step,
         events::of_run, events::follow, approvals::list, approvals::decide,
+        evidence::run_report, evidence::trend, evidence::export,
     ),
     components(schemas(problem::Problem, crate::views::StatusArg)),
     modifiers(&Bearer),

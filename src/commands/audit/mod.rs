@@ -1,9 +1,4 @@
-//! `drctl audit export` and `drctl audit verify`: the event log as evidence.
-//!
-//! - `file`: the export format (whole runs, then a manifest) and its verification.
-//! - here: choosing runs for an export, and checking the database's own chains.
-
-mod file;
+//! `drctl audit export` and `drctl audit verify` (see `drctl_evidence::audit`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,15 +7,13 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use drctl_core::{Clock as _, Timestamp};
 use drctl_engine::clock::SystemClock;
-use drctl_store::chain;
-use drctl_store::ledger::{self, RunHeads};
-use drctl_store::{RunRow, StoredEvent};
+use drctl_evidence::audit::{self, Format};
+use drctl_store::RunReader as _;
 
 use super::runs::{actor, open, resolve, runtime};
 use crate::commands::{eprint, print};
-pub(crate) use file::Format;
 
-/// Which runs an export holds (whole runs: see `file`).
+/// Which runs an export holds, as typed.
 #[derive(Debug, Default)]
 pub(crate) struct Filters {
     pub since: Option<String>,
@@ -30,7 +23,27 @@ pub(crate) struct Filters {
     pub run: Option<String>,
 }
 
-fn time(flag: &str, text: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
+impl Filters {
+    /// The filters as given, for the manifest.
+    pub(crate) fn as_given(&self) -> BTreeMap<String, String> {
+        let mut applied = BTreeMap::new();
+        for (name, value) in [
+            ("since", &self.since),
+            ("until", &self.until),
+            ("runbook", &self.runbook),
+            ("actor", &self.actor),
+            ("run", &self.run),
+        ] {
+            if let Some(v) = value {
+                applied.insert(name.to_owned(), v.clone());
+            }
+        }
+        applied
+    }
+}
+
+/// A time given to --since or --until.
+pub(crate) fn time(flag: &str, text: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
     text.map(|t| {
         Timestamp::parse(t).with_context(|| {
             format!("{flag} `{t}` is not a time: write 2026-11-22 or 2026-11-22T10:00:00Z")
@@ -63,66 +76,31 @@ pub(crate) fn export(
             )),
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
         };
-        let mut writer = file::Writer::new(sink, format)?;
-        let mut exported = std::collections::HashSet::new();
-        for (row, events) in &snapshot.runs {
-            if only.as_ref().is_some_and(|id| *id != row.id)
-                || filters.runbook.as_ref().is_some_and(|r| *r != row.runbook)
-            {
-                continue;
-            }
-            let chosen = events.iter().any(|e| {
-                since.is_none_or(|t| e.at >= t)
-                    && until.is_none_or(|t| e.at < t)
-                    && filters.actor.as_ref().is_none_or(|a| e.actor == *a)
-            });
-            if chosen {
-                writer.run(events)?;
-                exported.insert(row.id.clone());
-            }
-        }
-        let mut applied = BTreeMap::new();
-        for (name, value) in [
-            ("since", &filters.since),
-            ("until", &filters.until),
-            ("runbook", &filters.runbook),
-            ("actor", &filters.actor),
-            ("run", &filters.run),
-        ] {
-            if let Some(v) = value {
-                applied.insert(name.to_owned(), v.clone());
-            }
-        }
-        let ledger = snapshot.ledger.last().map(|e| file::LedgerHead {
-            seq: e.seq,
-            hash: e.hash.clone(),
-        });
-        // The exported runs' ledger entries, with whatever signatures a server made
-        // over them: what `audit verify --key` checks the file against.
-        let entries: Vec<file::EntryRecord> = snapshot
-            .ledger
-            .iter()
-            .filter(|e| exported.contains(&e.run))
-            .map(file::EntryRecord::of)
-            .collect();
-        let signed = snapshot
-            .signed
-            .iter()
-            .filter(|s| entries.iter().any(|e| e.seq == s.seq))
-            .cloned()
-            .collect();
-        let (events, runs) = writer.finish(
-            SystemClock::new().now(),
-            &actor(),
-            applied,
-            ledger,
-            (entries, signed),
+        let chosen = audit::Filters {
+            since,
+            until,
+            runbook: filters.runbook.clone(),
+            actor: filters.actor.clone(),
+            run: only,
+            as_given: filters.as_given(),
+        };
+        let done = audit::export(
+            &snapshot,
+            &chosen,
+            format,
+            sink,
+            (&actor(), SystemClock::new().now()),
         )?;
         if out.is_some() {
-            eprint(&format!("Exported {events} events of {runs} runs.\n"));
+            eprint(&exported(done.events, done.runs));
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What `audit export -o FILE` says when done, locally and with `--server`.
+pub(crate) fn exported(events: u64, runs: usize) -> String {
+    format!("Exported {events} events of {runs} runs.\n")
 }
 
 /// `drctl audit verify FILE`, or the database's chains when no file is given.
@@ -135,7 +113,7 @@ pub(crate) fn verify(
     if let Some(path) = path {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        return Ok(match file::verify(&text) {
+        return Ok(match audit::verify_file(&text) {
             Ok(v) => {
                 let signed = match &key {
                     None => String::new(),
@@ -168,71 +146,34 @@ pub(crate) fn verify(
         let store = open(db).await?;
         // One consistent state: runs that append meanwhile are not taken for tampering.
         let snapshot = store.snapshot().await?;
-        let mut events = 0;
-        let mut heads = Vec::with_capacity(snapshot.runs.len());
-        for (row, log) in &snapshot.runs {
-            if let Err(reason) = check_run(row, log) {
-                eprint(&format!("database: run {}: {reason}\n", row.id));
-                return Ok(ExitCode::from(1));
+        match audit::verify_store(&snapshot, key.as_ref()) {
+            Ok(v) => {
+                let signed = match &v.signed {
+                    None => String::new(),
+                    Some((fingerprint, c)) => {
+                        let tail = match c.unsigned_tail {
+                            0 => String::new(),
+                            n => format!("; the {n} newest are not signed yet"),
+                        };
+                        format!(
+                            " The history matches the {} heads key {fingerprint} signed{tail}.",
+                            c.signed
+                        )
+                    }
+                };
+                print(&format!(
+                    "database: intact: {} events of {} runs, every chain checks out, and so does \
+                     the ledger of {} entries.{signed}\n",
+                    v.events, v.runs, v.ledger
+                ));
+                Ok(ExitCode::SUCCESS)
             }
-            events += log.len();
-            heads.push(RunHeads {
-                run: row.id.clone(),
-                first: log.first().map(|e| e.hash.clone()).unwrap_or_default(),
-                version: row.version,
-                head: row.head_hash.clone(),
-                finished: row.is_finished(),
-            });
+            Err(why) => {
+                eprint(&format!("database: {why}\n"));
+                Ok(ExitCode::from(1))
+            }
         }
-        let entries = &snapshot.ledger;
-        if let Err(bad) = ledger::verify(entries, &heads) {
-            eprint(&format!("database: {bad}\n"));
-            return Ok(ExitCode::from(1));
-        }
-        let signed = match &key {
-            None => String::new(),
-            Some(key) => match drctl_evidence::check(entries, &snapshot.signed, key) {
-                Ok(c) => {
-                    let tail = match c.unsigned_tail {
-                        0 => String::new(),
-                        n => format!("; the {n} newest are not signed yet"),
-                    };
-                    format!(
-                        " The history matches the {} heads key {} signed{tail}.",
-                        c.signed,
-                        key.fingerprint()
-                    )
-                }
-                Err(why) => {
-                    eprint(&format!("database: {why}\n"));
-                    return Ok(ExitCode::from(1));
-                }
-            },
-        };
-        print(&format!(
-            "database: intact: {events} events of {} runs, every chain checks out, and so does \
-             the ledger of {} entries.{signed}\n",
-            snapshot.runs.len(),
-            entries.len()
-        ));
-        Ok(ExitCode::SUCCESS)
     })
-}
-
-/// A run's chain, and that it ends where the run's row says it does.
-fn check_run(row: &RunRow, log: &[StoredEvent]) -> Result<(), String> {
-    chain::verify(&row.id, log).map_err(|b| b.to_string())?;
-    let head = log.last().map_or(chain::GENESIS, |e| e.hash.as_str());
-    if head != row.head_hash || log.len() as u64 != row.version {
-        return Err(format!(
-            "its last event is {} (hash {head}), but the run records {} events ending in {} \
-             (an event was removed from its end, or added)",
-            log.len(),
-            row.version,
-            row.head_hash
-        ));
-    }
-    Ok(())
 }
 
 /// `--key`: a public key's text, or a file holding it.

@@ -21,6 +21,7 @@ use drctl_engine::clock::SystemClock;
 use drctl_run::event::Verdict;
 use drctl_runbook::params::{parse_assignments, resolve_text};
 use drctl_server::api::approvals::VerdictArg;
+use drctl_server::api::evidence::ReportFormat as RemoteFormat;
 use drctl_server::api::runs::{DecisionArg, StartRequest};
 use drctl_server::client::{Client, ClientError};
 use drctl_server::ops::deliver::Delivered;
@@ -28,7 +29,7 @@ use drctl_server::ops::runs::RunQuery;
 use drctl_server::ops::start;
 use drctl_server::views::CommandResult;
 
-use crate::cli::{Command, StepDecision};
+use crate::cli::{AuditCommand, AuditFormat, Command, ReportFormat, StepDecision};
 use crate::commands::runs::{approve, cancel, ls, show, step};
 use crate::commands::{eprint, load_valid, print};
 
@@ -180,8 +181,79 @@ async fn dispatch(
         Command::Serve { .. } => {
             anyhow::bail!("`drctl serve` hosts runs itself: it does not go with --server")
         }
-        Command::Report { .. } | Command::Audit { .. } => anyhow::bail!(
-            "`report` and `audit` read the local database; this drctl does not ask a server for them yet (unset --server / DRCTL_SERVER, on a machine that holds the database)"
+        Command::Report {
+            run,
+            runbook,
+            last,
+            format,
+        } => {
+            let format = match format {
+                ReportFormat::Md => RemoteFormat::Md,
+                ReportFormat::Json => RemoteFormat::Json,
+                ReportFormat::Html => RemoteFormat::Html,
+            };
+            let text = match (run, runbook) {
+                (Some(run), None) => client.report(run, format).await?,
+                (None, Some(name)) => match client.trend(name, *last, format).await {
+                    // As locally: no finished run is an answer about the input.
+                    Err(ClientError::Problem {
+                        status: 404,
+                        detail,
+                        ..
+                    }) => {
+                        eprint(&format!("error: {detail}\n"));
+                        return Ok(ExitCode::from(2));
+                    }
+                    other => other?,
+                },
+                _ => {
+                    eprint("error: give a run, or --runbook NAME (with --last N)\n");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            print(&text);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    since,
+                    until,
+                    runbook,
+                    actor,
+                    run,
+                    format,
+                    output,
+                },
+        } => {
+            // Bad times are refused here, as locally, before anything is asked.
+            crate::commands::audit::time("--since", since.as_deref())?;
+            crate::commands::audit::time("--until", until.as_deref())?;
+            let mut query: Vec<(&str, String)> = vec![(
+                "format",
+                match format {
+                    AuditFormat::Jsonl => "jsonl",
+                    AuditFormat::Csv => "csv",
+                }
+                .to_owned(),
+            )];
+            for (name, value) in [
+                ("since", since),
+                ("until", until),
+                ("runbook", runbook),
+                ("actor", actor),
+                ("run", run),
+            ] {
+                if let Some(v) = value {
+                    query.push((name, v.clone()));
+                }
+            }
+            export(client, &query, output.as_deref()).await
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { .. },
+        } => anyhow::bail!(
+            "`audit verify` checks a file or a local database: with --server, export (`drctl audit export -o FILE`) and verify the file"
         ),
         Command::Validate { .. }
         | Command::Graph { .. }
@@ -310,6 +382,38 @@ async fn start_run(
     }
     // The first event (created) is not a line of a local run's progress either.
     follow::to_end(client, registry, &started.id, 1).await
+}
+
+/// `audit export --server`: the server's export, streamed to the file (or stdout); with
+/// `-o`, the file is checked as `audit verify` would before its counts are printed, so a
+/// cut transfer is an error, not a short file taken for a whole one.
+async fn export(
+    client: &Client,
+    query: &[(&str, String)],
+    output: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let Some(path) = output else {
+        let mut out = std::io::BufWriter::new(std::io::stdout());
+        client.export(query, &mut out).await?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+    );
+    client.export(query, &mut file).await?;
+    drop(file);
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    match drctl_evidence::audit::verify_file(&text) {
+        Ok(v) => {
+            eprint(&crate::commands::audit::exported(v.events, v.runs));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(bad) => anyhow::bail!(
+            "the export the server sent is not whole ({}:{bad}); try again",
+            path.display()
+        ),
+    }
 }
 
 fn short(digest: &str) -> &str {

@@ -1,23 +1,27 @@
-//! `drctl report RUN` and `drctl report --runbook NAME --last N`.
-//!
-//! - `model`: what a run report says, gathered from the store (sub-runs included).
-//! - `overhead`: how the RTO window was spent: actions, deliberate waits, drctl itself.
-//! - `render`: Markdown and HTML of one run (JSON is the model).
-//! - `trend`: the objectives across a runbook's last runs (sparkline, SVG chart).
-
-mod model;
-mod overhead;
-mod render;
-mod trend;
+//! `drctl report RUN` and `drctl report --runbook NAME --last N` (see
+//! `drctl_evidence::report`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use drctl_connectors::Registry;
+use drctl_core::Clock as _;
+use drctl_engine::clock::SystemClock;
+use drctl_evidence::report::{self, Format, ReportError};
 
 use crate::cli::ReportFormat;
-use crate::commands::runs::{engine, open, resolve_row, runtime};
+use crate::commands::runs::{engine, open, resolve, runtime};
 use crate::commands::{eprint, print};
+
+impl From<ReportFormat> for Format {
+    fn from(f: ReportFormat) -> Self {
+        match f {
+            ReportFormat::Md => Format::Md,
+            ReportFormat::Json => Format::Json,
+            ReportFormat::Html => Format::Html,
+        }
+    }
+}
 
 pub(crate) fn run(
     registry: &Registry,
@@ -30,27 +34,19 @@ pub(crate) fn run(
     runtime()?.block_on(async {
         let store = open(db).await?;
         let engine = engine(store.clone(), registry, None, false);
+        let now = SystemClock::new().now();
         let text = match (run, runbook) {
             (Some(run), None) => {
-                let (_, row) = resolve_row(&store, run).await?;
-                let report = model::build(&engine, &row).await?;
-                match format {
-                    ReportFormat::Md => render::markdown(&report),
-                    ReportFormat::Html => render::html(&report),
-                    ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
-                }
+                let id = resolve(&store, run).await?;
+                report::run_report(&engine, &id, format.into(), now).await?
             }
             (None, Some(name)) => {
-                let runs = model::last_runs(store.as_ref(), name, last.max(1)).await?;
-                if runs.is_empty() {
-                    eprint(&format!("error: no finished run of runbook `{name}`\n"));
-                    return Ok(ExitCode::from(2));
-                }
-                let rows = trend::rows(&engine, &runs).await?;
-                match format {
-                    ReportFormat::Md => trend::markdown(name, &rows),
-                    ReportFormat::Html => trend::html(name, &rows),
-                    ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rows)?),
+                match report::trend(&engine, name, last, format.into(), now).await {
+                    Err(e @ ReportError::NoFinishedRun(_)) => {
+                        eprint(&format!("error: {e}\n"));
+                        return Ok(ExitCode::from(2));
+                    }
+                    other => other?,
                 }
             }
             _ => {

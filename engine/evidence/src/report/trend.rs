@@ -11,7 +11,7 @@ use super::model::{objectives, recorded};
 use super::render::{esc, html_table, md_table, page, secs};
 
 #[derive(Debug, Serialize)]
-pub(crate) struct TrendRow {
+pub struct TrendRow {
     pub run: String,
     pub created_at: String,
     pub status: String,
@@ -20,7 +20,11 @@ pub(crate) struct TrendRow {
     pub objectives: serde_json::Value,
 }
 
-pub(crate) async fn rows(engine: &Engine, runs: &[RunRow]) -> anyhow::Result<Vec<TrendRow>> {
+pub(crate) async fn rows(
+    engine: &Engine,
+    runs: &[RunRow],
+    now: drctl_core::Timestamp,
+) -> Result<Vec<TrendRow>, super::ReportError> {
     let mut out = Vec::new();
     for row in runs {
         let events = engine.events(&row.id).await?;
@@ -31,11 +35,7 @@ pub(crate) async fn rows(engine: &Engine, runs: &[RunRow]) -> anyhow::Result<Vec
         out.push(TrendRow {
             run: row.id.to_string(),
             created_at: row.created_at.to_rfc3339(),
-            status: drctl_engine::liveness::shown_status(
-                row,
-                drctl_core::Clock::now(&drctl_engine::clock::SystemClock::new()),
-            )
-            .to_owned(),
+            status: drctl_engine::liveness::shown_status(row, now).to_owned(),
             drill,
             objectives: objectives(recorded(&events).as_ref()),
         });

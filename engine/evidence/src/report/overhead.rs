@@ -25,7 +25,7 @@ pub(crate) struct Covered {
 
 /// The breakdown of one window.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Overhead {
+pub struct Overhead {
     pub window_ms: u64,
     pub actions_ms: u64,
     pub waits_ms: u64,

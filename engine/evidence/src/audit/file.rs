@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use crate::keys::PublicKey;
 use drctl_core::{RunId, Timestamp};
-use drctl_evidence::PublicKey;
 use drctl_store::chain::{self, ChainBreak};
 use drctl_store::ledger::{self, LedgerEntry, LedgerKind};
 use drctl_store::{SignedHead, StoredEvent};
@@ -20,11 +20,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The format tag in every manifest.
-pub(super) const FORMAT: &str = "drctl-audit/1";
+pub(crate) const FORMAT: &str = "drctl-audit/1";
 
 /// One event, as exported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(super) struct Record {
+pub(crate) struct Record {
     pub run: String,
     pub seq: u64,
     /// RFC 3339, for people; `at_ms` is what the hash covers.
@@ -40,7 +40,7 @@ pub(super) struct Record {
 }
 
 impl Record {
-    pub(super) fn from_event(e: &StoredEvent) -> Self {
+    pub(crate) fn from_event(e: &StoredEvent) -> Self {
         Self {
             run: e.run.to_string(),
             seq: e.seq,
@@ -73,7 +73,7 @@ impl Record {
 
 /// The last record of an export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(super) struct Manifest {
+pub(crate) struct Manifest {
     pub format: String,
     pub exported_at: String,
     pub exported_by: String,
@@ -97,7 +97,7 @@ pub(super) struct Manifest {
 
 /// A ledger entry, as exported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(super) struct EntryRecord {
+pub(crate) struct EntryRecord {
     pub seq: u64,
     pub run: String,
     pub kind: String,
@@ -108,7 +108,7 @@ pub(super) struct EntryRecord {
 }
 
 impl EntryRecord {
-    pub(super) fn of(e: &LedgerEntry) -> Self {
+    pub(crate) fn of(e: &LedgerEntry) -> Self {
         Self {
             seq: e.seq,
             run: e.run.to_string(),
@@ -122,13 +122,13 @@ impl EntryRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(super) struct LedgerHead {
+pub(crate) struct LedgerHead {
     pub seq: u64,
     pub hash: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(super) struct RunHead {
+pub(crate) struct RunHead {
     pub run: String,
     pub events: u64,
     pub head: String,
@@ -136,7 +136,7 @@ pub(super) struct RunHead {
 
 /// `jsonl` or `csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
+pub enum Format {
     Jsonl,
     Csv,
 }
@@ -154,7 +154,7 @@ const CSV_HEADER: [&str; 9] = [
 ];
 
 /// Writes records and their manifest; the digest covers exactly the bytes written.
-pub(super) struct Writer<W: Write> {
+pub(crate) struct Writer<W: Write> {
     out: W,
     format: Format,
     digest: Sha256,
@@ -163,7 +163,7 @@ pub(super) struct Writer<W: Write> {
 }
 
 impl<W: Write> Writer<W> {
-    pub(super) fn new(out: W, format: Format) -> std::io::Result<Self> {
+    pub(crate) fn new(out: W, format: Format) -> std::io::Result<Self> {
         let mut w = Self {
             out,
             format,
@@ -186,7 +186,7 @@ impl<W: Write> Writer<W> {
     }
 
     /// One whole run.
-    pub(super) fn run(&mut self, events: &[StoredEvent]) -> std::io::Result<()> {
+    pub(crate) fn run(&mut self, events: &[StoredEvent]) -> std::io::Result<()> {
         for e in events {
             let r = Record::from_event(e);
             let text = match self.format {
@@ -216,7 +216,7 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
-    pub(super) fn finish(
+    pub(crate) fn finish(
         mut self,
         exported_at: Timestamp,
         exported_by: &str,
@@ -272,7 +272,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// What `verify` found wrong, at which line (1-based) of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Bad {
+pub struct Bad {
     pub line: usize,
     pub reason: String,
 }
@@ -285,7 +285,7 @@ impl std::fmt::Display for Bad {
 
 /// What a good export holds.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Verified {
+pub struct Verified {
     pub runs: usize,
     pub events: u64,
     /// Each run's chain: its events, first hash and last hash, in file order.
@@ -298,7 +298,7 @@ impl Verified {
     /// entries must be the ones its events give, and each must carry a signature of
     /// `key` over that very entry. Returns how many entries held; the first run whose
     /// history no longer matches is named.
-    pub(super) fn check_signed(&self, key: &PublicKey) -> Result<usize, String> {
+    pub fn check_signed(&self, key: &PublicKey) -> Result<usize, String> {
         let fingerprint = key.fingerprint();
         let mut held = 0;
         for (run, count, first, last) in &self.chains {
@@ -369,7 +369,7 @@ impl Verified {
 
 /// Checks an export: every record's hash and link, each run complete from its first
 /// event, and the manifest (counts, heads, digest) against the records.
-pub(super) fn verify(text: &str) -> Result<Verified, Bad> {
+pub fn verify(text: &str) -> Result<Verified, Bad> {
     let format = if text.starts_with("run,seq,") {
         Format::Csv
     } else {

@@ -14,10 +14,11 @@ use drctl_store::RunRow;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::ReportError;
 use super::overhead::{Covered, Overhead};
 
 #[derive(Debug, Serialize)]
-pub(crate) struct RunReport {
+pub struct RunReport {
     pub run: String,
     pub runbook: String,
     pub status: String,
@@ -45,7 +46,7 @@ pub(crate) struct RunReport {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct TimelineRow {
+pub struct TimelineRow {
     /// 0 for the run's own steps, 1 for a sub-run's, and so on.
     pub depth: usize,
     pub runbook: String,
@@ -59,7 +60,7 @@ pub(crate) struct TimelineRow {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct ObjectiveRow {
+pub struct ObjectiveRow {
     pub what: String,
     /// The figure, or why there is none.
     pub measured: String,
@@ -69,7 +70,7 @@ pub(crate) struct ObjectiveRow {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct CompensationRow {
+pub struct CompensationRow {
     pub runbook: String,
     pub step: String,
     pub item: Option<u32>,
@@ -80,7 +81,7 @@ pub(crate) struct CompensationRow {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct ApprovalRow {
+pub struct ApprovalRow {
     pub runbook: String,
     pub step: String,
     pub verdict: String,
@@ -91,7 +92,7 @@ pub(crate) struct ApprovalRow {
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct ErrorRow {
+pub struct ErrorRow {
     pub runbook: String,
     pub step: String,
     pub item: Option<u32>,
@@ -130,18 +131,18 @@ pub(crate) fn recorded(events: &[drctl_run::Event]) -> Option<Measured> {
     })
 }
 
-fn now() -> Timestamp {
-    drctl_core::Clock::now(&drctl_engine::clock::SystemClock::new())
-}
-
-pub(crate) async fn build(engine: &Engine, row: &RunRow) -> anyhow::Result<RunReport> {
+pub(crate) async fn build(
+    engine: &Engine,
+    row: &RunRow,
+    now: Timestamp,
+) -> Result<RunReport, ReportError> {
     let store = engine.store();
     let state = engine.state(&row.id).await?;
     let mut report = RunReport {
         run: row.id.to_string(),
         runbook: row.runbook.clone(),
-        status: liveness::shown_status(row, now()).to_owned(),
-        detail: liveness::interrupted(row, now()).or_else(|| row.detail.clone()),
+        status: liveness::shown_status(row, now).to_owned(),
+        detail: liveness::interrupted(row, now).or_else(|| row.detail.clone()),
         drill: state.created.drill,
         trigger: state.created.trigger.clone(),
         started_by: row.actor.clone(),
@@ -162,9 +163,7 @@ pub(crate) async fn build(engine: &Engine, row: &RunRow) -> anyhow::Result<RunRe
     walk(
         engine,
         store.as_ref(),
-        row,
-        row.created_at,
-        0,
+        (row, row.created_at, 0, now),
         &mut report,
         &mut covered,
     )
@@ -182,12 +181,10 @@ pub(crate) async fn build(engine: &Engine, row: &RunRow) -> anyhow::Result<RunRe
 async fn walk(
     engine: &Engine,
     store: &dyn drctl_store::Store,
-    row: &RunRow,
-    t0: Timestamp,
-    depth: usize,
+    (row, t0, depth, now): (&RunRow, Timestamp, usize, Timestamp),
     report: &mut RunReport,
     covered: &mut Covered,
-) -> anyhow::Result<()> {
+) -> Result<(), ReportError> {
     let events = engine.events(&row.id).await?;
     if depth == 0 {
         report.objectives = objectives(recorded(&events).as_ref());
@@ -252,7 +249,7 @@ async fn walk(
     }
     let children: Vec<RunRow> = store.children(&row.id).await?;
     let state = engine.state(&row.id).await?;
-    let stalled = liveness::interrupted(row, now()).is_some();
+    let stalled = liveness::interrupted(row, now).is_some();
     for step in store.steps(&row.id).await? {
         let undone = state
             .steps
@@ -285,7 +282,14 @@ async fn walk(
             .iter()
             .filter(|c| c.parent_step.as_deref() == Some(step.step.as_str()))
         {
-            Box::pin(walk(engine, store, child, t0, depth + 1, report, covered)).await?;
+            Box::pin(walk(
+                engine,
+                store,
+                (child, t0, depth + 1, now),
+                report,
+                covered,
+            ))
+            .await?;
         }
     }
     Ok(())
@@ -296,7 +300,7 @@ pub(crate) async fn last_runs(
     store: &dyn drctl_store::Store,
     runbook: &str,
     n: usize,
-) -> anyhow::Result<Vec<RunRow>> {
+) -> Result<Vec<RunRow>, ReportError> {
     let mut rows = store
         .list_runs(&drctl_store::RunFilter {
             status: None,
