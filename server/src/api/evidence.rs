@@ -87,8 +87,8 @@ pub async fn run_report(
 #[utoipa::path(get, path = "/api/v1/runbooks/{name}/trend", operation_id = "runbook_trend",
     params(("name" = String, Path, description = "The runbook's `runbook:` name"), TrendQuery),
     security(("bearer" = [])),
-    responses((status = 200, description = "The trend in the format asked",
-        content((String = "text/markdown"), (Object = "application/json"), (String = "text/html"))), ReadRefusals))]
+    responses((status = 200, description = "The trend in the format asked (JSON: one object per run)",
+        content((String = "text/markdown"), (Vec<Object> = "application/json"), (String = "text/html"))), ReadRefusals))]
 pub async fn trend(
     State(api): State<Api>,
     Authed(caller): Authed,
@@ -140,9 +140,11 @@ pub enum ExportFormat {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// Runs with an event at or after this time (`2026-11-22`, `2026-11-22T10:00:00Z`).
+    /// Runs with an event at or after this time (RFC 3339, or a day: `2026-11-22`).
+    #[param(format = DateTime)]
     pub since: Option<String>,
-    /// Runs with an event before this time.
+    /// Runs with an event before this time (RFC 3339, or a day).
+    #[param(format = DateTime)]
     pub until: Option<String>,
     pub runbook: Option<String>,
     /// Runs in which this actor caused an event.

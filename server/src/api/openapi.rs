@@ -16,7 +16,9 @@ use super::{approvals, events, evidence, problem, runbooks, runs};
         events::of_run, events::follow, approvals::list, approvals::decide,
         evidence::run_report, evidence::trend, evidence::export,
     ),
-    components(schemas(problem::Problem, crate::views::StatusArg)),
+    components(schemas(
+        problem::Problem, crate::views::StatusArg, evidence::ReportFormat, evidence::ExportFormat,
+    )),
     modifiers(&Bearer),
 )]
 pub struct Doc;
