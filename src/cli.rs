@@ -99,6 +99,13 @@ pub(crate) enum Command {
         /// network in clear text).
         #[arg(long)]
         insecure_listen: bool,
+        /// Serve the API over TLS with this certificate chain (PEM; default: [serve]
+        /// tls_cert). Needed to listen beyond loopback.
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM; default: [serve] tls_key).
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         #[command(flatten)]
         engine: EngineArgs,
     },

@@ -75,8 +75,10 @@ impl ClientError {
 pub type Followed = (u64, EventView);
 
 impl Client {
-    /// A client of the server at `base` (`http://host:port` or `https://...`).
-    pub fn new(base: &str, token: &str) -> Result<Self, ClientError> {
+    /// A client of the server at `base` (`http://host:port` or `https://...`); with
+    /// `ca`, a PEM file of the certificate authority (or self-signed certificate) the
+    /// server's certificate is checked against, besides the system's.
+    pub fn new(base: &str, token: &str, ca: Option<&std::path::Path>) -> Result<Self, ClientError> {
         let base = base.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::Config(format!(
@@ -93,8 +95,20 @@ impl Client {
                 "DRCTL_TOKEN holds spaces or control characters: it is not a drctl token".into(),
             ));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+        if let Some(path) = ca {
+            let pem = std::fs::read(path).map_err(|e| {
+                ClientError::Config(format!("DRCTL_CA_CERT {}: {e}", path.display()))
+            })?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                ClientError::Config(format!(
+                    "DRCTL_CA_CERT {}: not a PEM certificate: {e}",
+                    path.display()
+                ))
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder
             .build()
             .map_err(|e| ClientError::Config(format!("cannot make an HTTP client: {e}")))?;
         Ok(Self {

@@ -30,6 +30,10 @@ pub struct ServeConfig {
     /// The Ed25519 key file (`drctl key create`) the server signs ledger heads with:
     /// outside the database, readable by the server's user alone.
     pub signing_key: Option<PathBuf>,
+    /// The API's TLS certificate chain and private key (PEM files); `--tls-cert` and
+    /// `--tls-key` win over them.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// `[serve.publish_heads]`: where each signed head is sent before it is stored.
     pub publish_heads: Option<PublishHeads>,
 }
@@ -55,6 +59,8 @@ impl Default for ServeConfig {
             scan_ms: 1000,
             unclaimed_ms: 2000,
             signing_key: None,
+            tls_cert: None,
+            tls_key: None,
             publish_heads: None,
         }
     }
@@ -78,6 +84,9 @@ impl ServeConfig {
                     t.name
                 ));
             }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            out.push("[serve] tls_cert and tls_key go together".into());
         }
         if self.publish_heads.is_some() && self.signing_key.is_none() {
             out.push(

@@ -6,6 +6,7 @@
 //! - [`api`]: the HTTP API (`/api/v1`), its tokens, roles and problem JSON.
 //! - [`client`]: the API's client, for `drctl --server` and the console.
 //! - [`config`]: the `[serve]` section of `drctl.toml`.
+//! - [`tls`]: the API over TLS (rustls).
 //! - [`metrics`]: what `/metrics` exports, and the engine observer that counts it.
 //! - [`views`]: runs, steps and gates as the API answers and every front end renders.
 //! - [`signer`]: signs the ledger's heads with the server's key, for audits that hold
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod ops;
 pub mod signer;
 pub mod supervisor;
+pub mod tls;
 pub mod views;
 
 pub use config::ServeConfig;

@@ -95,6 +95,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve {
             listen,
             insecure_listen,
+            tls_cert,
+            tls_key,
             engine,
         } => runs::serve::run(
             &registry,
@@ -102,6 +104,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &runs::serve::Listen {
                 addr: listen,
                 insecure: insecure_listen,
+                tls: tls_cert.zip(tls_key),
             },
             &engine,
         ),

@@ -209,20 +209,33 @@ pub(crate) fn serve(dir: &Path, config: &Path) -> (Child, Http) {
 
 /// `serve` with these environment variables set for the server.
 pub(crate) fn serve_with(dir: &Path, config: &Path, envs: &[(&str, &str)]) -> (Child, Http) {
+    serve_args(dir, config, envs, &[])
+}
+
+/// `serve` with these environment variables and extra arguments (`--tls-cert ...`); the
+/// address it listens on, whether over http or https.
+pub(crate) fn serve_args(
+    dir: &Path,
+    config: &Path,
+    envs: &[(&str, &str)],
+    args: &[&str],
+) -> (Child, Http) {
     let out = std::fs::File::create(dir.join("serve.out")).unwrap();
     let child = drctl_in(dir, &os_user())
         .env("DRCTL_CONFIG", config)
         .envs(envs.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let text = wait_for_text(&dir.join("serve.out"), &["API on http://", "error"]);
+    let text = wait_for_text(&dir.join("serve.out"), &["API on http", "error"]);
     let addr = text
-        .split("API on http://")
+        .split("API on ")
         .nth(1)
+        .and_then(|t| t.split("://").nth(1))
         .and_then(|t| t.split([',', ' ']).next())
         .unwrap_or_else(|| panic!("{text}"))
         .parse()

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::api::{serve, token};
+use crate::api::{serve, serve_args, token};
 use crate::support::{config_file, drctl_in, finish, os_user};
 
 const GATE: &str = r#"runbook: gated
@@ -270,5 +270,133 @@ fn the_cli_with_server_prints_what_it_prints_locally() {
     let (code, out) = r(&alice, &["ls"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("cannot reach the server"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_cli_reaches_a_server_over_tls_and_only_with_a_certificate_it_trusts() {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("drctl-remote-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("runbooks")).unwrap();
+    std::fs::write(dir.join("runbooks/quick.yaml"), QUICK).unwrap();
+    // A private CA, and a certificate for 127.0.0.1 it issued.
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for args in [
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=drctl test CA",
+            ],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+        ],
+    ] {
+        let (code, out) = finish(Command::new("openssl").current_dir(&dir).args(&args));
+        assert_eq!(code, 0, "openssl {args:?}: {out}");
+    }
+    let (alice, a) = token("alice-tls", "admin", "alice");
+    let config = config_file(
+        "remote-tls",
+        &format!("[serve]\nrunbooks = {:?}\n\n{a}", dir.join("runbooks")),
+    );
+    // A certificate without its key (or the other way round) is refused by clap; a key
+    // that is not one is refused by name.
+    let (code, out) = finish(
+        drctl_in(&dir, &os_user())
+            .env("DRCTL_CONFIG", &config)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "cert.pem",
+                "--tls-key",
+                "cert.pem",
+            ]),
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--tls-key cert.pem"), "{out}");
+    let (mut server, http) = serve_args(
+        &dir,
+        &config,
+        &[],
+        &["--tls-cert", "cert.pem", "--tls-key", "key.pem"],
+    );
+    let url = format!("https://{}", http.addr);
+    let trusted = |args: &[&str]| {
+        finish(
+            Command::new(env!("CARGO_BIN_EXE_drctl"))
+                .current_dir(&dir)
+                .env("DRCTL_SERVER", &url)
+                .env("DRCTL_TOKEN", &alice)
+                .env("DRCTL_CA_CERT", dir.join("ca.pem"))
+                .args(args),
+        )
+    };
+    let (code, out) = trusted(&["run", "runbooks/quick.yaml"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = trusted(&["ls"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("succeeded"), "{out}");
+    // Without the CA the certificate is not trusted; plain http is not answered.
+    let (code, out) = remote(&dir, &url, &alice, &["ls"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("cannot reach the server"), "{out}");
+    let (code, out) = remote(&dir, &format!("http://{}", http.addr), &alice, &["ls"]);
+    assert_eq!(code, 2, "{out}");
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(server.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }

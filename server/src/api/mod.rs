@@ -103,11 +103,15 @@ impl Api {
     }
 
     /// Answers on `listener` until `stop` is cancelled; requests under way finish.
-    pub async fn serve(
+    pub async fn serve<L>(
         self,
-        listener: tokio::net::TcpListener,
+        listener: L,
         stop: tokio_util::sync::CancellationToken,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<()>
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         axum::serve(listener, self.router())
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await

@@ -1,5 +1,7 @@
 //! `--server URL` (or `DRCTL_SERVER`): the commands about runs sent to a `drctl serve`
-//! through its API instead of to the local database, with the token in `DRCTL_TOKEN`.
+//! through its API instead of to the local database, with the token in `DRCTL_TOKEN`
+//! (and, for a server whose certificate comes from a private CA, that CA's PEM file in
+//! `DRCTL_CA_CERT`).
 //!
 //! Each command renders with the same function as its local twin, from the same view
 //! types (`drctl_server::views`), and exits with the same code. What differs is where a
@@ -58,7 +60,9 @@ pub(crate) fn run(
         );
     }
     let token = std::env::var("DRCTL_TOKEN").unwrap_or_default();
-    let client = Client::new(url, token.trim())?;
+    // A server with a certificate of its own CA: DRCTL_CA_CERT names the CA's PEM file.
+    let ca = std::env::var_os("DRCTL_CA_CERT").filter(|v| !v.is_empty());
+    let client = Client::new(url, token.trim(), ca.as_deref().map(Path::new))?;
     let runtime = crate::commands::runs::runtime()?;
     runtime
         .block_on(dispatch(&client, registry, command))

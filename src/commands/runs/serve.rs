@@ -1,7 +1,7 @@
 //! `drctl serve`: hosts runs and the HTTP API until SIGTERM or Ctrl-C (see
 //! `drctl_server`), and `drctl token create`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -28,6 +28,8 @@ pub(crate) struct Listen {
     pub(crate) addr: Option<String>,
     /// Allow an address other than loopback without TLS.
     pub(crate) insecure: bool,
+    /// The certificate chain and key to serve TLS with.
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
 }
 
 pub(crate) fn run(
@@ -45,12 +47,20 @@ pub(crate) fn run(
         .with_context(|| {
             format!("--listen (or [serve] listen) is `{wanted}`: it must be a host and port, such as 127.0.0.1:7420")
         })?;
-    if !addr.ip().is_loopback() && !listen.insecure {
+    let tls = listen
+        .tls
+        .clone()
+        .or_else(|| serve.tls_cert.clone().zip(serve.tls_key.clone()));
+    if !addr.ip().is_loopback() && tls.is_none() && !listen.insecure {
         anyhow::bail!(
             "{addr} is not a loopback address: the API's tokens would cross the network in clear text. \
-             Put a TLS proxy in front and listen on loopback, or pass --insecure-listen"
+             Give --tls-cert and --tls-key, put a TLS proxy in front and listen on loopback, or pass --insecure-listen"
         );
     }
+    let acceptor = tls
+        .as_ref()
+        .map(|(cert, key)| drctl_server::tls::acceptor(cert, key))
+        .transpose()?;
     // What the API may start is only as trustworthy as who can change it.
     if let Some(dir) = &serve.runbooks
         && let Err(why) = crate::trust::check(dir)
@@ -102,7 +112,8 @@ pub(crate) fn run(
             metrics,
         });
         print(&format!(
-            "drctl serve: API on http://{}, driving runs that need a driver, at most {} at once; SIGTERM or Ctrl-C hands them back.\n",
+            "drctl serve: API on {}://{}, driving runs that need a driver, at most {} at once; SIGTERM or Ctrl-C hands them back.\n",
+            if acceptor.is_some() { "https" } else { "http" },
             listener.local_addr().unwrap_or(addr),
             serve.max_runs
         ));
@@ -121,7 +132,12 @@ pub(crate) fn run(
             })
         });
         let until = stop.clone();
-        let http = tokio::spawn(api.serve(listener, until));
+        let http = match acceptor {
+            Some(acceptor) => tokio::spawn(
+                api.serve(drctl_server::tls::TlsListener::new(listener, acceptor), until),
+            ),
+            None => tokio::spawn(api.serve(listener, until)),
+        };
         supervisor.run(stop).await;
         // Requests under way get a moment; a client that never finishes its request
         // (half its headers sent) must not keep the server up, nor its port bound.
