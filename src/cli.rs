@@ -70,7 +70,8 @@ pub(crate) enum Command {
         /// An action name, such as postgres.promote.
         name: Option<String>,
     },
-    /// Run a runbook in the foreground, with live progress. Ctrl-C pauses it durably.
+    /// Run a runbook in the foreground, with live progress. Ctrl-C pauses it durably
+    /// (with --server: the server drives it, and Ctrl-C only stops following).
     /// Exit 0 succeeded, 1 failed or cancelled, 3 paused or waiting.
     Run {
         file: PathBuf,

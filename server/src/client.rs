@@ -27,6 +27,9 @@ use crate::views::{CommandResult, Gates, RunDetail, RunList, Started};
 /// command, so a slow answer is the server's, not a cut connection.
 const CALL: Duration = Duration::from_secs(60);
 
+/// The largest answer read whole (a run's events, a report): far above any real one.
+const MAX_ANSWER: usize = 256 << 20;
+
 /// A connection to one server, with one token.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -80,10 +83,21 @@ impl Client {
     /// server's certificate is checked against, besides the system's.
     pub fn new(base: &str, token: &str, ca: Option<&std::path::Path>) -> Result<Self, ClientError> {
         let base = base.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+        let rest = base
+            .strip_prefix("http://")
+            .or_else(|| base.strip_prefix("https://"));
+        let Some(authority) = rest else {
             return Err(ClientError::Config(format!(
-                "the server's address must start with http:// or https://, not `{base}`"
+                "the server's address must start with http:// or https://, not `{}`",
+                base.chars().take(200).collect::<String>()
             )));
+        };
+        // Only scheme, host and port: a path, query or fragment would change every call,
+        // and a password in it would be shown in errors.
+        if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
+            return Err(ClientError::Config(
+                "the server's address is a scheme, a host and a port (http://host:7420), with no user, path, query or fragment".into(),
+            ));
         }
         if token.is_empty() {
             return Err(ClientError::Config(
@@ -140,14 +154,14 @@ impl Client {
     }
 
     pub async fn run(&self, id: &str) -> Result<RunDetail, ClientError> {
-        let path = format!("/api/v1/runs/{}", segment(id));
+        let path = format!("/api/v1/runs/{}", run_segment(id)?);
         self.call(Method::GET, &path, &[], None::<&()>)
             .await
             .map(|(_, v)| v)
     }
 
     pub async fn runbook(&self, name: &str) -> Result<RunbookDetail, ClientError> {
-        let path = format!("/api/v1/runbooks/{}", segment(name));
+        let path = format!("/api/v1/runbooks/{}", name_segment(name)?);
         self.call(Method::GET, &path, &[], None::<&()>)
             .await
             .map(|(_, v)| v)
@@ -160,7 +174,7 @@ impl Client {
     }
 
     pub async fn cancel(&self, id: &str, reason: &str) -> Result<CommandResult, ClientError> {
-        let path = format!("/api/v1/runs/{}/cancel", segment(id));
+        let path = format!("/api/v1/runs/{}/cancel", run_segment(id)?);
         let body = CancelRequest {
             reason: reason.to_owned(),
         };
@@ -170,7 +184,7 @@ impl Client {
     }
 
     pub async fn resume(&self, id: &str) -> Result<CommandResult, ClientError> {
-        let path = format!("/api/v1/runs/{}/resume", segment(id));
+        let path = format!("/api/v1/runs/{}/resume", run_segment(id)?);
         self.call(Method::POST, &path, &[], None::<&()>)
             .await
             .map(|(_, v)| v)
@@ -184,7 +198,11 @@ impl Client {
         item: Option<u32>,
         output: Option<serde_json::Value>,
     ) -> Result<CommandResult, ClientError> {
-        let path = format!("/api/v1/runs/{}/steps/{}", segment(id), segment(step));
+        let path = format!(
+            "/api/v1/runs/{}/steps/{}",
+            run_segment(id)?,
+            step_segment(step)?
+        );
         let body = StepRequest {
             decision,
             item,
@@ -208,7 +226,11 @@ impl Client {
         verdict: VerdictArg,
         comment: &str,
     ) -> Result<CommandResult, ClientError> {
-        let path = format!("/api/v1/runs/{}/approvals/{}", segment(id), segment(step));
+        let path = format!(
+            "/api/v1/runs/{}/approvals/{}",
+            run_segment(id)?,
+            step_segment(step)?
+        );
         let body = DecideRequest {
             verdict,
             comment: comment.to_owned(),
@@ -220,7 +242,7 @@ impl Client {
 
     /// A run's report, as text in the format asked.
     pub async fn report(&self, id: &str, format: ReportFormat) -> Result<String, ClientError> {
-        let path = format!("/api/v1/runs/{}/report", segment(id));
+        let path = format!("/api/v1/runs/{}/report", run_segment(id)?);
         self.text(&path, &[("format", format_name(format))]).await
     }
 
@@ -231,7 +253,7 @@ impl Client {
         last: usize,
         format: ReportFormat,
     ) -> Result<String, ClientError> {
-        let path = format!("/api/v1/runbooks/{}/trend", segment(runbook));
+        let path = format!("/api/v1/runbooks/{}/trend", name_segment(runbook)?);
         let last = last.clamp(1, 1000).to_string();
         self.text(&path, &[("format", format_name(format)), ("last", last)])
             .await
@@ -277,12 +299,17 @@ impl Client {
             .await
             .map_err(|e| self.unreachable(e))?;
         let response = self.check(response).await?;
-        response.text().await.map_err(|e| self.unreachable(e))
+        let bytes = self.limited(response, path).await?;
+        String::from_utf8(bytes).map_err(|e| ClientError::Unreadable {
+            base: self.base.clone(),
+            what: path.to_owned(),
+            why: e.to_string(),
+        })
     }
 
     /// A run's events so far.
     pub async fn events(&self, id: &str) -> Result<Vec<EventView>, ClientError> {
-        let path = format!("/api/v1/runs/{}/events", segment(id));
+        let path = format!("/api/v1/runs/{}/events", run_segment(id)?);
         self.call::<EventList>(Method::GET, &path, &[], None::<&()>)
             .await
             .map(|(_, v)| v.events)
@@ -301,14 +328,20 @@ impl Client {
             query.push(("run", r.to_string()));
         }
         let url = format!("{}/api/v1/events", self.base);
-        let response = self
+        // The stream has no end, but its answer's head must come within a call's time.
+        let sent = self
             .http
             .get(&url)
             .bearer_auth(&self.token)
             .query(&query)
             .header("accept", "text/event-stream")
-            .send()
+            .send();
+        let response = tokio::time::timeout(CALL, sent)
             .await
+            .map_err(|_| ClientError::Unreachable {
+                base: self.base.clone(),
+                why: format!("no answer within {} s", CALL.as_secs()),
+            })?
             .map_err(|e| self.unreachable(e))?;
         let response = self.check(response).await?;
         let base = self.base.clone();
@@ -373,7 +406,7 @@ impl Client {
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
         let response = self.check(response).await?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        let bytes = self.limited(response, path).await?;
         serde_json::from_slice(&bytes)
             .map(|v| (status, v))
             .map_err(|e| ClientError::Unreadable {
@@ -383,13 +416,36 @@ impl Client {
             })
     }
 
+    /// A whole answer, at most [`MAX_ANSWER`] bytes: a broken server (or a proxy) that
+    /// sends without end must not take this process's memory.
+    async fn limited(
+        &self,
+        response: reqwest::Response,
+        what: &str,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut body = response.bytes_stream();
+        let mut out = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.unreachable(e))?;
+            if out.len() + chunk.len() > MAX_ANSWER {
+                return Err(ClientError::Unreadable {
+                    base: self.base.clone(),
+                    what: what.to_owned(),
+                    why: format!("an answer over {} MiB", MAX_ANSWER >> 20),
+                });
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
     /// The response when it is a success, else its problem.
     async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
-        let bytes = response.bytes().await.unwrap_or_default();
+        let bytes = self.limited(response, "an error").await.unwrap_or_default();
         #[derive(serde::Deserialize)]
         struct Answer {
             #[serde(rename = "type", default)]
@@ -399,9 +455,17 @@ impl Client {
             #[serde(default)]
             errors: Vec<String>,
         }
+        // Not a problem of drctl's (a proxy's page, say): its status, and its first words.
         let answer: Answer = serde_json::from_slice(&bytes).unwrap_or_else(|_| Answer {
             kind: String::new(),
-            detail: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+            detail: format!(
+                "the server answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+                    .trim()
+            ),
             errors: Vec::new(),
         });
         let detail = if answer.detail.is_empty() {
@@ -440,6 +504,32 @@ impl Client {
     }
 }
 
+/// A run id as a path segment; `""`, `.` and `..` are no run (and a URL would drop
+/// them, calling another operation), answered here as the server would.
+fn run_segment(id: &str) -> Result<String, ClientError> {
+    whole(id, || format!("no run `{id}`"))
+}
+
+fn step_segment(step: &str) -> Result<String, ClientError> {
+    whole(step, || format!("the run has no step `{step}`"))
+}
+
+fn name_segment(name: &str) -> Result<String, ClientError> {
+    whole(name, || format!("no runbook named `{name}`"))
+}
+
+fn whole(text: &str, missing: impl FnOnce() -> String) -> Result<String, ClientError> {
+    if matches!(text, "" | "." | "..") {
+        return Err(ClientError::Problem {
+            status: 404,
+            kind: "not-found".into(),
+            detail: missing(),
+            errors: Vec::new(),
+        });
+    }
+    Ok(segment(text))
+}
+
 /// One path segment, percent-encoded: a run id or step typed by a person may hold
 /// anything, and must not change which operation is called.
 fn segment(text: &str) -> String {
@@ -463,6 +553,9 @@ mod tests {
         assert_eq!(segment("run_01"), "run_01");
         assert_eq!(segment("../approvals"), "..%2Fapprovals");
         assert_eq!(segment("a b?c#d"), "a%20b%3Fc%23d");
+        for dots in ["", ".", ".."] {
+            assert!(super::run_segment(dots).is_err(), "{dots:?}");
+        }
     }
 }
 

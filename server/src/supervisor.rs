@@ -64,7 +64,8 @@ pub struct Handle(mpsc::UnboundedSender<Request>);
 #[derive(Debug)]
 struct Request {
     run: RunId,
-    resume: bool,
+    /// Resume it, recorded as resumed by this identity.
+    resume: Option<String>,
 }
 
 impl Handle {
@@ -73,16 +74,16 @@ impl Handle {
     pub fn submitted(&self, run: &RunId) {
         let _ = self.0.send(Request {
             run: run.clone(),
-            resume: false,
+            resume: None,
         });
     }
 
     /// A run an operator resumed, or one with a command waiting and nobody to drive it
-    /// (a paused run cancelled): driven, resuming it.
-    pub fn resume(&self, run: &RunId) {
+    /// (a paused run cancelled): driven, resuming it, recorded as resumed by `by`.
+    pub fn resume(&self, run: &RunId, by: &str) {
         let _ = self.0.send(Request {
             run: run.clone(),
-            resume: true,
+            resume: Some(by.to_owned()),
         });
     }
 }
@@ -125,11 +126,12 @@ impl Supervisor {
         tasks: &mut JoinSet<(RunId, Result<RunEnd, EngineError>)>,
         stop: &CancellationToken,
         run: RunId,
-        resume: bool,
+        resumed_by: Option<String>,
     ) {
         let engine = self.engine.clone();
         let opts = DriveOptions {
-            resume,
+            resume: resumed_by.is_some(),
+            resumed_by,
             release: stop.child_token(),
             ..DriveOptions::default()
         };
@@ -159,10 +161,13 @@ impl Supervisor {
             {
                 if driving.insert(run.clone()) {
                     backoff.remove(&run);
-                    let why = if resume { "resumed" } else { "submitted" };
+                    let why = match &resume {
+                        Some(by) => format!("resumed by {by}"),
+                        None => "submitted".to_owned(),
+                    };
                     (self.report)(Activity::Driving {
                         run: run.clone(),
-                        why: why.into(),
+                        why,
                     });
                     self.spawn(&mut tasks, &stop, run, resume);
                 }
@@ -185,7 +190,7 @@ impl Supervisor {
                                 run: row.id.clone(),
                                 why,
                             });
-                            self.spawn(&mut tasks, &stop, row.id, false);
+                            self.spawn(&mut tasks, &stop, row.id, None);
                         }
                     }
                     Err(e) => (self.report)(Activity::ScanFailed(e.to_string())),

@@ -658,6 +658,18 @@ fn an_interrupted_step_is_decided_and_the_run_resumed_through_the_api() {
         "mark\n",
         "`mark` ran once"
     );
+    // The resume is the caller's, not the server's OS user's.
+    let events = http.call("GET", &format!("{run}/events"), Some(&ops), None);
+    let resumed: Vec<&Value> = events.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "resumed")
+        .collect();
+    assert!(
+        !resumed.is_empty() && resumed.iter().all(|e| e["actor"] == "alice"),
+        "{resumed:?}"
+    );
     Command::new("kill")
         .args(["-TERM", &second.id().to_string()])
         .status()

@@ -136,6 +136,8 @@ fn the_cli_with_server_prints_what_it_prints_locally() {
         vec!["logs", &id],
         vec!["logs", &id, "check"],
         vec!["show", "run_nosuch"],
+        vec!["show", ".."],
+        vec!["ls", "--limit", "0"],
         vec!["logs", &id, "chek"],
     ] {
         let (code, out) = r(&alice, &args);
@@ -253,6 +255,18 @@ fn the_cli_with_server_prints_what_it_prints_locally() {
     let (code, out) = r("drctl_not-a-real-token", &["ls"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("token"), "{out}");
+    // An address with a path or a user is refused before anything is sent.
+    let (code, out) = remote(&dir, &format!("{url}/api"), &alice, &["ls"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no user, path, query or fragment"), "{out}");
+    let (code, out) = remote(
+        &dir,
+        &url.replace("http://", "http://me:s3cret@"),
+        &alice,
+        &["ls"],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(!out.contains("s3cret"), "{out}");
     let (code, out) = r("", &["ls"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("DRCTL_TOKEN"), "{out}");

@@ -180,6 +180,7 @@ impl Driver {
             pause: self.opts.pause.child_token(),
             cancel: cancel.clone(),
             release: self.opts.release.child_token(),
+            resumed_by: self.opts.resumed_by.clone(),
         };
         let (engine, tx, k) = (self.e.clone(), self.done_tx.clone(), key.clone());
         let handle = tokio::spawn(async move {

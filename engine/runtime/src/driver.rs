@@ -261,7 +261,8 @@ impl Driver {
                 }
             ) && self.waiting_for_operator().is_some();
             if !undecided {
-                let actor = self.e.config.actor.clone();
+                let actor =
+                    (self.opts.resumed_by.clone()).unwrap_or_else(|| self.e.config.actor.clone());
                 self.queue(vec![EventKind::Resumed], &actor)?;
                 self.pause_if_waiting_for_operator()?;
             }

@@ -231,6 +231,9 @@ pub struct DriveOptions {
     /// (a restart, another node) continues it at once; an attempt the grace cut short is
     /// settled then by the crash rules (retry, reconcile, or pause for an operator).
     pub release: CancellationToken,
+    /// Who resumes the run, when not the engine's own actor: the caller of an API that
+    /// asked a server to resume it.
+    pub resumed_by: Option<String>,
 }
 
 impl DriveOptions {

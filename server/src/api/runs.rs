@@ -97,6 +97,21 @@ pub struct StartRequest {
     pub params: Map<String, Value>,
     #[serde(default)]
     pub drill: bool,
+    /// Start only if the server's text is this: the runbook's digest (`sha256:...`),
+    /// then those of the runbooks it calls, sorted. What `drctl run --server` sends, so
+    /// that what runs is what the operator read, even if the folder changes meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digests: Option<Vec<String>>,
+}
+
+/// The digests a start is checked against: the runbook's, then its callees' sorted.
+pub fn digests(
+    source: &drctl_runbook::Source,
+    callees: &[(String, drctl_runbook::Source)],
+) -> Vec<String> {
+    let mut called: Vec<String> = callees.iter().map(|(_, s)| s.digest()).collect();
+    called.sort();
+    std::iter::once(source.digest()).chain(called).collect()
 }
 
 /// Starts a run: 202 with its id once it is recorded; the supervisor drives it at once.
@@ -149,6 +164,14 @@ pub async fn start(
             "runbook `{}` reaches files outside the server's runbooks folder: {}",
             req.runbook,
             outside.join(", ")
+        )));
+    }
+    if let Some(expected) = &req.digests
+        && *expected != digests(&source, &callees)
+    {
+        return Err(Problem::refused(format!(
+            "the server's runbook `{}` ({}), or a runbook it calls, is not the text you checked: the server runs what its runbooks folder holds",
+            req.runbook, source.name
         )));
     }
     check_secrets(&source.name, &runbook, &callees, &api.0.registry)
@@ -254,7 +277,7 @@ pub async fn cancel(
     .map_err(|e| Problem::internal(e.to_string()))?;
     if let Delivered::Stored { driver: None } = &delivered {
         // Nobody drives it (paused): this server does, to run `finally`.
-        api.0.supervisor.resume(&run);
+        api.0.supervisor.resume(&run, &caller.identity);
     }
     answer(delivered, &run, &caller.identity)
 }
@@ -318,7 +341,7 @@ pub async fn resume(
         .await
         .map_err(|e| Problem::internal(e.to_string()))?;
     if driver.is_none() {
-        api.0.supervisor.resume(&run);
+        api.0.supervisor.resume(&run, &caller.identity);
     }
     Ok((
         StatusCode::ACCEPTED,

@@ -17,15 +17,16 @@ use drctl_run::{Event, Outcome, RunState};
 use drctl_server::client::Client;
 use futures_util::StreamExt as _;
 
-use crate::commands::print;
 use crate::commands::runs::progress::Printer;
 use crate::commands::runs::{logs, paused};
+use crate::commands::{eprint, print};
 
 /// How long a followed run may stay silent before its row is looked at.
 const IDLE: Duration = Duration::from_secs(5);
 
-/// Connections in a row that may fail before following gives up.
-const RETRIES: u32 = 5;
+/// Connections in a row that may fail, a second apart, before following gives up: long
+/// enough to ride out a server's restart.
+const RETRIES: u32 = 60;
 
 /// What ends following.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +68,22 @@ pub(super) async fn to_end(
     id: &RunId,
     after: u64,
 ) -> anyhow::Result<ExitCode> {
-    stream(client, registry, id, after, None, Until::FinishedOrPaused).await
+    use tokio::signal::unix::{SignalKind, signal};
+    // Ctrl-C or SIGTERM stops following, not the run: it is the server's to drive (a
+    // local run would pause; this one goes on, and says so).
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let stopped = |code: u8| {
+        eprint(&format!(
+            "\nStopped following; run {id} goes on on the server: `drctl logs -f {id}`, or `drctl cancel {id}`.\n"
+        ));
+        ExitCode::from(code)
+    };
+    tokio::select! {
+        end = stream(client, registry, id, after, None, Until::FinishedOrPaused) => end,
+        _ = interrupt.recv() => Ok(stopped(130)),
+        _ = terminate.recv() => Ok(stopped(143)),
+    }
 }
 
 /// `drctl run`'s live progress for a run driven elsewhere: the run's state is rebuilt
@@ -125,8 +141,11 @@ async fn stream(
     loop {
         let events = match client.follow(Some(id), cursor).await {
             Ok(s) => s,
-            Err(e) if failures < RETRIES && e.status().is_none_or(|s| s >= 500) => {
+            Err(e) if e.status().is_none_or(|s| s >= 500) => {
                 failures += 1;
+                if failures > RETRIES {
+                    return Ok(lost(client, id, &e.to_string()));
+                }
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -178,20 +197,31 @@ async fn stream(
         }
         failures += 1;
         if failures > RETRIES {
-            anyhow::bail!(
-                "lost the server at {} while following run {id}; the run goes on there: `drctl logs -f {id}`",
-                client.base()
-            );
+            return Ok(lost(client, id, "the connection keeps closing"));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Following gave up: the run is not lost, only this view of it. Exit 3, as for a run
+/// that has not ended.
+fn lost(client: &Client, id: &RunId, why: &str) -> ExitCode {
+    eprint(&format!(
+        "error: lost the server at {} while following run {id} ({why}); the run goes on where it is driven: `drctl logs -f {id}`\n",
+        client.base()
+    ));
+    ExitCode::from(3)
 }
 
 /// The run has been silent for [`IDLE`]: an end the stream did not show (it cannot, but
 /// a run whose end is certain should not be waited on), or, for `logs -f`, a run nobody
 /// drives, which would stay silent for ever.
 async fn silent(client: &Client, id: &RunId, until: Until) -> anyhow::Result<Option<ExitCode>> {
-    let row = client.run(id.as_str()).await?.run;
+    // A look that fails is no news: the stream itself says when the server is gone.
+    let Ok(detail) = client.run(id.as_str()).await else {
+        return Ok(None);
+    };
+    let row = detail.run;
     if row.is_finished() {
         return Ok(Some(
             if row.status == "succeeded" || until == Until::Finished {
@@ -210,4 +240,18 @@ async fn silent(client: &Client, id: &RunId, until: Until) -> anyhow::Result<Opt
 fn decode(body: serde_json::Value) -> anyhow::Result<Event> {
     serde_json::from_value(body)
         .map_err(|e| anyhow::anyhow!("an event this drctl cannot read: {e}"))
+}
+
+/// Why the run last paused, from its events (`None` if it never did).
+pub(super) async fn last_pause(
+    client: &Client,
+    id: &RunId,
+) -> anyhow::Result<Option<drctl_run::event::PauseReason>> {
+    let mut last = None;
+    for view in client.events(id.as_str()).await? {
+        if let EventKind::Paused { reason } = decode(view.body)?.kind {
+            last = Some(reason);
+        }
+    }
+    Ok(last)
 }

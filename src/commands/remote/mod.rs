@@ -75,6 +75,11 @@ async fn dispatch(
     command: &Command,
 ) -> anyhow::Result<ExitCode> {
     match command {
+        // As locally: no runs asked for, none shown (the API takes 1 to 1,000).
+        Command::Ls { limit: 0, .. } => {
+            print(&ls::render(&[]));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Ls {
             status,
             runbook,
@@ -170,7 +175,32 @@ async fn dispatch(
                 };
                 return Ok(ExitCode::from(code));
             }
-            client.resume(run).await?;
+            let answer = client.resume(run).await;
+            match answer {
+                // Paused for a step nobody decided: resuming would only pause again. As
+                // locally, the run's pause is told with the decision it waits for.
+                Err(ClientError::Problem { status: 409, .. }) => {
+                    if let Some(reason) = follow::last_pause(client, &id).await? {
+                        print(&format!("Resuming run {id}\n"));
+                        return Ok(crate::commands::runs::paused(&id, &reason));
+                    }
+                    answer?;
+                }
+                // Driven already, by this server or another process: as locally, nothing
+                // to resume.
+                Ok(CommandResult {
+                    driver: Some(owner),
+                    ..
+                }) => {
+                    eprint(&format!(
+                        "error: run {id} is driven by {owner}: it needs no resume\n"
+                    ));
+                    return Ok(ExitCode::from(2));
+                }
+                other => {
+                    other?;
+                }
+            }
             print(&format!("Resuming run {id}\n"));
             follow::to_end(client, registry, &id, detail.run.version).await
         }
@@ -369,13 +399,28 @@ async fn start_run(
         ));
         return Ok(ExitCode::from(2));
     }
+    // The server checks the whole text again when it starts the run (its folder may
+    // change meanwhile), the runbooks it calls included.
+    let callees = drctl_runbook::fs::callee_sources(&runbook, &source.name, registry)?;
     let started = client
         .start(&StartRequest {
             runbook: name.clone(),
             params: resolved.to_map(),
             drill,
+            digests: Some(drctl_server::api::runs::digests(&source, &callees)),
         })
-        .await?;
+        .await;
+    let started = match started {
+        Err(ClientError::Problem {
+            status: 409,
+            detail,
+            ..
+        }) => {
+            eprint(&format!("error: {detail}\n"));
+            return Ok(ExitCode::from(2));
+        }
+        other => other?,
+    };
     print(&format!("Run {} of {}\n", started.id, started.runbook));
     if detach {
         print(&format!(
