@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use drctl_core::{RunId, StepId, Timestamp};
 use drctl_run::event::{
@@ -59,6 +60,9 @@ pub(crate) enum Done {
 }
 
 /// A task out in the world.
+/// How soon a lease renewal the store did not answer is tried again.
+const RENEW_RETRY: Duration = Duration::from_secs(1);
+
 pub(crate) struct Flight {
     pub(crate) cancel: CancellationToken,
     pub(crate) handle: JoinHandle<()>,
@@ -371,7 +375,14 @@ impl Driver {
         if poll {
             self.next_poll = now.plus(self.e.config.poll);
         }
-        let inbox = poll && self.e.store.has_commands(&self.state.id).await?;
+        // A store that does not answer this cheap read is asked again at the next poll;
+        // a write that fails ends the drive (its attempts with it), to be driven again.
+        let inbox = poll
+            && match self.e.store.has_commands(&self.state.id).await {
+                Ok(waiting) => waiting,
+                Err(StoreError::Unavailable(_)) => false,
+                Err(e) => return Err(e.into()),
+            };
         if self.batch.is_empty() && !inbox && !self.has_decisions(now) {
             return Ok(());
         }
@@ -670,17 +681,41 @@ impl Driver {
         }
     }
 
-    /// Renews the lease when its heartbeat is due.
+    /// Renews the lease when its heartbeat is due. A store that does not answer for a
+    /// moment (busy, an I/O hiccup) is asked again every [`RENEW_RETRY`] while the lease
+    /// holds; a driver that still cannot renew gives up `cancel_grace` before its lease
+    /// ends, and its attempts stop with it (see `Drop`), so that whoever takes the run
+    /// over never finds it still acting.
     async fn heartbeat_if_due(&mut self, now: Timestamp) -> Result<(), EngineError> {
-        if now >= self.next_heartbeat {
-            self.lease = self
-                .e
-                .store
-                .renew(&self.lease, now, self.e.config.lease_ttl)
-                .await?;
-            self.next_heartbeat = now.plus(self.e.config.heartbeat);
+        if now < self.next_heartbeat {
+            return Ok(());
         }
-        Ok(())
+        match self
+            .e
+            .store
+            .renew(&self.lease, now, self.e.config.lease_ttl)
+            .await
+        {
+            Ok(lease) => {
+                self.lease = lease;
+                self.next_heartbeat = now.plus(self.e.config.heartbeat);
+                Ok(())
+            }
+            Err(StoreError::Unavailable(why))
+                if now.plus(RENEW_RETRY + self.e.config.cancel_grace) < self.lease.until =>
+            {
+                self.e.observer.notice(
+                    &self.state,
+                    &format!(
+                        "cannot renew the lease of run {} ({why}); trying again",
+                        self.state.id
+                    ),
+                );
+                self.next_heartbeat = now.plus(RENEW_RETRY);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn on_timer(&mut self) -> Result<(), EngineError> {

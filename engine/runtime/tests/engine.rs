@@ -758,3 +758,38 @@ async fn an_approval_policy_approves_a_drill_as_a_recorded_approver_and_leaves_o
     assert!(matches!(finished(&end), Outcome::Failed { .. }), "{end:?}");
     assert!(!kinds(&e, &other).await.contains(&"approval_decided"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_the_store_does_not_answer_is_tried_again_while_the_lease_holds() {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = memory.clone();
+    let e = engine(store.clone(), Fakes::new(), "w1");
+    // One attempt of 45 s: the lease (30 s, renewed every 10 s) must hold through it.
+    let yaml = "runbook: t\nsteps:\n  - { id: long, action: log, with: { message: hang }, timeout: 45s, continue_on_failure: true }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    memory.fail_renewals(3);
+    let end = e.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    let steps = store.steps(&run).await.unwrap();
+    assert_eq!(steps[0].error.as_deref(), Some("timed out after 45s"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_driver_that_cannot_renew_stops_before_its_lease_ends() {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = memory.clone();
+    let e = engine(store.clone(), Fakes::new(), "w1");
+    let yaml = "runbook: t\nsteps:\n  - { id: long, action: log, with: { message: hang }, timeout: 10m }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    memory.fail_renewals(usize::MAX);
+    let started = tokio::time::Instant::now();
+    let err = e.drive(&run, DriveOptions::default()).await.unwrap_err();
+    assert!(err.to_string().contains("unavailable"), "{err}");
+    // Claimed at 0 for 30 s: given up at least the cancel grace (5 s) before it ends.
+    assert!(
+        started.elapsed() <= Duration::from_secs(25)
+            && started.elapsed() >= Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}

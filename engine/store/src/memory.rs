@@ -28,6 +28,8 @@ struct Inner {
     fences: HashMap<RunId, u64>,
     ledger: Vec<LedgerEntry>,
     signed: Vec<crate::rows::SignedHead>,
+    /// Renewals still to refuse as `Unavailable` (see `fail_renewals`).
+    failing_renewals: usize,
     /// Every event's run and seq, in the order stored: the cursor is the index + 1.
     feed: Vec<(RunId, u64)>,
 }
@@ -39,6 +41,14 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// Makes the next `n` lease renewals fail as a store that does not answer would
+    /// (`usize::MAX`: all of them): for testing what a driver does then.
+    pub fn fail_renewals(&self, n: usize) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.failing_renewals = n;
+        }
+    }
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -223,6 +233,12 @@ impl RunWriter for MemoryStore {
         ttl: std::time::Duration,
     ) -> Result<Lease, StoreError> {
         let mut inner = self.lock()?;
+        if inner.failing_renewals > 0 {
+            inner.failing_renewals -= 1;
+            return Err(StoreError::Unavailable(
+                "renewals are failing (a test asked)".into(),
+            ));
+        }
         let fence = inner.fences.get(&lease.run).copied().unwrap_or(0);
         let row = inner
             .runs
