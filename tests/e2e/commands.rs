@@ -359,3 +359,96 @@ fn run_id(text: &str) -> String {
 fn shell_words(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
+
+/// The same through `drctl serve`: the server's driver dies (SIGABRT, and the whole
+/// server with it) between reading a command sent through the API and recording it; the
+/// restarted server applies it exactly once, by itself.
+#[test]
+fn a_server_killed_between_reading_and_recording_a_command_applies_it_once_after_restart() {
+    use crate::api::{serve_args, token};
+    let place = Place::new("serve-kill");
+    std::fs::create_dir_all(place.dir.join("runbooks")).unwrap();
+    std::fs::write(place.dir.join("runbooks/long.yaml"), LONG).unwrap();
+    std::fs::write(place.dir.join("runbooks/gated.yaml"), GATE).unwrap();
+    let (alice, a) = token("alice-kill", "admin", "alice");
+    let (bob, b) = token("bob-kill", "approver", "bob");
+    let config = config_file(
+        "serve-kill-tokens",
+        &format!(
+            "[groups]\nsre = [\"bob\", \"alice\"]\n\n[serve]\nrunbooks = {:?}\n\n{a}\n{b}",
+            place.dir.join("runbooks")
+        ),
+    );
+    let remote = |url: &str, token: &str, args: &[String]| {
+        finish(
+            Command::new(env!("CARGO_BIN_EXE_drctl"))
+                .current_dir(&place.dir)
+                .env("DRCTL_SERVER", url)
+                .env("DRCTL_TOKEN", token)
+                .args(args),
+        )
+    };
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    for kind in Kind::ALL {
+        let _ = std::fs::remove_file(place.dir.join("danger"));
+        let fault = [("DRCTL_FAULT", "abort-after-inbox-read")];
+        let (mut server, http) = serve_args(&place.dir, &config, &fault, &[]);
+        let url = format!("http://{}", http.addr);
+        let file = match kind {
+            Kind::Cancel => "runbooks/long.yaml",
+            _ => "runbooks/gated.yaml",
+        };
+        let (code, out) = remote(&url, &alice, &strings(&["run", file, "--detach"]));
+        assert_eq!(code, 0, "{out}");
+        let id = out.split_whitespace().nth(1).unwrap().to_owned();
+        // The run waits: at its gate, or in its 30 s sleep.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, logs) = remote(&url, &alice, &strings(&["logs", &id]));
+            if logs.contains("waits for approval") || logs.contains("sleeping until") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{kind:?}: never waited\n{logs}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let who = match kind {
+            Kind::Approve | Kind::Reject => &bob,
+            Kind::Cancel | Kind::Skip => &alice,
+        };
+        // The server dies answering: the command is stored, its answer lost.
+        let _ = remote(&url, who, &kind.args(&id));
+        let status = server.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(6),
+            "{kind:?}: the server died at the fault\n{}",
+            std::fs::read_to_string(place.dir.join("serve.out")).unwrap_or_default()
+        );
+        let (mut server, http) = serve_args(&place.dir, &config, &[], &[]);
+        let url = format!("http://{}", http.addr);
+        if matches!(kind, Kind::Skip) {
+            // The gate before `danger` still waits: approving it lets the run end.
+            let (code, said) =
+                remote(&url, &bob, &strings(&["approve", &id, "gate", "-m", "ok"]));
+            assert_eq!(code, 0, "{said}");
+        }
+        let (code, logs) = remote(&url, &alice, &strings(&["logs", "-f", &id]));
+        assert_eq!(code, 0, "{kind:?}: {logs}");
+        let (exit, danger) = kind.end();
+        let (_, shown) = remote(&url, &alice, &strings(&["show", &id]));
+        assert!(
+            shown.contains(if exit == 0 { "succeeded" } else { "Status   " }),
+            "{shown}"
+        );
+        assert_eq!(place.dir.join("danger").exists(), danger, "{kind:?}\n{logs}");
+        let events = event_kinds(&place, &id);
+        let recorded = events.iter().filter(|k| *k == kind.event()).count();
+        assert_eq!(recorded, 1, "{kind:?}: recorded once\n{logs}");
+        assert!(!events.iter().any(|k| k == "command_refused"), "{logs}");
+        Command::new("kill")
+            .args(["-TERM", &server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(server.wait().unwrap().success());
+    }
+}
