@@ -21,6 +21,9 @@ pub struct ServeConfig {
     /// Runs driven at once by this server; more wait for a free slot. A run waiting only
     /// for an approval does not count: it holds no action.
     pub max_runs: usize,
+    /// Actions (step attempts and reconciliations) running at once across every run this
+    /// server drives; an attempt waits for a slot, its timeout counting.
+    pub max_actions: usize,
     /// How often the store is scanned for runs that need a driver, in milliseconds.
     pub scan_ms: u64,
     /// A run created and not claimed for this long (milliseconds) is taken: the process
@@ -56,6 +59,7 @@ impl Default for ServeConfig {
             runbooks: None,
             token: Vec::new(),
             max_runs: 64,
+            max_actions: 256,
             scan_ms: 1000,
             unclaimed_ms: 2000,
             signing_key: None,
@@ -84,6 +88,9 @@ impl ServeConfig {
                     t.name
                 ));
             }
+        }
+        if self.max_runs == 0 || self.max_actions == 0 {
+            out.push("[serve] max_runs and max_actions must be at least 1".into());
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             out.push("[serve] tls_cert and tls_key go together".into());

@@ -428,8 +428,7 @@ fn a_server_killed_between_reading_and_recording_a_command_applies_it_once_after
         let url = format!("http://{}", http.addr);
         if matches!(kind, Kind::Skip) {
             // The gate before `danger` still waits: approving it lets the run end.
-            let (code, said) =
-                remote(&url, &bob, &strings(&["approve", &id, "gate", "-m", "ok"]));
+            let (code, said) = remote(&url, &bob, &strings(&["approve", &id, "gate", "-m", "ok"]));
             assert_eq!(code, 0, "{said}");
         }
         let (code, logs) = remote(&url, &alice, &strings(&["logs", "-f", &id]));
@@ -440,7 +439,11 @@ fn a_server_killed_between_reading_and_recording_a_command_applies_it_once_after
             shown.contains(if exit == 0 { "succeeded" } else { "Status   " }),
             "{shown}"
         );
-        assert_eq!(place.dir.join("danger").exists(), danger, "{kind:?}\n{logs}");
+        assert_eq!(
+            place.dir.join("danger").exists(),
+            danger,
+            "{kind:?}\n{logs}"
+        );
         let events = event_kinds(&place, &id);
         let recorded = events.iter().filter(|k| *k == kind.event()).count();
         assert_eq!(recorded, 1, "{kind:?}: recorded once\n{logs}");

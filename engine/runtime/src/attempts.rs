@@ -50,7 +50,9 @@ impl Driver {
         };
         let (ctx, cancel) = self.action_ctx(&key);
         let (tx, secrets, k) = (self.done_tx.clone(), self.scrubber.clone(), key.clone());
+        let slots = self.e.slots.clone();
         let handle = tokio::spawn(async move {
+            let _slot = slot(slots).await;
             let result = attempt_result(action.run(&ctx, input).await, &secrets);
             let _ = tx.send(Done::Attempt { key: k, result });
         });
@@ -74,7 +76,9 @@ impl Driver {
             });
         let (ctx, cancel) = self.action_ctx(&key);
         let (tx, secrets, k) = (self.done_tx.clone(), self.scrubber.clone(), key.clone());
+        let slots = self.e.slots.clone();
         let handle = tokio::spawn(async move {
+            let _slot = slot(slots).await;
             let observed = match prepared {
                 Err(reason) => Reconciliation::Unknown { reason },
                 Ok((action, input)) => match action.reconcile(&ctx, input).await {
@@ -392,4 +396,12 @@ pub(crate) fn attempt_result(
         },
         Err(ActionError::Cancelled) => AttemptResult::Cancelled,
     }
+}
+
+/// A slot among the engine's actions running at once (none when there is no limit),
+/// held until the action returns.
+async fn slot(
+    slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    slots?.acquire_owned().await.ok()
 }

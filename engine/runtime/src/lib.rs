@@ -132,6 +132,9 @@ pub struct Engine {
     pub(crate) env: Arc<TemplateEnv>,
     pub(crate) config: EngineConfig,
     pub(crate) compiled: Arc<compiled::Compiled>,
+    /// Actions running at once across every run this engine drives (a server's
+    /// `max_actions`); `None`: only each run's `max_parallel` limits them.
+    pub(crate) slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -158,7 +161,16 @@ impl Engine {
             env: Arc::new(TemplateEnv::new()),
             config,
             compiled: Arc::default(),
+            slots: None,
         }
+    }
+
+    /// At most `n` actions (attempts and reconciliations) run at once across every run
+    /// this engine drives; an attempt waits for a slot once recorded as started, and its
+    /// timeout counts from then, so a server at its limit shows it as a step running long.
+    pub fn with_action_slots(mut self, n: usize) -> Self {
+        self.slots = Some(Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+        self
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {

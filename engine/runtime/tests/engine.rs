@@ -793,3 +793,24 @@ async fn a_driver_that_cannot_renew_stops_before_its_lease_ends() {
         started.elapsed()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn action_slots_limit_the_actions_running_at_once_across_runs() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1").with_action_slots(1);
+    let yaml = "runbook: t\nsteps:\n  - { id: long, action: log, with: { message: hang }, timeout: 10s, continue_on_failure: true }\n";
+    let (a, b) = (
+        create(&e, yaml, Map::new()).await,
+        create(&e, yaml, Map::new()).await,
+    );
+    let (da, db) = (
+        spawn_drive(&e, &a, DriveOptions::default()),
+        spawn_drive(&e, &b, DriveOptions::default()),
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(fakes.calls_of("log").len(), 1, "one action at a time");
+    for d in [da, db] {
+        assert_eq!(finished(&d.await.unwrap().unwrap()), &Outcome::Succeeded);
+    }
+}

@@ -89,7 +89,8 @@ pub(crate) fn run(
         let clock_for_signer = clock.clone();
         let metrics = Arc::new(Metrics::new());
         let engine = engine(store.clone(), registry, Some(args), false)
-            .with_observer(Arc::new(Counting(metrics.clone())));
+            .with_observer(Arc::new(Counting(metrics.clone())))
+            .with_action_slots(serve.max_actions);
         let (printer, counted) = (clock.clone(), metrics.clone());
         let supervisor = Supervisor::new(
             engine.clone(),
@@ -112,10 +113,11 @@ pub(crate) fn run(
             metrics,
         });
         print(&format!(
-            "drctl serve: API on {}://{}, driving runs that need a driver, at most {} at once; SIGTERM or Ctrl-C hands them back.\n",
+            "drctl serve: API on {}://{}, driving runs that need a driver, at most {} runs and {} actions at once; SIGTERM or Ctrl-C hands them back.\n",
             if acceptor.is_some() { "https" } else { "http" },
             listener.local_addr().unwrap_or(addr),
-            serve.max_runs
+            serve.max_runs,
+            serve.max_actions
         ));
         let signing = signer.map(|signer| {
             print(&format!(
