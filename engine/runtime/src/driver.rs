@@ -73,6 +73,8 @@ pub(crate) struct Flight {
 
 pub(crate) struct Driver {
     pub(crate) e: Engine,
+    /// Notified when a command is submitted in this process (see `Engine::wake`).
+    woken: Arc<tokio::sync::Notify>,
     pub(crate) state: RunState,
     lease: Lease,
     batch: Vec<Event>,
@@ -186,7 +188,12 @@ impl Engine {
             scrubber: Arc::new(scrubber),
             policy_refused: HashSet::new(),
             stored: Vec::new(),
+            woken: Arc::new(tokio::sync::Notify::new()),
         };
+        self.drivers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(run.clone(), driver.woken.clone());
         let end = driver.run().await;
         driver.shutdown().await;
         end
@@ -538,6 +545,8 @@ impl Driver {
                 self.queue(vec![EventKind::CancelRequested { reason: "the parent run was cancelled".into() }], ENGINE)?;
             }
             Some(done) = self.done_rx.recv() => self.on_done(done)?,
+            // A command for this run was just submitted here: read the inbox now.
+            () = self.woken.notified() => self.next_poll = now,
             () = tokio::time::sleep(at.since(now)) => self.on_timer().await?,
         }
         Ok(())
@@ -1011,6 +1020,14 @@ impl Driver {
 /// that records its result. (A drive that returns has drained these in `shutdown`.)
 impl Drop for Driver {
     fn drop(&mut self) {
+        let mut drivers = self.e.drivers.lock().unwrap_or_else(|e| e.into_inner());
+        if drivers
+            .get(&self.state.id)
+            .is_some_and(|n| Arc::ptr_eq(n, &self.woken))
+        {
+            drivers.remove(&self.state.id);
+        }
+        drop(drivers);
         for (_, f) in self.flights.drain() {
             f.handle.abort();
         }

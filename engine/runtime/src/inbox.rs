@@ -70,7 +70,12 @@ impl Engine {
                 .push_command(run, self.clock.now(), actor, &body, Some(checked))
                 .await;
             match pushed {
-                Ok(id) => return Ok(Submitted::Accepted { command: id }),
+                Ok(id) => {
+                    // A driver in this process hears of it at once; one elsewhere at
+                    // its next poll of the store.
+                    self.wake(run);
+                    return Ok(Submitted::Accepted { command: id });
+                }
                 Err(StoreError::VersionConflict { .. }) => {
                     // The run moved: catch up with what it recorded, and check again.
                     let newer = self.store.events(run, state.version).await?;

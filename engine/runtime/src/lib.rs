@@ -135,6 +135,10 @@ pub struct Engine {
     /// Actions running at once across every run this engine drives (a server's
     /// `max_actions`); `None`: only each run's `max_parallel` limits them.
     pub(crate) slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// The drivers running in this process, by run: a command submitted here wakes its
+    /// run's driver at once instead of waiting for its next poll of the store.
+    pub(crate) drivers:
+        Arc<std::sync::Mutex<std::collections::HashMap<RunId, Arc<tokio::sync::Notify>>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -162,6 +166,15 @@ impl Engine {
             config,
             compiled: Arc::default(),
             slots: None,
+            drivers: Arc::default(),
+        }
+    }
+
+    /// Wakes this process's driver of `run`, if it has one: a command waits for it.
+    pub(crate) fn wake(&self, run: &RunId) {
+        let drivers = self.drivers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = drivers.get(run) {
+            n.notify_one();
         }
     }
 

@@ -324,3 +324,45 @@ async fn a_secret_an_operator_pastes_into_a_command_is_masked_in_the_log() {
         Some(CommandOutcome::Applied { .. })
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_command_submitted_in_the_drivers_process_is_taken_at_once() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let fakes = Fakes::new();
+    // The store is polled every minute: only the in-process wake can make it quick.
+    let e = engine(store.clone(), fakes.clone(), "w1");
+    let mut config = e.config().clone();
+    config.poll = Duration::from_secs(60);
+    let e = Engine::new(store.clone(), fakes, clock(), config);
+    let run = create(&e, GATE, Map::new()).await;
+    let drive = spawn_drive(&e, &run, DriveOptions::default());
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let approve = OperatorCommand::Approval {
+        step: step("gate"),
+        verdict: Verdict::Approve,
+        comment: "checked".into(),
+        on_behalf_of: vec!["bob".into()],
+    };
+    let started = tokio::time::Instant::now();
+    let id = match e.submit(&run, "bob", &approve, &|_| Ok(())).await.unwrap() {
+        drctl_engine::Submitted::Accepted { command } => command,
+        other => panic!("{other:?}"),
+    };
+    let outcome = e
+        .await_outcome(&run, id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, Some(drctl_store::CommandOutcome::Applied { .. })),
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        finished(&drive.await.unwrap().unwrap()),
+        &Outcome::Succeeded
+    );
+}
