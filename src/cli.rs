@@ -137,6 +137,12 @@ pub(crate) enum Command {
         /// Include sub-runs.
         #[arg(long)]
         all: bool,
+        /// Only drills.
+        #[arg(long)]
+        drill: bool,
+        /// Only runs created at or after this time (2026-11-22, 2026-11-22T10:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },

@@ -148,6 +148,15 @@ impl Client {
         if q.all {
             query.push(("all", "true".into()));
         }
+        if let Some(d) = q.drill {
+            query.push(("drill", d.to_string()));
+        }
+        if let Some(t) = q.since {
+            query.push(("since", t.to_rfc3339()));
+        }
+        if let Some(after) = &q.after {
+            query.push(("cursor", after.to_string()));
+        }
         self.call(Method::GET, "/api/v1/runs", &query, None::<&()>)
             .await
             .map(|(_, v)| v)
@@ -544,6 +553,15 @@ fn segment(text: &str) -> String {
     out
 }
 
+fn format_name(format: ReportFormat) -> String {
+    match format {
+        ReportFormat::Md => "md",
+        ReportFormat::Json => "json",
+        ReportFormat::Html => "html",
+    }
+    .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::segment;
@@ -557,13 +575,4 @@ mod tests {
             assert!(super::run_segment(dots).is_err(), "{dots:?}");
         }
     }
-}
-
-fn format_name(format: ReportFormat) -> String {
-    match format {
-        ReportFormat::Md => "md",
-        ReportFormat::Json => "json",
-        ReportFormat::Html => "html",
-    }
-    .to_owned()
 }

@@ -285,6 +285,7 @@ impl Supervisor {
                     runbook: None,
                     top_level: true,
                     limit: usize::MAX >> 1,
+                    ..RunFilter::default()
                 })
                 .await?;
             found.extend(

@@ -38,6 +38,10 @@ pub struct RunView {
     pub finished_at: Option<Timestamp>,
     /// Number of events.
     pub version: u64,
+    /// A drill, not a real incident.
+    pub drill: bool,
+    /// What started it: `manual`, `api`, a schedule, a webhook.
+    pub trigger: String,
 }
 
 impl RunView {
@@ -63,6 +67,8 @@ impl RunView {
             updated_at: row.updated_at,
             finished_at: row.finished_at,
             version: row.version,
+            drill: row.drill,
+            trigger: row.trigger,
         }
     }
 
@@ -140,6 +146,9 @@ impl StatusArg {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RunList {
     pub runs: Vec<RunView>,
+    /// When the list was cut at its limit: the `cursor` that lists the runs after it.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// A run, its steps, and its sub-runs.

@@ -206,6 +206,8 @@ fn what_needs_a_driver() {
             head_hash: String::new(),
             owner: owner.map(str::to_owned),
             lease_until: until.map(Timestamp::from_millis),
+            drill: false,
+            trigger: "manual".into(),
         };
     assert!(needs_driver(&row("created", None, None, 99_000), now, &limits).is_none());
     assert!(needs_driver(&row("created", None, None, 97_000), now, &limits).is_some());

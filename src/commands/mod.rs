@@ -126,6 +126,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             status,
             runbook,
             all,
+            drill,
+            since,
             limit,
         } => runs::ls::run(
             cli.db.as_deref(),
@@ -134,6 +136,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 runbook,
                 all,
                 limit,
+                drill: drill.then_some(true),
+                since: audit::time("--since", since.as_deref())?,
+                after: None,
             },
         ),
         Command::Show { run, format } => runs::show::run(cli.db.as_deref(), &run, format),

@@ -138,6 +138,8 @@ fn the_cli_with_server_prints_what_it_prints_locally() {
         vec!["show", "run_nosuch"],
         vec!["show", ".."],
         vec!["ls", "--limit", "0"],
+        vec!["ls", "--drill"],
+        vec!["ls", "--since", "2020-01-01", "--limit", "2"],
         vec!["logs", &id, "chek"],
     ] {
         let (code, out) = r(&alice, &args);
@@ -148,6 +150,23 @@ fn the_cli_with_server_prints_what_it_prints_locally() {
             "drctl {args:?}: locally (left) and with --server (right)"
         );
     }
+
+    // Pages: a list cut at its limit says where the next page starts.
+    let two = http.call("GET", "/api/v1/runs?limit=2", Some(&alice), None);
+    let one = http.call("GET", "/api/v1/runs?limit=1", Some(&alice), None);
+    let next = one.body["next"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{one:?}"));
+    let page = http.call(
+        "GET",
+        &format!("/api/v1/runs?limit=1&cursor={next}"),
+        Some(&alice),
+        None,
+    );
+    assert_eq!(
+        page.body["runs"][0]["id"], two.body["runs"][1]["id"],
+        "{page:?}"
+    );
 
     // Four-eyes: the starter's own approval is refused, printed as locally (exit 2).
     let (code, out) = r(&alice, &["approve", &id, "gate", "-m", "mine"]);

@@ -98,6 +98,8 @@ impl Engine {
                     parent_step: req.parent.as_ref().map(|p| p.step.to_string()),
                     actor: req.actor,
                     created_at: now,
+                    drill: created.drill,
+                    trigger: created.trigger.clone(),
                 },
                 &NewEvent {
                     at: now,

@@ -11,7 +11,8 @@ use crate::db;
 macro_rules! run_columns {
     () => {
         "id, runbook, source_name, digest, parent, parent_step, actor, status, detail, \
-         created_at, updated_at, finished_at, version, head_hash, owner, lease_until"
+         created_at, updated_at, finished_at, version, head_hash, owner, lease_until, drill, \
+         trigger"
     };
 }
 pub(crate) use run_columns;
@@ -48,6 +49,8 @@ pub(crate) fn run_row(r: &SqliteRow) -> Result<RunRow, StoreError> {
         head_hash: r.try_get("head_hash").map_err(db)?,
         owner: r.try_get("owner").map_err(db)?,
         lease_until: ts(r.try_get("lease_until").map_err(db)?),
+        drill: r.try_get::<i64, _>("drill").map_err(db)? != 0,
+        trigger: r.try_get("trigger").map_err(db)?,
     })
 }
 

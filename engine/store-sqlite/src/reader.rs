@@ -64,6 +64,15 @@ impl RunReader for SqliteStore {
         if f.top_level {
             sql.push_str(" AND parent IS NULL");
         }
+        if f.drill.is_some() {
+            sql.push_str(" AND drill = ?");
+        }
+        if f.since.is_some() {
+            sql.push_str(" AND created_at >= ?");
+        }
+        if f.before.is_some() {
+            sql.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
+        }
         sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
         // Built only from the constant fragments above; every value is bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -72,6 +81,18 @@ impl RunReader for SqliteStore {
         }
         if let Some(b) = &f.runbook {
             q = q.bind(b);
+        }
+        if let Some(d) = f.drill {
+            q = q.bind(i64::from(d));
+        }
+        if let Some(t) = f.since {
+            q = q.bind(t.as_millis());
+        }
+        if let Some((at, id)) = &f.before {
+            q = q
+                .bind(at.as_millis())
+                .bind(at.as_millis())
+                .bind(id.as_str());
         }
         let limit = if f.limit == 0 {
             -1

@@ -27,7 +27,8 @@ impl RunWriter for SqliteStore {
         let events = link(&run.id, GENESIS, 1, std::slice::from_ref(first));
         sqlx::query(
             "INSERT INTO runs (id, runbook, source_name, digest, parent, parent_step, actor, status, \
-             created_at, updated_at, version, head_hash) VALUES (?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, 1, ?)",
+             created_at, updated_at, version, head_hash, drill, trigger) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, 1, ?, ?, ?)",
         )
         .bind(run.id.as_str())
         .bind(&run.runbook)
@@ -39,6 +40,8 @@ impl RunWriter for SqliteStore {
         .bind(run.created_at.as_millis())
         .bind(run.created_at.as_millis())
         .bind(&events[0].hash)
+        .bind(i64::from(run.drill))
+        .bind(&run.trigger)
         .execute(&mut *tx)
         .await
         .map_err(db)?;

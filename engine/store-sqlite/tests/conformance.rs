@@ -38,6 +38,8 @@ async fn reopening_keeps_everything() {
             parent_step: None,
             actor: "a".into(),
             created_at: Timestamp::from_millis(1),
+            drill: false,
+            trigger: "manual".into(),
         };
         let first = NewEvent {
             at: Timestamp::from_millis(1),

@@ -40,6 +40,8 @@ fn new_run(id: &RunId, parent: Option<&RunId>) -> NewRun {
         parent_step: parent.map(|_| "call".into()),
         actor: "alice".into(),
         created_at: at(0),
+        drill: parent.is_some(),
+        trigger: "manual".into(),
     }
 }
 
@@ -646,6 +648,44 @@ async fn lists_resolve_and_children(s: &dyn Store) {
             .collect::<Vec<_>>(),
         std::slice::from_ref(&child)
     );
+    // Drills, a time, and a page's cursor (newest first, so "before" is older).
+    let ids = |rows: Vec<crate::rows::RunRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let filtered = |f: RunFilter| async move { ids(s.list_runs(&f).await.unwrap()) };
+    assert_eq!(
+        filtered(RunFilter {
+            drill: Some(true),
+            ..RunFilter::default()
+        })
+        .await,
+        std::slice::from_ref(&child)
+    );
+    assert_eq!(
+        filtered(RunFilter {
+            drill: Some(false),
+            ..RunFilter::default()
+        })
+        .await,
+        [other.clone(), parent.clone()]
+    );
+    assert_eq!(
+        filtered(RunFilter {
+            since: Some(at(11)),
+            ..RunFilter::default()
+        })
+        .await,
+        [other.clone(), child.clone()]
+    );
+    assert_eq!(
+        filtered(RunFilter {
+            before: Some((at(11), child.clone())),
+            ..RunFilter::default()
+        })
+        .await,
+        std::slice::from_ref(&parent),
+        "the page after `child`"
+    );
+    let row = s.run(&child).await.unwrap().unwrap();
+    assert_eq!((row.drill, row.trigger.as_str()), (true, "manual"));
     assert_eq!(s.resolve(parent.as_str()).await.unwrap(), parent);
     assert!(matches!(
         s.resolve("run_").await,

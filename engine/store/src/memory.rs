@@ -97,6 +97,8 @@ impl RunWriter for MemoryStore {
                 finished_at: None,
                 version: 1,
                 head_hash: events[0].hash.clone(),
+                drill: run.drill,
+                trigger: run.trigger.clone(),
                 owner: None,
                 lease_until: None,
             },
@@ -398,6 +400,13 @@ impl RunReader for MemoryStore {
             .filter(|r| f.status.as_ref().is_none_or(|s| r.status == *s))
             .filter(|r| f.runbook.as_ref().is_none_or(|b| r.runbook == *b))
             .filter(|r| !f.top_level || r.parent.is_none())
+            .filter(|r| f.drill.is_none_or(|d| r.drill == d))
+            .filter(|r| f.since.is_none_or(|t| r.created_at >= t))
+            .filter(|r| {
+                f.before
+                    .as_ref()
+                    .is_none_or(|(at, id)| (r.created_at, &r.id) < (*at, id))
+            })
             .cloned()
             .collect();
         rows.sort_by(|a, b| {

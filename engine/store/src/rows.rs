@@ -16,6 +16,10 @@ pub struct NewRun {
     pub parent_step: Option<String>,
     pub actor: String,
     pub created_at: Timestamp,
+    /// A drill, not a real incident.
+    pub drill: bool,
+    /// What started it: `manual`, `api`, a schedule, a webhook.
+    pub trigger: String,
 }
 
 /// The projection of a run: one row, updated with every append.
@@ -40,6 +44,10 @@ pub struct RunRow {
     pub head_hash: String,
     pub owner: Option<String>,
     pub lease_until: Option<Timestamp>,
+    /// A drill, not a real incident.
+    pub drill: bool,
+    /// What started it: `manual`, `api`, a schedule, a webhook.
+    pub trigger: String,
 }
 
 impl RunRow {
@@ -208,6 +216,13 @@ pub struct RunFilter {
     /// Only top-level runs (no sub-runs).
     pub top_level: bool,
     pub limit: usize,
+    /// Only drills (`Some(true)`) or only real runs (`Some(false)`).
+    pub drill: Option<bool>,
+    /// Only runs created at or after this.
+    pub since: Option<Timestamp>,
+    /// Only runs listed after this one, newest first: a page's cursor (its last run's
+    /// creation time and id).
+    pub before: Option<(Timestamp, RunId)>,
 }
 
 /// A server's signature over one ledger entry's head.

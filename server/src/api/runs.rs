@@ -35,6 +35,13 @@ pub struct ListQuery {
     /// At most this many, newest first (default 50, at most 1,000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
+    /// Only drills (`true`) or only real runs (`false`).
+    pub drill: Option<bool>,
+    /// Only runs created at or after this time (RFC 3339, or a day: `2026-11-22`).
+    #[param(format = DateTime)]
+    pub since: Option<String>,
+    /// The `next` of the page before: the runs listed after it.
+    pub cursor: Option<String>,
 }
 
 /// Runs, newest first.
@@ -54,6 +61,24 @@ pub async fn list(
             Vec::new(),
         ));
     }
+    let since = q
+        .since
+        .as_deref()
+        .map(|t| {
+            drctl_core::Timestamp::parse(t).ok_or_else(|| {
+                Problem::invalid(
+                    "`since` is not a time: write 2026-11-22 or 2026-11-22T10:00:00Z",
+                    Vec::new(),
+                )
+            })
+        })
+        .transpose()?;
+    let after = match q.cursor.as_deref() {
+        Some(c) => Some(c.parse::<RunId>().map_err(|_| {
+            Problem::invalid("`cursor` is not a run id: pass a page's `next`", Vec::new())
+        })?),
+        None => None,
+    };
     let runs = crate::ops::runs::list(
         api.0.store.as_ref(),
         &RunQuery {
@@ -61,12 +86,18 @@ pub async fn list(
             runbook: q.runbook,
             all: q.all,
             limit,
+            drill: q.drill,
+            since,
+            after,
         },
         api.0.clock.now(),
     )
     .await
     .map_err(store_problem)?;
-    Ok(Json(RunList { runs }))
+    let next = (runs.len() == limit)
+        .then(|| runs.last().map(|r| r.id.to_string()))
+        .flatten();
+    Ok(Json(RunList { runs, next }))
 }
 
 /// A run, its steps and its sub-runs.

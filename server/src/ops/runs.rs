@@ -14,6 +14,12 @@ pub struct RunQuery {
     /// Sub-runs too.
     pub all: bool,
     pub limit: usize,
+    /// Only drills (`Some(true)`) or only real runs.
+    pub drill: Option<bool>,
+    /// Only runs created at or after this.
+    pub since: Option<Timestamp>,
+    /// Only the runs listed after this one (a page's `next`).
+    pub after: Option<RunId>,
 }
 
 /// Runs, newest first. `interrupted` is not stored: it is a `running` or `waiting` row
@@ -23,6 +29,17 @@ pub async fn list(
     q: &RunQuery,
     now: Timestamp,
 ) -> Result<Vec<RunView>, StoreError> {
+    // The cursor is a run: the page goes on after it, in the list's order.
+    let before = match &q.after {
+        Some(id) => {
+            let row = store
+                .run(id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+            Some((row.created_at, row.id))
+        }
+        None => None,
+    };
     let stored: &[Option<&str>] = match q.status {
         None => &[None],
         Some(StatusArg::Interrupted) => &[Some("running"), Some("waiting")],
@@ -43,6 +60,9 @@ pub async fn list(
                     runbook: q.runbook.clone(),
                     top_level: !q.all,
                     limit: if live { usize::MAX >> 1 } else { q.limit },
+                    drill: q.drill,
+                    since: q.since,
+                    before: before.clone(),
                 })
                 .await?,
         );

@@ -84,6 +84,8 @@ async fn dispatch(
             status,
             runbook,
             all,
+            drill,
+            since,
             limit,
         } => {
             let list = client
@@ -92,6 +94,9 @@ async fn dispatch(
                     runbook: runbook.clone(),
                     all: *all,
                     limit: *limit,
+                    drill: drill.then_some(true),
+                    since: crate::commands::audit::time("--since", since.as_deref())?,
+                    after: None,
                 })
                 .await?;
             print(&ls::render(&list.runs));

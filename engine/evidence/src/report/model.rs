@@ -307,6 +307,7 @@ pub(crate) async fn last_runs(
             runbook: Some(runbook.to_owned()),
             top_level: true,
             limit: 10_000,
+            ..drctl_store::RunFilter::default()
         })
         .await?;
     rows.retain(RunRow::is_finished);
