@@ -32,7 +32,13 @@ pub struct Signer {
     store: Arc<dyn SignedHeads>,
     clock: Arc<dyn Clock>,
     publish: Option<Publisher>,
+    /// Rung when a run ends here: its head is signed at once, not at the next tick.
+    poke: tokio::sync::Notify,
 }
+
+/// Tries of the last pass, a second apart, when the server stops: a sink that refuses
+/// once does not leave the last heads unsigned.
+const LAST_TRIES: u32 = 5;
 
 /// Where signed heads are published: the webhook action and its inputs.
 pub struct Publisher {
@@ -81,7 +87,13 @@ impl Signer {
             store,
             clock,
             publish,
+            poke: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Signs now: a run was created or ended.
+    pub fn poke(&self) {
+        self.poke.notify_one();
     }
 
     /// The fingerprint of the key it signs with.
@@ -159,12 +171,21 @@ impl Signer {
                 report(&e);
             }
             if stop.is_cancelled() {
-                return;
+                break;
             }
             tokio::select! {
                 () = stop.cancelled() => {}
+                () = self.poke.notified() => {}
                 () = tokio::time::sleep(every) => {}
             }
+        }
+        // The last pass (the loop's was the first of these tries).
+        for _ in 1..LAST_TRIES {
+            match self.sign_pending().await {
+                Ok(_) => return,
+                Err(e) => report(&e),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     }
 }

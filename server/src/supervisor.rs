@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use drctl_core::{Clock, RunId, Timestamp};
 use drctl_engine::{DriveOptions, Engine, EngineError, RunEnd, liveness};
-use drctl_store::{RunFilter, RunRow, Store, StoreError};
+use drctl_store::{RunFilter, RunRow, RunStatus, Store, StoreError};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -277,11 +277,11 @@ impl Supervisor {
     async fn needing_a_driver(&self) -> Result<Vec<(RunRow, String)>, StoreError> {
         let now = self.clock.now();
         let mut found = Vec::new();
-        for status in ["created", "running", "waiting"] {
+        for status in [RunStatus::Created, RunStatus::Running, RunStatus::Waiting] {
             let rows = self
                 .store
                 .list_runs(&RunFilter {
-                    status: Some(status.into()),
+                    status: Some(status),
                     runbook: None,
                     top_level: true,
                     limit: usize::MAX >> 1,
@@ -300,10 +300,13 @@ impl Supervisor {
 
 /// Why nobody drives this run and somebody should, or `None`.
 pub fn needs_driver(row: &RunRow, now: Timestamp, limits: &ServeConfig) -> Option<String> {
-    if !matches!(row.status.as_str(), "created" | "running" | "waiting") {
+    if !matches!(
+        row.status,
+        RunStatus::Created | RunStatus::Running | RunStatus::Waiting
+    ) {
         return None;
     }
-    if row.status == "created" && row.owner.is_none() {
+    if row.status == RunStatus::Created && row.owner.is_none() {
         return (now.since(row.created_at) >= limits.unclaimed())
             .then(|| "submitted, not yet claimed".to_owned());
     }

@@ -5,7 +5,7 @@
 
 use drctl_core::{RunId, StepId, Timestamp};
 use drctl_engine::liveness::{INTERRUPTED, interrupted};
-use drctl_store::{RunRow, StepRow};
+use drctl_store::{RunRow, RunStatus, StepRow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -20,7 +20,7 @@ pub struct RunView {
     /// The SHA-256 of the runbook's text the run was started from.
     pub digest: String,
     /// As stored, or `interrupted` when the row says driven and nobody drives it.
-    pub status: String,
+    pub status: StatusArg,
     /// Why it is paused or failed.
     pub detail: Option<String>,
     /// Why nobody drives it, when `status` is `interrupted`.
@@ -50,9 +50,9 @@ impl RunView {
         let why = interrupted(&row, now);
         Self {
             status: if why.is_some() {
-                INTERRUPTED.to_owned()
+                StatusArg::Interrupted
             } else {
-                row.status
+                StatusArg::from(row.status)
             },
             interrupted: why,
             id: row.id,
@@ -74,7 +74,10 @@ impl RunView {
 
     /// Whether the run has ended for good.
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "succeeded" | "failed" | "cancelled")
+        matches!(
+            self.status,
+            StatusArg::Succeeded | StatusArg::Failed | StatusArg::Cancelled
+        )
     }
 }
 
@@ -128,7 +131,41 @@ pub enum StatusArg {
     Cancelled,
 }
 
+impl From<RunStatus> for StatusArg {
+    fn from(s: RunStatus) -> Self {
+        match s {
+            RunStatus::Created => StatusArg::Created,
+            RunStatus::Waiting => StatusArg::Waiting,
+            RunStatus::Running => StatusArg::Running,
+            RunStatus::Paused => StatusArg::Paused,
+            RunStatus::Succeeded => StatusArg::Succeeded,
+            RunStatus::Failed => StatusArg::Failed,
+            RunStatus::Cancelled => StatusArg::Cancelled,
+        }
+    }
+}
+
+impl std::fmt::Display for StatusArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl StatusArg {
+    /// The stored status this one is, if it is one (`interrupted` is not stored).
+    pub fn stored(self) -> Option<RunStatus> {
+        match self {
+            StatusArg::Created => Some(RunStatus::Created),
+            StatusArg::Waiting => Some(RunStatus::Waiting),
+            StatusArg::Running => Some(RunStatus::Running),
+            StatusArg::Interrupted => None,
+            StatusArg::Paused => Some(RunStatus::Paused),
+            StatusArg::Succeeded => Some(RunStatus::Succeeded),
+            StatusArg::Failed => Some(RunStatus::Failed),
+            StatusArg::Cancelled => Some(RunStatus::Cancelled),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             StatusArg::Created => "created",

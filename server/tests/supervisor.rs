@@ -79,7 +79,7 @@ fn serve(store: &Arc<dyn Store>, worker: &str, max_runs: usize) -> Host {
 }
 
 async fn status(store: &Arc<dyn Store>, run: &RunId) -> String {
-    store.run(run).await.unwrap().unwrap().status
+    store.run(run).await.unwrap().unwrap().status.to_string()
 }
 
 #[tokio::test(start_paused = true)]
@@ -197,7 +197,7 @@ fn what_needs_a_driver() {
             parent: None,
             parent_step: None,
             actor: "alice".into(),
-            status: status.into(),
+            status: drctl_store::RunStatus::parse(status).unwrap(),
             detail: None,
             created_at: Timestamp::from_millis(created),
             updated_at: Timestamp::from_millis(created),

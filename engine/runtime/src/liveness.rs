@@ -5,7 +5,7 @@
 //! that no longer runs, is `interrupted` until someone resumes it.
 
 use drctl_core::Timestamp;
-use drctl_store::RunRow;
+use drctl_store::{RunRow, RunStatus};
 
 use crate::worker;
 
@@ -15,7 +15,7 @@ pub const INTERRUPTED: &str = "interrupted";
 /// Why nobody drives this run, if the row says it is driven (running, or waiting for a
 /// lock) and nobody does. `None` for a run that is driven, paused, created or finished.
 pub fn interrupted(row: &RunRow, now: Timestamp) -> Option<String> {
-    if !matches!(row.status.as_str(), "running" | "waiting") {
+    if !matches!(row.status, RunStatus::Running | RunStatus::Waiting) {
         return None;
     }
     undriven(row.owner.as_deref(), row.lease_until, now)
@@ -45,6 +45,6 @@ pub fn shown_status(row: &RunRow, now: Timestamp) -> &str {
     if interrupted(row, now).is_some() {
         INTERRUPTED
     } else {
-        &row.status
+        row.status.as_str()
     }
 }

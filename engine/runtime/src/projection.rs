@@ -43,6 +43,23 @@ pub(crate) fn touched(events: &[Event]) -> Touched {
     out
 }
 
+/// The status a run's row keeps for the state's.
+fn stored_status(status: &RunStatus) -> drctl_store::RunStatus {
+    use drctl_run::Outcome;
+    use drctl_store::RunStatus as Stored;
+    match status {
+        RunStatus::Created => Stored::Created,
+        RunStatus::WaitingForLock { .. } => Stored::Waiting,
+        RunStatus::Running => Stored::Running,
+        RunStatus::Paused { .. } => Stored::Paused,
+        RunStatus::Finished { outcome } => match outcome {
+            Outcome::Succeeded => Stored::Succeeded,
+            Outcome::Failed { .. } => Stored::Failed,
+            Outcome::Cancelled => Stored::Cancelled,
+        },
+    }
+}
+
 pub(crate) fn projection(state: &RunState, touched: &Touched, all: bool) -> Projection {
     let detail = match &state.status {
         RunStatus::Paused { reason } => Some(describe_pause(reason)),
@@ -55,7 +72,7 @@ pub(crate) fn projection(state: &RunState, touched: &Touched, all: bool) -> Proj
         _ => None,
     };
     Projection {
-        status: state.status.as_str().to_owned(),
+        status: stored_status(&state.status),
         detail,
         finished_at: state.finished_at,
         steps: rows(state, &positions(state, touched, all)),

@@ -17,6 +17,12 @@ macro_rules! run_columns {
 }
 pub(crate) use run_columns;
 
+/// A stored run status; a text no drctl wrote is a corrupt row, named.
+pub(crate) fn run_status(s: &str) -> Result<drctl_store::RunStatus, StoreError> {
+    drctl_store::RunStatus::parse(s)
+        .ok_or_else(|| StoreError::Corrupt(format!("a run with the unknown status `{s}`")))
+}
+
 pub(crate) fn run_id(s: &str) -> Result<RunId, StoreError> {
     s.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))
 }
@@ -40,7 +46,7 @@ pub(crate) fn run_row(r: &SqliteRow) -> Result<RunRow, StoreError> {
         parent: parent.as_deref().map(run_id).transpose()?,
         parent_step: r.try_get("parent_step").map_err(db)?,
         actor: r.try_get("actor").map_err(db)?,
-        status: r.try_get("status").map_err(db)?,
+        status: run_status(&r.try_get::<String, _>("status").map_err(db)?)?,
         detail: r.try_get("detail").map_err(db)?,
         created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
         updated_at: Timestamp::from_millis(r.try_get("updated_at").map_err(db)?),

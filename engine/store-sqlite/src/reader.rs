@@ -77,7 +77,7 @@ impl RunReader for SqliteStore {
         // Built only from the constant fragments above; every value is bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         if let Some(s) = &f.status {
-            q = q.bind(s);
+            q = q.bind(s.as_str());
         }
         if let Some(b) = &f.runbook {
             q = q.bind(b);

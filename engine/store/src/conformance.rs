@@ -66,7 +66,7 @@ fn claim(run: &RunId, owner: &str, now: Timestamp) -> Claim {
 
 fn projection(status: &str) -> Projection {
     Projection {
-        status: status.into(),
+        status: crate::rows::RunStatus::parse(status).unwrap(),
         ..Projection::default()
     }
 }
@@ -246,7 +246,7 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
         error: None,
     };
     let p = Projection {
-        status: "running".into(),
+        status: crate::rows::RunStatus::Running,
         steps: vec![
             step("running", None, 0),
             step("running", Some(1), 1),
@@ -267,7 +267,7 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
     .await
     .unwrap();
     let p2 = Projection {
-        status: "failed".into(),
+        status: crate::rows::RunStatus::Failed,
         detail: Some("step `shift` failed".into()),
         finished_at: Some(at(2)),
         steps: vec![step("succeeded", None, 0)],
@@ -396,7 +396,7 @@ async fn locks_are_exclusive_and_released_with_the_run(s: &dyn Store) {
     // The run ends: its locks go in the same transaction.
     let lease = s.claim(&claim(&a, "w1", at(3))).await.unwrap();
     let p = Projection {
-        status: "succeeded".into(),
+        status: crate::rows::RunStatus::Succeeded,
         finished_at: Some(at(4)),
         release_locks: true,
         ..Projection::default()
@@ -706,7 +706,7 @@ async fn the_ledger_records_each_run_created_and_finished(s: &dyn Store) {
     }
     let lease = s.claim(&claim(&a, "w1", at(1))).await.unwrap();
     let finish = Projection {
-        status: "succeeded".into(),
+        status: crate::rows::RunStatus::Succeeded,
         finished_at: Some(at(2)),
         release_locks: true,
         ..Projection::default()

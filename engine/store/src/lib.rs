@@ -25,7 +25,7 @@ pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use rows::{
     Checked, Claim, Command, CommandOutcome, EventBody, Lease, LockOutcome, NewEvent, NewRun,
-    Projection, RunFilter, RunRow, SignedHead, Snapshot, StepRow, StoredEvent, Taken,
+    Projection, RunFilter, RunRow, RunStatus, SignedHead, Snapshot, StepRow, StoredEvent, Taken,
 };
 pub use traits::{
     Batch, BuildBatch, CommandInbox, Locks, RunReader, RunWriter, SignedHeads, Store,

@@ -90,7 +90,7 @@ impl RunWriter for MemoryStore {
                 parent: run.parent.clone(),
                 parent_step: run.parent_step.clone(),
                 actor: run.actor.clone(),
-                status: "created".into(),
+                status: crate::rows::RunStatus::Created,
                 detail: None,
                 created_at: run.created_at,
                 updated_at: run.created_at,
@@ -168,7 +168,7 @@ impl RunWriter for MemoryStore {
             if let Some(last) = stored.last() {
                 row.head_hash = last.hash.clone();
             }
-            row.status = a.projection.status.clone();
+            row.status = a.projection.status;
             row.detail = a.projection.detail.clone();
             row.finished_at = a.projection.finished_at;
             row.updated_at = now;

@@ -22,6 +22,70 @@ pub struct NewRun {
     pub trigger: String,
 }
 
+/// A run's status as its row stores it (the text column holds `as_str`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    #[default]
+    Created,
+    /// Waiting for a lock.
+    Waiting,
+    Running,
+    Paused,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Created,
+        RunStatus::Waiting,
+        RunStatus::Running,
+        RunStatus::Paused,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Created => "created",
+            RunStatus::Waiting => "waiting",
+            RunStatus::Running => "running",
+            RunStatus::Paused => "paused",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status a stored text names; `None` for a text no version of drctl wrote.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether a run with this status has ended for good.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for RunStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// The projection of a run: one row, updated with every append.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRow {
@@ -32,8 +96,7 @@ pub struct RunRow {
     pub parent: Option<RunId>,
     pub parent_step: Option<String>,
     pub actor: String,
-    /// `created`, `waiting`, `running`, `paused`, `succeeded`, `failed`, `cancelled`.
-    pub status: String,
+    pub status: RunStatus,
     /// Why it is paused or failed.
     pub detail: Option<String>,
     pub created_at: Timestamp,
@@ -53,7 +116,7 @@ pub struct RunRow {
 impl RunRow {
     /// Whether the run has ended for good.
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "succeeded" | "failed" | "cancelled")
+        self.status.is_finished()
     }
 }
 
@@ -107,7 +170,7 @@ pub struct EventBody {
 /// What an append changes besides adding events.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Projection {
-    pub status: String,
+    pub status: RunStatus,
     pub detail: Option<String>,
     pub finished_at: Option<Timestamp>,
     /// Step items whose row changed.
@@ -211,7 +274,7 @@ pub struct Taken {
 /// Which runs to list.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     pub runbook: Option<String>,
     /// Only top-level runs (no sub-runs).
     pub top_level: bool,

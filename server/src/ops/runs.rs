@@ -2,7 +2,7 @@
 //! the console call these, so a filter means the same everywhere.
 
 use drctl_core::{RunId, Timestamp};
-use drctl_store::{RunFilter, RunReader, StoreError};
+use drctl_store::{RunFilter, RunReader, RunStatus, StoreError};
 
 use crate::views::{RunDetail, RunView, StatusArg, StepView};
 
@@ -40,10 +40,10 @@ pub async fn list(
         }
         None => None,
     };
-    let stored: &[Option<&str>] = match q.status {
-        None => &[None],
-        Some(StatusArg::Interrupted) => &[Some("running"), Some("waiting")],
-        Some(s) => &[Some(s.as_str())],
+    let stored: Vec<Option<RunStatus>> = match q.status {
+        None => vec![None],
+        Some(StatusArg::Interrupted) => vec![Some(RunStatus::Running), Some(RunStatus::Waiting)],
+        Some(s) => vec![s.stored()],
     };
     // A live status may be shown differently from the stored one (interrupted), so
     // those rows are not cut at `limit` before they are judged.
@@ -56,7 +56,7 @@ pub async fn list(
         rows.extend(
             store
                 .list_runs(&RunFilter {
-                    status: s.map(str::to_owned),
+                    status: s,
                     runbook: q.runbook.clone(),
                     top_level: !q.all,
                     limit: if live { usize::MAX >> 1 } else { q.limit },
@@ -69,7 +69,7 @@ pub async fn list(
     }
     let mut views: Vec<RunView> = rows.into_iter().map(|r| RunView::of(r, now)).collect();
     if let Some(want) = q.status {
-        views.retain(|v| v.status == want.as_str());
+        views.retain(|v| v.status == want);
     }
     views.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
     views.truncate(q.limit);

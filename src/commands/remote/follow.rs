@@ -224,7 +224,7 @@ async fn silent(client: &Client, id: &RunId, until: Until) -> anyhow::Result<Opt
     let row = detail.run;
     if row.is_finished() {
         return Ok(Some(
-            if row.status == "succeeded" || until == Until::Finished {
+            if row.status == drctl_server::views::StatusArg::Succeeded || until == Until::Finished {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

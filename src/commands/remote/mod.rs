@@ -29,7 +29,7 @@ use drctl_server::client::{Client, ClientError};
 use drctl_server::ops::deliver::Delivered;
 use drctl_server::ops::runs::RunQuery;
 use drctl_server::ops::start;
-use drctl_server::views::CommandResult;
+use drctl_server::views::{CommandResult, StatusArg};
 
 use crate::cli::{AuditCommand, AuditFormat, Command, ReportFormat, StepDecision};
 use crate::commands::runs::{approve, cancel, ls, show, step};
@@ -156,7 +156,7 @@ async fn dispatch(
             let detail = client.run(run).await?;
             let id = detail.run.id.clone();
             if detail.run.is_finished() {
-                return Ok(cancel::ended(&id, &detail.run.status));
+                return Ok(cancel::ended(&id, detail.run.status.as_str()));
             }
             match delivered(client.cancel(run, reason).await)? {
                 Delivered::Stored { driver: None } => {
@@ -173,7 +173,7 @@ async fn dispatch(
             let id = detail.run.id.clone();
             if detail.run.is_finished() {
                 print(&format!("Run {id} already ended: {}.\n", detail.run.status));
-                let code = if detail.run.status == "succeeded" {
+                let code = if detail.run.status == StatusArg::Succeeded {
                     0
                 } else {
                     1

@@ -24,7 +24,7 @@ pub(crate) fn run(
         let store = open(db).await?;
         let (id, row) = resolve_row(&store, run).await?;
         if row.is_finished() {
-            return Ok(ended(&id, &row.status));
+            return Ok(ended(&id, row.status.as_str()));
         }
         let engine = engine(store, registry, Some(args), true);
         // Nobody drives it: this process will, so it must be able to before the cancel is

@@ -25,7 +25,11 @@ pub(crate) fn run(
         {
             // Nothing to drive; the exit code still says how it ended.
             print(&format!("Run {id} already ended: {}.\n", row.status));
-            let code = if row.status == "succeeded" { 0 } else { 1 };
+            let code = if row.status == drctl_store::RunStatus::Succeeded {
+                0
+            } else {
+                1
+            };
             return Ok(ExitCode::from(code));
         }
         let engine = engine(store, registry, Some(args), true);

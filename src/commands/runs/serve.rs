@@ -78,12 +78,12 @@ pub(crate) fn run(
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let signer = match &serve.signing_key {
-            Some(path) => Some(Signer::new(
+            Some(path) => Some(Arc::new(Signer::new(
                 SigningKey::load(path).context("[serve] signing_key")?,
                 store.clone(),
                 clock.clone(),
                 publisher(registry, serve.publish_heads.as_ref())?,
-            )),
+            ))),
             None => None,
         };
         let clock_for_signer = clock.clone();
@@ -91,7 +91,7 @@ pub(crate) fn run(
         let engine = engine(store.clone(), registry, Some(args), false)
             .with_observer(Arc::new(Counting(metrics.clone())))
             .with_action_slots(serve.max_actions);
-        let (printer, counted) = (clock.clone(), metrics.clone());
+        let (printer, counted, poked) = (clock.clone(), metrics.clone(), signer.clone());
         let supervisor = Supervisor::new(
             engine.clone(),
             store.clone(),
@@ -99,6 +99,10 @@ pub(crate) fn run(
             serve.clone(),
             move |activity| {
                 count(&counted, &activity);
+                // A run that ended here: its head is signed now.
+                if let (Some(signer), Activity::Ended { .. }) = (&poked, &activity) {
+                    signer.poke();
+                }
                 print(&format!("{} {}\n", printer.now(), describe(&activity)));
             },
         );
