@@ -24,6 +24,7 @@
 //! - [`projection`]: rows kept next to the events.
 //! - [`policy`]: gates approved by a configured policy (unattended drills).
 //! - [`liveness`]: whether anybody drives a run whose row says `running`.
+//! - [`preview`]: a live plan: each action asked, read-only, what it would do now.
 //! - `compiled`: runbooks compiled from pinned sources, compiled once per engine.
 //! - [`clock`], [`worker`], [`secrets`], [`command`], [`observer`].
 
@@ -35,6 +36,7 @@ pub mod inbox;
 pub mod liveness;
 pub mod observer;
 pub mod policy;
+pub mod preview;
 pub mod projection;
 pub mod secrets;
 pub mod worker;

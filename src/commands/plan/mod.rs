@@ -2,8 +2,6 @@
 //! `***`. Without `--live` nothing is read but the runbook; with it, [`live`] asks each
 //! action what it would do now.
 
-mod live;
-
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -50,7 +48,15 @@ pub(crate) fn run(
     let mut plan = plan(&rb, &resolved, registry, &env);
     // A plan with problems would fail before it reached these calls: asking is pointless.
     if options.live && plan.problems.is_empty() {
-        live::attach(&mut plan, &rb, &resolved, registry, &env, options.timeout)?;
+        let live = drctl_engine::preview::attach(
+            &mut plan,
+            &rb,
+            &resolved,
+            (registry, registry),
+            &env,
+            options.timeout,
+        );
+        super::runs::runtime()?.block_on(live);
     }
     plan.mask_credentials(registry);
     match format {

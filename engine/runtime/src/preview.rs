@@ -1,6 +1,7 @@
-//! `drctl plan --live`: each action step whose inputs are known before the run is asked
-//! what it would do now ([`drctl_core::Action::plan`]), and the answer is shown under the
-//! step. Actions only read when asked; nothing here changes a system.
+//! A live plan (`drctl plan --live`, and the server's readiness checks): each action step
+//! whose inputs are known before the run is asked what it would do now
+//! ([`drctl_core::Action::plan`]), and the answer is attached to the step. Actions only
+//! read when asked; nothing here changes a system.
 //!
 //! Secrets are read (from the environment or files, as a run reads them) only to build
 //! the inputs of these calls. The plan that holds their values is dropped after the calls,
@@ -12,10 +13,10 @@
 
 use std::time::Duration;
 
-use drctl_connectors::Registry;
-use drctl_core::{ActionCtx, ActionError, ActionRegistry, RunId, StepId, Timestamp};
-use drctl_engine::secrets::{MIN_SECRET, Scrubber};
-use drctl_engine::{EnvAndFiles, SecretReader};
+use drctl_core::{ActionCatalog, ActionCtx, ActionError, ActionRegistry, RunId, StepId, Timestamp};
+
+use crate::secrets::{MIN_SECRET, Scrubber};
+use crate::{EnvAndFiles, SecretReader};
 use drctl_runbook::Runbook;
 use drctl_runbook::params::ResolvedParams;
 use drctl_runbook::plan::{Condition, Live, Plan, PlanStep, PlanValue, plan_with};
@@ -74,20 +75,21 @@ fn read_secrets(runbook: &Runbook) -> Read {
     }
 }
 
-/// Fills in `live` on the action steps of `shown` (the masked plan).
-pub(crate) fn attach(
+/// Fills in `live` on the action steps of `shown` (the masked plan), asking the actions
+/// of `registry` (whose specs `catalog` holds) one step at a time, each within `timeout`.
+pub async fn attach(
     shown: &mut Plan,
     runbook: &Runbook,
     params: &ResolvedParams,
-    registry: &Registry,
+    (catalog, registry): (&dyn ActionCatalog, &dyn ActionRegistry),
     env: &TemplateEnv,
     timeout: Duration,
-) -> anyhow::Result<()> {
+) {
     let secrets = read_secrets(runbook);
     let revealed = plan_with(
         runbook,
         params,
-        registry,
+        catalog,
         env,
         Secrets::Revealed(&secrets.values),
     );
@@ -97,19 +99,16 @@ pub(crate) fn attach(
         secrets: &secrets,
         timeout,
     };
-    super::super::runs::runtime()?.block_on(async {
-        for (block, with_values) in shown.blocks.iter_mut().zip(&revealed.blocks) {
-            let steps = block.layers.iter_mut().flatten();
-            for (step, real) in steps.zip(with_values.layers.iter().flatten()) {
-                asker.step(step, real).await;
-            }
+    for (block, with_values) in shown.blocks.iter_mut().zip(&revealed.blocks) {
+        let steps = block.layers.iter_mut().flatten();
+        for (step, real) in steps.zip(with_values.layers.iter().flatten()) {
+            asker.step(step, real).await;
         }
-    });
-    Ok(())
+    }
 }
 
 struct Asker<'a> {
-    registry: &'a Registry,
+    registry: &'a dyn ActionRegistry,
     runbook: &'a Runbook,
     secrets: &'a Read,
     timeout: Duration,
