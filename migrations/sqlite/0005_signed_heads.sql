@@ -4,6 +4,7 @@
 CREATE TABLE signed_heads (
     seq        INTEGER NOT NULL,
     key        TEXT NOT NULL,
+    run_id     TEXT NOT NULL,
     hash       TEXT NOT NULL,
     signature  TEXT NOT NULL,
     signed_at  INTEGER NOT NULL,

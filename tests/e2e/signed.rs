@@ -160,6 +160,20 @@ fn a_consistently_rewritten_database_passes_plain_verify_and_fails_against_the_s
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("6 ledger entries"), "{out}");
 
+    // An export cut short: the gated run's events after its approval request removed,
+    // its end's ledger entry and signature dropped, the manifest made consistent again.
+    let text = std::fs::read_to_string(dir.join("before.jsonl")).unwrap();
+    let cut = cut_export(&text, &gated);
+    std::fs::write(dir.join("cut.jsonl"), &cut).unwrap();
+    let (code, out) = local(&dir, &["audit", "verify", "cut.jsonl"]);
+    assert_eq!(code, 0, "consistent without the key: {out}");
+    let (code, out) = local(&dir, &["audit", "verify", "cut.jsonl", "--key", &public]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("run {gated}: no signed head covers")),
+        "{out}"
+    );
+
     rewrite(&dir.join("runs.db"), &gated);
 
     // Plain verify cannot tell; against the signed heads, the run is named.
@@ -291,4 +305,60 @@ fn rewrite(db: &Path, run: &RunId) {
             last = Some((seq, entry.hash));
         }
     });
+}
+
+/// `text` (a JSONL export) with `run` cut after its third event, and the manifest
+/// rewritten to agree: counts, head, digest, and the run's end entry and its signature
+/// left out, as a forger would.
+fn cut_export(text: &str, run: &RunId) -> String {
+    use sha2::Digest as _;
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut manifest: serde_json::Value = serde_json::from_str(&lines.pop().unwrap()).unwrap();
+    let mut kept = Vec::new();
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        if v["run"] == run.as_str() && v["seq"].as_u64().unwrap() > 3 {
+            continue;
+        }
+        kept.push(l);
+    }
+    let last = kept
+        .iter()
+        .rev()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["run"] == run.as_str())
+        .unwrap();
+    let m = &mut manifest["manifest"];
+    for head in m["runs"].as_array_mut().unwrap() {
+        if head["run"] == run.as_str() {
+            head["events"] = 3.into();
+            head["head"] = last["hash"].clone();
+        }
+    }
+    m["events"] = (kept.len() as u64).into();
+    let ends: Vec<u64> = m["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["run"] == run.as_str() && e["kind"] == "finished")
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    m["entries"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| !(e["run"] == run.as_str() && e["kind"] == "finished"));
+    m["signed"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| !ends.contains(&s["seq"].as_u64().unwrap()));
+    // Filtered, so that the entries need not run without a gap.
+    m["filters"] = serde_json::json!({ "runbook": "any" });
+    let mut digest = sha2::Sha256::new();
+    for l in &kept {
+        digest.update(l.as_bytes());
+        digest.update(b"\n");
+    }
+    m["digest"] = hex::encode(digest.finalize()).into();
+    kept.push(manifest.to_string());
+    kept.join("\n") + "\n"
 }

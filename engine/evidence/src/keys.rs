@@ -8,9 +8,9 @@
 //! A fingerprint (`sha256:` and 16 hex digits of the public key's SHA-256) names a key in
 //! stored signatures and exports without repeating it.
 //!
-//! What is signed for a ledger entry is `drctl-ledger-head/1\n{seq}\n{hash}\n`: the entry's
-//! number and hash, which (through the chain) vouch for every entry and every run head
-//! before it.
+//! What is signed for a ledger entry is `drctl-ledger-head/1\n{seq}\n{run}\n{hash}\n`: the
+//! entry's number, run and hash, which (through the chain) vouch for every entry and every
+//! run head before it.
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
@@ -126,9 +126,9 @@ impl SigningKey {
         &self.public
     }
 
-    /// The signature (base64) of a ledger entry's head.
-    pub fn sign_head(&self, seq: u64, hash: &str) -> String {
-        STANDARD.encode(self.pair.sign(&message(seq, hash)).as_ref())
+    /// The signature (base64) of a ledger entry's head: its number, its run, its hash.
+    pub fn sign_head(&self, seq: u64, run: &str, hash: &str) -> String {
+        STANDARD.encode(self.pair.sign(&message(seq, run, hash)).as_ref())
     }
 }
 
@@ -166,18 +166,18 @@ impl PublicKey {
     }
 
     /// Whether `signature` (base64) is this key's over the head.
-    pub fn verifies(&self, seq: u64, hash: &str, signature: &str) -> bool {
+    pub fn verifies(&self, seq: u64, run: &str, hash: &str, signature: &str) -> bool {
         let Ok(sig) = STANDARD.decode(signature.trim()) else {
             return false;
         };
         UnparsedPublicKey::new(&ED25519, self.0)
-            .verify(&message(seq, hash), &sig)
+            .verify(&message(seq, run, hash), &sig)
             .is_ok()
     }
 }
 
-fn message(seq: u64, hash: &str) -> Vec<u8> {
-    format!("drctl-ledger-head/1\n{seq}\n{hash}\n").into_bytes()
+fn message(seq: u64, run: &str, hash: &str) -> Vec<u8> {
+    format!("drctl-ledger-head/1\n{seq}\n{run}\n{hash}\n").into_bytes()
 }
 
 #[cfg(test)]
@@ -190,13 +190,14 @@ mod tests {
         let again = SigningKey::parse(&text).unwrap();
         assert_eq!(key.public(), again.public());
         let public = PublicKey::parse(&key.public().text()).unwrap();
-        let sig = key.sign_head(7, "abc");
-        assert!(public.verifies(7, "abc", &sig));
-        assert!(!public.verifies(8, "abc", &sig));
-        assert!(!public.verifies(7, "abd", &sig));
-        assert!(!public.verifies(7, "abc", "bm90IGEgc2lnbmF0dXJl"));
+        let sig = key.sign_head(7, "run_a", "abc");
+        assert!(public.verifies(7, "run_a", "abc", &sig));
+        assert!(!public.verifies(8, "run_a", "abc", &sig));
+        assert!(!public.verifies(7, "run_b", "abc", &sig));
+        assert!(!public.verifies(7, "run_a", "abd", &sig));
+        assert!(!public.verifies(7, "run_a", "abc", "bm90IGEgc2lnbmF0dXJl"));
         let (other, _) = SigningKey::generate().unwrap();
-        assert!(!other.public().verifies(7, "abc", &sig));
+        assert!(!other.public().verifies(7, "run_a", "abc", &sig));
         assert_ne!(other.public().fingerprint(), public.fingerprint());
         assert!(!format!("{key:?}").contains(text.split(' ').nth(1).unwrap().trim()));
     }

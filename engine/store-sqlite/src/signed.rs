@@ -6,7 +6,7 @@ use drctl_store::ledger::LedgerEntry;
 use drctl_store::{SignedHead, SignedHeads, StoreError};
 use sqlx::Row;
 
-use crate::codec::i64_of;
+use crate::codec::{i64_of, run_id};
 use crate::reader::{LEDGER_AFTER, ledger_entry};
 use crate::{SqliteStore, db};
 
@@ -30,11 +30,12 @@ impl SignedHeads for SqliteStore {
         for h in heads {
             // Two servers with one key sign an entry alike; the first row stays.
             sqlx::query(
-                "INSERT INTO signed_heads (seq, key, hash, signature, signed_at) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (seq, key) DO NOTHING",
+                "INSERT INTO signed_heads (seq, key, run_id, hash, signature, signed_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (seq, key) DO NOTHING",
             )
             .bind(i64_of(h.seq))
             .bind(&h.key)
+            .bind(h.run.as_str())
             .bind(&h.hash)
             .bind(&h.signature)
             .bind(h.signed_at.as_millis())
@@ -65,11 +66,12 @@ impl SignedHeads for SqliteStore {
 }
 
 pub(crate) const SIGNED: &str =
-    "SELECT seq, key, hash, signature, signed_at FROM signed_heads ORDER BY seq, key";
+    "SELECT seq, key, run_id, hash, signature, signed_at FROM signed_heads ORDER BY seq, key";
 
 pub(crate) fn signed_head(r: &sqlx::sqlite::SqliteRow) -> Result<SignedHead, StoreError> {
     Ok(SignedHead {
         seq: u64::try_from(r.try_get::<i64, _>("seq").map_err(db)?).unwrap_or(0),
+        run: run_id(&r.try_get::<String, _>("run_id").map_err(db)?)?,
         key: r.try_get("key").map_err(db)?,
         hash: r.try_get("hash").map_err(db)?,
         signature: r.try_get("signature").map_err(db)?,

@@ -774,6 +774,7 @@ async fn the_ledger_records_each_run_created_and_finished(s: &dyn Store) {
     );
     let head = |seq: u64, key: &str, signature: &str| SignedHead {
         seq,
+        run: entries[seq as usize - 1].run.clone(),
         hash: entries[seq as usize - 1].hash.clone(),
         key: key.into(),
         signature: signature.into(),

@@ -293,6 +293,8 @@ pub struct RunFilter {
 pub struct SignedHead {
     /// The ledger entry signed.
     pub seq: u64,
+    /// Its run (signed too: a run removed is named by what was signed).
+    pub run: RunId,
     /// Its hash, as signed.
     pub hash: String,
     /// The fingerprint of the key that signed.

@@ -146,7 +146,8 @@ pub(crate) fn verify(
         let store = open(db).await?;
         // One consistent state: runs that append meanwhile are not taken for tampering.
         let snapshot = store.snapshot().await?;
-        match audit::verify_store(&snapshot, key.as_ref()) {
+        let now = SystemClock::new().now();
+        match audit::verify_store(&snapshot, key.as_ref().map(|k| (k, now))) {
             Ok(v) => {
                 let signed = match &v.signed {
                     None => String::new(),
@@ -176,12 +177,26 @@ pub(crate) fn verify(
     })
 }
 
-/// `--key`: a public key's text, or a file holding it.
+/// `--key`: a public key's text, or a file holding it. Neither the text nor a file's
+/// content is ever repeated in an error: a signing key given by mistake must not be shown.
 fn public_key(arg: &str) -> anyhow::Result<drctl_evidence::PublicKey> {
-    let text = if arg.trim_start().starts_with("drctl-ed25519 ") {
+    use std::io::Read as _;
+    let inline = arg.trim_start().starts_with("drctl-") || arg.contains(char::is_whitespace);
+    let text = if inline {
         arg.to_owned()
     } else {
-        std::fs::read_to_string(arg).with_context(|| format!("--key: cannot read {arg}"))?
+        // A public key is one short line: read no more than that from whatever the path
+        // names (a device would never end).
+        let mut text = String::new();
+        std::fs::File::open(arg)
+            .and_then(|f| f.take(4096).read_to_string(&mut text))
+            .with_context(|| format!("--key: cannot read the file {arg}"))?;
+        text
     };
-    drctl_evidence::PublicKey::parse(&text).with_context(|| format!("--key {arg}"))
+    if text.trim_start().starts_with("drctl-ed25519-secret") {
+        anyhow::bail!(
+            "--key takes the public key (`drctl-ed25519 ...`, as `drctl key create` printed it), not the signing key: keep that one on the server"
+        );
+    }
+    drctl_evidence::PublicKey::parse(&text).map_err(|e| anyhow::anyhow!("--key: {e}"))
 }

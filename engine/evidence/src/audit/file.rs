@@ -300,6 +300,20 @@ impl Verified {
     /// history no longer matches is named.
     pub fn check_signed(&self, key: &PublicKey) -> Result<usize, String> {
         let fingerprint = key.fingerprint();
+        // An export of everything holds every ledger entry up to the head it names: one
+        // missing is a run taken out of the file.
+        if self.manifest.filters.is_empty()
+            && let Some(head) = &self.manifest.ledger
+        {
+            let seqs: Vec<u64> = self.manifest.entries.iter().map(|e| e.seq).collect();
+            if seqs != (1..=head.seq).collect::<Vec<_>>() {
+                let missing = (1..=head.seq).find(|s| !seqs.contains(s)).unwrap_or(0);
+                return Err(format!(
+                    "the export of every run lacks ledger entry {missing} of {}: a run was taken out of it",
+                    head.seq
+                ));
+            }
+        }
         let mut held = 0;
         for (run, count, first, last) in &self.chains {
             let entries: Vec<&EntryRecord> = self
@@ -311,6 +325,16 @@ impl Verified {
             if entries.is_empty() {
                 return Err(format!(
                     "run {run}: the export holds no ledger entry of it, so nothing vouches for its history"
+                ));
+            }
+            // Every event exported must be vouched for: the run's last one by an entry
+            // of its own (its end). A run exported while in progress has only its start
+            // signed, and a run cut short and its end entry dropped looks the same: both
+            // are refused, never taken as whole.
+            if !entries.iter().any(|e| e.version == *count) {
+                return Err(format!(
+                    "run {run}: no signed head covers its last {} events (only its start is in the ledger entries exported): it was in progress when exported, or it was cut short; export it again once it has ended",
+                    count.saturating_sub(1)
                 ));
             }
             for e in entries {
@@ -347,13 +371,13 @@ impl Verified {
                             e.seq, e.kind
                         ));
                     }
-                    Some(s) if !key.verifies(s.seq, &s.hash, &s.signature) => {
+                    Some(s) if !key.verifies(s.seq, &s.run.to_string(), &s.hash, &s.signature) => {
                         return Err(format!(
                             "run {run}: the signature of its ledger entry {} is not key {fingerprint}'s",
                             e.seq
                         ));
                     }
-                    Some(s) if s.hash != e.hash => {
+                    Some(s) if s.hash != e.hash || s.run.as_str() != e.run => {
                         return Err(format!(
                             "run {run}: its history no longer matches what was signed (ledger entry {}, its {}: signed hash {}, now {})",
                             e.seq, e.kind, s.hash, e.hash

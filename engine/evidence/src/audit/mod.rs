@@ -95,6 +95,11 @@ pub fn export(
     Ok(Exported { events, runs })
 }
 
+/// How long a ledger entry may stay unsigned: a server signs each within a second or so
+/// of its making (and all it finds when it starts), so one older than this had its
+/// signature removed, or was made where no server with the key ran.
+pub const UNSIGNED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// What a check of the store found intact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreVerified {
@@ -108,7 +113,10 @@ pub struct StoreVerified {
 /// Every run's chain, that each ends where its row says, the ledger against the runs,
 /// and with `key` the ledger against the heads it signed. The error names the first
 /// thing wrong.
-pub fn verify_store(snapshot: &Snapshot, key: Option<&PublicKey>) -> Result<StoreVerified, String> {
+pub fn verify_store(
+    snapshot: &Snapshot,
+    key: Option<(&PublicKey, Timestamp)>,
+) -> Result<StoreVerified, String> {
     let mut events = 0;
     let mut heads = Vec::with_capacity(snapshot.runs.len());
     for (row, log) in &snapshot.runs {
@@ -125,11 +133,27 @@ pub fn verify_store(snapshot: &Snapshot, key: Option<&PublicKey>) -> Result<Stor
     ledger::verify(&snapshot.ledger, &heads).map_err(|bad| bad.to_string())?;
     let signed = match key {
         None => None,
-        Some(key) => Some((
-            key.fingerprint(),
-            crate::heads::check(&snapshot.ledger, &snapshot.signed, key)
-                .map_err(|m| m.to_string())?,
-        )),
+        Some((key, now)) => {
+            // When each entry was made: its run's creation or end.
+            let rows: std::collections::HashMap<&RunId, &RunRow> =
+                snapshot.runs.iter().map(|(r, _)| (&r.id, r)).collect();
+            let allowance = crate::heads::Allowance {
+                now,
+                max_age: UNSIGNED_FOR,
+                age: |e: &ledger::LedgerEntry| {
+                    let row = rows.get(&e.run)?;
+                    match e.kind {
+                        ledger::LedgerKind::Created => Some(row.created_at),
+                        ledger::LedgerKind::Finished => row.finished_at,
+                    }
+                },
+            };
+            Some((
+                key.fingerprint(),
+                crate::heads::check(&snapshot.ledger, &snapshot.signed, key, &allowance)
+                    .map_err(|m| m.to_string())?,
+            ))
+        }
     };
     Ok(StoreVerified {
         events,
