@@ -22,7 +22,7 @@ pub struct ServeConfig {
     /// for an approval does not count: it holds no action.
     pub max_runs: usize,
     /// Actions (step attempts and reconciliations) running at once across every run this
-    /// server drives; an attempt waits for a slot, its timeout counting.
+    /// server drives; a step starts only when a slot is free.
     pub max_actions: usize,
     /// How often the store is scanned for runs that need a driver, in milliseconds.
     pub scan_ms: u64,

@@ -50,9 +50,9 @@ impl Driver {
         };
         let (ctx, cancel) = self.action_ctx(&key);
         let (tx, secrets, k) = (self.done_tx.clone(), self.scrubber.clone(), key.clone());
-        let slots = self.e.slots.clone();
+        let taken = self.take_slot();
         let handle = tokio::spawn(async move {
-            let _slot = slot(slots).await;
+            let _slot = taken.await;
             let result = attempt_result(action.run(&ctx, input).await, &secrets);
             let _ = tx.send(Done::Attempt { key: k, result });
         });
@@ -76,9 +76,9 @@ impl Driver {
             });
         let (ctx, cancel) = self.action_ctx(&key);
         let (tx, secrets, k) = (self.done_tx.clone(), self.scrubber.clone(), key.clone());
-        let slots = self.e.slots.clone();
+        let taken = self.take_slot();
         let handle = tokio::spawn(async move {
-            let _slot = slot(slots).await;
+            let _slot = taken.await;
             let observed = match prepared {
                 Err(reason) => Reconciliation::Unknown { reason },
                 Ok((action, input)) => match action.reconcile(&ctx, input).await {
@@ -398,10 +398,22 @@ pub(crate) fn attempt_result(
     }
 }
 
-/// A slot among the engine's actions running at once (none when there is no limit),
-/// held until the action returns.
-async fn slot(
-    slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
-) -> Option<tokio::sync::OwnedSemaphorePermit> {
-    slots?.acquire_owned().await.ok()
+impl Driver {
+    /// A slot among the engine's actions running at once (none when there is no limit),
+    /// held by the action's task until it returns. The run was decided with a slot free
+    /// for it (see `parallel`), so it is taken now; should another run of this engine
+    /// have taken it in between, the action waits for the next.
+    fn take_slot(
+        &self,
+    ) -> impl std::future::Future<Output = Option<tokio::sync::OwnedSemaphorePermit>> + use<> {
+        let slots = self.e.slots.clone();
+        let now = slots.as_ref().map(|s| s.clone().try_acquire_owned());
+        async move {
+            match now {
+                None => None,
+                Some(Ok(permit)) => Some(permit),
+                Some(Err(_)) => slots?.acquire_owned().await.ok(),
+            }
+        }
+    }
 }

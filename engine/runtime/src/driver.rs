@@ -75,6 +75,8 @@ pub(crate) struct Driver {
     pub(crate) e: Engine,
     /// Notified when a command is submitted in this process (see `Engine::wake`).
     woken: Arc<tokio::sync::Notify>,
+    /// The engine's free action slots held the run back at its last decision.
+    capped: bool,
     pub(crate) state: RunState,
     lease: Lease,
     batch: Vec<Event>,
@@ -189,6 +191,7 @@ impl Engine {
             policy_refused: HashSet::new(),
             stored: Vec::new(),
             woken: Arc::new(tokio::sync::Notify::new()),
+            capped: false,
         };
         self.drivers
             .lock()
@@ -322,10 +325,12 @@ impl Driver {
             return Ok(());
         }
         let (env, actions) = (self.e.env.clone(), self.e.actions.clone());
+        let max_parallel = self.parallel();
+        self.capped = max_parallel < self.e.config.max_parallel;
         let cx = DecideCtx {
             env: &env,
             catalog: actions.as_ref(),
-            max_parallel: self.e.config.max_parallel,
+            max_parallel,
         };
         for _ in 0..1_000_000 {
             let events = self.state.decide(self.e.clock.now(), &cx);
@@ -459,6 +464,21 @@ impl Driver {
     }
 
     /// Whether deciding now would record anything (pure: nothing is applied).
+    /// Attempts the run may have in flight now: its `max_parallel`, and no more than the
+    /// engine's free action slots allow (a server's `max_actions`). An attempt is thus
+    /// recorded as started only when a slot is there for it: none waits for one, its
+    /// timeout counting, or is found "interrupted" by a restart without having run.
+    fn parallel(&self) -> usize {
+        match &self.e.slots {
+            None => self.e.config.max_parallel,
+            Some(slots) => self
+                .e
+                .config
+                .max_parallel
+                .min(self.state.in_flight() + slots.available_permits()),
+        }
+    }
+
     fn has_decisions(&self, now: Timestamp) -> bool {
         if self.stopping() {
             return false;
@@ -466,7 +486,7 @@ impl Driver {
         let cx = DecideCtx {
             env: &self.e.env,
             catalog: self.e.actions.as_ref(),
-            max_parallel: self.e.config.max_parallel,
+            max_parallel: self.parallel(),
         };
         !self.state.decide(now, &cx).is_empty()
             || crate::policy::owed(&self.e.config.approval_policies, &self.state)
@@ -523,6 +543,7 @@ impl Driver {
             && self.done_rx.is_empty()
             && !self.stopping()
             && !self.state.awaits_people()
+            && !self.capped
             && self.state.status == RunStatus::Running;
         if nothing_to_wait_for && self.state.stage != Stage::Done {
             return Err(EngineError::Invalid(format!(
@@ -547,6 +568,8 @@ impl Driver {
             Some(done) = self.done_rx.recv() => self.on_done(done)?,
             // A command for this run was just submitted here: read the inbox now.
             () = self.woken.notified() => self.next_poll = now,
+            // Steps wait for a free action slot: one is free, decide again.
+            Some(_free) = free_slot(self.e.slots.clone()), if self.capped => self.capped = false,
             () = tokio::time::sleep(at.since(now)) => self.on_timer().await?,
         }
         Ok(())
@@ -1013,6 +1036,12 @@ impl Driver {
         }
         let _ = self.e.store.release(&self.lease).await;
     }
+}
+
+/// Waits until one of the engine's action slots is free (it is given back at once: the
+/// attempt that takes it is decided next).
+async fn free_slot(slots: Option<Arc<tokio::sync::Semaphore>>) -> Option<()> {
+    slots?.acquire_owned().await.ok().map(drop)
 }
 
 /// A drive that is dropped mid-way (its task aborted, its process going down) takes its

@@ -181,8 +181,8 @@ impl Engine {
     }
 
     /// At most `n` actions (attempts and reconciliations) run at once across every run
-    /// this engine drives; an attempt waits for a slot once recorded as started, and its
-    /// timeout counts from then, so a server at its limit shows it as a step running long.
+    /// this engine drives: a run starts an attempt only when a slot is free, and waits for
+    /// one otherwise (see the driver's `parallel`).
     pub fn with_action_slots(mut self, n: usize) -> Self {
         self.slots = Some(Arc::new(tokio::sync::Semaphore::new(n.max(1))));
         self

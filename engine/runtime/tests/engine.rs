@@ -808,9 +808,21 @@ async fn action_slots_limit_the_actions_running_at_once_across_runs() {
         spawn_drive(&e, &a, DriveOptions::default()),
         spawn_drive(&e, &b, DriveOptions::default()),
     );
+    let started = tokio::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(fakes.calls_of("log").len(), 1, "one action at a time");
     for d in [da, db] {
         assert_eq!(finished(&d.await.unwrap().unwrap()), &Outcome::Succeeded);
+    }
+    // The second attempt was recorded as started only when the slot was free: each had
+    // its whole 10 s, one after the other, and neither was cut short by the wait.
+    assert_eq!(started.elapsed(), Duration::from_secs(20));
+    for run in [&a, &b] {
+        let steps = store.steps(run).await.unwrap();
+        let took = steps[0]
+            .finished_at
+            .unwrap()
+            .since(steps[0].started_at.unwrap());
+        assert_eq!(took, Duration::from_secs(10), "{steps:?}");
     }
 }
