@@ -114,6 +114,12 @@ impl Client {
             let pem = std::fs::read(path).map_err(|e| {
                 ClientError::Config(format!("DRCTL_CA_CERT {}: {e}", path.display()))
             })?;
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(ClientError::Config(format!(
+                    "DRCTL_CA_CERT {}: holds no PEM certificate",
+                    path.display()
+                )));
+            }
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
                 ClientError::Config(format!(
                     "DRCTL_CA_CERT {}: not a PEM certificate: {e}",

@@ -50,11 +50,30 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
             "no certificate in it (PEM `CERTIFICATE` blocks)".into(),
         ));
     }
-    // The key's own error names no part of it.
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
+    let key_err = |why: String| TlsError::Key {
         path: key.display().to_string(),
-        why: e.to_string(),
-    })?;
+        why,
+    };
+    // Whoever reads the key can pose as this server.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(key)
+            .map_err(|e| key_err(e.to_string()))?
+            .permissions(),
+    );
+    if mode & 0o077 != 0 {
+        return Err(key_err(format!(
+            "others may read or write it (mode {:o}): `chmod 600` it",
+            mode & 0o777
+        )));
+    }
+    let text = std::fs::read(key).map_err(|e| key_err(e.to_string()))?;
+    if text.windows(b"ENCRYPTED".len()).any(|w| w == b"ENCRYPTED") {
+        return Err(key_err(
+            "an encrypted key: give it decrypted (`openssl pkey -in KEY -out PLAIN`), readable by the server alone".into(),
+        ));
+    }
+    // The key's own error names no part of it.
+    let key_der = PrivateKeyDer::from_pem_slice(&text).map_err(|e| key_err(e.to_string()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Need;
-use super::problem::{Problem, ReadRefusals};
+use super::problem::{ExportRefusals, Problem, ReadRefusals};
 use super::{Api, Authed, require, store_problem};
 
 /// How a report is written.
@@ -160,7 +160,7 @@ pub struct ExportQuery {
 #[utoipa::path(get, path = "/api/v1/audit/export", operation_id = "audit_export", params(ExportQuery),
     security(("bearer" = [])),
     responses((status = 200, description = "The export",
-        content((String = "application/x-ndjson"), (String = "text/csv"))), ReadRefusals))]
+        content((String = "application/x-ndjson"), (String = "text/csv"))), ExportRefusals))]
 pub async fn export(
     State(api): State<Api>,
     Authed(caller): Authed,
@@ -181,6 +181,14 @@ pub async fn export(
             .transpose()
     };
     let (since, until) = (time("since", &q.since)?, time("until", &q.until)?);
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        return Err(Problem::invalid(
+            "`since` must come before `until`",
+            Vec::new(),
+        ));
+    }
     let run = match &q.run {
         Some(prefix) => Some(api.row(prefix).await?.0),
         None => None,
@@ -209,10 +217,19 @@ pub async fn export(
         ExportFormat::Jsonl => (AuditFormat::Jsonl, "application/x-ndjson"),
         ExportFormat::Csv => (AuditFormat::Csv, "text/csv; charset=utf-8"),
     };
+    // One export at a time: each reads the whole store into memory.
+    let permit = api.2.clone().try_acquire_owned().map_err(|_| {
+        Problem::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "an audit export is under way; try again when it has ended",
+        )
+    })?;
     let snapshot = api.0.store.snapshot().await.map_err(store_problem)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let by = (caller.identity, api.0.clock.now());
     tokio::task::spawn_blocking(move || {
+        let _held = permit;
         let out = std::io::BufWriter::with_capacity(64 * 1024, Pipe(tx.clone()));
         // A client that goes away ends the export: the pipe's write fails.
         if let Err(e) = audit::export(&snapshot, &filters, format, out, (&by.0, by.1)) {

@@ -45,7 +45,15 @@ pub const MAX_BODY: usize = 1 << 20;
 
 /// What every handler shares: the parts, and the permits of live event streams.
 #[derive(Clone)]
-pub struct Api(Arc<Parts>, Arc<tokio::sync::Semaphore>);
+pub struct Api(
+    Arc<Parts>,
+    Arc<tokio::sync::Semaphore>,
+    /// Audit exports under way (each reads the whole store into memory).
+    Arc<tokio::sync::Semaphore>,
+);
+
+/// Audit exports at once: each holds a snapshot of the whole store in memory.
+pub const MAX_EXPORTS: usize = 1;
 
 /// Live event streams open at once; more are refused (429) rather than let readers
 /// take the memory and the store's connections the drivers need.
@@ -69,6 +77,7 @@ impl Api {
         Self(
             Arc::new(parts),
             Arc::new(tokio::sync::Semaphore::new(MAX_FOLLOWERS)),
+            Arc::new(tokio::sync::Semaphore::new(MAX_EXPORTS)),
         )
     }
 

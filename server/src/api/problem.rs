@@ -133,6 +133,8 @@ refusals! {
     RunbookRefusals: 401, 404, 409;
     /// A live stream: also too many streams.
     FollowRefusals: 401, 404, 422, 429;
+    /// The audit export: also an export already under way.
+    ExportRefusals: 401, 404, 422, 429;
     /// An action without a body: also a role too low, or refused by the run's state.
     ActRefusals: 401, 403, 404, 409, 422;
     /// An action with a JSON body: also malformed, too large, or not JSON.

@@ -42,6 +42,20 @@ impl Filters {
     }
 }
 
+/// `--since` and `--until`, checked: each a time, the first before the second.
+pub(crate) fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> anyhow::Result<(Option<Timestamp>, Option<Timestamp>)> {
+    let (s, u) = (time("--since", since)?, time("--until", until)?);
+    if let (Some(a), Some(b)) = (s, u)
+        && a >= b
+    {
+        anyhow::bail!("--since must come before --until");
+    }
+    Ok((s, u))
+}
+
 /// A time given to --since or --until.
 pub(crate) fn time(flag: &str, text: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
     text.map(|t| {
@@ -58,8 +72,7 @@ pub(crate) fn export(
     format: Format,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let since = time("--since", filters.since.as_deref())?;
-    let until = time("--until", filters.until.as_deref())?;
+    let (since, until) = window(filters.since.as_deref(), filters.until.as_deref())?;
     runtime()?.block_on(async {
         let store = open(db).await?;
         let only = match &filters.run {

@@ -266,8 +266,7 @@ async fn dispatch(
                 },
         } => {
             // Bad times are refused here, as locally, before anything is asked.
-            crate::commands::audit::time("--since", since.as_deref())?;
-            crate::commands::audit::time("--until", until.as_deref())?;
+            crate::commands::audit::window(since.as_deref(), until.as_deref())?;
             let mut query: Vec<(&str, String)> = vec![(
                 "format",
                 match format {
@@ -454,7 +453,12 @@ async fn export(
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
     );
-    client.export(query, &mut file).await?;
+    if let Err(e) = client.export(query, &mut file).await {
+        // A part of an export is no export: nothing is left to be taken for one.
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(e.into());
+    }
     drop(file);
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -463,10 +467,13 @@ async fn export(
             eprint(&crate::commands::audit::exported(v.events, v.runs));
             Ok(ExitCode::SUCCESS)
         }
-        Err(bad) => anyhow::bail!(
-            "the export the server sent is not whole ({}:{bad}); try again",
-            path.display()
-        ),
+        Err(bad) => {
+            eprint(&format!(
+                "{}:{bad}\nThe export does not verify: it was cut short on the way, or the server's database is damaged (`drctl audit verify` where it is tells).\n",
+                path.display()
+            ));
+            Ok(ExitCode::from(1))
+        }
     }
 }
 
