@@ -125,8 +125,6 @@ macro_rules! refusals {
 refusals! {
     /// No token.
     TokenRefusals: 401;
-    /// A list: no token, a bad query.
-    ListRefusals: 401, 422;
     /// One thing read: no token, not found, a bad id or query.
     ReadRefusals: 401, 404, 422;
     /// A runbook by name: also two files claiming the name.

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Need;
-use super::problem::{ActRefusals, BodyRefusals, ListRefusals, Problem, ReadRefusals};
+use super::problem::{ActRefusals, BodyRefusals, Problem, ReadRefusals};
 use super::{Api, Authed, Body, MaybeBody, require, store_problem};
 use crate::ops::deliver::{Delivered, WAIT, deliver};
 use crate::ops::runs::RunQuery;
@@ -41,12 +41,13 @@ pub struct ListQuery {
     #[param(format = DateTime)]
     pub since: Option<String>,
     /// The `next` of the page before: the runs listed after it.
+    #[param(pattern = r"^run_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
     pub cursor: Option<String>,
 }
 
 /// Runs, newest first.
 #[utoipa::path(get, path = "/api/v1/runs", operation_id = "list_runs", params(ListQuery), security(("bearer" = [])),
-    responses((status = 200, body = RunList), ListRefusals))]
+    responses((status = 200, body = RunList), ReadRefusals))]
 pub async fn list(
     State(api): State<Api>,
     Authed(caller): Authed,
