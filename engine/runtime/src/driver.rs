@@ -60,6 +60,9 @@ pub(crate) enum Done {
 }
 
 /// A task out in the world.
+/// How many times an append the store did not answer is tried again (100 ms, doubling).
+const APPEND_TRIES: u32 = 5;
+
 /// How soon a lease renewal the store did not answer is tried again.
 const RENEW_RETRY: Duration = Duration::from_secs(1);
 
@@ -77,6 +80,8 @@ pub(crate) struct Driver {
     woken: Arc<tokio::sync::Notify>,
     /// The engine's free action slots held the run back at its last decision.
     capped: bool,
+    /// The version and the commands of the batch `build` made last (see `rebuilt`).
+    last_built: (u64, Vec<Taken>),
     pub(crate) state: RunState,
     lease: Lease,
     batch: Vec<Event>,
@@ -192,6 +197,7 @@ impl Engine {
             stored: Vec::new(),
             woken: Arc::new(tokio::sync::Notify::new()),
             capped: false,
+            last_built: (0, Vec::new()),
         };
         self.drivers
             .lock()
@@ -387,8 +393,7 @@ impl Driver {
         if poll {
             self.next_poll = now.plus(self.e.config.poll);
         }
-        // A store that does not answer this cheap read is asked again at the next poll;
-        // a write that fails ends the drive (its attempts with it), to be driven again.
+        // A store that does not answer this cheap read is asked again at the next poll.
         let inbox = poll
             && match self.e.store.has_commands(&self.state.id).await {
                 Ok(waiting) => waiting,
@@ -400,7 +405,7 @@ impl Driver {
         }
         let (store, lease) = (self.e.store.clone(), self.lease.clone());
         let mut failed = None;
-        let appended = store
+        let mut appended = store
             .append(&lease, now, &mut |commands| match self.build(commands) {
                 Ok(batch) => batch,
                 Err(e) => {
@@ -412,6 +417,52 @@ impl Driver {
         if let Some(e) = failed {
             return Err(e);
         }
+        // A store that did not answer (busy, an I/O hiccup): the same batch is offered
+        // again. It was built into the state already, so it is stored as built: the same
+        // events at the same version, the same commands marked taken (only this driver
+        // takes them, and they wait until it does). Should the first try have committed
+        // after all, the version check refuses the second, and the drive ends.
+        let mut backoff = Duration::from_millis(100);
+        for _ in 0..APPEND_TRIES {
+            let Err(StoreError::Unavailable(why)) = &appended else {
+                break;
+            };
+            self.e.observer.notice(
+                &self.state,
+                &format!(
+                    "cannot store run {}'s events ({why}); trying again",
+                    self.state.id
+                ),
+            );
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+            appended = match self.rebuilt()? {
+                // Nothing was built (the store failed before asking): build afresh.
+                None => {
+                    let mut failed = None;
+                    let again = store
+                        .append(&lease, self.e.clock.now(), &mut |commands| match self
+                            .build(commands)
+                        {
+                            Ok(batch) => batch,
+                            Err(e) => {
+                                failed = Some(e);
+                                None
+                            }
+                        })
+                        .await;
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
+                    again
+                }
+                Some(batch) => {
+                    store
+                        .append(&lease, self.e.clock.now(), &mut |_| Some(batch.clone()))
+                        .await
+                }
+            };
+        }
         appended?;
         for e in std::mem::take(&mut self.stored) {
             self.e.observer.on_event(&self.state, &e);
@@ -420,6 +471,27 @@ impl Driver {
             self.attach(key, child);
         }
         Ok(())
+    }
+
+    /// The batch `build` made last, again (its events are in `stored` until they are
+    /// stored): what a failed append offers the store once more. `None` when the failed
+    /// append built nothing. Its projection covers every step: the step rows are the
+    /// state's, whatever the first one covered.
+    fn rebuilt(&self) -> Result<Option<Batch>, EngineError> {
+        if self.stored.is_empty() {
+            return Ok(None);
+        }
+        let (expected, taken) = self.last_built.clone();
+        Ok(Some(Batch {
+            expected,
+            events: self
+                .stored
+                .iter()
+                .map(encode)
+                .collect::<Result<Vec<_>, _>>()?,
+            projection: projection(&self.state, &touched(&self.stored), true),
+            taken,
+        }))
     }
 
     /// The batch of one append, given the commands waiting: see `store_batch`.
@@ -444,6 +516,7 @@ impl Driver {
         }
         let events = std::mem::take(&mut self.batch);
         let expected = self.state.version - events.len() as u64;
+        self.last_built = (expected, taken.clone());
         let all = self.state.stage != self.stage_before
             || events.iter().any(|e| {
                 matches!(

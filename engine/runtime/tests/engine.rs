@@ -826,3 +826,29 @@ async fn action_slots_limit_the_actions_running_at_once_across_runs() {
         assert_eq!(took, Duration::from_secs(10), "{steps:?}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_append_the_store_does_not_commit_is_offered_again_as_built() {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = memory.clone();
+    let fakes = Fakes::new();
+    let e = engine(store.clone(), fakes.clone(), "w1");
+    let yaml = "runbook: t\nsteps:\n  - { id: a, action: log, with: { message: one } }\n  - { id: b, needs: [a], action: log, with: { message: two } }\n  - { id: c, needs: [b], action: log, with: { message: three } }\n";
+    let run = create(&e, yaml, Map::new()).await;
+    memory.fail_appends(4);
+    let end = e.drive(&run, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    assert_eq!(fakes.calls_of("log").len(), 3, "each step ran once");
+    let events = store.events(&run, 0).await.unwrap();
+    drctl_store::chain::verify(&run, &events).unwrap();
+    let started = events
+        .iter()
+        .filter(|e| e.kind == "attempt_started")
+        .count();
+    assert_eq!(started, 3, "no event stored twice");
+    // A store that never answers ends the drive, after its tries.
+    let again = create(&e, yaml, Map::new()).await;
+    memory.fail_appends(usize::MAX);
+    assert!(e.drive(&again, DriveOptions::default()).await.is_err());
+    memory.fail_appends(0);
+}

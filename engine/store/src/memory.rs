@@ -30,6 +30,8 @@ struct Inner {
     signed: Vec<crate::rows::SignedHead>,
     /// Renewals still to refuse as `Unavailable` (see `fail_renewals`).
     failing_renewals: usize,
+    /// Appends still to fail after their batch is built (see `fail_appends`).
+    failing_appends: usize,
     /// Every event's run and seq, in the order stored: the cursor is the index + 1.
     feed: Vec<(RunId, u64)>,
 }
@@ -46,6 +48,14 @@ impl MemoryStore {
     pub fn fail_renewals(&self, n: usize) {
         if let Ok(mut inner) = self.inner.lock() {
             inner.failing_renewals = n;
+        }
+    }
+
+    /// Makes the next `n` appends fail after their batch is built, as a commit that fails
+    /// would (`usize::MAX`: all of them).
+    pub fn fail_appends(&self, n: usize) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.failing_appends = n;
         }
     }
 
@@ -140,6 +150,13 @@ impl RunWriter for MemoryStore {
         let Some(a) = build(&waiting) else {
             return Ok(None);
         };
+        if inner.failing_appends > 0 {
+            // As a commit that fails: the batch was built, nothing is stored.
+            inner.failing_appends -= 1;
+            return Err(StoreError::Unavailable(
+                "appends are failing (a test asked)".into(),
+            ));
+        }
         let row = inner
             .runs
             .get(&lease.run)
