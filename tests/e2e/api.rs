@@ -683,3 +683,43 @@ fn an_interrupted_step_is_decided_and_the_run_resumed_through_the_api() {
     assert!(second.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn clients_that_connect_and_say_nothing_are_closed_and_do_not_block_others() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("drctl-api-idle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = config_file("api-idle", "[serve]\n");
+    let (mut server, http) = serve(&dir, &config);
+    // Idle connections, and one that sends half a request head and stops.
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(http.addr).unwrap())
+        .collect();
+    let mut slow = TcpStream::connect(http.addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let asked = Instant::now();
+    assert_eq!(http.call("GET", "/healthz", None, None).status, 200);
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    // The half-sent head is cut off after the server's 10 s.
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    let waited = asked.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(20),
+        "closed after {waited:?}"
+    );
+    drop(idle);
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(server.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -40,6 +40,12 @@ use crate::{Handle, ServeConfig};
 use auth::{Caller, Need};
 use problem::Problem;
 
+/// How long a client may take to send a request's head.
+pub const HEADERS: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connections open at once.
+pub const MAX_CONNECTIONS: usize = 1024;
+
 /// The largest body an operation takes.
 pub const MAX_BODY: usize = 1 << 20;
 
@@ -111,19 +117,55 @@ impl Api {
             .with_state(self)
     }
 
-    /// Answers on `listener` until `stop` is cancelled; requests under way finish.
+    /// Answers on `listener` until `stop` is cancelled; requests under way finish (the
+    /// host gives them a deadline). HTTP/1.1, with what `axum::serve` does not set: a
+    /// client must send its request's head within [`HEADERS`], and at most
+    /// [`MAX_CONNECTIONS`] connections are open at once (more wait in the kernel's
+    /// backlog), so clients that connect and say nothing cannot take the server.
     pub async fn serve<L>(
         self,
-        listener: L,
+        mut listener: L,
         stop: tokio_util::sync::CancellationToken,
     ) -> std::io::Result<()>
     where
         L: axum::serve::Listener,
-        L::Addr: std::fmt::Debug,
     {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
+        let router = self.router();
+        let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let permit = tokio::select! {
+                () = stop.cancelled() => break,
+                permit = open.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let io = tokio::select! {
+                () = stop.cancelled() => break,
+                (io, _) = listener.accept() => io,
+            };
+            let service = hyper_util::service::TowerToHyperService::new(router.clone());
+            let stop = stop.clone();
+            connections.spawn(async move {
+                let _open = permit;
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADERS)
+                    .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+                let mut connection = std::pin::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    () = stop.cancelled() => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
+            });
+            while connections.try_join_next().is_some() {}
+        }
+        while connections.join_next().await.is_some() {}
+        Ok(())
     }
 
     fn groups_of(&self, identity: &str) -> Vec<String> {
