@@ -237,7 +237,7 @@ impl Observer for Counting {
         match &event.kind {
             // Counted where every run starts, whoever started it (the API, a detached
             // `drctl run`, a trigger): once per run.
-            EventKind::RunStarted { .. } => m.run_started(&run.created.trigger),
+            EventKind::RunStarted { .. } => m.run_started(run.created.trigger.kind()),
             // A long-lived server forgets the starts of a run that is over.
             EventKind::RunFinished { .. } => {
                 if let Ok(mut started) = m.started.lock() {

@@ -40,7 +40,8 @@ pub struct RunView {
     pub version: u64,
     /// A drill, not a real incident.
     pub drill: bool,
-    /// What started it: `manual`, `api`, a schedule, a webhook.
+    /// What started it: `manual`, `api`, `schedule:<name>`, `webhook:<name>`, `call from
+    /// <run>`.
     pub trigger: String,
 }
 
@@ -68,7 +69,7 @@ impl RunView {
             finished_at: row.finished_at,
             version: row.version,
             drill: row.drill,
-            trigger: row.trigger,
+            trigger: row.trigger.to_string(),
         }
     }
 

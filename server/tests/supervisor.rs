@@ -38,7 +38,7 @@ async fn create(e: &Engine, yaml: &str) -> RunId {
         callees: Vec::new(),
         params: Map::new(),
         actor: "alice".into(),
-        trigger: "manual".into(),
+        trigger: drctl_core::Trigger::Manual,
         drill: false,
         parent: None,
     })
@@ -207,7 +207,7 @@ fn what_needs_a_driver() {
             owner: owner.map(str::to_owned),
             lease_until: until.map(Timestamp::from_millis),
             drill: false,
-            trigger: "manual".into(),
+            trigger: drctl_core::Trigger::Manual,
         };
     assert!(needs_driver(&row("created", None, None, 99_000), now, &limits).is_none());
     assert!(needs_driver(&row("created", None, None, 97_000), now, &limits).is_some());

@@ -12,6 +12,7 @@
 //! - [`suggest`]: "did you mean ...?" for mistyped names.
 //! - [`json`]: how deeply a value given by a person may nest.
 //! - [`time`]: `Timestamp` and the `Clock` trait (with a `ManualClock` for tests).
+//! - [`trigger`]: what started a run.
 //! - [`action`]: `ActionSpec`, what an action declares about itself (name, schema,
 //!   idempotency, whether it can reconcile after a crash), the `ActionCatalog` through
 //!   which the compiler looks actions up, and the async `Action` trait (`run`,
@@ -26,6 +27,7 @@ pub mod ids;
 pub mod json;
 pub mod schema;
 pub mod time;
+pub mod trigger;
 
 pub use action::{
     Action, ActionCatalog, ActionCtx, ActionError, ActionRegistry, ActionSpec, INHERITED_ENV,
@@ -36,4 +38,5 @@ pub use ids::{ActionName, IdError, ParamName, RunId, RunbookName, SecretName, St
 pub use schema::{Field, ObjectSchema, SchemaError, SchemaErrorKind, SchemaInput, Shape, Ty};
 pub use suggest::did_you_mean;
 pub use time::{Clock, ManualClock, Timestamp};
+pub use trigger::Trigger;
 pub mod suggest;

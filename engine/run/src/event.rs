@@ -251,8 +251,7 @@ pub struct RunCreated {
     pub params: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentLink>,
-    /// `manual`, `schedule` or `webhook:<name>`.
-    pub trigger: String,
+    pub trigger: drctl_core::Trigger,
     pub drill: bool,
 }
 

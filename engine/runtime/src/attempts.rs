@@ -151,7 +151,7 @@ impl Driver {
             callees: Vec::new(),
             params,
             actor: self.state.created_by.clone(),
-            trigger: format!("call from {}", self.state.id),
+            trigger: drctl_core::Trigger::Call(self.state.id.clone()),
             drill: created.drill,
             parent: Some(ParentLink {
                 run: self.state.id.clone(),

@@ -21,7 +21,7 @@ pub struct NewRunRequest {
     /// Resolved params (defaults applied).
     pub params: Map<String, Value>,
     pub actor: String,
-    pub trigger: String,
+    pub trigger: drctl_core::Trigger,
     pub drill: bool,
     pub parent: Option<ParentLink>,
 }

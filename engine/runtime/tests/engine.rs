@@ -365,7 +365,7 @@ async fn a_call_step_runs_a_pinned_sub_run_linked_to_its_parent() {
             )],
             params: Map::new(),
             actor: "alice".into(),
-            trigger: "manual".into(),
+            trigger: drctl_core::Trigger::Manual,
             drill: false,
             parent: None,
         })
@@ -402,7 +402,7 @@ async fn a_parent_waits_for_a_sub_run_that_another_process_drives() {
             )],
             params: Map::new(),
             actor: "alice".into(),
-            trigger: "manual".into(),
+            trigger: drctl_core::Trigger::Manual,
             drill: false,
             parent: None,
         })
@@ -728,7 +728,7 @@ async fn an_approval_policy_approves_a_drill_as_a_recorded_approver_and_leaves_o
         callees: Vec::new(),
         params: Map::new(),
         actor: "alice".into(),
-        trigger: "schedule".into(),
+        trigger: drctl_core::Trigger::Schedule(String::new()),
         drill,
         parent: None,
     };

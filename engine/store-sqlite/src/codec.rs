@@ -56,7 +56,12 @@ pub(crate) fn run_row(r: &SqliteRow) -> Result<RunRow, StoreError> {
         owner: r.try_get("owner").map_err(db)?,
         lease_until: ts(r.try_get("lease_until").map_err(db)?),
         drill: r.try_get::<i64, _>("drill").map_err(db)? != 0,
-        trigger: r.try_get("trigger").map_err(db)?,
+        trigger: {
+            let text: String = r.try_get("trigger").map_err(db)?;
+            drctl_core::Trigger::parse(&text).ok_or_else(|| {
+                StoreError::Corrupt(format!("a run with the unknown trigger `{text}`"))
+            })?
+        },
     })
 }
 

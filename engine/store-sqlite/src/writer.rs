@@ -41,7 +41,7 @@ impl RunWriter for SqliteStore {
         .bind(run.created_at.as_millis())
         .bind(&events[0].hash)
         .bind(i64::from(run.drill))
-        .bind(&run.trigger)
+        .bind(run.trigger.to_string())
         .execute(&mut *tx)
         .await
         .map_err(db)?;

@@ -39,7 +39,7 @@ async fn reopening_keeps_everything() {
             actor: "a".into(),
             created_at: Timestamp::from_millis(1),
             drill: false,
-            trigger: "manual".into(),
+            trigger: drctl_core::Trigger::Manual,
         };
         let first = NewEvent {
             at: Timestamp::from_millis(1),

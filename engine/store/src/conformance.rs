@@ -41,7 +41,7 @@ fn new_run(id: &RunId, parent: Option<&RunId>) -> NewRun {
         actor: "alice".into(),
         created_at: at(0),
         drill: parent.is_some(),
-        trigger: "manual".into(),
+        trigger: drctl_core::Trigger::Manual,
     }
 }
 
@@ -685,7 +685,10 @@ async fn lists_resolve_and_children(s: &dyn Store) {
         "the page after `child`"
     );
     let row = s.run(&child).await.unwrap().unwrap();
-    assert_eq!((row.drill, row.trigger.as_str()), (true, "manual"));
+    assert_eq!(
+        (row.drill, row.trigger),
+        (true, drctl_core::Trigger::Manual)
+    );
     assert_eq!(s.resolve(parent.as_str()).await.unwrap(), parent);
     assert!(matches!(
         s.resolve("run_").await,

@@ -18,8 +18,8 @@ pub struct NewRun {
     pub created_at: Timestamp,
     /// A drill, not a real incident.
     pub drill: bool,
-    /// What started it: `manual`, `api`, a schedule, a webhook.
-    pub trigger: String,
+    /// What started it.
+    pub trigger: drctl_core::Trigger,
 }
 
 /// A run's status as its row stores it (the text column holds `as_str`).
@@ -109,8 +109,8 @@ pub struct RunRow {
     pub lease_until: Option<Timestamp>,
     /// A drill, not a real incident.
     pub drill: bool,
-    /// What started it: `manual`, `api`, a schedule, a webhook.
-    pub trigger: String,
+    /// What started it.
+    pub trigger: drctl_core::Trigger,
 }
 
 impl RunRow {

@@ -216,7 +216,7 @@ pub async fn start(
             callees,
             params: resolved.to_map(),
             actor: caller.identity,
-            trigger: "api".into(),
+            trigger: drctl_core::Trigger::Api,
             drill: req.drill,
             parent: None,
         })

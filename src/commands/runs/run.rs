@@ -77,7 +77,7 @@ pub(crate) fn run(
                 callees,
                 params: resolved.to_map(),
                 actor: actor(),
-                trigger: "manual".into(),
+                trigger: drctl_core::Trigger::Manual,
                 drill: flags.drill,
                 parent: None,
             })

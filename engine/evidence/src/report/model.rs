@@ -24,7 +24,7 @@ pub struct RunReport {
     pub status: String,
     pub detail: Option<String>,
     pub drill: bool,
-    pub trigger: String,
+    pub trigger: drctl_core::Trigger,
     pub started_by: String,
     pub created_at: String,
     pub finished_at: Option<String>,

@@ -59,7 +59,7 @@ impl Sim {
             callees: Default::default(),
             params: all,
             parent: None,
-            trigger: "manual".into(),
+            trigger: drctl_core::Trigger::Manual,
             drill: false,
         };
         let first = Event {

@@ -56,7 +56,7 @@ pub async fn create(e: &Engine, yaml: &str, params: Map<String, Value>) -> RunId
         callees: Vec::new(),
         params,
         actor: "alice".into(),
-        trigger: "manual".into(),
+        trigger: drctl_core::Trigger::Manual,
         drill: false,
         parent: None,
     })
