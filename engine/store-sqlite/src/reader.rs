@@ -218,8 +218,8 @@ impl RunReader for SqliteStore {
         rows.iter().map(ledger_entry).collect()
     }
 
-    async fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        self.read_snapshot().await
+    async fn snapshot(&self, only: Option<&RunId>) -> Result<Snapshot, StoreError> {
+        self.read_snapshot(only).await
     }
 }
 
@@ -247,22 +247,43 @@ impl SqliteStore {
     /// Reads a [`Snapshot`] in one read transaction, so that runs appending meanwhile are
     /// seen either before or after an append, never half-way: an audit that reads row,
     /// events and ledger separately would take a live run for a tampered one.
-    pub(crate) async fn read_snapshot(&self) -> Result<Snapshot, StoreError> {
+    pub(crate) async fn read_snapshot(&self, only: Option<&RunId>) -> Result<Snapshot, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let rows = sqlx::query(concat!(
+        // One run (an export of `--run`) reads that run's rows alone, by their indexes.
+        const ALL_RUNS: &str = concat!(
             "SELECT ",
             run_columns!(),
             " FROM runs ORDER BY created_at, id"
-        ))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let events = sqlx::query(
-            "SELECT run_id, seq, at, actor, kind, body, prev_hash, hash FROM events ORDER BY run_id, seq",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
+        );
+        const ONE_RUN: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = ?");
+        const ALL_EVENTS: &str = "SELECT run_id, seq, at, actor, kind, body, prev_hash, hash \
+             FROM events ORDER BY run_id, seq";
+        const ONE_RUNS_EVENTS: &str = "SELECT run_id, seq, at, actor, kind, body, prev_hash, hash \
+             FROM events WHERE run_id = ? ORDER BY seq";
+        let (rows, events) = match only {
+            None => (
+                sqlx::query(ALL_RUNS)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db)?,
+                sqlx::query(ALL_EVENTS)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db)?,
+            ),
+            Some(id) => (
+                sqlx::query(ONE_RUN)
+                    .bind(id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db)?,
+                sqlx::query(ONE_RUNS_EVENTS)
+                    .bind(id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db)?,
+            ),
+        };
         let ledger = sqlx::query(LEDGER).fetch_all(&mut *tx).await.map_err(db)?;
         let signed = sqlx::query(crate::signed::SIGNED)
             .fetch_all(&mut *tx)

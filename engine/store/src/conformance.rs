@@ -760,6 +760,25 @@ async fn the_ledger_records_each_run_created_and_finished(s: &dyn Store) {
         "a run removed is found"
     );
 
+    // A snapshot of everything, or of one run (with the whole ledger either way).
+    let all = s.snapshot(None).await.unwrap();
+    assert_eq!(
+        all.runs
+            .iter()
+            .map(|(r, e)| (r.id.clone(), e.len()))
+            .collect::<Vec<_>>(),
+        [(a.clone(), 3), (b.clone(), 1)]
+    );
+    let one = s.snapshot(Some(&b)).await.unwrap();
+    assert_eq!(
+        one.runs
+            .iter()
+            .map(|(r, e)| (r.id.clone(), e.len()))
+            .collect::<Vec<_>>(),
+        [(b.clone(), 1)]
+    );
+    assert_eq!(one.ledger, all.ledger);
+
     // Signed heads: the entries after the last signed one, and signatures kept once.
     assert_eq!(s.last_signed("k1").await.unwrap(), None);
     let after: Vec<u64> = s

@@ -497,11 +497,12 @@ impl RunReader for MemoryStore {
         Ok(self.lock()?.ledger.clone())
     }
 
-    async fn snapshot(&self) -> Result<crate::rows::Snapshot, StoreError> {
+    async fn snapshot(&self, only: Option<&RunId>) -> Result<crate::rows::Snapshot, StoreError> {
         let inner = self.lock()?;
         let mut runs: Vec<(RunRow, Vec<StoredEvent>)> = inner
             .runs
             .values()
+            .filter(|row| only.is_none_or(|id| row.id == *id))
             .map(|row| {
                 let events = inner.events.get(&row.id).cloned().unwrap_or_default();
                 (row.clone(), events)

@@ -151,8 +151,9 @@ pub trait RunReader: Send + Sync {
     ) -> Result<Vec<(u64, StoredEvent)>, StoreError>;
     /// The whole store-wide ledger, in order.
     async fn ledger(&self) -> Result<Vec<crate::ledger::LedgerEntry>, StoreError>;
-    /// Every run with its events, the ledger and its signatures, as one state.
-    async fn snapshot(&self) -> Result<crate::rows::Snapshot, StoreError>;
+    /// Every run with its events (or the one run `only`), the whole ledger and its
+    /// signatures, as one state.
+    async fn snapshot(&self, only: Option<&RunId>) -> Result<crate::rows::Snapshot, StoreError>;
 }
 
 /// Signatures over ledger heads, made by a server's key (see drctl-evidence): what

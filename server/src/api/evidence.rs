@@ -219,7 +219,12 @@ pub async fn export(
             "an audit export is under way; try again when it has ended",
         )
     })?;
-    let snapshot = api.0.store.snapshot().await.map_err(store_problem)?;
+    let snapshot = api
+        .0
+        .store
+        .snapshot(filters.run.as_ref())
+        .await
+        .map_err(store_problem)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let by = (caller.identity, api.0.clock.now());
     tokio::task::spawn_blocking(move || {

@@ -81,7 +81,7 @@ pub(crate) fn export(
         };
         // One consistent state, oldest run first (an export reads as a history): runs
         // that append meanwhile appear as they were, their manifest entries agreeing.
-        let snapshot = store.snapshot().await?;
+        let snapshot = store.snapshot(only.as_ref()).await?;
         let sink: Box<dyn std::io::Write> = match out {
             Some(path) => Box::new(std::io::BufWriter::new(
                 std::fs::File::create(path)
@@ -158,7 +158,7 @@ pub(crate) fn verify(
     runtime()?.block_on(async {
         let store = open(db).await?;
         // One consistent state: runs that append meanwhile are not taken for tampering.
-        let snapshot = store.snapshot().await?;
+        let snapshot = store.snapshot(None).await?;
         let now = SystemClock::new().now();
         match audit::verify_store(&snapshot, key.as_ref().map(|k| (k, now))) {
             Ok(v) => {
