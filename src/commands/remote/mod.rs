@@ -21,19 +21,17 @@ use drctl_connectors::Registry;
 use drctl_core::Clock as _;
 use drctl_engine::clock::SystemClock;
 use drctl_run::event::Verdict;
-use drctl_runbook::params::{parse_assignments, resolve_text};
 use drctl_server::api::approvals::VerdictArg;
 use drctl_server::api::evidence::ReportFormat as RemoteFormat;
 use drctl_server::api::runs::{DecisionArg, StartRequest};
 use drctl_server::client::{Client, ClientError};
 use drctl_server::ops::deliver::Delivered;
 use drctl_server::ops::runs::RunQuery;
-use drctl_server::ops::start;
 use drctl_server::views::{CommandResult, StatusArg};
 
 use crate::cli::{AuditCommand, AuditFormat, Command, ReportFormat, StepDecision};
 use crate::commands::runs::{approve, cancel, ls, show, step};
-use crate::commands::{eprint, load_valid, print};
+use crate::commands::{eprint, print};
 
 /// Runs `command` against the server at `url`; `None` for a command that does not go
 /// through a server (validate, graph, plan, actions: they read local files only).
@@ -362,31 +360,11 @@ async fn start_run(
     if no_wait {
         anyhow::bail!("--no-wait does not go with --server: the server's run waits for its lock");
     }
-    let (source, runbook) = match load_valid(registry, file)? {
-        Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
-    };
-    let resolved =
-        match parse_assignments(params).and_then(|given| resolve_text(&runbook.params, &given)) {
-            Ok(r) => r,
-            Err(errors) => {
-                let text: String = errors
-                    .iter()
-                    .map(|e| format!("{}: error: {e}\n", source.name))
-                    .collect();
-                eprint(&text);
-                return Ok(ExitCode::from(2));
-            }
+    let (source, runbook, resolved) =
+        match crate::commands::runs::run::prepare(registry, file, params)? {
+            Ok(ready) => ready,
+            Err(code) => return Ok(code),
         };
-    let missing = start::unimplemented(&runbook, registry);
-    if !missing.is_empty() {
-        let text: String = missing
-            .iter()
-            .map(|m| m.message(&source.name) + "\n")
-            .collect();
-        eprint(&text);
-        return Ok(ExitCode::from(2));
-    }
     let name = runbook.name.to_string();
     let theirs = client
         .runbook(&name)

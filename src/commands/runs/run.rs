@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use drctl_connectors::Registry;
 use drctl_engine::{DriveOptions, NewRunRequest};
 use drctl_runbook::fs::callee_sources;
-use drctl_runbook::params::{parse_assignments, resolve_text};
+use drctl_runbook::params::{ResolvedParams, parse_assignments, resolve_text};
+use drctl_runbook::{Runbook, Source};
 use drctl_server::ops::start;
 
 use super::{actor, drive, engine, open_creating, runtime, stop_signals};
@@ -24,17 +25,17 @@ pub(crate) struct Flags {
     pub(crate) detach: bool,
 }
 
-pub(crate) fn run(
+/// What every start checks first, locally and with `--server`: the runbook is valid, this
+/// build can run its actions, the params fit. `Err` holds the exit code, the problems
+/// printed.
+pub(crate) fn prepare(
     registry: &Registry,
-    db: Option<&Path>,
     file: &Path,
     params: &[String],
-    flags: Flags,
-    args: &EngineArgs,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Result<(Source, Runbook, ResolvedParams), ExitCode>> {
     let (source, runbook) = match load_valid(registry, file)? {
         Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
+        Err(code) => return Ok(Err(code)),
     };
     let missing = start::unimplemented(&runbook, registry);
     if !missing.is_empty() {
@@ -43,20 +44,33 @@ pub(crate) fn run(
             .map(|m| m.message(&source.name) + "\n")
             .collect();
         eprint(&text);
-        return Ok(ExitCode::from(2));
+        return Ok(Err(ExitCode::from(2)));
     }
-    let resolved =
-        match parse_assignments(params).and_then(|given| resolve_text(&runbook.params, &given)) {
-            Ok(r) => r,
-            Err(errors) => {
-                let text: String = errors
-                    .iter()
-                    .map(|e| format!("{}: error: {e}\n", source.name))
-                    .collect();
-                eprint(&text);
-                return Ok(ExitCode::from(2));
-            }
-        };
+    match parse_assignments(params).and_then(|given| resolve_text(&runbook.params, &given)) {
+        Ok(resolved) => Ok(Ok((source, runbook, resolved))),
+        Err(errors) => {
+            let text: String = errors
+                .iter()
+                .map(|e| format!("{}: error: {e}\n", source.name))
+                .collect();
+            eprint(&text);
+            Ok(Err(ExitCode::from(2)))
+        }
+    }
+}
+
+pub(crate) fn run(
+    registry: &Registry,
+    db: Option<&Path>,
+    file: &Path,
+    params: &[String],
+    flags: Flags,
+    args: &EngineArgs,
+) -> anyhow::Result<ExitCode> {
+    let (source, runbook, resolved) = match prepare(registry, file, params)? {
+        Ok(ready) => ready,
+        Err(code) => return Ok(code),
+    };
     let callees = callee_sources(&runbook, &source.name, registry)?;
     if let Err(why) = start::check_secrets(&source.name, &runbook, &callees, registry) {
         eprint(&format!("{why}\n"));
