@@ -5,8 +5,6 @@
 //! meanwhile appear as they were), and the file is written to the connection as it is
 //! made, by a blocking task, never held whole in memory a second time.
 
-use std::collections::BTreeMap;
-
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, State};
@@ -187,18 +185,14 @@ pub async fn export(
         Some(prefix) => Some(api.row(prefix).await?.0),
         None => None,
     };
-    let mut as_given = BTreeMap::new();
-    for (name, value) in [
-        ("since", &q.since),
-        ("until", &q.until),
-        ("runbook", &q.runbook),
-        ("actor", &q.actor),
-        ("run", &q.run),
-    ] {
-        if let Some(v) = value {
-            as_given.insert(name.to_owned(), v.clone());
-        }
+    let as_given = audit::Given {
+        since: q.since,
+        until: q.until,
+        runbook: q.runbook.clone(),
+        actor: q.actor.clone(),
+        run: q.run,
     }
+    .as_given();
     let filters = audit::Filters {
         since,
         until,

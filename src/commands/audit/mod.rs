@@ -1,6 +1,5 @@
 //! `drctl audit export` and `drctl audit verify` (see `drctl_evidence::audit`).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,33 +13,7 @@ use super::runs::{actor, open, resolve, runtime};
 use crate::commands::{eprint, print};
 
 /// Which runs an export holds, as typed.
-#[derive(Debug, Default)]
-pub(crate) struct Filters {
-    pub since: Option<String>,
-    pub until: Option<String>,
-    pub runbook: Option<String>,
-    pub actor: Option<String>,
-    pub run: Option<String>,
-}
-
-impl Filters {
-    /// The filters as given, for the manifest.
-    pub(crate) fn as_given(&self) -> BTreeMap<String, String> {
-        let mut applied = BTreeMap::new();
-        for (name, value) in [
-            ("since", &self.since),
-            ("until", &self.until),
-            ("runbook", &self.runbook),
-            ("actor", &self.actor),
-            ("run", &self.run),
-        ] {
-            if let Some(v) = value {
-                applied.insert(name.to_owned(), v.clone());
-            }
-        }
-        applied
-    }
-}
+pub(crate) use drctl_evidence::audit::Given as Filters;
 
 /// `--since` and `--until`, checked: each a time, the first before the second.
 pub(crate) fn window(

@@ -273,17 +273,15 @@ async fn dispatch(
                 }
                 .to_owned(),
             )];
-            for (name, value) in [
-                ("since", since),
-                ("until", until),
-                ("runbook", runbook),
-                ("actor", actor),
-                ("run", run),
-            ] {
-                if let Some(v) = value {
-                    query.push((name, v.clone()));
-                }
+            let given = crate::commands::audit::Filters {
+                since: since.clone(),
+                until: until.clone(),
+                runbook: runbook.clone(),
+                actor: actor.clone(),
+                run: run.clone(),
             }
+            .as_given();
+            query.extend(given.iter().map(|(name, v)| (name.as_str(), v.clone())));
             export(client, &query, output.as_deref()).await
         }
         Command::Audit {

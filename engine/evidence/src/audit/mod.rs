@@ -33,6 +33,33 @@ pub struct Filters {
     pub as_given: BTreeMap<String, String>,
 }
 
+/// The filters of an export as a person typed them (times as text): what its manifest
+/// records, and what `drctl audit export --server` sends as the API's query.
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub runbook: Option<String>,
+    pub actor: Option<String>,
+    pub run: Option<String>,
+}
+
+impl Given {
+    /// Each filter given, by name.
+    pub fn as_given(&self) -> BTreeMap<String, String> {
+        [
+            ("since", &self.since),
+            ("until", &self.until),
+            ("runbook", &self.runbook),
+            ("actor", &self.actor),
+            ("run", &self.run),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value.clone()?)))
+        .collect()
+    }
+}
+
 /// What an export wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exported {
