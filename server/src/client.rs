@@ -17,11 +17,11 @@ use serde::de::DeserializeOwned;
 
 use crate::api::approvals::{DecideRequest, VerdictArg};
 use crate::api::events::{EventList, EventView};
-use crate::api::evidence::ReportFormat;
 use crate::api::runbooks::RunbookDetail;
 use crate::api::runs::{CancelRequest, DecisionArg, StartRequest, StepRequest};
 use crate::ops::runs::RunQuery;
 use crate::views::{CommandResult, Gates, RunDetail, RunList, Started};
+use drctl_evidence::report::Format as ReportFormat;
 
 /// How long one call may take: longer than the server's wait for a driver to take a
 /// command, so a slow answer is the server's, not a cut connection.
@@ -258,7 +258,8 @@ impl Client {
     /// A run's report, as text in the format asked.
     pub async fn report(&self, id: &str, format: ReportFormat) -> Result<String, ClientError> {
         let path = format!("/api/v1/runs/{}/report", run_segment(id)?);
-        self.text(&path, &[("format", format_name(format))]).await
+        self.text(&path, &[("format", format.as_str().to_owned())])
+            .await
     }
 
     /// A runbook's trend over its last `last` finished runs.
@@ -270,8 +271,11 @@ impl Client {
     ) -> Result<String, ClientError> {
         let path = format!("/api/v1/runbooks/{}/trend", name_segment(runbook)?);
         let last = last.clamp(1, 1000).to_string();
-        self.text(&path, &[("format", format_name(format)), ("last", last)])
-            .await
+        self.text(
+            &path,
+            &[("format", format.as_str().to_owned()), ("last", last)],
+        )
+        .await
     }
 
     /// The audit export, written to `out` as it arrives; `query` holds the filters
@@ -557,15 +561,6 @@ fn segment(text: &str) -> String {
         }
     }
     out
-}
-
-fn format_name(format: ReportFormat) -> String {
-    match format {
-        ReportFormat::Md => "md",
-        ReportFormat::Json => "json",
-        ReportFormat::Html => "html",
-    }
-    .to_owned()
 }
 
 #[cfg(test)]

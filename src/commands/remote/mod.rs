@@ -22,14 +22,13 @@ use drctl_core::Clock as _;
 use drctl_engine::clock::SystemClock;
 use drctl_run::event::Verdict;
 use drctl_server::api::approvals::VerdictArg;
-use drctl_server::api::evidence::ReportFormat as RemoteFormat;
 use drctl_server::api::runs::{DecisionArg, StartRequest};
 use drctl_server::client::{Client, ClientError};
 use drctl_server::ops::deliver::Delivered;
 use drctl_server::ops::runs::RunQuery;
 use drctl_server::views::{CommandResult, StatusArg};
 
-use crate::cli::{AuditCommand, AuditFormat, Command, ReportFormat, StepDecision};
+use crate::cli::{AuditCommand, AuditFormat, Command, StepDecision};
 use crate::commands::runs::{approve, cancel, ls, show, step};
 use crate::commands::{eprint, print};
 
@@ -224,11 +223,7 @@ async fn dispatch(
             last,
             format,
         } => {
-            let format = match format {
-                ReportFormat::Md => RemoteFormat::Md,
-                ReportFormat::Json => RemoteFormat::Json,
-                ReportFormat::Html => RemoteFormat::Html,
-            };
+            let format = (*format).into();
             let text = match (run, runbook) {
                 (Some(run), None) => client.report(run, format).await?,
                 (None, Some(name)) => match client.trend(name, *last, format).await {

@@ -28,6 +28,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// Its name: `md`, `json`, `html` (the CLI's `--format`, the API's `format`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Md => "md",
+            Format::Json => "json",
+            Format::Html => "html",
+        }
+    }
+
     /// The media type of a report in this format.
     pub fn media_type(self) -> &'static str {
         match self {
