@@ -34,6 +34,8 @@ pub struct Signer {
     publish: Option<Publisher>,
     /// Rung when a run ends here: its head is signed at once, not at the next tick.
     poke: tokio::sync::Notify,
+    /// The last entry this key signed, once known (held across a pass: one at a time).
+    last: tokio::sync::Mutex<Option<u64>>,
 }
 
 /// Tries of the last pass, a second apart, when the server stops: a sink that refuses
@@ -88,6 +90,7 @@ impl Signer {
             clock,
             publish,
             poke: tokio::sync::Notify::new(),
+            last: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -103,8 +106,20 @@ impl Signer {
 
     /// Signs every entry not signed yet with this key; returns how many it signed.
     pub async fn sign_pending(&self) -> Result<usize, SignError> {
-        let fingerprint = self.fingerprint();
-        let mut last = self.store.last_signed(&fingerprint).await?.unwrap_or(0);
+        // The last entry signed is read from the store once (it may hold this key's
+        // signatures from before a restart), then kept: no scan of the signatures each
+        // tick. Another server with the key signing meanwhile costs a signature twice
+        // at most, which the store keeps once.
+        let mut known = self.last.lock().await;
+        let mut last = match *known {
+            Some(seq) => seq,
+            None => self
+                .store
+                .last_signed(&self.fingerprint())
+                .await?
+                .unwrap_or(0),
+        };
+        *known = Some(last);
         let mut signed = 0;
         loop {
             let entries = self.store.ledger_after(last, BATCH).await?;
@@ -118,6 +133,7 @@ impl Signer {
             self.store.add_signed_heads(&heads).await?;
             signed += heads.len();
             last = newest;
+            *known = Some(last);
         }
     }
 
@@ -137,15 +153,8 @@ impl Signer {
             input["hmac_secret"] = json!(secret);
         }
         // The action names a run in `X-Drctl-Run`: the run of the newest head sent.
-        let run = self
-            .store
-            .ledger_after(last.seq - 1, 1)
-            .await?
-            .first()
-            .map(|e| e.run.clone())
-            .ok_or_else(|| SignError::Publish(format!("ledger entry {} is gone", last.seq)))?;
         let ctx = ActionCtx {
-            run,
+            run: last.run.clone(),
             step: StepId::new("publish_heads").map_err(|e| SignError::Publish(e.to_string()))?,
             item: None,
             attempt: 1,

@@ -75,10 +75,7 @@ impl RunView {
 
     /// Whether the run has ended for good.
     pub fn is_finished(&self) -> bool {
-        matches!(
-            self.status,
-            StatusArg::Succeeded | StatusArg::Failed | StatusArg::Cancelled
-        )
+        self.status.stored().is_some_and(RunStatus::is_finished)
     }
 }
 

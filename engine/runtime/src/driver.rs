@@ -404,19 +404,7 @@ impl Driver {
             return Ok(());
         }
         let (store, lease) = (self.e.store.clone(), self.lease.clone());
-        let mut failed = None;
-        let mut appended = store
-            .append(&lease, now, &mut |commands| match self.build(commands) {
-                Ok(batch) => batch,
-                Err(e) => {
-                    failed = Some(e);
-                    None
-                }
-            })
-            .await;
-        if let Some(e) = failed {
-            return Err(e);
-        }
+        let mut appended = self.append_built(&store, &lease, now).await?;
         // A store that did not answer (busy, an I/O hiccup): the same batch is offered
         // again. It was built into the state already, so it is stored as built: the same
         // events at the same version, the same commands marked taken (only this driver
@@ -439,22 +427,8 @@ impl Driver {
             appended = match self.rebuilt()? {
                 // Nothing was built (the store failed before asking): build afresh.
                 None => {
-                    let mut failed = None;
-                    let again = store
-                        .append(&lease, self.e.clock.now(), &mut |commands| match self
-                            .build(commands)
-                        {
-                            Ok(batch) => batch,
-                            Err(e) => {
-                                failed = Some(e);
-                                None
-                            }
-                        })
-                        .await;
-                    if let Some(e) = failed {
-                        return Err(e);
-                    }
-                    again
+                    self.append_built(&store, &lease, self.e.clock.now())
+                        .await?
                 }
                 Some(batch) => {
                     store
@@ -471,6 +445,31 @@ impl Driver {
             self.attach(key, child);
         }
         Ok(())
+    }
+
+    /// One append whose batch `build` makes inside the store's transaction. A failure of
+    /// the build ends the drive (the outer `Err`); the store's answer is handed back as it
+    /// came, for `store_batch` to try again when the store did not answer.
+    async fn append_built(
+        &mut self,
+        store: &Arc<dyn drctl_store::Store>,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> Result<Result<Option<u64>, StoreError>, EngineError> {
+        let mut failed = None;
+        let appended = store
+            .append(lease, now, &mut |commands| match self.build(commands) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
+            })
+            .await;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(appended),
+        }
     }
 
     /// The batch `build` made last, again (its events are in `stored` until they are

@@ -15,7 +15,6 @@ use super::problem::{BodyRefusals, Problem, TokenRefusals};
 use super::runs::answer;
 use super::{Api, Authed, Body, require, store_problem};
 use crate::ops::approvals::{approvers_of, decision, may_decide};
-use crate::ops::deliver::{WAIT, deliver};
 pub use crate::views::{CommandResult, Gate, Gates};
 use drctl_run::approval::entries_for;
 
@@ -100,16 +99,7 @@ pub async fn decide(
         return Err(Problem::new(StatusCode::FORBIDDEN, "not-allowed", why));
     }
     let command = decision(&state, &step, me, verdict, &req.comment);
-    let delivered = deliver(
-        &api.0.engine,
-        &run,
-        &caller.identity,
-        &command,
-        &check,
-        WAIT,
-    )
-    .await
-    .map_err(|e| Problem::internal(e.to_string()))?;
+    let delivered = api.send(&run, &caller, &command, &check).await?;
     let counts_as = entries_for(&approvers_of(&state, &step), me.0, me.1);
     answer(delivered, &run, &caller.identity).map(|(code, Json(mut result))| {
         result.counts_as = counts_as;

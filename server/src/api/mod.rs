@@ -177,6 +177,27 @@ impl Api {
             .collect()
     }
 
+    /// Sends an operator's command to `run` as `caller`, as the CLI does (see
+    /// `ops::deliver`): what became of it, or 503 when the store does not answer.
+    async fn send(
+        &self,
+        run: &RunId,
+        caller: &Caller,
+        command: &drctl_engine::OperatorCommand,
+        check: &(dyn Fn(&drctl_run::RunState) -> Result<(), String> + Send + Sync),
+    ) -> Result<crate::ops::deliver::Delivered, Problem> {
+        crate::ops::deliver::deliver(
+            &self.0.engine,
+            run,
+            &caller.identity,
+            command,
+            check,
+            crate::ops::deliver::WAIT,
+        )
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))
+    }
+
     /// A run by its id (or a unique prefix of it), or 404.
     async fn row(&self, id: &str) -> Result<(RunId, RunRow), Problem> {
         // No run id is this long; the store is not asked to match a pattern of it.

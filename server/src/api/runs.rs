@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Need;
 use super::problem::{ActRefusals, BodyRefusals, Problem, ReadRefusals};
 use super::{Api, Authed, Body, MaybeBody, require, store_problem};
-use crate::ops::deliver::{Delivered, WAIT, deliver};
+use crate::ops::deliver::Delivered;
 use crate::ops::runs::RunQuery;
 use crate::ops::start::{check_secrets, unimplemented};
 pub use crate::views::{CommandResult, RunDetail, RunList, RunView, Started, StatusArg, StepView};
@@ -297,16 +297,7 @@ pub async fn cancel(
         )));
     }
     let command = OperatorCommand::Cancel { reason: req.reason };
-    let delivered = deliver(
-        &api.0.engine,
-        &run,
-        &caller.identity,
-        &command,
-        &|_| Ok(()),
-        WAIT,
-    )
-    .await
-    .map_err(|e| Problem::internal(e.to_string()))?;
+    let delivered = api.send(&run, &caller, &command, &|_| Ok(())).await?;
     if let Delivered::Stored { driver: None } = &delivered {
         // Nobody drives it (paused): this server does, to run `finally`.
         api.0.supervisor.resume(&run, &caller.identity);
@@ -460,16 +451,7 @@ pub async fn step(
         decision,
         output: req.output,
     };
-    let delivered = deliver(
-        &api.0.engine,
-        &run,
-        &caller.identity,
-        &command,
-        &|_| Ok(()),
-        WAIT,
-    )
-    .await
-    .map_err(|e| Problem::internal(e.to_string()))?;
+    let delivered = api.send(&run, &caller, &command, &|_| Ok(())).await?;
     answer(delivered, &run, &caller.identity)
 }
 
