@@ -23,6 +23,7 @@
 //! so a file that grants anything must be one the invoking user cannot change (see
 //! `trust`), and is refused otherwise, with why.
 
+use drctl_core::Actor;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -118,7 +119,10 @@ impl Config {
     }
 
     /// The groups `user` belongs to.
-    pub(crate) fn groups_of(&self, user: &str) -> Vec<String> {
+    pub(crate) fn groups_of(&self, user: &Actor) -> Vec<String> {
+        let Some(user) = user.person_name() else {
+            return Vec::new();
+        };
         self.groups
             .iter()
             .filter(|(_, members)| members.iter().any(|m| m == user))
@@ -128,21 +132,14 @@ impl Config {
 
     /// Who this process acts as: the OS user, or `as_name` when the configuration lets
     /// the OS user take it.
-    pub(crate) fn identity(&self, os_user: &str, as_name: Option<&str>) -> anyhow::Result<String> {
+    pub(crate) fn identity(&self, os_user: &str, as_name: Option<&str>) -> anyhow::Result<Actor> {
         let Some(name) = as_name else {
-            return Ok(os_user.to_owned());
+            return Actor::person(os_user)
+                .map_err(|e| anyhow::anyhow!("the OS user cannot be an actor: {e}"));
         };
-        if name.trim().is_empty() {
-            bail!("--as needs a name");
-        }
-        if name.len() > 64 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            bail!(
-                "--as {}: a name is at most 64 characters, without spaces or control characters",
-                name.escape_default()
-            );
-        }
+        let me = Actor::person(name).map_err(|e| anyhow::anyhow!("--as: {e}"))?;
         if name == os_user {
-            return Ok(name.to_owned());
+            return Ok(me);
         }
         let allowed = self
             .identity
@@ -154,7 +151,7 @@ impl Config {
                 "{os_user} may not act as {name}: drctl.toml's [identity] act_as does not allow it"
             );
         }
-        Ok(name.to_owned())
+        Ok(me)
     }
 }
 
@@ -185,14 +182,14 @@ pub(crate) fn get() -> &'static Config {
 
 /// Who this process acts as, set once at start (`--as`, checked against the
 /// configuration) so that every event it records names them.
-static ACTOR: OnceLock<String> = OnceLock::new();
+static ACTOR: OnceLock<Actor> = OnceLock::new();
 
-pub(crate) fn set_actor(name: String) {
-    let _ = ACTOR.set(name);
+pub(crate) fn set_actor(me: Actor) {
+    let _ = ACTOR.set(me);
 }
 
-pub(crate) fn actor_override() -> Option<&'static str> {
-    ACTOR.get().map(String::as_str)
+pub(crate) fn actor_override() -> Option<&'static Actor> {
+    ACTOR.get()
 }
 
 #[cfg(test)]
@@ -206,8 +203,8 @@ mod tests {
     #[test]
     fn groups_and_act_as() {
         let c = Config::parse(Path::new("drctl.toml"), TEXT).unwrap();
-        assert_eq!(c.groups_of("bob"), ["dba", "sre"]);
-        assert!(c.groups_of("zed").is_empty());
+        assert_eq!(c.groups_of(&Actor::from_stored("bob")), ["dba", "sre"]);
+        assert!(c.groups_of(&Actor::from_stored("zed")).is_empty());
         assert_eq!(c.identity("alice", None).unwrap(), "alice");
         assert_eq!(
             c.identity("alice", Some("alice-admin")).unwrap(),
@@ -217,6 +214,10 @@ mod tests {
         let refused = c.identity("bob", Some("alice")).unwrap_err().to_string();
         assert!(refused.contains("bob may not act as alice"), "{refused}");
         assert!(Config::default().identity("bob", Some("alice")).is_err());
+        // Nobody acts as the engine or a policy, whatever act_as allows.
+        for reserved in ["drctl", "policy:drills", "group:sre"] {
+            assert!(c.identity("ci", Some(reserved)).is_err(), "{reserved}");
+        }
     }
 
     #[test]

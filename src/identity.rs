@@ -5,14 +5,16 @@
 use nix::unistd::{Uid, User, getuid};
 
 /// The OS user running this process: the name the system's user database (NSS: files,
-/// LDAP, SSSD) gives the real uid, else `uid:N`.
+/// LDAP, SSSD) gives the real uid, else `uid:N`. A name that cannot be a person's (an
+/// account called `drctl`, the engine's own name) is `uid:N` too, so that nothing this
+/// user does reads back as the engine's.
 pub(crate) fn os_user() -> String {
     name_of(getuid())
 }
 
 fn name_of(uid: Uid) -> String {
     match User::from_uid(uid) {
-        Ok(Some(user)) => user.name,
+        Ok(Some(user)) if drctl_core::actor::check_name(&user.name).is_ok() => user.name,
         _ => format!("uid:{uid}"),
     }
 }

@@ -82,9 +82,9 @@ impl ServeConfig {
                     t.name
                 ));
             }
-            if t.name.trim().is_empty() || t.identity.trim().is_empty() {
+            if t.name.trim().is_empty() {
                 out.push(format!(
-                    "[[serve.token]] `{}`: name and identity must not be blank",
+                    "[[serve.token]] `{}`: a name must not be blank",
                     t.name
                 ));
             }

@@ -65,7 +65,7 @@ pub struct Handle(mpsc::UnboundedSender<Request>);
 struct Request {
     run: RunId,
     /// Resume it, recorded as resumed by this identity.
-    resume: Option<String>,
+    resume: Option<drctl_core::Actor>,
 }
 
 impl Handle {
@@ -80,10 +80,10 @@ impl Handle {
 
     /// A run an operator resumed, or one with a command waiting and nobody to drive it
     /// (a paused run cancelled): driven, resuming it, recorded as resumed by `by`.
-    pub fn resume(&self, run: &RunId, by: &str) {
+    pub fn resume(&self, run: &RunId, by: &drctl_core::Actor) {
         let _ = self.0.send(Request {
             run: run.clone(),
-            resume: Some(by.to_owned()),
+            resume: Some(by.clone()),
         });
     }
 }
@@ -126,7 +126,7 @@ impl Supervisor {
         tasks: &mut JoinSet<(RunId, Result<RunEnd, EngineError>)>,
         stop: &CancellationToken,
         run: RunId,
-        resumed_by: Option<String>,
+        resumed_by: Option<drctl_core::Actor>,
     ) {
         let engine = self.engine.clone();
         let opts = DriveOptions {

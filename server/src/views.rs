@@ -3,7 +3,7 @@
 //! the console deserialize the same types, and the local CLI builds them with the same
 //! functions ([`crate::ops::runs`]), so every front end shows the same thing.
 
-use drctl_core::{RunId, StepId, Timestamp};
+use drctl_core::{Actor, Approver, RunId, StepId, Timestamp};
 use drctl_engine::liveness::{INTERRUPTED, interrupted};
 use drctl_store::{RunRow, RunStatus, StepRow};
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,8 @@ pub struct RunView {
     pub detail: Option<String>,
     /// Why nobody drives it, when `status` is `interrupted`.
     pub interrupted: Option<String>,
-    pub actor: String,
+    #[schema(value_type = String)]
+    pub actor: Actor,
     #[schema(value_type = Option<String>)]
     pub parent: Option<RunId>,
     /// The step of the parent run that started this sub-run.
@@ -211,10 +212,12 @@ pub struct CommandResult {
     pub outcome: String,
     pub driver: Option<String>,
     /// Who it was recorded as: the identity of the caller's token.
-    pub actor: String,
+    #[schema(value_type = String)]
+    pub actor: Actor,
     /// For a gate's decision: the approver entries it counts as (`alice`, `group:dba`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub counts_as: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub counts_as: Vec<Approver>,
 }
 
 /// A gate waiting for a decision. Times are milliseconds since the Unix epoch.
@@ -225,7 +228,8 @@ pub struct Gate {
     pub runbook: String,
     #[schema(value_type = String)]
     pub step: StepId,
-    pub approvers: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub approvers: Vec<Approver>,
     pub given: usize,
     pub min: u32,
     #[schema(value_type = Option<i64>)]

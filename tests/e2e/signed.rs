@@ -246,7 +246,7 @@ fn rewrite(db: &Path, run: &RunId) {
             let before = prev.clone().unwrap_or_else(|| r.get("prev_hash"));
             let event = NewEvent {
                 at: Timestamp::from_millis(r.get("at")),
-                actor: r.get("actor"),
+                actor: drctl_core::Actor::from_stored(r.get("actor")),
                 kind,
                 body: body.clone(),
             };

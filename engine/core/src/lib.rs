@@ -13,6 +13,8 @@
 //! - [`json`]: how deeply a value given by a person may nest.
 //! - [`time`]: `Timestamp` and the `Clock` trait (with a `ManualClock` for tests).
 //! - [`trigger`]: what started a run.
+//! - [`actor`]: who did something (a person, a policy, the engine) and who may approve a
+//!   gate (a person or a group), each stored as the text logs always held.
 //! - [`action`]: `ActionSpec`, what an action declares about itself (name, schema,
 //!   idempotency, whether it can reconcile after a crash), the `ActionCatalog` through
 //!   which the compiler looks actions up, and the async `Action` trait (`run`,
@@ -22,6 +24,7 @@
 //! trait. That keeps the dependency arrow pointing one way: connectors → core ← compiler.
 
 pub mod action;
+pub mod actor;
 pub mod duration;
 pub mod ids;
 pub mod json;
@@ -33,6 +36,7 @@ pub use action::{
     Action, ActionCatalog, ActionCtx, ActionError, ActionRegistry, ActionSpec, INHERITED_ENV,
     Observed, Outlook, Preview, Reconcile, inherited_by_programs,
 };
+pub use actor::{Actor, Approver, NameError};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use ids::{ActionName, IdError, ParamName, RunId, RunbookName, SecretName, StepId};
 pub use schema::{Field, ObjectSchema, SchemaError, SchemaErrorKind, SchemaInput, Shape, Ty};

@@ -970,5 +970,5 @@ impl RunState {
 struct Decided<'a> {
     decision: Decision,
     output: Option<&'a Value>,
-    actor: &'a str,
+    actor: &'a drctl_core::Actor,
 }

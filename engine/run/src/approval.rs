@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use drctl_core::{StepId, Timestamp};
+use drctl_core::{Actor, Approver, StepId, Timestamp};
 use drctl_runbook::model::{Approval, OnTimeout, Step, StepKind};
 use drctl_runbook::template::render::Secrets;
 use serde_json::{Value, json};
@@ -24,26 +24,31 @@ use crate::event::{EventKind, TimeoutOutcome, Verdict};
 use crate::state::{GivenApproval, ItemStatus, RunState, StepStatus};
 
 /// Who may decide at `level`: the approvers, then each escalation level's, in order.
-pub fn approvers_at(a: &Approval, level: u32) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+pub fn approvers_at(a: &Approval, level: u32) -> Vec<Approver> {
+    let mut out: Vec<Approver> = Vec::new();
     let levels = std::iter::once(&a.approvers).chain(a.escalate.iter().take(level as usize));
     for who in levels.flatten() {
-        let entry = who.to_string();
-        if !out.contains(&entry) {
-            out.push(entry);
+        if !out.contains(who) {
+            out.push(who.clone());
         }
     }
     out
 }
 
+/// A list of approver entries as a person reads it: `alice, group:dba`.
+pub fn join(entries: &[Approver]) -> String {
+    entries
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The entries of `approvers` that `actor`, a member of `groups`, answers for.
-pub fn entries_for(approvers: &[String], actor: &str, groups: &[String]) -> Vec<String> {
+pub fn entries_for(approvers: &[Approver], actor: &Actor, groups: &[String]) -> Vec<Approver> {
     approvers
         .iter()
-        .filter(|e| match e.strip_prefix("group:") {
-            Some(g) => groups.iter().any(|x| x == g),
-            None => e.as_str() == actor,
-        })
+        .filter(|e| e.covers(actor, groups))
         .cloned()
         .collect()
 }
@@ -81,7 +86,7 @@ pub fn satisfied(a: &Approval, given: &[GivenApproval], now: Timestamp) -> bool 
 /// The largest set of approvals that each stand for a different entry (Kuhn's algorithm;
 /// gates have a handful of approvers).
 fn max_matching(approvals: &[&GivenApproval]) -> usize {
-    let mut owner: HashMap<&str, usize> = HashMap::new();
+    let mut owner: HashMap<&Approver, usize> = HashMap::new();
     (0..approvals.len())
         .filter(|&i| augment(i, approvals, &mut owner, &mut HashSet::new()))
         .count()
@@ -90,19 +95,19 @@ fn max_matching(approvals: &[&GivenApproval]) -> usize {
 fn augment<'a>(
     i: usize,
     approvals: &[&'a GivenApproval],
-    owner: &mut HashMap<&'a str, usize>,
-    seen: &mut HashSet<&'a str>,
+    owner: &mut HashMap<&'a Approver, usize>,
+    seen: &mut HashSet<&'a Approver>,
 ) -> bool {
     for entry in &approvals[i].on_behalf_of {
-        if !seen.insert(entry.as_str()) {
+        if !seen.insert(entry) {
             continue;
         }
-        let free = match owner.get(entry.as_str()).copied() {
+        let free = match owner.get(entry).copied() {
             None => true,
             Some(j) => augment(j, approvals, owner, seen),
         };
         if free {
-            owner.insert(entry.as_str(), i);
+            owner.insert(entry, i);
             return true;
         }
     }
@@ -113,10 +118,10 @@ fn augment<'a>(
 pub fn check_decision(
     state: &RunState,
     step: &StepId,
-    actor: &str,
+    actor: &Actor,
     verdict: Verdict,
     comment: &str,
-    on_behalf_of: &[String],
+    on_behalf_of: &[Approver],
     now: Timestamp,
 ) -> Result<(), String> {
     let def = state
@@ -144,10 +149,10 @@ pub fn check_decision(
     if on_behalf_of.is_empty() || on_behalf_of.iter().any(|e| !approvers.contains(e)) {
         return Err(format!(
             "{actor} is not among the approvers of `{step}` ({})",
-            approvers.join(", ")
+            join(approvers)
         ));
     }
-    if verdict == Verdict::Approve && actor == state.created_by && !a.allow_self_approval {
+    if verdict == Verdict::Approve && *actor == state.created_by && !a.allow_self_approval {
         return Err(format!(
             "{actor} started this run and so cannot approve it (four-eyes); the runbook \
              would need `allow_self_approval: true`"
@@ -156,7 +161,7 @@ pub fn check_decision(
     if a.require_comment && comment.trim().is_empty() {
         return Err(format!("step `{step}` needs a comment with each decision"));
     }
-    if verdict == Verdict::Approve && counting(a, approvals, now).iter().any(|g| g.by == actor) {
+    if verdict == Verdict::Approve && counting(a, approvals, now).iter().any(|g| g.by == *actor) {
         return Err(format!("{actor} has already approved `{step}`"));
     }
     Ok(())
@@ -219,7 +224,7 @@ impl RunState {
     /// Applies the three approval events.
     pub(crate) fn apply_approval(
         &mut self,
-        actor: &str,
+        actor: &Actor,
         kind: &EventKind,
         at: Timestamp,
         index: u64,
@@ -287,7 +292,7 @@ impl RunState {
                     )));
                 };
                 approvals.push(GivenApproval {
-                    by: actor.to_owned(),
+                    by: actor.clone(),
                     on_behalf_of: on_behalf_of.clone(),
                     comment: comment.clone(),
                     at,

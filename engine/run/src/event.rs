@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use drctl_core::{RunId, StepId, Timestamp};
+use drctl_core::{Actor, Approver, RunId, StepId, Timestamp};
 use drctl_runbook::model::NoticeOn;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -18,14 +18,15 @@ pub use crate::notice::NoticeResult;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub at: Timestamp,
-    /// Who caused it: a person (`alice`), or `drctl` for the engine's own decisions.
-    pub actor: String,
+    /// Who caused it: a person (`alice`), a policy, or `drctl` for the engine's own
+    /// decisions.
+    pub actor: Actor,
     #[serde(flatten)]
     pub kind: EventKind,
 }
 
 /// The actor of the engine's own decisions.
-pub const ENGINE: &str = "drctl";
+pub const ENGINE: Actor = Actor::Engine;
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,7 +124,7 @@ pub enum EventKind {
         step: StepId,
         level: u32,
         /// Who may decide at this level: user names and `group:<name>`.
-        approvers: Vec<String>,
+        approvers: Vec<Approver>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,7 +137,7 @@ pub enum EventKind {
         comment: String,
         /// The approver entries the actor answers for (`alice`, `group:dba`), resolved
         /// from the configuration's groups when they decided.
-        on_behalf_of: Vec<String>,
+        on_behalf_of: Vec<Approver>,
     },
     /// An approval step's timeout passed at `level`.
     ApprovalTimedOut {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use drctl_core::{RunId, StepId, Timestamp};
+use drctl_core::{Actor, Approver, RunId, StepId, Timestamp};
 use drctl_runbook::Runbook;
 use drctl_runbook::model::BlockKind;
 use indexmap::IndexMap;
@@ -21,7 +21,7 @@ pub struct RunState {
     pub created: Box<RunCreated>,
     pub created_at: Timestamp,
     /// Who started it.
-    pub created_by: String,
+    pub created_by: Actor,
     /// Compiled from the pinned source.
     pub runbook: Arc<Runbook>,
     pub status: RunStatus,
@@ -248,7 +248,7 @@ pub enum ItemStatus {
     Awaiting {
         level: u32,
         /// Who may decide at this level.
-        approvers: Vec<String>,
+        approvers: Vec<Approver>,
         message: Option<String>,
         deadline: Option<Timestamp>,
         /// The approvals given so far (a rejection ends the step at once).
@@ -292,8 +292,8 @@ impl ItemStatus {
 /// One approval of an approval step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GivenApproval {
-    pub by: String,
-    pub on_behalf_of: Vec<String>,
+    pub by: Actor,
+    pub on_behalf_of: Vec<Approver>,
     pub comment: String,
     pub at: Timestamp,
 }

@@ -43,20 +43,30 @@ fn groups_of(who: &str) -> Vec<String> {
 }
 
 impl Sim {
-    fn approvers(&self) -> Vec<String> {
+    fn entries(&self) -> Vec<drctl_core::Approver> {
         match &self.state.steps[&id("gate")].items[0].status {
             ItemStatus::Awaiting { approvers, .. } => approvers.clone(),
             other => panic!("not awaiting: {other:?}"),
         }
     }
 
+    fn approvers(&self) -> Vec<String> {
+        match &self.state.steps[&id("gate")].items[0].status {
+            ItemStatus::Awaiting { approvers, .. } => {
+                approvers.iter().map(ToString::to_string).collect()
+            }
+            other => panic!("not awaiting: {other:?}"),
+        }
+    }
+
     /// Checks the decision as the driver does, then records it; the error if refused.
     fn decide_as(&mut self, who: &str, verdict: Verdict, comment: &str) -> Result<(), String> {
-        let on_behalf_of = entries_for(&self.approvers(), who, &groups_of(who));
+        let actor = drctl_core::Actor::from_stored(who);
+        let on_behalf_of = entries_for(&self.entries(), &actor, &groups_of(who));
         check_decision(
             &self.state,
             &id("gate"),
-            who,
+            &actor,
             verdict,
             comment,
             &on_behalf_of,
@@ -137,12 +147,12 @@ fn whoever_started_the_run_cannot_approve_it_unless_the_runbook_allows() {
     // Recording it anyway is refused by the state machine too.
     let event = drctl_run::Event {
         at: s.now,
-        actor: "tester".into(),
+        actor: drctl_core::Actor::from_stored("tester"),
         kind: EventKind::ApprovalDecided {
             step: id("gate"),
             verdict: Verdict::Approve,
             comment: "me".into(),
-            on_behalf_of: vec!["tester".into()],
+            on_behalf_of: vec![drctl_core::Approver::parse("tester")],
         },
     };
     assert!(s.state.clone().apply(&event).is_err());

@@ -687,7 +687,7 @@ fn operator_decisions_need_a_step_that_waits_for_one() {
     s.settle();
     let event = drctl_run::Event {
         at: s.now,
-        actor: "bob".into(),
+        actor: drctl_core::Actor::from_stored("bob"),
         kind: EventKind::OperatorDecision {
             step: id("a"),
             item: None,
@@ -712,7 +712,7 @@ fn operator_decisions_need_a_step_that_waits_for_one() {
     assert_eq!(s.status("d"), "pending");
     let twice = drctl_run::Event {
         at: s.now,
-        actor: "carol".into(),
+        actor: drctl_core::Actor::from_stored("carol"),
         kind: skip_d,
     };
     let err = s.state.clone().apply(&twice).unwrap_err();
@@ -739,7 +739,7 @@ fn an_approval_gate_cannot_be_skipped_or_failed_by_an_operator() {
     for decision in [Decision::Skip, Decision::Fail, Decision::Retry] {
         let event = drctl_run::Event {
             at: s.now,
-            actor: "mallory".into(),
+            actor: drctl_core::Actor::from_stored("mallory"),
             kind: EventKind::OperatorDecision {
                 step: id("gate"),
                 item: None,
@@ -782,7 +782,7 @@ fn events_that_do_not_fit_are_rejected() {
     s.settle();
     let bad = drctl_run::Event {
         at: s.now,
-        actor: "drctl".into(),
+        actor: drctl_core::Actor::from_stored("drctl"),
         kind: EventKind::AttemptFinished {
             step: id("d"),
             item: None,

@@ -169,7 +169,7 @@ impl Driver {
                 item: key.1,
                 child: child.clone(),
             }],
-            ENGINE,
+            &ENGINE,
         )?;
         self.to_attach.push((key, child));
         Ok(())
@@ -207,7 +207,7 @@ impl Driver {
                                 // The cancel reaches the sub-run's driver through its inbox.
                                 cancel_sent = true;
                                 let command = crate::OperatorCommand::Cancel { reason: "the parent run was cancelled".into() };
-                                let _ = engine.submit(&child, ENGINE, &command, &|_| Ok(())).await;
+                                let _ = engine.submit(&child, &ENGINE, &command, &|_| Ok(())).await;
                             }
                         }
                     }

@@ -27,7 +27,7 @@ pub enum OperatorCommand {
         verdict: Verdict,
         comment: String,
         /// See `EventKind::ApprovalDecided`.
-        on_behalf_of: Vec<String>,
+        on_behalf_of: Vec<drctl_core::Approver>,
     },
 }
 

@@ -20,7 +20,7 @@ pub struct NewRunRequest {
     pub callees: Vec<(String, Source)>,
     /// Resolved params (defaults applied).
     pub params: Map<String, Value>,
-    pub actor: String,
+    pub actor: drctl_core::Actor,
     pub trigger: drctl_core::Trigger,
     pub drill: bool,
     pub parent: Option<ParentLink>,

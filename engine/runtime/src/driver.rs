@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use drctl_core::{RunId, StepId, Timestamp};
+use drctl_core::{Actor, RunId, StepId, Timestamp};
 use drctl_run::event::{
     AttemptResult, ENGINE, EventKind, FailureClass, NoticeResult, PauseReason, Reconciliation,
     Recovery,
@@ -107,7 +107,7 @@ pub(crate) struct Driver {
     /// Masks those values, in every form, in whatever is recorded.
     pub(crate) scrubber: Arc<Scrubber>,
     /// Policies whose approval a gate refused, reported once.
-    policy_refused: HashSet<String>,
+    policy_refused: HashSet<Actor>,
     /// The events of the append in progress, for the observer once they are stored.
     stored: Vec<Event>,
 }
@@ -263,7 +263,7 @@ impl Driver {
         let mut unanswered = self.state.unanswered_reconciliations();
         if self.state.in_flight() > 0 {
             let events = self.state.recover(self.e.actions.as_ref());
-            self.queue(events, ENGINE)?;
+            self.queue(events, &ENGINE)?;
         }
         // Commands left while nobody drove the run come first.
         self.store_batch(true).await?;
@@ -310,12 +310,16 @@ impl Driver {
     }
 
     /// Applies events in memory, to be stored by the next `flush`.
-    pub(crate) fn queue(&mut self, kinds: Vec<EventKind>, actor: &str) -> Result<(), EngineError> {
+    pub(crate) fn queue(
+        &mut self,
+        kinds: Vec<EventKind>,
+        actor: &Actor,
+    ) -> Result<(), EngineError> {
         let now = self.e.clock.now();
         for kind in kinds {
             let event = Event {
                 at: now,
-                actor: actor.to_owned(),
+                actor: actor.clone(),
                 kind,
             };
             let effects = self.state.apply(&event)?;
@@ -343,7 +347,7 @@ impl Driver {
             if events.is_empty() {
                 return Ok(());
             }
-            self.queue(events, ENGINE)?;
+            self.queue(events, &ENGINE)?;
         }
         Err(EngineError::Invalid(
             "the run's decisions did not settle".into(),
@@ -635,7 +639,7 @@ impl Driver {
                 self.begin_pause()?;
             }
             () = cancel.cancelled(), if !self.state.cancelled && self.state.status == RunStatus::Running => {
-                self.queue(vec![EventKind::CancelRequested { reason: "the parent run was cancelled".into() }], ENGINE)?;
+                self.queue(vec![EventKind::CancelRequested { reason: "the parent run was cancelled".into() }], &ENGINE)?;
             }
             Some(done) = self.done_rx.recv() => self.on_done(done)?,
             // A command for this run was just submitted here: read the inbox now.
@@ -685,9 +689,9 @@ impl Driver {
                         attempt,
                         observed,
                     }],
-                    ENGINE,
+                    &ENGINE,
                 )?;
-                self.queue(pause.into_iter().collect(), ENGINE)?;
+                self.queue(pause.into_iter().collect(), &ENGINE)?;
             }
             Done::Notice {
                 notice,
@@ -702,7 +706,7 @@ impl Driver {
                             attempt,
                             result,
                         }],
-                        ENGINE,
+                        &ENGINE,
                     )?;
                 }
             }
@@ -720,7 +724,7 @@ impl Driver {
                             vec![EventKind::Paused {
                                 reason: PauseReason::Child { step: key.0, child },
                             }],
-                            ENGINE,
+                            &ENGINE,
                         )?;
                     }
                 }
@@ -762,7 +766,7 @@ impl Driver {
             attempt,
             result,
         };
-        self.queue(vec![finished], ENGINE)
+        self.queue(vec![finished], &ENGINE)
     }
 
     /// Whether the state is waiting for this attempt's result (it may have moved on).
@@ -966,7 +970,7 @@ impl Driver {
                 vec![EventKind::Paused {
                     reason: PauseReason::Interrupted { step, item, detail },
                 }],
-                ENGINE,
+                &ENGINE,
             )?;
         }
         Ok(())
@@ -1011,7 +1015,7 @@ impl Driver {
             let now = self.e.clock.now();
             match self.e.store.try_lock(&lock, &self.state.id, now).await? {
                 drctl_store::LockOutcome::Acquired => {
-                    self.queue(vec![EventKind::LockAcquired { lock }], ENGINE)?;
+                    self.queue(vec![EventKind::LockAcquired { lock }], &ENGINE)?;
                     self.start()?;
                     self.flush().await?;
                     return Ok(None);
@@ -1024,7 +1028,7 @@ impl Driver {
                                 outcome: drctl_run::Outcome::Failed { reason },
                                 measured: None,
                             }],
-                            ENGINE,
+                            &ENGINE,
                         )?;
                         self.flush().await?;
                         return Ok(Some(RunEnd::LockHeld { lock, holder }));
@@ -1036,7 +1040,7 @@ impl Driver {
                                 lock: lock.clone(),
                                 held_by: holder,
                             }],
-                            ENGINE,
+                            &ENGINE,
                         )?;
                         self.flush().await?;
                     }
@@ -1053,7 +1057,7 @@ impl Driver {
                     return Ok(self.end());
                 }
                 () = cancel.cancelled() => {
-                    self.queue(vec![EventKind::RunFinished { outcome: drctl_run::Outcome::Cancelled, measured: None }], ENGINE)?;
+                    self.queue(vec![EventKind::RunFinished { outcome: drctl_run::Outcome::Cancelled, measured: None }], &ENGINE)?;
                     self.flush().await?;
                     return Ok(self.end());
                 }
@@ -1066,7 +1070,7 @@ impl Driver {
                         outcome: drctl_run::Outcome::Cancelled,
                         measured: None,
                     }],
-                    ENGINE,
+                    &ENGINE,
                 )?;
                 self.flush().await?;
                 return Ok(self.end());
@@ -1094,7 +1098,7 @@ impl Driver {
             .runbook
             .timeout
             .map(|t| self.e.clock.now().plus(t));
-        self.queue(vec![EventKind::RunStarted { deadline }], ENGINE)
+        self.queue(vec![EventKind::RunStarted { deadline }], &ENGINE)
     }
 
     /// Stops everything still running and gives the lease up.

@@ -35,7 +35,7 @@ impl Engine {
     pub async fn submit(
         &self,
         run: &RunId,
-        actor: &str,
+        actor: &drctl_core::Actor,
         command: &OperatorCommand,
         check: &(dyn Fn(&RunState) -> Result<(), String> + Send + Sync),
     ) -> Result<Submitted, EngineError> {
@@ -55,7 +55,7 @@ impl Engine {
             }
             let probe = Event {
                 at: self.clock.now(),
-                actor: actor.to_owned(),
+                actor: actor.clone(),
                 kind: command.event(),
             };
             if let Err(e) = view.clone().apply(&probe) {

@@ -68,7 +68,7 @@ pub struct EngineConfig {
     /// This process, as lease owner: `host:pid:nonce`.
     pub worker: String,
     /// Who acts when this process records an operator's action (resume).
-    pub actor: String,
+    pub actor: drctl_core::Actor,
     /// Attempts in flight at once in one run.
     pub max_parallel: usize,
     /// How long a lease lasts without a heartbeat.
@@ -111,7 +111,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             worker: worker::worker_id(),
-            actor: "drctl".to_owned(),
+            actor: drctl_core::Actor::Engine,
             max_parallel: 8,
             lease_ttl: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
@@ -260,7 +260,7 @@ pub struct DriveOptions {
     pub release: CancellationToken,
     /// Who resumes the run, when not the engine's own actor: the caller of an API that
     /// asked a server to resume it.
-    pub resumed_by: Option<String>,
+    pub resumed_by: Option<drctl_core::Actor>,
 }
 
 impl DriveOptions {

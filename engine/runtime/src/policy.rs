@@ -27,7 +27,7 @@ pub struct ApprovalPolicy {
     #[serde(default = "yes")]
     pub drills_only: bool,
     /// The approver entry it approves for; it must be one of the gate's approvers.
-    pub on_behalf_of: String,
+    pub on_behalf_of: drctl_core::Approver,
 }
 
 fn yes() -> bool {
@@ -36,8 +36,8 @@ fn yes() -> bool {
 
 impl ApprovalPolicy {
     /// The actor its decisions are recorded under.
-    pub fn actor(&self) -> String {
-        format!("policy:{}", self.name)
+    pub fn actor(&self) -> drctl_core::Actor {
+        drctl_core::Actor::Policy(self.name.clone())
     }
 
     fn applies_to(&self, state: &RunState) -> bool {
@@ -52,7 +52,10 @@ impl ApprovalPolicy {
 
 /// The approvals the policies owe the run now: `(actor, event)` for each waiting gate a
 /// policy applies to and has not approved yet.
-pub(crate) fn owed(policies: &[ApprovalPolicy], state: &RunState) -> Vec<(String, EventKind)> {
+pub(crate) fn owed(
+    policies: &[ApprovalPolicy],
+    state: &RunState,
+) -> Vec<(drctl_core::Actor, EventKind)> {
     let mut out = Vec::new();
     if policies.is_empty() {
         return out;

@@ -183,14 +183,20 @@ async fn a_command_that_no_longer_applies_is_refused_on_the_record() {
     })
     .unwrap();
     let id = store
-        .push_command(&run, clock_now(), "mallory", &body, None)
+        .push_command(
+            &run,
+            clock_now(),
+            &drctl_core::Actor::from_stored("mallory"),
+            &body,
+            None,
+        )
         .await
         .unwrap();
     let unreadable = store
         .push_command(
             &run,
             clock_now(),
-            "eve",
+            &drctl_core::Actor::from_stored("eve"),
             &json!({"command": "explode"}),
             None,
         )
@@ -199,11 +205,11 @@ async fn a_command_that_no_longer_applies_is_refused_on_the_record() {
     let end = e.drive(&run, DriveOptions::default()).await.unwrap();
     assert_eq!(finished(&end), &Outcome::Succeeded);
     let events = e.events(&run).await.unwrap();
-    let refused: Vec<(&str, String)> = events
+    let refused: Vec<(String, String)> = events
         .iter()
         .filter_map(|ev| match &ev.kind {
             EventKind::CommandRefused { asked, reason } => {
-                Some((ev.actor.as_str(), format!("{asked}: {reason}")))
+                Some((ev.actor.to_string(), format!("{asked}: {reason}")))
             }
             _ => None,
         })
@@ -239,7 +245,7 @@ async fn submit_checks_against_the_state_the_run_will_apply_it_to() {
     let late = e
         .submit(
             &run,
-            "bob",
+            &drctl_core::Actor::from_stored("bob"),
             &OperatorCommand::Cancel {
                 reason: "late".into(),
             },
@@ -304,7 +310,15 @@ async fn a_secret_an_operator_pastes_into_a_command_is_masked_in_the_log() {
     let cancel = OperatorCommand::Cancel {
         reason: "rotated pasted-secret-123 by hand".into(),
     };
-    let submitted = e.submit(&run, "bob", &cancel, &|_| Ok(())).await.unwrap();
+    let submitted = e
+        .submit(
+            &run,
+            &drctl_core::Actor::from_stored("bob"),
+            &cancel,
+            &|_| Ok(()),
+        )
+        .await
+        .unwrap();
     let drctl_engine::Submitted::Accepted { command } = submitted else {
         panic!("{submitted:?}");
     };
@@ -344,7 +358,16 @@ async fn a_command_submitted_in_the_drivers_process_is_taken_at_once() {
         on_behalf_of: vec!["bob".into()],
     };
     let started = tokio::time::Instant::now();
-    let id = match e.submit(&run, "bob", &approve, &|_| Ok(())).await.unwrap() {
+    let id = match e
+        .submit(
+            &run,
+            &drctl_core::Actor::from_stored("bob"),
+            &approve,
+            &|_| Ok(()),
+        )
+        .await
+        .unwrap()
+    {
         drctl_engine::Submitted::Accepted { command } => command,
         other => panic!("{other:?}"),
     };

@@ -50,7 +50,7 @@ pub(crate) fn bind_events<'q>(mut q: Query<'q>, events: &'q [StoredEvent]) -> Qu
             .bind(e.run.as_str())
             .bind(i64_of(e.seq))
             .bind(e.at.as_millis())
-            .bind(e.actor.as_str())
+            .bind(e.actor.to_string())
             .bind(e.kind.as_str())
             .bind(e.body.as_str())
             .bind(e.prev_hash.as_str())

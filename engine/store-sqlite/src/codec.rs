@@ -17,6 +17,12 @@ macro_rules! run_columns {
 }
 pub(crate) use run_columns;
 
+/// A row's `actor` column: every text reads as some actor (see `drctl_core::Actor`).
+pub(crate) fn actor(r: &sqlx::sqlite::SqliteRow) -> Result<drctl_core::Actor, StoreError> {
+    let text: &str = r.try_get("actor").map_err(db)?;
+    Ok(drctl_core::Actor::from_stored(text))
+}
+
 /// A stored run status; a text no drctl wrote is a corrupt row, named.
 pub(crate) fn run_status(s: &str) -> Result<drctl_store::RunStatus, StoreError> {
     drctl_store::RunStatus::parse(s)
@@ -45,7 +51,7 @@ pub(crate) fn run_row(r: &SqliteRow) -> Result<RunRow, StoreError> {
         digest: r.try_get("digest").map_err(db)?,
         parent: parent.as_deref().map(run_id).transpose()?,
         parent_step: r.try_get("parent_step").map_err(db)?,
-        actor: r.try_get("actor").map_err(db)?,
+        actor: actor(r)?,
         status: run_status(&r.try_get::<String, _>("status").map_err(db)?)?,
         detail: r.try_get("detail").map_err(db)?,
         created_at: Timestamp::from_millis(r.try_get("created_at").map_err(db)?),
@@ -93,7 +99,7 @@ pub(crate) fn event_row(r: &SqliteRow) -> Result<StoredEvent, StoreError> {
         run: run_id(&run)?,
         seq: u64::try_from(r.try_get::<i64, _>("seq").map_err(db)?).unwrap_or(0),
         at: Timestamp::from_millis(r.try_get("at").map_err(db)?),
-        actor: r.try_get("actor").map_err(db)?,
+        actor: actor(r)?,
         kind: r.try_get("kind").map_err(db)?,
         body: r.try_get("body").map_err(db)?,
         prev_hash: r.try_get("prev_hash").map_err(db)?,

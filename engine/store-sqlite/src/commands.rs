@@ -17,7 +17,7 @@ impl CommandInbox for SqliteStore {
         &self,
         run: &RunId,
         at: Timestamp,
-        actor: &str,
+        actor: &drctl_core::Actor,
         body: &serde_json::Value,
         checked: Option<Checked>,
     ) -> Result<u64, StoreError> {
@@ -56,7 +56,7 @@ impl CommandInbox for SqliteStore {
             sqlx::query("INSERT INTO commands (run_id, at, actor, body) VALUES (?, ?, ?, ?)")
                 .bind(run.as_str())
                 .bind(at.as_millis())
-                .bind(actor)
+                .bind(actor.to_string())
                 .bind(body.to_string())
                 .execute(&mut *tx)
                 .await
@@ -132,7 +132,7 @@ async fn waiting_on(
                 id: u64::try_from(r.try_get::<i64, _>("id").map_err(db)?).unwrap_or(0),
                 run: run.clone(),
                 at: Timestamp::from_millis(r.try_get("at").map_err(db)?),
-                actor: r.try_get("actor").map_err(db)?,
+                actor: crate::codec::actor(r)?,
                 // A body this build cannot read is handed on as text: the driver records
                 // it as refused, and one bad command never stops a run.
                 body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),

@@ -36,7 +36,7 @@ impl RunWriter for SqliteStore {
         .bind(&run.digest)
         .bind(run.parent.as_ref().map(|p| p.as_str().to_owned()))
         .bind(&run.parent_step)
-        .bind(&run.actor)
+        .bind(run.actor.to_string())
         .bind(run.created_at.as_millis())
         .bind(run.created_at.as_millis())
         .bind(&events[0].hash)

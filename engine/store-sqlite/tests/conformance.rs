@@ -36,14 +36,14 @@ async fn reopening_keeps_everything() {
             digest: "d".into(),
             parent: None,
             parent_step: None,
-            actor: "a".into(),
+            actor: drctl_core::Actor::from_stored("a"),
             created_at: Timestamp::from_millis(1),
             drill: false,
             trigger: drctl_core::Trigger::Manual,
         };
         let first = NewEvent {
             at: Timestamp::from_millis(1),
-            actor: "a".into(),
+            actor: drctl_core::Actor::from_stored("a"),
             kind: "run_created".into(),
             body: "{}".into(),
         };

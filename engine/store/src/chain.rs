@@ -21,7 +21,7 @@ pub fn hash(prev: &str, run: &RunId, seq: u64, event: &NewEvent) -> String {
         run.as_str(),
         &seq.to_string(),
         &event.at.as_millis().to_string(),
-        &event.actor,
+        &event.actor.to_string(),
         &event.kind,
     ] {
         h.update(part.as_bytes());
@@ -111,7 +111,7 @@ mod tests {
     fn ev(n: i64) -> NewEvent {
         NewEvent {
             at: Timestamp::from_millis(n),
-            actor: "a".into(),
+            actor: drctl_core::Actor::from_stored("a"),
             kind: "k".into(),
             body: format!("{{\"n\":{n}}}"),
         }

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use drctl_core::{RunId, Timestamp};
+use drctl_core::{Actor, RunId, Timestamp};
 use serde_json::json;
 
 use crate::StoreError;
@@ -38,7 +38,7 @@ fn new_run(id: &RunId, parent: Option<&RunId>) -> NewRun {
         digest: "sha256:abc".into(),
         parent: parent.cloned(),
         parent_step: parent.map(|_| "call".into()),
-        actor: "alice".into(),
+        actor: drctl_core::Actor::from_stored("alice"),
         created_at: at(0),
         drill: parent.is_some(),
         trigger: drctl_core::Trigger::Manual,
@@ -48,7 +48,7 @@ fn new_run(id: &RunId, parent: Option<&RunId>) -> NewRun {
 fn event(n: i64, kind: &str) -> NewEvent {
     NewEvent {
         at: at(n),
-        actor: "drctl".into(),
+        actor: drctl_core::Actor::from_stored("drctl"),
         kind: kind.into(),
         body: json!({ "type": kind, "n": n }).to_string(),
     }
@@ -113,7 +113,11 @@ async fn create_and_read(s: &dyn Store) {
         .unwrap();
     let row = s.run(&id).await.unwrap().unwrap();
     assert_eq!(
-        (row.version, row.status.as_str(), row.actor.as_str()),
+        (
+            row.version,
+            row.status.as_str(),
+            row.actor.to_string().as_str()
+        ),
         (1, "created", "alice")
     );
     let events = s.events(&id, 0).await.unwrap();
@@ -427,19 +431,37 @@ async fn commands_are_taken_once_in_order(s: &dyn Store) {
             .unwrap();
     }
     let first = s
-        .push_command(&a, at(1), "bob", &json!({"cancel": "wrong region"}), None)
+        .push_command(
+            &a,
+            at(1),
+            &Actor::from_stored("bob"),
+            &json!({"cancel": "wrong region"}),
+            None,
+        )
         .await
         .unwrap();
-    s.push_command(&b, at(1), "bob", &json!({"other": 1}), None)
-        .await
-        .unwrap();
+    s.push_command(
+        &b,
+        at(1),
+        &Actor::from_stored("bob"),
+        &json!({"other": 1}),
+        None,
+    )
+    .await
+    .unwrap();
     // Checked against version 1 without seeing bob's command: refused, to check again.
     let blind = Checked {
         version: 1,
         newest_waiting: 0,
     };
     let unseen = s
-        .push_command(&a, at(2), "carol", &json!({"step": "retry"}), Some(blind))
+        .push_command(
+            &a,
+            at(2),
+            &Actor::from_stored("carol"),
+            &json!({"step": "retry"}),
+            Some(blind),
+        )
         .await;
     assert!(
         matches!(unseen, Err(StoreError::VersionConflict { .. })),
@@ -451,7 +473,13 @@ async fn commands_are_taken_once_in_order(s: &dyn Store) {
         newest_waiting: first,
     };
     let second = s
-        .push_command(&a, at(2), "carol", &json!({"step": "retry"}), Some(seen))
+        .push_command(
+            &a,
+            at(2),
+            &Actor::from_stored("carol"),
+            &json!({"step": "retry"}),
+            Some(seen),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -524,7 +552,13 @@ async fn commands_are_taken_once_in_order(s: &dyn Store) {
 
     // Checked against a version that moved: refused, so the sender checks again.
     let moved = s
-        .push_command(&a, at(6), "dave", &json!({"cancel": "x"}), Some(blind))
+        .push_command(
+            &a,
+            at(6),
+            &Actor::from_stored("dave"),
+            &json!({"cancel": "x"}),
+            Some(blind),
+        )
         .await;
     assert!(
         matches!(moved, Err(StoreError::VersionConflict { actual: 3, .. })),
@@ -532,9 +566,15 @@ async fn commands_are_taken_once_in_order(s: &dyn Store) {
     );
     // A lost lease: the builder is never asked.
     let successor = s.claim(&claim(&a, "w2", at(60_000))).await.unwrap();
-    s.push_command(&a, at(60_001), "erin", &json!({"cancel": "y"}), None)
-        .await
-        .unwrap();
+    s.push_command(
+        &a,
+        at(60_001),
+        &Actor::from_stored("erin"),
+        &json!({"cancel": "y"}),
+        None,
+    )
+    .await
+    .unwrap();
     let lost = s
         .append(&lease, at(60_002), &mut |_| {
             panic!("built with a lost lease")
@@ -552,7 +592,13 @@ async fn commands_are_taken_once_in_order(s: &dyn Store) {
     .unwrap();
     // An ended run takes no command.
     let ended = s
-        .push_command(&a, at(60_004), "frank", &json!({"cancel": "z"}), None)
+        .push_command(
+            &a,
+            at(60_004),
+            &Actor::from_stored("frank"),
+            &json!({"cancel": "z"}),
+            None,
+        )
         .await;
     assert!(matches!(ended, Err(StoreError::Finished(_))), "{ended:?}");
 }

@@ -322,7 +322,7 @@ impl CommandInbox for MemoryStore {
         &self,
         run: &RunId,
         at: Timestamp,
-        actor: &str,
+        actor: &drctl_core::Actor,
         body: &serde_json::Value,
         checked: Option<Checked>,
     ) -> Result<u64, StoreError> {
@@ -356,7 +356,7 @@ impl CommandInbox for MemoryStore {
                 id,
                 run: run.clone(),
                 at,
-                actor: actor.to_owned(),
+                actor: actor.clone(),
                 body: body.clone(),
             },
             None,

@@ -1,7 +1,7 @@
 //! The data the store keeps: runs, their events, the projection of their steps, leases,
 //! locks and the command inbox. Plain data; the meaning of events is `drctl-run`'s.
 
-use drctl_core::{RunId, Timestamp};
+use drctl_core::{Actor, RunId, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -14,7 +14,7 @@ pub struct NewRun {
     pub digest: String,
     pub parent: Option<RunId>,
     pub parent_step: Option<String>,
-    pub actor: String,
+    pub actor: Actor,
     pub created_at: Timestamp,
     /// A drill, not a real incident.
     pub drill: bool,
@@ -95,7 +95,7 @@ pub struct RunRow {
     pub digest: String,
     pub parent: Option<RunId>,
     pub parent_step: Option<String>,
-    pub actor: String,
+    pub actor: Actor,
     pub status: RunStatus,
     /// Why it is paused or failed.
     pub detail: Option<String>,
@@ -141,7 +141,7 @@ pub struct StepRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     pub at: Timestamp,
-    pub actor: String,
+    pub actor: Actor,
     pub kind: String,
     pub body: String,
 }
@@ -153,7 +153,7 @@ pub struct StoredEvent {
     /// 1 for the first event of the run.
     pub seq: u64,
     pub at: Timestamp,
-    pub actor: String,
+    pub actor: Actor,
     pub kind: String,
     pub body: String,
     pub prev_hash: String,
@@ -237,7 +237,7 @@ pub struct Command {
     pub id: u64,
     pub run: RunId,
     pub at: Timestamp,
-    pub actor: String,
+    pub actor: Actor,
     pub body: Value,
 }
 

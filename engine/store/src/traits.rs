@@ -97,7 +97,7 @@ pub trait CommandInbox: Send + Sync {
         &self,
         run: &RunId,
         at: Timestamp,
-        actor: &str,
+        actor: &drctl_core::Actor,
         body: &serde_json::Value,
         checked: Option<Checked>,
     ) -> Result<u64, StoreError>;

@@ -91,7 +91,7 @@ pub async fn decide(
         )));
     }
     let groups = api.groups_of(&caller.identity);
-    let me = (caller.identity.as_str(), groups.as_slice());
+    let me = (&caller.identity, groups.as_slice());
     let clock = api.0.clock.clone();
     let verdict = Verdict::from(req.verdict);
     let check = |state: &RunState| may_decide(state, &step, me, verdict, &req.comment, clock.now());

@@ -7,6 +7,7 @@
 //! four-eyes).
 
 use axum::http::{HeaderMap, StatusCode, header};
+use drctl_core::Actor;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -60,8 +61,10 @@ pub struct TokenEntry {
     /// What the token is for (shown in logs, never the token).
     pub name: String,
     pub role: Role,
-    /// Who acts with it: the actor recorded in every event.
-    pub identity: String,
+    /// Who acts with it: the actor recorded in every event (a person's name: never
+    /// `drctl` nor `policy:…`).
+    #[serde(deserialize_with = "drctl_core::actor::person")]
+    pub identity: Actor,
     /// The token's SHA-256, in hex.
     pub sha256: String,
 }
@@ -69,7 +72,7 @@ pub struct TokenEntry {
 /// Who called.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub identity: String,
+    pub identity: Actor,
     pub role: Role,
     pub token: String,
 }

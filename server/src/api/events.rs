@@ -42,7 +42,8 @@ pub struct EventView {
     /// Milliseconds since the Unix epoch.
     #[schema(value_type = i64)]
     pub at: Timestamp,
-    pub actor: String,
+    #[schema(value_type = String)]
+    pub actor: drctl_core::Actor,
     pub kind: String,
     /// The event as recorded (secrets were masked before it was stored).
     #[schema(value_type = Value)]

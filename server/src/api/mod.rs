@@ -168,7 +168,10 @@ impl Api {
         Ok(())
     }
 
-    fn groups_of(&self, identity: &str) -> Vec<String> {
+    fn groups_of(&self, identity: &drctl_core::Actor) -> Vec<String> {
+        let Some(identity) = identity.person_name() else {
+            return Vec::new();
+        };
         self.0
             .groups
             .iter()

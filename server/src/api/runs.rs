@@ -248,7 +248,7 @@ fn default_reason() -> String {
 pub(super) fn answer(
     delivered: Delivered,
     run: &RunId,
-    actor: &str,
+    actor: &drctl_core::Actor,
 ) -> Result<(StatusCode, Json<CommandResult>), Problem> {
     match delivered {
         Delivered::Applied => Ok((
@@ -257,7 +257,7 @@ pub(super) fn answer(
                 outcome: "applied".into(),
                 driver: None,
                 counts_as: Vec::new(),
-                actor: actor.to_owned(),
+                actor: actor.clone(),
                 run: run.clone(),
             }),
         )),
@@ -267,7 +267,7 @@ pub(super) fn answer(
                 outcome: "stored".into(),
                 driver,
                 counts_as: Vec::new(),
-                actor: actor.to_owned(),
+                actor: actor.clone(),
                 run: run.clone(),
             }),
         )),

@@ -5,7 +5,7 @@
 //! it was checked against; the run's driver records it before anything else, so no
 //! timeout or other decision can slip in between.
 
-use drctl_core::{StepId, Timestamp};
+use drctl_core::{Actor, Approver, StepId, Timestamp};
 use drctl_engine::OperatorCommand;
 use drctl_engine::{Engine, EngineError};
 use drctl_run::RunState;
@@ -22,7 +22,7 @@ use crate::views::Gate;
 pub struct Waiting {
     pub step: StepId,
     /// The approvers the runbook names (people and `group:` entries).
-    pub approvers: Vec<String>,
+    pub approvers: Vec<Approver>,
     /// Approvals given so far.
     pub given: usize,
     /// Approvals needed.
@@ -63,7 +63,7 @@ pub fn waiting(state: &RunState) -> Vec<Waiting> {
 }
 
 /// Who may decide the gate `step` now (none if it is not waiting).
-pub fn approvers_of(state: &RunState, step: &StepId) -> Vec<String> {
+pub fn approvers_of(state: &RunState, step: &StepId) -> Vec<Approver> {
     waiting(state)
         .into_iter()
         .find(|w| w.step == *step)
@@ -76,7 +76,7 @@ pub fn approvers_of(state: &RunState, step: &StepId) -> Vec<String> {
 pub fn may_decide(
     state: &RunState,
     step: &StepId,
-    (me, groups): (&str, &[String]),
+    (me, groups): (&Actor, &[String]),
     verdict: Verdict,
     comment: &str,
     now: Timestamp,
@@ -90,7 +90,7 @@ pub fn may_decide(
 pub fn decision(
     state: &RunState,
     step: &StepId,
-    (me, groups): (&str, &[String]),
+    (me, groups): (&Actor, &[String]),
     verdict: Verdict,
     comment: &str,
 ) -> OperatorCommand {
@@ -108,7 +108,7 @@ pub fn decision(
 pub async fn gates(
     engine: &Engine,
     store: &dyn RunReader,
-    (me, groups): (&str, &[String]),
+    (me, groups): (&Actor, &[String]),
     now: Timestamp,
 ) -> Result<Vec<Gate>, GatesError> {
     let rows = store

@@ -29,7 +29,7 @@ pub enum Delivered {
 pub async fn deliver(
     engine: &Engine,
     run: &RunId,
-    actor: &str,
+    actor: &drctl_core::Actor,
     command: &OperatorCommand,
     check: &(dyn Fn(&RunState) -> Result<(), String> + Send + Sync),
     wait: Duration,

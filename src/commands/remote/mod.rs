@@ -308,7 +308,7 @@ async fn decide(
     };
     let answer = client.decide(run, step, arg, message).await;
     let (me, counts_as, id) = match &answer {
-        Ok(r) => (r.actor.clone(), r.counts_as.clone(), r.run.clone()),
+        Ok(r) => (r.actor.to_string(), r.counts_as.clone(), r.run.clone()),
         Err(_) => (String::new(), Vec::new(), client.run(run).await?.run.id),
     };
     Ok(approve::render_decision(

@@ -70,7 +70,7 @@ pub(crate) fn render_gates(gates: &[Gate], now: Timestamp) -> String {
             g.step,
             g.given,
             g.min,
-            g.approvers.join(", ")
+            drctl_run::approval::join(&g.approvers)
         );
     }
     if out.is_empty() {
@@ -112,7 +112,7 @@ pub(crate) fn decide(
         let delivered = deliver(&engine, &id, &me, &command, &check, WAIT).await?;
         Ok(render_decision(
             &Decided {
-                me: &me,
+                me: &me.to_string(),
                 verdict,
                 step,
                 run: &id,
@@ -130,7 +130,7 @@ pub(crate) struct Decided<'a> {
     pub step: &'a str,
     pub run: &'a RunId,
     /// The approver entries it counts as.
-    pub counts_as: &'a [String],
+    pub counts_as: &'a [drctl_core::Approver],
 }
 
 /// What `drctl approve` and `reject` print and exit with, locally and with `--server`.
@@ -142,7 +142,7 @@ pub(crate) fn render_decision(d: &Decided<'_>, delivered: Delivered) -> ExitCode
         Verdict::Approve => ("approved", "approval"),
         Verdict::Reject => ("rejected", "rejection"),
     };
-    let whom = d.counts_as.join(", ");
+    let whom = drctl_run::approval::join(d.counts_as);
     let pending =
         format!("Recorded, not applied yet: {me}'s {noun} of `{step}` of run {id} (as {whom})");
     match delivered {

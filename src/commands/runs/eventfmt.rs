@@ -138,7 +138,10 @@ pub(super) fn line(event: &Event) -> Option<String> {
             message,
             deadline,
         } => {
-            let mut text = format!("⏳ {step} waits for approval from {}", approvers.join(", "));
+            let mut text = format!(
+                "⏳ {step} waits for approval from {}",
+                drctl_run::approval::join(approvers)
+            );
             if *level > 0 {
                 text.push_str(&format!(" (escalated, level {level})"));
             }
@@ -162,7 +165,7 @@ pub(super) fn line(event: &Event) -> Option<String> {
                 Verdict::Approve => "approved",
                 Verdict::Reject => "rejected",
             },
-            on_behalf_of.join(", ")
+            drctl_run::approval::join(on_behalf_of)
         ),
         EventKind::ApprovalTimedOut {
             step,

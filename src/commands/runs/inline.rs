@@ -133,7 +133,7 @@ pub(super) fn start(engine: &Engine) {
 type Lines = mpsc::UnboundedReceiver<String>;
 
 /// Whether `me` could approve the gate in this state.
-fn may_approve(state: &RunState, step: &StepId, me: &str) -> bool {
+fn may_approve(state: &RunState, step: &StepId, me: &drctl_core::Actor) -> bool {
     let groups = crate::config::get().groups_of(me);
     may_decide(state, step, (me, &groups), Verdict::Approve, "-", now()).is_ok()
 }
@@ -188,7 +188,7 @@ async fn send(
     engine: &Engine,
     run: &RunId,
     step: &StepId,
-    me: &str,
+    me: &drctl_core::Actor,
     verdict: Verdict,
     comment: &str,
 ) -> Option<String> {
@@ -228,7 +228,7 @@ async fn read_line_while_waiting(
     engine: &Engine,
     run: &RunId,
     step: &StepId,
-    me: &str,
+    me: &drctl_core::Actor,
     lines: &mut Lines,
 ) -> Typed {
     loop {

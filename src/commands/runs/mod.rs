@@ -41,8 +41,10 @@ pub(crate) fn default_db() -> PathBuf {
 
 /// Who is acting, for the event log: the name given with `--as` (when drctl.toml allows
 /// it), else the OS user.
-pub(crate) fn actor() -> String {
-    crate::config::actor_override().map_or_else(crate::identity::os_user, str::to_owned)
+pub(crate) fn actor() -> drctl_core::Actor {
+    crate::config::actor_override()
+        .cloned()
+        .unwrap_or_else(|| drctl_core::Actor::from_stored(&crate::identity::os_user()))
 }
 
 /// The command's async runtime: whatever database a command opened is checkpointed and

@@ -174,15 +174,16 @@ pub(crate) fn create_token(name: &str, role: RoleArg, identity: &str) -> anyhow:
         RoleArg::Approver => "approver",
         RoleArg::Admin => "admin",
     };
-    for (what, text) in [("NAME", name), ("--identity", identity)] {
-        if text.trim().is_empty()
-            || text
-                .chars()
-                .any(|c| c.is_control() || format!("{c:?}").contains("\\u{"))
-        {
-            anyhow::bail!("{what} must be printable text, not blank");
-        }
+    if name.trim().is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_control() || format!("{c:?}").contains("\\u{"))
+    {
+        anyhow::bail!("NAME must be printable text, not blank");
     }
+    // The identity is the actor of everything done with the token: a person's name,
+    // never the engine's or a policy's.
+    drctl_core::Actor::person(identity).map_err(|e| anyhow::anyhow!("--identity: {e}"))?;
     let token = drctl_server::api::auth::new_token();
     let entry = format!(
         "[[serve.token]]\nname = {name:?}\nrole = \"{role}\"\nidentity = {identity:?}\nsha256 = \"{}\"\n",

@@ -30,7 +30,7 @@ pub(crate) struct Record {
     /// RFC 3339, for people; `at_ms` is what the hash covers.
     pub at: String,
     pub at_ms: i64,
-    pub actor: String,
+    pub actor: drctl_core::Actor,
     pub kind: String,
     /// The event's JSON, as stored (a string, so that its bytes, which the hash covers,
     /// survive the export unchanged).
@@ -196,7 +196,7 @@ impl<W: Write> Writer<W> {
                     r.seq.to_string(),
                     r.at.clone(),
                     r.at_ms.to_string(),
-                    r.actor.clone(),
+                    r.actor.to_string(),
                     r.kind.clone(),
                     r.body.clone(),
                     r.prev_hash.clone(),
@@ -219,7 +219,7 @@ impl<W: Write> Writer<W> {
     pub(crate) fn finish(
         mut self,
         exported_at: Timestamp,
-        exported_by: &str,
+        exported_by: &drctl_core::Actor,
         filters: BTreeMap<String, String>,
         ledger: Option<LedgerHead>,
         (entries, signed): (Vec<EntryRecord>, Vec<SignedHead>),
@@ -227,7 +227,7 @@ impl<W: Write> Writer<W> {
         let manifest = Manifest {
             format: FORMAT.to_owned(),
             exported_at: exported_at.to_rfc3339(),
-            exported_by: exported_by.to_owned(),
+            exported_by: exported_by.to_string(),
             filters,
             runs: std::mem::take(&mut self.heads),
             events: self.events,
@@ -557,7 +557,7 @@ fn parse(format: Format, raw: &str) -> Result<Parsed, String> {
                 seq: u64::try_from(number(1)?).map_err(|e| e.to_string())?,
                 at: field(2),
                 at_ms: number(3)?,
-                actor: field(4),
+                actor: drctl_core::Actor::from_stored(&field(4)),
                 kind: field(5),
                 body: field(6),
                 prev_hash: field(7),

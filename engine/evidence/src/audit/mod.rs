@@ -74,7 +74,7 @@ pub fn export(
     filters: &Filters,
     format: Format,
     out: impl Write,
-    (exported_by, now): (&str, Timestamp),
+    (exported_by, now): (&drctl_core::Actor, Timestamp),
 ) -> std::io::Result<Exported> {
     let mut writer = file::Writer::new(out, format)?;
     let mut exported = HashSet::new();
@@ -87,7 +87,7 @@ pub fn export(
         let chosen = events.iter().any(|e| {
             filters.since.is_none_or(|t| e.at >= t)
                 && filters.until.is_none_or(|t| e.at < t)
-                && filters.actor.as_ref().is_none_or(|a| e.actor == *a)
+                && filters.actor.as_ref().is_none_or(|a| e.actor == a.as_str())
         });
         if chosen {
             writer.run(events)?;

@@ -27,7 +27,7 @@ fn summary_rows(r: &RunReport) -> Vec<[String; 2]> {
                 r.trigger
             ),
         ],
-        ["Started by".into(), r.started_by.clone()],
+        ["Started by".into(), r.started_by.to_string()],
         ["Created".into(), r.created_at.clone()],
         [
             "Took".into(),
@@ -138,8 +138,8 @@ fn sections(r: &RunReport) -> Vec<Section> {
                         a.runbook.clone(),
                         a.step.clone(),
                         a.verdict.clone(),
-                        a.by.clone(),
-                        a.on_behalf_of.join(", "),
+                        a.by.to_string(),
+                        drctl_run::approval::join(&a.on_behalf_of),
                         a.at.clone(),
                         a.comment.clone(),
                     ]

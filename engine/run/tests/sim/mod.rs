@@ -64,7 +64,7 @@ impl Sim {
         };
         let first = Event {
             at: Timestamp::from_millis(T0),
-            actor: "tester".into(),
+            actor: drctl_core::Actor::from_stored("tester"),
             kind: EventKind::RunCreated(Box::new(created)),
         };
         let state = RunState::new(&first, runbook).unwrap();
@@ -91,7 +91,7 @@ impl Sim {
     pub(crate) fn push_as(&mut self, actor: &str, kind: EventKind) {
         let event = Event {
             at: self.now,
-            actor: actor.into(),
+            actor: drctl_core::Actor::from_stored(actor),
             kind,
         };
         let effects = self

@@ -172,22 +172,7 @@ impl Mark {
     }
 }
 
-/// Someone who may approve.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Approver {
-    User(String),
-    /// `group:<name>`, resolved through the configuration's groups.
-    Group(String),
-}
-
-impl std::fmt::Display for Approver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Approver::User(u) => f.write_str(u),
-            Approver::Group(g) => write!(f, "group:{g}"),
-        }
-    }
-}
+pub use drctl_core::Approver;
 
 /// What an approval gate does when its timeout expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

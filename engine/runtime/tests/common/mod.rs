@@ -29,7 +29,7 @@ pub fn clock() -> Arc<SystemClock> {
 pub fn engine(store: Arc<dyn Store>, fakes: Arc<Fakes>, worker: &str) -> Engine {
     let config = EngineConfig {
         worker: worker.into(),
-        actor: "tester".into(),
+        actor: drctl_core::Actor::from_stored("tester"),
         lease_ttl: Duration::from_secs(30),
         heartbeat: Duration::from_secs(10),
         cancel_grace: Duration::from_secs(5),
@@ -43,7 +43,15 @@ pub fn engine(store: Arc<dyn Store>, fakes: Arc<Fakes>, worker: &str) -> Engine 
 
 /// Leaves a command that must be accepted.
 pub async fn send(e: &Engine, run: &RunId, actor: &str, command: &OperatorCommand) {
-    let submitted = e.submit(run, actor, command, &|_| Ok(())).await.unwrap();
+    let submitted = e
+        .submit(
+            run,
+            &drctl_core::Actor::from_stored(actor),
+            command,
+            &|_| Ok(()),
+        )
+        .await
+        .unwrap();
     assert!(
         matches!(submitted, Submitted::Accepted { .. }),
         "{submitted:?}"
@@ -55,7 +63,7 @@ pub async fn create(e: &Engine, yaml: &str, params: Map<String, Value>) -> RunId
         source: Source::new("t.yaml", yaml),
         callees: Vec::new(),
         params,
-        actor: "alice".into(),
+        actor: drctl_core::Actor::from_stored("alice"),
         trigger: drctl_core::Trigger::Manual,
         drill: false,
         parent: None,
