@@ -7,7 +7,7 @@ use drctl_core::RunId;
 use drctl_run::event::{Event, EventKind, ParentLink, PinnedSource, RunCreated};
 use drctl_runbook::Source;
 use drctl_runbook::params::resolve_json;
-use drctl_store::{NewEvent, NewRun};
+use drctl_store::{FiringRow, NewEvent, NewFiring, NewRun};
 use serde_json::{Map, Value};
 
 use crate::{Engine, EngineError};
@@ -34,14 +34,17 @@ fn pin(source: &Source) -> PinnedSource {
     }
 }
 
+fn pin_callees(req: &NewRunRequest) -> BTreeMap<String, PinnedSource> {
+    req.callees
+        .iter()
+        .map(|(k, s)| (k.clone(), pin(s)))
+        .collect()
+}
+
 impl Engine {
     /// Creates a run, ready to be driven.
     pub async fn create_run(&self, req: NewRunRequest) -> Result<RunId, EngineError> {
-        let callees: BTreeMap<String, PinnedSource> = req
-            .callees
-            .iter()
-            .map(|(k, s)| (k.clone(), pin(s)))
-            .collect();
+        let callees = pin_callees(&req);
         self.create_pinned(pin(&req.source), callees, req).await
     }
 
@@ -51,6 +54,47 @@ impl Engine {
         callees: BTreeMap<String, PinnedSource>,
         req: NewRunRequest,
     ) -> Result<RunId, EngineError> {
+        let (id, run, first) = self.prepare(source, callees, req)?;
+        self.store.create_run(&run, &first).await?;
+        Ok(id)
+    }
+
+    /// Creates the run a schedule's firing starts, in the transaction that records the
+    /// firing: `None` when that nominal time was recorded already (by another node, or
+    /// before a restart), and then no run exists.
+    pub async fn create_fired(
+        &self,
+        req: NewRunRequest,
+        firing: &NewFiring,
+    ) -> Result<Option<RunId>, EngineError> {
+        let callees = pin_callees(&req);
+        let (id, run, first) = self.prepare(pin(&req.source), callees, req)?;
+        let fired = self
+            .store
+            .record_firing(firing, Some((&run, &first)))
+            .await?;
+        Ok(fired.then_some(id))
+    }
+
+    /// Starts the run a buffered firing waited for: `None` when another node did.
+    pub async fn start_buffered(
+        &self,
+        req: NewRunRequest,
+        firing: &FiringRow,
+    ) -> Result<Option<RunId>, EngineError> {
+        let callees = pin_callees(&req);
+        let (id, run, first) = self.prepare(pin(&req.source), callees, req)?;
+        let started = self.store.start_buffered(firing, (&run, &first)).await?;
+        Ok(started.then_some(id))
+    }
+
+    /// A new run's row and first event, checked (it compiles, its params fit).
+    fn prepare(
+        &self,
+        source: PinnedSource,
+        callees: BTreeMap<String, PinnedSource>,
+        req: NewRunRequest,
+    ) -> Result<(RunId, NewRun, NewEvent), EngineError> {
         let now = self.clock.now();
         let id = RunId::from_parts(now, rand::random::<u128>());
         let created = RunCreated {
@@ -87,28 +131,26 @@ impl Engine {
         };
         let body =
             serde_json::to_string(&event).map_err(|e| EngineError::Invalid(e.to_string()))?;
-        self.store
-            .create_run(
-                &NewRun {
-                    id: id.clone(),
-                    runbook: created.runbook.clone(),
-                    source_name: created.source.name.clone(),
-                    digest: created.source.digest.clone(),
-                    parent: req.parent.as_ref().map(|p| p.run.clone()),
-                    parent_step: req.parent.as_ref().map(|p| p.step.to_string()),
-                    actor: req.actor,
-                    created_at: now,
-                    drill: created.drill,
-                    trigger: created.trigger.clone(),
-                },
-                &NewEvent {
-                    at: now,
-                    actor: event.actor.clone(),
-                    kind: "run_created".into(),
-                    body,
-                },
-            )
-            .await?;
-        Ok(id)
+        Ok((
+            id.clone(),
+            NewRun {
+                id: id.clone(),
+                runbook: created.runbook.clone(),
+                source_name: created.source.name.clone(),
+                digest: created.source.digest.clone(),
+                parent: req.parent.as_ref().map(|p| p.run.clone()),
+                parent_step: req.parent.as_ref().map(|p| p.step.to_string()),
+                actor: req.actor,
+                created_at: now,
+                drill: created.drill,
+                trigger: created.trigger.clone(),
+            },
+            NewEvent {
+                at: now,
+                actor: event.actor.clone(),
+                kind: "run_created".into(),
+                body,
+            },
+        ))
     }
 }

@@ -17,6 +17,7 @@
 //! - `locks`, `commands`: named locks and the command inbox.
 //! - `reader`: the read path.
 //! - `signed`: signatures over ledger heads.
+//! - `schedules`: schedules and their firings, one per nominal time.
 //! - `codec`: rows ↔ columns.
 
 mod append_sql;
@@ -24,6 +25,7 @@ mod codec;
 mod commands;
 mod locks;
 mod reader;
+mod schedules;
 mod signed;
 mod writer;
 

@@ -16,37 +16,7 @@ use crate::{SqliteStore, db};
 impl RunWriter for SqliteStore {
     async fn create_run(&self, run: &NewRun, first: &NewEvent) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        let exists = sqlx::query("SELECT 1 FROM runs WHERE id = ?")
-            .bind(run.id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        if exists.is_some() {
-            return Err(StoreError::Exists(run.id.clone()));
-        }
-        let events = link(&run.id, GENESIS, 1, std::slice::from_ref(first));
-        sqlx::query(
-            "INSERT INTO runs (id, runbook, source_name, digest, parent, parent_step, actor, status, \
-             created_at, updated_at, version, head_hash, drill, trigger) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, 1, ?, ?, ?)",
-        )
-        .bind(run.id.as_str())
-        .bind(&run.runbook)
-        .bind(&run.source_name)
-        .bind(&run.digest)
-        .bind(run.parent.as_ref().map(|p| p.as_str().to_owned()))
-        .bind(&run.parent_step)
-        .bind(run.actor.to_string())
-        .bind(run.created_at.as_millis())
-        .bind(run.created_at.as_millis())
-        .bind(&events[0].hash)
-        .bind(i64::from(run.drill))
-        .bind(run.trigger.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        insert_events(&mut tx, &events).await?;
-        enter_ledger(&mut tx, &run.id, LedgerKind::Created, 1, &events[0].hash).await?;
+        insert_run(&mut tx, run, first).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -246,5 +216,45 @@ async fn enter_ledger(
     .execute(&mut **tx)
     .await
     .map_err(db)?;
+    Ok(())
+}
+
+/// A new run with its first event and its ledger entry, in the caller's transaction.
+pub(crate) async fn insert_run(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    run: &NewRun,
+    first: &NewEvent,
+) -> Result<(), StoreError> {
+    let exists = sqlx::query("SELECT 1 FROM runs WHERE id = ?")
+        .bind(run.id.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)?;
+    if exists.is_some() {
+        return Err(StoreError::Exists(run.id.clone()));
+    }
+    let events = link(&run.id, GENESIS, 1, std::slice::from_ref(first));
+    sqlx::query(
+        "INSERT INTO runs (id, runbook, source_name, digest, parent, parent_step, actor, status, \
+         created_at, updated_at, version, head_hash, drill, trigger) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'created', ?, ?, 1, ?, ?, ?)",
+    )
+    .bind(run.id.as_str())
+    .bind(&run.runbook)
+    .bind(&run.source_name)
+    .bind(&run.digest)
+    .bind(run.parent.as_ref().map(|p| p.as_str().to_owned()))
+    .bind(&run.parent_step)
+    .bind(run.actor.to_string())
+    .bind(run.created_at.as_millis())
+    .bind(run.created_at.as_millis())
+    .bind(&events[0].hash)
+    .bind(i64::from(run.drill))
+    .bind(run.trigger.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    insert_events(tx, &events).await?;
+    enter_ledger(tx, &run.id, LedgerKind::Created, 1, &events[0].hash).await?;
     Ok(())
 }

@@ -18,6 +18,7 @@ use crate::rows::{
     Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection,
     RunFilter, SignedHead, StepRow, Taken,
 };
+use crate::schedules::{FiringOutcome, NewFiring, Pause};
 use crate::traits::{Batch, Store};
 
 const T0: i64 = 1_800_000_000_000;
@@ -104,6 +105,8 @@ pub async fn check_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
     commands_are_taken_once_in_order(&make().await).await;
     lists_resolve_and_children(&make().await).await;
     the_ledger_records_each_run_created_and_finished(&make().await).await;
+    each_nominal_time_fires_once(&make().await).await;
+    schedules_are_made_once_and_paused(&make().await).await;
 }
 
 async fn create_and_read(s: &dyn Store) {
@@ -869,4 +872,132 @@ async fn the_ledger_records_each_run_created_and_finished(s: &dyn Store) {
         ],
         "in order; the first signature of an entry by a key stays"
     );
+}
+
+fn firing(nominal: i64, outcome: FiringOutcome) -> NewFiring {
+    NewFiring {
+        runbook: "failover".into(),
+        trigger: "monthly".into(),
+        nominal: at(nominal),
+        at: at(nominal + 5),
+        outcome,
+        reason: None,
+    }
+}
+
+/// Two schedulers (tasks sharing the store, as two nodes share a database) race over the
+/// same 20 nominal times, each creating its own run: each time is recorded once, with
+/// exactly one run, and the loser's run is not created.
+async fn each_nominal_time_fires_once(s: &dyn Store) {
+    let node = |n: u128| async move {
+        let mut won = Vec::new();
+        for t in 0..20i64 {
+            let id = run_id(n * 1000 + t as u128);
+            let run = new_run(&id, None);
+            let first = event(0, "run_created");
+            let fired = s
+                .record_firing(
+                    &firing(t * 60_000, FiringOutcome::Started),
+                    Some((&run, &first)),
+                )
+                .await
+                .unwrap();
+            if fired {
+                won.push(id);
+            }
+            tokio::task::yield_now().await;
+        }
+        won
+    };
+    let (a, b) = tokio::join!(node(1), node(2));
+    assert_eq!(a.len() + b.len(), 20, "a: {a:?}, b: {b:?}");
+    let runs = s
+        .list_runs(&RunFilter {
+            limit: 100,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 20, "only the winners' runs exist");
+    for id in a.iter().chain(&b) {
+        assert!(runs.iter().any(|r| r.id == *id));
+    }
+    let fired = s.firings("failover", "monthly", 100).await.unwrap();
+    assert_eq!(fired.len(), 20);
+    assert!(
+        fired.windows(2).all(|w| w[0].nominal > w[1].nominal),
+        "newest first"
+    );
+    assert!(
+        fired
+            .iter()
+            .all(|f| f.outcome == FiringOutcome::Started && f.run.is_some())
+    );
+    // A firing recorded without a run (skipped) is a key like any other.
+    assert!(
+        !s.record_firing(&firing(0, FiringOutcome::Skipped), None)
+            .await
+            .unwrap()
+    );
+    assert!(s.firings("other", "monthly", 10).await.unwrap().is_empty());
+
+    // A buffered firing is started once.
+    assert!(
+        s.record_firing(&firing(99 * 60_000, FiringOutcome::Buffered), None)
+            .await
+            .unwrap()
+    );
+    let buffered = s.firings("failover", "monthly", 1).await.unwrap().remove(0);
+    assert_eq!(buffered.outcome, FiringOutcome::Buffered);
+    let (id1, id2) = (run_id(7001), run_id(7002));
+    let first = event(0, "run_created");
+    assert!(
+        s.start_buffered(&buffered, (&new_run(&id1, None), &first))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.start_buffered(&buffered, (&new_run(&id2, None), &first))
+            .await
+            .unwrap()
+    );
+    assert!(s.run(&id2).await.unwrap().is_none());
+    let started = s.firings("failover", "monthly", 1).await.unwrap().remove(0);
+    assert_eq!(
+        (started.outcome, started.run),
+        (FiringOutcome::Started, Some(id1))
+    );
+}
+
+async fn schedules_are_made_once_and_paused(s: &dyn Store) {
+    let first = s.schedule("failover", "monthly", at(0)).await.unwrap();
+    assert_eq!(first.since, at(0));
+    assert_eq!(first.paused, None);
+    // Asked again later, it keeps the time it was first seen.
+    assert_eq!(
+        s.schedule("failover", "monthly", at(500)).await.unwrap(),
+        first
+    );
+    let pause = Pause {
+        by: Actor::from_stored("alice"),
+        at: at(10),
+        reason: "datacenter move".into(),
+    };
+    s.set_paused("failover", "monthly", Some(&pause))
+        .await
+        .unwrap();
+    let paused = s.schedule("failover", "monthly", at(20)).await.unwrap();
+    assert_eq!(paused.paused, Some(pause));
+    s.set_paused("failover", "monthly", None).await.unwrap();
+    assert_eq!(
+        s.schedule("failover", "monthly", at(30))
+            .await
+            .unwrap()
+            .paused,
+        None
+    );
+    assert!(matches!(
+        s.set_paused("nothing", "monthly", None).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

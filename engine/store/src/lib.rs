@@ -6,6 +6,8 @@
 //! - [`chain`]: the per-run hash chain and its verification.
 //! - [`ledger`]: the store-wide chain of run heads (created, finished), so a whole run
 //!   removed is found.
+//! - [`schedules`]: schedules and their firings, each nominal time recorded once under a
+//!   unique key in the transaction that creates its run.
 //! - [`memory`]: `MemoryStore`, the in-memory reference implementation.
 //! - `conformance` (feature `conformance`): the one test suite every backend runs.
 //!
@@ -19,6 +21,7 @@ pub mod error;
 pub mod ledger;
 pub mod memory;
 pub mod rows;
+pub mod schedules;
 pub mod traits;
 
 pub use error::StoreError;
@@ -27,6 +30,7 @@ pub use rows::{
     Checked, Claim, Command, CommandOutcome, EventBody, Lease, LockOutcome, NewEvent, NewRun,
     Projection, RunFilter, RunRow, RunStatus, SignedHead, Snapshot, StepRow, StoredEvent, Taken,
 };
+pub use schedules::{FiringOutcome, FiringRow, NewFiring, Pause, ScheduleRow, Schedules};
 pub use traits::{
     Batch, BuildBatch, CommandInbox, Locks, RunReader, RunWriter, SignedHeads, Store,
 };

@@ -15,6 +15,7 @@ use crate::rows::{
     Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, RunFilter,
     RunRow, StepRow, StoredEvent,
 };
+use crate::schedules::{FiringOutcome, FiringRow, NewFiring, Pause, ScheduleRow, Schedules};
 use crate::traits::{BuildBatch, CommandInbox, Locks, RunReader, RunWriter};
 
 #[derive(Debug, Default)]
@@ -34,6 +35,9 @@ struct Inner {
     failing_appends: usize,
     /// Every event's run and seq, in the order stored: the cursor is the index + 1.
     feed: Vec<(RunId, u64)>,
+    schedules: BTreeMap<(String, String), ScheduleRow>,
+    /// By (runbook, trigger, nominal ms): the unique key of a firing.
+    firings: BTreeMap<(String, String, i64), FiringRow>,
 }
 
 /// See the module doc.
@@ -85,45 +89,7 @@ impl MemoryStore {
 #[async_trait]
 impl RunWriter for MemoryStore {
     async fn create_run(&self, run: &NewRun, first: &NewEvent) -> Result<(), StoreError> {
-        let mut inner = self.lock()?;
-        if inner.runs.contains_key(&run.id) {
-            return Err(StoreError::Exists(run.id.clone()));
-        }
-        let events = link(&run.id, GENESIS, 1, std::slice::from_ref(first));
-        inner.runs.insert(
-            run.id.clone(),
-            RunRow {
-                id: run.id.clone(),
-                runbook: run.runbook.clone(),
-                source_name: run.source_name.clone(),
-                digest: run.digest.clone(),
-                parent: run.parent.clone(),
-                parent_step: run.parent_step.clone(),
-                actor: run.actor.clone(),
-                status: crate::rows::RunStatus::Created,
-                detail: None,
-                created_at: run.created_at,
-                updated_at: run.created_at,
-                finished_at: None,
-                version: 1,
-                head_hash: events[0].hash.clone(),
-                drill: run.drill,
-                trigger: run.trigger.clone(),
-                owner: None,
-                lease_until: None,
-            },
-        );
-        let entry = ledger::next(
-            inner.ledger.last().map(|l| (l.seq, l.hash.as_str())),
-            &run.id,
-            LedgerKind::Created,
-            1,
-            &events[0].hash,
-        );
-        inner.ledger.push(entry);
-        inner.feed.push((run.id.clone(), 1));
-        inner.events.insert(run.id.clone(), events);
-        Ok(())
+        insert_run(&mut *self.lock()?, run, first)
     }
 
     async fn append(
@@ -559,5 +525,156 @@ impl crate::traits::SignedHeads for MemoryStore {
             .filter(|s| s.key == key)
             .map(|s| s.seq)
             .max())
+    }
+}
+
+/// A new run with its first event, and its ledger entry.
+fn insert_run(inner: &mut Inner, run: &NewRun, first: &NewEvent) -> Result<(), StoreError> {
+    if inner.runs.contains_key(&run.id) {
+        return Err(StoreError::Exists(run.id.clone()));
+    }
+    let events = link(&run.id, GENESIS, 1, std::slice::from_ref(first));
+    inner.runs.insert(
+        run.id.clone(),
+        RunRow {
+            id: run.id.clone(),
+            runbook: run.runbook.clone(),
+            source_name: run.source_name.clone(),
+            digest: run.digest.clone(),
+            parent: run.parent.clone(),
+            parent_step: run.parent_step.clone(),
+            actor: run.actor.clone(),
+            status: crate::rows::RunStatus::Created,
+            detail: None,
+            created_at: run.created_at,
+            updated_at: run.created_at,
+            finished_at: None,
+            version: 1,
+            head_hash: events[0].hash.clone(),
+            drill: run.drill,
+            trigger: run.trigger.clone(),
+            owner: None,
+            lease_until: None,
+        },
+    );
+    let entry = ledger::next(
+        inner.ledger.last().map(|l| (l.seq, l.hash.as_str())),
+        &run.id,
+        LedgerKind::Created,
+        1,
+        &events[0].hash,
+    );
+    inner.ledger.push(entry);
+    inner.feed.push((run.id.clone(), 1));
+    inner.events.insert(run.id.clone(), events);
+    Ok(())
+}
+
+#[async_trait]
+impl Schedules for MemoryStore {
+    async fn schedule(
+        &self,
+        runbook: &str,
+        trigger: &str,
+        now: Timestamp,
+    ) -> Result<ScheduleRow, StoreError> {
+        let mut inner = self.lock()?;
+        let row = inner
+            .schedules
+            .entry((runbook.to_owned(), trigger.to_owned()))
+            .or_insert_with(|| ScheduleRow {
+                runbook: runbook.to_owned(),
+                trigger: trigger.to_owned(),
+                since: now,
+                paused: None,
+            });
+        Ok(row.clone())
+    }
+
+    async fn set_paused(
+        &self,
+        runbook: &str,
+        trigger: &str,
+        pause: Option<&Pause>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        let row = inner
+            .schedules
+            .get_mut(&(runbook.to_owned(), trigger.to_owned()))
+            .ok_or_else(|| StoreError::NotFound(format!("schedule {trigger} of {runbook}")))?;
+        row.paused = pause.cloned();
+        Ok(())
+    }
+
+    async fn record_firing(
+        &self,
+        firing: &NewFiring,
+        run: Option<(&NewRun, &NewEvent)>,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let key = (
+            firing.runbook.clone(),
+            firing.trigger.clone(),
+            firing.nominal.as_millis(),
+        );
+        if inner.firings.contains_key(&key) {
+            return Ok(false);
+        }
+        if let Some((row, first)) = run {
+            insert_run(&mut inner, row, first)?;
+        }
+        inner.firings.insert(
+            key,
+            FiringRow {
+                runbook: firing.runbook.clone(),
+                trigger: firing.trigger.clone(),
+                nominal: firing.nominal,
+                at: firing.at,
+                outcome: firing.outcome,
+                reason: firing.reason.clone(),
+                run: run.map(|(r, _)| r.id.clone()),
+            },
+        );
+        Ok(true)
+    }
+
+    async fn start_buffered(
+        &self,
+        firing: &FiringRow,
+        (row, first): (&NewRun, &NewEvent),
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let key = (
+            firing.runbook.clone(),
+            firing.trigger.clone(),
+            firing.nominal.as_millis(),
+        );
+        match inner.firings.get(&key) {
+            Some(f) if f.outcome == FiringOutcome::Buffered => {}
+            _ => return Ok(false),
+        }
+        insert_run(&mut inner, row, first)?;
+        if let Some(f) = inner.firings.get_mut(&key) {
+            f.outcome = FiringOutcome::Started;
+            f.run = Some(row.id.clone());
+        }
+        Ok(true)
+    }
+
+    async fn firings(
+        &self,
+        runbook: &str,
+        trigger: &str,
+        limit: u32,
+    ) -> Result<Vec<FiringRow>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .firings
+            .values()
+            .rev()
+            .filter(|f| f.runbook == runbook && f.trigger == trigger)
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 }

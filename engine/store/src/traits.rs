@@ -175,6 +175,12 @@ pub trait SignedHeads: Send + Sync {
 }
 
 /// Everything, for the engine and the CLI.
-pub trait Store: RunWriter + Locks + CommandInbox + RunReader + SignedHeads {}
+pub trait Store:
+    RunWriter + Locks + CommandInbox + RunReader + SignedHeads + crate::schedules::Schedules
+{
+}
 
-impl<T: RunWriter + Locks + CommandInbox + RunReader + SignedHeads> Store for T {}
+impl<T: RunWriter + Locks + CommandInbox + RunReader + SignedHeads + crate::schedules::Schedules>
+    Store for T
+{
+}

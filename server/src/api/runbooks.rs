@@ -1,123 +1,16 @@
 //! `/api/v1/runbooks`: the runbooks the server may start (the `[serve] runbooks` folder),
 //! each compiled when asked, so that what is listed is what a start would run.
 
-use std::path::{Path, PathBuf};
-
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
-use drctl_connectors::Registry;
-use drctl_runbook::fs::{FsCalls, read_source};
 use drctl_runbook::model::Trigger;
-use drctl_runbook::{Runbook, Severity, Source, compile};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Need;
 use super::problem::{Problem, RunbookRefusals, TokenRefusals};
 use super::{Api, Authed, require};
-
-/// One file of the runbooks folder.
-struct Entry {
-    source: Source,
-    runbook: Option<Runbook>,
-    /// Its errors, each as `file:line:col: message`.
-    errors: Vec<String>,
-}
-
-impl Entry {
-    /// The name the file gives itself: its runbook's, or its `runbook:` line's.
-    fn name(&self) -> Option<String> {
-        self.runbook
-            .as_ref()
-            .map(|rb| rb.name.to_string())
-            .or_else(|| {
-                self.source.text.lines().find_map(|l| {
-                    let v = l.strip_prefix("runbook:")?.trim().trim_matches(['"', '\'']);
-                    (!v.is_empty()).then(|| v.to_owned())
-                })
-            })
-    }
-}
-
-/// Whether `path` (symlinks followed) is in the folder `dir` or below it.
-pub(super) fn inside(dir: &Path, path: &Path) -> bool {
-    match (std::fs::canonicalize(dir), std::fs::canonicalize(path)) {
-        (Ok(dir), Ok(path)) => path.starts_with(dir),
-        _ => false,
-    }
-}
-
-/// Every `*.yaml` and `*.yml` file of the folder, compiled, in file-name order.
-fn scan(dir: &Path, registry: &Registry) -> Result<Vec<Entry>, Problem> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Problem::internal(format!(
-            "cannot read the runbooks folder {}: {e}",
-            dir.display()
-        ))
-    })?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    paths.sort();
-    Ok(paths
-        .iter()
-        .filter_map(|path| read_source(path).ok())
-        .map(|source| {
-            let compiled = compile(&source, registry, &FsCalls::new(registry));
-            let errors = compiled
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .map(|d| {
-                    format!(
-                        "{}:{}:{}: {}",
-                        source.name, d.span.line, d.span.col, d.message
-                    )
-                })
-                .collect();
-            Entry {
-                runbook: compiled.runbook,
-                errors,
-                source,
-            }
-        })
-        .collect())
-}
-
-/// The runbook named `name` in `dir`, compiled; 404 when no file is, 422 when it does
-/// not compile (each error with its `file:line:col`), 409 when two files say they are it
-/// (never one picked by file name).
-pub(super) fn find(
-    dir: &Path,
-    name: &str,
-    registry: &Registry,
-) -> Result<(Source, Runbook), Problem> {
-    let mut found: Vec<Entry> = scan(dir, registry)?
-        .into_iter()
-        .filter(|e| e.name().as_deref() == Some(name))
-        .collect();
-    if found.len() > 1 {
-        let files: Vec<&str> = found.iter().map(|e| e.source.name.as_str()).collect();
-        return Err(Problem::refused(format!(
-            "more than one file in the runbooks folder is runbook `{name}`: {}",
-            files.join(", ")
-        )));
-    }
-    let Some(entry) = found.pop() else {
-        return Err(Problem::not_found(format!(
-            "no runbook named `{name}` in the server's runbooks folder"
-        )));
-    };
-    match entry.runbook {
-        Some(rb) => Ok((entry.source, rb)),
-        None => Err(Problem::invalid(
-            format!("runbook `{name}` does not compile"),
-            entry.errors,
-        )),
-    }
-}
+use crate::ops::folder::{Entry, FolderError, scan};
 
 /// A runbook as the API lists it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -196,6 +89,21 @@ async fn scanned(api: &Api) -> Result<Vec<Entry>, Problem> {
     tokio::task::spawn_blocking(move || scan(&dir, &registry))
         .await
         .map_err(|e| Problem::internal(e.to_string()))?
+        .map_err(Problem::from)
+}
+
+impl From<FolderError> for Problem {
+    fn from(e: FolderError) -> Self {
+        match e {
+            FolderError::Unreadable(_) => Problem::internal(e.to_string()),
+            FolderError::Ambiguous { .. } => Problem::refused(e.to_string()),
+            FolderError::NotFound(_) => Problem::not_found(e.to_string()),
+            FolderError::Invalid { ref errors, .. } => {
+                let errors = errors.clone();
+                Problem::invalid(e.to_string(), errors)
+            }
+        }
+    }
 }
 
 /// The runbooks the server may start (none without `[serve] runbooks`).

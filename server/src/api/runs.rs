@@ -165,7 +165,7 @@ pub async fn start(
     // Reading and compiling files: off the async threads.
     let folder = dir.clone();
     let found =
-        tokio::task::spawn_blocking(move || super::runbooks::find(&folder, &name, &registry))
+        tokio::task::spawn_blocking(move || crate::ops::folder::find(&folder, &name, &registry))
             .await
             .map_err(|e| Problem::internal(e.to_string()))??;
     let (source, runbook) = found;
@@ -188,7 +188,7 @@ pub async fn start(
     // `call:` reaches outside it, which anyone who can write there would decide.
     let outside: Vec<String> = std::iter::once(source.name.as_str())
         .chain(callees.iter().map(|(path, _)| path.as_str()))
-        .filter(|path| !super::runbooks::inside(&dir, std::path::Path::new(path)))
+        .filter(|path| !crate::ops::folder::inside(&dir, std::path::Path::new(path)))
         .map(str::to_owned)
         .collect();
     if !outside.is_empty() {

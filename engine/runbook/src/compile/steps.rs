@@ -602,7 +602,11 @@ pub(crate) fn retry(cx: &mut Cx<'_>, r: &RawRetry) -> Option<RetryPolicy> {
     })
 }
 
-fn duration(cx: &mut Cx<'_>, d: &Spanned<String>, what: &str) -> Option<std::time::Duration> {
+pub(crate) fn duration(
+    cx: &mut Cx<'_>,
+    d: &Spanned<String>,
+    what: &str,
+) -> Option<std::time::Duration> {
     parse_duration(&d.value)
         .map_err(|e| {
             cx.d.error(Code::BadDuration, d.span, format!("`{what}`: {e}"))

@@ -10,18 +10,20 @@ use indexmap::IndexMap;
 
 use super::Cx;
 use super::header::{secret_source, typed_literal};
+use super::steps::{choose, duration};
 use super::templates::Scope;
 use crate::diagnostic::Code;
-use crate::model::{Schedule, Trigger, Webhook};
+use crate::model::{DEFAULT_CATCHUP, DEFAULT_GRACE, Overlap, Schedule, Trigger, Webhook};
 use crate::raw::{RawSchedule, RawTrigger, RawWebhook, Spanned};
 use crate::source::Span;
 use crate::yaml::Node;
 
 pub(crate) fn compile(cx: &mut Cx<'_>, raw: Vec<RawTrigger>) -> Vec<Trigger> {
     let mut hook_names = HashSet::new();
+    let mut schedule_names = HashSet::new();
     raw.into_iter()
         .filter_map(|t| match t {
-            RawTrigger::Schedule(s) => schedule(cx, s).map(Trigger::Schedule),
+            RawTrigger::Schedule(s) => schedule(cx, s, &mut schedule_names).map(Trigger::Schedule),
             RawTrigger::Webhook(w) => webhook(cx, &w, &mut hook_names).map(Trigger::Webhook),
         })
         .collect()
@@ -45,7 +47,54 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
     Ok(cron)
 }
 
-fn schedule(cx: &mut Cx<'_>, s: RawSchedule) -> Option<Schedule> {
+/// A schedule's name: a firing is recorded under it, so it must be unique in the runbook
+/// (one schedule may go unnamed).
+fn schedule_name(cx: &mut Cx<'_>, s: &RawSchedule, names: &mut HashSet<String>) -> Option<String> {
+    let (name, span) = match &s.name {
+        None => (String::new(), s.span),
+        Some(n) => {
+            if RunbookName::new(n.value.clone()).is_err() {
+                cx.d.error(
+                    Code::InvalidName,
+                    n.span,
+                    format!("`{}` is not a valid schedule name", n.value),
+                )
+                .hint("use lowercase letters, digits, `-`, `_` and `.`");
+                return None;
+            }
+            (n.value.clone(), n.span)
+        }
+    };
+    if !names.insert(name.clone()) {
+        let what = if name.is_empty() {
+            "two schedules have no `name`: give each a name".to_owned()
+        } else {
+            format!("schedule `{name}` is declared twice")
+        };
+        cx.d.error(Code::InvalidValue, span, what);
+        return None;
+    }
+    Some(name)
+}
+
+fn schedule(cx: &mut Cx<'_>, s: RawSchedule, names: &mut HashSet<String>) -> Option<Schedule> {
+    let name = schedule_name(cx, &s, names);
+    let overlap = match &s.overlap {
+        None => Some(Overlap::Skip),
+        Some(o) => choose(cx, o, "overlap", &Overlap::ALL),
+    };
+    let catchup_window = s
+        .catchup_window
+        .as_ref()
+        .map_or(Some(DEFAULT_CATCHUP), |c| duration(cx, c, "catchup_window"));
+    let jitter = match &s.jitter {
+        None => Some(None),
+        Some(j) => duration(cx, j, "jitter").map(Some),
+    };
+    let grace = s
+        .grace
+        .as_ref()
+        .map_or(Some(DEFAULT_GRACE), |g| duration(cx, g, "grace"));
     let cron = s.cron.as_ref().and_then(|c| match parse_cron(&c.value) {
         Ok(_) => Some(c.value.clone()),
         Err(e) => {
@@ -86,10 +135,15 @@ fn schedule(cx: &mut Cx<'_>, s: RawSchedule) -> Option<Schedule> {
     let given: Vec<&str> = s.params.iter().map(|(n, _)| n.value.as_str()).collect();
     require_params(cx, &given, s.span, "this schedule");
     Some(Schedule {
+        name: name?,
         cron: cron?,
         timezone: timezone?,
         params,
         drill: s.drill.is_some_and(|d| d.value),
+        overlap: overlap?,
+        catchup_window: catchup_window?,
+        jitter: jitter?,
+        grace: grace?,
         span: s.span,
     })
 }

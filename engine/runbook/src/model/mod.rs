@@ -274,6 +274,8 @@ pub enum Trigger {
 /// A cron schedule in a time zone.
 #[derive(Debug, Clone)]
 pub struct Schedule {
+    /// Its name among the runbook's schedules; empty for the one unnamed schedule.
+    pub name: String,
     /// Five-field cron, validated.
     pub cron: String,
     pub timezone: chrono_tz::Tz,
@@ -281,8 +283,47 @@ pub struct Schedule {
     pub params: IndexMap<ParamName, serde_json::Value>,
     /// Runs fired by this schedule are drills (reported as such).
     pub drill: bool,
+    /// What a firing does while the schedule's previous run is still going.
+    pub overlap: Overlap,
+    /// After downtime, how old a missed firing may be and still run (the latest only).
+    pub catchup_window: std::time::Duration,
+    /// Each firing is delayed by up to this much, the same for a given nominal time.
+    pub jitter: Option<std::time::Duration>,
+    /// How long past its period a drill may be late before it is overdue.
+    pub grace: std::time::Duration,
     pub span: Span,
 }
+
+/// A schedule's overlap policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    /// A firing while the previous run goes on is recorded as skipped.
+    Skip,
+    /// One firing waits for the previous run to end; any further one is skipped.
+    BufferOne,
+    /// Every firing starts a run.
+    Allow,
+}
+
+impl Overlap {
+    pub const ALL: [(&'static str, Overlap); 3] = [
+        ("skip", Overlap::Skip),
+        ("buffer_one", Overlap::BufferOne),
+        ("allow", Overlap::Allow),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, o)| *o == self)
+            .map_or("", |(name, _)| name)
+    }
+}
+
+/// The catch-up window of a schedule that names none.
+pub const DEFAULT_CATCHUP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// The grace of a drill obligation that names none.
+pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// A signed webhook that starts a run.
 #[derive(Debug, Clone)]

@@ -190,6 +190,7 @@ fn schedule_trigger(node: Node, d: &mut Diagnostics) -> Option<RawSchedule> {
     let mut m = MapReader::open(node, "schedule", d)?;
     let s = RawSchedule {
         span: m.span(),
+        name: m.take("name").and_then(|(_, n)| string(n, "name", d)),
         cron: m
             .required("cron", d)
             .and_then(|(_, n)| string(n, "cron", d)),
@@ -201,6 +202,16 @@ fn schedule_trigger(node: Node, d: &mut Diagnostics) -> Option<RawSchedule> {
             .map(|(_, n)| entries(n, "params", d))
             .unwrap_or_default(),
         drill: m.take("drill").and_then(|(_, n)| boolean(&n, "drill", d)),
+        overlap: m.take("overlap").and_then(|(_, n)| string(n, "overlap", d)),
+        catchup_window: m
+            .take("catchup_window")
+            .and_then(|(_, n)| duration_text(n, "catchup_window", d)),
+        jitter: m
+            .take("jitter")
+            .and_then(|(_, n)| duration_text(n, "jitter", d)),
+        grace: m
+            .take("grace")
+            .and_then(|(_, n)| duration_text(n, "grace", d)),
     };
     m.finish(d);
     Some(s)

@@ -76,14 +76,20 @@ pub enum RawTrigger {
     Webhook(RawWebhook),
 }
 
-/// `- schedule: { cron, timezone, params, drill }`.
+/// `- schedule: { name, cron, timezone, params, drill, overlap, catchup_window, jitter,
+/// grace }`.
 #[derive(Debug, Clone)]
 pub struct RawSchedule {
     pub span: Span,
+    pub name: Option<Spanned<String>>,
     pub cron: Option<Spanned<String>>,
     pub timezone: Option<Spanned<String>>,
     pub params: Vec<(Spanned<String>, Node)>,
     pub drill: Option<Spanned<bool>>,
+    pub overlap: Option<Spanned<String>>,
+    pub catchup_window: Option<Spanned<String>>,
+    pub jitter: Option<Spanned<String>>,
+    pub grace: Option<Spanned<String>>,
 }
 
 /// `- webhook: { name, hmac_secret, params }`.

@@ -1,0 +1,139 @@
+//! Schedules and their firings.
+//!
+//! Every nominal time of a runbook's schedule is recorded once, under the unique key
+//! (runbook, trigger, nominal time), in the same transaction as the run it starts. So a
+//! restart, or two servers on one database, never fire a nominal time twice: the second
+//! to try finds the key taken and writes nothing. Nothing else coordinates schedulers.
+
+use async_trait::async_trait;
+use drctl_core::{Actor, RunId, Timestamp};
+use serde::Serialize;
+
+use crate::error::StoreError;
+use crate::rows::{NewEvent, NewRun};
+
+/// What became of one nominal time of a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FiringOutcome {
+    /// A run started.
+    Started,
+    /// Not run: the schedule's previous run was still going (`overlap: skip`), or a
+    /// firing already waited (`buffer_one`).
+    Skipped,
+    /// Waits for the schedule's running run to end (`overlap: buffer_one`).
+    Buffered,
+    /// Not run: it fell due while nothing was firing (downtime, a pause) and a later one
+    /// ran instead, or it was older than the catch-up window.
+    Missed,
+}
+
+impl FiringOutcome {
+    pub const ALL: [FiringOutcome; 4] = [
+        FiringOutcome::Started,
+        FiringOutcome::Skipped,
+        FiringOutcome::Buffered,
+        FiringOutcome::Missed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FiringOutcome::Started => "started",
+            FiringOutcome::Skipped => "skipped",
+            FiringOutcome::Buffered => "buffered",
+            FiringOutcome::Missed => "missed",
+        }
+    }
+
+    /// The outcome a stored text names.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+}
+
+/// A firing to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFiring {
+    pub runbook: String,
+    /// The schedule's name (empty for a runbook's one unnamed schedule).
+    pub trigger: String,
+    /// The time the schedule named, before any jitter.
+    pub nominal: Timestamp,
+    /// When it was recorded.
+    pub at: Timestamp,
+    pub outcome: FiringOutcome,
+    /// Why it did not start a run, for people.
+    pub reason: Option<String>,
+}
+
+/// A firing as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FiringRow {
+    pub runbook: String,
+    pub trigger: String,
+    pub nominal: Timestamp,
+    pub at: Timestamp,
+    pub outcome: FiringOutcome,
+    pub reason: Option<String>,
+    /// The run it started.
+    pub run: Option<RunId>,
+}
+
+/// Who paused a schedule, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pause {
+    pub by: Actor,
+    pub at: Timestamp,
+    pub reason: String,
+}
+
+/// A schedule as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduleRow {
+    pub runbook: String,
+    pub trigger: String,
+    /// When a scheduler first saw it: no firing before this time is owed.
+    pub since: Timestamp,
+    pub paused: Option<Pause>,
+}
+
+/// The schedules' part of the store.
+#[async_trait]
+pub trait Schedules: Send + Sync {
+    /// The schedule's row, made with `since = now` the first time a scheduler asks.
+    async fn schedule(
+        &self,
+        runbook: &str,
+        trigger: &str,
+        now: Timestamp,
+    ) -> Result<ScheduleRow, StoreError>;
+    /// Pauses (with `Some`) or resumes a schedule that [`Schedules::schedule`] made.
+    async fn set_paused(
+        &self,
+        runbook: &str,
+        trigger: &str,
+        pause: Option<&Pause>,
+    ) -> Result<(), StoreError>;
+    /// Records a firing and, with `run`, creates the run it starts, in one transaction.
+    /// `false` when that nominal time was recorded already (by this process or another
+    /// node): nothing is written.
+    async fn record_firing(
+        &self,
+        firing: &NewFiring,
+        run: Option<(&NewRun, &NewEvent)>,
+    ) -> Result<bool, StoreError>;
+    /// Starts the run of a buffered firing, marking it started, in one transaction.
+    /// `false` when it is no longer buffered (another node started it).
+    async fn start_buffered(
+        &self,
+        firing: &FiringRow,
+        run: (&NewRun, &NewEvent),
+    ) -> Result<bool, StoreError>;
+    /// A schedule's firings, newest nominal time first.
+    async fn firings(
+        &self,
+        runbook: &str,
+        trigger: &str,
+        limit: u32,
+    ) -> Result<Vec<FiringRow>, StoreError>;
+}

@@ -1,0 +1,25 @@
+-- Schedules and their firings. A firing's key is (runbook, trigger, nominal): it is
+-- inserted in the transaction that creates its run, so two schedulers on one database,
+-- or a restart, never fire one nominal time twice.
+CREATE TABLE schedules (
+    runbook        TEXT NOT NULL,
+    trigger        TEXT NOT NULL,
+    -- When a scheduler first saw it: no firing before is owed.
+    since          INTEGER NOT NULL,
+    paused_by      TEXT,
+    paused_at      INTEGER,
+    paused_reason  TEXT,
+    PRIMARY KEY (runbook, trigger)
+);
+
+CREATE TABLE firings (
+    runbook      TEXT NOT NULL,
+    trigger      TEXT NOT NULL,
+    nominal      INTEGER NOT NULL,
+    recorded_at  INTEGER NOT NULL,
+    -- started | skipped | buffered | missed
+    outcome      TEXT NOT NULL,
+    reason       TEXT,
+    run_id       TEXT,
+    PRIMARY KEY (runbook, trigger, nominal)
+);

@@ -1,0 +1,120 @@
+//! The runbooks folder of a server (`[serve] runbooks`): every `*.yaml` / `*.yml` file,
+//! compiled when asked, so that what the API lists, what it starts and what the scheduler
+//! fires are the folder as it is now.
+
+use std::path::{Path, PathBuf};
+
+use drctl_connectors::Registry;
+use drctl_runbook::fs::{FsCalls, read_source};
+use drctl_runbook::{Runbook, Severity, Source, compile};
+
+/// Why the folder does not give a runbook.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FolderError {
+    #[error("cannot read the runbooks folder {0}")]
+    Unreadable(String),
+    #[error("no runbook named `{0}` in the server's runbooks folder")]
+    NotFound(String),
+    /// Never one picked by file name.
+    #[error("more than one file in the runbooks folder is runbook `{name}`: {}", files.join(", "))]
+    Ambiguous { name: String, files: Vec<String> },
+    #[error("runbook `{name}` does not compile")]
+    Invalid {
+        name: String,
+        /// Each as `file:line:col: message`.
+        errors: Vec<String>,
+    },
+}
+
+/// One file of the runbooks folder.
+#[derive(Debug)]
+pub struct Entry {
+    pub source: Source,
+    pub runbook: Option<Runbook>,
+    /// Its errors, each as `file:line:col: message`.
+    pub errors: Vec<String>,
+}
+
+impl Entry {
+    /// The name the file gives itself: its runbook's, or its `runbook:` line's.
+    pub fn name(&self) -> Option<String> {
+        self.runbook
+            .as_ref()
+            .map(|rb| rb.name.to_string())
+            .or_else(|| {
+                self.source.text.lines().find_map(|l| {
+                    let v = l.strip_prefix("runbook:")?.trim().trim_matches(['"', '\'']);
+                    (!v.is_empty()).then(|| v.to_owned())
+                })
+            })
+    }
+}
+
+/// Whether `path` (symlinks followed) is in the folder `dir` or below it.
+pub fn inside(dir: &Path, path: &Path) -> bool {
+    match (std::fs::canonicalize(dir), std::fs::canonicalize(path)) {
+        (Ok(dir), Ok(path)) => path.starts_with(dir),
+        _ => false,
+    }
+}
+
+/// Every `*.yaml` and `*.yml` file of the folder, compiled, in file-name order.
+pub fn scan(dir: &Path, registry: &Registry) -> Result<Vec<Entry>, FolderError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| FolderError::Unreadable(format!("{}: {e}", dir.display())))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    paths.sort();
+    Ok(paths
+        .iter()
+        .filter_map(|path| read_source(path).ok())
+        .map(|source| {
+            let compiled = compile(&source, registry, &FsCalls::new(registry));
+            let errors = compiled
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(|d| {
+                    format!(
+                        "{}:{}:{}: {}",
+                        source.name, d.span.line, d.span.col, d.message
+                    )
+                })
+                .collect();
+            Entry {
+                runbook: compiled.runbook,
+                errors,
+                source,
+            }
+        })
+        .collect())
+}
+
+/// The runbook named `name` in `dir`, compiled; 404 when no file is, 422 when it does
+/// not compile (each error with its `file:line:col`), 409 when two files say they are it
+/// (never one picked by file name).
+pub fn find(dir: &Path, name: &str, registry: &Registry) -> Result<(Source, Runbook), FolderError> {
+    let mut found: Vec<Entry> = scan(dir, registry)?
+        .into_iter()
+        .filter(|e| e.name().as_deref() == Some(name))
+        .collect();
+    if found.len() > 1 {
+        return Err(FolderError::Ambiguous {
+            name: name.to_owned(),
+            files: found.iter().map(|e| e.source.name.clone()).collect(),
+        });
+    }
+    let Some(entry) = found.pop() else {
+        return Err(FolderError::NotFound(name.to_owned()));
+    };
+    match entry.runbook {
+        Some(rb) => Ok((entry.source, rb)),
+        None => Err(FolderError::Invalid {
+            name: name.to_owned(),
+            errors: entry.errors,
+        }),
+    }
+}
