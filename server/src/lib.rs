@@ -24,6 +24,7 @@ pub mod client;
 pub mod config;
 pub mod metrics;
 pub mod ops;
+pub mod schedule;
 pub mod signer;
 pub mod supervisor;
 pub mod tls;

@@ -1,0 +1,13 @@
+//! Schedules: runbooks fired by cron in their time zone, and drills tracked as
+//! obligations.
+//!
+//! - [`cadence`]: a schedule's nominal times as instants (croner; daylight-saving rules).
+//! - [`plan`]: what the firings owed now become (started, skipped, buffered, missed).
+//! - [`obligation`]: ok, due, overdue, failed, waived or stale.
+//! - [`scheduler`]: the loop of `drctl serve` that looks at every schedule of the
+//!   runbooks folder and records each decision in the store, once per nominal time.
+//! - [`view`]: what `drctl schedules` and the API show per schedule.
+
+pub mod cadence;
+pub mod obligation;
+pub mod plan;
