@@ -30,6 +30,9 @@ pub struct ServeConfig {
     /// that created it in the foreground (`drctl run`) claims it within milliseconds, a
     /// detached one (`drctl run --detach`) never does.
     pub unclaimed_ms: u64,
+    /// How often (milliseconds) the scheduler looks at the folder's schedules. Nominal
+    /// times are minutes apart; a firing starts within this much of its time.
+    pub schedule_ms: u64,
     /// The Ed25519 key file (`drctl key create`) the server signs ledger heads with:
     /// outside the database, readable by the server's user alone.
     pub signing_key: Option<PathBuf>,
@@ -62,6 +65,7 @@ impl Default for ServeConfig {
             max_actions: 256,
             scan_ms: 1000,
             unclaimed_ms: 2000,
+            schedule_ms: 5000,
             signing_key: None,
             tls_cert: None,
             tls_key: None,
@@ -105,6 +109,10 @@ impl ServeConfig {
 
     pub fn scan(&self) -> Duration {
         Duration::from_millis(self.scan_ms.max(10))
+    }
+
+    pub fn schedule_every(&self) -> Duration {
+        Duration::from_millis(self.schedule_ms.max(10))
     }
 
     pub fn unclaimed(&self) -> Duration {

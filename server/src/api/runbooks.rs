@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
 use drctl_runbook::model::Trigger;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -90,6 +91,22 @@ async fn scanned(api: &Api) -> Result<Vec<Entry>, Problem> {
         .await
         .map_err(|e| Problem::internal(e.to_string()))?
         .map_err(Problem::from)
+}
+
+impl From<crate::ops::start::StartError> for Problem {
+    fn from(e: crate::ops::start::StartError) -> Self {
+        use crate::ops::start::StartError;
+        match e {
+            StartError::Folder(f) => f.into(),
+            StartError::Unimplemented(ref list) | StartError::Params(ref list) => {
+                let list = list.clone();
+                Problem::invalid(e.to_string(), list)
+            }
+            StartError::Calls(_) => Problem::invalid(e.to_string(), Vec::new()),
+            StartError::Outside { .. } => Problem::refused(e.to_string()),
+            StartError::Secrets(why) => Problem::new(StatusCode::CONFLICT, "not-ready", why),
+        }
+    }
 }
 
 impl From<FolderError> for Problem {

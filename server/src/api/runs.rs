@@ -9,8 +9,6 @@ use drctl_engine::{NewRunRequest, OperatorCommand};
 use drctl_run::RunStatus;
 use drctl_run::event::{Decision, PauseReason};
 use drctl_run::state::ItemStatus;
-use drctl_runbook::fs::callee_sources;
-use drctl_runbook::params::resolve_json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -20,7 +18,6 @@ use super::problem::{ActRefusals, BodyRefusals, Problem, ReadRefusals};
 use super::{Api, Authed, Body, MaybeBody, require, store_problem};
 use crate::ops::deliver::Delivered;
 use crate::ops::runs::RunQuery;
-use crate::ops::start::{check_secrets, unimplemented};
 pub use crate::views::{CommandResult, RunDetail, RunList, RunView, Started, StatusArg, StepView};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -161,60 +158,29 @@ pub async fn start(
         ));
     };
     let registry = api.0.registry.clone();
-    let name = req.runbook.clone();
+    let (name, params) = (req.runbook.clone(), req.params.clone());
     // Reading and compiling files: off the async threads.
-    let folder = dir.clone();
-    let found =
-        tokio::task::spawn_blocking(move || crate::ops::folder::find(&folder, &name, &registry))
-            .await
-            .map_err(|e| Problem::internal(e.to_string()))??;
-    let (source, runbook) = found;
-    let missing = unimplemented(&runbook, &api.0.registry);
-    if !missing.is_empty() {
-        return Err(Problem::invalid(
-            "the runbook calls actions this build cannot run",
-            missing.iter().map(|m| m.message(&source.name)).collect(),
-        ));
-    }
-    let resolved = resolve_json(&runbook.params, &req.params).map_err(|errors| {
-        Problem::invalid(
-            "the params do not fit the runbook",
-            errors.iter().map(ToString::to_string).collect(),
-        )
-    })?;
-    let callees = callee_sources(&runbook, &source.name, &api.0.registry)
-        .map_err(|e| Problem::invalid(e.to_string(), Vec::new()))?;
-    // What the API runs is what the trusted folder holds: not a file a symlink or a
-    // `call:` reaches outside it, which anyone who can write there would decide.
-    let outside: Vec<String> = std::iter::once(source.name.as_str())
-        .chain(callees.iter().map(|(path, _)| path.as_str()))
-        .filter(|path| !crate::ops::folder::inside(&dir, std::path::Path::new(path)))
-        .map(str::to_owned)
-        .collect();
-    if !outside.is_empty() {
-        return Err(Problem::refused(format!(
-            "runbook `{}` reaches files outside the server's runbooks folder: {}",
-            req.runbook,
-            outside.join(", ")
-        )));
-    }
+    let ready = tokio::task::spawn_blocking(move || {
+        crate::ops::start::from_folder(&dir, &name, &params, &registry)
+    })
+    .await
+    .map_err(|e| Problem::internal(e.to_string()))??;
     if let Some(expected) = &req.digests
-        && *expected != digests(&source, &callees)
+        && *expected != digests(&ready.source, &ready.callees)
     {
         return Err(Problem::refused(format!(
             "the server's runbook `{}` ({}), or a runbook it calls, is not the text you checked: the server runs what its runbooks folder holds",
-            req.runbook, source.name
+            req.runbook, ready.source.name
         )));
     }
-    check_secrets(&source.name, &runbook, &callees, &api.0.registry)
-        .map_err(|why| Problem::new(StatusCode::CONFLICT, "not-ready", why))?;
+    let runbook = ready.runbook.name.to_string();
     let id = api
         .0
         .engine
         .create_run(NewRunRequest {
-            source,
-            callees,
-            params: resolved.to_map(),
+            source: ready.source,
+            callees: ready.callees,
+            params: ready.params,
             actor: caller.identity,
             trigger: drctl_core::Trigger::Api,
             drill: req.drill,
@@ -223,13 +189,7 @@ pub async fn start(
         .await
         .map_err(|e| Problem::internal(e.to_string()))?;
     api.0.supervisor.submitted(&id);
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Started {
-            id,
-            runbook: runbook.name.to_string(),
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(Started { id, runbook })))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

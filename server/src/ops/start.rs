@@ -1,6 +1,8 @@
 //! Starting a run: what must hold before a run exists, whoever asks (the CLI, the API).
 //! A problem found here leaves nothing behind: no run, no event.
 
+use std::path::Path;
+
 use drctl_connectors::Registry;
 use drctl_engine::EnvAndFiles;
 use drctl_engine::secrets::read_all;
@@ -69,4 +71,73 @@ pub fn check_secrets(
         }
     }
     Ok(())
+}
+
+/// Why a runbook of the folder cannot start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Folder(#[from] super::folder::FolderError),
+    #[error("the runbook calls actions this build cannot run")]
+    Unimplemented(Vec<String>),
+    #[error("the params do not fit the runbook")]
+    Params(Vec<String>),
+    #[error("{0}")]
+    Calls(String),
+    /// What a server runs is what its trusted folder holds: not a file a symlink or a
+    /// `call:` reaches outside it, which anyone who can write there would decide.
+    #[error("runbook `{name}` reaches files outside the server's runbooks folder: {}", files.join(", "))]
+    Outside { name: String, files: Vec<String> },
+    #[error("{0}")]
+    Secrets(String),
+}
+
+/// A run a server may start, as its folder holds it.
+#[derive(Debug)]
+pub struct Ready {
+    pub source: Source,
+    pub runbook: Runbook,
+    pub callees: Vec<(String, Source)>,
+    /// Checked against the runbook's params, defaults applied.
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The runbook `name` of the folder `dir`, ready to start with `params`: it compiles,
+/// this build runs its actions, the params fit, every file it reaches is in the folder
+/// and its secrets are readable. What the API and the scheduler both start from.
+pub fn from_folder(
+    dir: &Path,
+    name: &str,
+    params: &serde_json::Map<String, serde_json::Value>,
+    registry: &Registry,
+) -> Result<Ready, StartError> {
+    let (source, runbook) = super::folder::find(dir, name, registry)?;
+    let missing = unimplemented(&runbook, registry);
+    if !missing.is_empty() {
+        return Err(StartError::Unimplemented(
+            missing.iter().map(|m| m.message(&source.name)).collect(),
+        ));
+    }
+    let resolved = drctl_runbook::params::resolve_json(&runbook.params, params)
+        .map_err(|errors| StartError::Params(errors.iter().map(ToString::to_string).collect()))?;
+    let callees = drctl_runbook::fs::callee_sources(&runbook, &source.name, registry)
+        .map_err(|e| StartError::Calls(e.to_string()))?;
+    let files: Vec<String> = std::iter::once(source.name.as_str())
+        .chain(callees.iter().map(|(path, _)| path.as_str()))
+        .filter(|path| !super::folder::inside(dir, Path::new(path)))
+        .map(str::to_owned)
+        .collect();
+    if !files.is_empty() {
+        return Err(StartError::Outside {
+            name: name.to_owned(),
+            files,
+        });
+    }
+    check_secrets(&source.name, &runbook, &callees, registry).map_err(StartError::Secrets)?;
+    Ok(Ready {
+        params: resolved.to_map(),
+        source,
+        runbook,
+        callees,
+    })
 }

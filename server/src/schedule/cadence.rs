@@ -51,7 +51,12 @@ impl Cadence {
 
     /// The nominal times in `(after, upto]`, oldest first, and how many older ones were
     /// left out to keep at most `keep`.
-    pub fn between(&self, after: Timestamp, upto: Timestamp, keep: usize) -> (Vec<Timestamp>, usize) {
+    pub fn between(
+        &self,
+        after: Timestamp,
+        upto: Timestamp,
+        keep: usize,
+    ) -> (Vec<Timestamp>, usize) {
         let mut out = std::collections::VecDeque::new();
         let mut dropped = 0;
         let mut cursor = after;
@@ -93,7 +98,12 @@ impl Cadence {
 
 /// A firing's jitter: a delay in `[0, jitter)` fixed by the runbook, the trigger and the
 /// nominal time, so every node (and every restart) waits the same.
-pub fn jitter_of(runbook: &str, trigger: &str, nominal: Timestamp, jitter: Option<std::time::Duration>) -> std::time::Duration {
+pub fn jitter_of(
+    runbook: &str,
+    trigger: &str,
+    nominal: Timestamp,
+    jitter: Option<std::time::Duration>,
+) -> std::time::Duration {
     use sha2::{Digest as _, Sha256};
     let Some(span) = jitter.filter(|j| !j.is_zero()) else {
         return std::time::Duration::ZERO;
@@ -120,7 +130,11 @@ mod tests {
     }
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> Timestamp {
-        Timestamp::from_millis(Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap().timestamp_millis())
+        Timestamp::from_millis(
+            Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+                .unwrap()
+                .timestamp_millis(),
+        )
     }
 
     #[test]
@@ -144,10 +158,23 @@ mod tests {
     fn between_keeps_the_latest_and_counts_the_rest() {
         let c = cadence("0 3 1 * *", "UTC");
         let (kept, dropped) = c.between(utc(2026, 1, 1, 12, 0), utc(2026, 12, 2, 0, 0), 3);
-        assert_eq!(kept, [utc(2026, 10, 1, 3, 0), utc(2026, 11, 1, 3, 0), utc(2026, 12, 1, 3, 0)]);
+        assert_eq!(
+            kept,
+            [
+                utc(2026, 10, 1, 3, 0),
+                utc(2026, 11, 1, 3, 0),
+                utc(2026, 12, 1, 3, 0)
+            ]
+        );
         assert_eq!(dropped, 8);
-        assert_eq!(c.period_at(utc(2026, 12, 2, 0, 0)), Some(std::time::Duration::from_secs(31 * 86_400)));
-        assert_eq!(c.next_after(utc(2026, 12, 1, 3, 0)), Some(utc(2027, 1, 1, 3, 0)));
+        assert_eq!(
+            c.period_at(utc(2026, 12, 2, 0, 0)),
+            Some(std::time::Duration::from_secs(31 * 86_400))
+        );
+        assert_eq!(
+            c.next_after(utc(2026, 12, 1, 3, 0)),
+            Some(utc(2027, 1, 1, 3, 0))
+        );
     }
 
     #[test]
@@ -158,9 +185,19 @@ mod tests {
         assert_eq!(a, jitter_of("dr-drill", "monthly", t, span));
         assert!(a < std::time::Duration::from_secs(300));
         let others: std::collections::HashSet<_> = (0..20)
-            .map(|d| jitter_of("dr-drill", "monthly", t.plus(std::time::Duration::from_secs(86_400 * d)), span))
+            .map(|d| {
+                jitter_of(
+                    "dr-drill",
+                    "monthly",
+                    t.plus(std::time::Duration::from_secs(86_400 * d)),
+                    span,
+                )
+            })
             .collect();
         assert!(others.len() > 10, "spread: {others:?}");
-        assert_eq!(jitter_of("dr-drill", "monthly", t, None), std::time::Duration::ZERO);
+        assert_eq!(
+            jitter_of("dr-drill", "monthly", t, None),
+            std::time::Duration::ZERO
+        );
     }
 }

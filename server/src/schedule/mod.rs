@@ -11,3 +11,4 @@
 pub mod cadence;
 pub mod obligation;
 pub mod plan;
+pub mod scheduler;

@@ -100,18 +100,31 @@ pub fn standing(
     if let Some(w) = waiver.filter(|w| w.until > now) {
         return at(
             Obligation::Waived,
-            format!("waived by {} until {}: {}", w.by, w.until.to_rfc3339(), w.reason),
+            format!(
+                "waived by {} until {}: {}",
+                w.by,
+                w.until.to_rfc3339(),
+                w.reason
+            ),
         );
     }
     if let Some(last) = drills.first().filter(|d| !d.succeeded) {
-        return at(Obligation::Failed, format!("the last drill, run {}, failed", last.run));
+        return at(
+            Obligation::Failed,
+            format!("the last drill, run {}, failed", last.run),
+        );
     }
     let period = period(cadence, now);
     let from = last_success.as_ref().map_or(since, |d| d.finished);
     let age = now.since(from);
     let last = last_success.as_ref().map_or_else(
         || "no drill has succeeded yet".to_owned(),
-        |_| format!("the last successful drill ended {} ago", format_duration(age).trim()),
+        |_| {
+            format!(
+                "the last successful drill ended {} ago",
+                format_duration(age).trim()
+            )
+        },
     );
     if age > period + schedule.grace {
         return at(
@@ -126,11 +139,17 @@ pub fn standing(
     if let Some(d) = last_success.as_ref().filter(|d| d.digest != digest) {
         return at(
             Obligation::Stale,
-            format!("run {} proved another text of the runbook than the one in the folder now", d.run),
+            format!(
+                "run {} proved another text of the runbook than the one in the folder now",
+                d.run
+            ),
         );
     }
     if last_success.is_none() || age > period {
-        return at(Obligation::Due, format!("{last}; the period is {}", format_duration(period)));
+        return at(
+            Obligation::Due,
+            format!("{last}; the period is {}", format_duration(period)),
+        );
     }
     at(Obligation::Ok, last)
 }
@@ -147,11 +166,20 @@ mod tests {
     use super::*;
 
     fn utc(y: i32, mo: u32, d: u32) -> Timestamp {
-        Timestamp::from_millis(Utc.with_ymd_and_hms(y, mo, d, 12, 0, 0).unwrap().timestamp_millis())
+        Timestamp::from_millis(
+            Utc.with_ymd_and_hms(y, mo, d, 12, 0, 0)
+                .unwrap()
+                .timestamp_millis(),
+        )
     }
 
     fn drill(n: u128, finished: Timestamp, succeeded: bool, digest: &str) -> Drill {
-        Drill { run: RunId::from_parts(finished, n), finished, succeeded, digest: digest.into() }
+        Drill {
+            run: RunId::from_parts(finished, n),
+            finished,
+            succeeded,
+            digest: digest.into(),
+        }
     }
 
     #[test]
@@ -178,14 +206,27 @@ mod tests {
         // The Dec 1 drill has not succeeded yet: due, then overdue after the grace.
         assert_eq!(status(utc(2026, 12, 3), &ok, None), Obligation::Due);
         assert_eq!(status(utc(2026, 12, 6), &ok, None), Obligation::Overdue);
-        let failed = [drill(2, utc(2026, 12, 1), false, "sha256:new"), ok[0].clone()];
+        let failed = [
+            drill(2, utc(2026, 12, 1), false, "sha256:new"),
+            ok[0].clone(),
+        ];
         assert_eq!(status(utc(2026, 12, 2), &failed, None), Obligation::Failed);
         let stale = [drill(1, utc(2026, 11, 1), true, "sha256:old")];
         assert_eq!(status(utc(2026, 11, 20), &stale, None), Obligation::Stale);
-        let waiver = Waiver { until: utc(2026, 12, 31), reason: "freeze".into(), by: "carol".into() };
-        assert_eq!(status(utc(2026, 12, 6), &ok, Some(&waiver)), Obligation::Waived);
+        let waiver = Waiver {
+            until: utc(2026, 12, 31),
+            reason: "freeze".into(),
+            by: "carol".into(),
+        };
+        assert_eq!(
+            status(utc(2026, 12, 6), &ok, Some(&waiver)),
+            Obligation::Waived
+        );
         // An expired waiver no longer counts.
-        assert_eq!(status(utc(2027, 1, 6), &ok, Some(&waiver)), Obligation::Overdue);
+        assert_eq!(
+            status(utc(2027, 1, 6), &ok, Some(&waiver)),
+            Obligation::Overdue
+        );
         // Never drilled: due within the first period, then overdue.
         assert_eq!(status(utc(2026, 1, 20), &[], None), Obligation::Due);
         assert_eq!(status(utc(2026, 3, 20), &[], None), Obligation::Overdue);

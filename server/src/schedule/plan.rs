@@ -63,7 +63,10 @@ pub fn decide(cadence: &Cadence, s: &Situation<'_>) -> Vec<Decision> {
     for (i, &nominal) in ready.iter().enumerate() {
         let latest = i + 1 == ready.len();
         let decision = if let Some(p) = s.paused {
-            missed(nominal, format!("the schedule is paused by {}: {}", p.by, p.reason))
+            missed(
+                nominal,
+                format!("the schedule is paused by {}: {}", p.by, p.reason),
+            )
         } else if s.now.since(nominal) > window {
             missed(
                 nominal,
@@ -130,9 +133,7 @@ fn overlap(s: &Situation<'_>, nominal: Timestamp) -> Decision {
 /// How long after `t` a schedule's obligations look back: its period around `t`, or a
 /// day for a pattern croner cannot step through.
 pub fn period(cadence: &Cadence, t: Timestamp) -> Duration {
-    cadence
-        .period_at(t)
-        .unwrap_or(Duration::from_secs(86_400))
+    cadence.period_at(t).unwrap_or(Duration::from_secs(86_400))
 }
 
 #[cfg(test)]
@@ -161,7 +162,11 @@ mod tests {
     }
 
     fn utc(y: i32, mo: u32, d: u32, h: u32) -> Timestamp {
-        Timestamp::from_millis(Utc.with_ymd_and_hms(y, mo, d, h, 0, 0).unwrap().timestamp_millis())
+        Timestamp::from_millis(
+            Utc.with_ymd_and_hms(y, mo, d, h, 0, 0)
+                .unwrap()
+                .timestamp_millis(),
+        )
     }
 
     fn situation<'a>(s: &'a Schedule, last: Timestamp, now: Timestamp) -> Situation<'a> {
@@ -185,11 +190,24 @@ mod tests {
     fn nothing_is_owed_before_the_next_nominal_time() {
         let s = schedule("0 3 1 * *", Overlap::Skip, DEFAULT_CATCHUP);
         let c = Cadence::of(&s).unwrap();
-        assert!(decide(&c, &situation(&s, utc(2026, 11, 1, 3), utc(2026, 11, 30, 23))).is_empty());
+        assert!(
+            decide(
+                &c,
+                &situation(&s, utc(2026, 11, 1, 3), utc(2026, 11, 30, 23))
+            )
+            .is_empty()
+        );
         let d = decide(&c, &situation(&s, utc(2026, 11, 1, 3), utc(2026, 12, 1, 3)));
-        assert_eq!(outcomes(&d), [(utc(2026, 12, 1, 3), FiringOutcome::Started)]);
+        assert_eq!(
+            outcomes(&d),
+            [(utc(2026, 12, 1, 3), FiringOutcome::Started)]
+        );
         // A schedule first seen today owes nothing from before today.
-        let fresh = Situation { last: None, since: utc(2026, 12, 2, 0), ..situation(&s, utc(2026, 1, 1, 0), utc(2026, 12, 2, 1)) };
+        let fresh = Situation {
+            last: None,
+            since: utc(2026, 12, 2, 0),
+            ..situation(&s, utc(2026, 1, 1, 0), utc(2026, 12, 2, 1))
+        };
         assert!(decide(&c, &fresh).is_empty());
     }
 
@@ -200,12 +218,21 @@ mod tests {
         let c = Cadence::of(&s).unwrap();
         // Down from Nov 30 to Dec 3: the Dec 1 drill is owed, 2 days late, and runs.
         let d = decide(&c, &situation(&s, utc(2026, 11, 1, 3), utc(2026, 12, 3, 9)));
-        assert_eq!(outcomes(&d), [(utc(2026, 12, 1, 3), FiringOutcome::Started)]);
+        assert_eq!(
+            outcomes(&d),
+            [(utc(2026, 12, 1, 3), FiringOutcome::Started)]
+        );
         // With the default window (24 h) the same downtime misses it, and says why.
         let s = schedule("0 3 1 * *", Overlap::Skip, DEFAULT_CATCHUP);
         let d = decide(&c, &situation(&s, utc(2026, 11, 1, 3), utc(2026, 12, 3, 9)));
         assert_eq!(outcomes(&d), [(utc(2026, 12, 1, 3), FiringOutcome::Missed)]);
-        assert!(d[0].reason.as_deref().unwrap().contains("catch-up window (1d)"), "{d:?}");
+        assert!(
+            d[0].reason
+                .as_deref()
+                .unwrap()
+                .contains("catch-up window (1d)"),
+            "{d:?}"
+        );
     }
 
     #[test]
@@ -213,20 +240,41 @@ mod tests {
         let s = schedule("0 3 1 * *", Overlap::Skip, Duration::from_secs(45 * 86_400));
         let c = Cadence::of(&s).unwrap();
         // Last fired Oct 1; down until Dec 10: Nov 1 and Dec 1 are owed.
-        let d = decide(&c, &situation(&s, utc(2026, 10, 1, 3), utc(2026, 12, 10, 9)));
+        let d = decide(
+            &c,
+            &situation(&s, utc(2026, 10, 1, 3), utc(2026, 12, 10, 9)),
+        );
         assert_eq!(
             outcomes(&d),
-            [(utc(2026, 11, 1, 3), FiringOutcome::Missed), (utc(2026, 12, 1, 3), FiringOutcome::Started)]
+            [
+                (utc(2026, 11, 1, 3), FiringOutcome::Missed),
+                (utc(2026, 12, 1, 3), FiringOutcome::Started)
+            ]
         );
         assert_eq!(d[0].reason.as_deref(), Some("a later firing ran instead"));
         // A minute-by-minute schedule after 40 days: one run, the rest missed, bounded.
         let s = schedule("* * * * *", Overlap::Skip, DEFAULT_CATCHUP);
         let c = Cadence::of(&s).unwrap();
-        let d = decide(&c, &situation(&s, utc(2026, 10, 1, 3), utc(2026, 11, 10, 3)));
+        let d = decide(
+            &c,
+            &situation(&s, utc(2026, 10, 1, 3), utc(2026, 11, 10, 3)),
+        );
         assert_eq!(d.len(), KEEP);
-        assert_eq!(d.iter().filter(|d| d.outcome == FiringOutcome::Started).count(), 1);
+        assert_eq!(
+            d.iter()
+                .filter(|d| d.outcome == FiringOutcome::Started)
+                .count(),
+            1
+        );
         assert_eq!(d.last().unwrap().outcome, FiringOutcome::Started);
-        assert!(d[0].reason.as_deref().unwrap().contains("57500 earlier firings were missed too"), "{:?}", d[0]);
+        assert!(
+            d[0].reason
+                .as_deref()
+                .unwrap()
+                .contains("57500 earlier firings were missed too"),
+            "{:?}",
+            d[0]
+        );
     }
 
     #[test]
@@ -236,7 +284,14 @@ mod tests {
         let policy = |overlap, buffered| {
             let s = schedule("0 3 1 * *", overlap, DEFAULT_CATCHUP);
             let c = Cadence::of(&s).unwrap();
-            let d = decide(&c, &Situation { running: Some(&run), buffered, ..situation(&s, last, now) });
+            let d = decide(
+                &c,
+                &Situation {
+                    running: Some(&run),
+                    buffered,
+                    ..situation(&s, last, now)
+                },
+            );
             (d[0].outcome, d[0].reason.clone())
         };
         let (skip, why) = policy(Overlap::Skip, false);
@@ -244,7 +299,10 @@ mod tests {
         assert!(why.unwrap().contains("still going"));
         assert_eq!(policy(Overlap::BufferOne, false).0, FiringOutcome::Buffered);
         assert_eq!(policy(Overlap::BufferOne, true).0, FiringOutcome::Skipped);
-        assert_eq!(policy(Overlap::Allow, false), (FiringOutcome::Started, None));
+        assert_eq!(
+            policy(Overlap::Allow, false),
+            (FiringOutcome::Started, None)
+        );
         // Nothing running: every policy starts it.
         for overlap in [Overlap::Skip, Overlap::BufferOne, Overlap::Allow] {
             let s = schedule("0 3 1 * *", overlap, DEFAULT_CATCHUP);
@@ -257,16 +315,42 @@ mod tests {
     fn a_paused_schedule_misses_with_the_pause_reason_and_jitter_delays() {
         let s = schedule("0 3 1 * *", Overlap::Skip, DEFAULT_CATCHUP);
         let c = Cadence::of(&s).unwrap();
-        let pause = Pause { by: Actor::from_stored("alice"), at: utc(2026, 11, 20, 0), reason: "DC move".into() };
-        let d = decide(&c, &Situation { paused: Some(&pause), ..situation(&s, utc(2026, 11, 1, 3), utc(2026, 12, 1, 4)) });
+        let pause = Pause {
+            by: Actor::from_stored("alice"),
+            at: utc(2026, 11, 20, 0),
+            reason: "DC move".into(),
+        };
+        let d = decide(
+            &c,
+            &Situation {
+                paused: Some(&pause),
+                ..situation(&s, utc(2026, 11, 1, 3), utc(2026, 12, 1, 4))
+            },
+        );
         assert_eq!(d[0].outcome, FiringOutcome::Missed);
-        assert_eq!(d[0].reason.as_deref(), Some("the schedule is paused by alice: DC move"));
-        let jittered = Schedule { jitter: Some(Duration::from_secs(3600)), ..s.clone() };
+        assert_eq!(
+            d[0].reason.as_deref(),
+            Some("the schedule is paused by alice: DC move")
+        );
+        let jittered = Schedule {
+            jitter: Some(Duration::from_secs(3600)),
+            ..s.clone()
+        };
         let nominal = utc(2026, 12, 1, 3);
         let delay = jitter_of("dr-drill", "monthly", nominal, jittered.jitter);
         let before = nominal.plus(delay).plus(Duration::ZERO);
-        let early = decide(&c, &situation(&jittered, utc(2026, 11, 1, 3), Timestamp::from_millis(before.as_millis() - 1)));
+        let early = decide(
+            &c,
+            &situation(
+                &jittered,
+                utc(2026, 11, 1, 3),
+                Timestamp::from_millis(before.as_millis() - 1),
+            ),
+        );
         assert!(early.is_empty(), "{early:?}");
-        assert_eq!(decide(&c, &situation(&jittered, utc(2026, 11, 1, 3), before)).len(), 1);
+        assert_eq!(
+            decide(&c, &situation(&jittered, utc(2026, 11, 1, 3), before)).len(),
+            1
+        );
     }
 }

@@ -15,6 +15,7 @@ use drctl_run::Outcome;
 use drctl_server::api::{Api, Parts};
 use drctl_server::metrics::{Counting, Metrics};
 use drctl_server::signer::{Publisher, Signer};
+use drctl_server::schedule::scheduler::{Fired, Scheduler};
 use drctl_server::{Activity, Supervisor};
 use tokio_util::sync::CancellationToken;
 
@@ -106,6 +107,33 @@ pub(crate) fn run(
                 print(&format!("{} {}\n", printer.now(), describe(&activity)));
             },
         );
+        // Schedules fire from the runbooks folder; each run they start is driven at once.
+        let scheduling = serve.runbooks.clone().map(|dir| {
+            let scheduler = Scheduler::new(
+                engine.clone(),
+                store.clone(),
+                clock.clone(),
+                registry.clone(),
+                dir,
+            );
+            let (stop, every, handle, shown) =
+                (stop.clone(), serve.schedule_every(), supervisor.handle(), clock.clone());
+            tokio::spawn(async move {
+                scheduler
+                    .run(
+                        every,
+                        stop,
+                        |f| {
+                            if let Some(run) = &f.run {
+                                handle.submitted(run);
+                            }
+                            print(&format!("{} {}\n", shown.now(), describe_firing(f)));
+                        },
+                        |e| print(&format!("{} the scheduler stopped short: {e}\n", shown.now())),
+                    )
+                    .await;
+            })
+        });
         let api = Api::new(Parts {
             engine,
             store,
@@ -157,6 +185,9 @@ pub(crate) fn run(
                 print("drctl serve: closed the connections that were still open.\n");
             }
         }
+        if let Some(scheduling) = scheduling {
+            let _ = scheduling.await;
+        }
         if let Some(signing) = signing {
             // Its last pass signs the ends of the runs that finished while stopping.
             let _ = signing.await;
@@ -193,6 +224,21 @@ pub(crate) fn create_token(name: &str, role: RoleArg, identity: &str) -> anyhow:
         "{token}\n\nThe token above is shown once. Add this to drctl.toml (it holds only the token's SHA-256):\n\n{entry}"
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A firing, on one line of the server's log.
+fn describe_firing(f: &Fired) -> String {
+    let schedule = if f.trigger.is_empty() {
+        format!("the schedule of {}", f.runbook)
+    } else {
+        format!("schedule {} of {}", f.trigger, f.runbook)
+    };
+    let what = match (&f.run, f.outcome) {
+        (Some(run), _) => format!("started run {run}"),
+        (None, outcome) => outcome.as_str().to_owned(),
+    };
+    let why = f.reason.as_deref().map_or_else(String::new, |r| format!(" ({r})"));
+    format!("{schedule}, due {}: {what}{why}", f.nominal)
 }
 
 /// What the supervisor did, in the metrics.

@@ -1,0 +1,277 @@
+//! The scheduler of `drctl serve`: at each tick, every schedule of every runbook in the
+//! folder is looked at, the firings it owes are decided ([`super::plan`]), and each is
+//! recorded in the store once per nominal time, with the run it starts in the same
+//! transaction. No leader: two servers on one database both tick, and the store's key
+//! lets exactly one of them record each nominal time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use drctl_connectors::Registry;
+use drctl_core::{Actor, Clock, RunId, Timestamp, Trigger};
+use drctl_engine::{Engine, EngineError, NewRunRequest};
+use drctl_runbook::model::{Schedule, Trigger as Declared};
+use drctl_store::{FiringOutcome, FiringRow, NewFiring, RunFilter, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+
+use super::cadence::Cadence;
+use super::plan::{Decision, Situation, decide};
+use crate::ops::folder::{FolderError, scan};
+use crate::ops::start::{StartError, from_folder};
+
+/// How many of a schedule's newest firings a tick reads.
+const RECENT: u32 = 20;
+
+/// What a tick recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    pub runbook: String,
+    pub trigger: String,
+    pub nominal: Timestamp,
+    pub outcome: FiringOutcome,
+    pub reason: Option<String>,
+    pub run: Option<RunId>,
+}
+
+/// Why a tick stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// See the module doc.
+#[derive(Clone)]
+pub struct Scheduler {
+    engine: Engine,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    registry: Registry,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    pub fn new(
+        engine: Engine,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        registry: Registry,
+        dir: PathBuf,
+    ) -> Self {
+        Self {
+            engine,
+            store,
+            clock,
+            registry,
+            dir,
+        }
+    }
+
+    /// Ticks every `every` until `stop`, telling `fired` what each tick recorded (a run it
+    /// started is for the caller to drive) and `failed` why one stopped short.
+    pub async fn run(
+        &self,
+        every: Duration,
+        stop: CancellationToken,
+        fired: impl Fn(&Fired) + Send + Sync,
+        failed: impl Fn(&TickError) + Send + Sync,
+    ) {
+        loop {
+            match self.tick().await {
+                Ok(all) => all.iter().for_each(&fired),
+                Err(e) => failed(&e),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
+    /// One look at every schedule of the folder.
+    pub async fn tick(&self) -> Result<Vec<Fired>, TickError> {
+        let (dir, registry) = (self.dir.clone(), self.registry.clone());
+        let entries = tokio::task::spawn_blocking(move || scan(&dir, &registry))
+            .await
+            .map_err(|e| FolderError::Unreadable(e.to_string()))??;
+        let mut out = Vec::new();
+        for rb in entries.iter().filter_map(|e| e.runbook.as_ref()) {
+            for t in &rb.triggers {
+                if let Declared::Schedule(s) = t {
+                    out.extend(self.look(rb.name.as_str(), s).await?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn look(&self, runbook: &str, s: &Schedule) -> Result<Vec<Fired>, TickError> {
+        let Ok(cadence) = Cadence::of(s) else {
+            // The compiler checked the cron: a runbook that compiled has a valid one.
+            return Ok(Vec::new());
+        };
+        let now = self.clock.now();
+        let trigger = s.name.as_str();
+        let row = self.store.schedule(runbook, trigger, now).await?;
+        let recent = self.store.firings(runbook, trigger, RECENT).await?;
+        let mut running = self.running(runbook, trigger).await?;
+        let mut out = Vec::new();
+        let buffered = recent
+            .iter()
+            .find(|f| f.outcome == FiringOutcome::Buffered);
+        if let (Some(waiting), None, None) = (buffered, &running, &row.paused) {
+            if let Some(f) = self.start_buffered(runbook, s, waiting).await? {
+                running.clone_from(&f.run);
+                out.push(f);
+            }
+        }
+        let situation = Situation {
+            runbook,
+            schedule: s,
+            since: row.since,
+            last: recent.first().map(|f| f.nominal),
+            now,
+            paused: row.paused.as_ref(),
+            running: running.as_ref(),
+            buffered: buffered.is_some() && out.is_empty(),
+        };
+        for d in decide(&cadence, &situation) {
+            if let Some(f) = self.record(runbook, s, d).await? {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
+    /// An unfinished run this schedule started.
+    async fn running(&self, runbook: &str, trigger: &str) -> Result<Option<RunId>, StoreError> {
+        let rows = self
+            .store
+            .list_runs(&RunFilter {
+                runbook: Some(runbook.to_owned()),
+                top_level: true,
+                limit: 200,
+                ..RunFilter::default()
+            })
+            .await?;
+        let ours = Trigger::Schedule(trigger.to_owned());
+        Ok(rows
+            .into_iter()
+            .find(|r| !r.is_finished() && r.trigger == ours)
+            .map(|r| r.id))
+    }
+
+    /// The run a firing starts, as the folder holds the runbook now.
+    fn request(&self, runbook: &str, s: &Schedule) -> Result<NewRunRequest, StartError> {
+        let params = s
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let ready = from_folder(&self.dir, runbook, &params, &self.registry)?;
+        Ok(NewRunRequest {
+            source: ready.source,
+            callees: ready.callees,
+            params: ready.params,
+            actor: Actor::Engine,
+            trigger: Trigger::Schedule(s.name.clone()),
+            drill: s.drill,
+            parent: None,
+        })
+    }
+
+    async fn record(
+        &self,
+        runbook: &str,
+        s: &Schedule,
+        d: Decision,
+    ) -> Result<Option<Fired>, TickError> {
+        let mut firing = NewFiring {
+            runbook: runbook.to_owned(),
+            trigger: s.name.clone(),
+            nominal: d.nominal,
+            at: self.clock.now(),
+            outcome: d.outcome,
+            reason: d.reason,
+        };
+        let run = if firing.outcome == FiringOutcome::Started {
+            match self.request(runbook, s) {
+                Ok(req) => match self.engine.create_fired(req, &firing).await? {
+                    Some(id) => Some(id),
+                    None => return Ok(None),
+                },
+                Err(why) => {
+                    // A runbook that cannot start now (a secret unreadable, a param that
+                    // no longer fits) misses its firing, and says why.
+                    firing.outcome = FiringOutcome::Missed;
+                    firing.reason = Some(format!("could not start: {}", describe(&why)));
+                    if !self.store.record_firing(&firing, None).await? {
+                        return Ok(None);
+                    }
+                    None
+                }
+            }
+        } else {
+            if !self.store.record_firing(&firing, None).await? {
+                return Ok(None);
+            }
+            None
+        };
+        Ok(Some(Fired {
+            runbook: firing.runbook,
+            trigger: firing.trigger,
+            nominal: firing.nominal,
+            outcome: firing.outcome,
+            reason: firing.reason,
+            run,
+        }))
+    }
+
+    async fn start_buffered(
+        &self,
+        runbook: &str,
+        s: &Schedule,
+        waiting: &FiringRow,
+    ) -> Result<Option<Fired>, TickError> {
+        let Ok(req) = self.request(runbook, s) else {
+            // It stays buffered; the next firing's own start says why it cannot run.
+            return Ok(None);
+        };
+        Ok(self
+            .engine
+            .start_buffered(req, waiting)
+            .await?
+            .map(|run| Fired {
+                runbook: runbook.to_owned(),
+                trigger: s.name.clone(),
+                nominal: waiting.nominal,
+                outcome: FiringOutcome::Started,
+                reason: Some("waited for the previous run to end".to_owned()),
+                run: Some(run),
+            }))
+    }
+}
+
+/// A start's refusal on one line, with its details.
+fn describe(e: &StartError) -> String {
+    match e {
+        StartError::Unimplemented(list) | StartError::Params(list) => {
+            format!("{e}: {}", list.join("; "))
+        }
+        StartError::Folder(FolderError::Invalid { errors, .. }) => {
+            format!("{e}: {}", errors.join("; "))
+        }
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,199 @@
+//! The scheduler on a manual clock and the in-memory store: a schedule fires once per
+//! nominal time whoever ticks (a restart, a second server), overlap and catch-up hold,
+//! and a firing that cannot start says why.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{TimeZone as _, Utc};
+use drctl_connectors::Registry;
+use drctl_core::{Clock, ManualClock, Timestamp, Trigger};
+use drctl_engine::{Engine, EngineConfig};
+use drctl_server::schedule::scheduler::Scheduler;
+use drctl_store::{FiringOutcome, MemoryStore, RunFilter, Store};
+
+fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> Timestamp {
+    Timestamp::from_millis(Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap().timestamp_millis())
+}
+
+fn drill(extra: &str) -> String {
+    format!(
+        "runbook: dr-drill\ntriggers:\n  - schedule: {{ name: monthly, cron: \"0 3 1 * *\", timezone: UTC, drill: true{extra} }}\nsteps:\n  - {{ id: a, action: log, with: {{ message: hi }} }}\n"
+    )
+}
+
+/// A runbooks folder of its own, removed at the end.
+struct Folder(std::path::PathBuf);
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Lab {
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    dir: Folder,
+}
+
+static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl Lab {
+    fn new(yaml: &str, start: Timestamp) -> Self {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = Folder(std::env::temp_dir().join(format!("drctl-scheduler-{}-{n}", std::process::id())));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        std::fs::write(dir.0.join("dr-drill.yaml"), yaml).unwrap();
+        Self {
+            store: Arc::new(MemoryStore::new()),
+            clock: Arc::new(ManualClock::new(start)),
+            dir,
+        }
+    }
+
+    /// A scheduler as one server node would run it.
+    fn node(&self) -> Scheduler {
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        let registry = Registry::builtin();
+        let engine = Engine::new(
+            self.store.clone(),
+            Arc::new(registry.clone()),
+            clock.clone(),
+            EngineConfig::default(),
+        );
+        Scheduler::new(engine, self.store.clone(), clock, registry, self.dir.0.clone())
+    }
+
+    fn at(&self, t: Timestamp) {
+        self.clock.set(t);
+    }
+
+    async fn runs(&self) -> Vec<drctl_store::RunRow> {
+        self.store
+            .list_runs(&RunFilter { limit: 100, ..RunFilter::default() })
+            .await
+            .unwrap()
+    }
+
+    async fn firings(&self) -> Vec<(Timestamp, FiringOutcome)> {
+        let mut all = self.store.firings("dr-drill", "monthly", 100).await.unwrap();
+        all.reverse();
+        all.iter().map(|f| (f.nominal, f.outcome)).collect()
+    }
+
+    fn path(&self) -> &Path {
+        &self.dir.0
+    }
+}
+
+#[tokio::test]
+async fn a_nominal_time_fires_once_whoever_ticks() {
+    let lab = Lab::new(&drill(""), utc(2026, 11, 15, 9, 0));
+    let (a, b) = (lab.node(), lab.node());
+    // First seen in mid-November: nothing before is owed.
+    assert!(a.tick().await.unwrap().is_empty());
+    lab.at(utc(2026, 12, 1, 2, 59));
+    assert!(a.tick().await.unwrap().is_empty());
+    lab.at(utc(2026, 12, 1, 3, 0));
+    // Two nodes tick at once: one records the firing and creates its run.
+    let (fa, fb) = tokio::join!(a.tick(), b.tick());
+    let fired: Vec<_> = fa.unwrap().into_iter().chain(fb.unwrap()).collect();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].outcome, FiringOutcome::Started);
+    let runs = lab.runs().await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(Some(&runs[0].id), fired[0].run.as_ref());
+    assert_eq!(runs[0].trigger, Trigger::Schedule("monthly".into()));
+    assert!(runs[0].drill);
+    assert_eq!(runs[0].actor, drctl_core::Actor::Engine);
+    // A restart (a new node) later the same day owes nothing more.
+    lab.at(utc(2026, 12, 1, 9, 0));
+    assert!(lab.node().tick().await.unwrap().is_empty());
+    assert_eq!(lab.runs().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_drill_still_running_skips_the_next_firing() {
+    let lab = Lab::new(&drill(""), utc(2026, 11, 15, 9, 0));
+    let node = lab.node();
+    node.tick().await.unwrap();
+    lab.at(utc(2026, 12, 1, 3, 0));
+    node.tick().await.unwrap();
+    // Nobody drives it: on Jan 1 it still runs, so the firing is skipped and says so.
+    lab.at(utc(2027, 1, 1, 3, 0));
+    let fired = node.tick().await.unwrap();
+    assert_eq!(fired[0].outcome, FiringOutcome::Skipped);
+    assert!(fired[0].reason.as_deref().unwrap().contains("still going"));
+    assert_eq!(lab.runs().await.len(), 1);
+}
+
+#[tokio::test]
+async fn buffer_one_starts_the_waiting_firing_when_the_run_ends() {
+    let lab = Lab::new(&drill(", overlap: buffer_one"), utc(2026, 11, 15, 9, 0));
+    let node = lab.node();
+    node.tick().await.unwrap();
+    lab.at(utc(2026, 12, 1, 3, 0));
+    let first = node.tick().await.unwrap()[0].run.clone().unwrap();
+    lab.at(utc(2027, 1, 1, 3, 0));
+    assert_eq!(node.tick().await.unwrap()[0].outcome, FiringOutcome::Buffered);
+    lab.at(utc(2027, 2, 1, 3, 0));
+    // A second waiting firing is one too many.
+    assert_eq!(node.tick().await.unwrap()[0].outcome, FiringOutcome::Skipped);
+    // The first run ends (driven to its end here); the next tick starts the buffered one.
+    let clock: Arc<dyn Clock> = lab.clock.clone();
+    let engine = Engine::new(lab.store.clone(), Arc::new(Registry::builtin()), clock, EngineConfig::default());
+    engine.drive(&first, drctl_engine::DriveOptions::default()).await.unwrap();
+    let fired = node.tick().await.unwrap();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!((fired[0].nominal, fired[0].outcome), (utc(2027, 1, 1, 3, 0), FiringOutcome::Started));
+    assert_eq!(lab.runs().await.len(), 2);
+    assert_eq!(
+        lab.firings().await,
+        [
+            (utc(2026, 12, 1, 3, 0), FiringOutcome::Started),
+            (utc(2027, 1, 1, 3, 0), FiringOutcome::Started),
+            (utc(2027, 2, 1, 3, 0), FiringOutcome::Skipped),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn downtime_runs_one_catch_up_and_records_the_rest_missed() {
+    // 40 days down, with a window that covers them: one run, the older firing missed.
+    let lab = Lab::new(&drill(", catchup_window: 45d"), utc(2026, 10, 15, 9, 0));
+    let node = lab.node();
+    node.tick().await.unwrap();
+    lab.at(utc(2026, 12, 10, 9, 0));
+    let fired = node.tick().await.unwrap();
+    assert_eq!(
+        fired.iter().map(|f| (f.nominal, f.outcome)).collect::<Vec<_>>(),
+        [(utc(2026, 11, 1, 3, 0), FiringOutcome::Missed), (utc(2026, 12, 1, 3, 0), FiringOutcome::Started)]
+    );
+    assert_eq!(lab.runs().await.len(), 1);
+    // 3 days down with the default window (24 h): the drill is recorded missed, not run.
+    let lab = Lab::new(&drill(""), utc(2026, 11, 15, 9, 0));
+    let node = lab.node();
+    node.tick().await.unwrap();
+    lab.at(utc(2026, 12, 3, 9, 0));
+    assert_eq!(node.tick().await.unwrap()[0].outcome, FiringOutcome::Missed);
+    assert!(lab.runs().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_firing_that_cannot_start_is_missed_and_says_why() {
+    let yaml = "runbook: dr-drill\nsecrets:\n  token: { env: DRCTL_TEST_SCHEDULER_UNSET_SECRET }\ntriggers:\n  - schedule: { name: monthly, cron: \"0 3 1 * *\" }\nsteps:\n  - { id: a, action: log, with: { message: hi } }\n";
+    let lab = Lab::new(yaml, utc(2026, 11, 15, 9, 0));
+    let node = lab.node();
+    node.tick().await.unwrap();
+    lab.at(utc(2026, 12, 1, 3, 0));
+    let fired = node.tick().await.unwrap();
+    assert_eq!(fired[0].outcome, FiringOutcome::Missed);
+    let why = fired[0].reason.clone().unwrap();
+    assert!(why.starts_with("could not start: "), "{why}");
+    assert!(why.contains("DRCTL_TEST_SCHEDULER_UNSET_SECRET"), "{why}");
+    assert!(lab.runs().await.is_empty());
+    assert!(lab.path().exists());
+}
