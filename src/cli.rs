@@ -110,6 +110,18 @@ pub(crate) enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Scheduled runbooks: next and last firing, and each drill's obligation (ok, due,
+    /// overdue, failed, waived, stale).
+    Schedules {
+        #[command(subcommand)]
+        command: Option<SchedulesCommand>,
+        /// The runbooks folder (default: [serve] runbooks of drctl.toml).
+        #[arg(long, value_name = "DIR", global = true)]
+        runbooks: Option<PathBuf>,
+        /// Print JSON (the API's form) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The key `drctl serve` signs ledger heads with.
     Key {
         #[command(subcommand)]
@@ -242,6 +254,34 @@ pub(crate) enum TokenCommand {
         #[arg(long = "identity", value_name = "NAME")]
         identity: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SchedulesCommand {
+    /// Stop a schedule firing: its firings are recorded missed, with the reason.
+    Pause {
+        /// `RUNBOOK`, or `RUNBOOK/NAME` for one of several schedules.
+        schedule: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Let a paused schedule fire again.
+    Resume {
+        schedule: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Waive a drill's obligation until a date: it shows `waived`, with who and why.
+    Waive {
+        schedule: String,
+        /// RFC 3339 time or a date (YYYY-MM-DD, midnight UTC).
+        #[arg(long)]
+        until: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Fire a schedule now: a run with its params, as a drill if it is one.
+    Fire { schedule: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,8 +9,24 @@ CREATE TABLE schedules (
     paused_by      TEXT,
     paused_at      INTEGER,
     paused_reason  TEXT,
+    waived_by      TEXT,
+    waived_at      INTEGER,
+    waived_until   INTEGER,
+    waived_reason  TEXT,
     PRIMARY KEY (runbook, trigger)
 );
+
+-- Every pause, resume and waiver, by whom and why, written with the row it changes.
+CREATE TABLE schedule_changes (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    runbook  TEXT NOT NULL,
+    trigger  TEXT NOT NULL,
+    at       INTEGER NOT NULL,
+    actor    TEXT NOT NULL,
+    -- The change as JSON: {"change": "pause", "reason": ...}
+    change   TEXT NOT NULL
+);
+CREATE INDEX schedule_changes_by_schedule ON schedule_changes (runbook, trigger, id);
 
 CREATE TABLE firings (
     runbook      TEXT NOT NULL,

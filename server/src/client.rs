@@ -20,6 +20,7 @@ use crate::api::events::{EventList, EventView};
 use crate::api::runbooks::RunbookDetail;
 use crate::api::runs::{CancelRequest, DecisionArg, StartRequest, StepRequest};
 use crate::ops::runs::RunQuery;
+use crate::schedule::view::{ScheduleList, ScheduleView};
 use crate::views::{CommandResult, Gates, RunDetail, RunList, Started};
 use drctl_evidence::report::Format as ReportFormat;
 
@@ -224,6 +225,47 @@ impl Client {
             output,
         };
         self.call(Method::POST, &path, &[], Some(&body))
+            .await
+            .map(|(_, v)| v)
+    }
+
+    pub async fn schedules(&self) -> Result<ScheduleList, ClientError> {
+        self.call(Method::GET, "/api/v1/schedules", &[], None::<&()>)
+            .await
+            .map(|(_, v)| v)
+    }
+
+    /// Pauses, resumes or waives the schedule `id` (`RUNBOOK` or `RUNBOOK/NAME`).
+    pub async fn change_schedule(
+        &self,
+        id: &str,
+        change: &drctl_store::Change,
+    ) -> Result<ScheduleView, ClientError> {
+        let segment = whole(id, || format!("no schedule `{id}`"))?;
+        let (what, body) = match change {
+            drctl_store::Change::Pause { reason } => {
+                ("pause", serde_json::json!({ "reason": reason }))
+            }
+            drctl_store::Change::Resume { reason } => {
+                ("resume", serde_json::json!({ "reason": reason }))
+            }
+            drctl_store::Change::Waive { until, reason } => (
+                "waive",
+                serde_json::json!({ "until": until.to_rfc3339(), "reason": reason }),
+            ),
+        };
+        // `/` cannot stand in a segment: the API reads `RUNBOOK:NAME` for it.
+        let path = format!("/api/v1/schedules/{}/{what}", segment.replace("%2F", ":"));
+        self.call(Method::POST, &path, &[], Some(&body))
+            .await
+            .map(|(_, v)| v)
+    }
+
+    /// Fires the schedule `id` now.
+    pub async fn fire_schedule(&self, id: &str) -> Result<Started, ClientError> {
+        let segment = whole(id, || format!("no schedule `{id}`"))?;
+        let path = format!("/api/v1/schedules/{}/fire", segment.replace("%2F", ":"));
+        self.call(Method::POST, &path, &[], None::<&()>)
             .await
             .map(|(_, v)| v)
     }

@@ -15,7 +15,11 @@ use drctl_server::schedule::scheduler::Scheduler;
 use drctl_store::{FiringOutcome, MemoryStore, RunFilter, Store};
 
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> Timestamp {
-    Timestamp::from_millis(Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap().timestamp_millis())
+    Timestamp::from_millis(
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .unwrap()
+            .timestamp_millis(),
+    )
 }
 
 fn drill(extra: &str) -> String {
@@ -44,7 +48,9 @@ static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0)
 impl Lab {
     fn new(yaml: &str, start: Timestamp) -> Self {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = Folder(std::env::temp_dir().join(format!("drctl-scheduler-{}-{n}", std::process::id())));
+        let dir = Folder(
+            std::env::temp_dir().join(format!("drctl-scheduler-{}-{n}", std::process::id())),
+        );
         std::fs::create_dir_all(&dir.0).unwrap();
         std::fs::write(dir.0.join("dr-drill.yaml"), yaml).unwrap();
         Self {
@@ -64,7 +70,13 @@ impl Lab {
             clock.clone(),
             EngineConfig::default(),
         );
-        Scheduler::new(engine, self.store.clone(), clock, registry, self.dir.0.clone())
+        Scheduler::new(
+            engine,
+            self.store.clone(),
+            clock,
+            registry,
+            self.dir.0.clone(),
+        )
     }
 
     fn at(&self, t: Timestamp) {
@@ -73,13 +85,20 @@ impl Lab {
 
     async fn runs(&self) -> Vec<drctl_store::RunRow> {
         self.store
-            .list_runs(&RunFilter { limit: 100, ..RunFilter::default() })
+            .list_runs(&RunFilter {
+                limit: 100,
+                ..RunFilter::default()
+            })
             .await
             .unwrap()
     }
 
     async fn firings(&self) -> Vec<(Timestamp, FiringOutcome)> {
-        let mut all = self.store.firings("dr-drill", "monthly", 100).await.unwrap();
+        let mut all = self
+            .store
+            .firings("dr-drill", "monthly", 100)
+            .await
+            .unwrap();
         all.reverse();
         all.iter().map(|f| (f.nominal, f.outcome)).collect()
     }
@@ -138,17 +157,34 @@ async fn buffer_one_starts_the_waiting_firing_when_the_run_ends() {
     lab.at(utc(2026, 12, 1, 3, 0));
     let first = node.tick().await.unwrap()[0].run.clone().unwrap();
     lab.at(utc(2027, 1, 1, 3, 0));
-    assert_eq!(node.tick().await.unwrap()[0].outcome, FiringOutcome::Buffered);
+    assert_eq!(
+        node.tick().await.unwrap()[0].outcome,
+        FiringOutcome::Buffered
+    );
     lab.at(utc(2027, 2, 1, 3, 0));
     // A second waiting firing is one too many.
-    assert_eq!(node.tick().await.unwrap()[0].outcome, FiringOutcome::Skipped);
+    assert_eq!(
+        node.tick().await.unwrap()[0].outcome,
+        FiringOutcome::Skipped
+    );
     // The first run ends (driven to its end here); the next tick starts the buffered one.
     let clock: Arc<dyn Clock> = lab.clock.clone();
-    let engine = Engine::new(lab.store.clone(), Arc::new(Registry::builtin()), clock, EngineConfig::default());
-    engine.drive(&first, drctl_engine::DriveOptions::default()).await.unwrap();
+    let engine = Engine::new(
+        lab.store.clone(),
+        Arc::new(Registry::builtin()),
+        clock,
+        EngineConfig::default(),
+    );
+    engine
+        .drive(&first, drctl_engine::DriveOptions::default())
+        .await
+        .unwrap();
     let fired = node.tick().await.unwrap();
     assert_eq!(fired.len(), 1, "{fired:?}");
-    assert_eq!((fired[0].nominal, fired[0].outcome), (utc(2027, 1, 1, 3, 0), FiringOutcome::Started));
+    assert_eq!(
+        (fired[0].nominal, fired[0].outcome),
+        (utc(2027, 1, 1, 3, 0), FiringOutcome::Started)
+    );
     assert_eq!(lab.runs().await.len(), 2);
     assert_eq!(
         lab.firings().await,
@@ -169,8 +205,14 @@ async fn downtime_runs_one_catch_up_and_records_the_rest_missed() {
     lab.at(utc(2026, 12, 10, 9, 0));
     let fired = node.tick().await.unwrap();
     assert_eq!(
-        fired.iter().map(|f| (f.nominal, f.outcome)).collect::<Vec<_>>(),
-        [(utc(2026, 11, 1, 3, 0), FiringOutcome::Missed), (utc(2026, 12, 1, 3, 0), FiringOutcome::Started)]
+        fired
+            .iter()
+            .map(|f| (f.nominal, f.outcome))
+            .collect::<Vec<_>>(),
+        [
+            (utc(2026, 11, 1, 3, 0), FiringOutcome::Missed),
+            (utc(2026, 12, 1, 3, 0), FiringOutcome::Started)
+        ]
     );
     assert_eq!(lab.runs().await.len(), 1);
     // 3 days down with the default window (24 h): the drill is recorded missed, not run.

@@ -7,6 +7,7 @@ mod plan;
 mod remote;
 mod report;
 mod runs;
+mod schedules;
 mod validate;
 
 use std::path::Path;
@@ -107,6 +108,16 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tls: tls_cert.zip(tls_key),
             },
             &engine,
+        ),
+        Command::Schedules {
+            command,
+            runbooks,
+            json,
+        } => schedules::run(
+            &registry,
+            cli.db.as_deref(),
+            runbooks.as_deref(),
+            (command.as_ref(), json),
         ),
         Command::Key {
             command: crate::cli::KeyCommand::Create { path },

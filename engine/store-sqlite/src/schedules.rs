@@ -4,9 +4,10 @@
 
 use async_trait::async_trait;
 use drctl_core::{Actor, Timestamp};
+use drctl_store::schedules::apply_change;
 use drctl_store::{
-    FiringOutcome, FiringRow, NewEvent, NewFiring, NewRun, Pause, ScheduleRow, Schedules,
-    StoreError,
+    ChangeRow, FiringOutcome, FiringRow, NewEvent, NewFiring, NewRun, Pause, ScheduleRow,
+    Schedules, StoreError, Waiver,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -33,43 +34,93 @@ impl Schedules for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let row = sqlx::query(
-            "SELECT runbook, trigger, since, paused_by, paused_at, paused_reason \
-             FROM schedules WHERE runbook = ? AND trigger = ?",
-        )
-        .bind(runbook)
-        .bind(trigger)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
+        let row = sqlx::query(SCHEDULE)
+            .bind(runbook)
+            .bind(trigger)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         schedule_row(&row)
     }
 
-    async fn set_paused(
+    async fn change_schedule(&self, change: &ChangeRow) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(SCHEDULE)
+            .bind(&change.runbook)
+            .bind(&change.trigger)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("schedule {} of {}", change.trigger, change.runbook))
+            })?;
+        let mut row = schedule_row(&row)?;
+        apply_change(&mut row, change);
+        let (p, w) = (row.paused.as_ref(), row.waiver.as_ref());
+        sqlx::query(
+            "UPDATE schedules SET paused_by = ?, paused_at = ?, paused_reason = ?, \
+             waived_by = ?, waived_at = ?, waived_until = ?, waived_reason = ? \
+             WHERE runbook = ? AND trigger = ?",
+        )
+        .bind(p.map(|p| p.by.to_string()))
+        .bind(p.map(|p| p.at.as_millis()))
+        .bind(p.map(|p| p.reason.clone()))
+        .bind(w.map(|w| w.by.to_string()))
+        .bind(w.map(|w| w.at.as_millis()))
+        .bind(w.map(|w| w.until.as_millis()))
+        .bind(w.map(|w| w.reason.clone()))
+        .bind(&change.runbook)
+        .bind(&change.trigger)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let body = serde_json::to_string(&change.change)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO schedule_changes (runbook, trigger, at, actor, change) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&change.runbook)
+        .bind(&change.trigger)
+        .bind(change.at.as_millis())
+        .bind(change.by.to_string())
+        .bind(body)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn schedule_changes(
         &self,
         runbook: &str,
         trigger: &str,
-        pause: Option<&Pause>,
-    ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE schedules SET paused_by = ?, paused_at = ?, paused_reason = ? \
-             WHERE runbook = ? AND trigger = ?",
+        limit: u32,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, actor, change FROM schedule_changes WHERE runbook = ? AND trigger = ? \
+             ORDER BY id DESC LIMIT ?",
         )
-        .bind(pause.map(|p| p.by.to_string()))
-        .bind(pause.map(|p| p.at.as_millis()))
-        .bind(pause.map(|p| p.reason.clone()))
         .bind(runbook)
         .bind(trigger)
-        .execute(&self.writer)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "schedule {trigger} of {runbook}"
-            )));
-        }
-        Ok(())
+        rows.iter()
+            .map(|r| {
+                let body: String = r.try_get("change").map_err(db)?;
+                Ok(ChangeRow {
+                    runbook: runbook.to_owned(),
+                    trigger: trigger.to_owned(),
+                    at: Timestamp::from_millis(r.try_get("at").map_err(db)?),
+                    by: crate::codec::actor(r)?,
+                    change: serde_json::from_str(&body).map_err(|e| {
+                        StoreError::Corrupt(format!("a schedule change that does not read: {e}"))
+                    })?,
+                })
+            })
+            .collect()
     }
 
     async fn record_firing(
@@ -148,6 +199,9 @@ impl Schedules for SqliteStore {
     }
 }
 
+const SCHEDULE: &str = "SELECT runbook, trigger, since, paused_by, paused_at, paused_reason, \
+     waived_by, waived_at, waived_until, waived_reason FROM schedules WHERE runbook = ? AND trigger = ?";
+
 fn schedule_row(r: &SqliteRow) -> Result<ScheduleRow, StoreError> {
     let by: Option<String> = r.try_get("paused_by").map_err(db)?;
     let at: Option<i64> = r.try_get("paused_at").map_err(db)?;
@@ -164,6 +218,23 @@ fn schedule_row(r: &SqliteRow) -> Result<ScheduleRow, StoreError> {
             }),
             _ => None,
         },
+        waiver: waiver(r)?,
+    })
+}
+
+fn waiver(r: &SqliteRow) -> Result<Option<Waiver>, StoreError> {
+    let by: Option<String> = r.try_get("waived_by").map_err(db)?;
+    let at: Option<i64> = r.try_get("waived_at").map_err(db)?;
+    let until: Option<i64> = r.try_get("waived_until").map_err(db)?;
+    let reason: Option<String> = r.try_get("waived_reason").map_err(db)?;
+    Ok(match (by, at, until) {
+        (Some(by), Some(at), Some(until)) => Some(Waiver {
+            by: Actor::from_stored(&by),
+            at: Timestamp::from_millis(at),
+            until: Timestamp::from_millis(until),
+            reason: reason.unwrap_or_default(),
+        }),
+        _ => None,
     })
 }
 

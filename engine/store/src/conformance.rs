@@ -18,7 +18,7 @@ use crate::rows::{
     Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection,
     RunFilter, SignedHead, StepRow, Taken,
 };
-use crate::schedules::{FiringOutcome, NewFiring, Pause};
+use crate::schedules::{Change, ChangeRow, FiringOutcome, NewFiring, Pause};
 use crate::traits::{Batch, Store};
 
 const T0: i64 = 1_800_000_000_000;
@@ -972,32 +972,75 @@ async fn each_nominal_time_fires_once(s: &dyn Store) {
 async fn schedules_are_made_once_and_paused(s: &dyn Store) {
     let first = s.schedule("failover", "monthly", at(0)).await.unwrap();
     assert_eq!(first.since, at(0));
-    assert_eq!(first.paused, None);
+    assert_eq!((first.paused.clone(), first.waiver.clone()), (None, None));
     // Asked again later, it keeps the time it was first seen.
     assert_eq!(
         s.schedule("failover", "monthly", at(500)).await.unwrap(),
         first
     );
-    let pause = Pause {
+    let change = |n: i64, change: Change| ChangeRow {
+        runbook: "failover".into(),
+        trigger: "monthly".into(),
+        at: at(n),
         by: Actor::from_stored("alice"),
-        at: at(10),
-        reason: "datacenter move".into(),
+        change,
     };
-    s.set_paused("failover", "monthly", Some(&pause))
-        .await
-        .unwrap();
-    let paused = s.schedule("failover", "monthly", at(20)).await.unwrap();
-    assert_eq!(paused.paused, Some(pause));
-    s.set_paused("failover", "monthly", None).await.unwrap();
-    assert_eq!(
-        s.schedule("failover", "monthly", at(30))
-            .await
-            .unwrap()
-            .paused,
-        None
+    let pause = change(
+        10,
+        Change::Pause {
+            reason: "datacenter move".into(),
+        },
     );
+    s.change_schedule(&pause).await.unwrap();
+    let paused = s.schedule("failover", "monthly", at(20)).await.unwrap();
+    assert_eq!(
+        paused.paused,
+        Some(Pause {
+            by: Actor::from_stored("alice"),
+            at: at(10),
+            reason: "datacenter move".into()
+        })
+    );
+    let waive = change(
+        30,
+        Change::Waive {
+            until: at(1_000),
+            reason: "freeze".into(),
+        },
+    );
+    s.change_schedule(&waive).await.unwrap();
+    let resume = change(
+        40,
+        Change::Resume {
+            reason: "moved".into(),
+        },
+    );
+    s.change_schedule(&resume).await.unwrap();
+    let row = s.schedule("failover", "monthly", at(50)).await.unwrap();
+    assert_eq!(row.paused, None);
+    assert_eq!(
+        row.waiver.as_ref().map(|w| (w.until, w.reason.as_str())),
+        Some((at(1_000), "freeze"))
+    );
+    let log = s.schedule_changes("failover", "monthly", 10).await.unwrap();
+    assert_eq!(log, [resume, waive, pause], "newest first");
+    let unknown = ChangeRow {
+        runbook: "nothing".into(),
+        ..change(
+            60,
+            Change::Resume {
+                reason: String::new(),
+            },
+        )
+    };
     assert!(matches!(
-        s.set_paused("nothing", "monthly", None).await,
+        s.change_schedule(&unknown).await,
         Err(StoreError::NotFound(_))
     ));
+    assert!(
+        s.schedule_changes("nothing", "monthly", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -30,7 +30,9 @@ pub use rows::{
     Checked, Claim, Command, CommandOutcome, EventBody, Lease, LockOutcome, NewEvent, NewRun,
     Projection, RunFilter, RunRow, RunStatus, SignedHead, Snapshot, StepRow, StoredEvent, Taken,
 };
-pub use schedules::{FiringOutcome, FiringRow, NewFiring, Pause, ScheduleRow, Schedules};
+pub use schedules::{
+    Change, ChangeRow, FiringOutcome, FiringRow, NewFiring, Pause, ScheduleRow, Schedules, Waiver,
+};
 pub use traits::{
     Batch, BuildBatch, CommandInbox, Locks, RunReader, RunWriter, SignedHeads, Store,
 };

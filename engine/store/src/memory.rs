@@ -15,7 +15,9 @@ use crate::rows::{
     Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, RunFilter,
     RunRow, StepRow, StoredEvent,
 };
-use crate::schedules::{FiringOutcome, FiringRow, NewFiring, Pause, ScheduleRow, Schedules};
+use crate::schedules::{
+    ChangeRow, FiringOutcome, FiringRow, NewFiring, ScheduleRow, Schedules, apply_change,
+};
 use crate::traits::{BuildBatch, CommandInbox, Locks, RunReader, RunWriter};
 
 #[derive(Debug, Default)]
@@ -38,6 +40,7 @@ struct Inner {
     schedules: BTreeMap<(String, String), ScheduleRow>,
     /// By (runbook, trigger, nominal ms): the unique key of a firing.
     firings: BTreeMap<(String, String, i64), FiringRow>,
+    changes: Vec<ChangeRow>,
 }
 
 /// See the module doc.
@@ -587,23 +590,39 @@ impl Schedules for MemoryStore {
                 trigger: trigger.to_owned(),
                 since: now,
                 paused: None,
+                waiver: None,
             });
         Ok(row.clone())
     }
 
-    async fn set_paused(
-        &self,
-        runbook: &str,
-        trigger: &str,
-        pause: Option<&Pause>,
-    ) -> Result<(), StoreError> {
+    async fn change_schedule(&self, change: &ChangeRow) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         let row = inner
             .schedules
-            .get_mut(&(runbook.to_owned(), trigger.to_owned()))
-            .ok_or_else(|| StoreError::NotFound(format!("schedule {trigger} of {runbook}")))?;
-        row.paused = pause.cloned();
+            .get_mut(&(change.runbook.clone(), change.trigger.clone()))
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("schedule {} of {}", change.trigger, change.runbook))
+            })?;
+        apply_change(row, change);
+        inner.changes.push(change.clone());
         Ok(())
+    }
+
+    async fn schedule_changes(
+        &self,
+        runbook: &str,
+        trigger: &str,
+        limit: u32,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        Ok(self
+            .lock()?
+            .changes
+            .iter()
+            .rev()
+            .filter(|c| c.runbook == runbook && c.trigger == trigger)
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 
     async fn record_firing(

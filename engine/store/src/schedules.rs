@@ -87,6 +87,15 @@ pub struct Pause {
     pub reason: String,
 }
 
+/// Who waived a drill obligation, until when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Waiver {
+    pub by: Actor,
+    pub at: Timestamp,
+    pub until: Timestamp,
+    pub reason: String,
+}
+
 /// A schedule as the store knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScheduleRow {
@@ -95,6 +104,36 @@ pub struct ScheduleRow {
     /// When a scheduler first saw it: no firing before this time is owed.
     pub since: Timestamp,
     pub paused: Option<Pause>,
+    pub waiver: Option<Waiver>,
+}
+
+/// A change to a schedule by a person, recorded with the row it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    Pause { reason: String },
+    Resume { reason: String },
+    Waive { until: Timestamp, reason: String },
+}
+
+impl Change {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Pause { .. } => "pause",
+            Change::Resume { .. } => "resume",
+            Change::Waive { .. } => "waive",
+        }
+    }
+}
+
+/// A change as the schedule's log holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeRow {
+    pub runbook: String,
+    pub trigger: String,
+    pub at: Timestamp,
+    pub by: Actor,
+    pub change: Change,
 }
 
 /// The schedules' part of the store.
@@ -107,13 +146,16 @@ pub trait Schedules: Send + Sync {
         trigger: &str,
         now: Timestamp,
     ) -> Result<ScheduleRow, StoreError>;
-    /// Pauses (with `Some`) or resumes a schedule that [`Schedules::schedule`] made.
-    async fn set_paused(
+    /// Applies a person's change to a schedule that [`Schedules::schedule`] made and
+    /// logs it, in one transaction.
+    async fn change_schedule(&self, change: &ChangeRow) -> Result<(), StoreError>;
+    /// A schedule's changes, newest first.
+    async fn schedule_changes(
         &self,
         runbook: &str,
         trigger: &str,
-        pause: Option<&Pause>,
-    ) -> Result<(), StoreError>;
+        limit: u32,
+    ) -> Result<Vec<ChangeRow>, StoreError>;
     /// Records a firing and, with `run`, creates the run it starts, in one transaction.
     /// `false` when that nominal time was recorded already (by this process or another
     /// node): nothing is written.
@@ -136,4 +178,26 @@ pub trait Schedules: Send + Sync {
         trigger: &str,
         limit: u32,
     ) -> Result<Vec<FiringRow>, StoreError>;
+}
+
+/// What a change does to a schedule's row (every backend the same).
+pub fn apply_change(row: &mut ScheduleRow, c: &ChangeRow) {
+    match &c.change {
+        Change::Pause { reason } => {
+            row.paused = Some(Pause {
+                by: c.by.clone(),
+                at: c.at,
+                reason: reason.clone(),
+            });
+        }
+        Change::Resume { .. } => row.paused = None,
+        Change::Waive { until, reason } => {
+            row.waiver = Some(Waiver {
+                by: c.by.clone(),
+                at: c.at,
+                until: *until,
+                reason: reason.clone(),
+            });
+        }
+    }
 }

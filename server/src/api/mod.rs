@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod problem;
 pub mod runbooks;
 pub mod runs;
+pub mod schedules;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -106,6 +107,11 @@ impl Api {
             .route("/api/v1/runbooks/{name}/trend", get(evidence::trend))
             .route("/api/v1/audit/export", get(evidence::export))
             .route("/api/v1/events", get(events::follow))
+            .route("/api/v1/schedules", get(schedules::list))
+            .route("/api/v1/schedules/{id}/pause", post(schedules::pause))
+            .route("/api/v1/schedules/{id}/resume", post(schedules::resume))
+            .route("/api/v1/schedules/{id}/waive", post(schedules::waive))
+            .route("/api/v1/schedules/{id}/fire", post(schedules::fire))
             .route("/api/v1/approvals", get(approvals::list))
             .route(
                 "/api/v1/runs/{id}/approvals/{step}",

@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{approvals, events, evidence, problem, runbooks, runs};
+use super::{approvals, events, evidence, problem, runbooks, runs, schedules};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -15,6 +15,7 @@ use super::{approvals, events, evidence, problem, runbooks, runs};
         runbooks::list, runbooks::show, runs::list, runs::show, runs::start, runs::cancel, runs::resume, runs::step,
         events::of_run, events::follow, approvals::list, approvals::decide,
         evidence::run_report, evidence::trend, evidence::export,
+        schedules::list, schedules::pause, schedules::resume, schedules::waive, schedules::fire,
     ),
     components(schemas(
         problem::Problem, crate::views::StatusArg, evidence::ReportFormat, evidence::ExportFormat,

@@ -7,8 +7,11 @@
 //! - [`scheduler`]: the loop of `drctl serve` that looks at every schedule of the
 //!   runbooks folder and records each decision in the store, once per nominal time.
 //! - [`view`]: what `drctl schedules` and the API show per schedule.
+//! - [`manage`]: pause, resume, waive and fire now, each stored with who and why.
 
 pub mod cadence;
+pub mod manage;
 pub mod obligation;
 pub mod plan;
 pub mod scheduler;
+pub mod view;

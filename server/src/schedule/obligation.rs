@@ -16,13 +16,16 @@
 
 use drctl_core::{RunId, Timestamp, format_duration};
 use drctl_runbook::model::Schedule;
+use drctl_store::Waiver;
 use serde::Serialize;
 
 use super::cadence::Cadence;
 use super::plan::period;
 
 /// A drill obligation's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Obligation {
     Ok,
@@ -63,14 +66,6 @@ pub struct Drill {
     pub succeeded: bool,
     /// The digest of the text it ran.
     pub digest: String,
-}
-
-/// A waiver of the obligation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Waiver {
-    pub until: Timestamp,
-    pub reason: String,
-    pub by: String,
 }
 
 /// What the obligation's status rests on.
@@ -216,7 +211,8 @@ mod tests {
         let waiver = Waiver {
             until: utc(2026, 12, 31),
             reason: "freeze".into(),
-            by: "carol".into(),
+            by: drctl_core::Actor::from_stored("carol"),
+            at: utc(2026, 12, 5),
         };
         assert_eq!(
             status(utc(2026, 12, 6), &ok, Some(&waiver)),

@@ -57,7 +57,9 @@ pub struct Scheduler {
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scheduler").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Scheduler")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,14 +129,12 @@ impl Scheduler {
         let recent = self.store.firings(runbook, trigger, RECENT).await?;
         let mut running = self.running(runbook, trigger).await?;
         let mut out = Vec::new();
-        let buffered = recent
-            .iter()
-            .find(|f| f.outcome == FiringOutcome::Buffered);
-        if let (Some(waiting), None, None) = (buffered, &running, &row.paused) {
-            if let Some(f) = self.start_buffered(runbook, s, waiting).await? {
-                running.clone_from(&f.run);
-                out.push(f);
-            }
+        let buffered = recent.iter().find(|f| f.outcome == FiringOutcome::Buffered);
+        if let (Some(waiting), None, None) = (buffered, &running, &row.paused)
+            && let Some(f) = self.start_buffered(runbook, s, waiting).await?
+        {
+            running.clone_from(&f.run);
+            out.push(f);
         }
         let situation = Situation {
             runbook,

@@ -107,6 +107,41 @@ async fn dispatch(
         Command::Logs { run, step, follow } => {
             follow::logs(client, run, step.as_deref(), *follow).await
         }
+        Command::Schedules { command, json, .. } => match command {
+            None => {
+                let list = client.schedules().await?;
+                print(&crate::commands::schedules::render(
+                    &list.schedules,
+                    SystemClock::new().now(),
+                    *json,
+                )?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(crate::cli::SchedulesCommand::Fire { schedule }) => {
+                let started = client.fire_schedule(schedule).await?;
+                print(&format!(
+                    "Fired {schedule}: run {}. The server drives it.\n",
+                    started.id
+                ));
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(other) => {
+                let Some((id, change)) = crate::commands::schedules::change(other)? else {
+                    return Ok(ExitCode::SUCCESS);
+                };
+                client.change_schedule(id, &change).await?;
+                // The server recorded it as the token's identity.
+                print(&format!(
+                    "{}\n",
+                    crate::commands::schedules::describe_change(
+                        id,
+                        &change,
+                        "as your token's identity"
+                    )
+                ));
+                Ok(ExitCode::SUCCESS)
+            }
+        },
         Command::Approvals => {
             let gates = client.approvals().await?;
             print(&approve::render_gates(

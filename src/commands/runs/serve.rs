@@ -14,8 +14,8 @@ use drctl_evidence::SigningKey;
 use drctl_run::Outcome;
 use drctl_server::api::{Api, Parts};
 use drctl_server::metrics::{Counting, Metrics};
-use drctl_server::signer::{Publisher, Signer};
 use drctl_server::schedule::scheduler::{Fired, Scheduler};
+use drctl_server::signer::{Publisher, Signer};
 use drctl_server::{Activity, Supervisor};
 use tokio_util::sync::CancellationToken;
 
@@ -237,7 +237,10 @@ fn describe_firing(f: &Fired) -> String {
         (Some(run), _) => format!("started run {run}"),
         (None, outcome) => outcome.as_str().to_owned(),
     };
-    let why = f.reason.as_deref().map_or_else(String::new, |r| format!(" ({r})"));
+    let why = f
+        .reason
+        .as_deref()
+        .map_or_else(String::new, |r| format!(" ({r})"));
     format!("{schedule}, due {}: {what}{why}", f.nominal)
 }
 
