@@ -39,3 +39,10 @@ CREATE TABLE firings (
     run_id       TEXT,
     PRIMARY KEY (runbook, trigger, nominal)
 );
+
+-- Service notices (a drill overdue or failed, a firing missed) already sent, by key:
+-- the first server to claim a key sends its notice.
+CREATE TABLE service_notices (
+    key         TEXT PRIMARY KEY,
+    claimed_at  INTEGER NOT NULL
+);

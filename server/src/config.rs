@@ -42,6 +42,8 @@ pub struct ServeConfig {
     pub tls_key: Option<PathBuf>,
     /// `[serve.publish_heads]`: where each signed head is sent before it is stored.
     pub publish_heads: Option<PublishHeads>,
+    /// `[[serve.notify]]`: service-level notices (see `schedule::notices`).
+    pub notify: Vec<crate::schedule::notices::NotifyConfig>,
 }
 
 /// A sink outside the database for signed ledger heads (see `signer`).
@@ -70,6 +72,7 @@ impl Default for ServeConfig {
             tls_cert: None,
             tls_key: None,
             publish_heads: None,
+            notify: Vec::new(),
         }
     }
 }

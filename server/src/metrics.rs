@@ -4,8 +4,9 @@
 //! Counted as things happen: runs started (by trigger), attempts (duration by action and
 //! outcome), interrupted attempts (by how they were settled), notices that failed, runs
 //! taken over from a driver that died, drives that ended and how. Read at each scrape:
-//! runs by status, approvals waiting and the oldest one's age, and the process's own
-//! figures (resident memory, CPU seconds, open files, start time).
+//! runs by status, approvals waiting and the oldest one's age, each scheduled drill's
+//! obligation and last success, and the process's own figures (resident memory, CPU
+//! seconds, open files, start time). Firings are counted as the scheduler records them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,9 @@ pub struct Metrics {
     notices_failed: Counter,
     approvals_waiting: Gauge,
     approval_oldest: Gauge,
+    drill_last_success: Family<Labels, Gauge>,
+    drill_obligation: Family<Labels, Gauge>,
+    firings: Family<Labels, Counter>,
     resident: Gauge,
     cpu_millis: Gauge,
     open_fds: Gauge,
@@ -116,6 +120,24 @@ impl Metrics {
             "How long the oldest waiting approval gate has waited",
             approval_oldest.clone(),
         );
+        let drill_last_success = Family::<Labels, Gauge>::default();
+        registry.register(
+            "drctl_drill_last_success_timestamp_seconds",
+            "When the last successful drill of a scheduled drill's runbook ended (0: never)",
+            drill_last_success.clone(),
+        );
+        let drill_obligation = Family::<Labels, Gauge>::default();
+        registry.register(
+            "drctl_drill_obligation",
+            "A scheduled drill's obligation: 1 for its status now (ok, due, overdue, failed, waived, stale), 0 for the others",
+            drill_obligation.clone(),
+        );
+        let firings = Family::<Labels, Counter>::default();
+        registry.register(
+            "drctl_schedule_firings",
+            "Firings this server recorded, by runbook and outcome (started, skipped, buffered, missed)",
+            firings.clone(),
+        );
         let resident = Gauge::default();
         registry.register(
             "process_resident_memory_bytes",
@@ -155,6 +177,9 @@ impl Metrics {
             notices_failed,
             approvals_waiting,
             approval_oldest,
+            drill_last_success,
+            drill_obligation,
+            firings,
             resident,
             cpu_millis,
             open_fds,
@@ -164,7 +189,30 @@ impl Metrics {
 
     /// The text to answer a scrape with, after `runs` (count by status) and the waiting
     /// approvals (their number and the oldest one's age in seconds) were read.
-    pub fn render(&self, runs: &[(String, i64)], approvals: (i64, i64)) -> String {
+    pub fn render(
+        &self,
+        runs: &[(String, i64)],
+        approvals: (i64, i64),
+        schedules: &[crate::schedule::view::ScheduleView],
+    ) -> String {
+        self.drill_last_success.clear();
+        self.drill_obligation.clear();
+        for s in schedules {
+            let Some(o) = &s.obligation else { continue };
+            let runbook = s.runbook.as_str();
+            let at = o.last_success.map_or(0, |t| t.as_millis() / 1000);
+            self.drill_last_success
+                .get_or_create(&labels(&[("runbook", runbook)]))
+                .set(at);
+            for status in crate::schedule::obligation::Obligation::ALL {
+                self.drill_obligation
+                    .get_or_create(&labels(&[
+                        ("runbook", runbook),
+                        ("status", status.as_str()),
+                    ]))
+                    .set(i64::from(status == o.status));
+            }
+        }
         self.runs.clear();
         for (status, n) in runs {
             self.runs
@@ -188,6 +236,13 @@ impl Metrics {
     pub fn drive_ended(&self, how: &str) {
         self.drives_ended
             .get_or_create(&labels(&[("how", how)]))
+            .inc();
+    }
+
+    /// A firing the scheduler recorded.
+    pub fn fired(&self, runbook: &str, outcome: &str) {
+        self.firings
+            .get_or_create(&labels(&[("runbook", runbook), ("outcome", outcome)]))
             .inc();
     }
 

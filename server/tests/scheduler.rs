@@ -239,3 +239,69 @@ async fn a_firing_that_cannot_start_is_missed_and_says_why() {
     assert!(lab.runs().await.is_empty());
     assert!(lab.path().exists());
 }
+
+/// A webhook receiver on loopback: every JSON body posted to it.
+async fn receiver() -> (String, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+#[tokio::test]
+async fn missed_firings_and_failed_drills_are_noticed_once() {
+    use drctl_server::schedule::notices::{NotifyConfig, Notifier, ServiceEvent, Via};
+    let yaml = "runbook: dr-drill\ntriggers:\n  - schedule: { name: monthly, cron: \"0 3 1 * *\", drill: true }\nsteps:\n  - { id: a, action: assert, with: { that: false, message: replica not promoted } }\n";
+    let lab = Lab::new(yaml, utc(2026, 11, 15, 9, 0));
+    let (url, got) = receiver().await;
+    let notifier = Notifier::new(
+        &[NotifyConfig {
+            on: vec![ServiceEvent::ScheduleMissed, ServiceEvent::DrillFailed, ServiceEvent::DrillOverdue],
+            via: Via::Webhook,
+            secret_env: None,
+            url: Some(url),
+        }],
+        &Registry::builtin(),
+        lab.store.clone(),
+    )
+    .unwrap();
+    let node = lab.node().with_notifier(Arc::new(notifier));
+    node.tick().await.unwrap();
+    // Three days down: the Dec 1 firing is missed (24 h window), and noticed once.
+    lab.at(utc(2026, 12, 3, 9, 0));
+    let fired = node.tick().await.unwrap();
+    node.notify(&fired).await.unwrap();
+    node.notify(&fired).await.unwrap();
+    {
+        let bodies = got.lock().unwrap();
+        assert_eq!(bodies.len(), 1, "{bodies:?}");
+        assert_eq!(bodies[0]["event"], "schedule_missed");
+        assert_eq!(bodies[0]["schedule"], "dr-drill/monthly");
+        assert!(bodies[0]["message"].as_str().unwrap().contains("catch-up window"));
+    }
+    // A drill that fails: drill_failed, once, naming the run.
+    lab.at(utc(2027, 1, 1, 3, 0));
+    let fired = node.tick().await.unwrap();
+    let run = fired[0].run.clone().unwrap();
+    let clock: Arc<dyn Clock> = lab.clock.clone();
+    let engine = Engine::new(lab.store.clone(), Arc::new(Registry::builtin()), clock, EngineConfig::default());
+    engine.drive(&run, drctl_engine::DriveOptions::default()).await.unwrap();
+    node.notify(&[]).await.unwrap();
+    node.notify(&[]).await.unwrap();
+    let bodies = got.lock().unwrap();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert_eq!(bodies[1]["event"], "drill_failed");
+    assert_eq!(bodies[1]["run"], run.as_str());
+}

@@ -179,6 +179,27 @@ impl Schedules for SqliteStore {
         Ok(true)
     }
 
+    async fn claim_notice(&self, key: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO service_notices (key, claimed_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(at.as_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_notice(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM service_notices WHERE key = ?")
+            .bind(key)
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn firings(
         &self,
         runbook: &str,

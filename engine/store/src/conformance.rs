@@ -1043,4 +1043,23 @@ async fn schedules_are_made_once_and_paused(s: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+    // A notice's key is claimed once; given back, it can be claimed again.
+    assert!(
+        s.claim_notice("drill_failed:failover:run_1", at(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.claim_notice("drill_failed:failover:run_1", at(2))
+            .await
+            .unwrap()
+    );
+    s.release_notice("drill_failed:failover:run_1")
+        .await
+        .unwrap();
+    assert!(
+        s.claim_notice("drill_failed:failover:run_1", at(3))
+            .await
+            .unwrap()
+    );
 }

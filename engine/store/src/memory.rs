@@ -41,6 +41,7 @@ struct Inner {
     /// By (runbook, trigger, nominal ms): the unique key of a firing.
     firings: BTreeMap<(String, String, i64), FiringRow>,
     changes: Vec<ChangeRow>,
+    notices: std::collections::HashSet<String>,
 }
 
 /// See the module doc.
@@ -678,6 +679,15 @@ impl Schedules for MemoryStore {
             f.run = Some(row.id.clone());
         }
         Ok(true)
+    }
+
+    async fn claim_notice(&self, key: &str, _at: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.lock()?.notices.insert(key.to_owned()))
+    }
+
+    async fn release_notice(&self, key: &str) -> Result<(), StoreError> {
+        self.lock()?.notices.remove(key);
+        Ok(())
     }
 
     async fn firings(

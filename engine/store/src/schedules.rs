@@ -171,6 +171,10 @@ pub trait Schedules: Send + Sync {
         firing: &FiringRow,
         run: (&NewRun, &NewEvent),
     ) -> Result<bool, StoreError>;
+    /// Claims a service notice's key: `true` for the first to claim it, who sends it.
+    async fn claim_notice(&self, key: &str, at: Timestamp) -> Result<bool, StoreError>;
+    /// Gives a claimed key back (its notice could not be sent; the next claim sends it).
+    async fn release_notice(&self, key: &str) -> Result<(), StoreError>;
     /// A schedule's firings, newest nominal time first.
     async fn firings(
         &self,

@@ -7,10 +7,13 @@
 //! - [`scheduler`]: the loop of `drctl serve` that looks at every schedule of the
 //!   runbooks folder and records each decision in the store, once per nominal time.
 //! - [`view`]: what `drctl schedules` and the API show per schedule.
+//! - [`notices`]: `[[serve.notify]]`: a drill overdue or failed, a firing missed, each
+//!   sent once through a notify action.
 //! - [`manage`]: pause, resume, waive and fire now, each stored with who and why.
 
 pub mod cadence;
 pub mod manage;
+pub mod notices;
 pub mod obligation;
 pub mod plan;
 pub mod scheduler;

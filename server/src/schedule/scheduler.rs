@@ -16,6 +16,7 @@ use drctl_store::{FiringOutcome, FiringRow, NewFiring, RunFilter, Store, StoreEr
 use tokio_util::sync::CancellationToken;
 
 use super::cadence::Cadence;
+use super::notices::{Notifier, owed};
 use super::plan::{Decision, Situation, decide};
 use crate::ops::folder::{FolderError, scan};
 use crate::ops::start::{StartError, from_folder};
@@ -43,6 +44,8 @@ pub enum TickError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("a service notice was not sent: {0}")]
+    Notice(String),
 }
 
 /// See the module doc.
@@ -53,6 +56,7 @@ pub struct Scheduler {
     clock: Arc<dyn Clock>,
     registry: Registry,
     dir: PathBuf,
+    notifier: Option<Arc<Notifier>>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -77,7 +81,15 @@ impl Scheduler {
             clock,
             registry,
             dir,
+            notifier: None,
         }
+    }
+
+    /// Sends `[[serve.notify]]` notices after each tick.
+    #[must_use]
+    pub fn with_notifier(mut self, notifier: Arc<Notifier>) -> Self {
+        self.notifier = Some(notifier).filter(|n| !n.is_empty());
+        self
     }
 
     /// Ticks every `every` until `stop`, telling `fired` what each tick recorded (a run it
@@ -91,13 +103,36 @@ impl Scheduler {
     ) {
         loop {
             match self.tick().await {
-                Ok(all) => all.iter().for_each(&fired),
+                Ok(all) => {
+                    all.iter().for_each(&fired);
+                    if let Err(e) = self.notify(&all).await {
+                        failed(&e);
+                    }
+                }
                 Err(e) => failed(&e),
             }
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(every) => {}
             }
+        }
+    }
+
+    /// The notices a tick owes (its missed firings, the drills overdue or failed now),
+    /// each sent once.
+    pub async fn notify(&self, fired: &[Fired]) -> Result<(), TickError> {
+        let Some(notifier) = &self.notifier else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let views = super::view::schedules(&self.dir, &self.registry, self.store.as_ref(), now)
+            .await
+            .map_err(|e| TickError::Notice(e.to_string()))?;
+        let errors = notifier.send(&owed(fired, &views), now).await?;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(TickError::Notice(errors.join("; ")))
         }
     }
 

@@ -14,6 +14,7 @@ use drctl_evidence::SigningKey;
 use drctl_run::Outcome;
 use drctl_server::api::{Api, Parts};
 use drctl_server::metrics::{Counting, Metrics};
+use drctl_server::schedule::notices::Notifier;
 use drctl_server::schedule::scheduler::{Fired, Scheduler};
 use drctl_server::signer::{Publisher, Signer};
 use drctl_server::{Activity, Supervisor};
@@ -108,6 +109,11 @@ pub(crate) fn run(
             },
         );
         // Schedules fire from the runbooks folder; each run they start is driven at once.
+        // Its credentials are read now: a missing one stops the server at start, not at
+        // the first notice.
+        let notifier = Arc::new(
+            Notifier::new(&serve.notify, registry, store.clone()).map_err(anyhow::Error::msg)?,
+        );
         let scheduling = serve.runbooks.clone().map(|dir| {
             let scheduler = Scheduler::new(
                 engine.clone(),
@@ -115,9 +121,15 @@ pub(crate) fn run(
                 clock.clone(),
                 registry.clone(),
                 dir,
+            )
+            .with_notifier(notifier.clone());
+            let (stop, every, handle, shown, counted) = (
+                stop.clone(),
+                serve.schedule_every(),
+                supervisor.handle(),
+                clock.clone(),
+                metrics.clone(),
             );
-            let (stop, every, handle, shown) =
-                (stop.clone(), serve.schedule_every(), supervisor.handle(), clock.clone());
             tokio::spawn(async move {
                 scheduler
                     .run(
@@ -127,6 +139,7 @@ pub(crate) fn run(
                             if let Some(run) = &f.run {
                                 handle.submitted(run);
                             }
+                            counted.fired(&f.runbook, f.outcome.as_str());
                             print(&format!("{} {}\n", shown.now(), describe_firing(f)));
                         },
                         |e| print(&format!("{} the scheduler stopped short: {e}\n", shown.now())),
