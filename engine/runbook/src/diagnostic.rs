@@ -54,6 +54,7 @@ pub enum Code {
     SecretTransformed,
     UnknownGroup,
     UnquotedShell,
+    Deprecated,
 }
 
 impl Code {
@@ -91,6 +92,7 @@ impl Code {
             Code::SecretTransformed => "secret-transformed",
             Code::UnknownGroup => "unknown-group",
             Code::UnquotedShell => "unquoted-shell",
+            Code::Deprecated => "deprecated",
         }
     }
 }

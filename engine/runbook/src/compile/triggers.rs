@@ -13,7 +13,10 @@ use super::header::{secret_source, typed_literal};
 use super::steps::{choose, duration};
 use super::templates::Scope;
 use crate::diagnostic::Code;
-use crate::model::{DEFAULT_CATCHUP, DEFAULT_GRACE, Overlap, Schedule, Trigger, Webhook};
+use crate::model::{
+    DEFAULT_CATCHUP, DEFAULT_DEDUP_WINDOW, DEFAULT_GRACE, DEFAULT_HOOK_RATE, HookAuth, HookFormat,
+    HookScheme, Overlap, Schedule, SecretSource, Trigger, Webhook,
+};
 use crate::raw::{RawSchedule, RawTrigger, RawWebhook, Spanned};
 use crate::source::Span;
 use crate::yaml::Node;
@@ -161,25 +164,101 @@ fn webhook(cx: &mut Cx<'_>, w: &RawWebhook, names: &mut HashSet<String>) -> Opti
         }
         Some(n.value.clone())
     });
-    let secret = w
-        .hmac_secret
+    let auth = hook_auth(cx, w);
+    let format = match &w.format {
+        None => Some(HookFormat::Json),
+        Some(f) => choose(cx, f, "format", &HookFormat::ALL),
+    };
+    let payload = Scope::payload("webhook params");
+    let filter = w
+        .filter
         .as_ref()
-        .and_then(|s| secret_source(cx, s, "hmac_secret"));
+        .and_then(|n| cx.expression(n, &Scope::payload("filter")));
     let mut params = IndexMap::new();
     for (pname, node) in &w.params {
         let Some(param) = declared_param(cx, pname) else {
             continue;
         };
-        params.insert(param, cx.value(node, &Scope::payload("webhook params")));
+        params.insert(param, cx.value(node, &payload));
     }
     let given: Vec<&str> = w.params.iter().map(|(n, _)| n.value.as_str()).collect();
     require_params(cx, &given, w.span, "this webhook");
+    let dedup_key = w
+        .dedup_key
+        .as_ref()
+        .map(|n| cx.value(n, &Scope::payload("dedup_key")));
+    let dedup_window = w
+        .dedup_window
+        .as_ref()
+        .map_or(Some(DEFAULT_DEDUP_WINDOW), |d| duration(cx, d, "dedup_window"));
+    let cooldown = match &w.cooldown {
+        None => Some(None),
+        Some(c) => duration(cx, c, "cooldown").map(Some),
+    };
+    let rate = match &w.rate {
+        None => Some(DEFAULT_HOOK_RATE),
+        Some(r) if r.value == 0 || r.value > 100_000 => {
+            cx.d.error(Code::InvalidValue, r.span, "`rate` is deliveries a minute: 1 to 100000");
+            None
+        }
+        Some(r) => u32::try_from(r.value).ok(),
+    };
     Some(Webhook {
         name: name?,
-        hmac_secret: secret?,
+        auth: auth?,
+        format: format?,
+        filter,
         params,
+        dedup_key,
+        dedup_window: dedup_window?,
+        cooldown: cooldown?,
+        drill: w.drill.as_ref().is_some_and(|d| d.value),
+        rate: rate?,
         span: w.span,
     })
+}
+
+/// `auth: { scheme, secrets }`, or the older `hmac_secret` (read as `github`: an
+/// HMAC-SHA256 of the body, `X-Hub-Signature-256: sha256=<hex>`).
+fn hook_auth(cx: &mut Cx<'_>, w: &RawWebhook) -> Option<HookAuth> {
+    match (&w.auth, &w.hmac_secret) {
+        (Some(_), Some(old)) => {
+            cx.d.error(Code::ConflictingFields, old.span, "give `auth` or `hmac_secret`, not both")
+                .hint("`auth: { scheme: github, secrets: [ { env: ... } ] }` is what `hmac_secret` means");
+            None
+        }
+        (None, None) => {
+            cx.d.error(Code::MissingField, w.span, "a webhook needs `auth`: how a delivery proves who sent it")
+                .hint("e.g. `auth: { scheme: standard, secrets: [ { env: HOOK_SECRET } ] }`; schemes: standard, github, pagerduty, slack, grafana, bearer");
+            None
+        }
+        (None, Some(old)) => {
+            let secret = secret_source(cx, old, "hmac_secret")?;
+            cx.d.warning(Code::Deprecated, old.span, "`hmac_secret` is read as `auth: { scheme: github }` (X-Hub-Signature-256 over the body)")
+                .hint("write `auth: { scheme: github, secrets: [ ... ] }`, or name the scheme your sender uses");
+            Some(HookAuth {
+                scheme: HookScheme::Github,
+                secrets: vec![secret],
+            })
+        }
+        (Some(a), None) => {
+            let scheme = a.scheme.as_ref().and_then(|s| choose(cx, s, "scheme", &HookScheme::ALL));
+            if a.secrets.is_empty() {
+                cx.d.error(Code::MissingField, a.span, "`auth` needs `secrets`: at least one, two while one is rotated");
+                return None;
+            }
+            let secrets: Vec<SecretSource> = a
+                .secrets
+                .iter()
+                .filter_map(|s| secret_source(cx, s, "secrets"))
+                .collect();
+            (secrets.len() == a.secrets.len()).then_some(())?;
+            Some(HookAuth {
+                scheme: scheme?,
+                secrets,
+            })
+        }
+    }
 }
 
 fn declared_param(cx: &mut Cx<'_>, name: &Spanned<String>) -> Option<ParamName> {

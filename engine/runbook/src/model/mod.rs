@@ -325,12 +325,97 @@ pub const DEFAULT_CATCHUP: std::time::Duration = std::time::Duration::from_secs(
 /// The grace of a drill obligation that names none.
 pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-/// A signed webhook that starts a run.
+/// A signed webhook that starts a run: `POST /hooks/<name>` of `drctl serve`.
 #[derive(Debug, Clone)]
 pub struct Webhook {
     pub name: String,
-    pub hmac_secret: SecretSource,
+    /// How a delivery proves its sender.
+    pub auth: HookAuth,
+    /// What the payload is (a preset filter and dedup key).
+    pub format: HookFormat,
+    /// Only deliveries for which this holds start or attach to a run.
+    pub filter: Option<crate::template::Expr>,
     /// Param values rendered from the webhook's JSON `payload`.
     pub params: IndexMap<ParamName, crate::template::ValueTemplate>,
+    /// Deliveries with one key while its run goes on, or within `dedup_window` of its
+    /// end, attach to that run instead of starting another.
+    pub dedup_key: Option<crate::template::ValueTemplate>,
+    pub dedup_window: Duration,
+    /// After a run this hook started ended, deliveries within this are refused.
+    pub cooldown: Option<Duration>,
+    pub drill: bool,
+    /// Deliveries a minute, at most, before 429.
+    pub rate: u32,
     pub span: Span,
 }
+
+/// A webhook's verification: a scheme and the secrets it accepts (several at once while
+/// one is rotated).
+#[derive(Debug, Clone)]
+pub struct HookAuth {
+    pub scheme: HookScheme,
+    pub secrets: Vec<SecretSource>,
+}
+
+/// How a sender signs (or, for Alertmanager, authenticates) a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookScheme {
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<b64>`.
+    Standard,
+    /// `X-Hub-Signature-256: sha256=<hex>` over the body.
+    Github,
+    /// `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>]` over the body.
+    Pagerduty,
+    /// `X-Slack-Signature: v0=<hex>` over `v0:<timestamp>:<body>`.
+    Slack,
+    /// `X-Grafana-Alerting-Signature: <hex>` over the body (or `<timestamp>:<body>`).
+    Grafana,
+    /// `Authorization: Bearer <token>` (Prometheus Alertmanager cannot sign).
+    Bearer,
+}
+
+impl HookScheme {
+    pub const ALL: [(&'static str, HookScheme); 6] = [
+        ("standard", HookScheme::Standard),
+        ("github", HookScheme::Github),
+        ("pagerduty", HookScheme::Pagerduty),
+        ("slack", HookScheme::Slack),
+        ("grafana", HookScheme::Grafana),
+        ("bearer", HookScheme::Bearer),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, s)| *s == self).map_or("", |(n, _)| n)
+    }
+}
+
+/// What a webhook's payload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookFormat {
+    /// Any JSON object.
+    Json,
+    /// Prometheus Alertmanager's webhook payload, version 4: one delivery per alert
+    /// group; only `firing` groups start runs; the dedup key defaults to `groupKey`.
+    Alertmanager,
+    /// PagerDuty webhooks v3: only `incident.triggered` starts runs; the dedup key
+    /// defaults to the incident's id.
+    Pagerduty,
+}
+
+impl HookFormat {
+    pub const ALL: [(&'static str, HookFormat); 3] = [
+        ("json", HookFormat::Json),
+        ("alertmanager", HookFormat::Alertmanager),
+        ("pagerduty", HookFormat::Pagerduty),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(_, s)| *s == self).map_or("", |(n, _)| n)
+    }
+}
+
+/// The deliveries a minute a webhook takes when it names no `rate`.
+pub const DEFAULT_HOOK_RATE: u32 = 60;
+/// How long after its run ended a delivery with the same key still attaches to it, when
+/// the webhook names no `dedup_window`.
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(3600);

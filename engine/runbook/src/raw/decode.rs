@@ -1,12 +1,12 @@
 //! Node tree → [`RawRunbook`]: the top level, params, secrets, objectives and triggers.
 
 use super::reader::{
-    MapReader, Spanned, boolean, duration_text, entries, list_of, string, strings,
+    MapReader, Spanned, boolean, count, duration_text, entries, list_of, string, strings,
 };
 use super::step::{retry, steps};
 use super::{
-    RawNotify, RawObjectives, RawParam, RawRunbook, RawSchedule, RawSecret, RawSecretSource,
-    RawTrigger, RawWebhook,
+    RawHookAuth, RawNotify, RawObjectives, RawParam, RawRunbook, RawSchedule, RawSecret,
+    RawSecretSource, RawTrigger, RawWebhook,
 };
 use crate::diagnostic::{Code, Diagnostics};
 use crate::yaml::{Node, Value};
@@ -225,15 +225,45 @@ fn webhook_trigger(node: Node, d: &mut Diagnostics) -> Option<RawWebhook> {
             .required("name", d)
             .and_then(|(_, n)| string(n, "name", d)),
         hmac_secret: m
-            .required("hmac_secret", d)
+            .take("hmac_secret")
             .and_then(|(_, n)| secret_source(n, "hmac_secret", d)),
+        auth: m.take("auth").and_then(|(_, n)| hook_auth(n, d)),
+        format: m.take("format").and_then(|(_, n)| string(n, "format", d)),
+        filter: m.take("filter").map(|(_, n)| n),
         params: m
             .take("params")
             .map(|(_, n)| entries(n, "params", d))
             .unwrap_or_default(),
+        dedup_key: m.take("dedup_key").map(|(_, n)| n),
+        dedup_window: m
+            .take("dedup_window")
+            .and_then(|(_, n)| duration_text(n, "dedup_window", d)),
+        cooldown: m
+            .take("cooldown")
+            .and_then(|(_, n)| duration_text(n, "cooldown", d)),
+        drill: m.take("drill").and_then(|(_, n)| boolean(&n, "drill", d)),
+        rate: m.take("rate").and_then(|(_, n)| count(&n, "rate", d)),
     };
     m.finish(d);
     Some(w)
+}
+
+fn hook_auth(node: Node, d: &mut Diagnostics) -> Option<RawHookAuth> {
+    let mut m = MapReader::open(node, "auth", d)?;
+    let auth = RawHookAuth {
+        span: m.span(),
+        scheme: m
+            .required("scheme", d)
+            .and_then(|(_, n)| string(n, "scheme", d)),
+        secrets: m
+            .take("secrets")
+            .map(|(_, n)| {
+                list_of(n, "secrets", d, |n, d| secret_source(n, "secrets", d))
+            })
+            .unwrap_or_default(),
+    };
+    m.finish(d);
+    Some(auth)
 }
 
 /// A list of strings with the list's own span (an empty list can then be pointed at).

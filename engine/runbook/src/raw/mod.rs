@@ -92,13 +92,30 @@ pub struct RawSchedule {
     pub grace: Option<Spanned<String>>,
 }
 
-/// `- webhook: { name, hmac_secret, params }`.
+/// `- webhook: { name, auth, format, filter, params, dedup_key, dedup_window, cooldown,
+/// drill, rate }` (and the older `hmac_secret`).
 #[derive(Debug, Clone)]
 pub struct RawWebhook {
     pub span: Span,
     pub name: Option<Spanned<String>>,
     pub hmac_secret: Option<RawSecretSource>,
+    pub auth: Option<RawHookAuth>,
+    pub format: Option<Spanned<String>>,
+    pub filter: Option<Node>,
     pub params: Vec<(Spanned<String>, Node)>,
+    pub dedup_key: Option<Node>,
+    pub dedup_window: Option<Spanned<String>>,
+    pub cooldown: Option<Spanned<String>>,
+    pub drill: Option<Spanned<bool>>,
+    pub rate: Option<Spanned<u64>>,
+}
+
+/// `auth: { scheme, secrets }` of a webhook.
+#[derive(Debug, Clone)]
+pub struct RawHookAuth {
+    pub span: Span,
+    pub scheme: Option<Spanned<String>>,
+    pub secrets: Vec<RawSecretSource>,
 }
 
 /// One step, in `steps`, `on_failure` or `finally`.
