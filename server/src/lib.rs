@@ -22,6 +22,7 @@
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod hooks;
 pub mod metrics;
 pub mod ops;
 pub mod schedule;

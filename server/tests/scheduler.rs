@@ -262,13 +262,17 @@ async fn receiver() -> (String, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
 
 #[tokio::test]
 async fn missed_firings_and_failed_drills_are_noticed_once() {
-    use drctl_server::schedule::notices::{NotifyConfig, Notifier, ServiceEvent, Via};
+    use drctl_server::schedule::notices::{Notifier, NotifyConfig, ServiceEvent, Via};
     let yaml = "runbook: dr-drill\ntriggers:\n  - schedule: { name: monthly, cron: \"0 3 1 * *\", drill: true }\nsteps:\n  - { id: a, action: assert, with: { that: false, message: replica not promoted } }\n";
     let lab = Lab::new(yaml, utc(2026, 11, 15, 9, 0));
     let (url, got) = receiver().await;
     let notifier = Notifier::new(
         &[NotifyConfig {
-            on: vec![ServiceEvent::ScheduleMissed, ServiceEvent::DrillFailed, ServiceEvent::DrillOverdue],
+            on: vec![
+                ServiceEvent::ScheduleMissed,
+                ServiceEvent::DrillFailed,
+                ServiceEvent::DrillOverdue,
+            ],
             via: Via::Webhook,
             secret_env: None,
             url: Some(url),
@@ -289,15 +293,28 @@ async fn missed_firings_and_failed_drills_are_noticed_once() {
         assert_eq!(bodies.len(), 1, "{bodies:?}");
         assert_eq!(bodies[0]["event"], "schedule_missed");
         assert_eq!(bodies[0]["schedule"], "dr-drill/monthly");
-        assert!(bodies[0]["message"].as_str().unwrap().contains("catch-up window"));
+        assert!(
+            bodies[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("catch-up window")
+        );
     }
     // A drill that fails: drill_failed, once, naming the run.
     lab.at(utc(2027, 1, 1, 3, 0));
     let fired = node.tick().await.unwrap();
     let run = fired[0].run.clone().unwrap();
     let clock: Arc<dyn Clock> = lab.clock.clone();
-    let engine = Engine::new(lab.store.clone(), Arc::new(Registry::builtin()), clock, EngineConfig::default());
-    engine.drive(&run, drctl_engine::DriveOptions::default()).await.unwrap();
+    let engine = Engine::new(
+        lab.store.clone(),
+        Arc::new(Registry::builtin()),
+        clock,
+        EngineConfig::default(),
+    );
+    engine
+        .drive(&run, drctl_engine::DriveOptions::default())
+        .await
+        .unwrap();
     node.notify(&[]).await.unwrap();
     node.notify(&[]).await.unwrap();
     let bodies = got.lock().unwrap();

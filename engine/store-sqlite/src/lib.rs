@@ -17,12 +17,14 @@
 //! - `locks`, `commands`: named locks and the command inbox.
 //! - `reader`: the read path.
 //! - `signed`: signatures over ledger heads.
+//! - `deliveries`: webhook deliveries, a sender's id taken once per hook.
 //! - `schedules`: schedules and their firings, one per nominal time.
 //! - `codec`: rows ↔ columns.
 
 mod append_sql;
 mod codec;
 mod commands;
+mod deliveries;
 mod locks;
 mod reader;
 mod schedules;

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::StoreError;
 use crate::chain::{GENESIS, verify};
+use crate::deliveries::{Settled, Verdict as DeliveryVerdict};
 use crate::ledger::{self, LedgerKind, RunHeads};
 use crate::rows::{
     Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection,
@@ -107,6 +108,7 @@ pub async fn check_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
     the_ledger_records_each_run_created_and_finished(&make().await).await;
     each_nominal_time_fires_once(&make().await).await;
     schedules_are_made_once_and_paused(&make().await).await;
+    a_delivery_id_is_taken_once(&make().await).await;
 }
 
 async fn create_and_read(s: &dyn Store) {
@@ -1062,4 +1064,57 @@ async fn schedules_are_made_once_and_paused(s: &dyn Store) {
             .await
             .unwrap()
     );
+}
+
+async fn a_delivery_id_is_taken_once(s: &dyn Store) {
+    let seq = s
+        .claim_delivery("region-down", Some("d-1"), (at(0), "127.0.0.1:5000"))
+        .await
+        .unwrap()
+        .unwrap();
+    let run = run_id(1);
+    let started = Settled {
+        verdict: DeliveryVerdict::Started,
+        run: Some(run.clone()),
+        key: Some("group-a".into()),
+        detail: None,
+    };
+    s.settle_delivery(seq, &started).await.unwrap();
+    // The same id again is a replay: the earlier delivery comes back, nothing is written.
+    let earlier = s
+        .claim_delivery("region-down", Some("d-1"), (at(5), "10.0.0.9:1"))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        (earlier.seq, earlier.verdict, earlier.run.clone()),
+        (seq, DeliveryVerdict::Started, Some(run.clone()))
+    );
+    // Another hook may use the same id; deliveries without an id never collide.
+    assert!(
+        s.claim_delivery("other", Some("d-1"), (at(6), "p"))
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    let a = s
+        .claim_delivery("region-down", None, (at(7), "p"))
+        .await
+        .unwrap()
+        .unwrap();
+    let b = s
+        .claim_delivery("region-down", None, (at(8), "p"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(a, b);
+    assert_eq!(
+        s.keyed_run("region-down", "group-a").await.unwrap(),
+        Some(run)
+    );
+    assert_eq!(s.keyed_run("region-down", "group-b").await.unwrap(), None);
+    let listed = s.deliveries("region-down", 10).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].seq, b, "newest first");
+    assert_eq!(listed[2].peer, "127.0.0.1:5000");
 }

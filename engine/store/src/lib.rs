@@ -8,6 +8,8 @@
 //!   removed is found.
 //! - [`schedules`]: schedules and their firings, each nominal time recorded once under a
 //!   unique key in the transaction that creates its run.
+//! - [`deliveries`]: webhook deliveries, each recorded with its verdict; a sender's
+//!   delivery id taken once per hook.
 //! - [`memory`]: `MemoryStore`, the in-memory reference implementation.
 //! - `conformance` (feature `conformance`): the one test suite every backend runs.
 //!
@@ -17,6 +19,7 @@
 pub mod chain;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod deliveries;
 pub mod error;
 pub mod ledger;
 pub mod memory;
@@ -24,6 +27,7 @@ pub mod rows;
 pub mod schedules;
 pub mod traits;
 
+pub use deliveries::{Deliveries, DeliveryRow, Settled, Verdict as DeliveryVerdict};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use rows::{

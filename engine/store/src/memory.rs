@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use drctl_core::{RunId, Timestamp};
 
 use crate::chain::{GENESIS, link};
+use crate::deliveries::{Deliveries, DeliveryRow, Settled, Verdict as DeliveryVerdict};
 use crate::error::StoreError;
 use crate::ledger::{self, LedgerEntry, LedgerKind};
 use crate::rows::{
@@ -42,6 +43,7 @@ struct Inner {
     firings: BTreeMap<(String, String, i64), FiringRow>,
     changes: Vec<ChangeRow>,
     notices: std::collections::HashSet<String>,
+    deliveries: Vec<DeliveryRow>,
 }
 
 /// See the module doc.
@@ -702,6 +704,79 @@ impl Schedules for MemoryStore {
             .values()
             .rev()
             .filter(|f| f.runbook == runbook && f.trigger == trigger)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Deliveries for MemoryStore {
+    async fn claim_delivery(
+        &self,
+        hook: &str,
+        id: Option<&str>,
+        (at, peer): (Timestamp, &str),
+    ) -> Result<Result<u64, DeliveryRow>, StoreError> {
+        let mut inner = self.lock()?;
+        if let Some(id) = id
+            && let Some(earlier) = inner
+                .deliveries
+                .iter()
+                .find(|d| d.hook == hook && d.id.as_deref() == Some(id))
+        {
+            return Ok(Err(earlier.clone()));
+        }
+        let seq = inner.deliveries.len() as u64 + 1;
+        inner.deliveries.push(DeliveryRow {
+            seq,
+            hook: hook.to_owned(),
+            id: id.map(str::to_owned),
+            at,
+            peer: peer.to_owned(),
+            verdict: DeliveryVerdict::Pending,
+            run: None,
+            key: None,
+            detail: None,
+        });
+        Ok(Ok(seq))
+    }
+
+    async fn settle_delivery(&self, seq: u64, settled: &Settled) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        let d = inner
+            .deliveries
+            .iter_mut()
+            .find(|d| d.seq == seq)
+            .ok_or_else(|| StoreError::NotFound(format!("delivery {seq}")))?;
+        d.verdict = settled.verdict;
+        d.run.clone_from(&settled.run);
+        d.key.clone_from(&settled.key);
+        d.detail.clone_from(&settled.detail);
+        Ok(())
+    }
+
+    async fn keyed_run(&self, hook: &str, key: &str) -> Result<Option<RunId>, StoreError> {
+        Ok(self
+            .lock()?
+            .deliveries
+            .iter()
+            .rev()
+            .find(|d| {
+                d.hook == hook
+                    && d.key.as_deref() == Some(key)
+                    && d.verdict == DeliveryVerdict::Started
+            })
+            .and_then(|d| d.run.clone()))
+    }
+
+    async fn deliveries(&self, hook: &str, limit: u32) -> Result<Vec<DeliveryRow>, StoreError> {
+        Ok(self
+            .lock()?
+            .deliveries
+            .iter()
+            .rev()
+            .filter(|d| d.hook == hook)
             .take(limit as usize)
             .cloned()
             .collect())

@@ -176,11 +176,23 @@ pub trait SignedHeads: Send + Sync {
 
 /// Everything, for the engine and the CLI.
 pub trait Store:
-    RunWriter + Locks + CommandInbox + RunReader + SignedHeads + crate::schedules::Schedules
+    RunWriter
+    + Locks
+    + CommandInbox
+    + RunReader
+    + SignedHeads
+    + crate::schedules::Schedules
+    + crate::deliveries::Deliveries
 {
 }
 
-impl<T: RunWriter + Locks + CommandInbox + RunReader + SignedHeads + crate::schedules::Schedules>
-    Store for T
+impl<T> Store for T where
+    T: RunWriter
+        + Locks
+        + CommandInbox
+        + RunReader
+        + SignedHeads
+        + crate::schedules::Schedules
+        + crate::deliveries::Deliveries
 {
 }

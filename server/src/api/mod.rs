@@ -53,10 +53,12 @@ pub const MAX_BODY: usize = 1 << 20;
 /// What every handler shares: the parts, and the permits of live event streams.
 #[derive(Clone)]
 pub struct Api(
-    Arc<Parts>,
+    pub(crate) Arc<Parts>,
     Arc<tokio::sync::Semaphore>,
     /// Audit exports under way (each reads the whole store into memory).
     Arc<tokio::sync::Semaphore>,
+    /// Webhooks' rates and locks.
+    pub(crate) Arc<crate::hooks::Gate>,
 );
 
 /// Audit exports at once: each holds a snapshot of the whole store in memory.
@@ -85,6 +87,7 @@ impl Api {
             Arc::new(parts),
             Arc::new(tokio::sync::Semaphore::new(MAX_FOLLOWERS)),
             Arc::new(tokio::sync::Semaphore::new(MAX_EXPORTS)),
+            Arc::new(crate::hooks::Gate::default()),
         )
     }
 
@@ -107,6 +110,7 @@ impl Api {
             .route("/api/v1/runbooks/{name}/trend", get(evidence::trend))
             .route("/api/v1/audit/export", get(evidence::export))
             .route("/api/v1/events", get(events::follow))
+            .route("/hooks/{name}", post(crate::hooks::receive::receive))
             .route("/api/v1/schedules", get(schedules::list))
             .route("/api/v1/schedules/{id}/pause", post(schedules::pause))
             .route("/api/v1/schedules/{id}/resume", post(schedules::resume))
@@ -135,6 +139,7 @@ impl Api {
     ) -> std::io::Result<()>
     where
         L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
     {
         let router = self.router();
         let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -149,9 +154,14 @@ impl Api {
             };
             let io = tokio::select! {
                 () = stop.cancelled() => break,
-                (io, _) = listener.accept() => io,
+                accepted = listener.accept() => accepted,
             };
-            let service = hyper_util::service::TowerToHyperService::new(router.clone());
+            let (io, addr) = io;
+            // Who is on the other end, for the records of webhook deliveries.
+            let peer = Peer(format!("{addr:?}"));
+            let service = hyper_util::service::TowerToHyperService::new(
+                router.clone().layer(axum::Extension(peer)),
+            );
             let stop = stop.clone();
             connections.spawn(async move {
                 let _open = permit;
@@ -242,13 +252,17 @@ impl std::fmt::Debug for Parts {
 }
 
 /// What the store said, as the client should hear it.
-fn store_problem(e: StoreError) -> Problem {
+pub(crate) fn store_problem(e: StoreError) -> Problem {
     match e {
         StoreError::NotFound(_) => Problem::not_found(e.to_string()),
         StoreError::Ambiguous { .. } => Problem::invalid(e.to_string(), Vec::new()),
         other => Problem::internal(other.to_string()),
     }
 }
+
+/// The address of a request's peer (`127.0.0.1:50312`), as the connection gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer(pub String);
 
 /// The caller, from the request's token (401 without a known one). Taken before the
 /// path and the body, so that nobody without a token gets a server to read a body, nor

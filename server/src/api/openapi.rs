@@ -16,6 +16,7 @@ use super::{approvals, events, evidence, problem, runbooks, runs, schedules};
         events::of_run, events::follow, approvals::list, approvals::decide,
         evidence::run_report, evidence::trend, evidence::export,
         schedules::list, schedules::pause, schedules::resume, schedules::waive, schedules::fire,
+        crate::hooks::receive::receive,
     ),
     components(schemas(
         problem::Problem, crate::views::StatusArg, evidence::ReportFormat, evidence::ExportFormat,

@@ -26,7 +26,7 @@ pub(crate) fn compile(cx: &mut Cx<'_>, raw: Vec<RawTrigger>) -> Vec<Trigger> {
     let mut schedule_names = HashSet::new();
     raw.into_iter()
         .filter_map(|t| match t {
-            RawTrigger::Schedule(s) => schedule(cx, s, &mut schedule_names).map(Trigger::Schedule),
+            RawTrigger::Schedule(s) => schedule(cx, *s, &mut schedule_names).map(Trigger::Schedule),
             RawTrigger::Webhook(w) => webhook(cx, &w, &mut hook_names).map(Trigger::Webhook),
         })
         .collect()
@@ -190,7 +190,9 @@ fn webhook(cx: &mut Cx<'_>, w: &RawWebhook, names: &mut HashSet<String>) -> Opti
     let dedup_window = w
         .dedup_window
         .as_ref()
-        .map_or(Some(DEFAULT_DEDUP_WINDOW), |d| duration(cx, d, "dedup_window"));
+        .map_or(Some(DEFAULT_DEDUP_WINDOW), |d| {
+            duration(cx, d, "dedup_window")
+        });
     let cooldown = match &w.cooldown {
         None => Some(None),
         Some(c) => duration(cx, c, "cooldown").map(Some),
@@ -198,7 +200,11 @@ fn webhook(cx: &mut Cx<'_>, w: &RawWebhook, names: &mut HashSet<String>) -> Opti
     let rate = match &w.rate {
         None => Some(DEFAULT_HOOK_RATE),
         Some(r) if r.value == 0 || r.value > 100_000 => {
-            cx.d.error(Code::InvalidValue, r.span, "`rate` is deliveries a minute: 1 to 100000");
+            cx.d.error(
+                Code::InvalidValue,
+                r.span,
+                "`rate` is deliveries a minute: 1 to 100000",
+            );
             None
         }
         Some(r) => u32::try_from(r.value).ok(),
@@ -223,8 +229,14 @@ fn webhook(cx: &mut Cx<'_>, w: &RawWebhook, names: &mut HashSet<String>) -> Opti
 fn hook_auth(cx: &mut Cx<'_>, w: &RawWebhook) -> Option<HookAuth> {
     match (&w.auth, &w.hmac_secret) {
         (Some(_), Some(old)) => {
-            cx.d.error(Code::ConflictingFields, old.span, "give `auth` or `hmac_secret`, not both")
-                .hint("`auth: { scheme: github, secrets: [ { env: ... } ] }` is what `hmac_secret` means");
+            cx.d.error(
+                Code::ConflictingFields,
+                old.span,
+                "give `auth` or `hmac_secret`, not both",
+            )
+            .hint(
+                "`auth: { scheme: github, secrets: [ { env: ... } ] }` is what `hmac_secret` means",
+            );
             None
         }
         (None, None) => {
@@ -242,9 +254,16 @@ fn hook_auth(cx: &mut Cx<'_>, w: &RawWebhook) -> Option<HookAuth> {
             })
         }
         (Some(a), None) => {
-            let scheme = a.scheme.as_ref().and_then(|s| choose(cx, s, "scheme", &HookScheme::ALL));
+            let scheme = a
+                .scheme
+                .as_ref()
+                .and_then(|s| choose(cx, s, "scheme", &HookScheme::ALL));
             if a.secrets.is_empty() {
-                cx.d.error(Code::MissingField, a.span, "`auth` needs `secrets`: at least one, two while one is rotated");
+                cx.d.error(
+                    Code::MissingField,
+                    a.span,
+                    "`auth` needs `secrets`: at least one, two while one is rotated",
+                );
                 return None;
             }
             let secrets: Vec<SecretSource> = a

@@ -165,8 +165,8 @@ fn trigger(node: Node, d: &mut Diagnostics) -> Option<RawTrigger> {
     let webhook = m.take("webhook");
     m.finish(d);
     match (schedule, webhook) {
-        (Some((_, n)), None) => schedule_trigger(n, d).map(RawTrigger::Schedule),
-        (None, Some((_, n))) => webhook_trigger(n, d).map(RawTrigger::Webhook),
+        (Some((_, n)), None) => schedule_trigger(n, d).map(|s| RawTrigger::Schedule(Box::new(s))),
+        (None, Some((_, n))) => webhook_trigger(n, d).map(|w| RawTrigger::Webhook(Box::new(w))),
         (Some(_), Some((key, _))) => {
             d.error(
                 Code::ConflictingFields,
@@ -257,9 +257,7 @@ fn hook_auth(node: Node, d: &mut Diagnostics) -> Option<RawHookAuth> {
             .and_then(|(_, n)| string(n, "scheme", d)),
         secrets: m
             .take("secrets")
-            .map(|(_, n)| {
-                list_of(n, "secrets", d, |n, d| secret_source(n, "secrets", d))
-            })
+            .map(|(_, n)| list_of(n, "secrets", d, |n, d| secret_source(n, "secrets", d)))
             .unwrap_or_default(),
     };
     m.finish(d);

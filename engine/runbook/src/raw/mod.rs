@@ -72,8 +72,8 @@ pub struct RawObjectives {
 /// One entry of `triggers`.
 #[derive(Debug, Clone)]
 pub enum RawTrigger {
-    Schedule(RawSchedule),
-    Webhook(RawWebhook),
+    Schedule(Box<RawSchedule>),
+    Webhook(Box<RawWebhook>),
 }
 
 /// `- schedule: { name, cron, timezone, params, drill, overlap, catchup_window, jitter,

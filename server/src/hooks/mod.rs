@@ -1,0 +1,75 @@
+//! Incident webhooks: `POST /hooks/{name}` starts the runbook whose `triggers:` declare
+//! the webhook `name`.
+//!
+//! - [`verify`]: each scheme's signature (or bearer token), over the raw body, in
+//!   constant time, against every secret the hook accepts.
+//! - [`receive`]: the handler: rate, size, type, signature, replay, format, filter, dedup
+//!   (attach to the key's run), cooldown, then the run; every delivery recorded with its
+//!   verdict, never its body or signature.
+//! - [`Gate`]: per hook, the rate limit and the lock that makes two deliveries with one
+//!   dedup key start one run (in this process; see the note in [`receive`]).
+
+pub mod receive;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use drctl_core::Timestamp;
+
+/// Per-hook state of this process.
+#[derive(Debug, Default)]
+pub struct Gate {
+    /// Tokens left and when they were last counted, per hook.
+    buckets: Mutex<HashMap<String, (f64, Timestamp)>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Gate {
+    /// Takes one delivery of `rate` a minute for `hook` at `now`: `false` when the hook
+    /// is over its rate (a burst of `rate` is allowed, then `rate` a minute).
+    pub fn admit(&self, hook: &str, rate: u32, now: Timestamp) -> bool {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return false;
+        };
+        let capacity = f64::from(rate.max(1));
+        let (tokens, last) = buckets.entry(hook.to_owned()).or_insert((capacity, now));
+        let elapsed = now.since(*last).as_secs_f64();
+        *tokens = (*tokens + elapsed * capacity / 60.0).min(capacity);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The lock deliveries of `hook` take while they look for their key's run and start
+    /// one.
+    pub fn lock_of(&self, hook: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .map(|mut l| l.entry(hook.to_owned()).or_default().clone())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_allows_a_burst_then_refills() {
+        let gate = Gate::default();
+        let t0 = Timestamp::from_millis(0);
+        assert!((0..3).all(|_| gate.admit("h", 3, t0)));
+        assert!(!gate.admit("h", 3, t0));
+        // Another hook has its own bucket.
+        assert!(gate.admit("other", 3, t0));
+        // 3 a minute: one more after 20 s.
+        let later = t0.plus(std::time::Duration::from_secs(20));
+        assert!(gate.admit("h", 3, later));
+        assert!(!gate.admit("h", 3, later));
+    }
+}

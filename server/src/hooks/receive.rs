@@ -1,0 +1,489 @@
+//! `POST /hooks/{name}`: a delivery, checked in this order, each refusal recorded:
+//!
+//! 1. the hook exists in the runbooks folder (404, not recorded: unknown names would let
+//!    anyone fill the records);
+//! 2. its rate (429), the body's size (413) and type (415);
+//! 3. its signature or token (401, the same answer whatever failed);
+//! 4. a delivery id seen before is a replay (409, naming what the first one did);
+//! 5. the payload: JSON (400), the format's preset (Alertmanager version 4 and `firing`,
+//!    PagerDuty `incident.triggered`), the `filter` (202 `filtered`);
+//! 6. its dedup key: a run of the key still going, or ended within `dedup_window`, takes
+//!    it (202 `attached`);
+//! 7. `cooldown`: a run of this hook ended within it (202 `cooled_down`);
+//! 8. the run, with the params rendered from the payload (202 `started`).
+//!
+//! Deliveries of one hook go through steps 6 to 8 one at a time in this process, so one
+//! key starts one run. Two servers on one database could each start a run for the same
+//! key at the same instant; the delivery id (a retry of the same delivery) cannot.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use drctl_core::{Actor, RunId, Trigger};
+use drctl_engine::{EnvAndFiles, NewRunRequest, SecretReader};
+use drctl_runbook::model::{HookFormat, Trigger as Declared, Webhook};
+use drctl_runbook::template::env::TemplateEnv;
+use drctl_runbook::template::render::{Context, render_value};
+use drctl_store::{DeliveryVerdict, RunFilter, Settled};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::verify::verify;
+use crate::api::problem::Problem;
+use crate::api::{Api, Peer, store_problem};
+use crate::ops::folder::scan;
+
+/// What became of a delivery that was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HookAnswer {
+    /// `started`, `attached`, `filtered` or `cooled_down`.
+    pub status: String,
+    #[schema(value_type = Option<String>)]
+    pub run: Option<RunId>,
+}
+
+/// The webhook `name` and its runbook's name, from the folder as it is now.
+async fn find(api: &Api, name: &str) -> Result<(String, Webhook), Problem> {
+    let not_found = || Problem::not_found(format!("no webhook `{name}`"));
+    let Some(dir) = api.0.config.runbooks.clone() else {
+        return Err(not_found());
+    };
+    let registry = api.0.registry.clone();
+    let entries = tokio::task::spawn_blocking(move || scan(&dir, &registry))
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))??;
+    let mut found: Vec<(String, Webhook)> = entries
+        .into_iter()
+        .filter_map(|e| e.runbook)
+        .flat_map(|rb| {
+            let runbook = rb.name.to_string();
+            rb.triggers.into_iter().filter_map(move |t| match t {
+                Declared::Webhook(w) if w.name == name => Some((runbook.clone(), w)),
+                _ => None,
+            })
+        })
+        .collect();
+    if found.len() > 1 {
+        return Err(Problem::refused(format!(
+            "more than one runbook declares the webhook `{name}`"
+        )));
+    }
+    found.pop().ok_or_else(not_found)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+        .is_some_and(|t| {
+            t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"))
+        })
+}
+
+/// Receives one delivery (see the module doc).
+#[utoipa::path(post, path = "/hooks/{name}", operation_id = "receive_hook",
+    params(("name" = String, Path, description = "The webhook's name, as a runbook's `triggers:` declare it")),
+    request_body(content = Object, description = "The sender's JSON payload, as it signed it"),
+    responses((status = 202, body = HookAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+pub async fn receive(
+    State(api): State<Api>,
+    peer: Option<axum::Extension<Peer>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<HookAnswer>), Problem> {
+    let (runbook, hook) = find(&api, &name).await?;
+    let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.0.0.clone());
+    let store = api.0.store.clone();
+    let now = api.0.clock.now();
+    // A refused delivery is recorded before it is answered.
+    let refuse = |verdict: DeliveryVerdict, detail: String, problem: Problem| {
+        let (store, name, peer) = (store.clone(), name.clone(), peer.clone());
+        async move {
+            let seq = store
+                .claim_delivery(&name, None, (now, &peer))
+                .await
+                .map_err(store_problem)?
+                .map_err(|_| Problem::internal("a delivery without an id cannot be a replay"))?;
+            store
+                .settle_delivery(
+                    seq,
+                    &Settled {
+                        verdict,
+                        run: None,
+                        key: None,
+                        detail: Some(detail),
+                    },
+                )
+                .await
+                .map_err(store_problem)?;
+            Err::<(StatusCode, Json<HookAnswer>), Problem>(problem)
+        }
+    };
+    if !api.3.admit(&name, hook.rate, now) {
+        return refuse(
+            DeliveryVerdict::RateLimited,
+            format!("over {} deliveries a minute", hook.rate),
+            Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                format!(
+                    "webhook `{name}` takes at most {} deliveries a minute",
+                    hook.rate
+                ),
+            ),
+        )
+        .await;
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refuse(
+                DeliveryVerdict::Invalid,
+                "a body over 1 MiB".into(),
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    "a delivery's body is at most 1 MiB",
+                ),
+            )
+            .await;
+        }
+        Err(e) => {
+            return refuse(
+                DeliveryVerdict::Invalid,
+                e.body_text(),
+                Problem::new(StatusCode::BAD_REQUEST, "bad-request", e.body_text()),
+            )
+            .await;
+        }
+    };
+    if !is_json(&headers) {
+        return refuse(
+            DeliveryVerdict::Invalid,
+            "not JSON".into(),
+            Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "not-json",
+                "a delivery is JSON: Content-Type: application/json",
+            ),
+        )
+        .await;
+    }
+    let secrets: Vec<String> = hook
+        .auth
+        .secrets
+        .iter()
+        .filter_map(|s| EnvAndFiles.read(&format!("webhook {name}"), s).ok())
+        .collect();
+    let verified = match verify(hook.auth.scheme, &secrets, &headers, &body, now) {
+        Ok(v) => v,
+        Err(why) => {
+            return refuse(
+                DeliveryVerdict::Unauthorized,
+                why.to_string(),
+                Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "the delivery does not verify",
+                ),
+            )
+            .await;
+        }
+    };
+    let seq = match store
+        .claim_delivery(&name, verified.id.as_deref(), (now, &peer))
+        .await
+        .map_err(store_problem)?
+    {
+        Ok(seq) => seq,
+        Err(earlier) => {
+            let what = earlier.run.as_ref().map_or_else(
+                || format!("it was {}", earlier.verdict.as_str()),
+                |r| format!("it was {} with run {r}", earlier.verdict.as_str()),
+            );
+            return refuse(
+                DeliveryVerdict::Replayed,
+                format!(
+                    "a replay of delivery {}",
+                    earlier.id.as_deref().unwrap_or("?")
+                ),
+                Problem::new(
+                    StatusCode::CONFLICT,
+                    "replay",
+                    format!(
+                        "delivery `{}` was received before: {what}",
+                        earlier.id.as_deref().unwrap_or("?")
+                    ),
+                ),
+            )
+            .await;
+        }
+    };
+    let settle = |verdict: DeliveryVerdict,
+                  run: Option<RunId>,
+                  key: Option<String>,
+                  detail: Option<String>| {
+        let store = store.clone();
+        async move {
+            store
+                .settle_delivery(
+                    seq,
+                    &Settled {
+                        verdict,
+                        run,
+                        key,
+                        detail,
+                    },
+                )
+                .await
+                .map_err(store_problem)
+        }
+    };
+    let payload: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            settle(
+                DeliveryVerdict::Invalid,
+                None,
+                None,
+                Some(format!("not JSON: {e}")),
+            )
+            .await?;
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                format!("the body is not JSON: {e}"),
+            ));
+        }
+    };
+    let answer = |status: &str, run: Option<RunId>| {
+        Ok((
+            StatusCode::ACCEPTED,
+            Json(HookAnswer {
+                status: status.to_owned(),
+                run,
+            }),
+        ))
+    };
+    if let Some(why) = preset_filter(hook.format, &payload) {
+        return match why {
+            Ok(why) => {
+                settle(DeliveryVerdict::Filtered, None, None, Some(why)).await?;
+                answer("filtered", None)
+            }
+            Err(why) => {
+                settle(DeliveryVerdict::Invalid, None, None, Some(why.clone())).await?;
+                Err(Problem::invalid(why, Vec::new()))
+            }
+        };
+    }
+    let env = TemplateEnv::new();
+    let ctx = Context::new().payload(&payload).build();
+    if let Some(filter) = &hook.filter {
+        match env.eval(&filter.source, &ctx) {
+            Ok(v) if v.is_true() => {}
+            Ok(_) => {
+                settle(
+                    DeliveryVerdict::Filtered,
+                    None,
+                    None,
+                    Some("the filter is false".into()),
+                )
+                .await?;
+                return answer("filtered", None);
+            }
+            Err(e) => {
+                let why = format!(
+                    "the filter cannot be evaluated on this payload: {}",
+                    e.message
+                );
+                settle(DeliveryVerdict::Invalid, None, None, Some(why.clone())).await?;
+                return Err(Problem::invalid(why, Vec::new()));
+            }
+        }
+    }
+    let key = match dedup_key(&hook, &payload, &env, &ctx) {
+        Ok(k) => k,
+        Err(why) => {
+            settle(DeliveryVerdict::Invalid, None, None, Some(why.clone())).await?;
+            return Err(Problem::invalid(why, Vec::new()));
+        }
+    };
+    // One at a time per hook from here: a key's run is looked up and started once.
+    let lock = api.3.lock_of(&name);
+    let _held = lock.lock().await;
+    if let Some(key) = &key
+        && let Some(run) = store.keyed_run(&name, key).await.map_err(store_problem)?
+        && let Some(row) = store.run(&run).await.map_err(store_problem)?
+        && row
+            .finished_at
+            .is_none_or(|end| now.since(end) < hook.dedup_window)
+    {
+        settle(
+            DeliveryVerdict::Attached,
+            Some(run.clone()),
+            Some(key.clone()),
+            None,
+        )
+        .await?;
+        return answer("attached", Some(run));
+    }
+    if let Some(cooldown) = hook.cooldown
+        && let Some(ended) = last_end(&api, &runbook, &name).await?
+        && now.since(ended) < cooldown
+    {
+        settle(
+            DeliveryVerdict::CooledDown,
+            None,
+            key,
+            Some(format!(
+                "a run of this hook ended at {}",
+                ended.to_rfc3339()
+            )),
+        )
+        .await?;
+        return answer("cooled_down", None);
+    }
+    let mut params = serde_json::Map::new();
+    for (p, t) in &hook.params {
+        match render_value(&env, t, &ctx) {
+            Ok(v) => {
+                params.insert(p.to_string(), v);
+            }
+            Err(e) => {
+                let why = format!(
+                    "param `{p}` cannot be rendered from this payload: {}",
+                    e.message
+                );
+                settle(DeliveryVerdict::Invalid, None, key, Some(why.clone())).await?;
+                return Err(Problem::invalid(why, Vec::new()));
+            }
+        }
+    }
+    let Some(dir) = api.0.config.runbooks.clone() else {
+        return Err(Problem::not_found(format!("no webhook `{name}`")));
+    };
+    let registry = api.0.registry.clone();
+    let rb = runbook.clone();
+    let ready = tokio::task::spawn_blocking(move || {
+        crate::ops::start::from_folder(&dir, &rb, &params, &registry)
+    })
+    .await
+    .map_err(|e| Problem::internal(e.to_string()))?;
+    let ready = match ready {
+        Ok(r) => r,
+        Err(e) => {
+            settle(DeliveryVerdict::Failed, None, key, Some(e.to_string())).await?;
+            return Err(e.into());
+        }
+    };
+    let run = api
+        .0
+        .engine
+        .create_run(NewRunRequest {
+            source: ready.source,
+            callees: ready.callees,
+            params: ready.params,
+            actor: Actor::Engine,
+            trigger: Trigger::Webhook(name.clone()),
+            drill: hook.drill,
+            parent: None,
+        })
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    settle(DeliveryVerdict::Started, Some(run.clone()), key, None).await?;
+    api.0.supervisor.submitted(&run);
+    answer("started", Some(run))
+}
+
+/// What a format's preset says of a payload: `None` to go on, `Some(Ok(why))` to filter
+/// it out, `Some(Err(why))` when it is not that format at all.
+fn preset_filter(format: HookFormat, payload: &Value) -> Option<Result<String, String>> {
+    match format {
+        HookFormat::Json => None,
+        HookFormat::Alertmanager => {
+            if payload.get("version").and_then(Value::as_str) != Some("4") {
+                return Some(Err("not an Alertmanager payload of version 4".into()));
+            }
+            match payload.get("status").and_then(Value::as_str) {
+                Some("firing") => None,
+                Some(other) => Some(Ok(format!("the alert group is {other}"))),
+                None => Some(Err("an Alertmanager payload without `status`".into())),
+            }
+        }
+        HookFormat::Pagerduty => {
+            let kind = payload.pointer("/event/event_type").and_then(Value::as_str);
+            match kind {
+                Some("incident.triggered") => None,
+                Some(other) => Some(Ok(format!("a PagerDuty `{other}` event"))),
+                None => Some(Err(
+                    "not a PagerDuty v3 webhook payload (no event.event_type)".into(),
+                )),
+            }
+        }
+    }
+}
+
+/// The delivery's dedup key: the hook's template, else the format's (`groupKey`, the
+/// incident's id).
+fn dedup_key(
+    hook: &Webhook,
+    payload: &Value,
+    env: &TemplateEnv,
+    ctx: &minijinja::Value,
+) -> Result<Option<String>, String> {
+    let value = match &hook.dedup_key {
+        Some(t) => render_value(env, t, ctx).map_err(|e| {
+            format!(
+                "`dedup_key` cannot be rendered from this payload: {}",
+                e.message
+            )
+        })?,
+        None => match hook.format {
+            HookFormat::Json => return Ok(None),
+            HookFormat::Alertmanager => payload.get("groupKey").cloned().unwrap_or(Value::Null),
+            HookFormat::Pagerduty => payload
+                .pointer("/event/data/id")
+                .cloned()
+                .unwrap_or(Value::Null),
+        },
+    };
+    Ok(match value {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    })
+}
+
+/// When the newest finished run this hook started ended.
+async fn last_end(
+    api: &Api,
+    runbook: &str,
+    hook: &str,
+) -> Result<Option<drctl_core::Timestamp>, Problem> {
+    let rows = api
+        .0
+        .store
+        .list_runs(&RunFilter {
+            runbook: Some(runbook.to_owned()),
+            top_level: true,
+            limit: 200,
+            ..RunFilter::default()
+        })
+        .await
+        .map_err(store_problem)?;
+    let ours = Trigger::Webhook(hook.to_owned());
+    Ok(rows
+        .iter()
+        .filter(|r| r.trigger == ours)
+        .filter_map(|r| r.finished_at)
+        .max())
+}

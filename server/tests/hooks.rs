@@ -1,0 +1,404 @@
+//! `POST /hooks/{name}` on a real listener and the in-memory store: each scheme valid and
+//! refused, rotation, stale timestamps, replays, dedup (attached), cooldown, filters,
+//! 413, 415, 429; and no secret or signature in any record.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use drctl_connectors::Registry;
+use drctl_core::Clock;
+use drctl_engine::clock::SystemClock;
+use drctl_engine::{DriveOptions, Engine, EngineConfig};
+use drctl_server::api::{Api, Parts};
+use drctl_server::{ServeConfig, Supervisor};
+use drctl_store::{DeliveryVerdict, MemoryStore, Store};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+struct Host {
+    url: String,
+    store: Arc<dyn Store>,
+    engine: Engine,
+    _dir: Folder,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+struct Folder(std::path::PathBuf);
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A server whose folder holds `yaml`, and the hook's secrets as files beside it
+/// (`@DIR@` in `yaml` stands for the folder).
+async fn host(yaml: &str, secrets: &[(&str, &str)]) -> Host {
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = Folder(std::env::temp_dir().join(format!("drctl-hooks-{}-{n}", std::process::id())));
+    std::fs::create_dir_all(dir.0.join("secrets")).unwrap();
+    for (name, value) in secrets {
+        std::fs::write(dir.0.join("secrets").join(name), value).unwrap();
+    }
+    let yaml = yaml.replace("@DIR@", &dir.0.display().to_string());
+    std::fs::write(dir.0.join("hooked.yaml"), yaml).unwrap();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let registry = Registry::builtin();
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(registry.clone()),
+        clock.clone(),
+        EngineConfig::default(),
+    );
+    let config = ServeConfig {
+        runbooks: Some(dir.0.clone()),
+        ..ServeConfig::default()
+    };
+    // Runs are created, not driven: the supervisor is not running.
+    let supervisor = Supervisor::new(
+        engine.clone(),
+        store.clone(),
+        clock.clone(),
+        config.clone(),
+        |_| {},
+    );
+    let api = Api::new(Parts {
+        engine: engine.clone(),
+        store: store.clone(),
+        clock,
+        registry,
+        config,
+        groups: Default::default(),
+        supervisor: supervisor.handle(),
+        metrics: Arc::new(drctl_server::metrics::Metrics::new()),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(api.serve(listener, stop.clone()));
+    Host {
+        url,
+        store,
+        engine,
+        _dir: dir,
+        stop,
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn now_secs() -> i64 {
+    SystemClock::new().now().as_millis() / 1000
+}
+
+async fn post(url: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+    let mut req = reqwest::Client::new().post(url).body(body.to_vec());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Request headers, by name.
+type Headers = Vec<(&'static str, String)>;
+
+fn json_type() -> (&'static str, String) {
+    ("content-type", "application/json".to_owned())
+}
+
+fn hook(name: &str, auth: &str, extra: &str) -> String {
+    format!(
+        "runbook: hooked\nparams:\n  region: {{ type: string }}\ntriggers:\n  - webhook:\n      name: {name}\n      auth: {auth}\n      params: {{ region: \"{{{{ payload.region }}}}\" }}\n{extra}steps:\n  - {{ id: a, action: log, with: {{ message: \"{{{{ params.region }}}}\" }} }}\n"
+    )
+}
+
+#[tokio::test]
+async fn standard_webhooks_signed_rotated_stale_replayed() {
+    let key = b"a standard webhooks secret key!!";
+    let secret = format!("whsec_{}", B64.encode(key));
+    let h = host(
+        &hook(
+            "std",
+            "{ scheme: standard, secrets: [ { file: @DIR@/secrets/old }, { file: @DIR@/secrets/new } ] }",
+            "      dedup_key: \"{{ payload.region }}\"\n",
+        ),
+        &[("old", "whsec_b2xkIHNlY3JldA=="), ("new", &secret)],
+    )
+    .await;
+    let url = format!("{}/hooks/std", h.url);
+    let sign = |id: &str, ts: i64, body: &[u8], k: &[u8]| {
+        vec![
+            json_type(),
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", ts.to_string()),
+            (
+                "webhook-signature",
+                format!(
+                    "v1,{}",
+                    B64.encode(hmac(
+                        k,
+                        &[id.as_bytes(), b".", ts.to_string().as_bytes(), b".", body]
+                    ))
+                ),
+            ),
+        ]
+    };
+    let body = br#"{"region":"eu-west-1"}"#;
+    let (code, answer) = post(&url, &sign("msg_1", now_secs(), body, key), body).await;
+    assert_eq!(
+        (code, answer["status"].as_str()),
+        (202, Some("started")),
+        "{answer}"
+    );
+    let run = answer["run"].as_str().unwrap().to_owned();
+    // The same delivery again: a replay, naming what the first did.
+    let (code, problem) = post(&url, &sign("msg_1", now_secs(), body, key), body).await;
+    assert_eq!(code, 409, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&run),
+        "{problem}"
+    );
+    // Another delivery with the same key while the run goes on: attached to it.
+    let (code, answer) = post(&url, &sign("msg_2", now_secs(), body, key), body).await;
+    assert_eq!(
+        (code, answer["status"].as_str(), answer["run"].as_str()),
+        (202, Some("attached"), Some(run.as_str()))
+    );
+    // Wrong key, stale timestamp, changed body, no headers: 401, one answer for all.
+    for headers in [
+        sign("msg_3", now_secs(), body, b"some other key entirely......."),
+        sign("msg_4", now_secs() - 400, body, key),
+        sign("msg_5", now_secs(), b"{}", key),
+        vec![json_type()],
+    ] {
+        let (code, problem) = post(&url, &headers, body).await;
+        assert_eq!(
+            (
+                code,
+                problem["type"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with("unauthorized")
+            ),
+            (401, true),
+            "{problem}"
+        );
+        assert_eq!(problem["detail"], "the delivery does not verify");
+    }
+    // Every delivery is on record, refused ones with why; no secret, no signature.
+    let records = h.store.deliveries("std", 50).await.unwrap();
+    assert_eq!(records.len(), 7, "{records:#?}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r.verdict == DeliveryVerdict::Unauthorized
+                && r.detail.as_deref().unwrap_or("").contains("timestamp"))
+    );
+    let all = format!("{records:?}")
+        + &format!(
+            "{:?}",
+            h.store.events(&run.parse().unwrap(), 0).await.unwrap()
+        );
+    for leak in [
+        secret.as_str(),
+        "whsec_",
+        &B64.encode(hmac(key, &[b"msg_1."])),
+    ] {
+        assert!(!all.contains(leak), "{leak} leaked");
+    }
+}
+
+#[tokio::test]
+async fn github_pagerduty_slack_grafana_and_bearer() {
+    let files = [
+        ("hmac", "It's a Secret to Everybody"),
+        ("token", "alertmanager-token"),
+    ];
+    let body = br#"{"region":"us-east-1"}"#;
+    let secret = b"It's a Secret to Everybody";
+    let hex_sig = hex::encode(hmac(secret, &[body]));
+    let ts = now_secs().to_string();
+    let cases: Vec<(&str, &str, Headers)> = vec![
+        (
+            "github",
+            "{ scheme: github, secrets: [ { file: @DIR@/secrets/hmac } ] }",
+            vec![
+                ("x-hub-signature-256", format!("sha256={hex_sig}")),
+                ("x-github-delivery", "gh-1".into()),
+            ],
+        ),
+        (
+            "pagerduty",
+            "{ scheme: pagerduty, secrets: [ { file: @DIR@/secrets/hmac } ] }",
+            vec![
+                ("x-pagerduty-signature", format!("v1=deadbeef,v1={hex_sig}")),
+                ("x-webhook-id", "pd-1".into()),
+            ],
+        ),
+        (
+            "slack",
+            "{ scheme: slack, secrets: [ { file: @DIR@/secrets/hmac } ] }",
+            vec![
+                ("x-slack-request-timestamp", ts.clone()),
+                (
+                    "x-slack-signature",
+                    format!(
+                        "v0={}",
+                        hex::encode(hmac(secret, &[b"v0:", ts.as_bytes(), b":", body]))
+                    ),
+                ),
+            ],
+        ),
+        (
+            "grafana",
+            "{ scheme: grafana, secrets: [ { file: @DIR@/secrets/hmac } ] }",
+            vec![("x-grafana-alerting-signature", hex_sig.clone())],
+        ),
+        (
+            "bearer",
+            "{ scheme: bearer, secrets: [ { file: @DIR@/secrets/token } ] }",
+            vec![("authorization", "Bearer alertmanager-token".into())],
+        ),
+    ];
+    for (name, auth, headers) in cases {
+        let h = host(&hook(name, auth, ""), &files).await;
+        let url = format!("{}/hooks/{name}", h.url);
+        let mut with_type = headers.clone();
+        with_type.push(json_type());
+        let (code, answer) = post(&url, &with_type, body).await;
+        assert_eq!(
+            (code, answer["status"].as_str()),
+            (202, Some("started")),
+            "{name}: {answer}"
+        );
+        // Tampered: the signature's last hex digit (or the token's last letter) changed.
+        let mut bad = with_type.clone();
+        let last = bad
+            .iter()
+            .position(|(k, _)| k.contains("signature") || *k == "authorization")
+            .unwrap();
+        let v = &mut bad[last].1;
+        let flipped = if v.ends_with('0') { '1' } else { '0' };
+        v.pop();
+        v.push(flipped);
+        let (code, _) = post(&url, &bad, body).await;
+        assert_eq!(code, 401, "{name}");
+        // Not JSON: 415, before anything is verified.
+        let (code, problem) = post(&url, &headers, body).await;
+        assert_eq!(code, 415, "{name}: {problem}");
+    }
+}
+
+#[tokio::test]
+async fn alertmanager_filter_dedup_cooldown_size_and_rate() {
+    let h = host(
+        &hook(
+            "am",
+            "{ scheme: bearer, secrets: [ { file: @DIR@/secrets/am } ] }",
+            "      format: alertmanager\n      filter: \"{{ payload.commonLabels.severity == 'critical' }}\"\n      cooldown: 15m\n      rate: 20\n",
+        ),
+        &[("am", "am-token")],
+    )
+    .await;
+    // The params template reads payload.region: Alertmanager's payload has it at top
+    // level in this test's groups.
+    let url = format!("{}/hooks/am", h.url);
+    let auth = vec![json_type(), ("authorization", "Bearer am-token".to_owned())];
+    let group = |key: &str, status: &str, severity: &str| {
+        json!({
+            "version": "4", "groupKey": key, "status": status, "receiver": "drctl",
+            "groupLabels": {}, "commonLabels": { "severity": severity }, "commonAnnotations": {},
+            "externalURL": "http://am", "truncatedAlerts": 0, "alerts": [], "region": "eu-west-1",
+        })
+        .to_string()
+    };
+    let (code, a) = post(
+        &url,
+        &auth,
+        group("{}:{alertname=\"RegionDown\"}", "firing", "critical").as_bytes(),
+    )
+    .await;
+    assert_eq!((code, a["status"].as_str()), (202, Some("started")), "{a}");
+    let run: drctl_core::RunId = a["run"].as_str().unwrap().parse().unwrap();
+    // The same group again: attached (groupKey is the dedup key of this format).
+    let (_, a) = post(
+        &url,
+        &auth,
+        group("{}:{alertname=\"RegionDown\"}", "firing", "critical").as_bytes(),
+    )
+    .await;
+    assert_eq!(a["status"], "attached");
+    // Resolved, or not critical: filtered.
+    let (_, a) = post(
+        &url,
+        &auth,
+        group("other", "resolved", "critical").as_bytes(),
+    )
+    .await;
+    assert_eq!(a["status"], "filtered");
+    let (_, a) = post(&url, &auth, group("other", "firing", "warning").as_bytes()).await;
+    assert_eq!(a["status"], "filtered");
+    // Not version 4: 422.
+    let (code, _) = post(&url, &auth, br#"{"version":"3","status":"firing"}"#).await;
+    assert_eq!(code, 422);
+    // The run ends; another group within the cooldown: recorded, no run.
+    h.engine.drive(&run, DriveOptions::default()).await.unwrap();
+    let (_, a) = post(
+        &url,
+        &auth,
+        group("another", "firing", "critical").as_bytes(),
+    )
+    .await;
+    assert_eq!(a["status"], "cooled_down", "{a}");
+    assert_eq!(
+        h.store
+            .list_runs(&drctl_store::RunFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Over 1 MiB: 413.
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(1 << 20));
+    let (code, p) = post(&url, &auth, big.as_bytes()).await;
+    assert_eq!(code, 413, "{p}");
+    // 20 a minute: the rest of the burst, then 429.
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        codes.push(
+            post(&url, &auth, group("x", "resolved", "critical").as_bytes())
+                .await
+                .0,
+        );
+    }
+    assert!(codes.contains(&429), "{codes:?}");
+    assert_eq!(codes.last(), Some(&429));
+    // Unknown hooks are 404 and not recorded.
+    let (code, _) = post(&format!("{}/hooks/nope", h.url), &auth, b"{}").await;
+    assert_eq!(code, 404);
+    assert!(h.store.deliveries("nope", 5).await.unwrap().is_empty());
+}
