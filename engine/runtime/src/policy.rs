@@ -26,6 +26,11 @@ pub struct ApprovalPolicy {
     /// Only runs started as drills.
     #[serde(default = "yes")]
     pub drills_only: bool,
+    /// What must have started the run (`webhook:region-down`, `schedule:monthly`); empty
+    /// for any trigger. With `drills_only = false`, a policy naming a webhook is fully
+    /// automatic failover: the alert starts the run and the policy passes its gate.
+    #[serde(default)]
+    pub triggers: Vec<drctl_core::Trigger>,
     /// The approver entry it approves for; it must be one of the gate's approvers.
     pub on_behalf_of: drctl_core::Approver,
 }
@@ -42,6 +47,7 @@ impl ApprovalPolicy {
 
     fn applies_to(&self, state: &RunState) -> bool {
         (!self.drills_only || state.created.drill)
+            && (self.triggers.is_empty() || self.triggers.contains(&state.created.trigger))
             && (self.runbooks.is_empty()
                 || self
                     .runbooks
@@ -81,10 +87,12 @@ pub(crate) fn owed(
             if approvals.iter().any(|a| a.by == actor) || !approvers.contains(&p.on_behalf_of) {
                 continue;
             }
-            let why = if state.created.drill {
-                "a drill run"
+            let why = if !p.triggers.is_empty() {
+                format!("a run started by {}", state.created.trigger)
+            } else if state.created.drill {
+                "a drill run".to_owned()
             } else {
-                "its runbook"
+                "its runbook".to_owned()
             };
             out.push((
                 actor,

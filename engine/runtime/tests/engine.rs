@@ -718,6 +718,7 @@ async fn an_approval_policy_approves_a_drill_as_a_recorded_approver_and_leaves_o
         name: "drills".into(),
         runbooks: vec!["t".into()],
         drills_only: true,
+        triggers: Vec::new(),
         on_behalf_of: on_behalf_of.into(),
     };
     let e = engine(store.clone(), fakes.clone(), "w1")
@@ -752,11 +753,36 @@ async fn an_approval_policy_approves_a_drill_as_a_recorded_approver_and_leaves_o
     assert!(matches!(finished(&end), Outcome::Failed { .. }), "{end:?}");
     assert!(!kinds(&e, &real).await.contains(&"approval_decided"));
     // A policy that is not among the gate's approvers does not approve.
-    let e = engine(store, fakes, "w2").with_approval_policies(vec![policy("group:dba")]);
+    let e = engine(store.clone(), fakes.clone(), "w2")
+        .with_approval_policies(vec![policy("group:dba")]);
     let other = e.create_run(start(true)).await.unwrap();
     let end = e.drive(&other, DriveOptions::default()).await.unwrap();
     assert!(matches!(finished(&end), Outcome::Failed { .. }), "{end:?}");
     assert!(!kinds(&e, &other).await.contains(&"approval_decided"));
+    // A policy naming a webhook, for real runs: it passes the gate of a run that webhook
+    // started, and of no other.
+    let hooked = ApprovalPolicy {
+        name: "auto-failover".into(),
+        drills_only: false,
+        triggers: vec![drctl_core::Trigger::Webhook("region-down".into())],
+        ..policy("group:sre")
+    };
+    let e = engine(store, fakes, "w3").with_approval_policies(vec![hooked]);
+    let by_hook = e
+        .create_run(NewRunRequest {
+            trigger: drctl_core::Trigger::Webhook("region-down".into()),
+            ..start(false)
+        })
+        .await
+        .unwrap();
+    let end = e.drive(&by_hook, DriveOptions::default()).await.unwrap();
+    assert_eq!(finished(&end), &Outcome::Succeeded);
+    let events = e.events(&by_hook).await.unwrap();
+    assert!(events.iter().any(|ev| ev.actor == "policy:auto-failover"
+        && matches!(&ev.kind, EventKind::ApprovalDecided { comment, .. } if comment.contains("started by webhook:region-down"))));
+    let by_hand = e.create_run(start(false)).await.unwrap();
+    let end = e.drive(&by_hand, DriveOptions::default()).await.unwrap();
+    assert!(matches!(finished(&end), Outcome::Failed { .. }), "{end:?}");
 }
 
 #[tokio::test(start_paused = true)]
