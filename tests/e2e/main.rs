@@ -11,6 +11,7 @@ mod aws;
 mod cli;
 mod commands;
 mod crash;
+mod hooks;
 mod hostile;
 mod identity;
 mod lab;

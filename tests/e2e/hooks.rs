@@ -1,0 +1,194 @@
+//! An incident webhook end to end with a real Prometheus Alertmanager (Debian's
+//! `prometheus-alertmanager`, started here on 127.0.0.1): an alert posted to its API
+//! reaches `drctl serve`'s hook with a bearer token, starts the lab failover, whose gate
+//! an approval policy for that hook passes; the run finishes; Alertmanager sending the
+//! same group again attaches to that run instead of failing over twice.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::api::{Http, serve_with};
+use crate::lablib::Lab;
+use crate::support::{config_file, drctl_in, finish, os_user};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const TOKEN: &str = "lab-hook-token-for-the-test";
+
+/// A free port on loopback (bound, then let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn alertmanager(dir: &Path, hook: &str) -> (Killed, Http) {
+    let bin = ["/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager"]
+        .into_iter()
+        .find(|b| Path::new(b).exists())
+        .expect("Prometheus Alertmanager is not installed: apt-get install prometheus-alertmanager (.ci/run does)");
+    let port = free_port();
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: drctl\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 2s\n\
+             receivers:\n  - name: drctl\n    webhook_configs:\n      - url: {hook}\n        send_resolved: false\n\
+             \x20       http_config:\n          authorization: {{ type: Bearer, credentials: {TOKEN} }}\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("alertmanager.log")).unwrap();
+    let child = Command::new(bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = Http {
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+    };
+    let start = Instant::now();
+    while std::net::TcpStream::connect(http.addr).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "Alertmanager did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (Killed(child), http)
+}
+
+/// The deliveries of `hook` so far: (verdict, run).
+fn deliveries(db: &Path, hook: &str) -> Vec<(String, Option<String>)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}?mode=ro", db.display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let rows: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT verdict, run_id FROM deliveries WHERE hook = ? ORDER BY seq")
+                .bind(hook)
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
+        pool.close().await;
+        rows
+    })
+}
+
+fn wait_until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn an_alertmanager_alert_fails_the_lab_over_once_through_a_policy_for_its_hook() {
+    let lab = Lab::up("266");
+    let dir: PathBuf = lab.dir.join("drctl-hooks");
+    std::fs::create_dir_all(dir.join("runbooks")).unwrap();
+    std::fs::copy(
+        format!("{ROOT}/runbooks/lab/failover.yaml"),
+        dir.join("runbooks/failover.yaml"),
+    )
+    .unwrap();
+    let config = config_file(
+        "hooks",
+        &format!(
+            "[groups]\nsre-oncall = [\"alice\"]\n\n\
+             [[approval_policy]]\nname = \"lab-auto-failover\"\nrunbooks = [\"lab-failover\"]\n\
+             drills_only = false\ntriggers = [\"webhook:lab-region-down\"]\non_behalf_of = \"group:sre-oncall\"\n\n\
+             [serve]\nrunbooks = {:?}\nschedule_ms = 1000\n",
+            dir.join("runbooks")
+        ),
+    );
+    let mut envs: Vec<(String, String)> = lab.vars();
+    envs.push(("DRCTL_LAB_HOOK_TOKEN".into(), TOKEN.into()));
+    let env_refs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (server, api) = serve_with(&dir, &config, &env_refs);
+    let _server = Killed(server);
+    // Region a goes down: the runbook's first step confirms it.
+    lab.must(&["stop-region", "a"]);
+    let hook = format!("http://{}/hooks/lab-region-down", api.addr);
+    let (_am, am) = alertmanager(&dir, &hook);
+    let alert = format!(
+        r#"[{{"labels":{{"alertname":"RegionDown","region":"a","lab_ports":"266","severity":"critical"}},"annotations":{{"summary":"region a is down"}}}}]"#
+    );
+    let posted = am.call("POST", "/api/v2/alerts", None, Some(alert.as_bytes()));
+    assert_eq!(posted.status, 200, "{posted:?}");
+
+    let db = dir.join("runs.db");
+    let run = wait_until(
+        "Alertmanager's delivery to start a run",
+        Duration::from_secs(60),
+        || {
+            deliveries(&db, "lab-region-down")
+                .into_iter()
+                .find(|(v, _)| v == "started")
+                .and_then(|(_, r)| r)
+        },
+    );
+    // The run goes to its end by itself: the policy passes the gate.
+    let report = wait_until("the failover to finish", Duration::from_secs(180), || {
+        let (code, out) =
+            finish(drctl_in(&dir, &os_user()).args(["report", &run, "--format", "json"]));
+        let r: Value = serde_json::from_str(&out).ok()?;
+        (code == 0 && r["status"] != "running" && r["finished_at"].is_string()).then_some(r)
+    });
+    assert_eq!(report["status"], "succeeded", "{report}");
+    assert_eq!(report["trigger"], "webhook:lab-region-down", "{report}");
+    let approvals = report["approvals"].as_array().unwrap();
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    assert_eq!(approvals[0]["by"], "policy:lab-auto-failover");
+    assert_eq!(lab.must(&["pg-role", "b"]).trim(), "primary");
+    // Alertmanager sends the group again (repeat_interval 2 s): attached, not a second
+    // failover.
+    wait_until(
+        "the repeated delivery to attach",
+        Duration::from_secs(30),
+        || {
+            deliveries(&db, "lab-region-down")
+                .iter()
+                .any(|(v, r)| v == "attached" && r.as_deref() == Some(run.as_str()))
+                .then_some(())
+        },
+    );
+    let (_, ls) = finish(drctl_in(&dir, &os_user()).args(["ls"]));
+    assert_eq!(ls.matches("lab-failover").count(), 1, "{ls}");
+    let all = deliveries(&db, "lab-region-down");
+    assert_eq!(
+        all.iter().filter(|(v, _)| v == "started").count(),
+        1,
+        "{all:?}"
+    );
+    // The token is in no record, no log line.
+    let serve_log = std::fs::read_to_string(dir.join("serve.out")).unwrap();
+    assert!(!serve_log.contains(TOKEN));
+    let (_, export) = finish(drctl_in(&dir, &os_user()).args(["audit", "export"]));
+    assert!(!export.contains(TOKEN));
+}
