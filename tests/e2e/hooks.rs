@@ -136,9 +136,7 @@ fn an_alertmanager_alert_fails_the_lab_over_once_through_a_policy_for_its_hook()
     lab.must(&["stop-region", "a"]);
     let hook = format!("http://{}/hooks/lab-region-down", api.addr);
     let (_am, am) = alertmanager(&dir, &hook);
-    let alert = format!(
-        r#"[{{"labels":{{"alertname":"RegionDown","region":"a","lab_ports":"266","severity":"critical"}},"annotations":{{"summary":"region a is down"}}}}]"#
-    );
+    let alert = r#"[{"labels":{"alertname":"RegionDown","region":"a","lab_ports":"266","severity":"critical"},"annotations":{"summary":"region a is down"}}]"#;
     let posted = am.call("POST", "/api/v2/alerts", None, Some(alert.as_bytes()));
     assert_eq!(posted.status, 200, "{posted:?}");
 
