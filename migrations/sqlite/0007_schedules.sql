@@ -46,3 +46,14 @@ CREATE TABLE service_notices (
     key         TEXT PRIMARY KEY,
     claimed_at  INTEGER NOT NULL
 );
+
+-- Readiness checks (a runbook's live plan, on its `readiness:` schedule): ready, or why
+-- not, step by step. Never a secret: the findings are scrubbed before they are stored.
+CREATE TABLE readiness (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    runbook   TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    ready     INTEGER NOT NULL,
+    findings  TEXT NOT NULL
+);
+CREATE INDEX readiness_by_runbook ON readiness (runbook, id);

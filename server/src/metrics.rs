@@ -50,6 +50,8 @@ pub struct Metrics {
     drill_last_success: Family<Labels, Gauge>,
     drill_obligation: Family<Labels, Gauge>,
     firings: Family<Labels, Counter>,
+    ready: Family<Labels, Gauge>,
+    readiness_age: Family<Labels, Gauge>,
     resident: Gauge,
     cpu_millis: Gauge,
     open_fds: Gauge,
@@ -138,6 +140,18 @@ impl Metrics {
             "Firings this server recorded, by runbook and outcome (started, skipped, buffered, missed)",
             firings.clone(),
         );
+        let ready = Family::<Labels, Gauge>::default();
+        registry.register(
+            "drctl_runbook_ready",
+            "Whether a runbook's last readiness check found it would work now (1) or not (0)",
+            ready.clone(),
+        );
+        let readiness_age = Family::<Labels, Gauge>::default();
+        registry.register(
+            "drctl_runbook_readiness_age_seconds",
+            "How long ago a runbook's readiness was last checked",
+            readiness_age.clone(),
+        );
         let resident = Gauge::default();
         registry.register(
             "process_resident_memory_bytes",
@@ -180,6 +194,8 @@ impl Metrics {
             drill_last_success,
             drill_obligation,
             firings,
+            ready,
+            readiness_age,
             resident,
             cpu_millis,
             open_fds,
@@ -193,8 +209,24 @@ impl Metrics {
         &self,
         runs: &[(String, i64)],
         approvals: (i64, i64),
-        schedules: &[crate::schedule::view::ScheduleView],
+        (schedules, readiness, now): (
+            &[crate::schedule::view::ScheduleView],
+            &[crate::schedule::view::ReadinessView],
+            Timestamp,
+        ),
     ) -> String {
+        self.ready.clear();
+        self.readiness_age.clear();
+        for r in readiness {
+            let (Some(ready), Some(at)) = (r.ready, r.checked_at) else {
+                continue;
+            };
+            let label = labels(&[("runbook", r.runbook.as_str())]);
+            self.ready.get_or_create(&label).set(i64::from(ready));
+            self.readiness_age
+                .get_or_create(&label)
+                .set(i64::try_from(now.since(at).as_secs()).unwrap_or(i64::MAX));
+        }
         self.drill_last_success.clear();
         self.drill_obligation.clear();
         for s in schedules {

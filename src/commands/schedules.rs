@@ -11,7 +11,7 @@ use drctl_connectors::Registry;
 use drctl_core::{Clock as _, Timestamp};
 use drctl_engine::clock::SystemClock;
 use drctl_server::schedule::manage;
-use drctl_server::schedule::view::{ScheduleView, schedules};
+use drctl_server::schedule::view::{ScheduleList, readiness, schedules};
 use drctl_store::Change;
 
 use super::print;
@@ -70,8 +70,11 @@ pub(crate) fn run(
         let now = SystemClock::new().now();
         match command {
             None => {
-                let all = schedules(&dir, registry, store.as_ref(), now).await?;
-                print(&render(&all, now, json)?);
+                let list = ScheduleList {
+                    schedules: schedules(&dir, registry, store.as_ref(), now).await?,
+                    readiness: readiness(&dir, registry, store.as_ref()).await?,
+                };
+                print(&render(&list, now, json)?);
             }
             Some(SchedulesCommand::Fire { schedule }) => {
                 let engine = engine(store.clone(), registry, None, false);
@@ -125,15 +128,15 @@ pub(crate) fn describe_change(id: &str, change: &Change, by: &str) -> String {
 }
 
 /// The list, as `drctl schedules` prints it locally and with `--server`.
-pub(crate) fn render(all: &[ScheduleView], now: Timestamp, json: bool) -> anyhow::Result<String> {
+pub(crate) fn render(list: &ScheduleList, now: Timestamp, json: bool) -> anyhow::Result<String> {
     if json {
-        return Ok(serde_json::to_string_pretty(&serde_json::json!({ "schedules": all }))? + "\n");
+        return Ok(serde_json::to_string_pretty(list)? + "\n");
     }
     let mut out = String::new();
-    if all.is_empty() {
+    if list.schedules.is_empty() {
         out.push_str("(no schedules in the runbooks folder)\n");
     }
-    for s in all {
+    for s in &list.schedules {
         let _ = writeln!(
             out,
             "{}{}  cron `{}` {}  overlap {}",
@@ -185,6 +188,17 @@ pub(crate) fn render(all: &[ScheduleView], now: Timestamp, json: bool) -> anyhow
         }
         if let Some(o) = &s.obligation {
             let _ = writeln!(out, "  obligation: {} ({})", o.status.as_str(), o.why);
+        }
+    }
+    for r in &list.readiness {
+        let state = match (r.ready, r.checked_at) {
+            (Some(true), Some(at)) => format!("ready (checked {} ago)", ago(now.since(at))),
+            (Some(false), Some(at)) => format!("NOT READY (checked {} ago)", ago(now.since(at))),
+            _ => "not checked yet".to_owned(),
+        };
+        let _ = writeln!(out, "{} readiness, every {}: {state}", r.runbook, r.every);
+        for f in &r.findings {
+            let _ = writeln!(out, "  {}: {}", f.step, f.why);
         }
     }
     Ok(out)

@@ -3,6 +3,10 @@
 //! reaches `drctl serve`'s hook with a bearer token, starts the lab failover, whose gate
 //! an approval policy for that hook passes; the run finishes; Alertmanager sending the
 //! same group again attaches to that run instead of failing over twice.
+//!
+//! Before the alert, on the same lab: the failover's readiness check (every 10 s) finds
+//! the lab ready, then not ready when the replica stops (naming the step and why), then
+//! ready again when it returns, each change sent once as a service notice.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -84,7 +88,9 @@ fn deliveries(db: &Path, hook: &str) -> Vec<(String, Option<String>)> {
         .unwrap();
     rt.block_on(async {
         let url = format!("sqlite://{}?mode=ro", db.display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
+            return Vec::new();
+        };
         let rows: Vec<(String, Option<String>)> =
             sqlx::query_as("SELECT verdict, run_id FROM deliveries WHERE hook = ? ORDER BY seq")
                 .bind(hook)
@@ -93,6 +99,27 @@ fn deliveries(db: &Path, hook: &str) -> Vec<(String, Option<String>)> {
                 .unwrap_or_default();
         pool.close().await;
         rows
+    })
+}
+
+/// The readiness checks so far, newest first: (ready, findings as JSON text).
+fn checks(db: &Path) -> Vec<(bool, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}?mode=ro", db.display());
+        let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
+            return Vec::new();
+        };
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT ready, findings FROM readiness ORDER BY id DESC")
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
+        pool.close().await;
+        rows.into_iter().map(|(r, f)| (r != 0, f)).collect()
     })
 }
 
@@ -112,26 +139,102 @@ fn an_alertmanager_alert_fails_the_lab_over_once_through_a_policy_for_its_hook()
     let lab = Lab::up("266");
     let dir: PathBuf = lab.dir.join("drctl-hooks");
     std::fs::create_dir_all(dir.join("runbooks")).unwrap();
-    std::fs::copy(
-        format!("{ROOT}/runbooks/lab/failover.yaml"),
-        dir.join("runbooks/failover.yaml"),
-    )
-    .unwrap();
+    // The lab failover, with a readiness check every 10 s (a planned switchover a -> b:
+    // no outage to confirm, so a healthy lab is ready).
+    let failover = std::fs::read_to_string(format!("{ROOT}/runbooks/lab/failover.yaml")).unwrap();
+    let failover = failover.replacen(
+        "\nsteps:\n",
+        "\nreadiness:\n  every: 10s\n  params: { from: a, to: b, planned: true, lab_ports: \"266\" }\n\nsteps:\n",
+        1,
+    );
+    assert!(failover.contains("readiness:"));
+    std::fs::write(dir.join("runbooks/failover.yaml"), failover).unwrap();
+    // Where the service notices go: a receiver that checks notify.webhook's signature.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let notices = rt.block_on(crate::receiver::Receiver::start());
     let config = config_file(
         "hooks",
         &format!(
             "[groups]\nsre-oncall = [\"alice\"]\n\n\
              [[approval_policy]]\nname = \"lab-auto-failover\"\nrunbooks = [\"lab-failover\"]\n\
              drills_only = false\ntriggers = [\"webhook:lab-region-down\"]\non_behalf_of = \"group:sre-oncall\"\n\n\
-             [serve]\nrunbooks = {:?}\nschedule_ms = 1000\n",
-            dir.join("runbooks")
+             [serve]\nrunbooks = {:?}\nschedule_ms = 1000\n\n\
+             [[serve.notify]]\non = [\"readiness_lost\", \"readiness_restored\"]\nvia = \"webhook\"\n\
+             url = \"{}/hook\"\nsecret_env = \"DRCTL_NOTIFY_SECRET\"\n",
+            dir.join("runbooks"),
+            notices.base
         ),
     );
     let mut envs: Vec<(String, String)> = lab.vars();
     envs.push(("DRCTL_LAB_HOOK_TOKEN".into(), TOKEN.into()));
+    envs.push((
+        "DRCTL_NOTIFY_SECRET".into(),
+        crate::receiver::HOOK_SECRET.into(),
+    ));
     let env_refs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (server, api) = serve_with(&dir, &config, &env_refs);
     let _server = Killed(server);
+    let db = dir.join("runs.db");
+
+    // --- Readiness: ready; the replica stops: not ready, naming the step and why, and a
+    // notice; the replica back: ready again, and a notice ---------------------------------
+    let first = wait_until("a first readiness check", Duration::from_secs(60), || {
+        checks(&db).into_iter().next()
+    });
+    assert!(first.0, "a healthy lab is ready: {}", first.1);
+    let pid = std::fs::read_to_string(lab.dir.join("pg/b/postmaster.pid")).unwrap();
+    let pid = pid.lines().next().unwrap().trim().to_owned();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let lost = wait_until("readiness to be lost", Duration::from_secs(60), || {
+        checks(&db).into_iter().find(|(ready, _)| !ready)
+    });
+    assert!(
+        lost.1.contains("replica_status") || lost.1.contains("promote_db"),
+        "the finding names the step: {}",
+        lost.1
+    );
+    assert!(
+        lost.1.to_lowercase().contains("connect"),
+        "and why: {}",
+        lost.1
+    );
+    let (_, shown) = finish(
+        drctl_in(&dir, &os_user())
+            .env("DRCTL_CONFIG", &config)
+            .args(["schedules"]),
+    );
+    assert!(
+        shown.contains("lab-failover readiness, every 10s: NOT READY"),
+        "{shown}"
+    );
+    lab.must(&["pg-rejoin", "b"]);
+    wait_until("readiness to come back", Duration::from_secs(60), || {
+        let all = checks(&db);
+        let lost_at = all.iter().position(|(ready, _)| !ready)?;
+        all[..lost_at].iter().any(|(ready, _)| *ready).then_some(())
+    });
+    let events: Vec<String> = wait_until("both notices", Duration::from_secs(30), || {
+        let got: Vec<String> = notices
+            .accepted()
+            .iter()
+            .filter_map(|r| r.body["event"].as_str().map(str::to_owned))
+            .collect();
+        (got.len() >= 2).then_some(got)
+    });
+    assert_eq!(
+        events,
+        ["readiness_lost", "readiness_restored"],
+        "{:?}",
+        notices.refused()
+    );
+
+    // --- The alert ----------------------------------------------------------------------
     // Region a goes down: the runbook's first step confirms it.
     lab.must(&["stop-region", "a"]);
     let hook = format!("http://{}/hooks/lab-region-down", api.addr);
@@ -140,7 +243,6 @@ fn an_alertmanager_alert_fails_the_lab_over_once_through_a_policy_for_its_hook()
     let posted = am.call("POST", "/api/v2/alerts", None, Some(alert.as_bytes()));
     assert_eq!(posted.status, 200, "{posted:?}");
 
-    let db = dir.join("runs.db");
     let run = wait_until(
         "Alertmanager's delivery to start a run",
         Duration::from_secs(60),

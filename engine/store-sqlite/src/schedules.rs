@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use drctl_core::{Actor, Timestamp};
 use drctl_store::schedules::apply_change;
 use drctl_store::{
-    ChangeRow, FiringOutcome, FiringRow, NewEvent, NewFiring, NewRun, Pause, ScheduleRow,
-    Schedules, StoreError, Waiver,
+    ChangeRow, FiringOutcome, FiringRow, NewEvent, NewFiring, NewRun, Pause, ReadinessRow,
+    ScheduleRow, Schedules, StoreError, Waiver,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -177,6 +177,42 @@ impl Schedules for SqliteStore {
         insert_run(&mut tx, row, first).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
+    }
+
+    async fn record_readiness(&self, check: &ReadinessRow) -> Result<(), StoreError> {
+        let findings = serde_json::to_string(&check.findings)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("INSERT INTO readiness (runbook, at, ready, findings) VALUES (?, ?, ?, ?)")
+            .bind(&check.runbook)
+            .bind(check.at.as_millis())
+            .bind(i64::from(check.ready))
+            .bind(findings)
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn last_readiness(&self, runbook: &str) -> Result<Option<ReadinessRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT at, ready, findings FROM readiness WHERE runbook = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(runbook)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|r| {
+            let findings: String = r.try_get("findings").map_err(db)?;
+            Ok(ReadinessRow {
+                runbook: runbook.to_owned(),
+                at: Timestamp::from_millis(r.try_get("at").map_err(db)?),
+                ready: r.try_get::<i64, _>("ready").map_err(db)? != 0,
+                findings: serde_json::from_str(&findings).map_err(|e| {
+                    StoreError::Corrupt(format!("readiness findings that do not read: {e}"))
+                })?,
+            })
+        })
+        .transpose()
     }
 
     async fn claim_notice(&self, key: &str, at: Timestamp) -> Result<bool, StoreError> {

@@ -19,7 +19,7 @@ use crate::rows::{
     Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection,
     RunFilter, SignedHead, StepRow, Taken,
 };
-use crate::schedules::{Change, ChangeRow, FiringOutcome, NewFiring, Pause};
+use crate::schedules::{Change, ChangeRow, Finding, FiringOutcome, NewFiring, Pause, ReadinessRow};
 use crate::traits::{Batch, Store};
 
 const T0: i64 = 1_800_000_000_000;
@@ -1064,6 +1064,27 @@ async fn schedules_are_made_once_and_paused(s: &dyn Store) {
             .await
             .unwrap()
     );
+    // Readiness: the newest check of a runbook, with its findings.
+    assert_eq!(s.last_readiness("failover").await.unwrap(), None);
+    let ready = ReadinessRow {
+        runbook: "failover".into(),
+        at: at(1),
+        ready: true,
+        findings: Vec::new(),
+    };
+    let lost = ReadinessRow {
+        at: at(2),
+        ready: false,
+        findings: vec![Finding {
+            step: "promote_db".into(),
+            why: "the replica is 9 MB behind".into(),
+        }],
+        ..ready.clone()
+    };
+    s.record_readiness(&ready).await.unwrap();
+    s.record_readiness(&lost).await.unwrap();
+    assert_eq!(s.last_readiness("failover").await.unwrap(), Some(lost));
+    assert_eq!(s.last_readiness("other").await.unwrap(), None);
 }
 
 async fn a_delivery_id_is_taken_once(s: &dyn Store) {

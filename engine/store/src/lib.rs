@@ -35,7 +35,8 @@ pub use rows::{
     Projection, RunFilter, RunRow, RunStatus, SignedHead, Snapshot, StepRow, StoredEvent, Taken,
 };
 pub use schedules::{
-    Change, ChangeRow, FiringOutcome, FiringRow, NewFiring, Pause, ScheduleRow, Schedules, Waiver,
+    Change, ChangeRow, Finding, FiringOutcome, FiringRow, NewFiring, Pause, ReadinessRow,
+    ScheduleRow, Schedules, Waiver,
 };
 pub use traits::{
     Batch, BuildBatch, CommandInbox, Locks, RunReader, RunWriter, SignedHeads, Store,

@@ -17,7 +17,8 @@ use crate::rows::{
     RunRow, StepRow, StoredEvent,
 };
 use crate::schedules::{
-    ChangeRow, FiringOutcome, FiringRow, NewFiring, ScheduleRow, Schedules, apply_change,
+    ChangeRow, FiringOutcome, FiringRow, NewFiring, ReadinessRow, ScheduleRow, Schedules,
+    apply_change,
 };
 use crate::traits::{BuildBatch, CommandInbox, Locks, RunReader, RunWriter};
 
@@ -44,6 +45,7 @@ struct Inner {
     changes: Vec<ChangeRow>,
     notices: std::collections::HashSet<String>,
     deliveries: Vec<DeliveryRow>,
+    readiness: Vec<ReadinessRow>,
 }
 
 /// See the module doc.
@@ -681,6 +683,21 @@ impl Schedules for MemoryStore {
             f.run = Some(row.id.clone());
         }
         Ok(true)
+    }
+
+    async fn record_readiness(&self, check: &ReadinessRow) -> Result<(), StoreError> {
+        self.lock()?.readiness.push(check.clone());
+        Ok(())
+    }
+
+    async fn last_readiness(&self, runbook: &str) -> Result<Option<ReadinessRow>, StoreError> {
+        Ok(self
+            .lock()?
+            .readiness
+            .iter()
+            .rev()
+            .find(|r| r.runbook == runbook)
+            .cloned())
     }
 
     async fn claim_notice(&self, key: &str, _at: Timestamp) -> Result<bool, StoreError> {

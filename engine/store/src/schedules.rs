@@ -136,6 +136,23 @@ pub struct ChangeRow {
     pub change: Change,
 }
 
+/// A step that would not work now, and why (a readiness finding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Finding {
+    pub step: String,
+    pub why: String,
+}
+
+/// One readiness check of a runbook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadinessRow {
+    pub runbook: String,
+    pub at: Timestamp,
+    pub ready: bool,
+    /// Why not, step by step (empty when ready).
+    pub findings: Vec<Finding>,
+}
+
 /// The schedules' part of the store.
 #[async_trait]
 pub trait Schedules: Send + Sync {
@@ -175,6 +192,10 @@ pub trait Schedules: Send + Sync {
     async fn claim_notice(&self, key: &str, at: Timestamp) -> Result<bool, StoreError>;
     /// Gives a claimed key back (its notice could not be sent; the next claim sends it).
     async fn release_notice(&self, key: &str) -> Result<(), StoreError>;
+    /// Records a readiness check.
+    async fn record_readiness(&self, check: &ReadinessRow) -> Result<(), StoreError>;
+    /// The newest readiness check of a runbook.
+    async fn last_readiness(&self, runbook: &str) -> Result<Option<ReadinessRow>, StoreError>;
     /// A schedule's firings, newest nominal time first.
     async fn firings(
         &self,

@@ -60,6 +60,7 @@ pub async fn list(
     let Some(dir) = api.0.config.runbooks.clone() else {
         return Ok(Json(ScheduleList {
             schedules: Vec::new(),
+            readiness: Vec::new(),
         }));
     };
     let schedules = view::schedules(
@@ -69,7 +70,11 @@ pub async fn list(
         api.0.clock.now(),
     )
     .await?;
-    Ok(Json(ScheduleList { schedules }))
+    let readiness = view::readiness(&dir, &api.0.registry, api.0.store.as_ref()).await?;
+    Ok(Json(ScheduleList {
+        schedules,
+        readiness,
+    }))
 }
 
 /// A pause or a resume, and why.

@@ -3,6 +3,8 @@
 //!
 //! - [`cadence`]: a schedule's nominal times as instants (croner; daylight-saving rules).
 //! - [`plan`]: what the firings owed now become (started, skipped, buffered, missed).
+//! - [`readiness`]: the live plan of each runbook with `readiness:`, on its schedule:
+//!   ready, or which steps would fail and why.
 //! - [`obligation`]: ok, due, overdue, failed, waived or stale.
 //! - [`scheduler`]: the loop of `drctl serve` that looks at every schedule of the
 //!   runbooks folder and records each decision in the store, once per nominal time.
@@ -16,5 +18,6 @@ pub mod manage;
 pub mod notices;
 pub mod obligation;
 pub mod plan;
+pub mod readiness;
 pub mod scheduler;
 pub mod view;

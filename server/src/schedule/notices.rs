@@ -34,6 +34,8 @@ pub enum ServiceEvent {
     DrillOverdue,
     DrillFailed,
     ScheduleMissed,
+    ReadinessLost,
+    ReadinessRestored,
 }
 
 impl ServiceEvent {
@@ -42,6 +44,8 @@ impl ServiceEvent {
             ServiceEvent::DrillOverdue => "drill_overdue",
             ServiceEvent::DrillFailed => "drill_failed",
             ServiceEvent::ScheduleMissed => "schedule_missed",
+            ServiceEvent::ReadinessLost => "readiness_lost",
+            ServiceEvent::ReadinessRestored => "readiness_restored",
         }
     }
 }
@@ -80,6 +84,9 @@ pub struct Notice {
     pub message: String,
     /// The run it is about, if any.
     pub run: Option<RunId>,
+    /// The incident key a pager groups it under, when not `key` (a readiness loss and
+    /// its restoration share one).
+    pub dedup: Option<String>,
 }
 
 /// Where notices go, with their credentials read once at start.
@@ -206,11 +213,15 @@ async fn deliver(t: &Target, n: &Notice, now: Timestamp) -> Result<(), String> {
         Via::Slack => json!({ "webhook": t.secret, "text": text }),
         Via::Pagerduty => json!({
             "routing_key": t.secret,
-            "event_action": "trigger",
-            "dedup_key": n.key,
+            // A readiness restored resolves the incident its loss opened.
+            "event_action": if n.event == ServiceEvent::ReadinessRestored { "resolve" } else { "trigger" },
+            "dedup_key": n.dedup.as_deref().unwrap_or(&n.key),
             "summary": text,
             "source": "drctl",
-            "severity": if n.event == ServiceEvent::ScheduleMissed { "warning" } else { "error" },
+            "severity": match n.event {
+                ServiceEvent::ScheduleMissed | ServiceEvent::ReadinessRestored => "warning",
+                _ => "error",
+            },
             "custom_details": { "runbook": n.runbook, "schedule": n.schedule },
         }),
         Via::Webhook => {
@@ -246,6 +257,43 @@ async fn deliver(t: &Target, n: &Notice, now: Timestamp) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// The notice a readiness check owes: a change from the check before it.
+pub fn readiness_change(
+    before: Option<&drctl_store::ReadinessRow>,
+    now: &drctl_store::ReadinessRow,
+) -> Option<Notice> {
+    let was_ready = before.is_none_or(|b| b.ready);
+    let (event, message) = match (was_ready, now.ready) {
+        (true, false) => (
+            ServiceEvent::ReadinessLost,
+            format!(
+                "{} could not fail over now: {}",
+                now.runbook,
+                now.findings
+                    .iter()
+                    .map(|f| format!("{}: {}", f.step, f.why))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ),
+        (false, true) => (
+            ServiceEvent::ReadinessRestored,
+            format!("{} is ready again", now.runbook),
+        ),
+        _ => return None,
+    };
+    Some(Notice {
+        event,
+        key: format!("{}:{}:{}", event.as_str(), now.runbook, now.at.as_millis()),
+        runbook: now.runbook.clone(),
+        schedule: now.runbook.clone(),
+        message,
+        run: None,
+        // One incident per runbook: the loss opens it, the restoration resolves it.
+        dedup: Some(format!("drctl-readiness:{}", now.runbook)),
+    })
+}
+
 /// The notices a tick owes: each missed firing it recorded, and each drill that is
 /// overdue or whose last drill failed.
 pub fn owed(fired: &[Fired], schedules: &[ScheduleView]) -> Vec<Notice> {
@@ -267,6 +315,7 @@ pub fn owed(fired: &[Fired], schedules: &[ScheduleView]) -> Vec<Notice> {
             ),
             schedule,
             run: None,
+            dedup: None,
         });
     }
     for s in schedules {
@@ -294,6 +343,7 @@ pub fn owed(fired: &[Fired], schedules: &[ScheduleView]) -> Vec<Notice> {
             message: format!("{schedule}: {}", o.why),
             schedule,
             run,
+            dedup: None,
         });
     }
     out

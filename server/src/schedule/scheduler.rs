@@ -46,6 +46,8 @@ pub enum TickError {
     Engine(#[from] EngineError),
     #[error("a service notice was not sent: {0}")]
     Notice(String),
+    #[error("{0}")]
+    Readiness(String),
 }
 
 /// See the module doc.
@@ -108,6 +110,9 @@ impl Scheduler {
                     if let Err(e) = self.notify(&all).await {
                         failed(&e);
                     }
+                    if let Err(e) = self.readiness().await {
+                        failed(&e);
+                    }
                 }
                 Err(e) => failed(&e),
             }
@@ -134,6 +139,59 @@ impl Scheduler {
         } else {
             Err(TickError::Notice(errors.join("; ")))
         }
+    }
+
+    /// Checks each runbook whose readiness check is due, records the result, and sends
+    /// a notice when it changed. What was checked: (runbook, ready).
+    pub async fn readiness(&self) -> Result<Vec<(String, bool)>, TickError> {
+        let (dir, registry) = (self.dir.clone(), self.registry.clone());
+        let entries = tokio::task::spawn_blocking(move || scan(&dir, &registry))
+            .await
+            .map_err(|e| FolderError::Unreadable(e.to_string()))??;
+        let mut out = Vec::new();
+        for rb in entries.iter().filter_map(|e| e.runbook.as_ref()) {
+            let Some(r) = &rb.readiness else { continue };
+            let name = rb.name.as_str();
+            let last = self.store.last_readiness(name).await?;
+            let now = self.clock.now();
+            if !super::readiness::due(r, last.as_ref(), now) {
+                continue;
+            }
+            // On a thread of its own: the live plan's calls hold the action catalog, which
+            // is not shared across the server's threads.
+            let (rb2, r2, registry) = (rb.clone(), r.clone(), self.registry.clone());
+            let findings = tokio::task::spawn_blocking(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|rt| rt.block_on(super::readiness::check(&rb2, &r2, &registry)))
+            })
+            .await
+            .map_err(|e| {
+                TickError::Readiness(format!("the readiness check of {name} failed: {e}"))
+            })?
+            .map_err(|e| {
+                TickError::Readiness(format!("the readiness check of {name} failed: {e}"))
+            })?;
+            let row = drctl_store::ReadinessRow {
+                runbook: name.to_owned(),
+                at: self.clock.now(),
+                ready: findings.is_empty(),
+                findings,
+            };
+            self.store.record_readiness(&row).await?;
+            out.push((name.to_owned(), row.ready));
+            if let (Some(notifier), Some(notice)) = (
+                &self.notifier,
+                super::notices::readiness_change(last.as_ref(), &row),
+            ) {
+                let errors = notifier.send(&[notice], row.at).await?;
+                if !errors.is_empty() {
+                    return Err(TickError::Notice(errors.join("; ")));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// One look at every schedule of the folder.

@@ -98,6 +98,64 @@ pub struct WaiverView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ScheduleList {
     pub schedules: Vec<ScheduleView>,
+    /// The runbooks with a `readiness:` check, and its last result.
+    #[serde(default)]
+    pub readiness: Vec<ReadinessView>,
+}
+
+/// A runbook's readiness: would it work now? Times are milliseconds since the epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReadinessView {
+    pub runbook: String,
+    /// How often it is checked, e.g. `30m`.
+    pub every: String,
+    /// When it was last checked (`None`: not yet).
+    #[schema(value_type = Option<i64>)]
+    pub checked_at: Option<Timestamp>,
+    pub ready: Option<bool>,
+    /// Why not, step by step.
+    pub findings: Vec<FindingView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FindingView {
+    pub step: String,
+    pub why: String,
+}
+
+/// The readiness of every runbook of `dir` that has a check.
+pub async fn readiness(
+    dir: &Path,
+    registry: &Registry,
+    store: &dyn Store,
+) -> Result<Vec<ReadinessView>, ViewError> {
+    let (folder, reg) = (dir.to_owned(), registry.clone());
+    let entries = tokio::task::spawn_blocking(move || scan(&folder, &reg))
+        .await
+        .map_err(|e| FolderError::Unreadable(e.to_string()))??;
+    let mut out = Vec::new();
+    for rb in entries.iter().filter_map(|e| e.runbook.as_ref()) {
+        let Some(r) = &rb.readiness else { continue };
+        let last = store.last_readiness(rb.name.as_str()).await?;
+        out.push(ReadinessView {
+            runbook: rb.name.to_string(),
+            every: drctl_core::format_duration(r.every),
+            checked_at: last.as_ref().map(|l| l.at),
+            ready: last.as_ref().map(|l| l.ready),
+            findings: last
+                .map(|l| {
+                    l.findings
+                        .into_iter()
+                        .map(|f| FindingView {
+                            step: f.step,
+                            why: f.why,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+    }
+    Ok(out)
 }
 
 /// Why the schedules cannot be shown.

@@ -111,7 +111,7 @@ async fn dispatch(
             None => {
                 let list = client.schedules().await?;
                 print(&crate::commands::schedules::render(
-                    &list.schedules,
+                    &list,
                     SystemClock::new().now(),
                     *json,
                 )?);

@@ -158,6 +158,7 @@ impl Cx<'_> {
         let on_failure = self.block(BlockKind::OnFailure, raw.on_failure);
         let finally = self.block(BlockKind::Finally, raw.finally);
         let triggers = triggers::compile(self, raw.triggers);
+        let readiness = raw.readiness.and_then(|r| triggers::readiness(self, &r));
         let objectives = header.as_ref().map(|h| h.objectives).unwrap_or_default();
         let notify = notify::compile(self, raw.notify, &objectives);
         let header = header?;
@@ -170,6 +171,7 @@ impl Cx<'_> {
             lock: header.lock,
             timeout: header.timeout,
             triggers,
+            readiness,
             notify,
             steps: main,
             on_failure,

@@ -15,9 +15,9 @@ use super::templates::Scope;
 use crate::diagnostic::Code;
 use crate::model::{
     DEFAULT_CATCHUP, DEFAULT_DEDUP_WINDOW, DEFAULT_GRACE, DEFAULT_HOOK_RATE, HookAuth, HookFormat,
-    HookScheme, Overlap, Schedule, SecretSource, Trigger, Webhook,
+    HookScheme, Overlap, Readiness, Schedule, SecretSource, Trigger, Webhook,
 };
-use crate::raw::{RawSchedule, RawTrigger, RawWebhook, Spanned};
+use crate::raw::{RawReadiness, RawSchedule, RawTrigger, RawWebhook, Spanned};
 use crate::source::Span;
 use crate::yaml::Node;
 
@@ -278,6 +278,36 @@ fn hook_auth(cx: &mut Cx<'_>, w: &RawWebhook) -> Option<HookAuth> {
             })
         }
     }
+}
+
+/// `readiness: { every, params }`: at least 10 s apart (each check calls every
+/// action's live plan), with literal params checked like a schedule's.
+pub(crate) fn readiness(cx: &mut Cx<'_>, r: &RawReadiness) -> Option<Readiness> {
+    let every = r.every.as_ref().and_then(|e| {
+        let d = duration(cx, e, "every")?;
+        if d < std::time::Duration::from_secs(10) {
+            cx.d.error(
+                Code::InvalidValue,
+                e.span,
+                "`every` is at least 10s: each check asks every action of the runbook",
+            );
+            return None;
+        }
+        Some(d)
+    });
+    let mut params = IndexMap::new();
+    for (name, node) in &r.params {
+        if let Some((param, value)) = literal_param(cx, name, node) {
+            params.insert(param, value);
+        }
+    }
+    let given: Vec<&str> = r.params.iter().map(|(n, _)| n.value.as_str()).collect();
+    require_params(cx, &given, r.span, "the readiness check");
+    Some(Readiness {
+        every: every?,
+        params,
+        span: r.span,
+    })
 }
 
 fn declared_param(cx: &mut Cx<'_>, name: &Spanned<String>) -> Option<ParamName> {

@@ -31,6 +31,9 @@ pub struct Runbook {
     pub lock: Option<Template>,
     pub timeout: Option<Duration>,
     pub triggers: Vec<Trigger>,
+    /// `readiness:`: how often a server checks that a run could start and its actions
+    /// would work now (`plan --live`), with which params.
+    pub readiness: Option<Readiness>,
     /// `notify:` subscriptions, in file order (their index is their id in events).
     pub notify: Vec<Subscription>,
     pub steps: Block,
@@ -269,6 +272,14 @@ impl NoticeOn {
 pub enum Trigger {
     Schedule(Schedule),
     Webhook(Webhook),
+}
+
+/// A readiness check: the live plan, every `every`, with literal `params`.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    pub every: Duration,
+    pub params: IndexMap<ParamName, serde_json::Value>,
+    pub span: Span,
 }
 
 /// A cron schedule in a time zone.

@@ -5,8 +5,8 @@ use super::reader::{
 };
 use super::step::{retry, steps};
 use super::{
-    RawHookAuth, RawNotify, RawObjectives, RawParam, RawRunbook, RawSchedule, RawSecret,
-    RawSecretSource, RawTrigger, RawWebhook,
+    RawHookAuth, RawNotify, RawObjectives, RawParam, RawReadiness, RawRunbook, RawSchedule,
+    RawSecret, RawSecretSource, RawTrigger, RawWebhook,
 };
 use crate::diagnostic::{Code, Diagnostics};
 use crate::yaml::{Node, Value};
@@ -51,6 +51,7 @@ pub fn decode(root: Node, d: &mut Diagnostics) -> RawRunbook {
         .take("triggers")
         .map(|(_, n)| list_of(n, "triggers", d, trigger))
         .unwrap_or_default();
+    raw.readiness = m.take("readiness").and_then(|(_, n)| readiness(n, d));
     raw.notify = m
         .take("notify")
         .map(|(_, n)| list_of(n, "notify", d, notify))
@@ -246,6 +247,22 @@ fn webhook_trigger(node: Node, d: &mut Diagnostics) -> Option<RawWebhook> {
     };
     m.finish(d);
     Some(w)
+}
+
+fn readiness(node: Node, d: &mut Diagnostics) -> Option<RawReadiness> {
+    let mut m = MapReader::open(node, "readiness", d)?;
+    let r = RawReadiness {
+        span: m.span(),
+        every: m
+            .required("every", d)
+            .and_then(|(_, n)| duration_text(n, "every", d)),
+        params: m
+            .take("params")
+            .map(|(_, n)| entries(n, "params", d))
+            .unwrap_or_default(),
+    };
+    m.finish(d);
+    Some(r)
 }
 
 fn hook_auth(node: Node, d: &mut Diagnostics) -> Option<RawHookAuth> {

@@ -27,6 +27,7 @@ pub struct RawRunbook {
     pub lock: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub triggers: Vec<RawTrigger>,
+    pub readiness: Option<RawReadiness>,
     pub notify: Vec<RawNotify>,
     pub steps: Vec<RawStep>,
     pub on_failure: Vec<RawStep>,
@@ -67,6 +68,14 @@ pub struct RawObjectives {
     pub span: Span,
     pub rto: Option<Spanned<String>>,
     pub rpo: Option<Spanned<String>>,
+}
+
+/// `readiness: { every, params }`.
+#[derive(Debug, Clone)]
+pub struct RawReadiness {
+    pub span: Span,
+    pub every: Option<Spanned<String>>,
+    pub params: Vec<(Spanned<String>, Node)>,
 }
 
 /// One entry of `triggers`.
