@@ -231,15 +231,18 @@ impl Metrics {
         self.drill_obligation.clear();
         for s in schedules {
             let Some(o) = &s.obligation else { continue };
-            let runbook = s.runbook.as_str();
+            // Labelled by schedule too: a runbook's weekly and yearly drills are two
+            // obligations, and a waiver of one must not hide the other.
+            let (runbook, schedule) = (s.runbook.as_str(), s.name.as_str());
             let at = o.last_success.map_or(0, |t| t.as_millis() / 1000);
             self.drill_last_success
-                .get_or_create(&labels(&[("runbook", runbook)]))
+                .get_or_create(&labels(&[("runbook", runbook), ("schedule", schedule)]))
                 .set(at);
             for status in crate::schedule::obligation::Obligation::ALL {
                 self.drill_obligation
                     .get_or_create(&labels(&[
                         ("runbook", runbook),
+                        ("schedule", schedule),
                         ("status", status.as_str()),
                     ]))
                     .set(i64::from(status == o.status));

@@ -318,13 +318,16 @@ async fn alertmanager_filter_dedup_cooldown_size_and_rate() {
             "{ scheme: bearer, secrets: [ { file: @DIR@/secrets/am } ] }",
             "      format: alertmanager\n      filter: \"{{ payload.commonLabels.severity == 'critical' }}\"\n      cooldown: 15m\n      rate: 20\n",
         ),
-        &[("am", "am-token")],
+        &[("am", "am-token-0123456789")],
     )
     .await;
     // The params template reads payload.region: Alertmanager's payload has it at top
     // level in this test's groups.
     let url = format!("{}/hooks/am", h.url);
-    let auth = vec![json_type(), ("authorization", "Bearer am-token".to_owned())];
+    let auth = vec![
+        json_type(),
+        ("authorization", "Bearer am-token-0123456789".to_owned()),
+    ];
     let group = |key: &str, status: &str, severity: &str| {
         json!({
             "version": "4", "groupKey": key, "status": status, "receiver": "drctl",
@@ -401,4 +404,61 @@ async fn alertmanager_filter_dedup_cooldown_size_and_rate() {
     let (code, _) = post(&format!("{}/hooks/nope", h.url), &auth, b"{}").await;
     assert_eq!(code, 404);
     assert!(h.store.deliveries("nope", 5).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_hook_without_a_usable_secret_is_not_ready_and_a_failed_start_can_be_retried() {
+    // The only secret is too short: the server cannot verify anything (503, recorded).
+    let h = host(
+        &hook(
+            "weak",
+            "{ scheme: bearer, secrets: [ { file: @DIR@/secrets/t } ] }",
+            "",
+        ),
+        &[("t", "short")],
+    )
+    .await;
+    let url = format!("{}/hooks/weak", h.url);
+    let (code, p) = post(
+        &url,
+        &[json_type(), ("authorization", "Bearer short".into())],
+        b"{}",
+    )
+    .await;
+    assert_eq!(code, 503, "{p}");
+    let records = h.store.deliveries("weak", 5).await.unwrap();
+    assert!(
+        records[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("shorter than 16"),
+        "{records:?}"
+    );
+    // A run that cannot start (its step secret is missing) is 503 with nothing of the
+    // server's files in the answer; the sender's retry of that delivery is taken again.
+    let yaml = "runbook: hooked\nsecrets:\n  db: { file: @DIR@/secrets/db }\ntriggers:\n  - webhook:\n      name: gh\n      auth: { scheme: github, secrets: [ { file: @DIR@/secrets/h } ] }\nsteps:\n  - { id: a, action: postgres.replication_status, with: { dsn: \"{{ secrets.db }}\" } }\n";
+    let secret = "a github secret for the test";
+    let h = host(yaml, &[("h", secret)]).await;
+    let url = format!("{}/hooks/gh", h.url);
+    let body = br#"{"x":1}"#;
+    let sig = hex::encode(hmac(secret.as_bytes(), &[body]));
+    let headers = vec![
+        json_type(),
+        ("x-hub-signature-256", format!("sha256={sig}")),
+        ("x-github-delivery", "gh-77".into()),
+    ];
+    let (code, p) = post(&url, &headers, body).await;
+    assert_eq!(code, 503, "{p}");
+    assert!(
+        !p.to_string().contains(&h._dir.0.display().to_string()),
+        "a server path in the answer: {p}"
+    );
+    let dir = h._dir.0.clone();
+    std::fs::write(dir.join("secrets/db"), "postgres://db.example/app").unwrap();
+    let (code, a) = post(&url, &headers, body).await;
+    assert_eq!((code, a["status"].as_str()), (202, Some("started")), "{a}");
+    // And now it is a replay.
+    let (code, _) = post(&url, &headers, body).await;
+    assert_eq!(code, 409);
 }

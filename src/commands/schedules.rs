@@ -11,7 +11,7 @@ use drctl_connectors::Registry;
 use drctl_core::{Clock as _, Timestamp};
 use drctl_engine::clock::SystemClock;
 use drctl_server::schedule::manage;
-use drctl_server::schedule::view::{ScheduleList, readiness, schedules};
+use drctl_server::schedule::view::{ScheduleList, problems, readiness, schedules};
 use drctl_store::Change;
 
 use super::print;
@@ -73,6 +73,7 @@ pub(crate) fn run(
                 let list = ScheduleList {
                     schedules: schedules(&dir, registry, store.as_ref(), now).await?,
                     readiness: readiness(&dir, registry, store.as_ref()).await?,
+                    problems: problems(&dir, registry).await?,
                 };
                 print(&render(&list, now, json)?);
             }
@@ -189,6 +190,9 @@ pub(crate) fn render(list: &ScheduleList, now: Timestamp, json: bool) -> anyhow:
         if let Some(o) = &s.obligation {
             let _ = writeln!(out, "  obligation: {} ({})", o.status.as_str(), o.why);
         }
+    }
+    for p in &list.problems {
+        let _ = writeln!(out, "NOT LOADED (its schedules do not fire): {p}");
     }
     for r in &list.readiness {
         let state = match (r.ready, r.checked_at) {

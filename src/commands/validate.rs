@@ -43,6 +43,7 @@ pub(crate) fn run(
             Err(e) => unreadable.push(format!("{e:#}")),
         }
     }
+    same_hooks(&mut results);
     let count = |severity| {
         results
             .iter()
@@ -99,4 +100,34 @@ pub(crate) fn run(
     } else {
         0
     }))
+}
+
+/// A webhook name is one URL (`/hooks/NAME`): two runbooks declaring it would both claim
+/// it, and the server would refuse its deliveries. The second declaration is an error.
+fn same_hooks(results: &mut [(drctl_runbook::Source, drctl_runbook::Compiled)]) {
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for (source, compiled) in results.iter_mut() {
+        let Some(rb) = &compiled.runbook else { continue };
+        let mut found = Vec::new();
+        for t in &rb.triggers {
+            if let drctl_runbook::model::Trigger::Webhook(w) = t {
+                match seen.get(&w.name) {
+                    Some(first) => found.push(Diagnostic {
+                        severity: Severity::Error,
+                        code: drctl_runbook::Code::InvalidValue,
+                        message: format!(
+                            "webhook `{}` is also declared by {first}: /hooks/{} can start one runbook",
+                            w.name, w.name
+                        ),
+                        span: w.span,
+                        hint: Some("give each runbook's webhook its own name".into()),
+                    }),
+                    None => {
+                        seen.insert(w.name.clone(), source.name.clone());
+                    }
+                }
+            }
+        }
+        compiled.diagnostics.extend(found);
+    }
 }

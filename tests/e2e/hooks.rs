@@ -262,6 +262,15 @@ fn an_alertmanager_alert_fails_the_lab_over_once_through_a_policy_for_its_hook()
     });
     assert_eq!(report["status"], "succeeded", "{report}");
     assert_eq!(report["trigger"], "webhook:lab-region-down", "{report}");
+    // The chain alert -> run -> decision: the delivery that started it, then the policy.
+    assert_eq!(report["delivery"]["hook"], "lab-region-down", "{report}");
+    assert!(
+        report["delivery"]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{report}"
+    );
     let approvals = report["approvals"].as_array().unwrap();
     assert_eq!(approvals.len(), 1, "{approvals:?}");
     assert_eq!(approvals[0]["by"], "policy:lab-auto-failover");

@@ -55,6 +55,7 @@ pub enum Code {
     UnknownGroup,
     UnquotedShell,
     Deprecated,
+    UngatedWebhook,
 }
 
 impl Code {
@@ -93,6 +94,7 @@ impl Code {
             Code::UnknownGroup => "unknown-group",
             Code::UnquotedShell => "unquoted-shell",
             Code::Deprecated => "deprecated",
+            Code::UngatedWebhook => "ungated-webhook",
         }
     }
 }

@@ -117,6 +117,19 @@ steps:
 }
 
 #[test]
+fn a_webhook_without_a_gate_is_a_warning() {
+    let hooked = |steps: &str| {
+        format!(
+            "runbook: w\ntriggers:\n  - webhook: {{ name: down, auth: {{ scheme: bearer, secrets: [ {{ env: T }} ] }} }}\nsteps:\n{steps}"
+        )
+    };
+    let act = "  - { id: a, action: log, with: { message: hi } }\n";
+    assert_eq!(warnings(&hooked(act)), vec![(3, 14, Code::UngatedWebhook)]);
+    let gated = format!("  - id: gate\n    approval: {{ approvers: [alice] }}\n{act}");
+    assert_eq!(warnings(&hooked(&gated)), vec![]);
+}
+
+#[test]
 fn a_transformed_secret_is_a_warning_a_chosen_one_is_not() {
     let yaml = r#"runbook: w
 params:

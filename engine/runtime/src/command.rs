@@ -34,6 +34,25 @@ pub enum OperatorCommand {
 /// The longest comment or reason an operator may give.
 pub const MAX_TEXT: usize = 4096;
 
+/// Whether a person's text (a reason, a comment) may be recorded: at most [`MAX_TEXT`]
+/// bytes, one line of plain text (a control character could forge lines or colours in a
+/// terminal that shows it).
+pub fn check_text(what: &str, text: &str) -> Result<(), String> {
+    if text.len() > MAX_TEXT {
+        return Err(format!(
+            "{what} is {} bytes long; at most {MAX_TEXT} are accepted",
+            text.len()
+        ));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{what} holds a control character ({}); write it on one line of plain text",
+            c.escape_default()
+        ));
+    }
+    Ok(())
+}
+
 impl OperatorCommand {
     /// Refuses what an operator typed that a log could not show faithfully: control
     /// characters (a `\r` or an escape sequence can forge or hide a line on a terminal),
@@ -44,19 +63,7 @@ impl OperatorCommand {
             OperatorCommand::Approval { comment, .. } => ("the comment", comment),
             OperatorCommand::Step { .. } => return Ok(()),
         };
-        if text.len() > MAX_TEXT {
-            return Err(format!(
-                "{what} is {} bytes long; at most {MAX_TEXT} are accepted",
-                text.len()
-            ));
-        }
-        if let Some(c) = text.chars().find(|c| c.is_control()) {
-            return Err(format!(
-                "{what} holds a control character ({}); write it on one line of plain text",
-                c.escape_default()
-            ));
-        }
-        Ok(())
+        check_text(what, text)
     }
 
     /// The command with the secret values in what the operator wrote masked.

@@ -59,6 +59,16 @@ impl Engine {
         Ok(id)
     }
 
+    /// A new run's row and first event, checked (it compiles, its params fit), for a
+    /// caller that stores it in a transaction of its own (a webhook's delivery).
+    pub fn prepare_request(
+        &self,
+        req: NewRunRequest,
+    ) -> Result<(RunId, NewRun, NewEvent), EngineError> {
+        let callees = pin_callees(&req);
+        self.prepare(pin(&req.source), callees, req)
+    }
+
     /// Creates the run a schedule's firing starts, in the transaction that records the
     /// firing: `None` when that nominal time was recorded already (by another node, or
     /// before a restart), and then no run exists.
@@ -67,8 +77,7 @@ impl Engine {
         req: NewRunRequest,
         firing: &NewFiring,
     ) -> Result<Option<RunId>, EngineError> {
-        let callees = pin_callees(&req);
-        let (id, run, first) = self.prepare(pin(&req.source), callees, req)?;
+        let (id, run, first) = self.prepare_request(req)?;
         let fired = self
             .store
             .record_firing(firing, Some((&run, &first)))
@@ -82,8 +91,7 @@ impl Engine {
         req: NewRunRequest,
         firing: &FiringRow,
     ) -> Result<Option<RunId>, EngineError> {
-        let callees = pin_callees(&req);
-        let (id, run, first) = self.prepare(pin(&req.source), callees, req)?;
+        let (id, run, first) = self.prepare_request(req)?;
         let started = self.store.start_buffered(firing, (&run, &first)).await?;
         Ok(started.then_some(id))
     }

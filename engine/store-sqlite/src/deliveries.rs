@@ -3,11 +3,14 @@
 
 use async_trait::async_trait;
 use drctl_core::{RunId, Timestamp};
-use drctl_store::{Deliveries, DeliveryRow, DeliveryVerdict, Settled, StoreError};
+use drctl_store::{
+    Deliveries, DeliveryRow, DeliveryVerdict, NewEvent, NewRun, Settled, StoreError,
+};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::codec::i64_of;
+use crate::writer::insert_run;
 use crate::{SqliteStore, db};
 
 #[async_trait]
@@ -61,6 +64,48 @@ impl Deliveries for SqliteStore {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    async fn start_delivery(
+        &self,
+        seq: u64,
+        key: Option<&str>,
+        (run, first): (&NewRun, &NewEvent),
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let marked = sqlx::query(
+            "UPDATE deliveries SET verdict = 'started', run_id = ?, dedup_key = ? WHERE seq = ?",
+        )
+        .bind(run.id.as_str())
+        .bind(key)
+        .bind(i64_of(seq))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if marked.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("delivery {seq}")));
+        }
+        insert_run(&mut tx, run, first).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn retake_delivery(
+        &self,
+        seq: u64,
+        (verdict, at): (DeliveryVerdict, Timestamp),
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let taken = sqlx::query(
+            "UPDATE deliveries SET verdict = 'pending', at = ? WHERE seq = ? AND verdict = ? AND at = ?",
+        )
+        .bind(now.as_millis())
+        .bind(i64_of(seq))
+        .bind(verdict.as_str())
+        .bind(at.as_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(taken.rows_affected() == 1)
     }
 
     async fn keyed_run(&self, hook: &str, key: &str) -> Result<Option<RunId>, StoreError> {

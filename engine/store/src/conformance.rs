@@ -1138,4 +1138,44 @@ async fn a_delivery_id_is_taken_once(s: &dyn Store) {
     assert_eq!(listed.len(), 3);
     assert_eq!(listed[0].seq, b, "newest first");
     assert_eq!(listed[2].peer, "127.0.0.1:5000");
+    // A delivery's run and its `started` are written together.
+    let c = s
+        .claim_delivery("region-down", Some("d-2"), (at(9), "p"))
+        .await
+        .unwrap()
+        .unwrap();
+    let id2 = run_id(2);
+    s.start_delivery(
+        c,
+        Some("group-b"),
+        (&new_run(&id2, None), &event(0, "run_created")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.keyed_run("region-down", "group-b").await.unwrap(),
+        Some(id2.clone())
+    );
+    assert!(s.run(&id2).await.unwrap().is_some());
+    // A retry takes over a delivery left pending (its handler died), once.
+    let p = s
+        .claim_delivery("region-down", Some("d-3"), (at(10), "p"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.retake_delivery(p, (DeliveryVerdict::Pending, at(10)), at(70_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.retake_delivery(p, (DeliveryVerdict::Pending, at(10)), at(70_001))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.retake_delivery(c, (DeliveryVerdict::Pending, at(9)), at(70_002))
+            .await
+            .unwrap()
+    );
 }

@@ -102,6 +102,23 @@ pub trait Deliveries: Send + Sync {
     ) -> Result<Result<u64, DeliveryRow>, StoreError>;
     /// Records what became of a claimed delivery.
     async fn settle_delivery(&self, seq: u64, settled: &Settled) -> Result<(), StoreError>;
+    /// Creates the run a claimed delivery starts and marks it started with its key, in one
+    /// transaction: a crash leaves either both or neither.
+    async fn start_delivery(
+        &self,
+        seq: u64,
+        key: Option<&str>,
+        run: (&crate::rows::NewRun, &crate::rows::NewEvent),
+    ) -> Result<(), StoreError>;
+    /// Takes a delivery over again for a sender's retry: only if it is still `verdict` as
+    /// recorded at `at` (pending since a crash, or failed), it becomes pending at `now`.
+    /// `false` when another retry took it, or it moved on.
+    async fn retake_delivery(
+        &self,
+        seq: u64,
+        (verdict, at): (Verdict, Timestamp),
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// The run the newest delivery with this dedup key started.
     async fn keyed_run(&self, hook: &str, key: &str) -> Result<Option<RunId>, StoreError>;
     /// A hook's deliveries, newest first.

@@ -773,6 +773,46 @@ impl Deliveries for MemoryStore {
         Ok(())
     }
 
+    async fn start_delivery(
+        &self,
+        seq: u64,
+        key: Option<&str>,
+        (row, first): (&NewRun, &NewEvent),
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if !inner.deliveries.iter().any(|d| d.seq == seq) {
+            return Err(StoreError::NotFound(format!("delivery {seq}")));
+        }
+        insert_run(&mut inner, row, first)?;
+        if let Some(d) = inner.deliveries.iter_mut().find(|d| d.seq == seq) {
+            d.verdict = DeliveryVerdict::Started;
+            d.run = Some(row.id.clone());
+            d.key = key.map(str::to_owned);
+        }
+        Ok(())
+    }
+
+    async fn retake_delivery(
+        &self,
+        seq: u64,
+        (verdict, at): (DeliveryVerdict, Timestamp),
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        match inner
+            .deliveries
+            .iter_mut()
+            .find(|d| d.seq == seq && d.verdict == verdict && d.at == at)
+        {
+            Some(d) => {
+                d.verdict = DeliveryVerdict::Pending;
+                d.at = now;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn keyed_run(&self, hook: &str, key: &str) -> Result<Option<RunId>, StoreError> {
         Ok(self
             .lock()?

@@ -61,6 +61,7 @@ pub async fn list(
         return Ok(Json(ScheduleList {
             schedules: Vec::new(),
             readiness: Vec::new(),
+            problems: Vec::new(),
         }));
     };
     let schedules = view::schedules(
@@ -71,9 +72,11 @@ pub async fn list(
     )
     .await?;
     let readiness = view::readiness(&dir, &api.0.registry, api.0.store.as_ref()).await?;
+    let problems = view::problems(&dir, &api.0.registry).await?;
     Ok(Json(ScheduleList {
         schedules,
         readiness,
+        problems,
     }))
 }
 

@@ -31,10 +31,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::verify::verify;
+use super::verify;
 use crate::api::problem::Problem;
 use crate::api::{Api, Peer, store_problem};
 use crate::ops::folder::scan;
+use crate::ops::start::StartError;
 
 /// What became of a delivery that was taken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -103,130 +104,198 @@ pub async fn receive(
     let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.0.0.clone());
     let store = api.0.store.clone();
     let now = api.0.clock.now();
-    // A refused delivery is recorded before it is answered.
-    let refuse = |verdict: DeliveryVerdict, detail: String, problem: Problem| {
-        let (store, name, peer) = (store.clone(), name.clone(), peer.clone());
+    // A refused delivery is recorded before it is answered. Refusals before the sender
+    // proved itself are recorded at the hook's rate at most (the rest only answered), so
+    // that anyone who knows the hook's name cannot fill the database.
+    let refuse = |verdict: DeliveryVerdict, detail: String, problem: Problem, proven: bool| {
+        let (store, name, peer, gate) = (store.clone(), name.clone(), peer.clone(), api.3.clone());
+        let rate = hook.rate;
         async move {
-            let seq = store
-                .claim_delivery(&name, None, (now, &peer))
-                .await
-                .map_err(store_problem)?
-                .map_err(|_| Problem::internal("a delivery without an id cannot be a replay"))?;
-            store
-                .settle_delivery(
-                    seq,
-                    &Settled {
-                        verdict,
-                        run: None,
-                        key: None,
-                        detail: Some(detail),
-                    },
-                )
-                .await
-                .map_err(store_problem)?;
+            if proven || gate.admit(&format!("{name}\n(refusals)"), rate, now) {
+                let seq = store
+                    .claim_delivery(&name, None, (now, &peer))
+                    .await
+                    .map_err(store_problem)?
+                    .map_err(|_| {
+                        Problem::internal("a delivery without an id cannot be a replay")
+                    })?;
+                let settled = Settled {
+                    verdict,
+                    run: None,
+                    key: None,
+                    detail: Some(detail),
+                };
+                store
+                    .settle_delivery(seq, &settled)
+                    .await
+                    .map_err(store_problem)?;
+            }
             Err::<(StatusCode, Json<HookAnswer>), Problem>(problem)
         }
     };
-    if !api.3.admit(&name, hook.rate, now) {
-        return refuse(
-            DeliveryVerdict::RateLimited,
-            format!("over {} deliveries a minute", hook.rate),
-            Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                format!(
-                    "webhook `{name}` takes at most {} deliveries a minute",
-                    hook.rate
-                ),
-            ),
-        )
-        .await;
-    }
     let body = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let problem = Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "a delivery's body is at most 1 MiB",
+            );
             return refuse(
                 DeliveryVerdict::Invalid,
                 "a body over 1 MiB".into(),
-                Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-large",
-                    "a delivery's body is at most 1 MiB",
-                ),
+                problem,
+                false,
             )
             .await;
         }
         Err(e) => {
-            return refuse(
-                DeliveryVerdict::Invalid,
-                e.body_text(),
-                Problem::new(StatusCode::BAD_REQUEST, "bad-request", e.body_text()),
-            )
-            .await;
+            let problem = Problem::new(StatusCode::BAD_REQUEST, "bad-request", e.body_text());
+            return refuse(DeliveryVerdict::Invalid, e.body_text(), problem, false).await;
         }
     };
     if !is_json(&headers) {
+        let problem = Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-json",
+            "a delivery is JSON: Content-Type: application/json",
+        );
+        return refuse(DeliveryVerdict::Invalid, "not JSON".into(), problem, false).await;
+    }
+    // The hook's secrets, as the server can read them now. None usable is the server's
+    // problem, not the sender's: 503, and the record says which and why.
+    let mut unusable = Vec::new();
+    let mut secrets = Vec::new();
+    for (i, source) in hook.auth.secrets.iter().enumerate() {
+        match EnvAndFiles.read(&format!("secret #{} of webhook {name}", i + 1), source) {
+            Ok(v) if verify::strong_enough(hook.auth.scheme, &v) => secrets.push(v),
+            Ok(_) => unusable.push(format!(
+                "secret #{} is shorter than {} characters",
+                i + 1,
+                verify::MIN_SECRET
+            )),
+            Err(why) => unusable.push(why),
+        }
+    }
+    if secrets.is_empty() {
+        let problem = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "the webhook cannot verify deliveries now: the server's records say why",
+        );
         return refuse(
-            DeliveryVerdict::Invalid,
-            "not JSON".into(),
-            Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "not-json",
-                "a delivery is JSON: Content-Type: application/json",
-            ),
+            DeliveryVerdict::Failed,
+            format!("no usable secret: {}", unusable.join("; ")),
+            problem,
+            false,
         )
         .await;
     }
-    let secrets: Vec<String> = hook
-        .auth
-        .secrets
-        .iter()
-        .filter_map(|s| EnvAndFiles.read(&format!("webhook {name}"), s).ok())
-        .collect();
-    let verified = match verify(hook.auth.scheme, &secrets, &headers, &body, now) {
+    let verified = match verify::verify(hook.auth.scheme, &secrets, &headers, &body, now) {
         Ok(v) => v,
         Err(why) => {
+            let problem = Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the delivery does not verify",
+            );
             return refuse(
                 DeliveryVerdict::Unauthorized,
                 why.to_string(),
-                Problem::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "the delivery does not verify",
-                ),
+                problem,
+                false,
             )
             .await;
         }
     };
-    let seq = match store
-        .claim_delivery(&name, verified.id.as_deref(), (now, &peer))
-        .await
-        .map_err(store_problem)?
-    {
+    // The rate counts deliveries that verified: nobody else can spend it.
+    if !api.3.admit(&name, hook.rate, now) {
+        let problem = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            format!(
+                "webhook `{name}` takes at most {} deliveries a minute",
+                hook.rate
+            ),
+        );
+        return refuse(
+            DeliveryVerdict::RateLimited,
+            format!("over {} deliveries a minute", hook.rate),
+            problem,
+            true,
+        )
+        .await;
+    }
+    let seq = match claim(&api, &name, verified.id.as_deref(), (now, &peer)).await? {
         Ok(seq) => seq,
         Err(earlier) => {
+            let id = earlier.id.as_deref().unwrap_or("?");
             let what = earlier.run.as_ref().map_or_else(
                 || format!("it was {}", earlier.verdict.as_str()),
                 |r| format!("it was {} with run {r}", earlier.verdict.as_str()),
             );
+            let problem = Problem::new(
+                StatusCode::CONFLICT,
+                "replay",
+                format!("delivery `{id}` was received before: {what}"),
+            );
             return refuse(
                 DeliveryVerdict::Replayed,
-                format!(
-                    "a replay of delivery {}",
-                    earlier.id.as_deref().unwrap_or("?")
-                ),
-                Problem::new(
-                    StatusCode::CONFLICT,
-                    "replay",
-                    format!(
-                        "delivery `{}` was received before: {what}",
-                        earlier.id.as_deref().unwrap_or("?")
-                    ),
-                ),
+                format!("a replay of delivery {id}"),
+                problem,
+                true,
             )
             .await;
         }
     };
+    handle(&api, (&name, &runbook, &hook), seq, &body, now).await
+}
+
+/// How long a delivery may stay pending before a retry of it is taken to mean that its
+/// handler died (a handler takes milliseconds; a run's start, a few).
+const ABANDONED: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Claims the delivery; a sender's retry of one whose handler died (still pending after
+/// [`ABANDONED`]) or whose run could not start (`failed`) is taken over, once.
+async fn claim(
+    api: &Api,
+    hook: &str,
+    id: Option<&str>,
+    (now, peer): (drctl_core::Timestamp, &str),
+) -> Result<Result<u64, drctl_store::DeliveryRow>, Problem> {
+    let store = &api.0.store;
+    let claimed = store
+        .claim_delivery(hook, id, (now, peer))
+        .await
+        .map_err(store_problem)?;
+    let Err(earlier) = claimed else {
+        return Ok(claimed);
+    };
+    let again = match earlier.verdict {
+        DeliveryVerdict::Failed => true,
+        DeliveryVerdict::Pending => now.since(earlier.at) >= ABANDONED,
+        _ => false,
+    };
+    if again
+        && store
+            .retake_delivery(earlier.seq, (earlier.verdict, earlier.at), now)
+            .await
+            .map_err(store_problem)?
+    {
+        return Ok(Ok(earlier.seq));
+    }
+    Ok(Err(earlier))
+}
+
+/// A verified, claimed delivery: its payload, and what it does.
+async fn handle(
+    api: &Api,
+    (name, runbook, hook): (&str, &str, &Webhook),
+    seq: u64,
+    body: &[u8],
+    now: drctl_core::Timestamp,
+) -> Result<(StatusCode, Json<HookAnswer>), Problem> {
+    let store = api.0.store.clone();
     let settle = |verdict: DeliveryVerdict,
                   run: Option<RunId>,
                   key: Option<String>,
@@ -247,7 +316,7 @@ pub async fn receive(
                 .map_err(store_problem)
         }
     };
-    let payload: Value = match serde_json::from_slice(&body) {
+    let payload: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
             settle(
@@ -310,7 +379,7 @@ pub async fn receive(
             }
         }
     }
-    let key = match dedup_key(&hook, &payload, &env, &ctx) {
+    let key = match dedup_key(hook, &payload, &env, &ctx) {
         Ok(k) => k,
         Err(why) => {
             settle(DeliveryVerdict::Invalid, None, None, Some(why.clone())).await?;
@@ -318,10 +387,10 @@ pub async fn receive(
         }
     };
     // One at a time per hook from here: a key's run is looked up and started once.
-    let lock = api.3.lock_of(&name);
+    let lock = api.3.lock_of(name);
     let _held = lock.lock().await;
     if let Some(key) = &key
-        && let Some(run) = store.keyed_run(&name, key).await.map_err(store_problem)?
+        && let Some(run) = store.keyed_run(name, key).await.map_err(store_problem)?
         && let Some(row) = store.run(&run).await.map_err(store_problem)?
         && row
             .finished_at
@@ -337,7 +406,7 @@ pub async fn receive(
         return answer("attached", Some(run));
     }
     if let Some(cooldown) = hook.cooldown
-        && let Some(ended) = last_end(&api, &runbook, &name).await?
+        && let Some(ended) = last_end(api, runbook, name).await?
         && now.since(ended) < cooldown
     {
         settle(
@@ -371,8 +440,7 @@ pub async fn receive(
     let Some(dir) = api.0.config.runbooks.clone() else {
         return Err(Problem::not_found(format!("no webhook `{name}`")));
     };
-    let registry = api.0.registry.clone();
-    let rb = runbook.clone();
+    let (registry, rb) = (api.0.registry.clone(), runbook.to_owned());
     let ready = tokio::task::spawn_blocking(move || {
         crate::ops::start::from_folder(&dir, &rb, &params, &registry)
     })
@@ -380,26 +448,44 @@ pub async fn receive(
     .map_err(|e| Problem::internal(e.to_string()))?;
     let ready = match ready {
         Ok(r) => r,
+        // Params the payload made that do not fit: the sender's input.
+        Err(StartError::Params(errors)) => {
+            let why = format!(
+                "the payload's params do not fit the runbook: {}",
+                errors.join("; ")
+            );
+            settle(DeliveryVerdict::Invalid, None, key, Some(why.clone())).await?;
+            return Err(Problem::invalid(why, Vec::new()));
+        }
+        // The server's own state: a retry may succeed. The sender learns nothing of
+        // the server's files; the record says why.
         Err(e) => {
             settle(DeliveryVerdict::Failed, None, key, Some(e.to_string())).await?;
-            return Err(e.into());
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-ready",
+                "the runbook cannot start now: the server's records say why",
+            ));
         }
     };
-    let run = api
+    let (run, row, first) = api
         .0
         .engine
-        .create_run(NewRunRequest {
+        .prepare_request(NewRunRequest {
             source: ready.source,
             callees: ready.callees,
             params: ready.params,
             actor: Actor::Engine,
-            trigger: Trigger::Webhook(name.clone()),
+            trigger: Trigger::Webhook(name.to_owned()),
             drill: hook.drill,
             parent: None,
         })
-        .await
         .map_err(|e| Problem::internal(e.to_string()))?;
-    settle(DeliveryVerdict::Started, Some(run.clone()), key, None).await?;
+    // The run and the delivery's `started` together: a crash leaves both or neither.
+    store
+        .start_delivery(seq, key.as_deref(), (&row, &first))
+        .await
+        .map_err(store_problem)?;
     api.0.supervisor.submitted(&run);
     answer("started", Some(run))
 }

@@ -58,11 +58,35 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Ref
 
 fn fresh(timestamp: &str, name: &'static str, now: Timestamp) -> Result<(), Refused> {
     let at: i64 = timestamp.parse().map_err(|_| Refused::Missing(name))?;
-    let off = at.saturating_sub(now.as_millis() / 1000);
-    if off.abs() > TOLERANCE_SECS {
-        return Err(Refused::Stale(off));
+    // Any i64 may arrive: the difference is taken where it cannot overflow.
+    let off = i128::from(at) - i128::from(now.as_millis() / 1000);
+    if off.abs() > i128::from(TOLERANCE_SECS) {
+        return Err(Refused::Stale(i64::try_from(off).unwrap_or(i64::MAX)));
     }
     Ok(())
+}
+
+/// The signatures a header may list: an HMAC-SHA256 is 32 bytes, and a sender rotating
+/// its secret sends a few. Anything else is refused before any hash is computed, so a
+/// header of a thousand signatures costs nothing.
+const MAX_SIGNATURES: usize = 4;
+const MAC_LEN: usize = 32;
+
+fn signatures(given: impl Iterator<Item = Option<Vec<u8>>>) -> Result<Vec<Vec<u8>>, Refused> {
+    let mut out = Vec::new();
+    for g in given {
+        let Some(bytes) = g.filter(|b| b.len() == MAC_LEN) else {
+            continue;
+        };
+        if out.len() == MAX_SIGNATURES {
+            return Err(Refused::Signature);
+        }
+        out.push(bytes);
+    }
+    if out.is_empty() {
+        return Err(Refused::Signature);
+    }
+    Ok(out)
 }
 
 /// Whether `given` is the HMAC-SHA256 of `parts` (concatenated) under `key`: compared in
@@ -88,7 +112,21 @@ fn standard_key(secret: &str) -> Vec<u8> {
     }
 }
 
-/// Checks a delivery; `secrets` are the values the hook accepts.
+/// The shortest secret a hook accepts: a shorter one (an empty variable, a stray file)
+/// would let anyone who guesses it start the runbook.
+pub const MIN_SECRET: usize = 16;
+
+/// Whether `secret` is long enough for `scheme` (a Standard Webhooks secret counts by
+/// its decoded key).
+pub fn strong_enough(scheme: HookScheme, secret: &str) -> bool {
+    match scheme {
+        HookScheme::Standard => standard_key(secret).len() >= MIN_SECRET,
+        _ => secret.chars().count() >= MIN_SECRET,
+    }
+}
+
+/// Checks a delivery; `secrets` are the values the hook accepts (a secret shorter than
+/// [`MIN_SECRET`] verifies nothing).
 pub fn verify(
     scheme: HookScheme,
     secrets: &[String],
@@ -96,18 +134,26 @@ pub fn verify(
     body: &[u8],
     now: Timestamp,
 ) -> Result<Verified, Refused> {
-    let any = |check: &dyn Fn(&str) -> bool| secrets.iter().any(|s| check(s));
+    let any = |check: &dyn Fn(&str) -> bool| {
+        secrets
+            .iter()
+            .filter(|s| strong_enough(scheme, s))
+            .any(|s| check(s))
+    };
     match scheme {
         HookScheme::Standard => {
             let id = header(headers, "webhook-id")?;
             let ts = header(headers, "webhook-timestamp")?;
             let sigs = header(headers, "webhook-signature")?;
             fresh(ts, "webhook-timestamp", now)?;
-            let given: Vec<Vec<u8>> = sigs
-                .split(' ')
-                .filter_map(|s| s.strip_prefix("v1,"))
-                .filter_map(|b| B64.decode(b).ok())
-                .collect();
+            if sigs.split(' ').count() > MAX_SIGNATURES * 2 {
+                return Err(Refused::Signature);
+            }
+            let given = signatures(
+                sigs.split(' ')
+                    .filter_map(|s| s.strip_prefix("v1,"))
+                    .map(|b| B64.decode(b).ok()),
+            )?;
             let ok = any(&|secret| {
                 let key = standard_key(secret);
                 given
@@ -126,6 +172,7 @@ pub fn verify(
             let given = sig
                 .strip_prefix("sha256=")
                 .and_then(|h| hex::decode(h).ok())
+                .filter(|b| b.len() == MAC_LEN)
                 .ok_or(Refused::Signature)?;
             if !any(&|secret| matches(secret.as_bytes(), &[body], &given)) {
                 return Err(Refused::Signature);
@@ -136,11 +183,14 @@ pub fn verify(
         }
         HookScheme::Pagerduty => {
             let sigs = header(headers, "x-pagerduty-signature")?;
-            let given: Vec<Vec<u8>> = sigs
-                .split(',')
-                .filter_map(|s| s.trim().strip_prefix("v1="))
-                .filter_map(|h| hex::decode(h).ok())
-                .collect();
+            if sigs.split(',').count() > MAX_SIGNATURES * 2 {
+                return Err(Refused::Signature);
+            }
+            let given = signatures(
+                sigs.split(',')
+                    .filter_map(|s| s.trim().strip_prefix("v1="))
+                    .map(|h| hex::decode(h).ok()),
+            )?;
             let ok = any(&|secret| given.iter().any(|g| matches(secret.as_bytes(), &[body], g)));
             if !ok {
                 return Err(Refused::Signature);
@@ -156,6 +206,7 @@ pub fn verify(
             let given = sig
                 .strip_prefix("v0=")
                 .and_then(|h| hex::decode(h).ok())
+                .filter(|b| b.len() == MAC_LEN)
                 .ok_or(Refused::Signature)?;
             let ok = any(&|secret| {
                 matches(
@@ -171,7 +222,10 @@ pub fn verify(
         }
         HookScheme::Grafana => {
             let sig = header(headers, "x-grafana-alerting-signature")?;
-            let given = hex::decode(sig).map_err(|_| Refused::Signature)?;
+            let given = hex::decode(sig)
+                .ok()
+                .filter(|b| b.len() == MAC_LEN)
+                .ok_or(Refused::Signature)?;
             let ts = header(headers, "x-grafana-alerting-signature-timestamp").ok();
             if let Some(ts) = ts {
                 fresh(ts, "x-grafana-alerting-signature-timestamp", now)?;
@@ -345,7 +399,13 @@ mod tests {
             Some("d-1")
         );
         assert_eq!(
-            verify(HookScheme::Github, &secrets(&["wrong"]), &gh, BODY, now()),
+            verify(
+                HookScheme::Github,
+                &secrets(&["a wrong secret entirely"]),
+                &gh,
+                BODY,
+                now()
+            ),
             Err(Refused::Signature)
         );
 
@@ -407,13 +467,86 @@ mod tests {
     }
 
     #[test]
-    fn bearer_tokens() {
-        let s = secrets(&["old-token", "new-token"]);
-        let h = |v: &str| headers(&[("authorization", v.into())]);
-        assert!(verify(HookScheme::Bearer, &s, &h("Bearer new-token"), BODY, now()).is_ok());
-        assert!(verify(HookScheme::Bearer, &s, &h("bearer old-token"), BODY, now()).is_ok());
+    fn hostile_headers_are_refused_cheaply() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let secret = format!("whsec_{}", B64.encode(key));
+        // The most negative timestamp: refused as stale, no overflow.
+        let h = headers(&[
+            ("webhook-id", "z".into()),
+            ("webhook-timestamp", i64::MIN.to_string()),
+            ("webhook-signature", "v1,AA==".into()),
+        ]);
+        assert!(matches!(
+            verify(HookScheme::Standard, &secrets(&[&secret]), &h, BODY, now()),
+            Err(Refused::Stale(_))
+        ));
+        let sl = headers(&[
+            ("x-slack-request-timestamp", i64::MIN.to_string()),
+            ("x-slack-signature", "v0=00".into()),
+        ]);
+        assert!(matches!(
+            verify(HookScheme::Slack, &secrets(&[&secret]), &sl, BODY, now()),
+            Err(Refused::Stale(_))
+        ));
+        // A thousand signatures: refused before any is computed.
+        let many = vec!["v1,AA=="; 1000].join(" ");
+        let h = headers(&[
+            ("webhook-id", "z".into()),
+            ("webhook-timestamp", NOW.to_string()),
+            ("webhook-signature", many),
+        ]);
         assert_eq!(
-            verify(HookScheme::Bearer, &s, &h("Bearer new-toke"), BODY, now()),
+            verify(HookScheme::Standard, &secrets(&[&secret]), &h, BODY, now()),
+            Err(Refused::Signature)
+        );
+        // An empty or short secret verifies nothing, even a signature made with it.
+        let gh = headers(&[(
+            "x-hub-signature-256",
+            format!("sha256={}", hex::encode(hmac(b"", &[BODY]))),
+        )]);
+        assert_eq!(
+            verify(HookScheme::Github, &secrets(&[""]), &gh, BODY, now()),
+            Err(Refused::Signature)
+        );
+        let short = headers(&[("authorization", "Bearer abc".into())]);
+        assert_eq!(
+            verify(HookScheme::Bearer, &secrets(&["abc"]), &short, BODY, now()),
+            Err(Refused::Signature)
+        );
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let s = secrets(&["old-token-0123456789", "new-token-0123456789"]);
+        let h = |v: &str| headers(&[("authorization", v.into())]);
+        assert!(
+            verify(
+                HookScheme::Bearer,
+                &s,
+                &h("Bearer new-token-0123456789"),
+                BODY,
+                now()
+            )
+            .is_ok()
+        );
+        assert!(
+            verify(
+                HookScheme::Bearer,
+                &s,
+                &h("bearer old-token-0123456789"),
+                BODY,
+                now()
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            verify(
+                HookScheme::Bearer,
+                &s,
+                &h("Bearer new-token-012345678"),
+                BODY,
+                now()
+            ),
             Err(Refused::Signature)
         );
         assert_eq!(

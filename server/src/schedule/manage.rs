@@ -94,6 +94,7 @@ pub async fn change(
             change.kind()
         )));
     }
+    drctl_engine::command::check_text("the reason", reason).map_err(ManageError::Invalid)?;
     if let Change::Waive { until, .. } = &change
         && *until <= now
     {

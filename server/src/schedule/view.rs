@@ -101,6 +101,10 @@ pub struct ScheduleList {
     /// The runbooks with a `readiness:` check, and its last result.
     #[serde(default)]
     pub readiness: Vec<ReadinessView>,
+    /// Files of the folder that do not compile, each error as `file:line:col: message`:
+    /// their schedules neither fire nor show until fixed.
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 /// A runbook's readiness: would it work now? Times are milliseconds since the epoch.
@@ -121,6 +125,19 @@ pub struct ReadinessView {
 pub struct FindingView {
     pub step: String,
     pub why: String,
+}
+
+/// The errors of the folder's files that do not compile.
+pub async fn problems(dir: &Path, registry: &Registry) -> Result<Vec<String>, ViewError> {
+    let (folder, reg) = (dir.to_owned(), registry.clone());
+    let entries = tokio::task::spawn_blocking(move || scan(&folder, &reg))
+        .await
+        .map_err(|e| FolderError::Unreadable(e.to_string()))??;
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.runbook.is_none())
+        .flat_map(|e| e.errors)
+        .collect())
 }
 
 /// The readiness of every runbook of `dir` that has a check.

@@ -2,7 +2,7 @@
 //! steps, approvals and errors, the objectives it measured, and how much of the RTO
 //! window drctl itself took.
 
-use drctl_core::Timestamp;
+use drctl_core::{RunId, Timestamp};
 use drctl_engine::Engine;
 use drctl_engine::liveness;
 use drctl_run::event::{AttemptResult, EventKind, Verdict};
@@ -25,6 +25,9 @@ pub struct RunReport {
     pub detail: Option<String>,
     pub drill: bool,
     pub trigger: drctl_core::Trigger,
+    /// For a run a webhook started: the delivery that started it (the alert), and how
+    /// many later deliveries attached to it.
+    pub delivery: Option<DeliveryRow>,
     pub started_by: drctl_core::Actor,
     pub created_at: String,
     pub finished_at: Option<String>,
@@ -43,6 +46,19 @@ pub struct RunReport {
     pub timeline: Vec<TimelineRow>,
     pub approvals: Vec<ApprovalRow>,
     pub errors: Vec<ErrorRow>,
+}
+
+/// The delivery that started a run.
+#[derive(Debug, Serialize)]
+pub struct DeliveryRow {
+    pub hook: String,
+    /// The sender's own id, when its scheme has one.
+    pub id: Option<String>,
+    pub peer: String,
+    pub at: String,
+    /// Its dedup key (an Alertmanager group's `groupKey`).
+    pub key: Option<String>,
+    pub attached: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -145,6 +161,10 @@ pub(crate) async fn build(
         detail: liveness::interrupted(row, now).or_else(|| row.detail.clone()),
         drill: state.created.drill,
         trigger: state.created.trigger.clone(),
+        delivery: match &state.created.trigger {
+            drctl_core::Trigger::Webhook(hook) => delivery(store.as_ref(), hook, &row.id).await?,
+            _ => None,
+        },
         started_by: row.actor.clone(),
         created_at: row.created_at.to_rfc3339(),
         finished_at: row.finished_at.map(Timestamp::to_rfc3339),
@@ -390,4 +410,29 @@ fn objective_rows(state: &RunState, m: Option<&Measured>) -> Vec<ObjectiveRow> {
         });
     }
     rows
+}
+
+/// How many deliveries of a hook a report looks through for its run's.
+const DELIVERIES: u32 = 10_000;
+
+/// The delivery of `hook` that started `run`, and the later ones that attached to it.
+async fn delivery(
+    store: &dyn drctl_store::Store,
+    hook: &str,
+    run: &RunId,
+) -> Result<Option<DeliveryRow>, ReportError> {
+    use drctl_store::DeliveryVerdict;
+    let all = store.deliveries(hook, DELIVERIES).await?;
+    let ours = |v: DeliveryVerdict| {
+        all.iter()
+            .filter(move |d| d.verdict == v && d.run.as_ref() == Some(run))
+    };
+    Ok(ours(DeliveryVerdict::Started).next().map(|d| DeliveryRow {
+        hook: d.hook.clone(),
+        id: d.id.clone(),
+        peer: d.peer.clone(),
+        at: d.at.to_rfc3339(),
+        key: d.key.clone(),
+        attached: ours(DeliveryVerdict::Attached).count(),
+    }))
 }

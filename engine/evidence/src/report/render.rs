@@ -27,13 +27,34 @@ fn summary_rows(r: &RunReport) -> Vec<[String; 2]> {
                 r.trigger
             ),
         ],
-        ["Started by".into(), r.started_by.to_string()],
+        ["Started by".into(), started_by(r)],
         ["Created".into(), r.created_at.clone()],
         [
             "Took".into(),
             r.took_ms.map_or_else(|| "not finished".into(), secs),
         ],
     ]
+}
+
+/// Who started it; for a webhook, the delivery (the alert) that did.
+fn started_by(r: &RunReport) -> String {
+    match &r.delivery {
+        Some(d) => format!(
+            "webhook `{}`: delivery {} from {} at {}{}{}",
+            d.hook,
+            d.id.as_deref().unwrap_or("(no id)"),
+            d.peer,
+            d.at,
+            d.key
+                .as_deref()
+                .map_or_else(String::new, |k| format!(", key {k}")),
+            match d.attached {
+                0 => String::new(),
+                n => format!("; {n} later deliveries attached"),
+            }
+        ),
+        None => r.started_by.to_string(),
+    }
 }
 
 fn breakdown(r: &RunReport) -> Option<String> {

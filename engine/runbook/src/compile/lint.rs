@@ -5,7 +5,7 @@
 use super::Cx;
 use super::header::HeaderSpans;
 use crate::diagnostic::Code;
-use crate::model::{Mark, Runbook};
+use crate::model::{Mark, Runbook, StepKind, Trigger};
 
 pub(crate) fn run(cx: &mut Cx<'_>, runbook: &Runbook, spans: &HeaderSpans) {
     if let (Some(_), Some(span)) = (runbook.objectives.rto, spans.rto) {
@@ -28,6 +28,25 @@ pub(crate) fn run(cx: &mut Cx<'_>, runbook: &Runbook, spans: &HeaderSpans) {
                     span,
                     format!("`objectives.rto` is set but no step is marked `{missing}`"),
                 );
+            }
+        }
+    }
+    // An alert alone should not run a failover unseen: a gate stands before the actions
+    // (an approval policy naming the webhook may still pass it, as a recorded decision).
+    let gated = runbook
+        .steps
+        .steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::Approval(_)));
+    if !gated {
+        for t in &runbook.triggers {
+            if let Trigger::Webhook(w) = t {
+                cx.d.warning(
+                    Code::UngatedWebhook,
+                    w.span,
+                    format!("webhook `{}` starts this runbook, and no approval step gates it: an alert alone would run every step", w.name),
+                )
+                .hint("add an approval step before the first change; an [[approval_policy]] with `triggers = [\"webhook:NAME\"]` can pass it automatically, on the record");
             }
         }
     }
