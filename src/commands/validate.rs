@@ -107,7 +107,9 @@ pub(crate) fn run(
 fn same_hooks(results: &mut [(drctl_runbook::Source, drctl_runbook::Compiled)]) {
     let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for (source, compiled) in results.iter_mut() {
-        let Some(rb) = &compiled.runbook else { continue };
+        let Some(rb) = &compiled.runbook else {
+            continue;
+        };
         let mut found = Vec::new();
         for t in &rb.triggers {
             if let drctl_runbook::model::Trigger::Webhook(w) = t {

@@ -27,7 +27,7 @@ pub enum FolderError {
 }
 
 /// One file of the runbooks folder.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub source: Source,
     pub runbook: Option<Runbook>,
@@ -58,8 +58,78 @@ pub fn inside(dir: &Path, path: &Path) -> bool {
     }
 }
 
-/// Every `*.yaml` and `*.yml` file of the folder, compiled, in file-name order.
+/// What the folder's runbook files are now: each one's path, length and modification
+/// time, the runbooks it holds and the ones they call (below it) included.
+type Stamp = Vec<(PathBuf, u64, Option<std::time::SystemTime>)>;
+
+/// How deep and how many files a stamp looks at.
+const STAMP_DEPTH: usize = 4;
+const STAMP_FILES: usize = 10_000;
+
+fn stamp(dir: &Path) -> Result<Stamp, FolderError> {
+    let mut out = Vec::new();
+    let mut todo = vec![(dir.to_path_buf(), 0)];
+    while let Some((d, depth)) = todo.pop() {
+        let Ok(read) = std::fs::read_dir(&d) else {
+            if depth == 0 {
+                return Err(FolderError::Unreadable(format!(
+                    "{}: cannot be read",
+                    dir.display()
+                )));
+            }
+            continue;
+        };
+        for e in read.filter_map(Result::ok) {
+            let path = e.path();
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() && depth < STAMP_DEPTH {
+                todo.push((path, depth + 1));
+            } else if meta.is_file()
+                && matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml")
+                )
+            {
+                out.push((path, meta.len(), meta.modified().ok()));
+                if out.len() > STAMP_FILES {
+                    // Too many to watch: compiled every time, as if it always changed.
+                    return Ok(Vec::new());
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The last compile of each folder, kept while its stamp holds: a server compiles its
+/// folder when it changes, not at each request (a webhook delivery, a scheduler tick).
+static COMPILED: std::sync::Mutex<Vec<(PathBuf, Stamp, Vec<Entry>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Every `*.yaml` and `*.yml` file of the folder, compiled, in file-name order; compiled
+/// again only when a runbook file of the folder (or below it) changed.
 pub fn scan(dir: &Path, registry: &Registry) -> Result<Vec<Entry>, FolderError> {
+    let now = stamp(dir)?;
+    if !now.is_empty()
+        && let Ok(cache) = COMPILED.lock()
+        && let Some((_, _, entries)) = cache.iter().find(|(d, s, _)| d == dir && *s == now)
+    {
+        return Ok(entries.clone());
+    }
+    let entries = compile_folder(dir, registry)?;
+    if !now.is_empty()
+        && let Ok(mut cache) = COMPILED.lock()
+    {
+        cache.retain(|(d, _, _)| d != dir);
+        cache.push((dir.to_path_buf(), now, entries.clone()));
+    }
+    Ok(entries)
+}
+
+fn compile_folder(dir: &Path, registry: &Registry) -> Result<Vec<Entry>, FolderError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| FolderError::Unreadable(format!("{}: {e}", dir.display())))?;
     let mut paths: Vec<PathBuf> = entries
