@@ -213,6 +213,7 @@ fn ago(d: std::time::Duration) -> String {
     let secs = d.as_secs();
     let (days, hours, minutes) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
     match (days, hours) {
+        (0, 0) if minutes == 0 => format!("{}s", secs % 60),
         (0, 0) => format!("{minutes}m"),
         (0, h) => format!("{h}h {minutes}m"),
         (d, h) => format!("{d}d {h}h"),

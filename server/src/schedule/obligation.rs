@@ -114,10 +114,12 @@ pub fn standing(
     let age = now.since(from);
     let last = last_success.as_ref().map_or_else(
         || "no drill has succeeded yet".to_owned(),
+        // Whole seconds: a person reads "1m20s", not "1m20s73ms".
         |_| {
+            let whole = std::time::Duration::from_secs(age.as_secs());
             format!(
                 "the last successful drill ended {} ago",
-                format_duration(age).trim()
+                format_duration(whole)
             )
         },
     );
