@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::auth::Need;
 use super::problem::{Problem, RunbookRefusals, TokenRefusals};
 use super::{Api, Authed, require};
-use crate::ops::folder::{Entry, FolderError, scan};
+use crate::ops::folder::{Entry, FolderError, scan_async};
 
 /// A runbook as the API lists it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -86,10 +86,8 @@ async fn scanned(api: &Api) -> Result<Vec<Entry>, Problem> {
     let Some(dir) = api.0.config.runbooks.clone() else {
         return Ok(Vec::new());
     };
-    let registry = api.0.registry.clone();
-    tokio::task::spawn_blocking(move || scan(&dir, &registry))
+    scan_async(&dir, &api.0.registry)
         .await
-        .map_err(|e| Problem::internal(e.to_string()))?
         .map_err(Problem::from)
 }
 

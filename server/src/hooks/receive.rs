@@ -26,7 +26,7 @@ use drctl_engine::{EnvAndFiles, NewRunRequest, SecretReader};
 use drctl_runbook::model::{HookFormat, Trigger as Declared, Webhook};
 use drctl_runbook::template::env::TemplateEnv;
 use drctl_runbook::template::render::{Context, render_value};
-use drctl_store::{DeliveryVerdict, RunFilter, Settled};
+use drctl_store::{DeliveryVerdict, Settled};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -34,7 +34,7 @@ use utoipa::ToSchema;
 use super::verify;
 use crate::api::problem::Problem;
 use crate::api::{Api, Peer, store_problem};
-use crate::ops::folder::scan;
+use crate::ops::folder::scan_async;
 use crate::ops::start::StartError;
 
 /// What became of a delivery that was taken.
@@ -52,10 +52,7 @@ async fn find(api: &Api, name: &str) -> Result<(String, Webhook), Problem> {
     let Some(dir) = api.0.config.runbooks.clone() else {
         return Err(not_found());
     };
-    let registry = api.0.registry.clone();
-    let entries = tokio::task::spawn_blocking(move || scan(&dir, &registry))
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))??;
+    let entries = scan_async(&dir, &api.0.registry).await?;
     let mut found: Vec<(String, Webhook)> = entries
         .into_iter()
         .filter_map(|e| e.runbook)
@@ -555,21 +552,9 @@ async fn last_end(
     runbook: &str,
     hook: &str,
 ) -> Result<Option<drctl_core::Timestamp>, Problem> {
-    let rows = api
-        .0
-        .store
-        .list_runs(&RunFilter {
-            runbook: Some(runbook.to_owned()),
-            top_level: true,
-            limit: 200,
-            ..RunFilter::default()
-        })
+    let ours = Trigger::Webhook(hook.to_owned());
+    let rows = crate::ops::runs::of_trigger(api.0.store.as_ref(), runbook, &ours)
         .await
         .map_err(store_problem)?;
-    let ours = Trigger::Webhook(hook.to_owned());
-    Ok(rows
-        .iter()
-        .filter(|r| r.trigger == ours)
-        .filter_map(|r| r.finished_at)
-        .max())
+    Ok(rows.iter().filter_map(|r| r.finished_at).max())
 }

@@ -129,6 +129,14 @@ pub fn scan(dir: &Path, registry: &Registry) -> Result<Vec<Entry>, FolderError> 
     Ok(entries)
 }
 
+/// [`scan`], off the async threads (reading and compiling files blocks).
+pub async fn scan_async(dir: &Path, registry: &Registry) -> Result<Vec<Entry>, FolderError> {
+    let (dir, registry) = (dir.to_owned(), registry.clone());
+    tokio::task::spawn_blocking(move || scan(&dir, &registry))
+        .await
+        .map_err(|e| FolderError::Unreadable(e.to_string()))?
+}
+
 fn compile_folder(dir: &Path, registry: &Registry) -> Result<Vec<Entry>, FolderError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| FolderError::Unreadable(format!("{}: {e}", dir.display())))?;

@@ -93,3 +93,21 @@ pub async fn detail(
         children: children.into_iter().map(|c| RunView::of(c, now)).collect(),
     }))
 }
+
+/// The top-level runs of `runbook` that `trigger` started, newest first (the newest 200:
+/// what a schedule's overlap and a webhook's cooldown look at).
+pub async fn of_trigger(
+    store: &dyn drctl_store::RunReader,
+    runbook: &str,
+    trigger: &drctl_core::Trigger,
+) -> Result<Vec<drctl_store::RunRow>, drctl_store::StoreError> {
+    let rows = store
+        .list_runs(&drctl_store::RunFilter {
+            runbook: Some(runbook.to_owned()),
+            top_level: true,
+            limit: 200,
+            ..drctl_store::RunFilter::default()
+        })
+        .await?;
+    Ok(rows.into_iter().filter(|r| r.trigger == *trigger).collect())
+}

@@ -12,13 +12,13 @@ use drctl_connectors::Registry;
 use drctl_core::{Actor, Clock, RunId, Timestamp, Trigger};
 use drctl_engine::{Engine, EngineError, NewRunRequest};
 use drctl_runbook::model::{Schedule, Trigger as Declared};
-use drctl_store::{FiringOutcome, FiringRow, NewFiring, RunFilter, Store, StoreError};
+use drctl_store::{FiringOutcome, FiringRow, NewFiring, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use super::cadence::Cadence;
 use super::notices::{Notifier, owed};
 use super::plan::{Decision, Situation, decide};
-use crate::ops::folder::{FolderError, scan};
+use crate::ops::folder::{FolderError, scan_async};
 use crate::ops::start::{StartError, from_folder};
 
 /// How many of a schedule's newest firings a tick reads.
@@ -144,10 +144,7 @@ impl Scheduler {
     /// Checks each runbook whose readiness check is due, records the result, and sends
     /// a notice when it changed. What was checked: (runbook, ready).
     pub async fn readiness(&self) -> Result<Vec<(String, bool)>, TickError> {
-        let (dir, registry) = (self.dir.clone(), self.registry.clone());
-        let entries = tokio::task::spawn_blocking(move || scan(&dir, &registry))
-            .await
-            .map_err(|e| FolderError::Unreadable(e.to_string()))??;
+        let entries = scan_async(&self.dir, &self.registry).await?;
         let mut out = Vec::new();
         for rb in entries.iter().filter_map(|e| e.runbook.as_ref()) {
             let Some(r) = &rb.readiness else { continue };
@@ -196,10 +193,7 @@ impl Scheduler {
 
     /// One look at every schedule of the folder.
     pub async fn tick(&self) -> Result<Vec<Fired>, TickError> {
-        let (dir, registry) = (self.dir.clone(), self.registry.clone());
-        let entries = tokio::task::spawn_blocking(move || scan(&dir, &registry))
-            .await
-            .map_err(|e| FolderError::Unreadable(e.to_string()))??;
+        let entries = scan_async(&self.dir, &self.registry).await?;
         let mut out = Vec::new();
         for rb in entries.iter().filter_map(|e| e.runbook.as_ref()) {
             for t in &rb.triggers {
@@ -249,20 +243,9 @@ impl Scheduler {
 
     /// An unfinished run this schedule started.
     async fn running(&self, runbook: &str, trigger: &str) -> Result<Option<RunId>, StoreError> {
-        let rows = self
-            .store
-            .list_runs(&RunFilter {
-                runbook: Some(runbook.to_owned()),
-                top_level: true,
-                limit: 200,
-                ..RunFilter::default()
-            })
-            .await?;
         let ours = Trigger::Schedule(trigger.to_owned());
-        Ok(rows
-            .into_iter()
-            .find(|r| !r.is_finished() && r.trigger == ours)
-            .map(|r| r.id))
+        let rows = crate::ops::runs::of_trigger(self.store.as_ref(), runbook, &ours).await?;
+        Ok(rows.into_iter().find(|r| !r.is_finished()).map(|r| r.id))
     }
 
     /// The run a firing starts, as the folder holds the runbook now.

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::cadence::Cadence;
 use super::obligation::{Drill, Obligation, standing};
-use crate::ops::folder::{FolderError, scan};
+use crate::ops::folder::{FolderError, scan_async};
 use crate::views::StatusArg;
 
 /// How many of a runbook's newest drills an obligation looks at.
@@ -129,10 +129,7 @@ pub struct FindingView {
 
 /// The errors of the folder's files that do not compile.
 pub async fn problems(dir: &Path, registry: &Registry) -> Result<Vec<String>, ViewError> {
-    let (folder, reg) = (dir.to_owned(), registry.clone());
-    let entries = tokio::task::spawn_blocking(move || scan(&folder, &reg))
-        .await
-        .map_err(|e| FolderError::Unreadable(e.to_string()))??;
+    let entries = scan_async(dir, registry).await?;
     Ok(entries
         .into_iter()
         .filter(|e| e.runbook.is_none())
@@ -146,10 +143,7 @@ pub async fn readiness(
     registry: &Registry,
     store: &dyn Store,
 ) -> Result<Vec<ReadinessView>, ViewError> {
-    let (folder, reg) = (dir.to_owned(), registry.clone());
-    let entries = tokio::task::spawn_blocking(move || scan(&folder, &reg))
-        .await
-        .map_err(|e| FolderError::Unreadable(e.to_string()))??;
+    let entries = scan_async(dir, registry).await?;
     let mut out = Vec::new();
     for rb in entries.iter().filter_map(|e| e.runbook.as_ref()) {
         let Some(r) = &rb.readiness else { continue };
@@ -191,10 +185,7 @@ pub async fn schedules(
     store: &dyn Store,
     now: Timestamp,
 ) -> Result<Vec<ScheduleView>, ViewError> {
-    let (folder, reg) = (dir.to_owned(), registry.clone());
-    let entries = tokio::task::spawn_blocking(move || scan(&folder, &reg))
-        .await
-        .map_err(|e| FolderError::Unreadable(e.to_string()))??;
+    let entries = scan_async(dir, registry).await?;
     let mut out = Vec::new();
     for e in &entries {
         let Some(rb) = &e.runbook else { continue };
