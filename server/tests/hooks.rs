@@ -462,3 +462,49 @@ async fn a_hook_without_a_usable_secret_is_not_ready_and_a_failed_start_can_be_r
     let (code, _) = post(&url, &headers, body).await;
     assert_eq!(code, 409);
 }
+
+#[tokio::test]
+async fn replays_and_strangers_do_not_spend_the_rate() {
+    let secret = "a github secret for the rate test";
+    let h = host(
+        &hook(
+            "gh",
+            "{ scheme: github, secrets: [ { file: @DIR@/secrets/h } ] }",
+            "      rate: 3\n",
+        ),
+        &[("h", secret)],
+    )
+    .await;
+    let url = format!("{}/hooks/gh", h.url);
+    let signed = |id: &str, body: &[u8]| {
+        vec![
+            json_type(),
+            (
+                "x-hub-signature-256",
+                format!("sha256={}", hex::encode(hmac(secret.as_bytes(), &[body]))),
+            ),
+            ("x-github-delivery", id.to_owned()),
+        ]
+    };
+    let body = br#"{"region":"cap"}"#;
+    assert_eq!(post(&url, &signed("captured-1", body), body).await.0, 202);
+    // A captured delivery replayed 20 times, and 20 strangers: none of it is the rate's.
+    for _ in 0..20 {
+        assert_eq!(post(&url, &signed("captured-1", body), body).await.0, 409);
+        assert_eq!(
+            post(
+                &url,
+                &[json_type(), ("x-hub-signature-256", "sha256=00".into())],
+                body
+            )
+            .await
+            .0,
+            401
+        );
+    }
+    let other = br#"{"region":"b"}"#;
+    assert_eq!(post(&url, &signed("legit-2", other), other).await.0, 202);
+    // Refusals before proof (and replays) are recorded at the hook's rate at most.
+    let records = h.store.deliveries("gh", 100).await.unwrap();
+    assert!(records.len() <= 2 + 3, "{} records", records.len());
+}

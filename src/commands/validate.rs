@@ -102,15 +102,32 @@ pub(crate) fn run(
     }))
 }
 
-/// A webhook name is one URL (`/hooks/NAME`): two runbooks declaring it would both claim
-/// it, and the server would refuse its deliveries. The second declaration is an error.
+/// A webhook name is one URL (`/hooks/NAME`) and a runbook name is what the API and the
+/// scheduler start: two files claiming either would both be refused by a server. The
+/// second claim is an error.
 fn same_hooks(results: &mut [(drctl_runbook::Source, drctl_runbook::Compiled)]) {
     let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for (source, compiled) in results.iter_mut() {
         let Some(rb) = &compiled.runbook else {
             continue;
         };
         let mut found = Vec::new();
+        match names.get(rb.name.as_str()) {
+            Some(first) => found.push(Diagnostic {
+                severity: Severity::Error,
+                code: drctl_runbook::Code::InvalidName,
+                message: format!(
+                    "runbook `{}` is also the name of {first}: a server would start neither",
+                    rb.name
+                ),
+                span: name_line(&source.text),
+                hint: Some("give each file its own `runbook:` name".into()),
+            }),
+            None => {
+                names.insert(rb.name.to_string(), source.name.clone());
+            }
+        }
         for t in &rb.triggers {
             if let drctl_runbook::model::Trigger::Webhook(w) = t {
                 match seen.get(&w.name) {
@@ -131,5 +148,27 @@ fn same_hooks(results: &mut [(drctl_runbook::Source, drctl_runbook::Compiled)]) 
             }
         }
         compiled.diagnostics.extend(found);
+    }
+}
+
+/// Where a file's `runbook:` line is (line 1 if it has none at the start of a line).
+fn name_line(text: &str) -> drctl_runbook::Span {
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line.starts_with("runbook:") {
+            return drctl_runbook::Span {
+                line: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                col: 1,
+                offset,
+                len: line.trim_end().len(),
+            };
+        }
+        offset += line.len();
+    }
+    drctl_runbook::Span {
+        line: 1,
+        col: 1,
+        offset: 0,
+        len: 0,
     }
 }

@@ -74,7 +74,8 @@ impl Deliveries for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         let marked = sqlx::query(
-            "UPDATE deliveries SET verdict = 'started', run_id = ?, dedup_key = ? WHERE seq = ?",
+            "UPDATE deliveries SET verdict = 'started', run_id = ?, dedup_key = ?, detail = NULL \
+             WHERE seq = ? AND verdict = 'pending'",
         )
         .bind(run.id.as_str())
         .bind(key)

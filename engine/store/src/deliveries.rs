@@ -103,7 +103,8 @@ pub trait Deliveries: Send + Sync {
     /// Records what became of a claimed delivery.
     async fn settle_delivery(&self, seq: u64, settled: &Settled) -> Result<(), StoreError>;
     /// Creates the run a claimed delivery starts and marks it started with its key, in one
-    /// transaction: a crash leaves either both or neither.
+    /// transaction: a crash leaves either both or neither. `NotFound` when the delivery is
+    /// no longer pending (a retry took it over meanwhile): then no run is created.
     async fn start_delivery(
         &self,
         seq: u64,

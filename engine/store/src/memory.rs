@@ -780,14 +780,19 @@ impl Deliveries for MemoryStore {
         (row, first): (&NewRun, &NewEvent),
     ) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
-        if !inner.deliveries.iter().any(|d| d.seq == seq) {
-            return Err(StoreError::NotFound(format!("delivery {seq}")));
+        if !inner
+            .deliveries
+            .iter()
+            .any(|d| d.seq == seq && d.verdict == DeliveryVerdict::Pending)
+        {
+            return Err(StoreError::NotFound(format!("pending delivery {seq}")));
         }
         insert_run(&mut inner, row, first)?;
         if let Some(d) = inner.deliveries.iter_mut().find(|d| d.seq == seq) {
             d.verdict = DeliveryVerdict::Started;
             d.run = Some(row.id.clone());
             d.key = key.map(str::to_owned);
+            d.detail = None;
         }
         Ok(())
     }

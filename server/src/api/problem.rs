@@ -137,4 +137,7 @@ refusals! {
     ActRefusals: 401, 403, 404, 409, 422;
     /// An action with a JSON body: also malformed, too large, or not JSON.
     BodyRefusals: 400, 401, 403, 404, 409, 413, 415, 422;
+    /// A webhook delivery: no token of ours (its own auth), also over the hook's rate,
+    /// and not ready (the hook cannot verify, or its runbook cannot start, now).
+    HookRefusals: 400, 401, 404, 409, 413, 415, 422, 429, 503;
 }

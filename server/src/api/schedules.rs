@@ -37,6 +37,7 @@ impl From<ManageError> for Problem {
             ManageError::Engine(e) => Problem::internal(e.to_string()),
             ManageError::NotFound(..) => Problem::not_found(e.to_string()),
             ManageError::Invalid(why) => Problem::invalid(why, Vec::new()),
+            ManageError::Refused(why) => Problem::refused(why),
         }
     }
 }
@@ -84,7 +85,12 @@ pub async fn list(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRequest {
-    /// Recorded with who changed the schedule.
+    /// Recorded with who changed the schedule: one line of plain text.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub reason: String,
 }
 
@@ -92,8 +98,16 @@ pub struct ChangeRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaiveRequest {
-    /// RFC 3339 (`2027-01-31T00:00:00Z`) or a date (`2027-01-31`, midnight UTC).
+    /// RFC 3339 (`2027-01-31T00:00:00Z`), or a date (`2027-01-31`, midnight UTC). A time
+    /// that has passed is refused (409).
+    #[schema(format = DateTime)]
     pub until: String,
+    /// One line of plain text.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub reason: String,
 }
 

@@ -32,7 +32,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::verify;
-use crate::api::problem::Problem;
+use crate::api::problem::{HookRefusals, Problem};
 use crate::api::{Api, Peer, store_problem};
 use crate::ops::folder::scan_async;
 use crate::ops::start::StartError;
@@ -87,9 +87,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 #[utoipa::path(post, path = "/hooks/{name}", operation_id = "receive_hook",
     params(("name" = String, Path, description = "The webhook's name, as a runbook's `triggers:` declare it")),
     request_body(content = Object, description = "The sender's JSON payload, as it signed it"),
-    responses((status = 202, body = HookAnswer), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
-        (status = 415, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 202, body = HookAnswer), HookRefusals))]
 pub async fn receive(
     State(api): State<Api>,
     peer: Option<axum::Extension<Peer>>,
@@ -167,7 +165,7 @@ pub async fn receive(
         match EnvAndFiles.read(&format!("secret #{} of webhook {name}", i + 1), source) {
             Ok(v) if verify::strong_enough(hook.auth.scheme, &v) => secrets.push(v),
             Ok(_) => unusable.push(format!(
-                "secret #{} is shorter than {} characters",
+                "secret #{} is shorter than {} characters (a whsec_ key: bytes)",
                 i + 1,
                 verify::MIN_SECRET
             )),
@@ -205,24 +203,6 @@ pub async fn receive(
             .await;
         }
     };
-    // The rate counts deliveries that verified: nobody else can spend it.
-    if !api.3.admit(&name, hook.rate, now) {
-        let problem = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            format!(
-                "webhook `{name}` takes at most {} deliveries a minute",
-                hook.rate
-            ),
-        );
-        return refuse(
-            DeliveryVerdict::RateLimited,
-            format!("over {} deliveries a minute", hook.rate),
-            problem,
-            true,
-        )
-        .await;
-    }
     let seq = match claim(&api, &name, verified.id.as_deref(), (now, &peer)).await? {
         Ok(seq) => seq,
         Err(earlier) => {
@@ -236,15 +216,40 @@ pub async fn receive(
                 "replay",
                 format!("delivery `{id}` was received before: {what}"),
             );
+            // A captured delivery replayed is signed: recorded at the capped rate of
+            // refusals, and it spends nothing of the hook's rate.
             return refuse(
                 DeliveryVerdict::Replayed,
                 format!("a replay of delivery {id}"),
                 problem,
-                true,
+                false,
             )
             .await;
         }
     };
+    // The rate counts new deliveries that verified: nobody else can spend it. One over
+    // it is recorded (once: it has its own id) and may be retried later.
+    if !api.3.admit(&name, hook.rate, now) {
+        let settled = Settled {
+            verdict: DeliveryVerdict::RateLimited,
+            run: None,
+            key: None,
+            detail: Some(format!("over {} deliveries a minute", hook.rate)),
+        };
+        api.0
+            .store
+            .settle_delivery(seq, &settled)
+            .await
+            .map_err(store_problem)?;
+        return Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            format!(
+                "webhook `{name}` takes at most {} deliveries a minute",
+                hook.rate
+            ),
+        ));
+    }
     handle(&api, (&name, &runbook, &hook), seq, &body, now).await
 }
 
@@ -253,7 +258,8 @@ pub async fn receive(
 const ABANDONED: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Claims the delivery; a sender's retry of one whose handler died (still pending after
-/// [`ABANDONED`]) or whose run could not start (`failed`) is taken over, once.
+/// [`ABANDONED`]), whose run could not start (`failed`) or that was over the rate is taken
+/// over, once.
 async fn claim(
     api: &Api,
     hook: &str,
@@ -269,7 +275,7 @@ async fn claim(
         return Ok(claimed);
     };
     let again = match earlier.verdict {
-        DeliveryVerdict::Failed => true,
+        DeliveryVerdict::Failed | DeliveryVerdict::RateLimited => true,
         DeliveryVerdict::Pending => now.since(earlier.at) >= ABANDONED,
         _ => false,
     };
@@ -465,24 +471,39 @@ async fn handle(
             ));
         }
     };
-    let (run, row, first) = api
-        .0
-        .engine
-        .prepare_request(NewRunRequest {
-            source: ready.source,
-            callees: ready.callees,
-            params: ready.params,
-            actor: Actor::Engine,
-            trigger: Trigger::Webhook(name.to_owned()),
-            drill: hook.drill,
-            parent: None,
-        })
-        .map_err(|e| Problem::internal(e.to_string()))?;
-    // The run and the delivery's `started` together: a crash leaves both or neither.
-    store
+    let prepared = api.0.engine.prepare_request(NewRunRequest {
+        source: ready.source,
+        callees: ready.callees,
+        params: ready.params,
+        actor: Actor::Engine,
+        trigger: Trigger::Webhook(name.to_owned()),
+        drill: hook.drill,
+        parent: None,
+    });
+    let (run, row, first) = match prepared {
+        Ok(p) => p,
+        // A runbook (or one it calls) that no longer compiles: the server's state.
+        Err(e) => {
+            settle(DeliveryVerdict::Failed, None, key, Some(e.to_string())).await?;
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-ready",
+                "the runbook cannot start now: the server's records say why",
+            ));
+        }
+    };
+    // The run and the delivery's `started` together: a crash leaves both or neither, and
+    // a delivery a retry took over meanwhile starts nothing here.
+    match store
         .start_delivery(seq, key.as_deref(), (&row, &first))
         .await
-        .map_err(store_problem)?;
+    {
+        Ok(()) => {}
+        Err(drctl_store::StoreError::NotFound(_)) => {
+            return Err(Problem::refused("a retry of this delivery took it over"));
+        }
+        Err(e) => return Err(store_problem(e)),
+    }
     api.0.supervisor.submitted(&run);
     answer("started", Some(run))
 }

@@ -58,15 +58,20 @@ pub fn inside(dir: &Path, path: &Path) -> bool {
     }
 }
 
-/// What the folder's runbook files are now: each one's path, length and modification
-/// time, the runbooks it holds and the ones they call (below it) included.
-type Stamp = Vec<(PathBuf, u64, Option<std::time::SystemTime>)>;
+/// What the folder's files are now: each one's path, device, inode, length, and
+/// modification and change times. The change time cannot be set back by a user, so an
+/// edit that keeps a file's length and restores its modification time is still seen.
+/// Every file below the folder counts: a runbook it calls may have any name.
+type Stamp = Vec<(PathBuf, [i64; 7])>;
 
-/// How deep and how many files a stamp looks at.
-const STAMP_DEPTH: usize = 4;
+/// How deep and how many files a stamp looks at; a folder beyond them is compiled at
+/// every request, as if it always changed.
+const STAMP_DEPTH: usize = 8;
 const STAMP_FILES: usize = 10_000;
 
 fn stamp(dir: &Path) -> Result<Stamp, FolderError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let mut out = Vec::new();
     let mut todo = vec![(dir.to_path_buf(), 0)];
     while let Some((d, depth)) = todo.pop() {
@@ -84,17 +89,23 @@ fn stamp(dir: &Path) -> Result<Stamp, FolderError> {
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
             };
-            if meta.is_dir() && depth < STAMP_DEPTH {
+            if meta.is_dir() {
+                if depth >= STAMP_DEPTH {
+                    return Ok(Vec::new());
+                }
                 todo.push((path, depth + 1));
-            } else if meta.is_file()
-                && matches!(
-                    path.extension().and_then(|e| e.to_str()),
-                    Some("yaml" | "yml")
-                )
-            {
-                out.push((path, meta.len(), meta.modified().ok()));
+            } else if meta.is_file() {
+                let at = [
+                    big(meta.dev()),
+                    big(meta.ino()),
+                    big(meta.len()),
+                    meta.mtime(),
+                    meta.mtime_nsec(),
+                    meta.ctime(),
+                    meta.ctime_nsec(),
+                ];
+                out.push((path, at));
                 if out.len() > STAMP_FILES {
-                    // Too many to watch: compiled every time, as if it always changed.
                     return Ok(Vec::new());
                 }
             }
@@ -137,6 +148,26 @@ pub async fn scan_async(dir: &Path, registry: &Registry) -> Result<Vec<Entry>, F
         .map_err(|e| FolderError::Unreadable(e.to_string()))?
 }
 
+fn compiled(source: Source, registry: &Registry) -> Entry {
+    let compiled = compile(&source, registry, &FsCalls::new(registry));
+    let errors = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| {
+            format!(
+                "{}:{}:{}: {}",
+                source.name, d.span.line, d.span.col, d.message
+            )
+        })
+        .collect();
+    Entry {
+        runbook: compiled.runbook,
+        errors,
+        source,
+    }
+}
+
 fn compile_folder(dir: &Path, registry: &Registry) -> Result<Vec<Entry>, FolderError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| FolderError::Unreadable(format!("{}: {e}", dir.display())))?;
@@ -148,25 +179,15 @@ fn compile_folder(dir: &Path, registry: &Registry) -> Result<Vec<Entry>, FolderE
     paths.sort();
     Ok(paths
         .iter()
-        .filter_map(|path| read_source(path).ok())
-        .map(|source| {
-            let compiled = compile(&source, registry, &FsCalls::new(registry));
-            let errors = compiled
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .map(|d| {
-                    format!(
-                        "{}:{}:{}: {}",
-                        source.name, d.span.line, d.span.col, d.message
-                    )
-                })
-                .collect();
-            Entry {
-                runbook: compiled.runbook,
-                errors,
-                source,
-            }
+        .map(|path| match read_source(path) {
+            Ok(source) => compiled(source, registry),
+            // A file that cannot be read (not UTF-8, too large) is shown, not dropped:
+            // its schedules and hooks would otherwise vanish unseen.
+            Err(e) => Entry {
+                source: Source::new(path.display().to_string(), ""),
+                runbook: None,
+                errors: vec![format!("{}: cannot be read: {e}", path.display())],
+            },
         })
         .collect())
 }

@@ -28,8 +28,13 @@ pub enum ManageError {
     Engine(#[from] EngineError),
     #[error("no schedule `{0}` in the runbooks folder{1}")]
     NotFound(String, String),
+    /// Bad input: a reason that is blank or not one line.
     #[error("{0}")]
     Invalid(String),
+    /// Well formed, but not now or not for this schedule: a waiver until a time that has
+    /// passed, a waiver of a schedule that is no drill.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The schedule `id` names (`RUNBOOK` or `RUNBOOK/NAME`), with its runbook's name.
@@ -98,7 +103,7 @@ pub async fn change(
     if let Change::Waive { until, .. } = &change
         && *until <= now
     {
-        return Err(ManageError::Invalid(format!(
+        return Err(ManageError::Refused(format!(
             "a waiver must run until a later time than now ({})",
             now.to_rfc3339()
         )));
@@ -108,7 +113,7 @@ pub async fn change(
         .await
         .map_err(|e| FolderError::Unreadable(e.to_string()))??;
     if matches!(change, Change::Waive { .. }) && !schedule.drill {
-        return Err(ManageError::Invalid(format!(
+        return Err(ManageError::Refused(format!(
             "schedule `{id}` is not a drill: it has no obligation to waive"
         )));
     }
