@@ -63,20 +63,31 @@ impl Lab {
     /// A scheduler as one server node would run it.
     fn node(&self) -> Scheduler {
         let clock: Arc<dyn Clock> = self.clock.clone();
-        let registry = Registry::builtin();
-        let engine = Engine::new(
-            self.store.clone(),
-            Arc::new(registry.clone()),
-            clock.clone(),
-            EngineConfig::default(),
-        );
         Scheduler::new(
-            engine,
+            self.engine(),
             self.store.clone(),
             clock,
-            registry,
+            Registry::builtin(),
             self.dir.0.clone(),
         )
+    }
+
+    fn engine(&self) -> Engine {
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        Engine::new(
+            self.store.clone(),
+            Arc::new(Registry::builtin()),
+            clock,
+            EngineConfig::default(),
+        )
+    }
+
+    /// Drives a run to its end, as a server would.
+    async fn drive(&self, run: &drctl_core::RunId) {
+        self.engine()
+            .drive(run, drctl_engine::DriveOptions::default())
+            .await
+            .unwrap();
     }
 
     fn at(&self, t: Timestamp) {
@@ -168,17 +179,7 @@ async fn buffer_one_starts_the_waiting_firing_when_the_run_ends() {
         FiringOutcome::Skipped
     );
     // The first run ends (driven to its end here); the next tick starts the buffered one.
-    let clock: Arc<dyn Clock> = lab.clock.clone();
-    let engine = Engine::new(
-        lab.store.clone(),
-        Arc::new(Registry::builtin()),
-        clock,
-        EngineConfig::default(),
-    );
-    engine
-        .drive(&first, drctl_engine::DriveOptions::default())
-        .await
-        .unwrap();
+    lab.drive(&first).await;
     let fired = node.tick().await.unwrap();
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert_eq!(
@@ -304,17 +305,7 @@ async fn missed_firings_and_failed_drills_are_noticed_once() {
     lab.at(utc(2027, 1, 1, 3, 0));
     let fired = node.tick().await.unwrap();
     let run = fired[0].run.clone().unwrap();
-    let clock: Arc<dyn Clock> = lab.clock.clone();
-    let engine = Engine::new(
-        lab.store.clone(),
-        Arc::new(Registry::builtin()),
-        clock,
-        EngineConfig::default(),
-    );
-    engine
-        .drive(&run, drctl_engine::DriveOptions::default())
-        .await
-        .unwrap();
+    lab.drive(&run).await;
     node.notify(&[]).await.unwrap();
     node.notify(&[]).await.unwrap();
     let bodies = got.lock().unwrap();

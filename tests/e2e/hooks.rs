@@ -80,8 +80,12 @@ fn alertmanager(dir: &Path, hook: &str) -> (Killed, Http) {
     (Killed(child), http)
 }
 
-/// The deliveries of `hook` so far: (verdict, run).
-fn deliveries(db: &Path, hook: &str) -> Vec<(String, Option<String>)> {
+/// The rows `sql` (with `bind` for its one `?`, if any) reads from the database, read
+/// only; none while the database does not exist yet.
+fn rows<T>(db: &Path, sql: &'static str, bind: Option<&str>) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -91,36 +95,33 @@ fn deliveries(db: &Path, hook: &str) -> Vec<(String, Option<String>)> {
         let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
             return Vec::new();
         };
-        let rows: Vec<(String, Option<String>)> =
-            sqlx::query_as("SELECT verdict, run_id FROM deliveries WHERE hook = ? ORDER BY seq")
-                .bind(hook)
-                .fetch_all(&pool)
-                .await
-                .unwrap_or_default();
+        let mut query = sqlx::query_as::<_, T>(sql);
+        if let Some(b) = bind {
+            query = query.bind(b.to_owned());
+        }
+        let found = query.fetch_all(&pool).await.unwrap_or_default();
         pool.close().await;
-        rows
+        found
     })
+}
+
+/// The deliveries of `hook` so far: (verdict, run).
+fn deliveries(db: &Path, hook: &str) -> Vec<(String, Option<String>)> {
+    rows(
+        db,
+        "SELECT verdict, run_id FROM deliveries WHERE hook = ? ORDER BY seq",
+        Some(hook),
+    )
 }
 
 /// The readiness checks so far, newest first: (ready, findings as JSON text).
 fn checks(db: &Path) -> Vec<(bool, String)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let url = format!("sqlite://{}?mode=ro", db.display());
-        let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
-            return Vec::new();
-        };
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT ready, findings FROM readiness ORDER BY id DESC")
-                .fetch_all(&pool)
-                .await
-                .unwrap_or_default();
-        pool.close().await;
-        rows.into_iter().map(|(r, f)| (r != 0, f)).collect()
-    })
+    let found: Vec<(i64, String)> = rows(
+        db,
+        "SELECT ready, findings FROM readiness ORDER BY id DESC",
+        None,
+    );
+    found.into_iter().map(|(r, f)| (r != 0, f)).collect()
 }
 
 fn wait_until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
