@@ -2,7 +2,7 @@
 //! Prometheus reads.
 //!
 //! Counted as things happen: runs started (by trigger), attempts (duration by action and
-//! outcome), interrupted attempts (by how they were settled), notices that failed, runs
+//! outcome), the store's append latency, interrupted attempts (by how they were settled), notices that failed, runs
 //! taken over from a driver that died, drives that ended and how. Read at each scrape:
 //! runs by status, approvals waiting and the oldest one's age, each scheduled drill's
 //! obligation and last success, and the process's own figures (resident memory, CPU
@@ -50,6 +50,7 @@ pub struct Metrics {
     drill_last_success: Family<Labels, Gauge>,
     drill_obligation: Family<Labels, Gauge>,
     firings: Family<Labels, Counter>,
+    appends: Histogram,
     ready: Family<Labels, Gauge>,
     readiness_age: Family<Labels, Gauge>,
     resident: Gauge,
@@ -140,6 +141,12 @@ impl Metrics {
             "Firings this server recorded, by runbook and outcome (started, skipped, buffered, missed)",
             firings.clone(),
         );
+        let appends = Histogram::new(exponential_buckets(0.0001, 4.0, 10));
+        registry.register(
+            "drctl_store_append_seconds",
+            "How long the store took to commit a run's append (events, steps and commands in one transaction)",
+            appends.clone(),
+        );
         let ready = Family::<Labels, Gauge>::default();
         registry.register(
             "drctl_runbook_ready",
@@ -194,6 +201,7 @@ impl Metrics {
             drill_last_success,
             drill_obligation,
             firings,
+            appends,
             ready,
             readiness_age,
             resident,
@@ -322,6 +330,10 @@ impl Metrics {
 pub struct Counting(pub Arc<Metrics>);
 
 impl Observer for Counting {
+    fn appended(&self, took: std::time::Duration) {
+        self.0.appends.observe(took.as_secs_f64());
+    }
+
     fn on_event(&self, run: &RunState, event: &Event) {
         let m = &self.0;
         match &event.kind {

@@ -544,6 +544,13 @@ fn a_run_started_and_approved_through_the_api_with_every_refusal_as_problem_json
         scrape.contains("process_resident_memory_bytes "),
         "{scrape}"
     );
+    // The run's appends were timed: at least one per event batch of its drive.
+    let appends: u64 = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("drctl_store_append_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no drctl_store_append_seconds in:\n{scrape}"));
+    assert!(appends >= 3, "{appends} appends timed");
     // A step that does not exist: 404; the run is over: 409 for a step decision, and a
     // cancel (no body needed) is refused as well.
     problem(

@@ -461,6 +461,8 @@ impl Driver {
         now: Timestamp,
     ) -> Result<Result<Option<u64>, StoreError>, EngineError> {
         let mut failed = None;
+        // Measured on the monotonic clock, for the metrics only: nothing is decided on it.
+        let started = std::time::Instant::now();
         let appended = store
             .append(lease, now, &mut |commands| match self.build(commands) {
                 Ok(batch) => batch,
@@ -470,6 +472,9 @@ impl Driver {
                 }
             })
             .await;
+        if let Ok(Some(_)) = &appended {
+            self.e.observer.appended(started.elapsed());
+        }
         match failed {
             Some(e) => Err(e),
             None => Ok(appended),

@@ -10,6 +10,11 @@ pub trait Observer: Send + Sync {
     fn notice(&self, run: &RunState, message: &str) {
         let _ = (run, message);
     }
+
+    /// An append the store committed, and how long it took (for a server's metrics).
+    fn appended(&self, took: std::time::Duration) {
+        let _ = took;
+    }
 }
 
 /// Tells no one.
