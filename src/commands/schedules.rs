@@ -11,7 +11,7 @@ use drctl_connectors::Registry;
 use drctl_core::{Clock as _, Timestamp};
 use drctl_engine::clock::SystemClock;
 use drctl_server::schedule::manage;
-use drctl_server::schedule::view::{ScheduleList, problems, readiness, schedules};
+use drctl_server::schedule::view::{self, ScheduleList};
 use drctl_store::Change;
 
 use super::print;
@@ -70,11 +70,7 @@ pub(crate) fn run(
         let now = SystemClock::new().now();
         match command {
             None => {
-                let list = ScheduleList {
-                    schedules: schedules(&dir, registry, store.as_ref(), now).await?,
-                    readiness: readiness(&dir, registry, store.as_ref()).await?,
-                    problems: problems(&dir, registry).await?,
-                };
+                let list = view::list(&dir, registry, store.as_ref(), now).await?;
                 print(&render(&list, now, json)?);
             }
             Some(SchedulesCommand::Fire { schedule }) => {

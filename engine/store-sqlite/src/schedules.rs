@@ -23,6 +23,16 @@ impl Schedules for SqliteStore {
         trigger: &str,
         now: Timestamp,
     ) -> Result<ScheduleRow, StoreError> {
+        // Read first: every view and tick asks, and only the first sighting writes.
+        let known = sqlx::query(SCHEDULE)
+            .bind(runbook)
+            .bind(trigger)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        if let Some(row) = known {
+            return schedule_row(&row);
+        }
         let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO schedules (runbook, trigger, since) VALUES (?, ?, ?) \

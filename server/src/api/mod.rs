@@ -380,25 +380,22 @@ async fn metrics(
     }
     let runs: Vec<(String, i64)> = by_status.into_iter().collect();
     // A folder that cannot be read shows no obligations; the scrape still answers.
-    let (schedules, readiness) = match &api.0.config.runbooks {
-        Some(dir) => (
-            crate::schedule::view::schedules(dir, &api.0.registry, api.0.store.as_ref(), now)
-                .await
-                .unwrap_or_default(),
-            crate::schedule::view::readiness(dir, &api.0.registry, api.0.store.as_ref())
-                .await
-                .unwrap_or_default(),
-        ),
-        None => (Vec::new(), Vec::new()),
+    let shown = match &api.0.config.runbooks {
+        Some(dir) => crate::schedule::view::list(dir, &api.0.registry, api.0.store.as_ref(), now)
+            .await
+            .unwrap_or_default(),
+        None => crate::schedule::view::ScheduleList::default(),
     };
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        api.0
-            .metrics
-            .render(&runs, (waiting, oldest), (&schedules, &readiness, now)),
+        api.0.metrics.render(
+            &runs,
+            (waiting, oldest),
+            (&shown.schedules, &shown.readiness, now),
+        ),
     ))
 }
 

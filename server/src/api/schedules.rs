@@ -59,26 +59,15 @@ pub async fn list(
 ) -> Result<Json<ScheduleList>, Problem> {
     require(&caller, Need::Read)?;
     let Some(dir) = api.0.config.runbooks.clone() else {
-        return Ok(Json(ScheduleList {
-            schedules: Vec::new(),
-            readiness: Vec::new(),
-            problems: Vec::new(),
-        }));
+        return Ok(Json(ScheduleList::default()));
     };
-    let schedules = view::schedules(
+    let list = view::list(
         &dir,
         &api.0.registry,
         api.0.store.as_ref(),
         api.0.clock.now(),
-    )
-    .await?;
-    let readiness = view::readiness(&dir, &api.0.registry, api.0.store.as_ref()).await?;
-    let problems = view::problems(&dir, &api.0.registry).await?;
-    Ok(Json(ScheduleList {
-        schedules,
-        readiness,
-        problems,
-    }))
+    );
+    Ok(Json(list.await?))
 }
 
 /// A pause or a resume, and why.
@@ -127,7 +116,9 @@ async fn changed(
         (change, now),
     )
     .await?;
-    let all = view::schedules(&dir, &api.0.registry, api.0.store.as_ref(), now).await?;
+    let all = view::list(&dir, &api.0.registry, api.0.store.as_ref(), now)
+        .await?
+        .schedules;
     // `RUNBOOK` named the runbook's only schedule, whatever its name.
     let exact = all.iter().position(|s| s.id() == id);
     let index = exact.or_else(|| all.iter().position(|s| s.runbook == id));

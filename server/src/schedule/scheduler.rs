@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::cadence::Cadence;
 use super::notices::{Notifier, owed};
 use super::plan::{Decision, Situation, decide};
-use crate::ops::folder::{FolderError, scan_async};
+use crate::ops::folder::{Entry, FolderError, scan_async};
 use crate::ops::start::{StartError, from_folder};
 
 /// How many of a schedule's newest firings a tick reads.
@@ -104,17 +104,21 @@ impl Scheduler {
         failed: impl Fn(&TickError) + Send + Sync,
     ) {
         loop {
-            match self.tick().await {
-                Ok(all) => {
-                    all.iter().for_each(&fired);
-                    if let Err(e) = self.notify(&all).await {
-                        failed(&e);
+            // One read of the folder serves the firings, the notices and the readiness.
+            match scan_async(&self.dir, &self.registry).await {
+                Ok(entries) => match self.tick_in(&entries).await {
+                    Ok(all) => {
+                        all.iter().for_each(&fired);
+                        if let Err(e) = self.notify_in(&entries, &all).await {
+                            failed(&e);
+                        }
+                        if let Err(e) = self.readiness_in(&entries).await {
+                            failed(&e);
+                        }
                     }
-                    if let Err(e) = self.readiness().await {
-                        failed(&e);
-                    }
-                }
-                Err(e) => failed(&e),
+                    Err(e) => failed(&e),
+                },
+                Err(e) => failed(&TickError::Folder(e)),
             }
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -126,14 +130,19 @@ impl Scheduler {
     /// The notices a tick owes (its missed firings, the drills overdue or failed now),
     /// each sent once.
     pub async fn notify(&self, fired: &[Fired]) -> Result<(), TickError> {
+        self.notify_in(&scan_async(&self.dir, &self.registry).await?, fired)
+            .await
+    }
+
+    async fn notify_in(&self, entries: &[Entry], fired: &[Fired]) -> Result<(), TickError> {
         let Some(notifier) = &self.notifier else {
             return Ok(());
         };
         let now = self.clock.now();
-        let views = super::view::schedules(&self.dir, &self.registry, self.store.as_ref(), now)
+        let views = super::view::list_in(entries, self.store.as_ref(), now)
             .await
             .map_err(|e| TickError::Notice(e.to_string()))?;
-        let errors = notifier.send(&owed(fired, &views), now).await?;
+        let errors = notifier.send(&owed(fired, &views.schedules), now).await?;
         if errors.is_empty() {
             Ok(())
         } else {
@@ -144,7 +153,11 @@ impl Scheduler {
     /// Checks each runbook whose readiness check is due, records the result, and sends
     /// a notice when it changed. What was checked: (runbook, ready).
     pub async fn readiness(&self) -> Result<Vec<(String, bool)>, TickError> {
-        let entries = scan_async(&self.dir, &self.registry).await?;
+        self.readiness_in(&scan_async(&self.dir, &self.registry).await?)
+            .await
+    }
+
+    async fn readiness_in(&self, entries: &[Entry]) -> Result<Vec<(String, bool)>, TickError> {
         let mut out = Vec::new();
         for rb in entries.iter().filter_map(|e| e.runbook.as_ref()) {
             let Some(r) = &rb.readiness else { continue };
@@ -193,7 +206,11 @@ impl Scheduler {
 
     /// One look at every schedule of the folder.
     pub async fn tick(&self) -> Result<Vec<Fired>, TickError> {
-        let entries = scan_async(&self.dir, &self.registry).await?;
+        self.tick_in(&scan_async(&self.dir, &self.registry).await?)
+            .await
+    }
+
+    async fn tick_in(&self, entries: &[Entry]) -> Result<Vec<Fired>, TickError> {
         let mut out = Vec::new();
         for rb in entries.iter().filter_map(|e| e.runbook.as_ref()) {
             for t in &rb.triggers {

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::cadence::Cadence;
 use super::obligation::{Drill, Obligation, standing};
-use crate::ops::folder::{FolderError, scan_async};
+use crate::ops::folder::{Entry, FolderError, scan_async};
 use crate::views::StatusArg;
 
 /// How many of a runbook's newest drills an obligation looks at.
@@ -95,7 +95,7 @@ pub struct WaiverView {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ScheduleList {
     pub schedules: Vec<ScheduleView>,
     /// The runbooks with a `readiness:` check, and its last result.
@@ -127,48 +127,6 @@ pub struct FindingView {
     pub why: String,
 }
 
-/// The errors of the folder's files that do not compile.
-pub async fn problems(dir: &Path, registry: &Registry) -> Result<Vec<String>, ViewError> {
-    let entries = scan_async(dir, registry).await?;
-    Ok(entries
-        .into_iter()
-        .filter(|e| e.runbook.is_none())
-        .flat_map(|e| e.errors)
-        .collect())
-}
-
-/// The readiness of every runbook of `dir` that has a check.
-pub async fn readiness(
-    dir: &Path,
-    registry: &Registry,
-    store: &dyn Store,
-) -> Result<Vec<ReadinessView>, ViewError> {
-    let entries = scan_async(dir, registry).await?;
-    let mut out = Vec::new();
-    for rb in entries.iter().filter_map(|e| e.runbook.as_ref()) {
-        let Some(r) = &rb.readiness else { continue };
-        let last = store.last_readiness(rb.name.as_str()).await?;
-        out.push(ReadinessView {
-            runbook: rb.name.to_string(),
-            every: drctl_core::format_duration(r.every),
-            checked_at: last.as_ref().map(|l| l.at),
-            ready: last.as_ref().map(|l| l.ready),
-            findings: last
-                .map(|l| {
-                    l.findings
-                        .into_iter()
-                        .map(|f| FindingView {
-                            step: f.step,
-                            why: f.why,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        });
-    }
-    Ok(out)
-}
-
 /// Why the schedules cannot be shown.
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
@@ -178,25 +136,73 @@ pub enum ViewError {
     Store(#[from] StoreError),
 }
 
-/// Every schedule of the runbooks in `dir`, in file order, as of `now`.
-pub async fn schedules(
+/// Everything `drctl schedules` and the API show, from one read of the folder `dir`.
+pub async fn list(
     dir: &Path,
     registry: &Registry,
     store: &dyn Store,
     now: Timestamp,
-) -> Result<Vec<ScheduleView>, ViewError> {
-    let entries = scan_async(dir, registry).await?;
-    let mut out = Vec::new();
-    for e in &entries {
+) -> Result<ScheduleList, ViewError> {
+    list_in(&scan_async(dir, registry).await?, store, now).await
+}
+
+/// [`list`], from the folder's entries as a caller already read them.
+pub async fn list_in(
+    entries: &[Entry],
+    store: &dyn Store,
+    now: Timestamp,
+) -> Result<ScheduleList, ViewError> {
+    let mut out = ScheduleList {
+        schedules: Vec::new(),
+        readiness: Vec::new(),
+        // A file that does not compile: its schedules neither fire nor show.
+        problems: entries
+            .iter()
+            .filter(|e| e.runbook.is_none())
+            .flat_map(|e| e.errors.iter().cloned())
+            .collect(),
+    };
+    for e in entries {
         let Some(rb) = &e.runbook else { continue };
         let digest = e.source.digest();
         for t in &rb.triggers {
             if let Declared::Schedule(s) = t {
-                out.push(one(store, rb.name.as_str(), s, &digest, now).await?);
+                out.schedules
+                    .push(one(store, rb.name.as_str(), s, &digest, now).await?);
             }
+        }
+        if let Some(r) = &rb.readiness {
+            out.readiness
+                .push(readiness(store, rb.name.as_str(), r).await?);
         }
     }
     Ok(out)
+}
+
+/// A runbook's readiness check and its last result.
+async fn readiness(
+    store: &dyn Store,
+    runbook: &str,
+    r: &drctl_runbook::model::Readiness,
+) -> Result<ReadinessView, ViewError> {
+    let last = store.last_readiness(runbook).await?;
+    Ok(ReadinessView {
+        runbook: runbook.to_owned(),
+        every: drctl_core::format_duration(r.every),
+        checked_at: last.as_ref().map(|l| l.at),
+        ready: last.as_ref().map(|l| l.ready),
+        findings: last
+            .map(|l| {
+                l.findings
+                    .into_iter()
+                    .map(|f| FindingView {
+                        step: f.step,
+                        why: f.why,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
 }
 
 async fn one(
