@@ -636,11 +636,7 @@ impl Schedules for MemoryStore {
         run: Option<(&NewRun, &NewEvent)>,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock()?;
-        let key = (
-            firing.runbook.clone(),
-            firing.trigger.clone(),
-            firing.nominal.as_millis(),
-        );
+        let key = firing_key(&firing.runbook, &firing.trigger, firing.nominal);
         if inner.firings.contains_key(&key) {
             return Ok(false);
         }
@@ -668,11 +664,7 @@ impl Schedules for MemoryStore {
         (row, first): (&NewRun, &NewEvent),
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock()?;
-        let key = (
-            firing.runbook.clone(),
-            firing.trigger.clone(),
-            firing.nominal.as_millis(),
-        );
+        let key = firing_key(&firing.runbook, &firing.trigger, firing.nominal);
         match inner.firings.get(&key) {
             Some(f) if f.outcome == FiringOutcome::Buffered => {}
             _ => return Ok(false),
@@ -843,4 +835,9 @@ impl Deliveries for MemoryStore {
             .cloned()
             .collect())
     }
+}
+
+/// A firing's unique key: (runbook, trigger, nominal time).
+fn firing_key(runbook: &str, trigger: &str, nominal: Timestamp) -> (String, String, i64) {
+    (runbook.to_owned(), trigger.to_owned(), nominal.as_millis())
 }

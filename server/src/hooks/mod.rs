@@ -45,6 +45,13 @@ impl Gate {
         }
     }
 
+    /// Takes one record of a refusal before the sender proved itself, at `rate` a
+    /// minute for `hook` (a bucket of its own: strangers do not spend the hook's rate).
+    pub fn admit_refusal(&self, hook: &str, rate: u32, now: Timestamp) -> bool {
+        // A hook name never holds a newline: this key is no hook's.
+        self.admit(&format!("{hook}\n(refusals)"), rate, now)
+    }
+
     /// The lock deliveries of `hook` take while they look for their key's run and start
     /// one.
     pub fn lock_of(&self, hook: &str) -> Arc<tokio::sync::Mutex<()>> {

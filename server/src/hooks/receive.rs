@@ -106,7 +106,7 @@ pub async fn receive(
         let (store, name, peer, gate) = (store.clone(), name.clone(), peer.clone(), api.3.clone());
         let rate = hook.rate;
         async move {
-            if proven || gate.admit(&format!("{name}\n(refusals)"), rate, now) {
+            if proven || gate.admit_refusal(&name, rate, now) {
                 let seq = store
                     .claim_delivery(&name, None, (now, &peer))
                     .await
