@@ -55,13 +55,7 @@ pub fn locate(
     }
     let ids: Vec<String> = all
         .iter()
-        .map(|(r, s)| {
-            if s.name.is_empty() {
-                r.clone()
-            } else {
-                format!("{r}/{}", s.name)
-            }
-        })
+        .map(|(r, s)| super::schedule_id(r, &s.name))
         .collect();
     let mut of_runbook: Vec<(String, Schedule)> =
         all.into_iter().filter(|(r, _)| r == runbook).collect();

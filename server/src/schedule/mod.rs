@@ -14,6 +14,17 @@
 //! - [`manage`]: pause, resume, waive and fire now, each stored with who and why.
 
 pub mod cadence;
+
+/// How commands name a schedule: `RUNBOOK` for a runbook's unnamed one, else
+/// `RUNBOOK/NAME`.
+pub fn schedule_id(runbook: &str, name: &str) -> String {
+    if name.is_empty() {
+        runbook.to_owned()
+    } else {
+        format!("{runbook}/{name}")
+    }
+}
+
 pub mod manage;
 pub mod notices;
 pub mod obligation;

@@ -299,11 +299,7 @@ pub fn readiness_change(
 pub fn owed(fired: &[Fired], schedules: &[ScheduleView]) -> Vec<Notice> {
     let mut out = Vec::new();
     for f in fired.iter().filter(|f| f.outcome == FiringOutcome::Missed) {
-        let schedule = if f.trigger.is_empty() {
-            f.runbook.clone()
-        } else {
-            format!("{}/{}", f.runbook, f.trigger)
-        };
+        let schedule = super::schedule_id(&f.runbook, &f.trigger);
         out.push(Notice {
             event: ServiceEvent::ScheduleMissed,
             key: format!("schedule_missed:{schedule}:{}", f.nominal.as_millis()),

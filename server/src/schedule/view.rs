@@ -43,11 +43,7 @@ pub struct ScheduleView {
 impl ScheduleView {
     /// `runbook` or `runbook/name`: how commands name it.
     pub fn id(&self) -> String {
-        if self.name.is_empty() {
-            self.runbook.clone()
-        } else {
-            format!("{}/{}", self.runbook, self.name)
-        }
+        super::schedule_id(&self.runbook, &self.name)
     }
 }
 
