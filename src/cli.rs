@@ -122,6 +122,12 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Runs that webhooks with `confirm: true` proposed: list them, confirm one (it
+    /// starts, created by you) or reject it.
+    Hooks {
+        #[command(subcommand)]
+        command: HooksCommand,
+    },
     /// The key `drctl serve` signs ledger heads with.
     Key {
         #[command(subcommand)]
@@ -282,6 +288,30 @@ pub(crate) enum SchedulesCommand {
     },
     /// Fire a schedule now: a run with its params, as a drill if it is one.
     Fire { schedule: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HooksCommand {
+    /// The proposed runs waiting for a person, oldest first.
+    Proposals {
+        /// Print JSON (the API's form) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a proposed run as it was proposed (its runbook's text then, the params
+    /// from the alert); locally, it is driven here, in the foreground.
+    Confirm {
+        /// The run id the delivery was answered with.
+        run: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Discard a proposed run: nothing runs.
+    Reject {
+        run: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,8 +17,10 @@ use serde::de::DeserializeOwned;
 
 use crate::api::approvals::{DecideRequest, VerdictArg};
 use crate::api::events::{EventList, EventView};
+use crate::api::proposals::{DecideProposal, ProposalList};
 use crate::api::runbooks::RunbookDetail;
 use crate::api::runs::{CancelRequest, DecisionArg, StartRequest, StepRequest};
+use crate::hooks::propose::{Decision, ProposalView};
 use crate::ops::runs::RunQuery;
 use crate::schedule::view::{ScheduleList, ScheduleView};
 use crate::views::{CommandResult, Gates, RunDetail, RunList, Started};
@@ -266,6 +268,33 @@ impl Client {
         let segment = whole(id, || format!("no schedule `{id}`"))?;
         let path = format!("/api/v1/schedules/{}/fire", segment.replace("%2F", ":"));
         self.call(Method::POST, &path, &[], None::<&()>)
+            .await
+            .map(|(_, v)| v)
+    }
+
+    /// The runs hooks proposed that wait for a person.
+    pub async fn proposals(&self) -> Result<ProposalList, ClientError> {
+        self.call(Method::GET, "/api/v1/proposals", &[], None::<&()>)
+            .await
+            .map(|(_, v)| v)
+    }
+
+    /// Confirms or rejects the proposal of run `id`, with a reason.
+    pub async fn decide_proposal(
+        &self,
+        id: &str,
+        decision: Decision,
+        reason: &str,
+    ) -> Result<ProposalView, ClientError> {
+        let what = match decision {
+            Decision::Confirm => "confirm",
+            Decision::Reject => "reject",
+        };
+        let path = format!("/api/v1/proposals/{}/{what}", run_segment(id)?);
+        let body = DecideProposal {
+            reason: reason.to_owned(),
+        };
+        self.call(Method::POST, &path, &[], Some(&body))
             .await
             .map(|(_, v)| v)
     }

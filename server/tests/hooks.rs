@@ -57,8 +57,20 @@ async fn host(yaml: &str, secrets: &[(&str, &str)]) -> Host {
         clock.clone(),
         EngineConfig::default(),
     );
+    let token = |name: &str, role, identity: &str| drctl_server::api::auth::TokenEntry {
+        name: name.into(),
+        role,
+        identity: drctl_core::Actor::person(identity).unwrap(),
+        sha256: drctl_server::api::auth::digest(&format!("{name}-token")),
+    };
+    use drctl_server::api::auth::Role;
     let config = ServeConfig {
         runbooks: Some(dir.0.clone()),
+        // `NAME-token` is each one's bearer token.
+        token: vec![
+            token("olga", Role::Operator, "olga"),
+            token("vic", Role::Viewer, "vic"),
+        ],
         ..ServeConfig::default()
     };
     // Runs are created, not driven: the supervisor is not running.
@@ -507,4 +519,155 @@ async fn replays_and_strangers_do_not_spend_the_rate() {
     // Refusals before proof (and replays) are recorded at the hook's rate at most.
     let records = h.store.deliveries("gh", 100).await.unwrap();
     assert!(records.len() <= 2 + 3, "{} records", records.len());
+}
+
+/// `GET`/`POST` to the API as the token `who-token`.
+async fn api(url: &str, who: &str, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let req = match body {
+        Some(b) => client.post(url).json(&b),
+        None => client.get(url),
+    };
+    let res = req
+        .bearer_auth(format!("{who}-token"))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn confirm_proposes_a_person_confirms_or_rejects_and_the_audit_holds_every_delivery() {
+    let h = host(
+        &hook(
+            "page",
+            "{ scheme: bearer, secrets: [ { file: @DIR@/secrets/page } ] }",
+            "      dedup_key: \"{{ payload.incident }}\"\n      confirm: true\n      confirm_within: 10m\n",
+        ),
+        &[("page", "page-token-0123456789")],
+    )
+    .await;
+    let url = format!("{}/hooks/page", h.url);
+    let auth = vec![
+        json_type(),
+        ("authorization", "Bearer page-token-0123456789".to_owned()),
+    ];
+    let incident = |id: &str| json!({ "incident": id, "region": "eu-west-1" }).to_string();
+    // Proposed: a run id, and no run yet.
+    let (code, a) = post(&url, &auth, incident("i-1").as_bytes()).await;
+    assert_eq!((code, a["status"].as_str()), (202, Some("proposed")), "{a}");
+    let run: drctl_core::RunId = a["run"].as_str().unwrap().parse().unwrap();
+    assert!(h.store.run(&run).await.unwrap().is_none());
+    // The same incident joins the proposal.
+    let (_, b) = post(&url, &auth, incident("i-1").as_bytes()).await;
+    assert_eq!(
+        (b["status"].as_str(), &b["run"]),
+        (Some("attached"), &a["run"])
+    );
+    // Listed for people, with the params it would start with.
+    let proposals = format!("{}/api/v1/proposals", h.url);
+    let (code, list) = api(&proposals, "vic", None).await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list["proposals"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["proposals"][0]["params"]["region"], "eu-west-1");
+    assert_eq!(list["proposals"][0]["status"], "proposed");
+    // A viewer cannot confirm; a reason is required; an id must be whole.
+    let confirm = format!("{proposals}/{run}/confirm");
+    let reason = json!({ "reason": "the region is down, checked the dashboards" });
+    assert_eq!(api(&confirm, "vic", Some(reason.clone())).await.0, 403);
+    assert_eq!(api(&confirm, "olga", Some(json!({}))).await.0, 422);
+    let bad = format!("{proposals}/run_nope/confirm");
+    assert_eq!(api(&bad, "olga", Some(reason.clone())).await.0, 422);
+    let other = drctl_core::RunId::from_parts(drctl_core::Timestamp::from_millis(1), 7);
+    let unknown = format!("{proposals}/{other}/confirm");
+    assert_eq!(api(&unknown, "olga", Some(reason.clone())).await.0, 404);
+    // Confirmed: the run exists, created by the person who confirmed it, once.
+    let (code, view) = api(&confirm, "olga", Some(reason.clone())).await;
+    assert_eq!(
+        (code, view["status"].as_str()),
+        (202, Some("started")),
+        "{view}"
+    );
+    let row = h.store.run(&run).await.unwrap().unwrap();
+    assert_eq!(
+        (row.actor.to_string(), row.trigger.to_string()),
+        ("olga".to_owned(), "webhook:page".to_owned())
+    );
+    let (code, again) = api(&confirm, "olga", Some(reason.clone())).await;
+    assert_eq!(code, 409, "{again}");
+    // A delivery of the incident while its run goes on joins the run, and its log.
+    let (_, c) = post(&url, &auth, incident("i-1").as_bytes()).await;
+    assert_eq!(
+        (c["status"].as_str(), &c["run"]),
+        (Some("attached"), &a["run"])
+    );
+    h.engine.drive(&run, DriveOptions::default()).await.unwrap();
+    let events = h.store.events(&run, 0).await.unwrap();
+    let joined: Vec<&drctl_store::StoredEvent> = events
+        .iter()
+        .filter(|e| e.kind == "delivery_attached")
+        .collect();
+    assert_eq!(joined.len(), 1, "{events:?}");
+    assert!(
+        joined[0].body.contains("\"hook\":\"page\""),
+        "{}",
+        joined[0].body
+    );
+    // Another incident, rejected: nothing runs, and it cannot be confirmed after.
+    let (_, d) = post(&url, &auth, incident("i-2").as_bytes()).await;
+    assert_eq!(d["status"], "proposed", "{d}");
+    let second: drctl_core::RunId = d["run"].as_str().unwrap().parse().unwrap();
+    let reject = format!("{proposals}/{second}/reject");
+    let (code, view) = api(&reject, "olga", Some(json!({ "reason": "a false alarm" }))).await;
+    assert_eq!(
+        (code, view["status"].as_str()),
+        (200, Some("rejected")),
+        "{view}"
+    );
+    assert_eq!(view["detail"], "rejected by olga: a false alarm");
+    let confirm2 = format!("{proposals}/{second}/confirm");
+    assert_eq!(api(&confirm2, "olga", Some(reason)).await.0, 409);
+    assert!(h.store.run(&second).await.unwrap().is_none());
+    let (_, list) = api(&proposals, "vic", None).await;
+    assert!(list["proposals"].as_array().unwrap().is_empty(), "{list}");
+    // The audit export holds every delivery (refused ones too), never the token.
+    let (code, _) = post(&url, &[json_type()], incident("i-3").as_bytes()).await;
+    assert_eq!(code, 401);
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/audit/export", h.url))
+        .bearer_auth("vic-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let text = res.text().await.unwrap();
+    let verified = drctl_evidence::audit::verify_file(&text).unwrap();
+    let stored = h.store.deliveries("page", 100).await.unwrap();
+    assert_eq!(stored.len(), 5);
+    assert_eq!(verified.service.deliveries, 5, "{text}");
+    let verdicts: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["record"] == "delivery")
+        .map(|v| v["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            "started",
+            "attached",
+            "attached",
+            "rejected",
+            "unauthorized"
+        ]
+    );
+    assert!(!text.contains("page-token-0123456789"));
+    // A record taken out of the export is found.
+    let cut: String = text
+        .lines()
+        .filter(|l| !l.contains("\"unauthorized\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(drctl_evidence::audit::verify_file(&cut).is_err());
 }

@@ -3,6 +3,7 @@
 mod actions;
 mod audit;
 mod graph;
+mod hooks;
 mod plan;
 mod remote;
 mod report;
@@ -119,6 +120,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runbooks.as_deref(),
             (command.as_ref(), json),
         ),
+        Command::Hooks { command } => hooks::run(&registry, cli.db.as_deref(), &command),
         Command::Key {
             command: crate::cli::KeyCommand::Create { path },
         } => runs::serve::create_key(&path),

@@ -17,6 +17,7 @@ mod identity;
 mod lab;
 mod lab_data;
 mod leaks;
+mod proposals;
 mod remote;
 mod rollout;
 mod runs;

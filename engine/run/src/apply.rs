@@ -352,7 +352,7 @@ impl RunState {
                 effects.push(Effect::Stop);
             }
             // A record for people: the state does not change.
-            EventKind::CommandRefused { .. } => {}
+            EventKind::CommandRefused { .. } | EventKind::DeliveryAttached { .. } => {}
             EventKind::Resumed => {
                 // A run paused before it started (waiting for its lock) goes back to waiting.
                 if matches!(self.status, RunStatus::Paused { .. }) {

@@ -118,6 +118,20 @@ pub enum EventKind {
         asked: String,
         reason: String,
     },
+    /// Another delivery of the webhook that started the run, with the same dedup key,
+    /// joined it instead of starting a second run (the store's `deliveries` holds the
+    /// delivery itself).
+    DeliveryAttached {
+        hook: String,
+        /// The delivery's place among all deliveries.
+        delivery: u64,
+        /// The sender's delivery id, when its scheme has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        peer: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
     /// An approval step waits for people: at level 0 its `approvers`; each escalation
     /// level adds the next list of `escalate`.
     ApprovalRequested {
@@ -200,6 +214,7 @@ impl EventKind {
             | EventKind::Resumed
             | EventKind::CancelRequested { .. }
             | EventKind::CommandRefused { .. }
+            | EventKind::DeliveryAttached { .. }
             | EventKind::TimedOut
             | EventKind::NoticeQueued { .. }
             | EventKind::NoticeAttempted { .. }
@@ -227,6 +242,7 @@ impl EventKind {
             EventKind::OperatorDecision { .. } => "operator_decision",
             EventKind::CancelRequested { .. } => "cancel_requested",
             EventKind::CommandRefused { .. } => "command_refused",
+            EventKind::DeliveryAttached { .. } => "delivery_attached",
             EventKind::ApprovalRequested { .. } => "approval_requested",
             EventKind::ApprovalDecided { .. } => "approval_decided",
             EventKind::ApprovalTimedOut { .. } => "approval_timed_out",

@@ -29,6 +29,18 @@ pub enum OperatorCommand {
         /// See `EventKind::ApprovalDecided`.
         on_behalf_of: Vec<drctl_core::Approver>,
     },
+    /// A webhook delivery that joined the run (see `EventKind::DeliveryAttached`): the
+    /// server's, not a person's, left in the inbox so that the run's driver records it
+    /// wherever the run is driven.
+    Delivery {
+        hook: String,
+        delivery: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        peer: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
 }
 
 /// The longest comment or reason an operator may give.
@@ -62,6 +74,12 @@ impl OperatorCommand {
             OperatorCommand::Cancel { reason } => ("the reason", reason),
             OperatorCommand::Approval { comment, .. } => ("the comment", comment),
             OperatorCommand::Step { .. } => return Ok(()),
+            OperatorCommand::Delivery { id, key, .. } => {
+                for (what, text) in [("the delivery id", id), ("the dedup key", key)] {
+                    check_text(what, text.as_deref().unwrap_or_default())?;
+                }
+                return Ok(());
+            }
         };
         check_text(what, text)
     }
@@ -76,6 +94,11 @@ impl OperatorCommand {
             OperatorCommand::Step { output, .. } => {
                 if let Some(o) = output.as_mut() {
                     scrubber.value(o);
+                }
+            }
+            OperatorCommand::Delivery { key, .. } => {
+                if let Some(k) = key.as_mut() {
+                    *k = scrubber.text(k);
                 }
             }
         }
@@ -108,6 +131,19 @@ impl OperatorCommand {
                 comment,
                 on_behalf_of,
             },
+            OperatorCommand::Delivery {
+                hook,
+                delivery,
+                id,
+                peer,
+                key,
+            } => EventKind::DeliveryAttached {
+                hook,
+                delivery,
+                id,
+                peer,
+                key,
+            },
         }
     }
 
@@ -130,6 +166,9 @@ impl OperatorCommand {
                     Verdict::Reject => "reject",
                 };
                 format!("{verb} {step}")
+            }
+            OperatorCommand::Delivery { hook, delivery, .. } => {
+                format!("attach delivery {delivery} of webhook {hook}")
             }
         }
     }

@@ -54,7 +54,8 @@ impl Engine {
         callees: BTreeMap<String, PinnedSource>,
         req: NewRunRequest,
     ) -> Result<RunId, EngineError> {
-        let (id, run, first) = self.prepare(source, callees, req)?;
+        let id = self.new_run_id();
+        let (id, run, first) = self.prepare(id, source, callees, req)?;
         self.store.create_run(&run, &first).await?;
         Ok(id)
     }
@@ -66,7 +67,23 @@ impl Engine {
         req: NewRunRequest,
     ) -> Result<(RunId, NewRun, NewEvent), EngineError> {
         let callees = pin_callees(&req);
-        self.prepare(pin(&req.source), callees, req)
+        self.prepare(self.new_run_id(), pin(&req.source), callees, req)
+    }
+
+    /// As [`Engine::prepare_request`], with the id a proposal promised (a webhook's
+    /// delivery proposes run `id`; a person confirms it later).
+    pub fn prepare_proposed(
+        &self,
+        id: RunId,
+        req: NewRunRequest,
+    ) -> Result<(RunId, NewRun, NewEvent), EngineError> {
+        let callees = pin_callees(&req);
+        self.prepare(id, pin(&req.source), callees, req)
+    }
+
+    /// A fresh run id: the clock's time, and 80 random bits.
+    pub fn new_run_id(&self) -> RunId {
+        RunId::from_parts(self.clock.now(), rand::random::<u128>())
     }
 
     /// Creates the run a schedule's firing starts, in the transaction that records the
@@ -99,12 +116,12 @@ impl Engine {
     /// A new run's row and first event, checked (it compiles, its params fit).
     fn prepare(
         &self,
+        id: RunId,
         source: PinnedSource,
         callees: BTreeMap<String, PinnedSource>,
         req: NewRunRequest,
     ) -> Result<(RunId, NewRun, NewEvent), EngineError> {
         let now = self.clock.now();
-        let id = RunId::from_parts(now, rand::random::<u128>());
         let created = RunCreated {
             id: id.clone(),
             runbook: String::new(),
@@ -142,7 +159,7 @@ impl Engine {
         Ok((
             id.clone(),
             NewRun {
-                id: id.clone(),
+                id,
                 runbook: created.runbook.clone(),
                 source_name: created.source.name.clone(),
                 digest: created.source.digest.clone(),

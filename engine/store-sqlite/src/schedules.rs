@@ -118,18 +118,7 @@ impl Schedules for SqliteStore {
         .await
         .map_err(db)?;
         rows.iter()
-            .map(|r| {
-                let body: String = r.try_get("change").map_err(db)?;
-                Ok(ChangeRow {
-                    runbook: runbook.to_owned(),
-                    trigger: trigger.to_owned(),
-                    at: Timestamp::from_millis(r.try_get("at").map_err(db)?),
-                    by: crate::codec::actor(r)?,
-                    change: serde_json::from_str(&body).map_err(|e| {
-                        StoreError::Corrupt(format!("a schedule change that does not read: {e}"))
-                    })?,
-                })
-            })
+            .map(|r| change_row(r, runbook.to_owned(), trigger.to_owned()))
             .collect()
     }
 
@@ -246,6 +235,52 @@ impl Schedules for SqliteStore {
         Ok(())
     }
 
+    async fn schedule_log(
+        &self,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<(Vec<ChangeRow>, Vec<FiringRow>), StoreError> {
+        let (from, to) = (
+            since.map_or(i64::MIN, Timestamp::as_millis),
+            until.map_or(i64::MAX, Timestamp::as_millis),
+        );
+        // One read transaction: the changes and firings of one moment.
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let changes = sqlx::query(
+            "SELECT runbook, trigger, at, actor, change FROM schedule_changes \
+             WHERE at >= ? AND at < ? ORDER BY id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let firings = sqlx::query(
+            "SELECT runbook, trigger, nominal, recorded_at, outcome, reason, run_id FROM firings \
+             WHERE recorded_at >= ? AND recorded_at < ? ORDER BY recorded_at, runbook, trigger, nominal",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let changes = changes
+            .iter()
+            .map(|r| {
+                change_row(
+                    r,
+                    r.try_get("runbook").map_err(db)?,
+                    r.try_get("trigger").map_err(db)?,
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((
+            changes,
+            firings.iter().map(firing_row).collect::<Result<_, _>>()?,
+        ))
+    }
+
     async fn firings(
         &self,
         runbook: &str,
@@ -264,6 +299,19 @@ impl Schedules for SqliteStore {
         .map_err(db)?;
         rows.iter().map(firing_row).collect()
     }
+}
+
+fn change_row(r: &SqliteRow, runbook: String, trigger: String) -> Result<ChangeRow, StoreError> {
+    let body: String = r.try_get("change").map_err(db)?;
+    Ok(ChangeRow {
+        runbook,
+        trigger,
+        at: Timestamp::from_millis(r.try_get("at").map_err(db)?),
+        by: crate::codec::actor(r)?,
+        change: serde_json::from_str(&body).map_err(|e| {
+            StoreError::Corrupt(format!("a schedule change that does not read: {e}"))
+        })?,
+    })
 }
 
 const SCHEDULE: &str = "SELECT runbook, trigger, since, paused_by, paused_at, paused_reason, \

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::StoreError;
 use crate::chain::{GENESIS, verify};
-use crate::deliveries::{Settled, Verdict as DeliveryVerdict};
+use crate::deliveries::{Dedup, Holder, Placed, Proposal, Settled, Verdict as DeliveryVerdict};
 use crate::ledger::{self, LedgerKind, RunHeads};
 use crate::rows::{
     Checked, Claim, Command, CommandOutcome, Lease, LockOutcome, NewEvent, NewRun, Projection,
@@ -109,6 +109,8 @@ pub async fn check_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
     each_nominal_time_fires_once(&make().await).await;
     schedules_are_made_once_and_paused(&make().await).await;
     a_delivery_id_is_taken_once(&make().await).await;
+    one_key_starts_one_run(&make().await).await;
+    proposals_are_settled_once(&make().await).await;
 }
 
 async fn create_and_read(s: &dyn Store) {
@@ -1025,7 +1027,32 @@ async fn schedules_are_made_once_and_paused(s: &dyn Store) {
         Some((at(1_000), "freeze"))
     );
     let log = s.schedule_changes("failover", "monthly", 10).await.unwrap();
-    assert_eq!(log, [resume, waive, pause], "newest first");
+    assert_eq!(
+        log,
+        [resume.clone(), waive.clone(), pause.clone()],
+        "newest first"
+    );
+    // The audit export's read: every change (and firing) in a range, oldest first.
+    let missed = NewFiring {
+        runbook: "failover".into(),
+        trigger: "monthly".into(),
+        nominal: at(5),
+        at: at(35),
+        outcome: FiringOutcome::Missed,
+        reason: Some("paused".into()),
+    };
+    assert!(s.record_firing(&missed, None).await.unwrap());
+    let (changes, firings) = s.schedule_log(None, None).await.unwrap();
+    assert_eq!(changes, [pause, waive.clone(), resume]);
+    assert_eq!(
+        firings
+            .iter()
+            .map(|f| (f.nominal, f.at))
+            .collect::<Vec<_>>(),
+        [(at(5), at(35))]
+    );
+    let (changes, firings) = s.schedule_log(Some(at(30)), Some(at(35))).await.unwrap();
+    assert_eq!((changes, firings.len()), (vec![waive], 0));
     let unknown = ChangeRow {
         runbook: "nothing".into(),
         ..change(
@@ -1130,10 +1157,15 @@ async fn a_delivery_id_is_taken_once(s: &dyn Store) {
         .unwrap();
     assert_ne!(a, b);
     assert_eq!(
-        s.keyed_run("region-down", "group-a").await.unwrap(),
-        Some(run)
+        s.holder("region-down", "group-a").await.unwrap(),
+        Some(Holder {
+            run,
+            verdict: DeliveryVerdict::Started,
+            expires: None,
+            finished: None,
+        })
     );
-    assert_eq!(s.keyed_run("region-down", "group-b").await.unwrap(), None);
+    assert_eq!(s.holder("region-down", "group-b").await.unwrap(), None);
     let listed = s.deliveries("region-down", 10).await.unwrap();
     assert_eq!(listed.len(), 3);
     assert_eq!(listed[0].seq, b, "newest first");
@@ -1145,15 +1177,20 @@ async fn a_delivery_id_is_taken_once(s: &dyn Store) {
         .unwrap()
         .unwrap();
     let id2 = run_id(2);
-    s.start_delivery(
-        c,
-        Some("group-b"),
-        (&new_run(&id2, None), &event(0, "run_created")),
-    )
-    .await
-    .unwrap();
+    let placed = s
+        .start_delivery(
+            c,
+            Some(dedup("group-b", 9)),
+            (&new_run(&id2, None), &event(0, "run_created")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(placed, Placed::New);
     assert_eq!(
-        s.keyed_run("region-down", "group-b").await.unwrap(),
+        s.holder("region-down", "group-b")
+            .await
+            .unwrap()
+            .map(|h| h.run),
         Some(id2.clone())
     );
     assert!(s.run(&id2).await.unwrap().is_some());
@@ -1178,4 +1215,205 @@ async fn a_delivery_id_is_taken_once(s: &dyn Store) {
             .await
             .unwrap()
     );
+}
+
+/// A dedup key with a 60 s window, at `now` ms.
+fn dedup(key: &str, now: i64) -> Dedup<'_> {
+    Dedup {
+        key,
+        window: Duration::from_secs(60),
+        now: at(now),
+    }
+}
+
+/// Two deliveries of one key that each found no run (two servers at one instant): the
+/// second to start is attached to the first one's run, and no second run exists. After
+/// the first run ended and its window passed, the key starts a run again.
+async fn one_key_starts_one_run(s: &dyn Store) {
+    let claim_one = |n: i64| async move {
+        s.claim_delivery("region-down", None, (at(n), "p"))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let (a, b) = (claim_one(0).await, claim_one(1).await);
+    let (ra, rb) = (run_id(1), run_id(2));
+    let first = s
+        .start_delivery(
+            a,
+            Some(dedup("k", 2)),
+            (&new_run(&ra, None), &event(0, "run_created")),
+        )
+        .await
+        .unwrap();
+    let second = s
+        .start_delivery(
+            b,
+            Some(dedup("k", 3)),
+            (&new_run(&rb, None), &event(0, "run_created")),
+        )
+        .await
+        .unwrap();
+    assert_eq!((first, second), (Placed::New, Placed::Attached(ra.clone())));
+    assert!(s.run(&rb).await.unwrap().is_none(), "no second run");
+    let listed = s.deliveries("region-down", 10).await.unwrap();
+    assert_eq!(
+        (listed[0].verdict, listed[0].run.clone()),
+        (DeliveryVerdict::Attached, Some(ra.clone()))
+    );
+    // Another key, or none, starts its own run.
+    let c = claim_one(4).await;
+    let rc = run_id(3);
+    let placed = s
+        .start_delivery(c, None, (&new_run(&rc, None), &event(0, "run_created")))
+        .await
+        .unwrap();
+    assert_eq!(placed, Placed::New);
+    // The key's run ends at +10 s: within the window the key is still held, after it
+    // not.
+    let lease = s.claim(&claim(&ra, "w1", at(5))).await.unwrap();
+    let finish = Projection {
+        status: crate::rows::RunStatus::Succeeded,
+        finished_at: Some(at(10_000)),
+        release_locks: true,
+        ..Projection::default()
+    };
+    append_events(
+        s,
+        Append {
+            lease: &lease,
+            expected: 1,
+            events: &[event(10_000, "run_finished")],
+            projection: &finish,
+            now: at(10_000),
+        },
+    )
+    .await
+    .unwrap();
+    let held = s.holder("region-down", "k").await.unwrap().unwrap();
+    assert_eq!(held.finished, Some(at(10_000)));
+    assert!(held.holds(Duration::from_secs(60), at(69_999)));
+    assert!(!held.holds(Duration::from_secs(60), at(70_000)));
+    let d = claim_one(70_000).await;
+    let rd = run_id(4);
+    let placed = s
+        .start_delivery(
+            d,
+            Some(dedup("k", 70_000)),
+            (&new_run(&rd, None), &event(0, "run_created")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(placed, Placed::New);
+    // A delivery no longer pending starts nothing.
+    let err = s
+        .start_delivery(
+            d,
+            Some(dedup("k", 70_001)),
+            (&new_run(&run_id(5), None), &event(0, "run_created")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    assert!(s.run(&run_id(5)).await.unwrap().is_none());
+    // Every delivery, oldest first, for the audit export.
+    let all = s.deliveries_between(None, None).await.unwrap();
+    assert_eq!(all.iter().map(|d| d.seq).collect::<Vec<_>>(), [a, b, c, d]);
+    let some = s
+        .deliveries_between(Some(at(1)), Some(at(4)))
+        .await
+        .unwrap();
+    assert_eq!(some.iter().map(|d| d.seq).collect::<Vec<_>>(), [b]);
+}
+
+/// A proposal holds its key until it expires; it is confirmed (its run created then) or
+/// rejected once; one past its deadline cannot be confirmed.
+async fn proposals_are_settled_once(s: &dyn Store) {
+    let claim_one = |n: i64| async move {
+        s.claim_delivery("region-down", None, (at(n), "p"))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let proposal = |n: u128, expires: i64| Proposal {
+        run: run_id(n),
+        body: format!("{{\"n\": {n}}}"),
+        expires: at(expires),
+    };
+    let a = claim_one(0).await;
+    let placed = s
+        .propose_delivery(a, Some(dedup("k", 0)), &proposal(1, 1_000))
+        .await
+        .unwrap();
+    assert_eq!(placed, Placed::New);
+    assert!(s.run(&run_id(1)).await.unwrap().is_none(), "only proposed");
+    // The same key meanwhile joins the proposal.
+    let b = claim_one(10).await;
+    let placed = s
+        .propose_delivery(b, Some(dedup("k", 10)), &proposal(2, 1_010))
+        .await
+        .unwrap();
+    assert_eq!(placed, Placed::Attached(run_id(1)));
+    let waiting = s.proposals(at(20)).await.unwrap();
+    assert_eq!(waiting.iter().map(|d| d.seq).collect::<Vec<_>>(), [a]);
+    assert_eq!(waiting[0].expires, Some(at(1_000)));
+    assert!(s.proposals(at(1_000)).await.unwrap().is_empty(), "expired");
+    let (row, body) = s.proposal(&run_id(1)).await.unwrap().unwrap();
+    assert_eq!((row.seq, body.as_str()), (a, "{\"n\": 1}"));
+    assert_eq!(s.proposal(&run_id(2)).await.unwrap(), None);
+    // Confirmed once: the run exists; a second confirmation or a rejection finds none.
+    let id = run_id(1);
+    let settled = s
+        .settle_proposal(
+            &id,
+            (at(500), "confirmed by alice"),
+            Some((&new_run(&id, None), &event(0, "run_created"))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(settled, Some(DeliveryVerdict::Started));
+    assert!(s.run(&id).await.unwrap().is_some());
+    assert_eq!(
+        s.settle_proposal(&id, (at(501), "rejected by bob"), None)
+            .await
+            .unwrap(),
+        None
+    );
+    let (row, _) = s.proposal(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.verdict, row.detail.as_deref()),
+        (DeliveryVerdict::Started, Some("confirmed by alice"))
+    );
+    // Rejected: nothing is created.
+    let c = claim_one(600).await;
+    s.propose_delivery(c, None, &proposal(3, 2_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.settle_proposal(
+            &run_id(3),
+            (at(700), "rejected by bob: a false alarm"),
+            None
+        )
+        .await
+        .unwrap(),
+        Some(DeliveryVerdict::Rejected)
+    );
+    // Past its deadline: expired, and its run is not created.
+    let d = claim_one(800).await;
+    s.propose_delivery(d, None, &proposal(4, 900))
+        .await
+        .unwrap();
+    let id4 = run_id(4);
+    assert_eq!(
+        s.settle_proposal(
+            &id4,
+            (at(900), "confirmed by alice"),
+            Some((&new_run(&id4, None), &event(0, "run_created"))),
+        )
+        .await
+        .unwrap(),
+        Some(DeliveryVerdict::Expired)
+    );
+    assert!(s.run(&id4).await.unwrap().is_none());
 }

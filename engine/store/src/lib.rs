@@ -27,7 +27,9 @@ pub mod rows;
 pub mod schedules;
 pub mod traits;
 
-pub use deliveries::{Deliveries, DeliveryRow, Settled, Verdict as DeliveryVerdict};
+pub use deliveries::{
+    Dedup, Deliveries, DeliveryRow, Holder, Placed, Proposal, Settled, Verdict as DeliveryVerdict,
+};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use rows::{

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use drctl_core::{RunId, Timestamp};
 
 use crate::chain::{GENESIS, link};
-use crate::deliveries::{Deliveries, DeliveryRow, Settled, Verdict as DeliveryVerdict};
+use crate::deliveries::{
+    Dedup, Deliveries, DeliveryRow, Holder, Placed, Proposal, Settled, Verdict as DeliveryVerdict,
+};
 use crate::error::StoreError;
 use crate::ledger::{self, LedgerEntry, LedgerKind};
 use crate::rows::{
@@ -45,6 +47,8 @@ struct Inner {
     changes: Vec<ChangeRow>,
     notices: std::collections::HashSet<String>,
     deliveries: Vec<DeliveryRow>,
+    /// Proposals' bodies, by delivery seq.
+    proposals: HashMap<u64, String>,
     readiness: Vec<ReadinessRow>,
 }
 
@@ -701,6 +705,32 @@ impl Schedules for MemoryStore {
         Ok(())
     }
 
+    async fn schedule_log(
+        &self,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<(Vec<ChangeRow>, Vec<FiringRow>), StoreError> {
+        let inner = self.lock()?;
+        let within = |t: Timestamp| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u);
+        let changes = inner
+            .changes
+            .iter()
+            .filter(|c| within(c.at))
+            .cloned()
+            .collect();
+        let mut firings: Vec<FiringRow> = inner
+            .firings
+            .values()
+            .filter(|f| within(f.at))
+            .cloned()
+            .collect();
+        firings.sort_by(|a, b| {
+            (a.at, &a.runbook, &a.trigger, a.nominal)
+                .cmp(&(b.at, &b.runbook, &b.trigger, b.nominal))
+        });
+        Ok((changes, firings))
+    }
+
     async fn firings(
         &self,
         runbook: &str,
@@ -747,6 +777,7 @@ impl Deliveries for MemoryStore {
             run: None,
             key: None,
             detail: None,
+            expires: None,
         });
         Ok(Ok(seq))
     }
@@ -768,25 +799,87 @@ impl Deliveries for MemoryStore {
     async fn start_delivery(
         &self,
         seq: u64,
-        key: Option<&str>,
+        dedup: Option<Dedup<'_>>,
         (row, first): (&NewRun, &NewEvent),
-    ) -> Result<(), StoreError> {
+    ) -> Result<Placed, StoreError> {
         let mut inner = self.lock()?;
-        if !inner
-            .deliveries
-            .iter()
-            .any(|d| d.seq == seq && d.verdict == DeliveryVerdict::Pending)
-        {
-            return Err(StoreError::NotFound(format!("pending delivery {seq}")));
+        if let Some(held) = held_by(&mut inner, seq, dedup)? {
+            return Ok(held);
         }
         insert_run(&mut inner, row, first)?;
-        if let Some(d) = inner.deliveries.iter_mut().find(|d| d.seq == seq) {
-            d.verdict = DeliveryVerdict::Started;
-            d.run = Some(row.id.clone());
-            d.key = key.map(str::to_owned);
-            d.detail = None;
+        let d = pending(&mut inner, seq)?;
+        d.verdict = DeliveryVerdict::Started;
+        d.run = Some(row.id.clone());
+        d.key = dedup.map(|d| d.key.to_owned());
+        d.detail = None;
+        Ok(Placed::New)
+    }
+
+    async fn propose_delivery(
+        &self,
+        seq: u64,
+        dedup: Option<Dedup<'_>>,
+        proposal: &Proposal,
+    ) -> Result<Placed, StoreError> {
+        let mut inner = self.lock()?;
+        if let Some(held) = held_by(&mut inner, seq, dedup)? {
+            return Ok(held);
         }
-        Ok(())
+        let d = pending(&mut inner, seq)?;
+        d.verdict = DeliveryVerdict::Proposed;
+        d.run = Some(proposal.run.clone());
+        d.key = dedup.map(|d| d.key.to_owned());
+        d.detail = None;
+        d.expires = Some(proposal.expires);
+        inner.proposals.insert(seq, proposal.body.clone());
+        Ok(Placed::New)
+    }
+
+    async fn proposal(&self, run: &RunId) -> Result<Option<(DeliveryRow, String)>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .deliveries
+            .iter()
+            .filter(|d| d.run.as_ref() == Some(run))
+            .find_map(|d| Some((d.clone(), inner.proposals.get(&d.seq)?.clone()))))
+    }
+
+    async fn proposals(&self, now: Timestamp) -> Result<Vec<DeliveryRow>, StoreError> {
+        Ok(self
+            .lock()?
+            .deliveries
+            .iter()
+            .filter(|d| {
+                d.verdict == DeliveryVerdict::Proposed && d.expires.is_some_and(|e| e > now)
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn settle_proposal(
+        &self,
+        proposed: &RunId,
+        (now, detail): (Timestamp, &str),
+        run: Option<(&NewRun, &NewEvent)>,
+    ) -> Result<Option<DeliveryVerdict>, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(i) = inner.deliveries.iter().position(|d| {
+            d.run.as_ref() == Some(proposed) && d.verdict == DeliveryVerdict::Proposed
+        }) else {
+            return Ok(None);
+        };
+        let verdict = match run {
+            _ if inner.deliveries[i].expires.is_none_or(|e| now >= e) => DeliveryVerdict::Expired,
+            Some((row, first)) => {
+                insert_run(&mut inner, row, first)?;
+                DeliveryVerdict::Started
+            }
+            None => DeliveryVerdict::Rejected,
+        };
+        let d = &mut inner.deliveries[i];
+        d.verdict = verdict;
+        d.detail = Some(detail.to_owned());
+        Ok(Some(verdict))
     }
 
     async fn retake_delivery(
@@ -810,18 +903,22 @@ impl Deliveries for MemoryStore {
         }
     }
 
-    async fn keyed_run(&self, hook: &str, key: &str) -> Result<Option<RunId>, StoreError> {
+    async fn holder(&self, hook: &str, key: &str) -> Result<Option<Holder>, StoreError> {
+        Ok(holder(&*self.lock()?, hook, key))
+    }
+
+    async fn deliveries_between(
+        &self,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
         Ok(self
             .lock()?
             .deliveries
             .iter()
-            .rev()
-            .find(|d| {
-                d.hook == hook
-                    && d.key.as_deref() == Some(key)
-                    && d.verdict == DeliveryVerdict::Started
-            })
-            .and_then(|d| d.run.clone()))
+            .filter(|d| since.is_none_or(|s| d.at >= s) && until.is_none_or(|u| d.at < u))
+            .cloned()
+            .collect())
     }
 
     async fn deliveries(&self, hook: &str, limit: u32) -> Result<Vec<DeliveryRow>, StoreError> {
@@ -835,6 +932,55 @@ impl Deliveries for MemoryStore {
             .cloned()
             .collect())
     }
+}
+
+fn pending(inner: &mut Inner, seq: u64) -> Result<&mut DeliveryRow, StoreError> {
+    inner
+        .deliveries
+        .iter_mut()
+        .find(|d| d.seq == seq && d.verdict == DeliveryVerdict::Pending)
+        .ok_or_else(|| StoreError::NotFound(format!("pending delivery {seq}")))
+}
+
+/// See the SQLite store's `held_by`: the run another delivery of the key holds, to
+/// which `seq` is attached.
+fn held_by(
+    inner: &mut Inner,
+    seq: u64,
+    dedup: Option<Dedup<'_>>,
+) -> Result<Option<Placed>, StoreError> {
+    let Some(dedup) = dedup else {
+        return Ok(None);
+    };
+    let hook = pending(inner, seq)?.hook.clone();
+    let Some(h) = holder(inner, &hook, dedup.key).filter(|h| h.holds(dedup.window, dedup.now))
+    else {
+        return Ok(None);
+    };
+    let d = pending(inner, seq)?;
+    d.verdict = DeliveryVerdict::Attached;
+    d.run = Some(h.run.clone());
+    d.key = Some(dedup.key.to_owned());
+    d.detail = None;
+    Ok(Some(Placed::Attached(h.run)))
+}
+
+fn holder(inner: &Inner, hook: &str, key: &str) -> Option<Holder> {
+    let d = inner.deliveries.iter().rev().find(|d| {
+        d.hook == hook
+            && d.key.as_deref() == Some(key)
+            && matches!(
+                d.verdict,
+                DeliveryVerdict::Started | DeliveryVerdict::Proposed
+            )
+    })?;
+    let run = d.run.clone()?;
+    Some(Holder {
+        finished: inner.runs.get(&run).and_then(|r| r.finished_at),
+        run,
+        verdict: d.verdict,
+        expires: d.expires,
+    })
 }
 
 /// A firing's unique key: (runbook, trigger, nominal time).

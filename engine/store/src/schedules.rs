@@ -196,6 +196,13 @@ pub trait Schedules: Send + Sync {
     async fn record_readiness(&self, check: &ReadinessRow) -> Result<(), StoreError>;
     /// The newest readiness check of a runbook.
     async fn last_readiness(&self, runbook: &str) -> Result<Option<ReadinessRow>, StoreError>;
+    /// Every schedule change and every firing recorded in `[since, until)`, oldest first
+    /// (the audit export).
+    async fn schedule_log(
+        &self,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<(Vec<ChangeRow>, Vec<FiringRow>), StoreError>;
     /// A schedule's firings, newest nominal time first.
     async fn firings(
         &self,

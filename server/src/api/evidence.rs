@@ -219,13 +219,17 @@ pub async fn export(
         .snapshot(filters.run.as_ref())
         .await
         .map_err(store_problem)?;
+    let service = audit::ServiceLog::read(api.0.store.as_ref(), &filters)
+        .await
+        .map_err(store_problem)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let by = (caller.identity, api.0.clock.now());
     tokio::task::spawn_blocking(move || {
         let _held = permit;
         let out = std::io::BufWriter::with_capacity(64 * 1024, Pipe(tx.clone()));
         // A client that goes away ends the export: the pipe's write fails.
-        if let Err(e) = audit::export(&snapshot, &filters, format, out, (&by.0, by.1)) {
+        let read = (&snapshot, &service);
+        if let Err(e) = audit::export(read, &filters, format, out, (&by.0, by.1)) {
             let _ = tx.blocking_send(Err(e));
         }
     });

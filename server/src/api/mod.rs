@@ -7,6 +7,8 @@
 //! - [`approvals`]: the gates waiting for a decision, and deciding one.
 //! - [`events`]: a run's events, and every run's live as server-sent events.
 //! - [`evidence`]: a run's report, a runbook's trend, the audit export (streamed).
+//! - [`schedules`]: schedules and drill obligations; pause, resume, waive, fire now.
+//! - [`proposals`]: runs that hooks with `confirm: true` proposed; confirm or reject.
 //! - [`openapi`]: the OpenAPI document, generated from the handlers.
 //!
 //! `/healthz` and `/readyz` need no token. A body is at most 1 MiB (413 beyond). No input
@@ -18,6 +20,7 @@ pub mod events;
 pub mod evidence;
 pub mod openapi;
 pub mod problem;
+pub mod proposals;
 pub mod runbooks;
 pub mod runs;
 pub mod schedules;
@@ -116,6 +119,10 @@ impl Api {
             .route("/api/v1/schedules/{id}/resume", post(schedules::resume))
             .route("/api/v1/schedules/{id}/waive", post(schedules::waive))
             .route("/api/v1/schedules/{id}/fire", post(schedules::fire))
+            .route("/api/v1/proposals", get(proposals::list))
+            .route("/api/v1/proposals/{run}", get(proposals::show))
+            .route("/api/v1/proposals/{run}/confirm", post(proposals::confirm))
+            .route("/api/v1/proposals/{run}/reject", post(proposals::reject))
             .route("/api/v1/approvals", get(approvals::list))
             .route(
                 "/api/v1/runs/{id}/approvals/{step}",

@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{approvals, events, evidence, problem, runbooks, runs, schedules};
+use super::{approvals, events, evidence, problem, proposals, runbooks, runs, schedules};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use super::{approvals, events, evidence, problem, runbooks, runs, schedules};
         events::of_run, events::follow, approvals::list, approvals::decide,
         evidence::run_report, evidence::trend, evidence::export,
         schedules::list, schedules::pause, schedules::resume, schedules::waive, schedules::fire,
+        proposals::list, proposals::show, proposals::confirm, proposals::reject,
         crate::hooks::receive::receive,
     ),
     components(schemas(

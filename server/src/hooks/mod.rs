@@ -6,14 +6,16 @@
 //! - [`receive`]: the handler: rate, size, type, signature, replay, format, filter, dedup
 //!   (attach to the key's run), cooldown, then the run; every delivery recorded with its
 //!   verdict, never its body or signature.
-//! - [`Gate`]: per hook, the rate limit and the lock that makes two deliveries with one
-//!   dedup key start one run (in this process; see the note in [`receive`]).
+//! - [`propose`]: the runs a hook with `confirm: true` proposes, confirmed or rejected
+//!   by a person.
+//! - [`Gate`]: per hook, the rate limit of this process.
 
+pub mod propose;
 pub mod receive;
 pub mod verify;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use drctl_core::Timestamp;
 
@@ -22,7 +24,6 @@ use drctl_core::Timestamp;
 pub struct Gate {
     /// Tokens left and when they were last counted, per hook.
     buckets: Mutex<HashMap<String, (f64, Timestamp)>>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Gate {
@@ -50,15 +51,6 @@ impl Gate {
     pub fn admit_refusal(&self, hook: &str, rate: u32, now: Timestamp) -> bool {
         // A hook name never holds a newline: this key is no hook's.
         self.admit(&format!("{hook}\n(refusals)"), rate, now)
-    }
-
-    /// The lock deliveries of `hook` take while they look for their key's run and start
-    /// one.
-    pub fn lock_of(&self, hook: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .map(|mut l| l.entry(hook.to_owned()).or_default().clone())
-            .unwrap_or_default()
     }
 }
 

@@ -7,14 +7,16 @@
 //! 4. a delivery id seen before is a replay (409, naming what the first one did);
 //! 5. the payload: JSON (400), the format's preset (Alertmanager version 4 and `firing`,
 //!    PagerDuty `incident.triggered`), the `filter` (202 `filtered`);
-//! 6. its dedup key: a run of the key still going, or ended within `dedup_window`, takes
-//!    it (202 `attached`);
+//! 6. its dedup key: a run of the key still going, or ended within `dedup_window`, or
+//!    a proposal of the key still waiting, takes it (202 `attached`; a run going on
+//!    records it in its log too);
 //! 7. `cooldown`: a run of this hook ended within it (202 `cooled_down`);
-//! 8. the run, with the params rendered from the payload (202 `started`).
+//! 8. the run, with the params rendered from the payload (202 `started`), or with
+//!    `confirm: true` its proposal (202 `proposed`: see [`super::propose`]).
 //!
-//! Deliveries of one hook go through steps 6 to 8 one at a time in this process, so one
-//! key starts one run. Two servers on one database could each start a run for the same
-//! key at the same instant; the delivery id (a retry of the same delivery) cannot.
+//! Step 8 checks the key again in the transaction that creates the run or the
+//! proposal: two deliveries of one key at one instant, at one server or two on one
+//! database, start one run, and the other is attached to it.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -22,11 +24,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use drctl_core::{Actor, RunId, Trigger};
-use drctl_engine::{EnvAndFiles, NewRunRequest, SecretReader};
+use drctl_engine::{EnvAndFiles, NewRunRequest, OperatorCommand, SecretReader};
 use drctl_runbook::model::{HookFormat, Trigger as Declared, Webhook};
 use drctl_runbook::template::env::TemplateEnv;
 use drctl_runbook::template::render::{Context, render_value};
-use drctl_store::{DeliveryVerdict, Settled};
+use drctl_store::{Dedup, DeliveryVerdict, Placed, Proposal, Settled};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -40,7 +42,8 @@ use crate::ops::start::StartError;
 /// What became of a delivery that was taken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HookAnswer {
-    /// `started`, `attached`, `filtered` or `cooled_down`.
+    /// `started`, `proposed` (the hook has `confirm: true`: the run starts when a person
+    /// confirms it), `attached`, `filtered` or `cooled_down`.
     pub status: String,
     #[schema(value_type = Option<String>)]
     pub run: Option<RunId>,
@@ -250,7 +253,8 @@ pub async fn receive(
             ),
         ));
     }
-    handle(&api, (&name, &runbook, &hook), seq, &body, now).await
+    let sender = (verified.id.as_deref(), peer.as_str());
+    handle(&api, (&name, &runbook, &hook), (seq, sender), &body, now).await
 }
 
 /// How long a delivery may stay pending before a retry of it is taken to mean that its
@@ -294,7 +298,7 @@ async fn claim(
 async fn handle(
     api: &Api,
     (name, runbook, hook): (&str, &str, &Webhook),
-    seq: u64,
+    (seq, (id, peer)): (u64, (Option<&str>, &str)),
     body: &[u8],
     now: drctl_core::Timestamp,
 ) -> Result<(StatusCode, Json<HookAnswer>), Problem> {
@@ -389,24 +393,31 @@ async fn handle(
             return Err(Problem::invalid(why, Vec::new()));
         }
     };
-    // One at a time per hook from here: a key's run is looked up and started once.
-    let lock = api.3.lock_of(name);
-    let _held = lock.lock().await;
-    if let Some(key) = &key
-        && let Some(run) = store.keyed_run(name, key).await.map_err(store_problem)?
-        && let Some(row) = store.run(&run).await.map_err(store_problem)?
-        && row
-            .finished_at
-            .is_none_or(|end| now.since(end) < hook.dedup_window)
+    let sender = Sender {
+        id,
+        peer,
+        key: key.as_deref(),
+    };
+    let dedup = key.as_deref().map(|key| Dedup {
+        key,
+        window: hook.dedup_window,
+        now,
+    });
+    // The key's run, found before anything is rendered or compiled. The store checks it
+    // again in the transaction that would start a run: two servers, or two deliveries
+    // at once, never start two runs for one key.
+    if let Some(d) = dedup
+        && let Some(held) = store.holder(name, d.key).await.map_err(store_problem)?
+        && held.holds(d.window, now)
     {
         settle(
             DeliveryVerdict::Attached,
-            Some(run.clone()),
-            Some(key.clone()),
+            Some(held.run.clone()),
+            key.clone(),
             None,
         )
         .await?;
-        return answer("attached", Some(run));
+        return attached(api, name, (seq, sender), held.run).await;
     }
     if let Some(cooldown) = hook.cooldown
         && let Some(ended) = last_end(api, runbook, name).await?
@@ -449,6 +460,13 @@ async fn handle(
     })
     .await
     .map_err(|e| Problem::internal(e.to_string()))?;
+    let not_ready = || {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "the runbook cannot start now: the server's records say why",
+        )
+    };
     let ready = match ready {
         Ok(r) => r,
         // Params the payload made that do not fit: the sender's input.
@@ -464,48 +482,107 @@ async fn handle(
         // the server's files; the record says why.
         Err(e) => {
             settle(DeliveryVerdict::Failed, None, key, Some(e.to_string())).await?;
-            return Err(Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not-ready",
-                "the runbook cannot start now: the server's records say why",
-            ));
+            return Err(not_ready());
         }
     };
-    let prepared = api.0.engine.prepare_request(NewRunRequest {
-        source: ready.source,
-        callees: ready.callees,
-        params: ready.params,
-        actor: Actor::Engine,
-        trigger: Trigger::Webhook(name.to_owned()),
-        drill: hook.drill,
-        parent: None,
+    let proposal = hook.confirm.map(|within| Proposal {
+        run: api.0.engine.new_run_id(),
+        body: super::propose::pin(&ready, (name, runbook), hook.drill),
+        expires: now.plus(within),
     });
-    let (run, row, first) = match prepared {
-        Ok(p) => p,
-        // A runbook (or one it calls) that no longer compiles: the server's state.
-        Err(e) => {
-            settle(DeliveryVerdict::Failed, None, key, Some(e.to_string())).await?;
-            return Err(Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not-ready",
-                "the runbook cannot start now: the server's records say why",
-            ));
+    // The run (or its proposal) and the delivery's verdict together: a crash leaves
+    // both or neither, and a delivery a retry took over meanwhile starts nothing here.
+    let placed = match &proposal {
+        Some(p) => store
+            .propose_delivery(seq, dedup, p)
+            .await
+            .map(|placed| (placed, p.run.clone())),
+        None => {
+            let request = NewRunRequest {
+                source: ready.source,
+                callees: ready.callees,
+                params: ready.params,
+                actor: Actor::Engine,
+                trigger: Trigger::Webhook(name.to_owned()),
+                drill: hook.drill,
+                parent: None,
+            };
+            match api.0.engine.prepare_request(request) {
+                Ok((id, row, first)) => store
+                    .start_delivery(seq, dedup, (&row, &first))
+                    .await
+                    .map(|placed| (placed, id)),
+                // A runbook (or one it calls) that no longer compiles: the server's state.
+                Err(e) => {
+                    settle(DeliveryVerdict::Failed, None, key, Some(e.to_string())).await?;
+                    return Err(not_ready());
+                }
+            }
         }
     };
-    // The run and the delivery's `started` together: a crash leaves both or neither, and
-    // a delivery a retry took over meanwhile starts nothing here.
-    match store
-        .start_delivery(seq, key.as_deref(), (&row, &first))
-        .await
-    {
-        Ok(()) => {}
-        Err(drctl_store::StoreError::NotFound(_)) => {
-            return Err(Problem::refused("a retry of this delivery took it over"));
+    match placed {
+        Ok((Placed::Attached(run), _)) => attached(api, name, (seq, sender), run).await,
+        Ok((Placed::New, run)) if proposal.is_some() => answer("proposed", Some(run)),
+        Ok((Placed::New, run)) => {
+            api.0.supervisor.submitted(&run);
+            answer("started", Some(run))
         }
-        Err(e) => return Err(store_problem(e)),
+        Err(drctl_store::StoreError::NotFound(_)) => {
+            Err(Problem::refused("a retry of this delivery took it over"))
+        }
+        Err(e) => Err(store_problem(e)),
     }
-    api.0.supervisor.submitted(&run);
-    answer("started", Some(run))
+}
+
+/// Who sent a delivery, and its key: what a run's log records of a delivery that joined
+/// it.
+#[derive(Debug, Clone, Copy)]
+struct Sender<'a> {
+    id: Option<&'a str>,
+    peer: &'a str,
+    key: Option<&'a str>,
+}
+
+/// A delivery attached to the run its key holds. While that run goes on, the delivery
+/// is recorded in its log too (its driver records it, wherever it runs); a run that has
+/// ended, or is only proposed, has it in the deliveries' records alone.
+async fn attached(
+    api: &Api,
+    hook: &str,
+    (seq, sender): (u64, Sender<'_>),
+    run: RunId,
+) -> Result<(StatusCode, Json<HookAnswer>), Problem> {
+    let going = api
+        .0
+        .store
+        .run(&run)
+        .await
+        .map_err(store_problem)?
+        .is_some_and(|r| !r.is_finished());
+    if going {
+        let command = OperatorCommand::Delivery {
+            hook: hook.to_owned(),
+            delivery: seq,
+            id: sender.id.map(str::to_owned),
+            peer: sender.peer.to_owned(),
+            key: sender.key.map(str::to_owned),
+        };
+        // The record is the delivery's row; the event is for whoever reads the run. A
+        // run that ended meanwhile, or a key that cannot be shown on one line, goes
+        // without it (the answer does not change).
+        let _ = api
+            .0
+            .engine
+            .submit(&run, &Actor::Engine, &command, &|_| Ok(()))
+            .await;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(HookAnswer {
+            status: "attached".into(),
+            run: Some(run),
+        }),
+    ))
 }
 
 /// What a format's preset says of a payload: `None` to go on, `Some(Ok(why))` to filter

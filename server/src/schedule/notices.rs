@@ -1,5 +1,6 @@
 //! Service-level notices, `[[serve.notify]]` in `drctl.toml`: a drill that became
-//! overdue or failed, a firing that was missed. Sent through the notify actions runbooks
+//! overdue or failed, a firing that was missed, a readiness lost or restored, a run a
+//! webhook proposed (`confirm: true`) that waits for a person. Sent through the notify actions runbooks
 //! use (`notify.slack`, `notify.pagerduty`, `notify.webhook`).
 //!
 //! Each notice has a key (`drill_failed:dr-drill/monthly:run_…`); a server claims the key
@@ -9,7 +10,7 @@
 //!
 //! ```toml
 //! [[serve.notify]]
-//! on = ["drill_overdue", "drill_failed", "schedule_missed"]
+//! on = ["drill_overdue", "drill_failed", "schedule_missed", "run_proposed"]
 //! via = "slack"                     # slack | pagerduty | webhook
 //! secret_env = "SLACK_WEBHOOK_URL"  # the webhook URL, routing key, or HMAC secret
 //! # url = "https://…"               # webhook only
@@ -36,6 +37,7 @@ pub enum ServiceEvent {
     ScheduleMissed,
     ReadinessLost,
     ReadinessRestored,
+    RunProposed,
 }
 
 impl ServiceEvent {
@@ -46,6 +48,7 @@ impl ServiceEvent {
             ServiceEvent::ScheduleMissed => "schedule_missed",
             ServiceEvent::ReadinessLost => "readiness_lost",
             ServiceEvent::ReadinessRestored => "readiness_restored",
+            ServiceEvent::RunProposed => "run_proposed",
         }
     }
 }
@@ -79,7 +82,8 @@ pub struct Notice {
     /// Sent once per key.
     pub key: String,
     pub runbook: String,
-    /// `RUNBOOK` or `RUNBOOK/NAME`.
+    /// What it is about: a schedule (`RUNBOOK` or `RUNBOOK/NAME`), or a webhook
+    /// (`webhook:NAME`).
     pub schedule: String,
     pub message: String,
     /// The run it is about, if any.
@@ -296,6 +300,30 @@ pub fn readiness_change(
 
 /// The notices a tick owes: each missed firing it recorded, and each drill that is
 /// overdue or whose last drill failed.
+/// The notice each waiting proposal owes (sent once per proposed run).
+pub fn proposed(proposals: &[crate::hooks::propose::ProposalView]) -> Vec<Notice> {
+    proposals
+        .iter()
+        .map(|p| Notice {
+            event: ServiceEvent::RunProposed,
+            key: format!("run_proposed:{}", p.run),
+            runbook: p.runbook.clone(),
+            schedule: format!("webhook:{}", p.hook),
+            message: format!(
+                "webhook {} proposed run {} of {}{}; it starts only when confirmed, by {}: drctl hooks confirm {} --reason TEXT",
+                p.hook,
+                p.run,
+                p.runbook,
+                if p.drill { " (a drill)" } else { "" },
+                p.expires,
+                p.run
+            ),
+            run: Some(p.run.clone()),
+            dedup: None,
+        })
+        .collect()
+}
+
 pub fn owed(fired: &[Fired], schedules: &[ScheduleView]) -> Vec<Notice> {
     let mut out = Vec::new();
     for f in fired.iter().filter(|f| f.outcome == FiringOutcome::Missed) {

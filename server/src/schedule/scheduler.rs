@@ -142,7 +142,12 @@ impl Scheduler {
         let views = super::view::list_in(entries, self.store.as_ref(), now)
             .await
             .map_err(|e| TickError::Notice(e.to_string()))?;
-        let errors = notifier.send(&owed(fired, &views.schedules), now).await?;
+        let mut notices = owed(fired, &views.schedules);
+        let waiting = crate::hooks::propose::list(self.store.as_ref(), now)
+            .await
+            .map_err(|e| TickError::Notice(e.to_string()))?;
+        notices.extend(super::notices::proposed(&waiting));
+        let errors = notifier.send(&notices, now).await?;
         if errors.is_empty() {
             Ok(())
         } else {

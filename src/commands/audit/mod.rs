@@ -70,23 +70,41 @@ pub(crate) fn export(
             run: only,
             as_given: filters.as_given(),
         };
+        let service = audit::ServiceLog::read(store.as_ref(), &chosen).await?;
         let done = audit::export(
-            &snapshot,
+            (&snapshot, &service),
             &chosen,
             format,
             sink,
             (&actor(), SystemClock::new().now()),
         )?;
         if out.is_some() {
-            eprint(&exported(done.events, done.runs));
+            eprint(&exported(done.events, done.runs, done.service));
         }
         Ok(ExitCode::SUCCESS)
     })
 }
 
 /// What `audit export -o FILE` says when done, locally and with `--server`.
-pub(crate) fn exported(events: u64, runs: usize) -> String {
-    format!("Exported {events} events of {runs} runs.\n")
+pub(crate) fn exported(events: u64, runs: usize, service: audit::ServiceCounts) -> String {
+    format!(
+        "Exported {events} events of {runs} runs{}.\n",
+        service_counts(service)
+    )
+}
+
+/// `, and N service records (...)`, when an export holds any.
+fn service_counts(c: audit::ServiceCounts) -> String {
+    if c.is_empty() {
+        return String::new();
+    }
+    format!(
+        ", and {} service records ({} webhook deliveries, {} schedule changes, {} firings)",
+        c.total(),
+        c.deliveries,
+        c.schedule_changes,
+        c.firings
+    )
 }
 
 /// `drctl audit verify FILE`, or the database's chains when no file is given.
@@ -115,10 +133,11 @@ pub(crate) fn verify(
                     },
                 };
                 print(&format!(
-                    "{}: intact: {} events of {} runs, every chain and the manifest check out.{signed}\n",
+                    "{}: intact: {} events of {} runs{}, every chain and the manifest check out.{signed}\n",
                     path.display(),
                     v.events,
-                    v.runs
+                    v.runs,
+                    service_counts(v.service)
                 ));
                 ExitCode::SUCCESS
             }

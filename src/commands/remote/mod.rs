@@ -142,6 +142,18 @@ async fn dispatch(
                 Ok(ExitCode::SUCCESS)
             }
         },
+        Command::Hooks { command } => {
+            let Some((decision, run, reason)) = crate::commands::hooks::decision(command) else {
+                let json = matches!(command, crate::cli::HooksCommand::Proposals { json: true });
+                let list = client.proposals().await?;
+                print(&crate::commands::hooks::render(&list.proposals, json)?);
+                return Ok(ExitCode::SUCCESS);
+            };
+            let view = client.decide_proposal(run, decision, reason).await?;
+            // The server recorded it as the token's identity, and drives a confirmed run.
+            print(&crate::commands::hooks::decided(&view));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Approvals => {
             let gates = client.approvals().await?;
             print(&approve::render_gates(
@@ -470,7 +482,9 @@ async fn export(
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     match drctl_evidence::audit::verify_file(&text) {
         Ok(v) => {
-            eprint(&crate::commands::audit::exported(v.events, v.runs));
+            eprint(&crate::commands::audit::exported(
+                v.events, v.runs, v.service,
+            ));
             Ok(ExitCode::SUCCESS)
         }
         Err(bad) => {

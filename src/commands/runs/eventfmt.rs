@@ -131,6 +131,23 @@ pub(super) fn line(event: &Event) -> Option<String> {
         EventKind::CommandRefused { asked, reason } => {
             format!("✗ {}'s command refused ({asked}): {reason}", event.actor)
         }
+        EventKind::DeliveryAttached {
+            hook,
+            delivery,
+            id,
+            peer,
+            key,
+        } => {
+            let id = id
+                .as_ref()
+                .map(|i| format!(" (id {i})"))
+                .unwrap_or_default();
+            let key = key
+                .as_ref()
+                .map(|k| format!(", key {k}"))
+                .unwrap_or_default();
+            format!("↪ webhook {hook} delivery {delivery}{id} from {peer} joined the run{key}")
+        }
         EventKind::ApprovalRequested {
             step,
             level,

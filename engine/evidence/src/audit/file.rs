@@ -6,11 +6,14 @@
 //! "of what alice did" holds every run in which alice caused an event. The last record
 //! is a manifest: per run its event count and head hash, the total, and a SHA-256 over
 //! every record before it, so a removed run, a truncated run or a reordered file is found
-//! too. `verify` names the first bad record by its line.
+//! too. `verify` names the first bad record by its line. The service's own records
+//! (deliveries, schedule changes, firings: see `service`) follow the runs, covered by
+//! the same digest and counted in the manifest.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use super::service::{KINDS, ServiceCounts, ServiceRecord};
 use crate::keys::PublicKey;
 use drctl_core::{RunId, Timestamp};
 use drctl_store::chain::{self, ChainBreak};
@@ -80,6 +83,9 @@ pub(crate) struct Manifest {
     pub filters: BTreeMap<String, String>,
     pub runs: Vec<RunHead>,
     pub events: u64,
+    /// How many service records of each kind follow the runs.
+    #[serde(default, skip_serializing_if = "ServiceCounts::is_empty")]
+    pub service: ServiceCounts,
     /// The store-wide ledger's last entry when the export was made: the chain head that
     /// `audit verify` of the database must still reach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +166,7 @@ pub(crate) struct Writer<W: Write> {
     digest: Sha256,
     heads: Vec<RunHead>,
     events: u64,
+    service: ServiceCounts,
 }
 
 impl<W: Write> Writer<W> {
@@ -170,6 +177,7 @@ impl<W: Write> Writer<W> {
             digest: Sha256::new(),
             heads: Vec::new(),
             events: 0,
+            service: ServiceCounts::default(),
         };
         if format == Format::Csv {
             let header = csv_line(&CSV_HEADER.map(str::to_owned))?;
@@ -216,6 +224,29 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
+    /// One service record (after every run).
+    pub(crate) fn service(&mut self, r: &ServiceRecord) -> std::io::Result<()> {
+        self.service
+            .count(&r.record)
+            .map_err(std::io::Error::other)?;
+        let text = match self.format {
+            Format::Jsonl => serde_json::to_string(r)?,
+            // The record's kind in the run column, its fields as JSON in the body.
+            Format::Csv => csv_line(&[
+                r.record.clone(),
+                String::new(),
+                r.at.clone(),
+                r.at_ms.to_string(),
+                r.actor.clone(),
+                r.kind.clone(),
+                r.body.to_string(),
+                String::new(),
+                String::new(),
+            ])?,
+        };
+        self.line(&text)
+    }
+
     pub(crate) fn finish(
         mut self,
         exported_at: Timestamp,
@@ -223,7 +254,7 @@ impl<W: Write> Writer<W> {
         filters: BTreeMap<String, String>,
         ledger: Option<LedgerHead>,
         (entries, signed): (Vec<EntryRecord>, Vec<SignedHead>),
-    ) -> std::io::Result<(u64, usize)> {
+    ) -> std::io::Result<(u64, usize, ServiceCounts)> {
         let manifest = Manifest {
             format: FORMAT.to_owned(),
             exported_at: exported_at.to_rfc3339(),
@@ -231,6 +262,7 @@ impl<W: Write> Writer<W> {
             filters,
             runs: std::mem::take(&mut self.heads),
             events: self.events,
+            service: self.service,
             ledger,
             entries,
             signed,
@@ -250,7 +282,7 @@ impl<W: Write> Writer<W> {
         self.out.write_all(text.as_bytes())?;
         self.out.write_all(b"\n")?;
         self.out.flush()?;
-        Ok((manifest.events, manifest.runs.len()))
+        Ok((manifest.events, manifest.runs.len(), manifest.service))
     }
 }
 
@@ -288,6 +320,7 @@ impl std::fmt::Display for Bad {
 pub struct Verified {
     pub runs: usize,
     pub events: u64,
+    pub service: ServiceCounts,
     /// Each run's chain: its events, first hash and last hash, in file order.
     chains: Vec<(RunId, u64, String, String)>,
     manifest: Manifest,
@@ -405,6 +438,7 @@ pub fn verify(text: &str) -> Result<Verified, Bad> {
     let mut runs: Vec<(u64, StoredEvent)> = Vec::new();
     let mut firsts: Vec<String> = Vec::new();
     let mut manifest: Option<(usize, Manifest)> = None;
+    let mut service = ServiceCounts::default();
     let lines: Vec<&str> = text.lines().collect();
     let first = usize::from(format == Format::Csv);
     if format == Format::Csv {
@@ -422,6 +456,14 @@ pub fn verify(text: &str) -> Result<Verified, Bad> {
         let record = match parse(format, raw).map_err(|reason| Bad { line, reason })? {
             Parsed::Manifest(m) => {
                 manifest = Some((line, m));
+                continue;
+            }
+            Parsed::Service(r) => {
+                service
+                    .count(&r.record)
+                    .map_err(|reason| Bad { line, reason })?;
+                digest.update(raw.as_bytes());
+                digest.update(b"\n");
                 continue;
             }
             Parsed::Record(r) => r,
@@ -485,6 +527,12 @@ pub fn verify(text: &str) -> Result<Verified, Bad> {
             ));
         }
     }
+    if m.service != service {
+        return bad(format!(
+            "the manifest counts {:?} service records, the file holds {service:?}",
+            m.service
+        ));
+    }
     let total: u64 = runs.iter().map(|(count, _)| count).sum();
     if m.events != total {
         return bad(format!(
@@ -495,6 +543,7 @@ pub fn verify(text: &str) -> Result<Verified, Bad> {
     Ok(Verified {
         runs: runs.len(),
         events: total,
+        service,
         chains: runs
             .iter()
             .zip(firsts)
@@ -506,6 +555,7 @@ pub fn verify(text: &str) -> Result<Verified, Bad> {
 
 enum Parsed {
     Record(Record),
+    Service(ServiceRecord),
     Manifest(Manifest),
 }
 
@@ -518,6 +568,11 @@ fn parse(format: Format, raw: &str) -> Result<Parsed, String> {
                 let m =
                     serde_json::from_value(m.clone()).map_err(|e| format!("bad manifest: {e}"))?;
                 return Ok(Parsed::Manifest(m));
+            }
+            if value.get("record").is_some() {
+                return serde_json::from_value(value)
+                    .map(Parsed::Service)
+                    .map_err(|e| format!("not a service record: {e}"));
             }
             serde_json::from_value(value)
                 .map(Parsed::Record)
@@ -552,6 +607,17 @@ fn parse(format: Format, raw: &str) -> Result<Parsed, String> {
                     .parse::<i64>()
                     .map_err(|e| format!("{}: {e}", CSV_HEADER[i]))
             };
+            if KINDS.contains(&field(0).as_str()) {
+                return Ok(Parsed::Service(ServiceRecord {
+                    record: field(0),
+                    at: field(2),
+                    at_ms: number(3)?,
+                    actor: field(4),
+                    kind: field(5),
+                    body: serde_json::from_str(&field(6))
+                        .map_err(|e| format!("a service record's body is not JSON: {e}"))?,
+                }));
+            }
             Ok(Parsed::Record(Record {
                 run: field(0),
                 seq: u64::try_from(number(1)?).map_err(|e| e.to_string())?,

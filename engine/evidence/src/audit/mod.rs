@@ -2,10 +2,13 @@
 //! verification, for `drctl audit`, the API and the console alike.
 //!
 //! - `file`: the export format (whole runs, then a manifest) and its verification.
+//! - `service`: the service's own records (webhook deliveries, schedule changes and
+//!   firings), which follow the runs in an export.
 //! - here: choosing the runs of an export from one snapshot of the store, and checking
 //!   the store's own chains and ledger.
 
 mod file;
+mod service;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -15,6 +18,7 @@ use drctl_store::ledger::{self, RunHeads};
 use drctl_store::{RunRow, Snapshot, StoredEvent, chain};
 
 pub use file::{Bad, Format, Verified, verify as verify_file};
+pub use service::{ServiceCounts, ServiceLog};
 
 use crate::keys::PublicKey;
 
@@ -65,12 +69,14 @@ impl Given {
 pub struct Exported {
     pub events: u64,
     pub runs: usize,
+    pub service: ServiceCounts,
 }
 
-/// Writes the runs of `snapshot` that `filters` choose, oldest first, then the manifest
-/// (with the chosen runs' ledger entries and the signatures over them).
+/// Writes the runs of `snapshot` that `filters` choose, oldest first, then the service
+/// records of `service` they choose, then the manifest (with the chosen runs' ledger
+/// entries and the signatures over them).
 pub fn export(
-    snapshot: &Snapshot,
+    (snapshot, service): (&Snapshot, &ServiceLog),
     filters: &Filters,
     format: Format,
     out: impl Write,
@@ -78,6 +84,7 @@ pub fn export(
 ) -> std::io::Result<Exported> {
     let mut writer = file::Writer::new(out, format)?;
     let mut exported = HashSet::new();
+    let mut chosen_rows = Vec::new();
     for (row, events) in &snapshot.runs {
         if filters.run.as_ref().is_some_and(|id| *id != row.id)
             || filters.runbook.as_ref().is_some_and(|r| *r != row.runbook)
@@ -92,7 +99,11 @@ pub fn export(
         if chosen {
             writer.run(events)?;
             exported.insert(row.id.clone());
+            chosen_rows.push(row);
         }
+    }
+    for record in service.records(filters, &chosen_rows) {
+        writer.service(&record)?;
     }
     let ledger = snapshot.ledger.last().map(|e| file::LedgerHead {
         seq: e.seq,
@@ -112,14 +123,18 @@ pub fn export(
         .filter(|s| entries.iter().any(|e| e.seq == s.seq))
         .cloned()
         .collect();
-    let (events, runs) = writer.finish(
+    let (events, runs, service) = writer.finish(
         now,
         exported_by,
         filters.as_given.clone(),
         ledger,
         (entries, signed),
     )?;
-    Ok(Exported { events, runs })
+    Ok(Exported {
+        events,
+        runs,
+        service,
+    })
 }
 
 /// How long a ledger entry may stay unsigned: a server signs each within a second or so

@@ -32,7 +32,8 @@ pub(crate) fn run(cx: &mut Cx<'_>, runbook: &Runbook, spans: &HeaderSpans) {
         }
     }
     // An alert alone should not run a failover unseen: a gate stands before the actions
-    // (an approval policy naming the webhook may still pass it, as a recorded decision).
+    // (an approval policy naming the webhook may still pass it, as a recorded decision),
+    // or the hook only proposes the run (`confirm: true`).
     let gated = runbook
         .steps
         .steps
@@ -40,13 +41,15 @@ pub(crate) fn run(cx: &mut Cx<'_>, runbook: &Runbook, spans: &HeaderSpans) {
         .any(|s| matches!(s.kind, StepKind::Approval(_)));
     if !gated {
         for t in &runbook.triggers {
-            if let Trigger::Webhook(w) = t {
+            if let Trigger::Webhook(w) = t
+                && w.confirm.is_none()
+            {
                 cx.d.warning(
                     Code::UngatedWebhook,
                     w.span,
                     format!("webhook `{}` starts this runbook, and no approval step gates it: an alert alone would run every step", w.name),
                 )
-                .hint("add an approval step before the first change; an [[approval_policy]] with `triggers = [\"webhook:NAME\"]` can pass it automatically, on the record");
+                .hint("add an approval step before the first change, or `confirm: true` on the webhook (a person confirms each run it proposes); an [[approval_policy]] with `triggers = [\"webhook:NAME\"]` can pass it automatically, on the record");
             }
         }
     }

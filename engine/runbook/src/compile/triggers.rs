@@ -14,8 +14,9 @@ use super::steps::{choose, duration};
 use super::templates::Scope;
 use crate::diagnostic::Code;
 use crate::model::{
-    DEFAULT_CATCHUP, DEFAULT_DEDUP_WINDOW, DEFAULT_GRACE, DEFAULT_HOOK_RATE, HookAuth, HookFormat,
-    HookScheme, Overlap, Readiness, Schedule, SecretSource, Trigger, Webhook,
+    DEFAULT_CATCHUP, DEFAULT_CONFIRM_WITHIN, DEFAULT_DEDUP_WINDOW, DEFAULT_GRACE,
+    DEFAULT_HOOK_RATE, HookAuth, HookFormat, HookScheme, Overlap, Readiness, Schedule,
+    SecretSource, Trigger, Webhook,
 };
 use crate::raw::{RawReadiness, RawSchedule, RawTrigger, RawWebhook, Spanned};
 use crate::source::Span;
@@ -197,6 +198,23 @@ fn webhook(cx: &mut Cx<'_>, w: &RawWebhook, names: &mut HashSet<String>) -> Opti
         None => Some(None),
         Some(c) => duration(cx, c, "cooldown").map(Some),
     };
+    let confirm = match (&w.confirm, &w.confirm_within) {
+        (Some(c), within) if c.value => within
+            .as_ref()
+            .map_or(Some(DEFAULT_CONFIRM_WITHIN), |d| {
+                duration(cx, d, "confirm_within")
+            })
+            .map(Some),
+        (_, Some(within)) => {
+            cx.d.error(
+                Code::InvalidValue,
+                within.span,
+                "`confirm_within` is how long a proposed run waits: it needs `confirm: true`",
+            );
+            None
+        }
+        _ => Some(None),
+    };
     let rate = match &w.rate {
         None => Some(DEFAULT_HOOK_RATE),
         Some(r) if r.value == 0 || r.value > 100_000 => {
@@ -218,6 +236,7 @@ fn webhook(cx: &mut Cx<'_>, w: &RawWebhook, names: &mut HashSet<String>) -> Opti
         dedup_key,
         dedup_window: dedup_window?,
         cooldown: cooldown?,
+        confirm: confirm?,
         drill: w.drill.as_ref().is_some_and(|d| d.value),
         rate: rate?,
         span: w.span,

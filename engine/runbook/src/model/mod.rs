@@ -354,6 +354,9 @@ pub struct Webhook {
     pub dedup_window: Duration,
     /// After a run this hook started ended, deliveries within this are refused.
     pub cooldown: Option<Duration>,
+    /// `confirm: true`: a delivery only proposes its run, which starts when a person
+    /// confirms it within this time (`confirm_within`), and never otherwise.
+    pub confirm: Option<Duration>,
     pub drill: bool,
     /// Deliveries a minute, at most, before 429.
     pub rate: u32,
@@ -436,3 +439,5 @@ pub const DEFAULT_HOOK_RATE: u32 = 60;
 /// How long after its run ended a delivery with the same key still attaches to it, when
 /// the webhook names no `dedup_window`.
 pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(3600);
+/// How long a proposed run waits for a person to confirm it, by default.
+pub const DEFAULT_CONFIRM_WITHIN: Duration = Duration::from_secs(3600);

@@ -242,6 +242,12 @@ fn webhook_trigger(node: Node, d: &mut Diagnostics) -> Option<RawWebhook> {
         cooldown: m
             .take("cooldown")
             .and_then(|(_, n)| duration_text(n, "cooldown", d)),
+        confirm: m
+            .take("confirm")
+            .and_then(|(_, n)| boolean(&n, "confirm", d)),
+        confirm_within: m
+            .take("confirm_within")
+            .and_then(|(_, n)| duration_text(n, "confirm_within", d)),
         drill: m.take("drill").and_then(|(_, n)| boolean(&n, "drill", d)),
         rate: m.take("rate").and_then(|(_, n)| count(&n, "rate", d)),
     };

@@ -102,7 +102,7 @@ pub struct RawSchedule {
 }
 
 /// `- webhook: { name, auth, format, filter, params, dedup_key, dedup_window, cooldown,
-/// drill, rate }` (and the older `hmac_secret`).
+/// confirm, confirm_within, drill, rate }` (and the older `hmac_secret`).
 #[derive(Debug, Clone)]
 pub struct RawWebhook {
     pub span: Span,
@@ -115,6 +115,8 @@ pub struct RawWebhook {
     pub dedup_key: Option<Node>,
     pub dedup_window: Option<Spanned<String>>,
     pub cooldown: Option<Spanned<String>>,
+    pub confirm: Option<Spanned<bool>>,
+    pub confirm_within: Option<Spanned<String>>,
     pub drill: Option<Spanned<bool>>,
     pub rate: Option<Spanned<u64>>,
 }
