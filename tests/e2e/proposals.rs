@@ -109,6 +109,13 @@ fn a_proposed_run_starts_only_when_a_person_confirms_it() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The report tells the chain: the alert, the delivery that joined, who confirmed.
+    let (_, report) = local(&["report", &first]);
+    assert!(
+        report.contains("1 later deliveries attached")
+            && report.contains("proposed, then confirmed by olga: region confirmed down"),
+        "{report}"
+    );
     let (code, again) = remote(
         &dir,
         &url,

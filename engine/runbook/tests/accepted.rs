@@ -130,6 +130,43 @@ fn a_webhook_without_a_gate_is_a_warning() {
 }
 
 #[test]
+fn a_webhook_that_only_proposes_needs_no_gate_and_waits_an_hour_by_default() {
+    use drctl_runbook::model::Trigger;
+    let hooked = |extra: &str| {
+        format!(
+            "runbook: w\ntriggers:\n  - webhook: {{ name: down, auth: {{ scheme: bearer, secrets: [ {{ env: T }} ] }}{extra} }}\nsteps:\n  - {{ id: a, action: log, with: {{ message: hi }} }}\n"
+        )
+    };
+    let confirm_of = |yaml: &str| {
+        let (rb, _) = compiled(yaml);
+        match rb.unwrap().triggers.first() {
+            Some(Trigger::Webhook(w)) => w.confirm,
+            other => panic!("{other:?}"),
+        }
+    };
+    let proposed = hooked(", confirm: true");
+    assert_eq!(warnings(&proposed), vec![]);
+    assert_eq!(
+        confirm_of(&proposed),
+        Some(std::time::Duration::from_secs(3600))
+    );
+    assert_eq!(
+        confirm_of(&hooked(", confirm: true, confirm_within: 15m")),
+        Some(std::time::Duration::from_secs(900))
+    );
+    assert_eq!(confirm_of(&hooked(", confirm: false")), None);
+    // A deadline without `confirm` is a mistake, named where it is.
+    let (rb, diags) = compiled(&hooked(", confirm_within: 15m"));
+    assert!(rb.is_none());
+    let errors: Vec<(u32, u32)> = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| (d.span.line, d.span.col))
+        .collect();
+    assert_eq!(errors, vec![(3, 95)], "{diags:#?}");
+}
+
+#[test]
 fn a_transformed_secret_is_a_warning_a_chosen_one_is_not() {
     let yaml = r#"runbook: w
 params:

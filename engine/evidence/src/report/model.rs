@@ -59,6 +59,9 @@ pub struct DeliveryRow {
     /// Its dedup key (an Alertmanager group's `groupKey`).
     pub key: Option<String>,
     pub attached: usize,
+    /// Who confirmed the run it proposed, and why (a hook with `confirm: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -434,5 +437,6 @@ async fn delivery(
         at: d.at.to_rfc3339(),
         key: d.key.clone(),
         attached: ours(DeliveryVerdict::Attached).count(),
+        confirmed: d.detail.clone(),
     }))
 }

@@ -40,7 +40,7 @@ fn summary_rows(r: &RunReport) -> Vec<[String; 2]> {
 fn started_by(r: &RunReport) -> String {
     match &r.delivery {
         Some(d) => format!(
-            "webhook `{}`: delivery {} from {} at {}{}{}",
+            "webhook `{}`: delivery {} from {} at {}{}{}{}",
             d.hook,
             d.id.as_deref().unwrap_or("(no id)"),
             d.peer,
@@ -51,7 +51,10 @@ fn started_by(r: &RunReport) -> String {
             match d.attached {
                 0 => String::new(),
                 n => format!("; {n} later deliveries attached"),
-            }
+            },
+            d.confirmed
+                .as_deref()
+                .map_or_else(String::new, |c| format!("; proposed, then {c}"))
         ),
         None => r.started_by.to_string(),
     }
