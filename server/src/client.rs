@@ -17,9 +17,10 @@ use serde::de::DeserializeOwned;
 
 use crate::api::approvals::{DecideRequest, VerdictArg};
 use crate::api::events::{EventList, EventView};
-use crate::api::proposals::{DecideProposal, ProposalList};
+use crate::api::proposals::ProposalList;
 use crate::api::runbooks::RunbookDetail;
 use crate::api::runs::{CancelRequest, DecisionArg, StartRequest, StepRequest};
+use crate::api::schedules::ChangeRequest;
 use crate::hooks::propose::{Decision, ProposalView};
 use crate::ops::runs::RunQuery;
 use crate::schedule::view::{ScheduleList, ScheduleView};
@@ -291,7 +292,7 @@ impl Client {
             Decision::Reject => "reject",
         };
         let path = format!("/api/v1/proposals/{}/{what}", run_segment(id)?);
-        let body = DecideProposal {
+        let body = ChangeRequest {
             reason: reason.to_owned(),
         };
         self.call(Method::POST, &path, &[], Some(&body))

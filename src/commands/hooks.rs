@@ -48,16 +48,7 @@ pub(crate) fn run(
         print(&decided(&view));
         Ok((decision == Decision::Confirm).then_some(id))
     })?;
-    match confirmed {
-        // Driven here, in the foreground, as `drctl run` would.
-        Some(run) => super::runs::resume::run(
-            registry,
-            db,
-            run.as_str(),
-            &crate::cli::EngineArgs { max_parallel: 8 },
-        ),
-        None => Ok(ExitCode::SUCCESS),
-    }
+    super::runs::resume::foreground(registry, db, confirmed)
 }
 
 /// What a decision did, on one line.

@@ -98,16 +98,7 @@ pub(crate) fn run(
         }
         Ok(None)
     })?;
-    match fired {
-        // Driven here, in the foreground, as `drctl run` would.
-        Some(run) => super::runs::resume::run(
-            registry,
-            db,
-            run.as_str(),
-            &crate::cli::EngineArgs { max_parallel: 8 },
-        ),
-        None => Ok(ExitCode::SUCCESS),
-    }
+    super::runs::resume::foreground(registry, db, fired)
 }
 
 /// What a change did, on one line.

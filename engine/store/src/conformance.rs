@@ -96,6 +96,29 @@ async fn append_events(s: &dyn Store, a: Append<'_>) -> Result<u64, StoreError> 
     Ok(version.unwrap_or(a.expected))
 }
 
+/// Ends a run that has only its first event: it succeeds at `n` ms, its locks released.
+async fn finish_created(s: &dyn Store, run: &RunId, n: i64) {
+    let lease = s.claim(&claim(run, "w1", at(n - 1))).await.unwrap();
+    let finish = Projection {
+        status: crate::rows::RunStatus::Succeeded,
+        finished_at: Some(at(n)),
+        release_locks: true,
+        ..Projection::default()
+    };
+    append_events(
+        s,
+        Append {
+            lease: &lease,
+            expected: 1,
+            events: &[event(n, "run_finished")],
+            projection: &finish,
+            now: at(n),
+        },
+    )
+    .await
+    .unwrap();
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub async fn check_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
     create_and_read(&make().await).await;
@@ -405,25 +428,7 @@ async fn locks_are_exclusive_and_released_with_the_run(s: &dyn Store) {
         "only the holder unlocks"
     );
     // The run ends: its locks go in the same transaction.
-    let lease = s.claim(&claim(&a, "w1", at(3))).await.unwrap();
-    let p = Projection {
-        status: crate::rows::RunStatus::Succeeded,
-        finished_at: Some(at(4)),
-        release_locks: true,
-        ..Projection::default()
-    };
-    append_events(
-        s,
-        Append {
-            lease: &lease,
-            expected: 1,
-            events: &[event(4, "run_finished")],
-            projection: &p,
-            now: at(4),
-        },
-    )
-    .await
-    .unwrap();
+    finish_created(s, &a, 4).await;
     assert_eq!(
         s.try_lock("failover/a", &b, at(5)).await.unwrap(),
         LockOutcome::Acquired
@@ -1271,25 +1276,7 @@ async fn one_key_starts_one_run(s: &dyn Store) {
     assert_eq!(placed, Placed::New);
     // The key's run ends at +10 s: within the window the key is still held, after it
     // not.
-    let lease = s.claim(&claim(&ra, "w1", at(5))).await.unwrap();
-    let finish = Projection {
-        status: crate::rows::RunStatus::Succeeded,
-        finished_at: Some(at(10_000)),
-        release_locks: true,
-        ..Projection::default()
-    };
-    append_events(
-        s,
-        Append {
-            lease: &lease,
-            expected: 1,
-            events: &[event(10_000, "run_finished")],
-            projection: &finish,
-            now: at(10_000),
-        },
-    )
-    .await
-    .unwrap();
+    finish_created(s, &ra, 10_000).await;
     let held = s.holder("region-down", "k").await.unwrap().unwrap();
     assert_eq!(held.finished, Some(at(10_000)));
     assert!(held.holds(Duration::from_secs(60), at(69_999)));

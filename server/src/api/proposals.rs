@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::auth::Need;
 use super::problem::{BodyRefusals, Problem, TokenRefusals};
+use super::schedules::ChangeRequest as DecideProposal;
 use super::{Api, Authed, Body, require, store_problem};
 use crate::hooks::propose::{self, Decision, ProposalView, ProposeError};
 
@@ -30,19 +31,6 @@ impl From<ProposeError> for Problem {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProposalList {
     pub proposals: Vec<ProposalView>,
-}
-
-/// A confirmation or a rejection, and why.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecideProposal {
-    /// Recorded with who decided: one line of plain text.
-    #[schema(
-        min_length = 1,
-        max_length = 1024,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    )]
-    pub reason: String,
 }
 
 fn run_id(text: &str) -> Result<RunId, Problem> {

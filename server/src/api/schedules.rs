@@ -70,7 +70,8 @@ pub async fn list(
     Ok(Json(list.await?))
 }
 
-/// A pause or a resume, and why.
+/// A pause or a resume of a schedule, or a proposal's confirmation or rejection, and
+/// why.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRequest {

@@ -11,6 +11,24 @@ use super::{drive, engine, open, resolve, runtime, stop_signals};
 use crate::cli::EngineArgs;
 use crate::commands::print;
 
+/// A run this command created (a schedule fired now, a proposal confirmed), driven here
+/// in the foreground as `drctl run` would; nothing to drive is success.
+pub(crate) fn foreground(
+    registry: &Registry,
+    db: Option<&Path>,
+    run: Option<drctl_core::RunId>,
+) -> anyhow::Result<ExitCode> {
+    match run {
+        Some(run) => self::run(
+            registry,
+            db,
+            run.as_str(),
+            &crate::cli::EngineArgs { max_parallel: 8 },
+        ),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
 pub(crate) fn run(
     registry: &Registry,
     db: Option<&Path>,
