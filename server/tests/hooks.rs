@@ -578,7 +578,7 @@ async fn confirm_proposes_a_person_confirms_or_rejects_and_the_audit_holds_every
     assert_eq!(api(&confirm, "vic", Some(reason.clone())).await.0, 403);
     assert_eq!(api(&confirm, "olga", Some(json!({}))).await.0, 422);
     let bad = format!("{proposals}/run_nope/confirm");
-    assert_eq!(api(&bad, "olga", Some(reason.clone())).await.0, 422);
+    assert_eq!(api(&bad, "olga", Some(reason.clone())).await.0, 404);
     let other = drctl_core::RunId::from_parts(drctl_core::Timestamp::from_millis(1), 7);
     let unknown = format!("{proposals}/{other}/confirm");
     assert_eq!(api(&unknown, "olga", Some(reason.clone())).await.0, 404);
@@ -670,4 +670,41 @@ async fn confirm_proposes_a_person_confirms_or_rejects_and_the_audit_holds_every
         .map(|l| format!("{l}\n"))
         .collect();
     assert!(drctl_evidence::audit::verify_file(&cut).is_err());
+}
+
+#[tokio::test]
+async fn a_delivery_that_joins_a_running_run_is_in_its_log_whatever_its_key() {
+    let h = host(
+        &hook(
+            "keyed",
+            "{ scheme: bearer, secrets: [ { file: @DIR@/secrets/keyed } ] }",
+            "      dedup_key: \"{{ payload.k }}\"\n",
+        ),
+        &[("keyed", "keyed-token-0123456789")],
+    )
+    .await;
+    let url = format!("{}/hooks/keyed", h.url);
+    let auth = vec![
+        json_type(),
+        ("authorization", "Bearer keyed-token-0123456789".to_owned()),
+    ];
+    // A key with a newline, an escape sequence and a bidirectional override.
+    let body = json!({ "k": "a\nb\u{1b}[2J\u{202e}c", "region": "r" }).to_string();
+    let (_, a) = post(&url, &auth, body.as_bytes()).await;
+    assert_eq!(a["status"], "started", "{a}");
+    let (_, b) = post(&url, &auth, body.as_bytes()).await;
+    assert_eq!(
+        (b["status"].as_str(), &b["run"]),
+        (Some("attached"), &a["run"])
+    );
+    let run: drctl_core::RunId = a["run"].as_str().unwrap().parse().unwrap();
+    h.engine.drive(&run, DriveOptions::default()).await.unwrap();
+    let events = h.store.events(&run, 0).await.unwrap();
+    let joined: Vec<Value> = events
+        .iter()
+        .filter(|e| e.kind == "delivery_attached")
+        .map(|e| serde_json::from_str(&e.body).unwrap())
+        .collect();
+    assert_eq!(joined.len(), 1, "{events:?}");
+    assert_eq!(joined[0]["key"], "a\\nb\\u{1b}[2J\\u{202e}c");
 }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use drctl_connectors::Registry;
 use drctl_core::{Clock as _, RunId};
 use drctl_engine::clock::SystemClock;
+use drctl_runbook::params::shown_within;
 use drctl_server::hooks::propose::{self, Decision, ProposalView};
 
 use super::print;
@@ -44,7 +45,8 @@ pub(crate) fn run(
             )
         })?;
         let engine = engine(store.clone(), registry, None, false);
-        let view = propose::decide(&engine, &id, (decision, &actor(), reason), now).await?;
+        let view =
+            propose::decide((&engine, registry), &id, (decision, &actor(), reason), now).await?;
         print(&decided(&view));
         Ok((decision == Decision::Confirm).then_some(id))
     })?;
@@ -61,7 +63,7 @@ pub(crate) fn decided(view: &ProposalView) -> String {
     format!(
         "{what} {} ({}).\n",
         view.run,
-        view.detail.as_deref().unwrap_or_default()
+        shown_within(view.detail.as_deref().unwrap_or_default(), 4096)
     )
 }
 
@@ -86,8 +88,10 @@ pub(crate) fn render(list: &[ProposalView], json: bool) -> anyhow::Result<String
             p.peer
         );
         let _ = writeln!(out, "  at:      {}, confirm by {}", p.at, p.expires);
+        // The key comes from the payload: escaped, so that it cannot forge or hide the
+        // lines a person reads before confirming.
         if let Some(key) = &p.key {
-            let _ = writeln!(out, "  key:     {key}");
+            let _ = writeln!(out, "  key:     {}", shown_within(key, 200));
         }
         let params = serde_json::to_string(&p.params)?;
         let _ = writeln!(out, "  params:  {params}");

@@ -157,11 +157,43 @@ fn a_proposed_run_starts_only_when_a_person_confirms_it() {
     let (_, none) = local(&["hooks", "proposals"]);
     assert!(none.contains("No proposed runs wait."), "{none}");
 
-    // The audit export holds the four deliveries, and never the hook's token.
+    // A payload cannot forge or hide the lines a person reads before confirming: its key
+    // is shown escaped, on its own line.
+    let (forged, _) = deliver(
+        &http,
+        "inc-4\n  params:  {\"region\":\"staging\"}\n\u{1b}[8m",
+    );
+    let (_, listed) = local(&["hooks", "proposals"]);
+    assert!(!listed.contains('\u{1b}'), "{listed:?}");
+    assert!(
+        !listed.contains("\n  params:  {\"region\":\"staging\"}"),
+        "{listed}"
+    );
+    assert!(listed.contains(r#"inc-4\n"#), "{listed}");
+    let (code, out) = local(&["hooks", "reject", &forged, "--reason", "\u{200b}\u{2060}"]);
+    assert_ne!(
+        code, 0,
+        "a reason of invisible characters says nothing:\n{out}"
+    );
+    let (code, out) = local(&["hooks", "reject", &forged, "--reason", "ok \u{202e}gnp.exe"]);
+    assert_ne!(code, 0, "{out}");
+    let (code, out) = local(&["hooks", "reject", &forged, "--reason", "forged"]);
+    assert_eq!(code, 0, "{out}");
+
+    // The audit export holds the five deliveries, and never the hook's token; one of a
+    // proposal that never ran is exported by its id, with who rejected it.
     let export = dir.join("audit.jsonl");
     let (code, out) = local(&["audit", "export", "-o", export.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("4 webhook deliveries"), "{out}");
+    assert!(out.contains("5 webhook deliveries"), "{out}");
+    let (code, out) = local(&["audit", "export", "--run", &second]);
+    assert_eq!(code, 0, "{out}");
+    let records: Vec<&str> = out.lines().filter(|l| l.contains("\"record\"")).collect();
+    assert_eq!(records.len(), 1, "{out}");
+    assert!(records[0].contains("\"actor\":\"carol\""), "{out}");
+    let (code, out) = local(&["audit", "export", "--actor", "olga"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&first) && !out.contains(&second), "{out}");
     let text = std::fs::read_to_string(&export).unwrap();
     assert!(!text.contains(SECRET));
     let (code, out) = local(&["audit", "verify", export.to_str().unwrap()]);

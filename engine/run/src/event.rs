@@ -270,6 +270,21 @@ pub struct RunCreated {
     pub parent: Option<ParentLink>,
     pub trigger: drctl_core::Trigger,
     pub drill: bool,
+    /// For a run a webhook proposed (`confirm: true`): the proposal its creator (the
+    /// event's actor) confirmed, and why. In the run's own log, so that the decision is
+    /// in its hash chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<Confirmed>,
+}
+
+/// The proposal a person confirmed to create a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmed {
+    pub hook: String,
+    /// The delivery that proposed it.
+    pub delivery: u64,
+    pub proposed_at: Timestamp,
+    pub reason: String,
 }
 
 /// A runbook text as it was when the run was created.

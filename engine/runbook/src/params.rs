@@ -64,15 +64,23 @@ pub enum ParamError {
 /// A value as an error message may show it: control characters escaped (a NUL or an
 /// escape sequence never reaches the terminal raw) and at most 80 characters.
 pub fn shown(text: &str) -> String {
-    const MAX: usize = 80;
+    shown_within(text, 80)
+}
+
+/// Text from outside (a payload, a sender) as a terminal may show it: control characters
+/// and bidirectional overrides escaped, so that it can neither forge nor hide a line, and
+/// at most `max` characters.
+pub fn shown_within(text: &str, max: usize) -> String {
     let mut out = String::new();
     for (n, c) in text.chars().enumerate() {
-        if n == MAX {
+        if n == max {
             out.push_str(&format!("… ({} bytes in all)", text.len()));
             break;
         }
         if c.is_control() {
             out.extend(c.escape_default());
+        } else if matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }

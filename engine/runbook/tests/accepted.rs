@@ -164,6 +164,15 @@ fn a_webhook_that_only_proposes_needs_no_gate_and_waits_an_hour_by_default() {
         .map(|d| (d.span.line, d.span.col))
         .collect();
     assert_eq!(errors, vec![(3, 95)], "{diags:#?}");
+    // Too short to confirm in time, or so long the alert is history.
+    for bad in ["10s", "8d"] {
+        let (rb, diags) = compiled(&hooked(&format!(", confirm: true, confirm_within: {bad}")));
+        assert!(rb.is_none(), "{bad}: {diags:#?}");
+        assert!(
+            diags.iter().any(|d| d.message.contains("30s to 7d")),
+            "{diags:#?}"
+        );
+    }
 }
 
 #[test]

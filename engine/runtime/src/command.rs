@@ -46,9 +46,35 @@ pub enum OperatorCommand {
 /// The longest comment or reason an operator may give.
 pub const MAX_TEXT: usize = 4096;
 
+/// Characters that reorder or hide what is shown after them (bidirectional overrides
+/// and isolates): `ok \u{202e}gnp.exe` reads as `ok exe.png`.
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing: spaces, zero-width and format characters.
+fn invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00ad}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
+        )
+        || reorders(c)
+}
+
+/// As [`check_text`], for a reason that must say something: at least one visible
+/// character.
+pub fn check_reason(what: &str, text: &str) -> Result<(), String> {
+    check_text(what, text)?;
+    if text.chars().all(invisible) {
+        return Err(format!("{what} is empty: say why, in words"));
+    }
+    Ok(())
+}
+
 /// Whether a person's text (a reason, a comment) may be recorded: at most [`MAX_TEXT`]
 /// bytes, one line of plain text (a control character could forge lines or colours in a
-/// terminal that shows it).
+/// terminal that shows it, a bidirectional override reorder what follows it).
 pub fn check_text(what: &str, text: &str) -> Result<(), String> {
     if text.len() > MAX_TEXT {
         return Err(format!(
@@ -60,6 +86,12 @@ pub fn check_text(what: &str, text: &str) -> Result<(), String> {
         return Err(format!(
             "{what} holds a control character ({}); write it on one line of plain text",
             c.escape_default()
+        ));
+    }
+    if let Some(c) = text.chars().find(|c| reorders(*c)) {
+        return Err(format!(
+            "{what} holds a character that reorders the text after it ({}); write it without",
+            c.escape_unicode()
         ));
     }
     Ok(())

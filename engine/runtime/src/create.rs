@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use drctl_core::RunId;
-use drctl_run::event::{Event, EventKind, ParentLink, PinnedSource, RunCreated};
+use drctl_run::event::{Confirmed, Event, EventKind, ParentLink, PinnedSource, RunCreated};
 use drctl_runbook::Source;
 use drctl_runbook::params::resolve_json;
 use drctl_store::{FiringRow, NewEvent, NewFiring, NewRun};
@@ -55,7 +55,7 @@ impl Engine {
         req: NewRunRequest,
     ) -> Result<RunId, EngineError> {
         let id = self.new_run_id();
-        let (id, run, first) = self.prepare(id, source, callees, req)?;
+        let (id, run, first) = self.prepare(id, (source, callees, None), req)?;
         self.store.create_run(&run, &first).await?;
         Ok(id)
     }
@@ -67,18 +67,19 @@ impl Engine {
         req: NewRunRequest,
     ) -> Result<(RunId, NewRun, NewEvent), EngineError> {
         let callees = pin_callees(&req);
-        self.prepare(self.new_run_id(), pin(&req.source), callees, req)
+        self.prepare(self.new_run_id(), (pin(&req.source), callees, None), req)
     }
 
     /// As [`Engine::prepare_request`], with the id a proposal promised (a webhook's
-    /// delivery proposes run `id`; a person confirms it later).
+    /// delivery proposed run `id`; `req.actor` confirmed it, as `confirmed` says).
     pub fn prepare_proposed(
         &self,
         id: RunId,
         req: NewRunRequest,
+        confirmed: Confirmed,
     ) -> Result<(RunId, NewRun, NewEvent), EngineError> {
         let callees = pin_callees(&req);
-        self.prepare(id, pin(&req.source), callees, req)
+        self.prepare(id, (pin(&req.source), callees, Some(confirmed)), req)
     }
 
     /// A fresh run id: the clock's time, and 80 random bits.
@@ -117,8 +118,11 @@ impl Engine {
     fn prepare(
         &self,
         id: RunId,
-        source: PinnedSource,
-        callees: BTreeMap<String, PinnedSource>,
+        (source, callees, confirmed): (
+            PinnedSource,
+            BTreeMap<String, PinnedSource>,
+            Option<Confirmed>,
+        ),
         req: NewRunRequest,
     ) -> Result<(RunId, NewRun, NewEvent), EngineError> {
         let now = self.clock.now();
@@ -131,6 +135,7 @@ impl Engine {
             parent: req.parent.clone(),
             trigger: req.trigger,
             drill: req.drill,
+            confirmed,
         };
         let runbook = self
             .compiled

@@ -2,10 +2,10 @@
 //! per hook (a partial unique index): the insert that finds it taken is a replay.
 
 use async_trait::async_trait;
-use drctl_core::{RunId, Timestamp};
+use drctl_core::{Actor, RunId, Timestamp};
 use drctl_store::{
     Dedup, Deliveries, DeliveryRow, DeliveryVerdict, Holder, NewEvent, NewRun, Placed, Proposal,
-    Settled, StoreError,
+    Settled, StoreError, deliveries::EXPIRED,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -17,7 +17,7 @@ use crate::{SqliteStore, db};
 /// The columns [`row`] reads.
 macro_rules! columns {
     () => {
-        "seq, hook, delivery_id, at, peer, verdict, run_id, dedup_key, detail, expires"
+        "seq, hook, runbook, delivery_id, at, peer, verdict, run_id, dedup_key, detail, expires, decided_by"
     };
 }
 
@@ -25,16 +25,18 @@ macro_rules! columns {
 impl Deliveries for SqliteStore {
     async fn claim_delivery(
         &self,
-        hook: &str,
+        (hook, runbook): (&str, &str),
         id: Option<&str>,
         (at, peer): (Timestamp, &str),
     ) -> Result<Result<u64, DeliveryRow>, StoreError> {
         let mut tx = self.write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO deliveries (hook, delivery_id, at, peer, verdict) VALUES (?, ?, ?, ?, 'pending') \
+            "INSERT INTO deliveries (hook, runbook, delivery_id, at, peer, verdict) \
+             VALUES (?, ?, ?, ?, ?, 'pending') \
              ON CONFLICT (hook, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING",
         )
         .bind(hook)
+        .bind(runbook)
         .bind(id)
         .bind(at.as_millis())
         .bind(peer)
@@ -165,7 +167,7 @@ impl Deliveries for SqliteStore {
     async fn settle_proposal(
         &self,
         proposed: &RunId,
-        (now, detail): (Timestamp, &str),
+        (now, by, detail): (Timestamp, &Actor, &str),
         run: Option<(&NewRun, &NewEvent)>,
     ) -> Result<Option<DeliveryVerdict>, StoreError> {
         let mut tx = self.write().await?;
@@ -185,11 +187,18 @@ impl Deliveries for SqliteStore {
             Some(_) => DeliveryVerdict::Started,
             None => DeliveryVerdict::Rejected,
         };
+        // A refused attempt (too late) is no decision: nobody is named.
+        let (by, detail) = match verdict {
+            DeliveryVerdict::Expired => (None, EXPIRED.to_owned()),
+            _ => (Some(by.to_string()), detail.to_owned()),
+        };
         sqlx::query(
-            "UPDATE deliveries SET verdict = ?, detail = ? WHERE run_id = ? AND verdict = 'proposed'",
+            "UPDATE deliveries SET verdict = ?, detail = ?, decided_by = ? \
+             WHERE run_id = ? AND verdict = 'proposed'",
         )
         .bind(verdict.as_str())
         .bind(detail)
+        .bind(by)
         .bind(proposed.as_str())
         .execute(&mut *tx)
         .await
@@ -201,6 +210,19 @@ impl Deliveries for SqliteStore {
         }
         tx.commit().await.map_err(db)?;
         Ok(Some(verdict))
+    }
+
+    async fn expire_proposals(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET verdict = 'expired', detail = ? \
+             WHERE verdict = 'proposed' AND expires <= ?",
+        )
+        .bind(EXPIRED)
+        .bind(now.as_millis())
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
     }
 
     async fn retake_delivery(
@@ -361,5 +383,10 @@ fn row(r: &SqliteRow) -> Result<DeliveryRow, StoreError> {
             .try_get::<Option<i64>, _>("expires")
             .map_err(db)?
             .map(Timestamp::from_millis),
+        runbook: r.try_get("runbook").map_err(db)?,
+        by: r
+            .try_get::<Option<String>, _>("decided_by")
+            .map_err(db)?
+            .map(|a| Actor::from_stored(&a)),
     })
 }

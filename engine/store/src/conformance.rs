@@ -1121,7 +1121,11 @@ async fn schedules_are_made_once_and_paused(s: &dyn Store) {
 
 async fn a_delivery_id_is_taken_once(s: &dyn Store) {
     let seq = s
-        .claim_delivery("region-down", Some("d-1"), (at(0), "127.0.0.1:5000"))
+        .claim_delivery(
+            ("region-down", "failover"),
+            Some("d-1"),
+            (at(0), "127.0.0.1:5000"),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -1135,7 +1139,11 @@ async fn a_delivery_id_is_taken_once(s: &dyn Store) {
     s.settle_delivery(seq, &started).await.unwrap();
     // The same id again is a replay: the earlier delivery comes back, nothing is written.
     let earlier = s
-        .claim_delivery("region-down", Some("d-1"), (at(5), "10.0.0.9:1"))
+        .claim_delivery(
+            ("region-down", "failover"),
+            Some("d-1"),
+            (at(5), "10.0.0.9:1"),
+        )
         .await
         .unwrap()
         .unwrap_err();
@@ -1145,18 +1153,18 @@ async fn a_delivery_id_is_taken_once(s: &dyn Store) {
     );
     // Another hook may use the same id; deliveries without an id never collide.
     assert!(
-        s.claim_delivery("other", Some("d-1"), (at(6), "p"))
+        s.claim_delivery(("other", "other"), Some("d-1"), (at(6), "p"))
             .await
             .unwrap()
             .is_ok()
     );
     let a = s
-        .claim_delivery("region-down", None, (at(7), "p"))
+        .claim_delivery(("region-down", "failover"), None, (at(7), "p"))
         .await
         .unwrap()
         .unwrap();
     let b = s
-        .claim_delivery("region-down", None, (at(8), "p"))
+        .claim_delivery(("region-down", "failover"), None, (at(8), "p"))
         .await
         .unwrap()
         .unwrap();
@@ -1177,7 +1185,7 @@ async fn a_delivery_id_is_taken_once(s: &dyn Store) {
     assert_eq!(listed[2].peer, "127.0.0.1:5000");
     // A delivery's run and its `started` are written together.
     let c = s
-        .claim_delivery("region-down", Some("d-2"), (at(9), "p"))
+        .claim_delivery(("region-down", "failover"), Some("d-2"), (at(9), "p"))
         .await
         .unwrap()
         .unwrap();
@@ -1201,7 +1209,7 @@ async fn a_delivery_id_is_taken_once(s: &dyn Store) {
     assert!(s.run(&id2).await.unwrap().is_some());
     // A retry takes over a delivery left pending (its handler died), once.
     let p = s
-        .claim_delivery("region-down", Some("d-3"), (at(10), "p"))
+        .claim_delivery(("region-down", "failover"), Some("d-3"), (at(10), "p"))
         .await
         .unwrap()
         .unwrap();
@@ -1236,7 +1244,7 @@ fn dedup(key: &str, now: i64) -> Dedup<'_> {
 /// the first run ended and its window passed, the key starts a run again.
 async fn one_key_starts_one_run(s: &dyn Store) {
     let claim_one = |n: i64| async move {
-        s.claim_delivery("region-down", None, (at(n), "p"))
+        s.claim_delivery(("region-down", "failover"), None, (at(n), "p"))
             .await
             .unwrap()
             .unwrap()
@@ -1317,7 +1325,7 @@ async fn one_key_starts_one_run(s: &dyn Store) {
 /// rejected once; one past its deadline cannot be confirmed.
 async fn proposals_are_settled_once(s: &dyn Store) {
     let claim_one = |n: i64| async move {
-        s.claim_delivery("region-down", None, (at(n), "p"))
+        s.claim_delivery(("region-down", "failover"), None, (at(n), "p"))
             .await
             .unwrap()
             .unwrap()
@@ -1353,7 +1361,7 @@ async fn proposals_are_settled_once(s: &dyn Store) {
     let settled = s
         .settle_proposal(
             &id,
-            (at(500), "confirmed by alice"),
+            (at(500), &Actor::from_stored("alice"), "confirmed by alice"),
             Some((&new_run(&id, None), &event(0, "run_created"))),
         )
         .await
@@ -1361,16 +1369,21 @@ async fn proposals_are_settled_once(s: &dyn Store) {
     assert_eq!(settled, Some(DeliveryVerdict::Started));
     assert!(s.run(&id).await.unwrap().is_some());
     assert_eq!(
-        s.settle_proposal(&id, (at(501), "rejected by bob"), None)
+        s.settle_proposal(&id, (at(501), &Actor::from_stored("bob"), "no"), None)
             .await
             .unwrap(),
         None
     );
     let (row, _) = s.proposal(&id).await.unwrap().unwrap();
     assert_eq!(
-        (row.verdict, row.detail.as_deref()),
-        (DeliveryVerdict::Started, Some("confirmed by alice"))
+        (row.verdict, row.detail.as_deref(), row.by),
+        (
+            DeliveryVerdict::Started,
+            Some("confirmed by alice"),
+            Some(Actor::from_stored("alice"))
+        )
     );
+    assert_eq!(row.runbook, "failover");
     // Rejected: nothing is created.
     let c = claim_one(600).await;
     s.propose_delivery(c, None, &proposal(3, 2_000))
@@ -1379,7 +1392,7 @@ async fn proposals_are_settled_once(s: &dyn Store) {
     assert_eq!(
         s.settle_proposal(
             &run_id(3),
-            (at(700), "rejected by bob: a false alarm"),
+            (at(700), &Actor::from_stored("bob"), "a false alarm"),
             None
         )
         .await
@@ -1395,7 +1408,7 @@ async fn proposals_are_settled_once(s: &dyn Store) {
     assert_eq!(
         s.settle_proposal(
             &id4,
-            (at(900), "confirmed by alice"),
+            (at(900), &Actor::from_stored("alice"), "too late"),
             Some((&new_run(&id4, None), &event(0, "run_created"))),
         )
         .await
@@ -1403,4 +1416,23 @@ async fn proposals_are_settled_once(s: &dyn Store) {
         Some(DeliveryVerdict::Expired)
     );
     assert!(s.run(&id4).await.unwrap().is_none());
+    // A refused attempt names nobody.
+    let (row, _) = s.proposal(&id4).await.unwrap().unwrap();
+    assert_eq!(
+        (row.verdict, row.by, row.detail.as_deref()),
+        (
+            DeliveryVerdict::Expired,
+            None,
+            Some(crate::deliveries::EXPIRED)
+        )
+    );
+    // Proposals past their deadline are swept: they no longer read `proposed`.
+    let e = claim_one(1_000).await;
+    s.propose_delivery(e, None, &proposal(5, 1_500))
+        .await
+        .unwrap();
+    assert_eq!(s.expire_proposals(at(1_499)).await.unwrap(), 0);
+    assert_eq!(s.expire_proposals(at(1_500)).await.unwrap(), 1);
+    let (row, _) = s.proposal(&run_id(5)).await.unwrap().unwrap();
+    assert_eq!(row.verdict, DeliveryVerdict::Expired);
 }

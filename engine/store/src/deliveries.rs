@@ -4,7 +4,7 @@
 //! a replay.
 
 use async_trait::async_trait;
-use drctl_core::{RunId, Timestamp};
+use drctl_core::{Actor, RunId, Timestamp};
 use serde::Serialize;
 
 use crate::error::StoreError;
@@ -80,6 +80,8 @@ pub struct DeliveryRow {
     /// Its place among all deliveries.
     pub seq: u64,
     pub hook: String,
+    /// The runbook that declared the hook when the delivery came.
+    pub runbook: String,
     /// The sender's delivery id, when its scheme has one.
     pub id: Option<String>,
     pub at: Timestamp,
@@ -92,7 +94,12 @@ pub struct DeliveryRow {
     pub detail: Option<String>,
     /// A proposed run's deadline: confirmed by then, or expired.
     pub expires: Option<Timestamp>,
+    /// Who confirmed or rejected the run it proposed.
+    pub by: Option<Actor>,
 }
+
+/// What a proposal that expired says.
+pub const EXPIRED: &str = "nobody confirmed it in time";
 
 /// The newest delivery of a dedup key that started or proposed a run, with that run's
 /// end: what decides whether a new delivery of the key joins it.
@@ -160,7 +167,7 @@ pub trait Deliveries: Send + Sync {
     /// nothing is written and the earlier delivery is returned (`Err`).
     async fn claim_delivery(
         &self,
-        hook: &str,
+        (hook, runbook): (&str, &str),
         id: Option<&str>,
         (at, peer): (Timestamp, &str),
     ) -> Result<Result<u64, DeliveryRow>, StoreError>;
@@ -190,17 +197,20 @@ pub trait Deliveries: Send + Sync {
     async fn proposal(&self, run: &RunId) -> Result<Option<(DeliveryRow, String)>, StoreError>;
     /// Every proposal still waiting at `now`, oldest first.
     async fn proposals(&self, now: Timestamp) -> Result<Vec<DeliveryRow>, StoreError>;
-    /// Settles a waiting proposal: confirmed with `run` (created in the same transaction,
-    /// verdict `started`), or rejected (`run` is `None`, verdict `rejected`); one past its
-    /// deadline becomes `expired` and nothing is created. `detail` says who and why.
-    /// Returns the verdict it settled as, or `None` when it no longer waited (another
-    /// person settled it first).
+    /// Settles a waiting proposal as `by` decided (`detail` says why): confirmed with
+    /// `run` (created in the same transaction, verdict `started`), or rejected (`run` is
+    /// `None`, verdict `rejected`). One past its deadline becomes `expired` instead, with
+    /// neither `by` nor `detail` (a refused attempt is no decision), and nothing is
+    /// created. Returns the verdict it settled as, or `None` when it no longer waited
+    /// (another person settled it first).
     async fn settle_proposal(
         &self,
         proposed: &RunId,
-        (now, detail): (Timestamp, &str),
+        (now, by, detail): (Timestamp, &Actor, &str),
         run: Option<(&crate::rows::NewRun, &crate::rows::NewEvent)>,
     ) -> Result<Option<Verdict>, StoreError>;
+    /// Marks every proposal past its deadline at `now` expired; how many.
+    async fn expire_proposals(&self, now: Timestamp) -> Result<u64, StoreError>;
     /// Takes a delivery over again for a sender's retry: only if it is still `verdict` as
     /// recorded at `at` (pending since a crash, or failed), it becomes pending at `now`.
     /// `false` when another retry took it, or it moved on.

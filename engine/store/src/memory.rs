@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use drctl_core::{RunId, Timestamp};
+use drctl_core::{Actor, RunId, Timestamp};
 
 use crate::chain::{GENESIS, link};
 use crate::deliveries::{
@@ -753,7 +753,7 @@ impl Schedules for MemoryStore {
 impl Deliveries for MemoryStore {
     async fn claim_delivery(
         &self,
-        hook: &str,
+        (hook, runbook): (&str, &str),
         id: Option<&str>,
         (at, peer): (Timestamp, &str),
     ) -> Result<Result<u64, DeliveryRow>, StoreError> {
@@ -770,6 +770,7 @@ impl Deliveries for MemoryStore {
         inner.deliveries.push(DeliveryRow {
             seq,
             hook: hook.to_owned(),
+            runbook: runbook.to_owned(),
             id: id.map(str::to_owned),
             at,
             peer: peer.to_owned(),
@@ -778,6 +779,7 @@ impl Deliveries for MemoryStore {
             key: None,
             detail: None,
             expires: None,
+            by: None,
         });
         Ok(Ok(seq))
     }
@@ -859,7 +861,7 @@ impl Deliveries for MemoryStore {
     async fn settle_proposal(
         &self,
         proposed: &RunId,
-        (now, detail): (Timestamp, &str),
+        (now, by, detail): (Timestamp, &Actor, &str),
         run: Option<(&NewRun, &NewEvent)>,
     ) -> Result<Option<DeliveryVerdict>, StoreError> {
         let mut inner = self.lock()?;
@@ -878,8 +880,26 @@ impl Deliveries for MemoryStore {
         };
         let d = &mut inner.deliveries[i];
         d.verdict = verdict;
-        d.detail = Some(detail.to_owned());
+        if verdict == DeliveryVerdict::Expired {
+            d.detail = Some(crate::deliveries::EXPIRED.to_owned());
+        } else {
+            d.detail = Some(detail.to_owned());
+            d.by = Some(by.clone());
+        }
         Ok(Some(verdict))
+    }
+
+    async fn expire_proposals(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let mut inner = self.lock()?;
+        let mut n = 0;
+        for d in inner.deliveries.iter_mut().filter(|d| {
+            d.verdict == DeliveryVerdict::Proposed && d.expires.is_none_or(|e| now >= e)
+        }) {
+            d.verdict = DeliveryVerdict::Expired;
+            d.detail = Some(crate::deliveries::EXPIRED.to_owned());
+            n += 1;
+        }
+        Ok(n)
     }
 
     async fn retake_delivery(

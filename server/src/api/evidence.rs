@@ -182,7 +182,13 @@ pub async fn export(
     // before asking).
     let (since, until) = (time("since", &q.since)?, time("until", &q.until)?);
     let run = match &q.run {
-        Some(prefix) => Some(api.row(prefix).await?.0),
+        Some(prefix) if prefix.len() <= 64 => Some(
+            crate::ops::runs::audited(api.0.store.as_ref(), prefix)
+                .await
+                .map_err(store_problem)?,
+        ),
+        // No run id is this long.
+        Some(_) => return Err(Problem::not_found("no such run")),
         None => None,
     };
     let as_given = audit::Given {

@@ -33,12 +33,13 @@ pub struct ProposalList {
     pub proposals: Vec<ProposalView>,
 }
 
+/// No proposal is named by what is not a whole run id: 404, as for any unknown name.
 fn run_id(text: &str) -> Result<RunId, Problem> {
     text.parse().map_err(|_| {
-        Problem::invalid(
-            "not a run id: a proposal is named by the whole id its delivery was answered with",
-            vec![format!("id: `{}`", text.escape_default())],
-        )
+        Problem::not_found(format!(
+            "no proposed run `{}`: a proposal is named by the whole run id its delivery was answered with",
+            drctl_runbook::params::shown_within(text, 64)
+        ))
     })
 }
 
@@ -65,7 +66,8 @@ pub async fn show(
 ) -> Result<Json<ProposalView>, Problem> {
     require(&caller, Need::Read)?;
     let run = run_id(&run)?;
-    Ok(Json(propose::get(api.0.store.as_ref(), &run).await?))
+    let now = api.0.clock.now();
+    Ok(Json(propose::get(api.0.store.as_ref(), &run, now).await?))
 }
 
 async fn decide(
@@ -77,7 +79,7 @@ async fn decide(
     require(caller, Need::Operate)?;
     let run = run_id(run)?;
     let view = propose::decide(
-        &api.0.engine,
+        (&api.0.engine, &api.0.registry),
         &run,
         (decision, &caller.identity, reason),
         api.0.clock.now(),

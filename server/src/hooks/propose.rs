@@ -7,8 +7,13 @@
 //!
 //! The CLI (`drctl hooks`) and the API (`/api/v1/proposals`) share these functions.
 
+use std::collections::BTreeMap;
+
+use drctl_connectors::Registry;
 use drctl_core::{Actor, RunId, Timestamp, Trigger};
 use drctl_engine::{Engine, EngineError, NewRunRequest};
+use drctl_run::event::{Confirmed, PinnedSource};
+use drctl_run::pinned::PinnedCalls;
 use drctl_runbook::source::Source;
 use drctl_store::{DeliveryRow, DeliveryVerdict, StoreError};
 use serde::{Deserialize, Serialize};
@@ -69,12 +74,19 @@ pub struct ProposalView {
     pub drill: bool,
     /// `proposed` while it waits; then `started`, `rejected` or `expired`.
     pub status: String,
+    /// Who confirmed or rejected it.
+    #[schema(value_type = Option<String>)]
+    pub by: Option<Actor>,
     /// Who confirmed or rejected it, and why.
     pub detail: Option<String>,
 }
 
 impl ProposalView {
-    fn of(row: &DeliveryRow, body: &str) -> Result<Self, ProposeError> {
+    /// The proposal of `row` as it stands at `now` (one past its deadline is `expired`,
+    /// whether or not a server swept it yet).
+    fn of(row: &DeliveryRow, body: &str, now: Timestamp) -> Result<Self, ProposeError> {
+        let lapsed =
+            row.verdict == DeliveryVerdict::Proposed && row.expires.is_none_or(|e| now >= e);
         let pinned = read(body)?;
         Ok(Self {
             run: row
@@ -90,8 +102,17 @@ impl ProposalView {
             key: row.key.clone(),
             params: pinned.params,
             drill: pinned.drill,
-            status: row.verdict.as_str().to_owned(),
-            detail: row.detail.clone(),
+            status: if lapsed {
+                DeliveryVerdict::Expired.as_str().to_owned()
+            } else {
+                row.verdict.as_str().to_owned()
+            },
+            by: row.by.clone(),
+            detail: if lapsed {
+                Some(drctl_store::deliveries::EXPIRED.to_owned())
+            } else {
+                row.detail.clone()
+            },
         })
     }
 }
@@ -132,7 +153,7 @@ pub async fn list(
         if let Some((row, body)) = store.proposal(run).await?
             && row.verdict == DeliveryVerdict::Proposed
         {
-            out.push(ProposalView::of(&row, &body)?);
+            out.push(ProposalView::of(&row, &body, now)?);
         }
     }
     Ok(out)
@@ -142,12 +163,45 @@ pub async fn list(
 pub async fn get(
     store: &dyn drctl_store::Store,
     run: &RunId,
+    now: Timestamp,
 ) -> Result<ProposalView, ProposeError> {
     let (row, body) = store
         .proposal(run)
         .await?
         .ok_or_else(|| ProposeError::NotFound(run.clone()))?;
-    ProposalView::of(&row, &body)
+    ProposalView::of(&row, &body, now)
+}
+
+/// Every secret the proposed runbook (and those it calls) declares must be readable
+/// here before the proposal is used up: a confirmed run that cannot start helps nobody.
+fn check_secrets(pinned: &Pinned, registry: &Registry) -> Result<(), String> {
+    let pin = |(name, text): (&str, &str)| {
+        let source = Source::new(name, text);
+        PinnedSource {
+            name: name.to_owned(),
+            digest: source.digest(),
+            text: text.to_owned(),
+        }
+    };
+    let callees: BTreeMap<String, PinnedSource> = pinned
+        .callees
+        .iter()
+        .map(|(key, name, text)| (key.clone(), pin((name, text))))
+        .collect();
+    let calls = PinnedCalls {
+        callees: &callees,
+        catalog: registry,
+    };
+    let source = Source::new(pinned.source.0.clone(), pinned.source.1.clone());
+    let runbook = drctl_runbook::compile(&source, registry, &calls)
+        .runbook
+        .ok_or_else(|| format!("{}: the proposed text does not compile here", source.name))?;
+    let sources: Vec<(String, Source)> = pinned
+        .callees
+        .iter()
+        .map(|(key, name, text)| (key.clone(), Source::new(name.clone(), text.clone())))
+        .collect();
+    crate::ops::start::check_secrets(&source.name, &runbook, &sources, registry)
 }
 
 /// Confirm (the run is created, by `actor`) or reject.
@@ -161,24 +215,33 @@ pub enum Decision {
 /// with who). Confirmed, the run exists when this returns (its driver still has to take
 /// it); the view says what became of the proposal.
 pub async fn decide(
-    engine: &Engine,
+    (engine, registry): (&Engine, &Registry),
     run: &RunId,
     (decision, actor, reason): (Decision, &Actor, &str),
     now: Timestamp,
 ) -> Result<ProposalView, ProposeError> {
-    drctl_engine::command::check_text("the reason", reason).map_err(ProposeError::Invalid)?;
-    if reason.trim().is_empty() {
-        return Err(ProposeError::Invalid("give a reason".into()));
-    }
+    drctl_engine::command::check_reason("the reason", reason).map_err(ProposeError::Invalid)?;
     let store = engine.store().as_ref();
     let (row, body) = store
         .proposal(run)
         .await?
         .ok_or_else(|| ProposeError::NotFound(run.clone()))?;
-    if row.verdict != DeliveryVerdict::Proposed {
-        return Err(no_longer(run, row.verdict.as_str(), row.detail.as_deref()));
+    let shown = ProposalView::of(&row, &body, now)?;
+    if shown.status != DeliveryVerdict::Proposed.as_str() {
+        // Settled, or past its deadline: a late attempt is no decision.
+        if shown.status == DeliveryVerdict::Expired.as_str() {
+            store.expire_proposals(now).await?;
+        }
+        return Err(no_longer(run, &shown.status, shown.detail.as_deref()));
     }
     let pinned = read(&body)?;
+    if decision == Decision::Confirm {
+        check_secrets(&pinned, registry).map_err(|why| {
+            ProposeError::Refused(format!(
+                "the proposed run could not start here: {why}; the proposal still waits"
+            ))
+        })?;
+    }
     let verb = match decision {
         Decision::Confirm => "confirmed",
         Decision::Reject => "rejected",
@@ -187,6 +250,12 @@ pub async fn decide(
     let prepared = match decision {
         Decision::Reject => None,
         Decision::Confirm => {
+            let confirmed = Confirmed {
+                hook: pinned.hook.clone(),
+                delivery: row.seq,
+                proposed_at: row.at,
+                reason: reason.to_owned(),
+            };
             let req = NewRunRequest {
                 source: Source::new(pinned.source.0, pinned.source.1),
                 callees: pinned
@@ -200,17 +269,17 @@ pub async fn decide(
                 drill: pinned.drill,
                 parent: None,
             };
-            Some(engine.prepare_proposed(run.clone(), req)?)
+            Some(engine.prepare_proposed(run.clone(), req, confirmed)?)
         }
     };
     let settled = store
         .settle_proposal(
             run,
-            (now, &detail),
+            (now, actor, &detail),
             prepared.as_ref().map(|(_, row, first)| (row, first)),
         )
         .await?;
-    let after = get(store, run).await?;
+    let after = get(store, run, now).await?;
     match settled {
         Some(DeliveryVerdict::Expired) => Err(ProposeError::Refused(format!(
             "the proposal of run {run} expired at {}: nothing was started",

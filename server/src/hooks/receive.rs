@@ -26,6 +26,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use drctl_core::{Actor, RunId, Trigger};
 use drctl_engine::{EnvAndFiles, NewRunRequest, OperatorCommand, SecretReader};
 use drctl_runbook::model::{HookFormat, Trigger as Declared, Webhook};
+use drctl_runbook::params::shown_within;
 use drctl_runbook::template::env::TemplateEnv;
 use drctl_runbook::template::render::{Context, render_value};
 use drctl_store::{Dedup, DeliveryVerdict, Placed, Proposal, Settled};
@@ -107,11 +108,12 @@ pub async fn receive(
     // that anyone who knows the hook's name cannot fill the database.
     let refuse = |verdict: DeliveryVerdict, detail: String, problem: Problem, proven: bool| {
         let (store, name, peer, gate) = (store.clone(), name.clone(), peer.clone(), api.3.clone());
+        let runbook = runbook.clone();
         let rate = hook.rate;
         async move {
             if proven || gate.admit_refusal(&name, rate, now) {
                 let seq = store
-                    .claim_delivery(&name, None, (now, &peer))
+                    .claim_delivery((&name, &runbook), None, (now, &peer))
                     .await
                     .map_err(store_problem)?
                     .map_err(|_| {
@@ -206,7 +208,14 @@ pub async fn receive(
             .await;
         }
     };
-    let seq = match claim(&api, &name, verified.id.as_deref(), (now, &peer)).await? {
+    let seq = match claim(
+        &api,
+        (&name, &runbook),
+        verified.id.as_deref(),
+        (now, &peer),
+    )
+    .await?
+    {
         Ok(seq) => seq,
         Err(earlier) => {
             let id = earlier.id.as_deref().unwrap_or("?");
@@ -266,7 +275,7 @@ const ABANDONED: std::time::Duration = std::time::Duration::from_secs(60);
 /// over, once.
 async fn claim(
     api: &Api,
-    hook: &str,
+    hook: (&str, &str),
     id: Option<&str>,
     (now, peer): (drctl_core::Timestamp, &str),
 ) -> Result<Result<u64, drctl_store::DeliveryRow>, Problem> {
@@ -563,13 +572,13 @@ async fn attached(
         let command = OperatorCommand::Delivery {
             hook: hook.to_owned(),
             delivery: seq,
-            id: sender.id.map(str::to_owned),
+            id: sender.id.map(|i| shown_within(i, 256)),
             peer: sender.peer.to_owned(),
-            key: sender.key.map(str::to_owned),
+            // The payload's: shown escaped, so that the log keeps it on one line.
+            key: sender.key.map(|k| shown_within(k, 256)),
         };
         // The record is the delivery's row; the event is for whoever reads the run. A
-        // run that ended meanwhile, or a key that cannot be shown on one line, goes
-        // without it (the answer does not change).
+        // run that ended meanwhile goes without it (the answer does not change).
         let _ = api
             .0
             .engine

@@ -111,3 +111,16 @@ pub async fn of_trigger(
         .await?;
     Ok(rows.into_iter().filter(|r| r.trigger == *trigger).collect())
 }
+
+/// The run an audit export is asked about: a run by its id or a unique prefix, or the
+/// whole id of a run a webhook proposed that never started (its deliveries are all
+/// there is of it).
+pub async fn audited(store: &dyn drctl_store::Store, text: &str) -> Result<RunId, StoreError> {
+    match store.resolve(text).await {
+        Err(StoreError::NotFound(why)) => match text.parse::<RunId>() {
+            Ok(id) if store.proposal(&id).await?.is_some() => Ok(id),
+            _ => Err(StoreError::NotFound(why)),
+        },
+        other => other,
+    }
+}

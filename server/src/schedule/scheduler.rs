@@ -109,6 +109,10 @@ impl Scheduler {
                 Ok(entries) => match self.tick_in(&entries).await {
                     Ok(all) => {
                         all.iter().for_each(&fired);
+                        // Proposals past their deadline read `expired` from now on.
+                        if let Err(e) = self.store.expire_proposals(self.clock.now()).await {
+                            failed(&TickError::from(e));
+                        }
                         if let Err(e) = self.notify_in(&entries, &all).await {
                             failed(&e);
                         }

@@ -9,7 +9,7 @@ use drctl_engine::clock::SystemClock;
 use drctl_evidence::audit::{self, Format};
 use drctl_store::RunReader as _;
 
-use super::runs::{actor, open, resolve, runtime};
+use super::runs::{actor, open, runtime};
 use crate::commands::{eprint, print};
 
 /// Which runs an export holds, as typed.
@@ -49,7 +49,7 @@ pub(crate) fn export(
     runtime()?.block_on(async {
         let store = open(db).await?;
         let only = match &filters.run {
-            Some(prefix) => Some(resolve(&store, prefix).await?),
+            Some(prefix) => Some(drctl_server::ops::runs::audited(store.as_ref(), prefix).await?),
             None => None,
         };
         // One consistent state, oldest run first (an export reads as a history): runs

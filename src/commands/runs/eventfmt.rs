@@ -23,8 +23,17 @@ pub(super) fn label(step: &str, item: Option<u32>, phase: Phase) -> String {
 pub(super) fn line(event: &Event) -> Option<String> {
     Some(match &event.kind {
         EventKind::RunCreated(c) => format!(
-            "created by {} ({}, {})",
-            event.actor, c.source.name, c.trigger
+            "created by {} ({}, {}){}",
+            event.actor,
+            c.source.name,
+            c.trigger,
+            c.confirmed.as_ref().map_or_else(String::new, |p| format!(
+                ", confirming what webhook {} proposed at {} (delivery {}): {}",
+                p.hook,
+                p.proposed_at.to_rfc3339(),
+                p.delivery,
+                p.reason
+            ))
         ),
         EventKind::LockWaiting { lock, held_by } => {
             format!("… waiting for lock `{lock}`, held by run {held_by}")

@@ -22,8 +22,8 @@ pub(crate) struct ServiceRecord {
     /// RFC 3339, and in milliseconds.
     pub at: String,
     pub at_ms: i64,
-    /// Who: a schedule change's person; `drctl` for a firing; the peer's address for a
-    /// delivery (a sender is no person).
+    /// Who: a schedule change's person; `drctl` for a firing; for a delivery, the person
+    /// who confirmed or rejected the run it proposed, else the sender's address.
     pub actor: String,
     /// The delivery's verdict, the change (`pause`, `resume`, `waive`), the firing's
     /// outcome.
@@ -86,35 +86,37 @@ impl ServiceLog {
         })
     }
 
-    /// The records `filters` choose, oldest first within each kind. A run or runbook
-    /// filter keeps what names a chosen run (deliveries and firings) or the runbook
-    /// (schedule changes and firings); an actor filter keeps the schedule changes that
-    /// actor made (deliveries and firings have no person).
+    /// The records `filters` choose, oldest first within each kind: with `run`, those
+    /// about that run (its deliveries, a proposal's too, and its firing); with
+    /// `runbook`, those of the runbook (or of a run of it); with `actor`, the schedule
+    /// changes that person made and the proposals they confirmed or rejected.
     pub(crate) fn records(&self, filters: &Filters, runs: &[&RunRow]) -> Vec<ServiceRecord> {
-        let of_chosen_run = |run: Option<&drctl_core::RunId>| {
-            run.is_some_and(|id| runs.iter().any(|r| r.id == *id))
-        };
-        let narrowed = filters.run.is_some() || filters.runbook.is_some();
-        let runbook_ok = |runbook: &str| {
-            filters.run.is_none() && filters.runbook.as_ref().is_none_or(|r| r == runbook)
+        let chosen = |run: Option<&drctl_core::RunId>, runbook: &str, actor: Option<&str>| {
+            filters.run.as_ref().is_none_or(|id| run == Some(id))
+                && filters.runbook.as_ref().is_none_or(|r| {
+                    r == runbook || run.is_some_and(|id| runs.iter().any(|row| row.id == *id))
+                })
+                && filters
+                    .actor
+                    .as_ref()
+                    .is_none_or(|a| Some(a.as_str()) == actor)
         };
         let mut out = Vec::new();
-        if filters.actor.is_none() {
-            for d in &self.deliveries {
-                if !narrowed || of_chosen_run(d.run.as_ref()) {
-                    out.push(record("delivery", d.at, &d.peer, d.verdict.as_str(), d));
-                }
+        for d in &self.deliveries {
+            let by = d.by.as_ref().map(ToString::to_string);
+            if chosen(d.run.as_ref(), &d.runbook, by.as_deref()) {
+                let who = by.as_deref().unwrap_or(&d.peer);
+                out.push(record("delivery", d.at, who, d.verdict.as_str(), d));
             }
-            for f in &self.firings {
-                if !narrowed || of_chosen_run(f.run.as_ref()) || runbook_ok(&f.runbook) {
-                    out.push(record("firing", f.at, "drctl", f.outcome.as_str(), f));
-                }
+        }
+        for f in &self.firings {
+            if chosen(f.run.as_ref(), &f.runbook, Some("drctl")) {
+                out.push(record("firing", f.at, "drctl", f.outcome.as_str(), f));
             }
         }
         for c in &self.changes {
             let by = c.by.to_string();
-            let actor_ok = filters.actor.as_ref().is_none_or(|a| *a == by);
-            if actor_ok && (!narrowed || runbook_ok(&c.runbook)) {
+            if chosen(None, &c.runbook, Some(&by)) {
                 out.push(record("schedule_change", c.at, &by, c.change.kind(), c));
             }
         }

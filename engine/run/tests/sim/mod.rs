@@ -57,6 +57,7 @@ impl Sim {
                 text: yaml.into(),
             },
             callees: Default::default(),
+            confirmed: None,
             params: all,
             parent: None,
             trigger: drctl_core::Trigger::Manual,

@@ -15,8 +15,8 @@ use super::templates::Scope;
 use crate::diagnostic::Code;
 use crate::model::{
     DEFAULT_CATCHUP, DEFAULT_CONFIRM_WITHIN, DEFAULT_DEDUP_WINDOW, DEFAULT_GRACE,
-    DEFAULT_HOOK_RATE, HookAuth, HookFormat, HookScheme, Overlap, Readiness, Schedule,
-    SecretSource, Trigger, Webhook,
+    DEFAULT_HOOK_RATE, HookAuth, HookFormat, HookScheme, MAX_CONFIRM_WITHIN, MIN_CONFIRM_WITHIN,
+    Overlap, Readiness, Schedule, SecretSource, Trigger, Webhook,
 };
 use crate::raw::{RawReadiness, RawSchedule, RawTrigger, RawWebhook, Spanned};
 use crate::source::Span;
@@ -199,12 +199,21 @@ fn webhook(cx: &mut Cx<'_>, w: &RawWebhook, names: &mut HashSet<String>) -> Opti
         Some(c) => duration(cx, c, "cooldown").map(Some),
     };
     let confirm = match (&w.confirm, &w.confirm_within) {
-        (Some(c), within) if c.value => within
-            .as_ref()
-            .map_or(Some(DEFAULT_CONFIRM_WITHIN), |d| {
-                duration(cx, d, "confirm_within")
-            })
-            .map(Some),
+        (Some(c), within) if c.value => match within {
+            None => Some(Some(DEFAULT_CONFIRM_WITHIN)),
+            Some(d) => match duration(cx, d, "confirm_within") {
+                // Shorter, nobody could confirm in time; longer, the alert is history.
+                Some(t) if !(MIN_CONFIRM_WITHIN..=MAX_CONFIRM_WITHIN).contains(&t) => {
+                    cx.d.error(
+                        Code::InvalidValue,
+                        d.span,
+                        "`confirm_within` is how long a person has to confirm: 30s to 7d",
+                    );
+                    None
+                }
+                t => t.map(Some),
+            },
+        },
         (_, Some(within)) => {
             cx.d.error(
                 Code::InvalidValue,

@@ -441,3 +441,6 @@ pub const DEFAULT_HOOK_RATE: u32 = 60;
 pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(3600);
 /// How long a proposed run waits for a person to confirm it, by default.
 pub const DEFAULT_CONFIRM_WITHIN: Duration = Duration::from_secs(3600);
+/// The shortest and longest `confirm_within`.
+pub const MIN_CONFIRM_WITHIN: Duration = Duration::from_secs(30);
+pub const MAX_CONFIRM_WITHIN: Duration = Duration::from_secs(7 * 24 * 3600);
