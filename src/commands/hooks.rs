@@ -13,7 +13,7 @@ use drctl_runbook::params::shown_within;
 use drctl_server::hooks::propose::{self, Decision, ProposalView};
 
 use super::print;
-use super::runs::{actor, engine, open_creating, runtime};
+use super::runs::{actor, engine, open, runtime};
 use crate::cli::HooksCommand;
 
 /// The decision a command asks for, with its run and reason.
@@ -31,7 +31,8 @@ pub(crate) fn run(
     command: &HooksCommand,
 ) -> anyhow::Result<ExitCode> {
     let confirmed = runtime()?.block_on(async {
-        let store = open_creating(db).await?;
+        // Proposals come from a server's database: none here is an error, not a new one.
+        let store = open(db).await?;
         let now = SystemClock::new().now();
         let Some((decision, run, reason)) = decision(command) else {
             let json = matches!(command, HooksCommand::Proposals { json: true });
@@ -94,7 +95,7 @@ pub(crate) fn render(list: &[ProposalView], json: bool) -> anyhow::Result<String
             let _ = writeln!(out, "  key:     {}", shown_within(key, 200));
         }
         let params = serde_json::to_string(&p.params)?;
-        let _ = writeln!(out, "  params:  {params}");
+        let _ = writeln!(out, "  params:  {}", shown_within(&params, 2000));
     }
     out.push_str("Confirm with `drctl hooks confirm RUN --reason TEXT`, or reject with `drctl hooks reject RUN --reason TEXT`.\n");
     Ok(out)

@@ -172,7 +172,7 @@ pub(crate) fn render(list: &ScheduleList, now: Timestamp, json: bool) -> anyhow:
                     f.outcome
                 );
             }
-            None => out.push_str("  last:       never fired\n"),
+            None => out.push_str("  last:       never fired on its schedule\n"),
         }
         if let Some(o) = &s.obligation {
             let _ = writeln!(out, "  obligation: {} ({})", o.status.as_str(), o.why);

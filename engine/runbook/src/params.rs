@@ -79,7 +79,10 @@ pub fn shown_within(text: &str, max: usize) -> String {
         }
         if c.is_control() {
             out.extend(c.escape_default());
-        } else if matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+        } else if matches!(
+            c,
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}'
+        ) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);

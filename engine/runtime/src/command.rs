@@ -52,14 +52,32 @@ fn reorders(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Characters that show nothing: spaces, zero-width and format characters.
+/// Characters that show nothing on their own: spaces, zero-width and format characters,
+/// blank-looking fillers, variation selectors, combining marks and tags.
 fn invisible(c: char) -> bool {
     c.is_whitespace()
+        || reorders(c)
         || matches!(
             c,
-            '\u{00ad}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
+            '\u{00ad}'
+                | '\u{0300}'..='\u{036f}'
+                | '\u{061c}'
+                | '\u{115f}'..='\u{1160}'
+                | '\u{17b4}'..='\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{1cbc}'..='\u{1cbd}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff0}'..='\u{fffc}'
+                | '\u{1bca0}'..='\u{1bca3}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0000}'..='\u{e0fff}'
         )
-        || reorders(c)
 }
 
 /// As [`check_text`], for a reason that must say something: at least one visible
@@ -86,6 +104,17 @@ pub fn check_text(what: &str, text: &str) -> Result<(), String> {
         return Err(format!(
             "{what} holds a control character ({}); write it on one line of plain text",
             c.escape_default()
+        ));
+    }
+    if let Some(c) = text.chars().find(|c| matches!(c, '\u{2028}' | '\u{2029}')) {
+        return Err(format!(
+            "{what} holds a line or paragraph separator ({}); write it on one line",
+            c.escape_unicode()
+        ));
+    }
+    if !text.is_empty() && text.chars().all(invisible) {
+        return Err(format!(
+            "{what} shows nothing: say it in words, or leave it empty"
         ));
     }
     if let Some(c) = text.chars().find(|c| reorders(*c)) {

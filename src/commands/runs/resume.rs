@@ -19,11 +19,11 @@ pub(crate) fn foreground(
     run: Option<drctl_core::RunId>,
 ) -> anyhow::Result<ExitCode> {
     match run {
-        Some(run) => self::run(
+        Some(run) => drive_here(
             registry,
             db,
             run.as_str(),
-            &crate::cli::EngineArgs { max_parallel: 8 },
+            (&crate::cli::EngineArgs { max_parallel: 8 }, "Driving"),
         ),
         None => Ok(ExitCode::SUCCESS),
     }
@@ -34,6 +34,16 @@ pub(crate) fn run(
     db: Option<&Path>,
     run: &str,
     args: &EngineArgs,
+) -> anyhow::Result<ExitCode> {
+    drive_here(registry, db, run, (args, "Resuming"))
+}
+
+/// Drives the run here until it ends or pauses; `verb` says so first.
+fn drive_here(
+    registry: &Registry,
+    db: Option<&Path>,
+    run: &str,
+    (args, verb): (&EngineArgs, &str),
 ) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let store = open(db).await?;
@@ -51,7 +61,7 @@ pub(crate) fn run(
             return Ok(ExitCode::from(code));
         }
         let engine = engine(store, registry, Some(args), true);
-        print(&format!("Resuming run {id}\n"));
+        print(&format!("{verb} run {id}\n"));
         let pause = stop_signals()?;
         drive(
             &engine,

@@ -102,7 +102,7 @@ pub fn export(
             chosen_rows.push(row);
         }
     }
-    for record in service.records(filters, &chosen_rows) {
+    for record in service.records(filters, &chosen_rows, now) {
         writer.service(&record)?;
     }
     let ledger = snapshot.ledger.last().map(|e| file::LedgerHead {

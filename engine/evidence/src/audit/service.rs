@@ -9,7 +9,7 @@
 //! it was made, not before.
 
 use drctl_core::Timestamp;
-use drctl_store::{ChangeRow, DeliveryRow, FiringRow, RunRow, Store, StoreError};
+use drctl_store::{ChangeRow, DeliveryRow, DeliveryVerdict, FiringRow, RunRow, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::Filters;
@@ -90,7 +90,15 @@ impl ServiceLog {
     /// about that run (its deliveries, a proposal's too, and its firing); with
     /// `runbook`, those of the runbook (or of a run of it); with `actor`, the schedule
     /// changes that person made and the proposals they confirmed or rejected.
-    pub(crate) fn records(&self, filters: &Filters, runs: &[&RunRow]) -> Vec<ServiceRecord> {
+    ///
+    /// A proposal past its deadline at `now` is exported `expired`, whether or not a
+    /// server marked it so yet.
+    pub(crate) fn records(
+        &self,
+        filters: &Filters,
+        runs: &[&RunRow],
+        now: Timestamp,
+    ) -> Vec<ServiceRecord> {
         let chosen = |run: Option<&drctl_core::RunId>, runbook: &str, actor: Option<&str>| {
             filters.run.as_ref().is_none_or(|id| run == Some(id))
                 && filters.runbook.as_ref().is_none_or(|r| {
@@ -106,7 +114,12 @@ impl ServiceLog {
             let by = d.by.as_ref().map(ToString::to_string);
             if chosen(d.run.as_ref(), &d.runbook, by.as_deref()) {
                 let who = by.as_deref().unwrap_or(&d.peer);
-                out.push(record("delivery", d.at, who, d.verdict.as_str(), d));
+                let mut d = d.clone();
+                if d.verdict == DeliveryVerdict::Proposed && d.expires.is_none_or(|e| now >= e) {
+                    d.verdict = DeliveryVerdict::Expired;
+                    d.detail = Some(drctl_store::deliveries::EXPIRED.to_owned());
+                }
+                out.push(record("delivery", d.at, who, d.verdict.as_str(), &d));
             }
         }
         for f in &self.firings {

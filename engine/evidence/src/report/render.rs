@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use drctl_runbook::params::shown_within;
+
 use super::model::RunReport;
 
 /// Milliseconds as seconds, for people.
@@ -42,12 +44,13 @@ fn started_by(r: &RunReport) -> String {
         Some(d) => format!(
             "webhook `{}`: delivery {} from {} at {}{}{}{}",
             d.hook,
-            d.id.as_deref().unwrap_or("(no id)"),
+            shown_within(d.id.as_deref().unwrap_or("(no id)"), 200),
             d.peer,
             d.at,
+            // The payload's: escaped, so that it cannot rewrite the report's lines.
             d.key
                 .as_deref()
-                .map_or_else(String::new, |k| format!(", key {k}")),
+                .map_or_else(String::new, |k| format!(", key {}", shown_within(k, 200))),
             match d.attached {
                 0 => String::new(),
                 n => format!("; {n} later deliveries attached"),
