@@ -122,6 +122,19 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The operator console: runs, a run's DAG live with its RTO clock, approvals and
+    /// schedules, with decisions and steering (locally, or with --server).
+    Tui {
+        /// Show, never act: every key that would change something is off.
+        #[arg(long)]
+        read_only: bool,
+        /// Plain ASCII symbols, for terminals without Unicode.
+        #[arg(long)]
+        ascii: bool,
+        /// The runbooks folder, for the schedules screen (default: [serve] runbooks).
+        #[arg(long, value_name = "DIR")]
+        runbooks: Option<PathBuf>,
+    },
     /// Runs that webhooks with `confirm: true` proposed: list them, confirm one (it
     /// starts, created by you) or reject it.
     Hooks {

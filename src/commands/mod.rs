@@ -9,6 +9,7 @@ mod remote;
 mod report;
 mod runs;
 mod schedules;
+mod tui;
 mod validate;
 
 use std::path::Path;
@@ -121,6 +122,16 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             (command.as_ref(), json),
         ),
         Command::Hooks { command } => hooks::run(&registry, cli.db.as_deref(), &command),
+        Command::Tui {
+            read_only,
+            ascii,
+            runbooks,
+        } => tui::local(
+            &registry,
+            cli.db.as_deref(),
+            runbooks.as_deref(),
+            tui::options(read_only, ascii),
+        ),
         Command::Key {
             command: crate::cli::KeyCommand::Create { path },
         } => runs::serve::create_key(&path),

@@ -60,6 +60,13 @@ pub(crate) fn run(
     // A server with a certificate of its own CA: DRCTL_CA_CERT names the CA's PEM file.
     let ca = std::env::var_os("DRCTL_CA_CERT").filter(|v| !v.is_empty());
     let client = Client::new(url, token.trim(), ca.as_deref().map(Path::new))?;
+    if let Command::Tui {
+        read_only, ascii, ..
+    } = command
+    {
+        let opts = crate::commands::tui::options(*read_only, *ascii);
+        return crate::commands::tui::remote(client, registry, opts).map(Some);
+    }
     let runtime = crate::commands::runs::runtime()?;
     runtime
         .block_on(dispatch(&client, registry, command))
@@ -337,6 +344,7 @@ async fn dispatch(
         | Command::Actions { .. }
         | Command::Token { .. }
         | Command::Key { .. } => unreachable!("handled locally before any call"),
+        Command::Tui { .. } => unreachable!("the console is started before any call"),
     }
 }
 

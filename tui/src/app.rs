@@ -1,0 +1,217 @@
+//! The loop: one state, one message type. Keys come from a thread of their own, data
+//! from a loader task (which replays the open run off the screen's path), actions from a
+//! task each; the loop applies messages to the state and redraws at most every 40 ms,
+//! so a storm of events never delays typing. The terminal is restored on quit, on a
+//! panic (ratatui's hook) and on SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drctl_connectors::Registry;
+use drctl_core::{Clock as _, RunId};
+use drctl_engine::clock::SystemClock;
+use drctl_server::schedule::view::ScheduleList;
+use drctl_server::views::{Gate, RunView};
+use ratatui::crossterm::event::{self, Event as TermEvent, KeyEvent, KeyEventKind};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::keys::{self, Task};
+use crate::runmodel::RunModel;
+use crate::source::{Act, Source};
+use crate::state::App;
+use crate::theme::Theme;
+
+/// How the console starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub read_only: bool,
+    pub theme: Theme,
+}
+
+/// Everything one load read.
+#[derive(Debug)]
+pub struct Loaded {
+    pub runs: Result<Vec<RunView>, String>,
+    pub gates: Result<Vec<Gate>, String>,
+    pub schedules: Result<ScheduleList, String>,
+    /// The open run, replayed.
+    pub run: Option<(RunId, Result<RunModel, String>)>,
+}
+
+/// What the loop hears.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resized,
+    Loaded(Box<Loaded>),
+    Acted(Act, Result<String, String>),
+    Quit,
+}
+
+/// Applies one load to the state.
+pub fn loaded(app: &mut App, l: Loaded) {
+    let mut problems = Vec::new();
+    match l.runs {
+        Ok(r) => app.runs = r,
+        Err(e) => problems.push(e),
+    }
+    match l.gates {
+        Ok(g) => app.gates = g,
+        Err(e) => problems.push(e),
+    }
+    match l.schedules {
+        Ok(s) => app.schedules = s,
+        Err(e) => problems.push(e),
+    }
+    if let Some((id, model)) = l.run
+        && app.open_run() == Some(&id)
+    {
+        match model {
+            Ok(m) => app.run = Some(m),
+            Err(e) => problems.push(e),
+        }
+    }
+    app.run_sel = app.run_sel.min(app.shown_runs().len().saturating_sub(1));
+    app.gate_sel = app.gate_sel.min(app.gates.len().saturating_sub(1));
+    if !problems.is_empty() {
+        app.status = format!("could not load: {}", problems.join("; "));
+    }
+}
+
+/// Reads what the screens show: the lists, and the open run replayed.
+pub async fn load(source: &dyn Source, registry: &Registry, open: Option<RunId>) -> Loaded {
+    let (runs, gates, schedules) = tokio::join!(source.runs(), source.gates(), source.schedules());
+    let run = match open {
+        Some(id) => {
+            let model = match source.events(&id).await {
+                Ok(events) => RunModel::build(events, registry),
+                Err(e) => Err(e),
+            };
+            Some((id, model))
+        }
+        None => None,
+    };
+    Loaded {
+        runs,
+        gates,
+        schedules,
+        run,
+    }
+}
+
+/// Runs the console until `q`, Ctrl-C or SIGTERM.
+pub async fn run(
+    source: Arc<dyn Source>,
+    registry: Registry,
+    opts: Options,
+) -> std::io::Result<()> {
+    let mut app = App::new(opts.theme, opts.read_only, source.identity());
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    // Keys, on a thread of their own: reading the terminal blocks.
+    let keys_tx = tx.clone();
+    std::thread::spawn(move || {
+        loop {
+            match event::read() {
+                Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => {
+                    if keys_tx.send(Msg::Key(k)).is_err() {
+                        return;
+                    }
+                }
+                Ok(TermEvent::Resize(..)) => {
+                    if keys_tx.send(Msg::Resized).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    let term_tx = tx.clone();
+    tokio::spawn(async move {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+            let _ = term_tx.send(Msg::Quit);
+        }
+    });
+    // The loader: at once when asked, else when the source says something changed.
+    let (open_tx, open_rx) = watch::channel::<Option<RunId>>(None);
+    let reload = Arc::new(Notify::new());
+    {
+        let (source, tx, reload) = (source.clone(), tx.clone(), reload.clone());
+        tokio::spawn(async move {
+            loop {
+                let open = open_rx.borrow().clone();
+                let l = load(source.as_ref(), &registry, open).await;
+                if tx.send(Msg::Loaded(Box::new(l))).is_err() {
+                    return;
+                }
+                tokio::select! {
+                    () = reload.notified() => {}
+                    () = source.changed(Duration::from_secs(5)) => {}
+                }
+            }
+        });
+    }
+    let mut terminal = ratatui::init();
+    let clock = SystemClock::new();
+    let mut dirty = true;
+    let mut ticker = tokio::time::interval(Duration::from_millis(40));
+    let mut last_second = 0;
+    let result = loop {
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break Ok(()) };
+                match msg {
+                    Msg::Key(k) => {
+                        for task in keys::key(&mut app, k) {
+                            match task {
+                                Task::Reload => reload.notify_one(),
+                                Task::Send(act) => {
+                                    let (source, tx) = (source.clone(), tx.clone());
+                                    app.status = "sending…".into();
+                                    tokio::spawn(async move {
+                                        let answer = source.act(&act).await;
+                                        let _ = tx.send(Msg::Acted(act, answer));
+                                    });
+                                }
+                            }
+                        }
+                        let _ = open_tx.send(app.open_run().cloned());
+                    }
+                    Msg::Resized => {}
+                    Msg::Loaded(l) => loaded(&mut app, *l),
+                    Msg::Acted(act, answer) => {
+                        keys::acted(&mut app, &act, answer);
+                        reload.notify_one();
+                    }
+                    Msg::Quit => app.quit = true,
+                }
+                dirty = true;
+                if app.quit {
+                    break Ok(());
+                }
+            }
+            _ = ticker.tick() => {
+                // Clocks move every second; everything else when something changed.
+                let now = clock.now();
+                let second = now.as_millis() / 1000;
+                if second != last_second {
+                    last_second = second;
+                    dirty = true;
+                }
+                if dirty {
+                    app.now = now;
+                    if let Err(e) = terminal.draw(|f| crate::view::draw(f, &app)) {
+                        break Err(e);
+                    }
+                    dirty = false;
+                }
+            }
+        }
+    };
+    ratatui::restore();
+    result
+}

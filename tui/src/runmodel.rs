@@ -1,0 +1,217 @@
+//! A run as the console shows it: its state replayed from its events (the engine's own
+//! state machine, on the runbook text the run pinned), and what the screens read from
+//! it: the DAG's layers, progress, the RTO clock, the gates waiting, each step's
+//! attempts.
+
+use std::time::Duration;
+
+use drctl_core::{ActionCatalog, StepId, Timestamp};
+use drctl_run::event::{AttemptResult, EventKind, Phase};
+use drctl_run::{Event, RunState};
+use drctl_runbook::model::Mark;
+use serde_json::Value;
+
+/// One attempt of a step (one item, one phase).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub item: Option<u32>,
+    pub phase: &'static str,
+    pub attempt: u32,
+    pub started: Timestamp,
+    pub finished: Option<Timestamp>,
+    /// `ok`, `failed: why`, `cancelled`, or `None` while it runs.
+    pub result: Option<String>,
+    /// The inputs as rendered, secrets masked.
+    pub input: Value,
+    pub output: Option<Value>,
+}
+
+/// The RTO clock: from the `rto_start` step's first start (else the run's start) to now,
+/// or to the `rto_end` step's success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtoClock {
+    pub elapsed: Duration,
+    pub objective: Option<Duration>,
+    /// Stopped: the `rto_end` step succeeded, or the run ended.
+    pub stopped: bool,
+}
+
+impl RtoClock {
+    pub fn breached(&self) -> bool {
+        self.objective.is_some_and(|o| self.elapsed > o)
+    }
+}
+
+/// See the module doc.
+#[derive(Debug, Clone)]
+pub struct RunModel {
+    pub state: RunState,
+    pub events: Vec<Event>,
+}
+
+impl RunModel {
+    /// Replays `events` (the whole log, in order) on the runbook the first one pinned.
+    pub fn build(events: Vec<Event>, catalog: &dyn ActionCatalog) -> Result<Self, String> {
+        let state = RunState::replay(&events, |created| {
+            drctl_run::pinned::compile_pinned(created, catalog).map_err(|e| e.to_string())
+        })
+        .map_err(|e| e.reason())?;
+        Ok(Self { state, events })
+    }
+
+    /// Every block's steps, layer by layer (`steps`, then `on_failure`, then `finally`).
+    pub fn layers(&self) -> Vec<(&'static str, Vec<&StepId>)> {
+        let mut out = Vec::new();
+        for block in self.state.runbook.blocks() {
+            for layer in &block.layers {
+                let ids = layer.iter().map(|i| &block.steps[*i].id).collect();
+                out.push((block.kind.as_str(), ids));
+            }
+        }
+        out
+    }
+
+    /// A step's status as the state machine has it: its item's for a plain step
+    /// (`awaiting approval`, `retrying`, `interrupted`, ...), else the step's.
+    pub fn status(&self, step: &StepId) -> &'static str {
+        match self.state.steps.get(step) {
+            None => "pending",
+            Some(s) if s.items.len() == 1 => s.items[0].status.as_str(),
+            Some(s) => s.status.as_str(),
+        }
+    }
+
+    /// Steps done (in a final state) and steps in all.
+    pub fn progress(&self) -> (usize, usize) {
+        let done = self
+            .state
+            .steps
+            .values()
+            .filter(|s| s.status.is_terminal())
+            .count();
+        (done, self.state.steps.len())
+    }
+
+    /// The attempts of `step`, oldest first.
+    pub fn attempts(&self, step: &StepId) -> Vec<Attempt> {
+        let mut out: Vec<Attempt> = Vec::new();
+        for e in &self.events {
+            match &e.kind {
+                EventKind::AttemptStarted(a) if a.step == *step => out.push(Attempt {
+                    item: a.item,
+                    phase: match a.phase {
+                        Phase::Action => "action",
+                        Phase::Verify => "verify",
+                        Phase::Compensate => "compensate",
+                    },
+                    attempt: a.attempt,
+                    started: e.at,
+                    finished: None,
+                    result: None,
+                    input: a.input.clone(),
+                    output: None,
+                }),
+                EventKind::AttemptFinished {
+                    step: s,
+                    item,
+                    attempt,
+                    result,
+                    ..
+                } if s == step => {
+                    if let Some(a) = out
+                        .iter_mut()
+                        .rev()
+                        .find(|a| a.item == *item && a.attempt == *attempt)
+                    {
+                        a.finished = Some(e.at);
+                        let (said, output) = match result {
+                            AttemptResult::Succeeded { output } => ("ok".into(), Some(output)),
+                            AttemptResult::Failed { message, .. } => {
+                                (format!("failed: {message}"), None)
+                            }
+                            AttemptResult::Cancelled => ("cancelled".into(), None),
+                        };
+                        a.result = Some(said);
+                        a.output = output.cloned();
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The steps that are approval gates waiting for a decision.
+    pub fn gates_waiting(&self) -> Vec<&StepId> {
+        self.state
+            .steps
+            .iter()
+            .filter(|(_, s)| {
+                s.items
+                    .iter()
+                    .any(|i| i.status.as_str() == "awaiting approval")
+            })
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// The newest failure: the run's, else the last failed attempt's.
+    pub fn last_error(&self) -> Option<String> {
+        if let Some(f) = &self.state.failure {
+            return Some(f.clone());
+        }
+        self.events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::AttemptFinished {
+                step,
+                result: AttemptResult::Failed { message, .. },
+                ..
+            } => Some(format!("{step}: {message}")),
+            EventKind::StepFailed { step, message, .. } => Some(format!("{step}: {message}")),
+            _ => None,
+        })
+    }
+
+    /// The RTO clock at `now`, when the runbook has an objective or marks.
+    pub fn rto(&self, now: Timestamp) -> Option<RtoClock> {
+        let rb = &self.state.runbook;
+        let marked = |mark: Mark| {
+            rb.blocks()
+                .into_iter()
+                .flat_map(|b| b.steps.iter())
+                .filter(move |s| s.marks.contains(&mark))
+                .map(|s| s.id.clone())
+                .collect::<Vec<_>>()
+        };
+        let (starts, ends) = (marked(Mark::RtoStart), marked(Mark::RtoEnd));
+        if rb.objectives.rto.is_none() && starts.is_empty() {
+            return None;
+        }
+        let started = self
+            .events
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::AttemptStarted(a) if starts.contains(&a.step) => Some(e.at),
+                _ => None,
+            })
+            .or(self.state.started_at)?;
+        let ended = self.events.iter().find_map(|e| match &e.kind {
+            EventKind::AttemptFinished {
+                step,
+                result: AttemptResult::Succeeded { .. },
+                ..
+            } if ends.contains(step) => Some(e.at),
+            _ => None,
+        });
+        let end = ended.or(self.state.finished_at);
+        Some(RtoClock {
+            elapsed: end.unwrap_or(now).since(started),
+            objective: rb.objectives.rto,
+            stopped: end.is_some(),
+        })
+    }
+
+    /// Locks the run holds.
+    pub fn locks(&self) -> Vec<String> {
+        self.state.lock.iter().cloned().collect()
+    }
+}

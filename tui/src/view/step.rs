@@ -1,0 +1,102 @@
+//! The step screen: its inputs as rendered (secrets were masked before they were
+//! stored), each attempt with its timing and result, the output, and the tail of an
+//! `exec` step's stdout and stderr.
+
+use drctl_core::StepId;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use serde_json::Value;
+
+use super::{empty, took};
+use crate::state::App;
+
+/// How many lines of a stream the tail shows.
+const TAIL: usize = 12;
+
+pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App, step: &StepId) {
+    let Some(m) = &app.run else {
+        empty(f, area, "Loading the run…");
+        return;
+    };
+    let t = app.theme;
+    let status = m.status(step);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("{} {step}", t.symbol(status)), t.status(status)),
+        Span::raw(format!(
+            "  {status}  {}",
+            m.state
+                .definition(step.as_str())
+                .map(drctl_runbook::model::Step::kind_label)
+                .unwrap_or_default()
+        )),
+    ])];
+    let attempts = m.attempts(step);
+    if attempts.is_empty() {
+        lines.push(Line::from("not started"));
+    }
+    for a in &attempts {
+        let time = took(a.finished.unwrap_or(app.now).since(a.started));
+        let item = a.item.map(|i| format!(" item {i}")).unwrap_or_default();
+        let result = a.result.as_deref().unwrap_or("running");
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} attempt {}{item} ({})  {}  {time}  {result}",
+                t.symbol(if a.result.is_none() {
+                    "running"
+                } else if result == "ok" {
+                    "succeeded"
+                } else {
+                    "failed"
+                }),
+                a.attempt,
+                a.phase,
+                a.started.to_rfc3339(),
+            ),
+            t.strong(),
+        )));
+        lines.push(Line::from(format!("  input:  {}", a.input)));
+        if let Some(out) = &a.output {
+            lines.extend(output(out));
+        }
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+/// An output: as JSON, and an `exec` step's streams as their last lines.
+fn output(out: &Value) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let streams = ["stdout", "stderr"];
+    let rest: serde_json::Map<String, Value> = out
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| !streams.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if out.is_object() {
+        lines.push(Line::from(format!("  output: {}", Value::Object(rest))));
+    } else {
+        lines.push(Line::from(format!("  output: {out}")));
+    }
+    for name in streams {
+        if let Some(text) = out
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            lines.push(Line::from(format!("  {name} (last {TAIL} lines):")));
+            let all: Vec<&str> = text.lines().collect();
+            for l in &all[all.len().saturating_sub(TAIL)..] {
+                lines.push(Line::from(format!(
+                    "    {}",
+                    drctl_runbook::params::shown_within(l, 500)
+                )));
+            }
+        }
+    }
+    lines
+}
