@@ -10,6 +10,7 @@ mod audit;
 mod aws;
 mod cli;
 mod commands;
+mod console;
 mod crash;
 mod hooks;
 mod hostile;

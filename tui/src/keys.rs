@@ -126,11 +126,7 @@ fn back(app: &mut App) {
 }
 
 fn step_selection(app: &mut App, by: isize) {
-    let (runs, steps, gates) = (
-        app.shown_runs().len(),
-        app.run_steps().len(),
-        app.gates.len(),
-    );
+    let (runs, steps, gates) = (app.shown_runs().len(), app.step_count(), app.gates.len());
     let (sel, len) = match app.screen() {
         Screen::Runs => (&mut app.run_sel, runs),
         Screen::Run(_) => (&mut app.step_sel, steps),

@@ -3,6 +3,7 @@
 //! it: the DAG's layers, progress, the RTO clock, the gates waiting, each step's
 //! attempts.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use drctl_core::{ActionCatalog, StepId, Timestamp};
@@ -42,11 +43,16 @@ impl RtoClock {
     }
 }
 
-/// See the module doc.
+/// See the module doc. Built once per load, off the screen's path: rendering only reads
+/// it (a frame of a 2,000-step run must take milliseconds).
 #[derive(Debug, Clone)]
 pub struct RunModel {
     pub state: RunState,
     pub events: Vec<Event>,
+    /// Each step's attempts, oldest first.
+    attempts: HashMap<StepId, Vec<Attempt>>,
+    /// The steps in screen order, with their block and layer.
+    order: Vec<(usize, &'static str, StepId)>,
 }
 
 impl RunModel {
@@ -56,19 +62,28 @@ impl RunModel {
             drctl_run::pinned::compile_pinned(created, catalog).map_err(|e| e.to_string())
         })
         .map_err(|e| e.reason())?;
-        Ok(Self { state, events })
-    }
-
-    /// Every block's steps, layer by layer (`steps`, then `on_failure`, then `finally`).
-    pub fn layers(&self) -> Vec<(&'static str, Vec<&StepId>)> {
-        let mut out = Vec::new();
-        for block in self.state.runbook.blocks() {
-            for layer in &block.layers {
-                let ids = layer.iter().map(|i| &block.steps[*i].id).collect();
-                out.push((block.kind.as_str(), ids));
+        let attempts = index_attempts(&events);
+        let mut order = Vec::new();
+        let mut layer = 0;
+        for block in state.runbook.blocks() {
+            for ids in &block.layers {
+                layer += 1;
+                for i in ids {
+                    order.push((layer, block.kind.as_str(), block.steps[*i].id.clone()));
+                }
             }
         }
-        out
+        Ok(Self {
+            state,
+            events,
+            attempts,
+            order,
+        })
+    }
+
+    /// The steps in screen order: (layer, block, step).
+    pub fn order(&self) -> &[(usize, &'static str, StepId)] {
+        &self.order
     }
 
     /// A step's status as the state machine has it: its item's for a plain step
@@ -93,52 +108,8 @@ impl RunModel {
     }
 
     /// The attempts of `step`, oldest first.
-    pub fn attempts(&self, step: &StepId) -> Vec<Attempt> {
-        let mut out: Vec<Attempt> = Vec::new();
-        for e in &self.events {
-            match &e.kind {
-                EventKind::AttemptStarted(a) if a.step == *step => out.push(Attempt {
-                    item: a.item,
-                    phase: match a.phase {
-                        Phase::Action => "action",
-                        Phase::Verify => "verify",
-                        Phase::Compensate => "compensate",
-                    },
-                    attempt: a.attempt,
-                    started: e.at,
-                    finished: None,
-                    result: None,
-                    input: a.input.clone(),
-                    output: None,
-                }),
-                EventKind::AttemptFinished {
-                    step: s,
-                    item,
-                    attempt,
-                    result,
-                    ..
-                } if s == step => {
-                    if let Some(a) = out
-                        .iter_mut()
-                        .rev()
-                        .find(|a| a.item == *item && a.attempt == *attempt)
-                    {
-                        a.finished = Some(e.at);
-                        let (said, output) = match result {
-                            AttemptResult::Succeeded { output } => ("ok".into(), Some(output)),
-                            AttemptResult::Failed { message, .. } => {
-                                (format!("failed: {message}"), None)
-                            }
-                            AttemptResult::Cancelled => ("cancelled".into(), None),
-                        };
-                        a.result = Some(said);
-                        a.output = output.cloned();
-                    }
-                }
-                _ => {}
-            }
-        }
-        out
+    pub fn attempts(&self, step: &StepId) -> &[Attempt] {
+        self.attempts.get(step).map_or(&[], Vec::as_slice)
     }
 
     /// The steps that are approval gates waiting for a decision.
@@ -214,4 +185,53 @@ impl RunModel {
     pub fn locks(&self) -> Vec<String> {
         self.state.lock.iter().cloned().collect()
     }
+}
+
+/// Every step's attempts, in one pass over the log.
+fn index_attempts(events: &[Event]) -> HashMap<StepId, Vec<Attempt>> {
+    let mut out: HashMap<StepId, Vec<Attempt>> = HashMap::new();
+    for e in events {
+        match &e.kind {
+            EventKind::AttemptStarted(a) => out.entry(a.step.clone()).or_default().push(Attempt {
+                item: a.item,
+                phase: match a.phase {
+                    Phase::Action => "action",
+                    Phase::Verify => "verify",
+                    Phase::Compensate => "compensate",
+                },
+                attempt: a.attempt,
+                started: e.at,
+                finished: None,
+                result: None,
+                input: a.input.clone(),
+                output: None,
+            }),
+            EventKind::AttemptFinished {
+                step,
+                item,
+                attempt,
+                result,
+                ..
+            } => {
+                if let Some(a) = out.get_mut(step).and_then(|all| {
+                    all.iter_mut()
+                        .rev()
+                        .find(|a| a.item == *item && a.attempt == *attempt)
+                }) {
+                    a.finished = Some(e.at);
+                    let (said, output) = match result {
+                        AttemptResult::Succeeded { output } => ("ok".into(), Some(output)),
+                        AttemptResult::Failed { message, .. } => {
+                            (format!("failed: {message}"), None)
+                        }
+                        AttemptResult::Cancelled => ("cancelled".into(), None),
+                    };
+                    a.result = Some(said);
+                    a.output = output.cloned();
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }

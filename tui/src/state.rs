@@ -148,10 +148,7 @@ impl App {
     /// The steps of the open run in screen order (layer by layer).
     pub fn run_steps(&self) -> Vec<StepId> {
         self.run.as_ref().map_or_else(Vec::new, |m| {
-            m.layers()
-                .into_iter()
-                .flat_map(|(_, ids)| ids.into_iter().cloned())
-                .collect()
+            m.order().iter().map(|(_, _, id)| id.clone()).collect()
         })
     }
 
@@ -159,7 +156,16 @@ impl App {
     pub fn selected_step(&self) -> Option<StepId> {
         match self.screen() {
             Screen::Step(_, step) => Some(step.clone()),
-            _ => self.run_steps().get(self.step_sel).cloned(),
+            _ => self
+                .run
+                .as_ref()
+                .and_then(|m| m.order().get(self.step_sel))
+                .map(|(_, _, id)| id.clone()),
         }
+    }
+
+    /// How many steps the open run has.
+    pub fn step_count(&self) -> usize {
+        self.run.as_ref().map_or(0, |m| m.order().len())
     }
 }

@@ -100,17 +100,23 @@ fn progress(app: &App, width: u16, done: usize, total: usize) -> Line<'static> {
     ))
 }
 
-/// One line per step, layer by layer; the selection kept in view.
+/// One line per step, layer by layer; only the rows in view are made, the selection
+/// kept among them.
 fn steps(f: &mut Frame<'_>, area: Rect, app: &App, m: &RunModel) {
     let t = app.theme;
-    let mut lines: Vec<Line<'_>> = Vec::new();
-    let mut n = 0;
-    for (layer, (block, ids)) in m.layers().into_iter().enumerate() {
-        for id in ids {
+    let visible = usize::from(area.height);
+    let skip = app.step_sel.saturating_sub(visible.saturating_sub(1));
+    let width = usize::from(area.width);
+    let lines: Vec<Line<'_>> = m
+        .order()
+        .iter()
+        .enumerate()
+        .skip(skip)
+        .take(visible)
+        .map(|(n, (layer, block, id))| {
             let status = m.status(id);
             let attempts = m.attempts(id);
-            let last = attempts.last();
-            let time = last.map_or_else(String::new, |a| {
+            let time = attempts.last().map_or_else(String::new, |a| {
                 took(a.finished.unwrap_or(app.now).since(a.started))
             });
             let tries = match attempts.len() {
@@ -118,26 +124,16 @@ fn steps(f: &mut Frame<'_>, area: Rect, app: &App, m: &RunModel) {
                 k => format!("  attempt {k}"),
             };
             let label = format!(
-                "{:>3} {:<9} {} {:<28} {:<18}{tries}  {time}",
-                layer + 1,
-                block,
+                "{layer:>3} {block:<9} {} {:<28} {status:<18}{tries}  {time}",
                 t.symbol(status),
                 fit(id.as_str(), 28),
-                status,
             );
             let mut style = t.status(status);
             if n == app.step_sel {
                 style = style.patch(t.selected());
             }
-            lines.push(Line::from(Span::styled(
-                fit(&label, usize::from(area.width)),
-                style,
-            )));
-            n += 1;
-        }
-    }
-    let visible = usize::from(area.height);
-    let skip = app.step_sel.saturating_sub(visible.saturating_sub(1));
-    let lines: Vec<Line<'_>> = lines.into_iter().skip(skip).take(visible).collect();
+            Line::from(Span::styled(fit(&label, width), style))
+        })
+        .collect();
     f.render_widget(Paragraph::new(lines), area);
 }

@@ -36,7 +36,7 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App, step: &StepId) {
     if attempts.is_empty() {
         lines.push(Line::from("not started"));
     }
-    for a in &attempts {
+    for a in attempts {
         let time = took(a.finished.unwrap_or(app.now).since(a.started));
         let item = a.item.map(|i| format!(" item {i}")).unwrap_or_default();
         let result = a.result.as_deref().unwrap_or("running");
