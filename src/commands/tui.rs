@@ -66,7 +66,12 @@ pub(crate) fn remote(
     opts: drctl_tui::Options,
 ) -> anyhow::Result<ExitCode> {
     need_terminal()?;
-    let source: Arc<dyn Source> = Arc::new(Remote::new(client));
-    runtime()?.block_on(drctl_tui::run(source, registry.clone(), opts))?;
-    Ok(ExitCode::SUCCESS)
+    runtime()?.block_on(async {
+        // A token the server does not take, or no server: said now, not on an empty
+        // screen.
+        client.approvals().await?;
+        let source: Arc<dyn Source> = Arc::new(Remote::new(client));
+        drctl_tui::run(source, registry.clone(), opts).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -48,6 +48,9 @@ pub enum Msg {
     Quit,
 }
 
+/// How the status line starts when a load failed.
+const LOAD_FAILED: &str = "could not load";
+
 /// Applies one load to the state.
 pub fn loaded(app: &mut App, l: Loaded) {
     let mut problems = Vec::new();
@@ -74,7 +77,11 @@ pub fn loaded(app: &mut App, l: Loaded) {
     app.run_sel = app.run_sel.min(app.shown_runs().len().saturating_sub(1));
     app.gate_sel = app.gate_sel.min(app.gates.len().saturating_sub(1));
     if !problems.is_empty() {
+        problems.dedup();
         app.status = format!("could not load: {}", problems.join("; "));
+    } else if app.status.starts_with(LOAD_FAILED) {
+        // The source answers again: the old complaint is no longer true.
+        app.status.clear();
     }
 }
 
@@ -129,12 +136,23 @@ pub async fn run(
     });
     let term_tx = tx.clone();
     tokio::spawn(async move {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            term.recv().await;
-            let _ = term_tx.send(Msg::Quit);
+        use tokio::signal::unix::{SignalKind, signal};
+        // Whatever signal ends the console, the terminal is given back first.
+        let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut quit)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+            signal(SignalKind::quit()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {}
+            _ = quit.recv() => {}
         }
+        let _ = term_tx.send(Msg::Quit);
     });
     // The loader: at once when asked, else when the source says something changed.
     let (open_tx, open_rx) = watch::channel::<Option<RunId>>(None);

@@ -55,9 +55,19 @@ pub const KEYS: &[(&str, &str, &str)] = &[
 
 /// Applies a key; the tasks it asks for.
 pub fn key(app: &mut App, k: KeyEvent) -> Vec<Task> {
-    if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
-        app.quit = true;
+    if k.modifiers.contains(KeyModifiers::CONTROL) {
+        // Ctrl-C quits; no other Ctrl key means anything here.
+        app.quit |= k.code == KeyCode::Char('c');
         return Vec::new();
+    }
+    if k.modifiers.contains(KeyModifiers::ALT) {
+        // An Esc typed just before a key arrives as Alt+key: it is that Esc, then the key.
+        let mut tasks = key(app, KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+        tasks.extend(key(
+            app,
+            KeyEvent::new(k.code, k.modifiers - KeyModifiers::ALT),
+        ));
+        return tasks;
     }
     if app.popup.is_some() {
         return popup_key(app, k);
@@ -67,13 +77,10 @@ pub fn key(app: &mut App, k: KeyEvent) -> Vec<Task> {
             KeyCode::Esc => app.command = None,
             KeyCode::Enter => {
                 let line = app.command.take().unwrap_or_default();
+                app.status.clear();
                 return command(app, &line);
             }
-            KeyCode::Backspace => {
-                line.pop();
-            }
-            KeyCode::Char(c) => line.push(c),
-            _ => {}
+            code => type_into(line, code),
         }
         return Vec::new();
     }
@@ -84,11 +91,7 @@ pub fn key(app: &mut App, k: KeyEvent) -> Vec<Task> {
                 app.filter.clear();
             }
             KeyCode::Enter => app.filtering = false,
-            KeyCode::Backspace => {
-                app.filter.pop();
-            }
-            KeyCode::Char(c) => app.filter.push(c),
-            _ => {}
+            code => type_into(&mut app.filter, code),
         }
         app.run_sel = 0;
         return Vec::new();
@@ -103,9 +106,25 @@ pub fn key(app: &mut App, k: KeyEvent) -> Vec<Task> {
         KeyCode::Esc => back(app),
         KeyCode::Up | KeyCode::Char('k') => step_selection(app, -1),
         KeyCode::Down | KeyCode::Char('j') => step_selection(app, 1),
+        KeyCode::PageUp => step_selection(app, -10),
+        KeyCode::PageDown => step_selection(app, 10),
         _ => return screen_key(app, k),
     }
     Vec::new()
+}
+
+/// The longest line a person types here (a comment, a filter, a command).
+const MAX_TYPED: usize = 4096;
+
+/// A key typed into a line of text: a character added, Backspace takes one back.
+fn type_into(text: &mut String, code: KeyCode) {
+    match code {
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        KeyCode::Char(c) if text.len() < MAX_TYPED => text.push(c),
+        _ => {}
+    }
 }
 
 fn go(app: &mut App, s: Screen) {
@@ -131,6 +150,8 @@ fn step_selection(app: &mut App, by: isize) {
         Screen::Runs => (&mut app.run_sel, runs),
         Screen::Run(_) => (&mut app.step_sel, steps),
         Screen::Approvals => (&mut app.gate_sel, gates),
+        // The step screen scrolls its text.
+        Screen::Step(..) => (&mut app.scroll, usize::MAX),
         _ => return,
     };
     let max = len.saturating_sub(1);
@@ -144,6 +165,7 @@ fn command(app: &mut App, line: &str) -> Vec<Task> {
         (Some("approvals"), _) => top(app, Screen::Approvals),
         (Some("schedules"), _) => top(app, Screen::Schedules),
         (Some("q" | "quit"), _) => app.quit = true,
+        (Some("run"), None) => app.status = "`:run ID`: which run?".into(),
         (Some("run"), Some(id)) => {
             // A unique prefix of a listed run, as the CLI takes it.
             let found: Vec<_> = app
@@ -182,6 +204,7 @@ fn screen_key(app: &mut App, k: KeyEvent) -> Vec<Task> {
         }
         (Screen::Run(run), KeyCode::Enter) => {
             if let Some(step) = app.selected_step() {
+                app.scroll = 0;
                 go(app, Screen::Step(run, step));
             }
         }
@@ -227,19 +250,19 @@ fn decide(app: &mut App, run: drctl_core::RunId, step: StepId, key: char) {
 
 /// The steering keys of the run and step screens, each behind a confirmation.
 fn steer(app: &mut App, run: drctl_core::RunId, key: char) {
+    if !matches!(key, 'a' | 'x' | 'c' | 'R' | 't' | 'S' | 'F') {
+        return;
+    }
+    if app.read_only {
+        app.status = "read-only: nothing can be changed from this console".into();
+        return;
+    }
     let step = app.selected_step();
     if matches!(key, 'a' | 'x') {
         match step {
             Some(step) => decide(app, run, step, key),
             None => app.status = "no step selected".into(),
         }
-        return;
-    }
-    if !matches!(key, 'c' | 'R' | 't' | 'S' | 'F') {
-        return;
-    }
-    if app.read_only {
-        app.status = "read-only: nothing can be changed from this console".into();
         return;
     }
     let popup = match (key, step) {
@@ -327,11 +350,7 @@ fn popup_key(app: &mut App, k: KeyEvent) -> Vec<Task> {
                 app.popup = None;
                 return vec![Task::Send(act), Task::Reload];
             }
-            KeyCode::Backspace => {
-                comment.pop();
-            }
-            KeyCode::Char(c) => comment.push(c),
-            _ => {}
+            code => type_into(comment, code),
         },
         Popup::Confirm { act, typed, .. } => match (typed, k.code) {
             (None, KeyCode::Char('y') | KeyCode::Enter) => {
@@ -345,10 +364,7 @@ fn popup_key(app: &mut App, k: KeyEvent) -> Vec<Task> {
                 app.popup = None;
                 return vec![Task::Send(act), Task::Reload];
             }
-            (Some((_, got)), KeyCode::Backspace) => {
-                got.pop();
-            }
-            (Some((_, got)), KeyCode::Char(c)) => got.push(c),
+            (Some((_, got)), code) => type_into(got, code),
             _ => {}
         },
     }
@@ -369,6 +385,7 @@ pub fn acted(app: &mut App, act: &Act, answer: Result<String, String>) {
             },
             Err(why),
         ) => {
+            app.status = "the decision was refused: see why in the box".into();
             app.popup = Some(Popup::Decide {
                 run: run.clone(),
                 step: step.clone(),

@@ -73,6 +73,8 @@ pub struct App {
     /// The run the run and step screens show.
     pub run: Option<RunModel>,
     pub step_sel: usize,
+    /// How far the step screen is scrolled.
+    pub scroll: usize,
     pub gates: Vec<Gate>,
     pub gate_sel: usize,
     pub schedules: ScheduleList,
@@ -98,6 +100,7 @@ impl App {
             run_sel: 0,
             run: None,
             step_sel: 0,
+            scroll: 0,
             gates: Vec::new(),
             gate_sel: 0,
             schedules: ScheduleList::default(),

@@ -48,7 +48,12 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
             &format!("    may decide: {}", who.join(", ")),
             width,
         )));
-        let (mine, tone) = if g.may_decide {
+        let (mine, tone) = if app.read_only {
+            (
+                "    read-only console: nothing is decided here".to_owned(),
+                Tone::Muted,
+            )
+        } else if g.may_decide {
             (
                 "    you may decide it (a approve, x reject)".to_owned(),
                 Tone::Good,

@@ -45,6 +45,39 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
     }
     popup::foot(f, foot, app);
     popup::draw(f, app);
+    if app.theme.ascii {
+        ascii_only(f.buffer_mut());
+    }
+}
+
+/// Every cell in plain ASCII (`--ascii`), whatever drew it: borders, bars, marks, and
+/// text from runbooks or payloads. The theme's symbols already are; the rest is mapped
+/// here, in one place, so that nothing escapes it.
+fn ascii_only(buf: &mut ratatui::buffer::Buffer) {
+    for cell in &mut buf.content {
+        let sym = cell.symbol();
+        if sym.is_ascii() {
+            continue;
+        }
+        let plain = match sym {
+            "─" | "━" | "═" => "-",
+            "│" | "┃" | "║" | "▏" => "|",
+            "┌" | "┐" | "└" | "┘" | "├" | "┤" | "┬" | "┴" | "┼" | "╭" | "╮" | "╰" | "╯" => {
+                "+"
+            }
+            "›" | "▶" => ">",
+            "·" => ".",
+            "…" => "~",
+            "█" => "#",
+            "░" => "-",
+            "✓" => "+",
+            "✗" => "x",
+            "⏸" => "=",
+            "↷" => "~",
+            _ => "?",
+        };
+        cell.set_symbol(plain);
+    }
 }
 
 /// A duration as people read it: `850ms`, `42s`, `3m07s`, `2h05m`, `3d04h`.

@@ -119,12 +119,20 @@ fn steps(f: &mut Frame<'_>, area: Rect, app: &App, m: &RunModel) {
             let time = attempts.last().map_or_else(String::new, |a| {
                 took(a.finished.unwrap_or(app.now).since(a.started))
             });
-            let tries = match attempts.len() {
-                0 | 1 => String::new(),
-                k => format!("  attempt {k}"),
+            // The highest attempt of any item: a `for_each` step's items each count
+            // from 1.
+            let tries = match attempts.iter().map(|a| a.attempt).max() {
+                None | Some(1) => String::new(),
+                Some(k) => format!("  attempt {k}"),
             };
+            let items = match m.state.steps.get(id).map(|s| s.items.len()) {
+                Some(n) if n > 1 => format!("  {n} items"),
+                _ => String::new(),
+            };
+            // The main block goes unnamed; `on_failure` and `finally` say so.
+            let block = if *block == "steps" { "" } else { block };
             let label = format!(
-                "{layer:>3} {block:<9} {} {:<28} {status:<18}{tries}  {time}",
+                "{layer:>3} {block:<10} {} {:<28} {status:<18}{tries}{items}  {time}",
                 t.symbol(status),
                 fit(id.as_str(), 28),
             );

@@ -61,7 +61,14 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App, step: &StepId) {
             lines.extend(output(out));
         }
     }
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+    // j/k (PageUp/PageDown) scroll: a `for_each` step's items go on below.
+    let scroll = u16::try_from(app.scroll).unwrap_or(u16::MAX);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        area,
+    );
 }
 
 /// An output: as JSON, and an `exec` step's streams as their last lines.
