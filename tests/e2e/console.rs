@@ -23,12 +23,12 @@ steps:
 "#;
 
 /// A tmux session, killed when dropped.
-struct Pane(String);
+pub(crate) struct Pane(String);
 
 impl Pane {
     /// Starts `command` (a shell line) in a 100x30 pane; the line after it says how it
     /// exited, so that the test can tell the console is gone and the shell is back.
-    fn open(name: &str, command: &str) -> Self {
+    pub(crate) fn open(name: &str, command: &str) -> Self {
         let tmux = Path::new("/usr/bin/tmux");
         assert!(
             tmux.exists(),
@@ -51,7 +51,7 @@ impl Pane {
         Self(session)
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         for k in keys {
             let (code, out) = finish(Command::new("tmux").args(["send-keys", "-t", &self.0, k]));
             assert_eq!(code, 0, "{out}");
@@ -59,13 +59,13 @@ impl Pane {
         }
     }
 
-    fn text(&self, text: &str) {
+    pub(crate) fn text(&self, text: &str) {
         let (code, out) =
             finish(Command::new("tmux").args(["send-keys", "-t", &self.0, "-l", text]));
         assert_eq!(code, 0, "{out}");
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let o = Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.0])
             .stdin(Stdio::null())
@@ -75,7 +75,7 @@ impl Pane {
     }
 
     /// Waits until every one of `all` is on screen.
-    fn until(&self, all: &[&str]) -> String {
+    pub(crate) fn until(&self, all: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s = self.screen();

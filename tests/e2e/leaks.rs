@@ -7,7 +7,8 @@
 //! quotes back in an error. Then (5) a secret too short to mask is refused before a run
 //! exists, and (6) a secret transformed in a `log` message is refused by the compiler.
 //! The database (with its WAL), everything drctl printed, `show`, `logs`, every report
-//! format and both export formats are searched for the value in every form.
+//! format, both export formats and the console's screen of every step (in tmux) are
+//! searched for the value in every form.
 
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -274,6 +275,28 @@ fn a_secret_never_reaches_a_record_in_any_form_after_a_crash() {
         let (code, report) = place.drctl(&["report", &id, "--format", format], TOK);
         assert_eq!(code, 0, "{report}");
     }
+    // (7) The console, on every step of the run (inputs, outputs, errors, stream tails).
+    let pane = crate::console::Pane::open(
+        "leaks",
+        &format!(
+            "cd {} && DRCTL_DB={} NO_COLOR=1 {} tui",
+            place.dir.display(),
+            place.dir.join("runs.db").display(),
+            env!("CARGO_BIN_EXE_drctl")
+        ),
+    );
+    pane.until(&["leaky"]);
+    pane.keys(&["Enter"]);
+    pane.until(&["steps", "succeeded"]);
+    let count = steps["steps"].as_array().unwrap().len();
+    for _ in 0..count {
+        pane.keys(&["Enter"]);
+        place.printed.push_str(&pane.until(&["attempt"]));
+        pane.keys(&["Escape", "j"]);
+    }
+    place.printed.push_str(&pane.screen());
+    pane.keys(&["q"]);
+    pane.until(&["EXITED 0"]);
     for format in ["jsonl", "csv"] {
         let file = format!("export.{format}");
         let (code, out) = place.drctl(&["audit", "export", "--format", format, "-o", &file], TOK);

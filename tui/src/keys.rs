@@ -49,6 +49,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "S / F",
         "skip / fail the step (type its id to confirm)",
     ),
+    (
+        "run, step",
+        "O",
+        "skip the step, giving its output as JSON (it took effect)",
+    ),
     ("approvals", "a / x", "approve / reject the selected gate"),
     ("popup", "Enter / y", "send"),
 ];
@@ -250,7 +255,7 @@ fn decide(app: &mut App, run: drctl_core::RunId, step: StepId, key: char) {
 
 /// The steering keys of the run and step screens, each behind a confirmation.
 fn steer(app: &mut App, run: drctl_core::RunId, key: char) {
-    if !matches!(key, 'a' | 'x' | 'c' | 'R' | 't' | 'S' | 'F') {
+    if !matches!(key, 'a' | 'x' | 'c' | 'R' | 't' | 'S' | 'F' | 'O') {
         return;
     }
     if app.read_only {
@@ -280,6 +285,12 @@ fn steer(app: &mut App, run: drctl_core::RunId, key: char) {
             says: format!("Resume run {run}? The server drives it from where it stopped."),
             act: Act::Resume { run },
             typed: None,
+        },
+        ('O', Some(step)) => Popup::Output {
+            run,
+            step,
+            json: String::new(),
+            invalid: None,
         },
         ('t', Some(step)) => Popup::Confirm {
             says: format!("Retry step {step}? Its action is called again."),
@@ -351,6 +362,37 @@ fn popup_key(app: &mut App, k: KeyEvent) -> Vec<Task> {
                 return vec![Task::Send(act), Task::Reload];
             }
             code => type_into(comment, code),
+        },
+        Popup::Output {
+            run,
+            step,
+            json,
+            invalid,
+        } => match k.code {
+            KeyCode::Enter => match serde_json::from_str::<serde_json::Value>(json) {
+                Ok(output) => {
+                    let says = format!(
+                        "Skip step {step}, recording that it took effect with output {output}? The steps after it read that output."
+                    );
+                    let act = Act::Step {
+                        run: run.clone(),
+                        step: step.clone(),
+                        item: None,
+                        decision: Decision::Skip,
+                        output: Some(output),
+                    };
+                    app.popup = Some(Popup::Confirm {
+                        says,
+                        typed: Some((step.to_string(), String::new())),
+                        act,
+                    });
+                }
+                Err(e) => *invalid = Some(format!("not JSON: {e}")),
+            },
+            code => {
+                type_into(json, code);
+                *invalid = None;
+            }
         },
         Popup::Confirm { act, typed, .. } => match (typed, k.code) {
             (None, KeyCode::Char('y') | KeyCode::Enter) => {

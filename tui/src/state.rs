@@ -47,6 +47,15 @@ pub enum Popup {
         /// refusal), shown in place.
         refused: Option<String>,
     },
+    /// The output a skipped step is to give the steps after it (it took effect), typed
+    /// as JSON before the skip is confirmed.
+    Output {
+        run: RunId,
+        step: StepId,
+        json: String,
+        /// Why the text is not JSON yet.
+        invalid: Option<String>,
+    },
     /// An action, said in words, sent on `y` (or, when `typed` expects a step id, once
     /// it is typed).
     Confirm {

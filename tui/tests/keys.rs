@@ -100,3 +100,36 @@ fn the_command_line_ctrl_and_alt() {
     );
     assert!(app.quit);
 }
+
+#[test]
+fn a_skip_with_output_needs_json_then_the_step_id() {
+    let mut app = App::new(Theme::default(), false, "bob".into());
+    let run = RunId::from_parts(Timestamp::from_millis(1_800_000_000_000), 1);
+    app.stack = vec![
+        Screen::Runs,
+        Screen::Step(run, StepId::new("promote").unwrap()),
+    ];
+    press(&mut app, KeyCode::Char('O'));
+    typed(&mut app, "{\"lsn\": ");
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&app.popup, Some(Popup::Output { invalid: Some(why), .. }) if why.starts_with("not JSON")),
+        "{:?}",
+        app.popup
+    );
+    typed(&mut app, "42}");
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(app.popup, Some(Popup::Confirm { .. })),
+        "{:?}",
+        app.popup
+    );
+    typed(&mut app, "promote");
+    let tasks = press(&mut app, KeyCode::Enter);
+    match tasks.first() {
+        Some(Task::Send(Act::Step { output, .. })) => {
+            assert_eq!(output, &Some(serde_json::json!({ "lsn": 42 })));
+        }
+        other => panic!("{other:?}"),
+    }
+}

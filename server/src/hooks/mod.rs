@@ -8,17 +8,17 @@
 //!   verdict, never its body or signature.
 //! - [`propose`]: the runs a hook with `confirm: true` proposes, confirmed or rejected
 //!   by a person.
-//! - [`Gate`]: per hook, the rate limit of this process, and the lock its deliveries
-//!   take from their key's lookup to their run's start (one at a time in a process: a
-//!   burst does not compile and write in parallel on two cores; the store's own check is
-//!   what makes one key start one run across servers).
+//! - [`Gate`]: per hook, the rate limit of this process. (No lock: the store checks a
+//!   delivery's key in the transaction that starts its run, which makes one key start
+//!   one run at one server or several; `bench/hooks` answered slower with a per-hook
+//!   lock on top.)
 
 pub mod propose;
 pub mod receive;
 pub mod verify;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use drctl_core::Timestamp;
 
@@ -27,7 +27,6 @@ use drctl_core::Timestamp;
 pub struct Gate {
     /// Tokens left and when they were last counted, per hook.
     buckets: Mutex<HashMap<String, (f64, Timestamp)>>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Gate {
@@ -55,14 +54,6 @@ impl Gate {
     pub fn admit_refusal(&self, hook: &str, rate: u32, now: Timestamp) -> bool {
         // A hook name never holds a newline: this key is no hook's.
         self.admit(&format!("{hook}\n(refusals)"), rate, now)
-    }
-
-    /// The lock deliveries of `hook` hold from their key's lookup to their run's start.
-    pub fn lock_of(&self, hook: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .map(|mut l| l.entry(hook.to_owned()).or_default().clone())
-            .unwrap_or_default()
     }
 }
 

@@ -407,10 +407,6 @@ async fn handle(
         peer,
         key: key.as_deref(),
     };
-    // One at a time per hook in this process, from here to the run's start: a burst
-    // queues here instead of compiling and contending for the database at once.
-    let lock = api.3.lock_of(name);
-    let _held = lock.lock().await;
     let dedup = key.as_deref().map(|key| Dedup {
         key,
         window: hook.dedup_window,

@@ -50,6 +50,24 @@ pub(super) fn draw(f: &mut Frame<'_>, app: &App) {
             }
             (verb, lines)
         }
+        Popup::Output {
+            step,
+            json,
+            invalid,
+            ..
+        } => {
+            let mut lines = vec![
+                Line::from(format!(
+                    "The output {step} gives the steps after it (JSON):"
+                )),
+                Line::from(format!("{json}▏")),
+            ];
+            match invalid {
+                Some(why) => lines.push(Line::from(Span::styled(why.clone(), t.tone(Tone::Bad)))),
+                None => lines.push(Line::from("Enter goes on to confirm · Esc cancels")),
+            }
+            ("Skip with output", lines)
+        }
         Popup::Confirm { says, typed, .. } => {
             let mut lines = vec![Line::from(says.clone())];
             match typed {
