@@ -26,6 +26,15 @@ use tokio::sync::{Mutex, Notify};
 /// How many runs the list shows.
 pub const RUNS: usize = 500;
 
+/// The runs the console lists: the newest, sub-runs too.
+fn listed() -> RunQuery {
+    RunQuery {
+        all: true,
+        limit: RUNS,
+        ..RunQuery::default()
+    }
+}
+
 /// What the console asks of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Act {
@@ -121,13 +130,8 @@ impl Source for Local {
     }
 
     async fn runs(&self) -> Result<Vec<RunView>, String> {
-        let q = RunQuery {
-            all: true,
-            limit: RUNS,
-            ..RunQuery::default()
-        };
         let now = drctl_engine::clock::SystemClock::new().now();
-        drctl_server::ops::runs::list(self.store.as_ref(), &q, now)
+        drctl_server::ops::runs::list(self.store.as_ref(), &listed(), now)
             .await
             .map_err(|e| e.to_string())
     }
@@ -283,13 +287,8 @@ impl Source for Remote {
     }
 
     async fn runs(&self) -> Result<Vec<RunView>, String> {
-        let q = RunQuery {
-            all: true,
-            limit: RUNS,
-            ..RunQuery::default()
-        };
         self.client
-            .runs(&q)
+            .runs(&listed())
             .await
             .map(|l| l.runs)
             .map_err(|e| text(&e))

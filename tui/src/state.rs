@@ -157,13 +157,6 @@ impl App {
             .collect()
     }
 
-    /// The steps of the open run in screen order (layer by layer).
-    pub fn run_steps(&self) -> Vec<StepId> {
-        self.run.as_ref().map_or_else(Vec::new, |m| {
-            m.order().iter().map(|(_, _, id)| id.clone()).collect()
-        })
-    }
-
     /// The selected step of the open run.
     pub fn selected_step(&self) -> Option<StepId> {
         match self.screen() {

@@ -146,22 +146,20 @@ impl Deliveries for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        found
-            .map(|r| Ok((row(&r)?, r.try_get("proposal").map_err(db)?)))
-            .transpose()
+        found.as_ref().map(with_proposal).transpose()
     }
 
-    async fn proposals(&self, now: Timestamp) -> Result<Vec<DeliveryRow>, StoreError> {
+    async fn proposals(&self, now: Timestamp) -> Result<Vec<(DeliveryRow, String)>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             columns!(),
-            " FROM deliveries WHERE verdict = 'proposed' AND expires > ? ORDER BY seq"
+            ", proposal FROM deliveries WHERE verdict = 'proposed' AND expires > ? ORDER BY seq"
         ))
         .bind(now.as_millis())
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        rows.iter().map(row).collect()
+        rows.iter().map(with_proposal).collect()
     }
 
     async fn settle_proposal(
@@ -362,6 +360,11 @@ fn run_of(id: Option<String>) -> Result<Option<RunId>, StoreError> {
             .map_err(|_| StoreError::Corrupt(format!("a delivery of the bad run id `{id}`")))
     })
     .transpose()
+}
+
+/// A proposing delivery's row and its proposal's body.
+fn with_proposal(r: &SqliteRow) -> Result<(DeliveryRow, String), StoreError> {
+    Ok((row(r)?, r.try_get("proposal").map_err(db)?))
 }
 
 fn row(r: &SqliteRow) -> Result<DeliveryRow, StoreError> {

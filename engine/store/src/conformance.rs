@@ -1350,8 +1350,8 @@ async fn proposals_are_settled_once(s: &dyn Store) {
         .unwrap();
     assert_eq!(placed, Placed::Attached(run_id(1)));
     let waiting = s.proposals(at(20)).await.unwrap();
-    assert_eq!(waiting.iter().map(|d| d.seq).collect::<Vec<_>>(), [a]);
-    assert_eq!(waiting[0].expires, Some(at(1_000)));
+    assert_eq!(waiting.iter().map(|(d, _)| d.seq).collect::<Vec<_>>(), [a]);
+    assert_eq!(waiting[0].0.expires, Some(at(1_000)));
     assert!(s.proposals(at(1_000)).await.unwrap().is_empty(), "expired");
     let (row, body) = s.proposal(&run_id(1)).await.unwrap().unwrap();
     assert_eq!((row.seq, body.as_str()), (a, "{\"n\": 1}"));

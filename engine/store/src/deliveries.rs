@@ -101,6 +101,19 @@ pub struct DeliveryRow {
 /// What a proposal that expired says.
 pub const EXPIRED: &str = "nobody confirmed it in time";
 
+impl DeliveryRow {
+    /// The delivery as it stands at `now`: a proposal past its deadline reads `expired`
+    /// (no decision), whether or not a server has marked it so yet.
+    #[must_use]
+    pub fn as_of(mut self, now: Timestamp) -> Self {
+        if self.verdict == Verdict::Proposed && self.expires.is_none_or(|e| now >= e) {
+            self.verdict = Verdict::Expired;
+            self.detail = Some(EXPIRED.to_owned());
+        }
+        self
+    }
+}
+
 /// The newest delivery of a dedup key that started or proposed a run, with that run's
 /// end: what decides whether a new delivery of the key joins it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,8 +208,8 @@ pub trait Deliveries: Send + Sync {
     ) -> Result<Placed, StoreError>;
     /// The proposal of run `run`, with its delivery (whatever became of it since).
     async fn proposal(&self, run: &RunId) -> Result<Option<(DeliveryRow, String)>, StoreError>;
-    /// Every proposal still waiting at `now`, oldest first.
-    async fn proposals(&self, now: Timestamp) -> Result<Vec<DeliveryRow>, StoreError>;
+    /// Every proposal still waiting at `now`, oldest first, each with its body.
+    async fn proposals(&self, now: Timestamp) -> Result<Vec<(DeliveryRow, String)>, StoreError>;
     /// Settles a waiting proposal as `by` decided (`detail` says why): confirmed with
     /// `run` (created in the same transaction, verdict `started`), or rejected (`run` is
     /// `None`, verdict `rejected`). One past its deadline becomes `expired` instead, with

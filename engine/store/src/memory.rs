@@ -846,15 +846,15 @@ impl Deliveries for MemoryStore {
             .find_map(|d| Some((d.clone(), inner.proposals.get(&d.seq)?.clone()))))
     }
 
-    async fn proposals(&self, now: Timestamp) -> Result<Vec<DeliveryRow>, StoreError> {
-        Ok(self
-            .lock()?
+    async fn proposals(&self, now: Timestamp) -> Result<Vec<(DeliveryRow, String)>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
             .deliveries
             .iter()
             .filter(|d| {
                 d.verdict == DeliveryVerdict::Proposed && d.expires.is_some_and(|e| e > now)
             })
-            .cloned()
+            .filter_map(|d| Some((d.clone(), inner.proposals.get(&d.seq)?.clone())))
             .collect())
     }
 

@@ -85,8 +85,7 @@ impl ProposalView {
     /// The proposal of `row` as it stands at `now` (one past its deadline is `expired`,
     /// whether or not a server swept it yet).
     fn of(row: &DeliveryRow, body: &str, now: Timestamp) -> Result<Self, ProposeError> {
-        let lapsed =
-            row.verdict == DeliveryVerdict::Proposed && row.expires.is_none_or(|e| now >= e);
+        let row = row.clone().as_of(now);
         let pinned = read(body)?;
         Ok(Self {
             run: row
@@ -102,17 +101,9 @@ impl ProposalView {
             key: row.key.clone(),
             params: pinned.params,
             drill: pinned.drill,
-            status: if lapsed {
-                DeliveryVerdict::Expired.as_str().to_owned()
-            } else {
-                row.verdict.as_str().to_owned()
-            },
-            by: row.by.clone(),
-            detail: if lapsed {
-                Some(drctl_store::deliveries::EXPIRED.to_owned())
-            } else {
-                row.detail.clone()
-            },
+            status: row.verdict.as_str().to_owned(),
+            by: row.by,
+            detail: row.detail,
         })
     }
 }
@@ -146,17 +137,12 @@ pub async fn list(
     store: &dyn drctl_store::Store,
     now: Timestamp,
 ) -> Result<Vec<ProposalView>, ProposeError> {
-    let mut out = Vec::new();
-    for row in store.proposals(now).await? {
-        let Some(run) = &row.run else { continue };
-        // Settled between the two reads: it no longer waits.
-        if let Some((row, body)) = store.proposal(run).await?
-            && row.verdict == DeliveryVerdict::Proposed
-        {
-            out.push(ProposalView::of(&row, &body, now)?);
-        }
-    }
-    Ok(out)
+    store
+        .proposals(now)
+        .await?
+        .iter()
+        .map(|(row, body)| ProposalView::of(row, body, now))
+        .collect()
 }
 
 /// One proposal, whatever became of it.
@@ -226,13 +212,13 @@ pub async fn decide(
         .proposal(run)
         .await?
         .ok_or_else(|| ProposeError::NotFound(run.clone()))?;
-    let shown = ProposalView::of(&row, &body, now)?;
-    if shown.status != DeliveryVerdict::Proposed.as_str() {
+    let row = row.as_of(now);
+    if row.verdict != DeliveryVerdict::Proposed {
         // Settled, or past its deadline: a late attempt is no decision.
-        if shown.status == DeliveryVerdict::Expired.as_str() {
+        if row.verdict == DeliveryVerdict::Expired {
             store.expire_proposals(now).await?;
         }
-        return Err(no_longer(run, &shown.status, shown.detail.as_deref()));
+        return Err(no_longer(run, row.verdict.as_str(), row.detail.as_deref()));
     }
     let pinned = read(&body)?;
     if decision == Decision::Confirm {

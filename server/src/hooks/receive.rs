@@ -332,6 +332,14 @@ async fn handle(
                 .map_err(store_problem)
         }
     };
+    // The sender's input does not fit: recorded `invalid` with why, and 422.
+    let invalid = |key: Option<String>, why: String| {
+        let settled = settle(DeliveryVerdict::Invalid, None, key, Some(why.clone()));
+        async move {
+            settled.await?;
+            Err::<(StatusCode, Json<HookAnswer>), Problem>(Problem::invalid(why, Vec::new()))
+        }
+    };
     let payload: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
@@ -364,10 +372,7 @@ async fn handle(
                 settle(DeliveryVerdict::Filtered, None, None, Some(why)).await?;
                 answer("filtered", None)
             }
-            Err(why) => {
-                settle(DeliveryVerdict::Invalid, None, None, Some(why.clone())).await?;
-                Err(Problem::invalid(why, Vec::new()))
-            }
+            Err(why) => invalid(None, why).await,
         };
     }
     let env = TemplateEnv::new();
@@ -390,17 +395,13 @@ async fn handle(
                     "the filter cannot be evaluated on this payload: {}",
                     e.message
                 );
-                settle(DeliveryVerdict::Invalid, None, None, Some(why.clone())).await?;
-                return Err(Problem::invalid(why, Vec::new()));
+                return invalid(None, why).await;
             }
         }
     }
     let key = match dedup_key(hook, &payload, &env, &ctx) {
         Ok(k) => k,
-        Err(why) => {
-            settle(DeliveryVerdict::Invalid, None, None, Some(why.clone())).await?;
-            return Err(Problem::invalid(why, Vec::new()));
-        }
+        Err(why) => return invalid(None, why).await,
     };
     let sender = Sender {
         id,
@@ -455,8 +456,7 @@ async fn handle(
                     "param `{p}` cannot be rendered from this payload: {}",
                     e.message
                 );
-                settle(DeliveryVerdict::Invalid, None, key, Some(why.clone())).await?;
-                return Err(Problem::invalid(why, Vec::new()));
+                return invalid(key, why).await;
             }
         }
     }
@@ -484,8 +484,7 @@ async fn handle(
                 "the payload's params do not fit the runbook: {}",
                 errors.join("; ")
             );
-            settle(DeliveryVerdict::Invalid, None, key, Some(why.clone())).await?;
-            return Err(Problem::invalid(why, Vec::new()));
+            return invalid(key, why).await;
         }
         // The server's own state: a retry may succeed. The sender learns nothing of
         // the server's files; the record says why.

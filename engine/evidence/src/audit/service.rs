@@ -9,7 +9,7 @@
 //! it was made, not before.
 
 use drctl_core::Timestamp;
-use drctl_store::{ChangeRow, DeliveryRow, DeliveryVerdict, FiringRow, RunRow, Store, StoreError};
+use drctl_store::{ChangeRow, DeliveryRow, FiringRow, RunRow, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::Filters;
@@ -114,11 +114,7 @@ impl ServiceLog {
             let by = d.by.as_ref().map(ToString::to_string);
             if chosen(d.run.as_ref(), &d.runbook, by.as_deref()) {
                 let who = by.as_deref().unwrap_or(&d.peer);
-                let mut d = d.clone();
-                if d.verdict == DeliveryVerdict::Proposed && d.expires.is_none_or(|e| now >= e) {
-                    d.verdict = DeliveryVerdict::Expired;
-                    d.detail = Some(drctl_store::deliveries::EXPIRED.to_owned());
-                }
+                let d = d.clone().as_of(now);
                 out.push(record("delivery", d.at, who, d.verdict.as_str(), &d));
             }
         }
