@@ -44,6 +44,23 @@ pub struct RunView {
     /// What started it: `manual`, `api`, `schedule:<name>`, `webhook:<name>`, `call from
     /// <run>`.
     pub trigger: String,
+    /// Its RTO clock, when the runbook asks for one and it has started.
+    #[schema(value_type = Option<RtoClock>)]
+    pub rto: Option<drctl_core::RtoSpan>,
+}
+
+/// A run's RTO clock (the API's schema of `drctl_core::RtoSpan`): from the first start of
+/// a step marked `rto_start` (else the run's start) to the first success of a step marked
+/// `rto_end` (else the run's end).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct RtoClock {
+    /// Milliseconds since the epoch.
+    started_at: i64,
+    /// `null` while the clock runs.
+    ended_at: Option<i64>,
+    /// The runbook's `objectives.rto`.
+    objective_ms: Option<u64>,
 }
 
 impl RunView {
@@ -71,6 +88,7 @@ impl RunView {
             version: row.version,
             drill: row.drill,
             trigger: row.trigger.to_string(),
+            rto: row.rto,
         }
     }
 

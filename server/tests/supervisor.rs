@@ -208,6 +208,7 @@ fn what_needs_a_driver() {
             lease_until: until.map(Timestamp::from_millis),
             drill: false,
             trigger: drctl_core::Trigger::Manual,
+            rto: None,
         };
     assert!(needs_driver(&row("created", None, None, 99_000), now, &limits).is_none());
     assert!(needs_driver(&row("created", None, None, 97_000), now, &limits).is_some());

@@ -3,14 +3,11 @@
 //! it: the DAG's layers, progress, the RTO clock, the gates waiting, each step's
 //! attempts.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
-use drctl_core::{ActionCatalog, StepId, Timestamp};
+use drctl_core::{ActionCatalog, RtoSpan, StepId, Timestamp};
 use drctl_run::event::{AttemptResult, EventKind, Phase};
 use drctl_run::{Event, RunState};
-use drctl_runbook::model::Mark;
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// One attempt of a step (one item, one phase).
 #[derive(Debug, Clone, PartialEq)]
@@ -25,22 +22,6 @@ pub struct Attempt {
     /// The inputs as rendered, secrets masked.
     pub input: Value,
     pub output: Option<Value>,
-}
-
-/// The RTO clock: from the `rto_start` step's first start (else the run's start) to now,
-/// or to the `rto_end` step's success.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RtoClock {
-    pub elapsed: Duration,
-    pub objective: Option<Duration>,
-    /// Stopped: the `rto_end` step succeeded, or the run ended.
-    pub stopped: bool,
-}
-
-impl RtoClock {
-    pub fn breached(&self) -> bool {
-        self.objective.is_some_and(|o| self.elapsed > o)
-    }
 }
 
 /// See the module doc. Built once per load, off the screen's path: rendering only reads
@@ -142,43 +123,9 @@ impl RunModel {
         })
     }
 
-    /// The RTO clock at `now`, when the runbook has an objective or marks.
-    pub fn rto(&self, now: Timestamp) -> Option<RtoClock> {
-        let rb = &self.state.runbook;
-        let marked = |mark: Mark| {
-            rb.blocks()
-                .into_iter()
-                .flat_map(|b| b.steps.iter())
-                .filter(move |s| s.marks.contains(&mark))
-                .map(|s| s.id.clone())
-                .collect::<Vec<_>>()
-        };
-        let (starts, ends) = (marked(Mark::RtoStart), marked(Mark::RtoEnd));
-        if rb.objectives.rto.is_none() && starts.is_empty() {
-            return None;
-        }
-        let started = self
-            .events
-            .iter()
-            .find_map(|e| match &e.kind {
-                EventKind::AttemptStarted(a) if starts.contains(&a.step) => Some(e.at),
-                _ => None,
-            })
-            .or(self.state.started_at)?;
-        let ended = self.events.iter().find_map(|e| match &e.kind {
-            EventKind::AttemptFinished {
-                step,
-                result: AttemptResult::Succeeded { .. },
-                ..
-            } if ends.contains(step) => Some(e.at),
-            _ => None,
-        });
-        let end = ended.or(self.state.finished_at);
-        Some(RtoClock {
-            elapsed: end.unwrap_or(now).since(started),
-            objective: rb.objectives.rto,
-            stopped: end.is_some(),
-        })
+    /// The RTO clock, as the run's row keeps it (see `RunState::rto_span`).
+    pub fn rto(&self) -> Option<RtoSpan> {
+        self.state.rto_span()
     }
 
     /// Locks the run holds.

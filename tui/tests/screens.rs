@@ -225,6 +225,8 @@ async fn a_breached_rto_and_a_refused_approval() {
     // Five minutes after the gate opened: the 2m objective is gone.
     let now = Timestamp::from_millis(T0 + 6 * 60_000 + 5_000);
     let mut app = w.app("carol", now).await;
+    // The list shows the breached clock too, from the run's row.
+    snap("runs_breached", &app);
     app.run = Some(w.model(&gated).await);
     app.stack.push(Screen::Run(gated.clone()));
     app.step_sel = 1;

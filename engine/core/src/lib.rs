@@ -13,6 +13,7 @@
 //! - [`json`]: how deeply a value given by a person may nest.
 //! - [`time`]: `Timestamp` and the `Clock` trait (with a `ManualClock` for tests).
 //! - [`trigger`]: what started a run.
+//! - [`rto`]: a run's RTO clock (start, stop, objective), as every view shows it.
 //! - [`actor`]: who did something (a person, a policy, the engine) and who may approve a
 //!   gate (a person or a group), each stored as the text logs always held.
 //! - [`action`]: `ActionSpec`, what an action declares about itself (name, schema,
@@ -28,6 +29,7 @@ pub mod actor;
 pub mod duration;
 pub mod ids;
 pub mod json;
+pub mod rto;
 pub mod schema;
 pub mod time;
 pub mod trigger;
@@ -39,6 +41,7 @@ pub use action::{
 pub use actor::{Actor, Approver, NameError};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use ids::{ActionName, IdError, ParamName, RunId, RunbookName, SecretName, StepId};
+pub use rto::RtoSpan;
 pub use schema::{Field, ObjectSchema, SchemaError, SchemaErrorKind, SchemaInput, Shape, Ty};
 pub use suggest::did_you_mean;
 pub use time::{Clock, ManualClock, Timestamp};

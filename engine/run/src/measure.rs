@@ -100,6 +100,26 @@ impl RunState {
         Some((self.rto_started()?, self.rto_end()?.1))
     }
 
+    /// The RTO clock as the views show it while the run goes on: from the first start of
+    /// an `rto_start` step (or, with an objective and no such mark, from the run's start)
+    /// to the first `rto_end` success (or the run's end). `None` when the runbook asks for
+    /// no RTO, or its `rto_start` step has not started yet.
+    pub fn rto_span(&self) -> Option<drctl_core::RtoSpan> {
+        let objective = self.runbook.objectives.rto;
+        let started_at = match self.rto_started() {
+            Some(at) => at,
+            None if objective.is_some() && self.marked(Mark::RtoStart).next().is_none() => {
+                self.started_at?
+            }
+            None => return None,
+        };
+        Some(drctl_core::RtoSpan {
+            started_at,
+            ended_at: self.rto_end().map(|e| e.1).or(self.finished_at),
+            objective_ms: objective.map(millis),
+        })
+    }
+
     /// The first `rto_end` step to succeed: when it started and ended, and its output.
     fn rto_end(&self) -> Option<(drctl_core::Timestamp, drctl_core::Timestamp, Option<&Value>)> {
         self.marked(Mark::RtoEnd)

@@ -75,6 +75,7 @@ pub(crate) fn projection(state: &RunState, touched: &Touched, all: bool) -> Proj
         status: stored_status(&state.status),
         detail,
         finished_at: state.finished_at,
+        rto: state.rto_span(),
         steps: rows(state, &positions(state, touched, all)),
         release_locks: matches!(state.status, RunStatus::Finished { .. }),
     }

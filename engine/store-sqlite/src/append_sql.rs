@@ -20,7 +20,8 @@ const STEPS: &str = "INSERT INTO steps (run_id, position, item, step, block, sta
 const STEPS_UPSERT: &str = " ON CONFLICT (run_id, position, item) DO UPDATE SET status = excluded.status, \
     attempts = excluded.attempts, started_at = excluded.started_at, finished_at = excluded.finished_at, \
     output = excluded.output, error = excluded.error";
-const RUN: &str = "UPDATE runs SET version = ?, head_hash = ?, status = ?, detail = ?, finished_at = ?, updated_at = ? WHERE id = ?";
+const RUN: &str = "UPDATE runs SET version = ?, head_hash = ?, status = ?, detail = ?, finished_at = ?, \
+    rto_started_at = ?, rto_ended_at = ?, rto_objective_ms = ?, updated_at = ? WHERE id = ?";
 
 /// `INSERT ... VALUES (?, ...), (?, ...)` statements for `rows` rows, `;`-terminated.
 fn inserts(sql: &mut String, head: &str, columns: usize, rows: usize, tail: &str) {
@@ -96,6 +97,9 @@ impl<'a> AppendWrites<'a> {
             .bind(p.status.as_str())
             .bind(p.detail.as_deref())
             .bind(p.finished_at.map(Timestamp::as_millis))
+            .bind(p.rto.map(|r| r.started_at.as_millis()))
+            .bind(p.rto.and_then(|r| r.ended_at).map(Timestamp::as_millis))
+            .bind(p.rto.and_then(|r| r.objective_ms).map(i64_of))
             .bind(self.now.as_millis())
             .bind(self.run.as_str());
         for s in &p.steps {

@@ -12,7 +12,7 @@ macro_rules! run_columns {
     () => {
         "id, runbook, source_name, digest, parent, parent_step, actor, status, detail, \
          created_at, updated_at, finished_at, version, head_hash, owner, lease_until, drill, \
-         trigger"
+         trigger, rto_started_at, rto_ended_at, rto_objective_ms"
     };
 }
 pub(crate) use run_columns;
@@ -67,6 +67,17 @@ pub(crate) fn run_row(r: &SqliteRow) -> Result<RunRow, StoreError> {
             drctl_core::Trigger::parse(&text).ok_or_else(|| {
                 StoreError::Corrupt(format!("a run with the unknown trigger `{text}`"))
             })?
+        },
+        rto: match ts(r.try_get("rto_started_at").map_err(db)?) {
+            Some(started_at) => Some(drctl_core::RtoSpan {
+                started_at,
+                ended_at: ts(r.try_get("rto_ended_at").map_err(db)?),
+                objective_ms: r
+                    .try_get::<Option<i64>, _>("rto_objective_ms")
+                    .map_err(db)?
+                    .and_then(|ms| u64::try_from(ms).ok()),
+            }),
+            None => None,
         },
     })
 }

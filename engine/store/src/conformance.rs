@@ -286,6 +286,11 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
             step("running", Some(1), 1),
             step("running", Some(0), 1),
         ],
+        rto: Some(drctl_core::RtoSpan {
+            started_at: at(1),
+            ended_at: None,
+            objective_ms: Some(120_000),
+        }),
         ..Projection::default()
     };
     append_events(
@@ -300,11 +305,18 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
     )
     .await
     .unwrap();
+    let running = s.run(&id).await.unwrap().unwrap().rto;
+    assert_eq!(running, p.rto, "the RTO clock is kept on the row");
     let p2 = Projection {
         status: crate::rows::RunStatus::Failed,
         detail: Some("step `shift` failed".into()),
         finished_at: Some(at(2)),
         steps: vec![step("succeeded", None, 0)],
+        rto: Some(drctl_core::RtoSpan {
+            started_at: at(1),
+            ended_at: Some(at(2)),
+            objective_ms: None,
+        }),
         release_locks: true,
     };
     append_events(
@@ -340,6 +352,7 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
         ("failed", Some("step `shift` failed"), Some(at(2)))
     );
     assert!(row.is_finished());
+    assert_eq!(row.rto, p2.rto, "stopped, with no objective");
     // A refused append changes nothing at all.
     let refused = append_events(
         s,

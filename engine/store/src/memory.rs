@@ -166,6 +166,7 @@ impl RunWriter for MemoryStore {
             row.status = a.projection.status;
             row.detail = a.projection.detail.clone();
             row.finished_at = a.projection.finished_at;
+            row.rto = a.projection.rto;
             row.updated_at = now;
         }
         inner
@@ -567,6 +568,7 @@ fn insert_run(inner: &mut Inner, run: &NewRun, first: &NewEvent) -> Result<(), S
             trigger: run.trigger.clone(),
             owner: None,
             lease_until: None,
+            rto: None,
         },
     );
     let entry = ledger::next(

@@ -111,6 +111,8 @@ pub struct RunRow {
     pub drill: bool,
     /// What started it.
     pub trigger: drctl_core::Trigger,
+    /// Its RTO clock, as the last append left it.
+    pub rto: Option<drctl_core::RtoSpan>,
 }
 
 impl RunRow {
@@ -173,6 +175,8 @@ pub struct Projection {
     pub status: RunStatus,
     pub detail: Option<String>,
     pub finished_at: Option<Timestamp>,
+    /// The RTO clock after these events.
+    pub rto: Option<drctl_core::RtoSpan>,
     /// Step items whose row changed.
     pub steps: Vec<StepRow>,
     /// The run ended: release every lock it holds, in the same transaction.

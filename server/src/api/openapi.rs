@@ -43,3 +43,45 @@ impl Modify for Bearer {
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(Doc::openapi())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` names a schema the document holds: a type referenced only through
+    /// `value_type` must still reach `components` (clients generate code from them).
+    #[test]
+    fn every_reference_resolves() {
+        let doc = serde_json::to_value(Doc::openapi()).expect("the document serializes");
+        let schemas = doc["components"]["schemas"]
+            .as_object()
+            .expect("components.schemas");
+        let mut refs = Vec::new();
+        collect_refs(&doc, &mut refs);
+        assert!(
+            refs.iter().any(|r| r == "RtoClock"),
+            "RunView.rto refers to RtoClock"
+        );
+        for r in refs {
+            assert!(
+                schemas.contains_key(&r),
+                "`{r}` is referenced but not defined"
+            );
+        }
+    }
+
+    fn collect_refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::String(r)) = m.get("$ref")
+                    && let Some(name) = r.strip_prefix("#/components/schemas/")
+                {
+                    out.push(name.to_owned());
+                }
+                m.values().for_each(|v| collect_refs(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+            _ => {}
+        }
+    }
+}

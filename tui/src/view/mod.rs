@@ -20,6 +20,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::state::{App, Screen};
+use crate::theme::Tone;
 
 /// Draws the whole console.
 pub fn draw(f: &mut Frame<'_>, app: &App) {
@@ -89,6 +90,17 @@ pub fn took(d: Duration) -> String {
         60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
         3600..=86_399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
         _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// A run's RTO clock against its objective, short: `4m12s/15m`, `17m03s/15m !` when
+/// breached (the `!` says it without colour), with the tone to paint it.
+fn rto_short(rto: &drctl_core::RtoSpan, now: drctl_core::Timestamp) -> (String, Tone) {
+    let elapsed = took(rto.elapsed(now));
+    match rto.objective() {
+        None => (elapsed, Tone::Muted),
+        Some(o) if rto.breached(now) => (format!("{elapsed}/{} !", took(o)), Tone::Bad),
+        Some(o) => (format!("{elapsed}/{}", took(o)), Tone::Good),
     }
 }
 

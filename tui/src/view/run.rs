@@ -36,23 +36,23 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     ]));
     let (done, total) = m.progress();
     head.push(progress(app, area.width, done, total));
-    if let Some(rto) = m.rto(app.now) {
-        let objective = rto.objective.map_or_else(
+    if let Some(rto) = m.rto() {
+        let objective = rto.objective().map_or_else(
             || "no objective".to_owned(),
             |o| format!("objective {}", took(o)),
         );
-        let tone = if rto.breached() {
-            Tone::Bad
-        } else {
-            Tone::Good
-        };
-        let what = if rto.breached() { "BREACHED" } else { "within" };
+        let breached = rto.breached(app.now);
+        let tone = if breached { Tone::Bad } else { Tone::Good };
+        let what = if breached { "BREACHED" } else { "within" };
         head.push(Line::from(vec![
             Span::raw("RTO "),
-            Span::styled(format!("{} {what}", took(rto.elapsed)), t.tone(tone)),
+            Span::styled(
+                format!("{} {what}", took(rto.elapsed(app.now))),
+                t.tone(tone),
+            ),
             Span::raw(format!(
                 " ({objective}{})",
-                if rto.stopped { ", stopped" } else { "" }
+                if rto.stopped() { ", stopped" } else { "" }
             )),
         ]));
     }

@@ -1,12 +1,12 @@
 //! The runs screen: the newest runs, filtered, with the RTO clock of each against its
-//! objective when the run has one.
+//! objective when the run has one (kept on the run's row, so the list reads no events).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
-use super::{empty, fit, took};
+use super::{empty, fit, rto_short, took};
 use crate::state::App;
 
 pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
@@ -18,9 +18,11 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     let t = app.theme;
     let wide = area.width >= 120;
     let header = if wide {
-        Row::new(["", "RUN", "RUNBOOK", "STATUS", "BY", "STARTED", "TOOK"])
+        Row::new([
+            "", "RUN", "RUNBOOK", "STATUS", "BY", "STARTED", "TOOK", "RTO",
+        ])
     } else {
-        Row::new(["", "RUN", "RUNBOOK", "STATUS", "TOOK"])
+        Row::new(["", "RUN", "RUNBOOK", "STATUS", "TOOK", "RTO"])
     }
     .style(t.strong());
     let rows = shown.iter().enumerate().map(|(i, r)| {
@@ -49,6 +51,13 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
             cells.push(Cell::from(r.created_at.to_rfc3339()));
         }
         cells.push(Cell::from(duration));
+        cells.push(match &r.rto {
+            Some(rto) => {
+                let (text, tone) = rto_short(rto, app.now);
+                Cell::from(Span::styled(text, t.tone(tone)))
+            }
+            None => Cell::from("-"),
+        });
         let row = Row::new(cells);
         if i == app.run_sel {
             row.style(t.selected())
@@ -65,6 +74,7 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
             Constraint::Length(22),
             Constraint::Length(24),
             Constraint::Length(8),
+            Constraint::Length(16),
         ]
     } else {
         vec![
@@ -73,6 +83,7 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
             Constraint::Min(12),
             Constraint::Length(12),
             Constraint::Length(8),
+            Constraint::Length(14),
         ]
     };
     let mut lines = area;
