@@ -406,6 +406,22 @@ impl Client {
             .map(|(_, v)| v.events)
     }
 
+    /// What a running step printed so far.
+    pub async fn live(
+        &self,
+        id: &str,
+        step: &str,
+    ) -> Result<Vec<crate::api::live::LiveView>, ClientError> {
+        let path = format!(
+            "/api/v1/runs/{}/steps/{}/live",
+            run_segment(id)?,
+            step_segment(step)?
+        );
+        self.call::<crate::api::live::LiveList>(Method::GET, &path, &[], None::<&()>)
+            .await
+            .map(|(_, v)| v.attempts)
+    }
+
     /// Events as they are stored, after `after`, for ever (or one run's): the server's
     /// keep-alive comments are skipped. The stream ends when the connection does; resume
     /// with the last cursor seen.

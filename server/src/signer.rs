@@ -159,6 +159,7 @@ impl Signer {
             item: None,
             attempt: 1,
             cancel: CancellationToken::new(),
+            live: None,
         };
         p.action
             .run(&ctx, input)

@@ -19,7 +19,11 @@ steps:
     needs: [check_replica]
     approval: { approvers: [alice, bob], message: "Fail over?" }
   - { id: promote, needs: [approve_failover], action: log, with: { message: "promoted" } }
-  - { id: switch_dns, needs: [promote], action: log, with: { message: "dns" }, marks: [rto_end] }
+  - id: sync_data
+    needs: [promote]
+    action: exec
+    with: { argv: [bash, -c, 'echo "synced part 1 of 2"; sleep 8; echo "synced part 2 of 2"'] }
+  - { id: switch_dns, needs: [sync_data], action: log, with: { message: "dns" }, marks: [rto_end] }
 "#;
 
 /// A tmux session, killed when dropped.
@@ -100,7 +104,8 @@ impl Drop for Pane {
 }
 
 /// The keystrokes of an operator: to the approvals, approve with a comment, then to the
-/// run, which finishes on screen; then quit.
+/// run's `exec` step, whose output shows while it runs, and back to the run, which
+/// finishes on screen; then quit.
 fn approve_and_watch(pane: &Pane) {
     pane.until(&["region-failover", "Runs"]);
     pane.keys(&["2"]);
@@ -111,7 +116,11 @@ fn approve_and_watch(pane: &Pane) {
     pane.keys(&["Enter"]);
     pane.until(&["No gate is waiting"]);
     pane.keys(&["1", "Enter"]);
-    let done = pane.until(&["succeeded", "4/4 steps", "RTO"]);
+    pane.until(&["sync_data"]);
+    pane.keys(&["j", "j", "j", "Enter"]);
+    pane.until(&["› sync_data", "stdout so far", "synced part 1 of 2"]);
+    pane.keys(&["Escape"]);
+    let done = pane.until(&["succeeded", "5/5 steps", "RTO"]);
     assert!(done.contains("✓ switch_dns"), "{done}");
     pane.keys(&["q"]);
     let after = pane.until(&["EXITED 0"]);

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drctl_connectors::Registry;
-use drctl_core::{Clock as _, RunId};
+use drctl_core::{Clock as _, RunId, StepId};
 use drctl_engine::clock::SystemClock;
+use drctl_server::api::live::LiveView;
 use drctl_server::schedule::view::ScheduleList;
 use drctl_server::views::{Gate, RunView};
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEvent, KeyEventKind};
@@ -36,7 +37,12 @@ pub struct Loaded {
     pub schedules: Result<ScheduleList, String>,
     /// The open run, replayed.
     pub run: Option<(RunId, Result<RunModel, String>)>,
+    /// What the open step printed so far.
+    pub live: Option<(RunId, StepId, Result<Vec<LiveView>, String>)>,
 }
+
+/// What the screen has open: a run, and maybe one of its steps.
+pub type Open = Option<(RunId, Option<StepId>)>;
 
 /// What the loop hears.
 #[derive(Debug)]
@@ -74,6 +80,14 @@ pub fn loaded(app: &mut App, l: Loaded) {
             Err(e) => problems.push(e),
         }
     }
+    if let Some((id, step, live)) = l.live
+        && app.open_step() == Some((&id, &step))
+    {
+        match live {
+            Ok(rows) => app.live = rows,
+            Err(e) => problems.push(e),
+        }
+    }
     app.run_sel = app.run_sel.min(app.shown_runs().len().saturating_sub(1));
     app.gate_sel = app.gate_sel.min(app.gates.len().saturating_sub(1));
     if !problems.is_empty() {
@@ -86,23 +100,26 @@ pub fn loaded(app: &mut App, l: Loaded) {
 }
 
 /// Reads what the screens show: the lists, and the open run replayed.
-pub async fn load(source: &dyn Source, registry: &Registry, open: Option<RunId>) -> Loaded {
+pub async fn load(source: &dyn Source, registry: &Registry, open: Open) -> Loaded {
     let (runs, gates, schedules) = tokio::join!(source.runs(), source.gates(), source.schedules());
-    let run = match open {
-        Some(id) => {
-            let model = match source.events(&id).await {
-                Ok(events) => RunModel::build(events, registry),
-                Err(e) => Err(e),
-            };
-            Some((id, model))
+    let (mut run, mut live) = (None, None);
+    if let Some((id, step)) = open {
+        let model = match source.events(&id).await {
+            Ok(events) => RunModel::build(events, registry),
+            Err(e) => Err(e),
+        };
+        if let Some(step) = step {
+            let rows = source.live(&id, &step).await;
+            live = Some((id.clone(), step, rows));
         }
-        None => None,
-    };
+        run = Some((id, model));
+    }
     Loaded {
         runs,
         gates,
         schedules,
         run,
+        live,
     }
 }
 
@@ -155,20 +172,26 @@ pub async fn run(
         let _ = term_tx.send(Msg::Quit);
     });
     // The loader: at once when asked, else when the source says something changed.
-    let (open_tx, open_rx) = watch::channel::<Option<RunId>>(None);
+    let (open_tx, open_rx) = watch::channel::<Open>(None);
     let reload = Arc::new(Notify::new());
     {
         let (source, tx, reload) = (source.clone(), tx.clone(), reload.clone());
         tokio::spawn(async move {
             loop {
                 let open = open_rx.borrow().clone();
+                // A step's output moves without events: its screen looks every second.
+                let most = if matches!(open, Some((_, Some(_)))) {
+                    Duration::from_secs(1)
+                } else {
+                    Duration::from_secs(5)
+                };
                 let l = load(source.as_ref(), &registry, open).await;
                 if tx.send(Msg::Loaded(Box::new(l))).is_err() {
                     return;
                 }
                 tokio::select! {
                     () = reload.notified() => {}
-                    () = source.changed(Duration::from_secs(5)) => {}
+                    () = source.changed(most) => {}
                 }
             }
         });
@@ -197,7 +220,13 @@ pub async fn run(
                                 }
                             }
                         }
-                        let _ = open_tx.send(app.open_run().cloned());
+                        let step = app.open_step().map(|(_, s)| s.clone());
+                        let open = app.open_run().map(|id| (id.clone(), step));
+                        if *open_tx.borrow() != open {
+                            // Another step's output is not this one's.
+                            app.live.clear();
+                        }
+                        let _ = open_tx.send(open);
                     }
                     Msg::Resized => {}
                     Msg::Loaded(l) => loaded(&mut app, *l),

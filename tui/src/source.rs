@@ -13,6 +13,7 @@ use drctl_core::{Actor, Clock as _, RunId, StepId};
 use drctl_engine::{Engine, OperatorCommand};
 use drctl_run::event::{Decision, Verdict};
 use drctl_run::{Event, RunState};
+use drctl_server::api::live::LiveView;
 use drctl_server::client::Client;
 use drctl_server::ops::approvals::{decision, may_decide};
 use drctl_server::ops::deliver::{Delivered, WAIT, deliver};
@@ -84,6 +85,8 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     async fn gates(&self) -> Result<Vec<Gate>, String>;
     /// The schedules and drill obligations, when there is a runbooks folder.
     async fn schedules(&self) -> Result<ScheduleList, String>;
+    /// What a step's running attempts printed so far.
+    async fn live(&self, run: &RunId, step: &StepId) -> Result<Vec<LiveView>, String>;
     /// Sends an action; what became of it, for the status line.
     async fn act(&self, act: &Act) -> Result<String, String>;
     /// Returns when something may have changed (an event was stored anywhere), or after
@@ -159,6 +162,14 @@ impl Source for Local {
         let now = drctl_engine::clock::SystemClock::new().now();
         drctl_server::schedule::view::list(dir, &self.registry, self.store.as_ref(), now)
             .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn live(&self, run: &RunId, step: &StepId) -> Result<Vec<LiveView>, String> {
+        self.store
+            .live(run, step.as_str())
+            .await
+            .map(|rows| rows.into_iter().map(LiveView::from).collect())
             .map_err(|e| e.to_string())
     }
 
@@ -320,6 +331,13 @@ impl Source for Remote {
 
     async fn schedules(&self) -> Result<ScheduleList, String> {
         self.client.schedules().await.map_err(|e| text(&e))
+    }
+
+    async fn live(&self, run: &RunId, step: &StepId) -> Result<Vec<LiveView>, String> {
+        self.client
+            .live(run.as_str(), step.as_str())
+            .await
+            .map_err(|e| text(&e))
     }
 
     async fn act(&self, act: &Act) -> Result<String, String> {

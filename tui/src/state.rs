@@ -3,6 +3,7 @@
 
 use drctl_core::{RunId, StepId, Timestamp};
 use drctl_run::event::Verdict;
+use drctl_server::api::live::LiveView;
 use drctl_server::schedule::view::ScheduleList;
 use drctl_server::views::{Gate, RunView};
 
@@ -81,6 +82,8 @@ pub struct App {
     pub run_sel: usize,
     /// The run the run and step screens show.
     pub run: Option<RunModel>,
+    /// What the open step's running attempts printed so far.
+    pub live: Vec<LiveView>,
     pub step_sel: usize,
     /// How far the step screen is scrolled.
     pub scroll: usize,
@@ -108,6 +111,7 @@ impl App {
             filtering: false,
             run_sel: 0,
             run: None,
+            live: Vec::new(),
             step_sel: 0,
             scroll: 0,
             gates: Vec::new(),
@@ -128,6 +132,14 @@ impl App {
     pub fn open_run(&self) -> Option<&RunId> {
         match self.screen() {
             Screen::Run(id) | Screen::Step(id, _) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The step the current screen is about, with its run.
+    pub fn open_step(&self) -> Option<(&RunId, &StepId)> {
+        match self.screen() {
+            Screen::Step(id, step) => Some((id, step)),
             _ => None,
         }
     }

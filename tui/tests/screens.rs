@@ -275,3 +275,46 @@ async fn help_ascii_and_no_colour() {
     snap("help", &app);
     app.schedules = ScheduleList::default();
 }
+
+const COPYING: &str = r#"runbook: copy-backup
+steps:
+  - id: copy
+    action: exec
+    with:
+      argv: [bash, -c, 'printf "copying part 1/3\ncopying part 2/3\n"; echo "slow link: 4 MB/s" >&2; sleep 30']
+"#;
+
+#[tokio::test]
+async fn a_running_exec_step_with_its_output_so_far() {
+    let w = World::new();
+    let req = NewRunRequest {
+        source: Source::new("runbooks/copy-backup.yaml", COPYING),
+        callees: Vec::new(),
+        params: serde_json::Map::new(),
+        actor: Actor::from_stored("alice"),
+        trigger: Trigger::Manual,
+        drill: false,
+        parent: None,
+    };
+    let id = w.engine.create_run(req).await.unwrap();
+    let (engine, run) = (w.engine.clone(), id.clone());
+    let drive = tokio::spawn(async move { engine.drive(&run, DriveOptions::default()).await });
+    // The program printed, then sleeps: what it printed is in the store.
+    let mut live = Vec::new();
+    for _ in 0..200 {
+        live = w.store.live(&id, "copy").await.unwrap();
+        if live.first().is_some_and(|l| !l.stderr.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut app = w.app("alice", Timestamp::from_millis(T0 + 7_000)).await;
+    app.run = Some(w.model(&id).await);
+    app.live = live.into_iter().map(Into::into).collect();
+    app.stack.push(Screen::Run(id.clone()));
+    app.stack
+        .push(Screen::Step(id, StepId::new("copy").unwrap()));
+    snap("step_live", &app);
+    // The runtime's end takes the action's task, and the program with it.
+    drive.abort();
+}

@@ -31,6 +31,7 @@ fn ctx(step: &str) -> ActionCtx {
         item: None,
         attempt: 1,
         cancel: CancellationToken::new(),
+        live: None,
     }
 }
 

@@ -9,6 +9,8 @@
 //! Output: `{exit_code, stdout, stderr, truncated}`, or with `output: json` the parsed
 //! stdout itself. stdout and stderr are each kept up to `max_output` bytes (1 MiB); the
 //! rest is read and dropped so the program never blocks on a full pipe.
+//! While it runs, what it printed so far is reported every quarter second to the
+//! context's `live` sink, for people watching (the engine masks and stores its tail).
 //!
 //! Not idempotent. After a crash it can reconcile only with the step's `reconcile` check:
 //! a program whose exit status says whether the command already took effect: 0 done,
@@ -203,8 +205,14 @@ async fn execute(ctx: &ActionCtx, input: &Value, track: bool) -> Result<Finished
             let _ = stdin.write_all(text.as_bytes()).await;
         });
     }
-    let stdout = tokio::spawn(capture(child.stdout.take(), max));
-    let stderr = tokio::spawn(capture(child.stderr.take(), max));
+    let (out_kept, err_kept) = (Kept::default(), Kept::default());
+    let stdout = tokio::spawn(capture(child.stdout.take(), max, out_kept.clone()));
+    let stderr = tokio::spawn(capture(child.stderr.take(), max, err_kept.clone()));
+    // Stops with this function, however it returns.
+    let _reporter = ctx
+        .live
+        .clone()
+        .map(|live| Reporter(tokio::spawn(report(live, out_kept, err_kept))));
     let status = tokio::select! {
         status = child.wait() => status.map_err(|e| ActionError::Retryable(format!("waiting for `{program}`: {e}")))?,
         () = ctx.cancel.cancelled() => {
@@ -299,18 +307,24 @@ fn signal_group(pid: Option<u32>, signal: Signal) {
     }
 }
 
-/// Reads a pipe to its end, keeping the first `max` bytes.
-async fn capture(pipe: Option<impl AsyncRead + Unpin>, max: u64) -> (String, bool) {
+/// What a pipe gave so far, shared with the reporter of live output.
+type Kept = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// How often what a program printed is reported while it runs.
+const REPORT_EVERY: Duration = Duration::from_millis(250);
+
+/// Reads a pipe to its end, keeping the first `max` bytes in `kept`.
+async fn capture(pipe: Option<impl AsyncRead + Unpin>, max: u64, kept: Kept) -> (String, bool) {
     let Some(mut pipe) = pipe else {
         return (String::new(), false);
     };
-    let mut kept = Vec::new();
     let mut buf = [0u8; 8192];
     let mut cut = false;
     loop {
         match pipe.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                let Ok(mut kept) = kept.lock() else { break };
                 let room = usize::try_from(max)
                     .unwrap_or(usize::MAX)
                     .saturating_sub(kept.len());
@@ -319,7 +333,36 @@ async fn capture(pipe: Option<impl AsyncRead + Unpin>, max: u64) -> (String, boo
             }
         }
     }
-    (String::from_utf8_lossy(&kept).into_owned(), cut)
+    (text_of(&kept), cut)
+}
+
+fn text_of(kept: &Kept) -> String {
+    kept.lock()
+        .map(|k| String::from_utf8_lossy(&k).into_owned())
+        .unwrap_or_default()
+}
+
+/// Reports what the program printed, whenever it printed more, until aborted.
+async fn report(live: std::sync::Arc<dyn drctl_core::LiveOutput>, out: Kept, err: Kept) {
+    let len = |k: &Kept| k.lock().map_or(0, |k| k.len());
+    let mut seen = (0, 0);
+    loop {
+        tokio::time::sleep(REPORT_EVERY).await;
+        let now = (len(&out), len(&err));
+        if now != seen {
+            seen = now;
+            live.printed(&text_of(&out), &text_of(&err));
+        }
+    }
+}
+
+/// The reporter's task, aborted when the command is over.
+struct Reporter(tokio::task::JoinHandle<()>);
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The last lines of stderr, for an error message.

@@ -17,6 +17,7 @@ pub fn ctx() -> ActionCtx {
         item: None,
         attempt: 1,
         cancel: CancellationToken::new(),
+        live: None,
     }
 }
 

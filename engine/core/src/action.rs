@@ -152,8 +152,17 @@ impl Outlook {
     }
 }
 
+/// Where an action that prints as it goes (`exec`) reports what it printed, while it
+/// runs, for people watching (the console's step screen). Not evidence: what counts is
+/// the output the attempt returns.
+pub trait LiveOutput: Send + Sync {
+    /// Everything printed so far, each stream as the action keeps it. Called at most a
+    /// few times a second, and only when something was printed.
+    fn printed(&self, stdout: &str, stderr: &str);
+}
+
 /// What an action gets besides its inputs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ActionCtx {
     pub run: crate::ids::RunId,
     pub step: crate::ids::StepId,
@@ -163,6 +172,20 @@ pub struct ActionCtx {
     /// Cancelled when the engine wants the action to stop: it should return
     /// `ActionError::Cancelled` promptly, leaving the world in a state a retry can handle.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// Where to report output while running, when someone may watch (see [`LiveOutput`]).
+    pub live: Option<std::sync::Arc<dyn LiveOutput>>,
+}
+
+impl std::fmt::Debug for ActionCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionCtx")
+            .field("run", &self.run)
+            .field("step", &self.step)
+            .field("item", &self.item)
+            .field("attempt", &self.attempt)
+            .field("live", &self.live.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A runnable action. Connectors implement it; the engine knows them only through this

@@ -36,7 +36,7 @@ pub mod trigger;
 
 pub use action::{
     Action, ActionCatalog, ActionCtx, ActionError, ActionRegistry, ActionSpec, INHERITED_ENV,
-    Observed, Outlook, Preview, Reconcile, inherited_by_programs,
+    LiveOutput, Observed, Outlook, Preview, Reconcile, inherited_by_programs,
 };
 pub use actor::{Actor, Approver, NameError};
 pub use duration::{DurationError, format_duration, parse_duration};

@@ -307,6 +307,12 @@ impl Driver {
             item: key.1,
             attempt: key.3,
             cancel: cancel.clone(),
+            live: Some(std::sync::Arc::new(crate::live::LiveWriter::new(
+                (self.e.store.clone(), self.e.clock.clone()),
+                self.state.id.clone(),
+                key.clone(),
+                self.scrubber.clone(),
+            ))),
         };
         (ctx, cancel)
     }

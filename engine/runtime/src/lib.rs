@@ -23,6 +23,7 @@
 //!   which applies them in the transaction of its next append.
 //! - [`projection`]: rows kept next to the events.
 //! - [`policy`]: gates approved by a configured policy (unattended drills).
+//! - [`live`]: what a running attempt printed so far, masked, for people watching.
 //! - [`liveness`]: whether anybody drives a run whose row says `running`.
 //! - [`preview`]: a live plan: each action asked, read-only, what it would do now.
 //! - `compiled`: runbooks compiled from pinned sources, compiled once per engine.
@@ -33,6 +34,7 @@ pub mod command;
 pub mod create;
 pub mod driver;
 pub mod inbox;
+pub mod live;
 pub mod liveness;
 pub mod observer;
 pub mod policy;

@@ -111,6 +111,7 @@ impl Driver {
             item: None,
             attempt,
             cancel: CancellationToken::new(),
+            live: None,
         };
         Ok((action, ctx, input))
     }

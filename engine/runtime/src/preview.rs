@@ -173,6 +173,7 @@ impl Asker<'_> {
             item,
             attempt: 0,
             cancel: cancel.clone(),
+            live: None,
         };
         let answer = tokio::time::timeout(self.timeout, action.plan(&ctx, input)).await;
         cancel.cancel();

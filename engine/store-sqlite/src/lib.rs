@@ -18,6 +18,7 @@
 //! - `reader`: the read path.
 //! - `signed`: signatures over ledger heads.
 //! - `deliveries`: webhook deliveries, a sender's id taken once per hook.
+//! - `live`: what running attempts printed so far, one row each, replaced.
 //! - `schedules`: schedules and their firings, one per nominal time.
 //! - `codec`: rows ↔ columns.
 
@@ -25,6 +26,7 @@ mod append_sql;
 mod codec;
 mod commands;
 mod deliveries;
+mod live;
 mod locks;
 mod reader;
 mod schedules;

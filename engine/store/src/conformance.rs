@@ -134,6 +134,50 @@ pub async fn check_all<S: Store, F: Future<Output = S>>(make: impl Fn() -> F) {
     a_delivery_id_is_taken_once(&make().await).await;
     one_key_starts_one_run(&make().await).await;
     proposals_are_settled_once(&make().await).await;
+    live_output_is_replaced_and_dropped(&make().await).await;
+}
+
+async fn live_output_is_replaced_and_dropped(s: &dyn Store) {
+    let (a, b) = (run_id(20), run_id(21));
+    let row = |step: &str, item: Option<u32>, attempt: u32, out: &str, ms: i64| crate::LiveRow {
+        step: step.into(),
+        item,
+        attempt,
+        stdout: out.into(),
+        stderr: format!("err {out}"),
+        at: at(ms),
+    };
+    assert_eq!(s.live(&a, "sync").await.unwrap(), []);
+    s.put_live(&a, &row("sync", None, 2, "two", 1))
+        .await
+        .unwrap();
+    s.put_live(&a, &row("sync", None, 1, "one", 2))
+        .await
+        .unwrap();
+    s.put_live(&a, &row("other", None, 1, "x", 3))
+        .await
+        .unwrap();
+    s.put_live(&b, &row("sync", None, 1, "b", 4)).await.unwrap();
+    // Replaced, not appended: the newest text of an attempt is its row.
+    s.put_live(&a, &row("sync", None, 1, "one, then more", 5))
+        .await
+        .unwrap();
+    let got = s.live(&a, "sync").await.unwrap();
+    assert_eq!(
+        got,
+        [
+            row("sync", None, 1, "one, then more", 5),
+            row("sync", None, 2, "two", 1)
+        ],
+        "one row per attempt, oldest attempt first, only this run's step"
+    );
+    s.drop_live(&a, ("sync", None, 1)).await.unwrap();
+    s.drop_live(&a, ("sync", None, 9)).await.unwrap();
+    assert_eq!(
+        s.live(&a, "sync").await.unwrap(),
+        [row("sync", None, 2, "two", 1)]
+    );
+    assert_eq!(s.live(&b, "sync").await.unwrap().len(), 1);
 }
 
 async fn create_and_read(s: &dyn Store) {

@@ -10,6 +10,7 @@
 //!   unique key in the transaction that creates its run.
 //! - [`deliveries`]: webhook deliveries, each recorded with its verdict; a sender's
 //!   delivery id taken once per hook.
+//! - [`live`]: what running attempts have printed so far, for people watching.
 //! - [`memory`]: `MemoryStore`, the in-memory reference implementation.
 //! - `conformance` (feature `conformance`): the one test suite every backend runs.
 //!
@@ -22,6 +23,7 @@ pub mod conformance;
 pub mod deliveries;
 pub mod error;
 pub mod ledger;
+pub mod live;
 pub mod memory;
 pub mod rows;
 pub mod schedules;
@@ -31,6 +33,7 @@ pub use deliveries::{
     Dedup, Deliveries, DeliveryRow, Holder, Placed, Proposal, Settled, Verdict as DeliveryVerdict,
 };
 pub use error::StoreError;
+pub use live::{LiveOutputs, LiveRow};
 pub use memory::MemoryStore;
 pub use rows::{
     Checked, Claim, Command, CommandOutcome, EventBody, Lease, LockOutcome, NewEvent, NewRun,

@@ -50,7 +50,12 @@ struct Inner {
     /// Proposals' bodies, by delivery seq.
     proposals: HashMap<u64, String>,
     readiness: Vec<ReadinessRow>,
+    /// By run, then (step, item, attempt).
+    live: HashMap<RunId, LiveByAttempt>,
 }
+
+/// A run's live output rows, by (step, item, attempt).
+type LiveByAttempt = BTreeMap<(String, Option<u32>, u32), crate::live::LiveRow>;
 
 /// See the module doc.
 #[derive(Debug, Default)]
@@ -748,6 +753,49 @@ impl Schedules for MemoryStore {
             .take(limit as usize)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl crate::live::LiveOutputs for MemoryStore {
+    async fn put_live(&self, run: &RunId, row: &crate::live::LiveRow) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        let key = (row.step.clone(), row.item, row.attempt);
+        inner
+            .live
+            .entry(run.clone())
+            .or_default()
+            .insert(key, row.clone());
+        Ok(())
+    }
+
+    async fn live(&self, run: &RunId, step: &str) -> Result<Vec<crate::live::LiveRow>, StoreError> {
+        let inner = self.lock()?;
+        let mut rows: Vec<_> = inner
+            .live
+            .get(run)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|r| r.step == step)
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| (r.attempt, r.item));
+        Ok(rows)
+    }
+
+    async fn drop_live(
+        &self,
+        run: &RunId,
+        (step, item, attempt): (&str, Option<u32>, u32),
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if let Some(m) = inner.live.get_mut(run) {
+            m.remove(&(step.to_owned(), item, attempt));
+            if m.is_empty() {
+                inner.live.remove(run);
+            }
+        }
+        Ok(())
     }
 }
 

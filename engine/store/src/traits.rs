@@ -183,6 +183,7 @@ pub trait Store:
     + SignedHeads
     + crate::schedules::Schedules
     + crate::deliveries::Deliveries
+    + crate::live::LiveOutputs
 {
 }
 
@@ -194,5 +195,6 @@ impl<T> Store for T where
         + SignedHeads
         + crate::schedules::Schedules
         + crate::deliveries::Deliveries
+        + crate::live::LiveOutputs
 {
 }

@@ -6,6 +6,7 @@
 //! - [`runs`]: list, show, start, cancel, resume, decide about a step.
 //! - [`approvals`]: the gates waiting for a decision, and deciding one.
 //! - [`events`]: a run's events, and every run's live as server-sent events.
+//! - [`live`]: what a running step printed so far.
 //! - [`evidence`]: a run's report, a runbook's trend, the audit export (streamed).
 //! - [`schedules`]: schedules and drill obligations; pause, resume, waive, fire now.
 //! - [`proposals`]: runs that hooks with `confirm: true` proposed; confirm or reject.
@@ -18,6 +19,7 @@ pub mod approvals;
 pub mod auth;
 pub mod events;
 pub mod evidence;
+pub mod live;
 pub mod openapi;
 pub mod problem;
 pub mod proposals;
@@ -109,6 +111,7 @@ impl Api {
             .route("/api/v1/runs/{id}/resume", post(runs::resume))
             .route("/api/v1/runs/{id}/steps/{step}", post(runs::step))
             .route("/api/v1/runs/{id}/events", get(events::of_run))
+            .route("/api/v1/runs/{id}/steps/{step}/live", get(live::of_step))
             .route("/api/v1/runs/{id}/report", get(evidence::run_report))
             .route("/api/v1/runbooks/{name}/trend", get(evidence::trend))
             .route("/api/v1/audit/export", get(evidence::export))

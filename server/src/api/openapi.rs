@@ -6,14 +6,14 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{approvals, events, evidence, problem, proposals, runbooks, runs, schedules};
+use super::{approvals, events, evidence, live, problem, proposals, runbooks, runs, schedules};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "drctl", description = "Disaster-recovery runbooks as code: the API of `drctl serve`."),
     paths(
         runbooks::list, runbooks::show, runs::list, runs::show, runs::start, runs::cancel, runs::resume, runs::step,
-        events::of_run, events::follow, approvals::list, approvals::decide,
+        events::of_run, events::follow, live::of_step, approvals::list, approvals::decide,
         evidence::run_report, evidence::trend, evidence::export,
         schedules::list, schedules::pause, schedules::resume, schedules::waive, schedules::fire,
         proposals::list, proposals::show, proposals::confirm, proposals::reject,

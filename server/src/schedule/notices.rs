@@ -253,6 +253,7 @@ async fn deliver(t: &Target, n: &Notice, now: Timestamp) -> Result<(), String> {
         item: None,
         attempt: 1,
         cancel: CancellationToken::new(),
+        live: None,
     };
     t.action
         .run(&ctx, input)

@@ -1,6 +1,7 @@
 //! The step screen: its inputs as rendered (secrets were masked before they were
 //! stored), each attempt with its timing and result, the output, and the tail of an
-//! `exec` step's stdout and stderr.
+//! `exec` step's stdout and stderr: at its end, or so far while it runs (the store's
+//! live output, which the loader reads every second while this screen is open).
 
 use drctl_core::StepId;
 use ratatui::Frame;
@@ -60,6 +61,15 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App, step: &StepId) {
         if let Some(out) = &a.output {
             lines.extend(output(out));
         }
+        if a.result.is_none()
+            && let Some(live) = app
+                .live
+                .iter()
+                .find(|l| l.item == a.item && l.attempt == a.attempt)
+        {
+            lines.extend(stream("stdout", &live.stdout, " so far"));
+            lines.extend(stream("stderr", &live.stderr, " so far"));
+        }
     }
     // j/k (PageUp/PageDown) scroll: a `for_each` step's items go on below.
     let scroll = u16::try_from(app.scroll).unwrap_or(u16::MAX);
@@ -90,20 +100,25 @@ fn output(out: &Value) -> Vec<Line<'static>> {
         lines.push(Line::from(format!("  output: {out}")));
     }
     for name in streams {
-        if let Some(text) = out
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
-            lines.push(Line::from(format!("  {name} (last {TAIL} lines):")));
-            let all: Vec<&str> = text.lines().collect();
-            for l in &all[all.len().saturating_sub(TAIL)..] {
-                lines.push(Line::from(format!(
-                    "    {}",
-                    drctl_runbook::params::shown_within(l, 500)
-                )));
-            }
+        if let Some(text) = out.get(name).and_then(Value::as_str) {
+            lines.extend(stream(name, text, ""));
         }
+    }
+    lines
+}
+
+/// A stream's last lines, escaped (a program's output may hold terminal escapes).
+fn stream(name: &str, text: &str, when: &str) -> Vec<Line<'static>> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let all: Vec<&str> = text.lines().collect();
+    let mut lines = vec![Line::from(format!("  {name}{when} (last {TAIL} lines):"))];
+    for l in &all[all.len().saturating_sub(TAIL)..] {
+        lines.push(Line::from(format!(
+            "    {}",
+            drctl_runbook::params::shown_within(l, 500)
+        )));
     }
     lines
 }

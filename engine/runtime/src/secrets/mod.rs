@@ -98,6 +98,12 @@ impl Scrubber {
         self.masked(text, text.ends_with('…'))
     }
 
+    /// `text`, which a program is still printing: also masks the start of a secret form
+    /// that ends it (the rest may be on its way).
+    pub fn live(&self, text: &str) -> String {
+        self.masked(text, true)
+    }
+
     fn masked(&self, text: &str, cut: bool) -> String {
         let mut out = text.to_owned();
         for p in &self.patterns {
