@@ -1,7 +1,8 @@
 //! The loop: one state, one message type. Keys come from a thread of their own, data
-//! from a loader task (which replays the open run off the screen's path), actions from a
-//! task each; the loop applies messages to the state and redraws at most every 40 ms,
-//! so a storm of events never delays typing. The terminal is restored on quit, on a
+//! from a loader task (which replays the open run on a blocking thread, and reloads for
+//! the source's changes at most every 250 ms), actions from a task each; the loop
+//! applies messages to the state and redraws at most every 40 ms, so a storm of events
+//! never delays typing (`cargo bench -p drctl-tui --bench storm` measures it). The terminal is restored on quit, on a
 //! panic (ratatui's hook) and on SIGTERM.
 
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use drctl_engine::clock::SystemClock;
 use drctl_server::api::live::LiveView;
 use drctl_server::schedule::view::ScheduleList;
 use drctl_server::views::{Gate, RunView};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEvent, KeyEventKind};
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -53,6 +56,9 @@ pub enum Msg {
     Acted(Act, Result<String, String>),
     Quit,
 }
+
+/// The shortest time between two loads that no key asked for.
+const PACE: Duration = Duration::from_millis(250);
 
 /// How the status line starts when a load failed.
 const LOAD_FAILED: &str = "could not load";
@@ -100,12 +106,19 @@ pub fn loaded(app: &mut App, l: Loaded) {
 }
 
 /// Reads what the screens show: the lists, and the open run replayed.
-pub async fn load(source: &dyn Source, registry: &Registry, open: Open) -> Loaded {
+pub async fn load(source: &dyn Source, registry: &Arc<Registry>, open: Open) -> Loaded {
     let (runs, gates, schedules) = tokio::join!(source.runs(), source.gates(), source.schedules());
     let (mut run, mut live) = (None, None);
     if let Some((id, step)) = open {
         let model = match source.events(&id).await {
-            Ok(events) => RunModel::build(events, registry),
+            // Replaying a long run is work for a core: on a blocking thread, it never
+            // holds up the loop that reads keys and draws.
+            Ok(events) => {
+                let registry = registry.clone();
+                tokio::task::spawn_blocking(move || RunModel::build(events, registry.as_ref()))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the replay of {id} stopped: {e}")))
+            }
             Err(e) => Err(e),
         };
         if let Some(step) = step {
@@ -129,8 +142,7 @@ pub async fn run(
     registry: Registry,
     opts: Options,
 ) -> std::io::Result<()> {
-    let mut app = App::new(opts.theme, opts.read_only, source.identity());
-    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let (tx, rx) = mpsc::unbounded_channel::<Msg>();
     // Keys, on a thread of their own: reading the terminal blocks.
     let keys_tx = tx.clone();
     std::thread::spawn(move || {
@@ -171,40 +183,68 @@ pub async fn run(
         }
         let _ = term_tx.send(Msg::Quit);
     });
+    let mut terminal = ratatui::init();
+    let result = drive(&mut terminal, source, registry, opts, (tx, rx), |_| {}).await;
+    ratatui::restore();
+    result
+}
+
+/// The loop itself, on any terminal: messages from `rx` (keys, signals; loads and
+/// actions' answers come back through `tx`), frames drawn at most every 40 ms, each
+/// shown to `drawn` once drawn (the storm benchmark measures typing with it).
+pub async fn drive<B: Backend>(
+    terminal: &mut Terminal<B>,
+    source: Arc<dyn Source>,
+    registry: Registry,
+    opts: Options,
+    (tx, mut rx): (mpsc::UnboundedSender<Msg>, mpsc::UnboundedReceiver<Msg>),
+    mut drawn: impl FnMut(&App),
+) -> Result<(), B::Error> {
+    let mut app = App::new(opts.theme, opts.read_only, source.identity());
     // The loader: at once when asked, else when the source says something changed.
-    let (open_tx, open_rx) = watch::channel::<Open>(None);
+    let (open_tx, mut open_rx) = watch::channel::<Open>(None);
     let reload = Arc::new(Notify::new());
     {
         let (source, tx, reload) = (source.clone(), tx.clone(), reload.clone());
+        let registry = Arc::new(registry);
         tokio::spawn(async move {
             loop {
-                let open = open_rx.borrow().clone();
+                let open = open_rx.borrow_and_update().clone();
                 // A step's output moves without events: its screen looks every second.
                 let most = if matches!(open, Some((_, Some(_)))) {
                     Duration::from_secs(1)
                 } else {
                     Duration::from_secs(5)
                 };
+                let started = tokio::time::Instant::now();
                 let l = load(source.as_ref(), &registry, open).await;
                 if tx.send(Msg::Loaded(Box::new(l))).is_err() {
                     return;
                 }
+                // What the person asks for loads at once; what the source says changed,
+                // at most every `PACE`: a storm of events costs a few loads a second, and
+                // the cores stay free for keys and frames.
                 tokio::select! {
                     () = reload.notified() => {}
-                    () = source.changed(most) => {}
+                    () = async {
+                        source.changed(most).await;
+                        tokio::time::sleep_until(started + PACE).await;
+                    } => {}
+                    _ = open_rx.changed() => {}
                 }
             }
         });
     }
-    let mut terminal = ratatui::init();
     let clock = SystemClock::new();
     let mut dirty = true;
     let mut ticker = tokio::time::interval(Duration::from_millis(40));
     let mut last_second = 0;
+    let mut last_frame = std::time::Instant::now();
     let result = loop {
         tokio::select! {
             msg = rx.recv() => {
                 let Some(msg) = msg else { break Ok(()) };
+                let typed = matches!(msg, Msg::Key(_));
                 match msg {
                     Msg::Key(k) => {
                         for task in keys::key(&mut app, k) {
@@ -225,8 +265,9 @@ pub async fn run(
                         if *open_tx.borrow() != open {
                             // Another step's output is not this one's.
                             app.live.clear();
+                            // The loader reads what is open now, at once.
+                            let _ = open_tx.send(open);
                         }
-                        let _ = open_tx.send(open);
                     }
                     Msg::Resized => {}
                     Msg::Loaded(l) => loaded(&mut app, *l),
@@ -240,6 +281,15 @@ pub async fn run(
                 if app.quit {
                     break Ok(());
                 }
+                // A key shows at once, unless frames already come faster than 60 a
+                // second (a paste): then the next tick draws.
+                if typed && last_frame.elapsed() >= Duration::from_millis(16) {
+                    match frame(terminal, &mut app, clock.now(), &mut drawn) {
+                        Ok(at) => last_frame = at,
+                        Err(e) => break Err(e),
+                    }
+                    dirty = false;
+                }
             }
             _ = ticker.tick() => {
                 // Clocks move every second; everything else when something changed.
@@ -250,15 +300,27 @@ pub async fn run(
                     dirty = true;
                 }
                 if dirty {
-                    app.now = now;
-                    if let Err(e) = terminal.draw(|f| crate::view::draw(f, &app)) {
-                        break Err(e);
+                    match frame(terminal, &mut app, now, &mut drawn) {
+                        Ok(at) => last_frame = at,
+                        Err(e) => break Err(e),
                     }
                     dirty = false;
                 }
             }
         }
     };
-    ratatui::restore();
     result
+}
+
+/// Draws the state as it is at `now`; when it was drawn.
+fn frame<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    now: drctl_core::Timestamp,
+    drawn: &mut impl FnMut(&App),
+) -> Result<std::time::Instant, B::Error> {
+    app.now = now;
+    terminal.draw(|f| crate::view::draw(f, app))?;
+    drawn(app);
+    Ok(std::time::Instant::now())
 }
