@@ -406,6 +406,13 @@ impl Client {
             .map(|(_, v)| v.events)
     }
 
+    /// Who the token is.
+    pub async fn whoami(&self) -> Result<crate::api::whoami::Whoami, ClientError> {
+        self.call::<crate::api::whoami::Whoami>(Method::GET, "/api/v1/whoami", &[], None::<&()>)
+            .await
+            .map(|(_, v)| v)
+    }
+
     /// What a running step printed so far.
     pub async fn live(
         &self,

@@ -67,10 +67,7 @@ pub(crate) fn remote(
 ) -> anyhow::Result<ExitCode> {
     need_terminal()?;
     runtime()?.block_on(async {
-        // A token the server does not take, or no server: said now, not on an empty
-        // screen.
-        client.approvals().await?;
-        let source: Arc<dyn Source> = Arc::new(Remote::new(client));
+        let source: Arc<dyn Source> = Arc::new(Remote::connect(client).await?);
         drctl_tui::run(source, registry.clone(), opts).await?;
         Ok(ExitCode::SUCCESS)
     })

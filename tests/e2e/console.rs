@@ -163,6 +163,8 @@ fn an_operator_approves_through_the_console_against_a_server() {
             env!("CARGO_BIN_EXE_drctl")
         ),
     );
+    // The title says whom the token acts as, as the server knows it.
+    pane.until(&["bob (approver) at http://"]);
     approve_and_watch(&pane);
     let _ = server.kill();
     let _ = server.wait();

@@ -152,8 +152,7 @@ async fn typing(source: Arc<Stormy>, registry: Registry) -> Vec<f64> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     tx.send(Msg::Quit).unwrap();
     looping.await.unwrap();
-    let seen = seen.lock().unwrap().clone();
-    seen
+    seen.lock().unwrap().clone()
 }
 
 fn main() {

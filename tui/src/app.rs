@@ -240,7 +240,7 @@ pub async fn drive<B: Backend>(
     let mut ticker = tokio::time::interval(Duration::from_millis(40));
     let mut last_second = 0;
     let mut last_frame = std::time::Instant::now();
-    let result = loop {
+    loop {
         tokio::select! {
             msg = rx.recv() => {
                 let Some(msg) = msg else { break Ok(()) };
@@ -308,8 +308,7 @@ pub async fn drive<B: Backend>(
                 }
             }
         }
-    };
-    result
+    }
 }
 
 /// Draws the state as it is at `now`; when it was drawn.

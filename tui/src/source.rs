@@ -251,18 +251,30 @@ impl Source for Local {
 #[derive(Debug)]
 pub struct Remote {
     pub client: Arc<Client>,
+    /// Whom the token acts as, as the server said (`/api/v1/whoami`).
+    who: String,
     /// Rung when the server's event stream says something was stored.
     pub news: Arc<Notify>,
     following: std::sync::Once,
 }
 
 impl Remote {
-    pub fn new(client: Client) -> Self {
-        Self {
+    /// Asks the server who the token is: a token it does not take, or no server, is
+    /// said now rather than on an empty screen.
+    pub async fn connect(client: Client) -> Result<Self, drctl_server::client::ClientError> {
+        let me = client.whoami().await?;
+        let who = format!(
+            "{} ({}) at {}",
+            drctl_runbook::params::shown_within(&me.identity, 64),
+            me.role,
+            client.base()
+        );
+        Ok(Self {
+            who,
             client: Arc::new(client),
             news: Arc::new(Notify::new()),
             following: std::sync::Once::new(),
-        }
+        })
     }
 
     /// Follows the server's events for as long as the console runs, reconnecting after a
@@ -294,7 +306,7 @@ fn text(e: &drctl_server::client::ClientError) -> String {
 #[async_trait]
 impl Source for Remote {
     fn identity(&self) -> String {
-        format!("token at {}", self.client.base())
+        self.who.clone()
     }
 
     async fn runs(&self) -> Result<Vec<RunView>, String> {

@@ -10,6 +10,7 @@
 //! - [`evidence`]: a run's report, a runbook's trend, the audit export (streamed).
 //! - [`schedules`]: schedules and drill obligations; pause, resume, waive, fire now.
 //! - [`proposals`]: runs that hooks with `confirm: true` proposed; confirm or reject.
+//! - [`whoami`]: who the caller's token is.
 //! - [`openapi`]: the OpenAPI document, generated from the handlers.
 //!
 //! `/healthz` and `/readyz` need no token. A body is at most 1 MiB (413 beyond). No input
@@ -26,6 +27,7 @@ pub mod proposals;
 pub mod runbooks;
 pub mod runs;
 pub mod schedules;
+pub mod whoami;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -103,6 +105,7 @@ impl Api {
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .route("/api/v1/openapi.json", get(openapi::document))
+            .route("/api/v1/whoami", get(whoami::whoami))
             .route("/api/v1/runbooks", get(runbooks::list))
             .route("/api/v1/runbooks/{name}", get(runbooks::show))
             .route("/api/v1/runs", get(runs::list).post(runs::start))

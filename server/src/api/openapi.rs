@@ -6,7 +6,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{approvals, events, evidence, live, problem, proposals, runbooks, runs, schedules};
+use super::{
+    approvals, events, evidence, live, problem, proposals, runbooks, runs, schedules, whoami,
+};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -17,7 +19,7 @@ use super::{approvals, events, evidence, live, problem, proposals, runbooks, run
         evidence::run_report, evidence::trend, evidence::export,
         schedules::list, schedules::pause, schedules::resume, schedules::waive, schedules::fire,
         proposals::list, proposals::show, proposals::confirm, proposals::reject,
-        crate::hooks::receive::receive,
+        crate::hooks::receive::receive, whoami::whoami,
     ),
     components(schemas(
         problem::Problem, crate::views::StatusArg, evidence::ReportFormat, evidence::ExportFormat,
