@@ -318,3 +318,27 @@ async fn a_running_exec_step_with_its_output_so_far() {
     // The runtime's end takes the action's task, and the program with it.
     drive.abort();
 }
+
+#[tokio::test]
+async fn long_text_shows_its_end_and_wraps_whole() {
+    let (w, _, gated) = world().await;
+    let mut app = w.app("bob", Timestamp::from_millis(T0 + 120_000)).await;
+    // A filter longer than the line: its end shows, where the typing is.
+    app.filter =
+        "region failover interrupted carol manual and a great many more words at the end".into();
+    app.filtering = true;
+    snap("runs_long_filter", &app);
+    app.filter.clear();
+    app.filtering = false;
+    // A comment longer than the box: wrapped, every word of it inside the box.
+    app.popup = Some(Popup::Decide {
+        run: gated,
+        step: StepId::new("approve_failover").unwrap(),
+        verdict: Verdict::Approve,
+        comment: "replica lag checked on all three standbys, the write probe is quiet, \
+                  the DNS TTL was lowered an hour ago, and the on-call lead agreed on the bridge"
+            .into(),
+        refused: None,
+    });
+    snap("approve_long_comment", &app);
+}

@@ -80,7 +80,12 @@ pub(super) fn draw(f: &mut Frame<'_>, app: &App) {
             ("Confirm", lines)
         }
     };
-    let height = 2 + u16::try_from(lines.len()).unwrap_or(3) + 2;
+    // Each line as wrapped in the box (borders take two columns), so that a long comment
+    // or reason is shown whole instead of cut by the box's bottom; two rows spare, as
+    // words wrap a little earlier than characters would.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let height = u16::try_from(rows + 4).unwrap_or(u16::MAX);
     let rect = Rect {
         x: area.x + (area.width.saturating_sub(width)) / 2,
         y: area.y + area.height.saturating_sub(height) / 2,

@@ -88,12 +88,24 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     };
     let mut lines = area;
     if !app.filter.is_empty() || app.filtering {
+        // The end of a long filter, where the typing is.
+        let count = format!("  ({} of {})", shown.len(), app.runs.len());
+        let room = usize::from(area.width).saturating_sub(count.chars().count() + 10);
+        let typed: Vec<char> = app.filter.chars().collect();
+        let text: String = if typed.len() > room {
+            std::iter::once('…')
+                .chain(
+                    typed[typed.len() - room.saturating_sub(1)..]
+                        .iter()
+                        .copied(),
+                )
+                .collect()
+        } else {
+            app.filter.clone()
+        };
         let filter = Line::from(format!(
-            "filter: {}{}  ({} of {})",
-            app.filter,
+            "filter: {text}{}{count}",
             if app.filtering { "▏" } else { "" },
-            shown.len(),
-            app.runs.len()
         ));
         f.render_widget(filter, Rect { height: 1, ..area });
         lines.y += 1;
