@@ -105,8 +105,13 @@ mod tests {
 
     #[test]
     fn a_tail_starts_on_a_line_and_a_char() {
-        let text = format!("{}\nlast line é\n", "x".repeat(TAIL));
-        assert_eq!(tail(&text), "last line é\n");
+        // The cut falls 48 bytes before a line's end: the tail starts on the next line.
+        let last = format!("{}é\n", "b".repeat(TAIL - 50));
+        let text = format!("{}\n{last}", "a".repeat(TAIL));
+        assert_eq!(tail(&text), last);
+        // No line starts near the cut: the tail is cut mid-line.
+        let one = "c".repeat(2 * TAIL);
+        assert_eq!(tail(&one).len(), TAIL);
         let wide = "é".repeat(TAIL);
         let t = tail(&wide);
         assert!(t.len() <= TAIL && t.chars().all(|c| c == 'é'));
