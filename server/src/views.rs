@@ -61,6 +61,9 @@ pub struct RtoClock {
     ended_at: Option<i64>,
     /// The runbook's `objectives.rto`.
     objective_ms: Option<u64>,
+    /// Stopped by a step marked `rto_end` that succeeded (the report's figure); false
+    /// while it runs, and when the run ended without one (nothing was measured).
+    measured: bool,
 }
 
 impl RunView {

@@ -144,6 +144,13 @@ impl App {
         }
     }
 
+    /// Whether the runs list says nobody drives `run` any more (its log alone cannot).
+    pub fn interrupted(&self, run: &RunId) -> bool {
+        self.runs
+            .iter()
+            .any(|r| &r.id == run && r.status == drctl_server::views::StatusArg::Interrupted)
+    }
+
     /// The runs the filter keeps, in list order.
     pub fn shown_runs(&self) -> Vec<&RunView> {
         let words: Vec<String> = self

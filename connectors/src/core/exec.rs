@@ -9,8 +9,9 @@
 //! Output: `{exit_code, stdout, stderr, truncated}`, or with `output: json` the parsed
 //! stdout itself. stdout and stderr are each kept up to `max_output` bytes (1 MiB); the
 //! rest is read and dropped so the program never blocks on a full pipe.
-//! While it runs, what it printed so far is reported every quarter second to the
-//! context's `live` sink, for people watching (the engine masks and stores its tail).
+//! While it runs, the latest of what it printed (8 KiB a stream, past `max_output` too) is
+//! reported every quarter second to the context's `live` sink, for people watching (the
+//! engine masks and stores its tail).
 //!
 //! Not idempotent. After a crash it can reconcile only with the step's `reconcile` check:
 //! a program whose exit status says whether the command already took effect: 0 done,
@@ -205,14 +206,14 @@ async fn execute(ctx: &ActionCtx, input: &Value, track: bool) -> Result<Finished
             let _ = stdin.write_all(text.as_bytes()).await;
         });
     }
-    let (out_kept, err_kept) = (Kept::default(), Kept::default());
-    let stdout = tokio::spawn(capture(child.stdout.take(), max, out_kept.clone()));
-    let stderr = tokio::spawn(capture(child.stderr.take(), max, err_kept.clone()));
+    let (out_piped, err_piped) = (Shared::default(), Shared::default());
+    let stdout = tokio::spawn(capture(child.stdout.take(), max, out_piped.clone()));
+    let stderr = tokio::spawn(capture(child.stderr.take(), max, err_piped.clone()));
     // Stops with this function, however it returns.
     let _reporter = ctx
         .live
         .clone()
-        .map(|live| Reporter(tokio::spawn(report(live, out_kept, err_kept))));
+        .map(|live| Reporter(tokio::spawn(report(live, out_piped, err_piped))));
     let status = tokio::select! {
         status = child.wait() => status.map_err(|e| ActionError::Retryable(format!("waiting for `{program}`: {e}")))?,
         () = ctx.cancel.cancelled() => {
@@ -307,14 +308,25 @@ fn signal_group(pid: Option<u32>, signal: Signal) {
     }
 }
 
-/// What a pipe gave so far, shared with the reporter of live output.
-type Kept = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+/// What a pipe gave so far: its first `max` bytes (the step's output) and its latest
+/// bytes (what people watching see, whatever `max` is), shared with the reporter.
+#[derive(Debug, Default)]
+struct Piped {
+    kept: Vec<u8>,
+    recent: Vec<u8>,
+    total: u64,
+}
+
+type Shared = std::sync::Arc<std::sync::Mutex<Piped>>;
+
+/// How much of a pipe's latest output the reporter hands on (the engine keeps less).
+const RECENT: usize = 8 * 1024;
 
 /// How often what a program printed is reported while it runs.
 const REPORT_EVERY: Duration = Duration::from_millis(250);
 
-/// Reads a pipe to its end, keeping the first `max` bytes in `kept`.
-async fn capture(pipe: Option<impl AsyncRead + Unpin>, max: u64, kept: Kept) -> (String, bool) {
+/// Reads a pipe to its end, keeping the first `max` bytes.
+async fn capture(pipe: Option<impl AsyncRead + Unpin>, max: u64, shared: Shared) -> (String, bool) {
     let Some(mut pipe) = pipe else {
         return (String::new(), false);
     };
@@ -324,35 +336,78 @@ async fn capture(pipe: Option<impl AsyncRead + Unpin>, max: u64, kept: Kept) -> 
         match pipe.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let Ok(mut kept) = kept.lock() else { break };
+                let Ok(mut p) = shared.lock() else { break };
                 let room = usize::try_from(max)
                     .unwrap_or(usize::MAX)
-                    .saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
+                    .saturating_sub(p.kept.len());
+                p.kept.extend_from_slice(&buf[..n.min(room)]);
                 cut |= n > room;
+                p.recent.extend_from_slice(&buf[..n]);
+                if p.recent.len() > 2 * RECENT {
+                    let old = p.recent.len() - RECENT;
+                    p.recent.drain(..old);
+                }
+                p.total += n as u64;
             }
         }
     }
-    (text_of(&kept), cut)
+    let kept = shared
+        .lock()
+        .map(|mut p| std::mem::take(&mut p.kept))
+        .unwrap_or_default();
+    (text(&kept), cut)
 }
 
-fn text_of(kept: &Kept) -> String {
-    kept.lock()
-        .map(|k| String::from_utf8_lossy(&k).into_owned())
-        .unwrap_or_default()
+/// Bytes as text. A character cut in two (by `max`, or by a read that ended inside it)
+/// is dropped, not turned into `\u{FFFD}`: a secret's start right before it must stay
+/// recognisable, to be masked.
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(whole_chars(bytes)).into_owned()
 }
 
-/// Reports what the program printed, whenever it printed more, until aborted.
-async fn report(live: std::sync::Arc<dyn drctl_core::LiveOutput>, out: Kept, err: Kept) {
-    let len = |k: &Kept| k.lock().map_or(0, |k| k.len());
+/// `bytes` without the parts of a character a cut left at either end.
+fn whole_chars(bytes: &[u8]) -> &[u8] {
+    let continuation = |b: &u8| b & 0xC0 == 0x80;
+    let start = bytes.iter().take(3).take_while(|b| continuation(b)).count();
+    let bytes = &bytes[start..];
+    for back in 1..=bytes.len().min(4) {
+        let b = bytes[bytes.len() - back];
+        if continuation(&b) {
+            continue;
+        }
+        let need = match b {
+            0xF0.. => 4,
+            0xE0.. => 3,
+            0xC0.. => 2,
+            _ => 1,
+        };
+        return if need > back {
+            &bytes[..bytes.len() - back]
+        } else {
+            bytes
+        };
+    }
+    bytes
+}
+
+/// Reports the latest of what the program printed, whenever it printed more, until
+/// aborted. Only [`RECENT`] bytes a stream are copied, however much it printed.
+async fn report(live: std::sync::Arc<dyn drctl_core::LiveOutput>, out: Shared, err: Shared) {
+    let latest = |s: &Shared| {
+        s.lock()
+            .map(|p| (p.total, text(&p.recent)))
+            .unwrap_or_default()
+    };
+    let total = |s: &Shared| s.lock().map_or(0, |p| p.total);
     let mut seen = (0, 0);
     loop {
         tokio::time::sleep(REPORT_EVERY).await;
-        let now = (len(&out), len(&err));
-        if now != seen {
-            seen = now;
-            live.printed(&text_of(&out), &text_of(&err));
+        if (total(&out), total(&err)) == seen {
+            continue;
         }
+        let ((o, stdout), (e, stderr)) = (latest(&out), latest(&err));
+        seen = (o, e);
+        live.printed(&stdout, &stderr);
     }
 }
 
@@ -374,5 +429,28 @@ fn tail(text: &str) -> String {
         "(empty)".to_owned()
     } else {
         tail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_character_cut_in_two_is_dropped_not_replaced() {
+        let secret = "token=pässwörd\n".as_bytes();
+        let cut = secret.iter().position(|&b| b == 0xC3).unwrap() + 1;
+        // `max` ended inside `ä`: the text ends before it, so the secret's start stays
+        // recognisable to the masking.
+        assert_eq!(text(&secret[..cut]), "token=p");
+        assert_eq!(
+            text(&secret[cut..]),
+            "sswörd\n",
+            "the rest of `ä` at the start"
+        );
+        assert_eq!(text("a€".as_bytes()), "a€");
+        assert_eq!(text(&"a€".as_bytes()[..3]), "a");
+        assert_eq!(text(&[0xF0, 0x9F, 0x98]), "");
+        assert_eq!(text(b"plain"), "plain");
     }
 }

@@ -18,6 +18,11 @@ pub struct RtoSpan {
     pub ended_at: Option<Timestamp>,
     /// The runbook's `objectives.rto`, in milliseconds.
     pub objective_ms: Option<u64>,
+    /// Stopped by a step marked `rto_end` that succeeded: the figure the report gives.
+    /// `false` while the clock runs, and when the run ended without one (a failed or
+    /// cancelled recovery measured nothing).
+    #[serde(default)]
+    pub measured: bool,
 }
 
 impl RtoSpan {
@@ -37,5 +42,10 @@ impl RtoSpan {
 
     pub fn stopped(&self) -> bool {
         self.ended_at.is_some()
+    }
+
+    /// The run ended, but no `rto_end` step succeeded: there is no RTO to compare.
+    pub fn unmeasured(&self) -> bool {
+        self.stopped() && !self.measured
     }
 }

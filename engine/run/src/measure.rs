@@ -113,21 +113,25 @@ impl RunState {
             }
             None => return None,
         };
+        let end = self.rto_end().map(|e| e.1);
         Some(drctl_core::RtoSpan {
             started_at,
-            ended_at: self.rto_end().map(|e| e.1).or(self.finished_at),
+            ended_at: end.or(self.finished_at),
             objective_ms: objective.map(millis),
+            measured: end.is_some(),
         })
     }
 
-    /// The first `rto_end` step to succeed: when it started and ended, and its output.
+    /// The first `rto_end` step to succeed: when it started and ended (a `for_each`
+    /// step: its first item's start, its last item's end), and its first item's output.
     fn rto_end(&self) -> Option<(drctl_core::Timestamp, drctl_core::Timestamp, Option<&Value>)> {
         self.marked(Mark::RtoEnd)
             .filter_map(|id| self.steps.get(id))
             .filter(|st| st.status == StepStatus::Succeeded)
             .filter_map(|st| {
-                let it = st.items.first()?;
-                Some((it.started_at?, it.finished_at?, it.output()))
+                let started = st.items.iter().filter_map(|i| i.started_at).min()?;
+                let finished = st.items.iter().filter_map(|i| i.finished_at).max()?;
+                Some((started, finished, st.items.first()?.output()))
             })
             .min_by_key(|(_, finished, _)| *finished)
     }

@@ -172,6 +172,8 @@ impl Engine {
         // process (before a crash) revealed them.
         let (secret_values, scrubber) = self.read_secrets(&state)?;
         let lease = self.claim(run).await?;
+        // What an earlier driver's attempts printed is nobody's live output now.
+        let _ = self.store.clear_live(run).await;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let now = self.clock.now();
         let mut driver = Driver {

@@ -2,9 +2,10 @@
 //! cut to its tail, kept in the store's `LiveOutputs` for people watching from any
 //! process (the console's step screen), and removed when the attempt ends.
 //!
-//! The whole text is masked before it is cut, so a secret that straddles the cut is
-//! still recognised; the start of a secret at the very end (the program is still
-//! printing it) is masked too. Writes are coalesced: one at a time per attempt, the
+//! The text is cut to its tail, then masked as a window: whole secrets, the start of one
+//! at the very end (the program is still printing it) and the end of one at the very
+//! start (the cut went through it), four characters or more of either, so the cost does
+//! not grow with what the program printed before. Writes are coalesced: one at a time per attempt, the
 //! newest text wins. Nothing is set up for an attempt that prints nothing.
 
 use std::sync::{Arc, OnceLock};
@@ -76,8 +77,8 @@ impl LiveWriter {
 impl LiveOutput for LiveWriter {
     fn printed(&self, stdout: &str, stderr: &str) {
         let texts = (
-            tail(&self.scrubber.live(stdout)),
-            tail(&self.scrubber.live(stderr)),
+            self.scrubber.window(&tail(stdout)),
+            self.scrubber.window(&tail(stderr)),
         );
         self.sender.get_or_init(|| self.start()).send_replace(texts);
     }

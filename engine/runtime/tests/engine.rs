@@ -709,6 +709,49 @@ steps:
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_rto_ends_with_the_last_item_of_a_for_each_step_and_a_failed_recovery_measures_nothing()
+{
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let e = engine(store.clone(), Fakes::new(), "w1");
+    let yaml = r#"runbook: t
+objectives: { rto: 1m }
+steps:
+  - { id: fault, action: exec, with: { argv: ["sleep:1000"] }, marks: [rto_start] }
+  - id: shift
+    needs: [fault]
+    for_each: [a, b, c]
+    max_parallel: 1
+    action: exec
+    with: { argv: ["sleep:2000"] }
+    marks: [rto_end]
+"#;
+    let run = create(&e, yaml, Map::new()).await;
+    e.drive(&run, DriveOptions::default()).await.unwrap();
+    let row = store.run(&run).await.unwrap().unwrap();
+    let rto = row.rto.expect("the row keeps the clock");
+    // From the fault's start to the third item's end: 1 s + 3 x 2 s.
+    assert_eq!(
+        rto.elapsed(rto.started_at),
+        std::time::Duration::from_secs(7)
+    );
+    assert!(rto.measured && !rto.unmeasured(), "{rto:?}");
+    let events = e.events(&run).await.unwrap();
+    let Some(EventKind::RunFinished {
+        measured: Some(m), ..
+    }) = events.last().map(|ev| &ev.kind)
+    else {
+        panic!("{:?}", events.last());
+    };
+    assert_eq!(m.rto_ms, Some(7000), "the report's figure is the row's");
+    // The recovery fails: the run ends, and its clock says nothing was measured.
+    let failing = yaml.replace("sleep:2000", "broken");
+    let run = create(&e, &failing, Map::new()).await;
+    e.drive(&run, DriveOptions::default()).await.unwrap();
+    let rto = store.run(&run).await.unwrap().unwrap().rto.unwrap();
+    assert!(rto.unmeasured(), "{rto:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_approval_policy_approves_a_drill_as_a_recorded_approver_and_leaves_other_runs_to_people()
  {
     use drctl_engine::policy::ApprovalPolicy;

@@ -21,7 +21,7 @@ const STEPS_UPSERT: &str = " ON CONFLICT (run_id, position, item) DO UPDATE SET 
     attempts = excluded.attempts, started_at = excluded.started_at, finished_at = excluded.finished_at, \
     output = excluded.output, error = excluded.error";
 const RUN: &str = "UPDATE runs SET version = ?, head_hash = ?, status = ?, detail = ?, finished_at = ?, \
-    rto_started_at = ?, rto_ended_at = ?, rto_objective_ms = ?, updated_at = ? WHERE id = ?";
+    rto_started_at = ?, rto_ended_at = ?, rto_objective_ms = ?, rto_measured = ?, updated_at = ? WHERE id = ?";
 
 /// `INSERT ... VALUES (?, ...), (?, ...)` statements for `rows` rows, `;`-terminated.
 fn inserts(sql: &mut String, head: &str, columns: usize, rows: usize, tail: &str) {
@@ -100,6 +100,7 @@ impl<'a> AppendWrites<'a> {
             .bind(p.rto.map(|r| r.started_at.as_millis()))
             .bind(p.rto.and_then(|r| r.ended_at).map(Timestamp::as_millis))
             .bind(p.rto.and_then(|r| r.objective_ms).map(i64_of))
+            .bind(p.rto.is_some_and(|r| r.measured))
             .bind(self.now.as_millis())
             .bind(self.run.as_str());
         for s in &p.steps {

@@ -12,7 +12,7 @@ macro_rules! run_columns {
     () => {
         "id, runbook, source_name, digest, parent, parent_step, actor, status, detail, \
          created_at, updated_at, finished_at, version, head_hash, owner, lease_until, drill, \
-         trigger, rto_started_at, rto_ended_at, rto_objective_ms"
+         trigger, rto_started_at, rto_ended_at, rto_objective_ms, rto_measured"
     };
 }
 pub(crate) use run_columns;
@@ -76,6 +76,7 @@ pub(crate) fn run_row(r: &SqliteRow) -> Result<RunRow, StoreError> {
                     .try_get::<Option<i64>, _>("rto_objective_ms")
                     .map_err(db)?
                     .and_then(|ms| u64::try_from(ms).ok()),
+                measured: r.try_get::<i64, _>("rto_measured").map_err(db)? != 0,
             }),
             None => None,
         },

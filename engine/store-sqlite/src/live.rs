@@ -57,6 +57,15 @@ impl LiveOutputs for SqliteStore {
             .collect()
     }
 
+    async fn clear_live(&self, run: &RunId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM live_output WHERE run_id = ?")
+            .bind(run.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn drop_live(
         &self,
         run: &RunId,

@@ -178,6 +178,14 @@ async fn live_output_is_replaced_and_dropped(s: &dyn Store) {
         [row("sync", None, 2, "two", 1)]
     );
     assert_eq!(s.live(&b, "sync").await.unwrap().len(), 1);
+    s.clear_live(&a).await.unwrap();
+    assert_eq!(s.live(&a, "sync").await.unwrap(), []);
+    assert_eq!(s.live(&a, "other").await.unwrap(), []);
+    assert_eq!(
+        s.live(&b, "sync").await.unwrap().len(),
+        1,
+        "only that run's"
+    );
 }
 
 async fn create_and_read(s: &dyn Store) {
@@ -334,6 +342,7 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
             started_at: at(1),
             ended_at: None,
             objective_ms: Some(120_000),
+            measured: false,
         }),
         ..Projection::default()
     };
@@ -360,6 +369,7 @@ async fn appends_are_atomic_and_update_the_projection(s: &dyn Store) {
             started_at: at(1),
             ended_at: Some(at(2)),
             objective_ms: None,
+            measured: true,
         }),
         release_locks: true,
     };

@@ -31,6 +31,9 @@ pub trait LiveOutputs: Send + Sync {
     async fn put_live(&self, run: &RunId, row: &LiveRow) -> Result<(), StoreError>;
     /// The rows of a run's step (every item and attempt), oldest attempt first.
     async fn live(&self, run: &RunId, step: &str) -> Result<Vec<LiveRow>, StoreError>;
+    /// Removes every row of a run: a new driver's, since whatever printed them is no
+    /// longer watched by anyone (its driver died or handed the run back).
+    async fn clear_live(&self, run: &RunId) -> Result<(), StoreError>;
     /// Removes an attempt's row.
     async fn drop_live(
         &self,

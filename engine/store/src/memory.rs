@@ -783,6 +783,11 @@ impl crate::live::LiveOutputs for MemoryStore {
         Ok(rows)
     }
 
+    async fn clear_live(&self, run: &RunId) -> Result<(), StoreError> {
+        self.lock()?.live.remove(run);
+        Ok(())
+    }
+
     async fn drop_live(
         &self,
         run: &RunId,

@@ -94,9 +94,17 @@ pub fn took(d: Duration) -> String {
 }
 
 /// A run's RTO clock against its objective, short: `4m12s/15m`, `17m03s/15m !` when
-/// breached (the `!` says it without colour), with the tone to paint it.
+/// breached (the `!` says it without colour), `2s/15m ?` when the run ended without a
+/// step marked `rto_end` succeeding (nothing was measured), with the tone to paint it.
 fn rto_short(rto: &drctl_core::RtoSpan, now: drctl_core::Timestamp) -> (String, Tone) {
     let elapsed = took(rto.elapsed(now));
+    let objective = rto
+        .objective()
+        .map(|o| format!("/{}", took(o)))
+        .unwrap_or_default();
+    if rto.unmeasured() {
+        return (format!("{elapsed}{objective} ?"), Tone::Waiting);
+    }
     match rto.objective() {
         None => (elapsed, Tone::Muted),
         Some(o) if rto.breached(now) => (format!("{elapsed}/{} !", took(o)), Tone::Bad),

@@ -19,7 +19,12 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     };
     let t = app.theme;
     let mut head: Vec<Line<'_>> = Vec::new();
-    let status = m.state.status.as_str();
+    // Its log says running; the runs list knows whether anybody still drives it.
+    let status = if app.interrupted(&m.state.id) {
+        "interrupted"
+    } else {
+        m.state.status.as_str()
+    };
     head.push(Line::from(vec![
         Span::styled(format!("{} {status}", t.symbol(status)), t.status(status)),
         Span::raw(format!(
@@ -36,7 +41,15 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     ]));
     let (done, total) = m.progress();
     head.push(progress(app, area.width, done, total));
-    if let Some(rto) = m.rto() {
+    if let Some(rto) = m.rto().filter(|r| r.unmeasured()) {
+        head.push(Line::from(Span::styled(
+            format!(
+                "RTO not measured: the run ended after {} without a step marked rto_end succeeding",
+                took(rto.elapsed(app.now))
+            ),
+            t.tone(Tone::Waiting),
+        )));
+    } else if let Some(rto) = m.rto() {
         let objective = rto.objective().map_or_else(
             || "no objective".to_owned(),
             |o| format!("objective {}", took(o)),

@@ -61,7 +61,10 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App, step: &StepId) {
         if let Some(out) = &a.output {
             lines.extend(output(out));
         }
+        // Only while somebody drives the run: after a crash the program is gone, and
+        // its last output would read as if it still ran.
         if a.result.is_none()
+            && !app.interrupted(&m.state.id)
             && let Some(live) = app
                 .live
                 .iter()
@@ -115,6 +118,11 @@ fn stream(name: &str, text: &str, when: &str) -> Vec<Line<'static>> {
     let all: Vec<&str> = text.lines().collect();
     let mut lines = vec![Line::from(format!("  {name}{when} (last {TAIL} lines):"))];
     for l in &all[all.len().saturating_sub(TAIL)..] {
+        // A progress bar redraws its line with `\r`: what shows is its latest state.
+        let l = l
+            .rsplit('\r')
+            .find(|part| !part.is_empty())
+            .unwrap_or_default();
         lines.push(Line::from(format!(
             "    {}",
             drctl_runbook::params::shown_within(l, 500)

@@ -98,10 +98,33 @@ impl Scrubber {
         self.masked(text, text.ends_with('…'))
     }
 
-    /// `text`, which a program is still printing: also masks the start of a secret form
-    /// that ends it (the rest may be on its way).
-    pub fn live(&self, text: &str) -> String {
-        self.masked(text, true)
+    /// `text`, a window cut out of what a program is printing: also masks the start of
+    /// a secret form that ends it (the rest may be on its way) and the end of one that
+    /// starts it (its start was cut off), four characters or more of either.
+    pub fn window(&self, text: &str) -> String {
+        let mut out = self.masked(text, true);
+        self.cut_end(&mut out);
+        out
+    }
+
+    /// Masks the longest end (four characters or more) of any form that starts `text`.
+    fn cut_end(&self, text: &mut String) {
+        let mut longest = 0;
+        for p in &self.patterns {
+            for (i, _) in p.char_indices().skip(1) {
+                let end = &p[i..];
+                if end.chars().count() < 4 {
+                    break;
+                }
+                if end.len() > longest && text.starts_with(end) {
+                    longest = end.len();
+                    break;
+                }
+            }
+        }
+        if longest > 0 {
+            text.replace_range(..longest, MASK);
+        }
     }
 
     fn masked(&self, text: &str, cut: bool) -> String {
@@ -187,6 +210,19 @@ mod tests {
             json!({"stdout": "password=***\n", "list": ["x***x", 3], "***": 1})
         );
         assert_eq!(s.text("auth aHVudGVyMi94 failed"), "auth *** failed");
+    }
+
+    #[test]
+    fn a_window_masks_a_secret_cut_at_either_end() {
+        let s = Scrubber::new(["ghp_R4nd0mT0kenValue"]);
+        assert_eq!(s.window("mT0kenValue and more"), "*** and more");
+        assert_eq!(s.window("text then ghp_R4n"), "text then ***");
+        assert_eq!(
+            s.window("lue and ghp"),
+            "lue and ghp",
+            "three characters stay"
+        );
+        assert_eq!(s.window("a ghp_R4nd0mT0kenValue b"), "a *** b");
     }
 
     #[test]
