@@ -112,7 +112,14 @@ impl SqliteStore {
         sqlx::migrate!("../../migrations/sqlite")
             .run(&writer)
             .await
-            .map_err(|e| unavailable("migrate", &e))?;
+            .map_err(|e| match e {
+                // A newer drctl went first: this one must not write to it.
+                sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Unavailable(format!(
+                    "{} was changed by a newer drctl (it has migration {v}, which this build does not know): use that version of drctl",
+                    path.display()
+                )),
+                e => unavailable("migrate", &e),
+            })?;
         drop(lock);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)

@@ -67,3 +67,30 @@ async fn a_missing_database_is_created_only_when_asked() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_database_a_newer_drctl_migrated_is_refused_with_why() {
+    let dir = std::env::temp_dir().join(format!("drctl-sqlite-newer-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("runs.db");
+    SqliteStore::open(&path).await.unwrap().close().await;
+    // As a newer build would leave it: one migration more than this one knows.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', 1, x'00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let before = std::fs::read(&path).unwrap();
+    let e = SqliteStore::open(&path).await.unwrap_err();
+    assert!(e.to_string().contains("newer drctl"), "{e}");
+    assert!(e.to_string().contains("9999"), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "left as it was");
+    let _ = std::fs::remove_dir_all(&dir);
+}
