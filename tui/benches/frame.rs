@@ -9,83 +9,27 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Instant;
 
 use drctl_connectors::Registry;
-use drctl_core::{Actor, ManualClock, Timestamp, Trigger};
-use drctl_engine::{DriveOptions, Engine, EngineConfig, NewRunRequest};
-use drctl_runbook::Source;
-use drctl_store::{MemoryStore, Store};
+use drctl_core::Timestamp;
 use drctl_tui::runmodel::RunModel;
 use drctl_tui::state::{App, Screen};
 use drctl_tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-fn runbook(steps: usize) -> String {
-    let width = 50;
-    let mut y = String::from("runbook: wide\nsteps:\n");
-    for i in 0..steps {
-        let needs = if i < width {
-            String::new()
-        } else {
-            format!(", needs: [s{}]", i - width)
-        };
-        y.push_str(&format!(
-            "  - {{ id: s{i}, action: log, with: {{ message: \"step {i}\" }}{needs} }}\n"
-        ));
-    }
-    y
-}
-
-fn stats(mut ms: Vec<f64>) -> String {
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms[((ms.len() - 1) as f64 * q) as usize];
-    format!(
-        "median {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} frames)",
-        at(0.5),
-        at(0.99),
-        at(1.0),
-        ms.len()
-    )
-}
-
 fn main() {
-    let steps: usize = std::env::var("DRCTL_BENCH_STEPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let steps = common::steps();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let registry = Registry::builtin();
     let model = rt.block_on(async {
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let clock = ManualClock::new(Timestamp::from_millis(1_793_613_600_000));
-        let engine = Engine::new(
-            store,
-            Arc::new(registry.clone()),
-            Arc::new(clock),
-            EngineConfig {
-                max_parallel: 64,
-                ..EngineConfig::default()
-            },
-        );
-        let id = engine
-            .create_run(NewRunRequest {
-                source: Source::new("wide.yaml", runbook(steps)),
-                callees: Vec::new(),
-                params: serde_json::Map::new(),
-                actor: Actor::from_stored("bench"),
-                trigger: Trigger::Manual,
-                drill: false,
-                parent: None,
-            })
-            .await
-            .unwrap();
-        engine.drive(&id, DriveOptions::default()).await.unwrap();
+        let (engine, _, id) = common::wide_run(&registry, steps).await;
         let events = engine.events(&id).await.unwrap();
         let start = Instant::now();
         let m = RunModel::build(events, &registry).unwrap();
@@ -110,7 +54,7 @@ fn main() {
             term.draw(|f| drctl_tui::view::draw(f, &app)).unwrap();
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        eprintln!("frame at {w}x{h}: {}", stats(times));
+        eprintln!("frame at {w}x{h}: {}", common::stats(times, "frames"));
     }
     // The floor: as many formatted lines as a 160x48 frame shows, into a string.
     let mut floor = Vec::new();
@@ -126,6 +70,9 @@ fn main() {
         std::hint::black_box(&s);
         floor.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    eprintln!("floor (48 formatted lines): {}", stats(floor));
+    eprintln!(
+        "floor (48 formatted lines): {}",
+        common::stats(floor, "frames")
+    );
     eprintln!("budget: 16 ms a frame");
 }

@@ -10,20 +10,19 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use drctl_connectors::Registry;
-use drctl_core::{Actor, Clock as _, ManualClock, RunId, StepId, Timestamp, Trigger};
-use drctl_engine::{DriveOptions, Engine, EngineConfig, NewRunRequest};
+use drctl_core::{RunId, StepId};
 use drctl_run::Event;
-use drctl_runbook::Source as RunbookSource;
 use drctl_server::api::live::LiveView;
 use drctl_server::schedule::view::ScheduleList;
 use drctl_server::views::{Gate, RunView};
-use drctl_store::{MemoryStore, Store};
 use drctl_tui::app::{Msg, Options, drive};
 use drctl_tui::source::{Act, Source};
 use drctl_tui::theme::Theme;
@@ -33,21 +32,6 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tokio::sync::mpsc;
 
 const KEYS: usize = 200;
-
-fn runbook(steps: usize) -> String {
-    let mut y = String::from("runbook: wide\nsteps:\n");
-    for i in 0..steps {
-        let needs = if i < 50 {
-            String::new()
-        } else {
-            format!(", needs: [s{}]", i - 50)
-        };
-        y.push_str(&format!(
-            "  - {{ id: s{i}, action: log, with: {{ message: \"step {i}\" }}{needs} }}\n"
-        ));
-    }
-    y
-}
 
 /// A source holding one finished run; in a storm, it says something changed every
 /// millisecond.
@@ -91,18 +75,6 @@ impl Source for Stormy {
         })
         .await;
     }
-}
-
-fn stats(mut ms: Vec<f64>) -> String {
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms[((ms.len() - 1) as f64 * q) as usize];
-    format!(
-        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} keys)",
-        at(0.5),
-        at(0.99),
-        at(1.0),
-        ms.len()
-    )
 }
 
 /// Types `KEYS` keys into the console on `source`; each key's latency in ms.
@@ -156,10 +128,7 @@ async fn typing(source: Arc<Stormy>, registry: Registry) -> Vec<f64> {
 }
 
 fn main() {
-    let steps: usize = std::env::var("DRCTL_BENCH_STEPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let steps = common::steps();
     // As the binary runs: tokio's default runtime, a worker per core.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -167,32 +136,10 @@ fn main() {
         .unwrap();
     let registry = Registry::builtin();
     let (runs, events) = rt.block_on(async {
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let clock = ManualClock::new(Timestamp::from_millis(1_793_613_600_000));
-        let engine = Engine::new(
-            store.clone(),
-            Arc::new(registry.clone()),
-            Arc::new(clock.clone()),
-            EngineConfig {
-                max_parallel: 64,
-                ..EngineConfig::default()
-            },
-        );
-        let id = engine
-            .create_run(NewRunRequest {
-                source: RunbookSource::new("wide.yaml", runbook(steps)),
-                callees: Vec::new(),
-                params: serde_json::Map::new(),
-                actor: Actor::from_stored("bench"),
-                trigger: Trigger::Manual,
-                drill: false,
-                parent: None,
-            })
-            .await
-            .unwrap();
-        engine.drive(&id, DriveOptions::default()).await.unwrap();
+        let (engine, store, id) = common::wide_run(&registry, steps).await;
         let row = store.run(&id).await.unwrap().unwrap();
-        let runs = vec![RunView::of(row, clock.now())];
+        let now = row.updated_at;
+        let runs = vec![RunView::of(row, now)];
         (runs, engine.events(&id).await.unwrap())
     });
     eprintln!("{steps} steps, {} events in the open run", events.len());
@@ -214,7 +161,7 @@ fn main() {
             } else {
                 "floor (quiet source)"
             },
-            stats(latencies),
+            common::stats(latencies, "keys"),
             loads as f64 / secs
         );
     }

@@ -151,6 +151,15 @@ impl App {
             .any(|r| &r.id == run && r.status == drctl_server::views::StatusArg::Interrupted)
     }
 
+    /// A step's status as shown: `running` reads `interrupted` when nobody drives the
+    /// run any more (its program is gone; the log cannot say so until a driver returns).
+    pub fn step_status(&self, m: &RunModel, step: &StepId) -> &'static str {
+        match m.status(step) {
+            "running" if self.interrupted(&m.state.id) => "interrupted",
+            s => s,
+        }
+    }
+
     /// The runs the filter keeps, in list order.
     pub fn shown_runs(&self) -> Vec<&RunView> {
         let words: Vec<String> = self

@@ -315,6 +315,12 @@ async fn a_running_exec_step_with_its_output_so_far() {
     app.stack
         .push(Screen::Step(id, StepId::new("copy").unwrap()));
     snap("step_live", &app);
+    // Its driver dies: the runs list says nobody drives it; the step reads interrupted,
+    // with no clock and no output "so far" (the program is gone).
+    for r in &mut app.runs {
+        r.status = drctl_server::views::StatusArg::Interrupted;
+    }
+    snap("step_interrupted", &app);
     // The runtime's end takes the action's task, and the program with it.
     drive.abort();
 }

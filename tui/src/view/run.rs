@@ -127,11 +127,15 @@ fn steps(f: &mut Frame<'_>, area: Rect, app: &App, m: &RunModel) {
         .skip(skip)
         .take(visible)
         .map(|(n, (layer, block, id))| {
-            let status = m.status(id);
+            let status = app.step_status(m, id);
             let attempts = m.attempts(id);
-            let time = attempts.last().map_or_else(String::new, |a| {
-                took(a.finished.unwrap_or(app.now).since(a.started))
-            });
+            // An interrupted attempt's end is not known: no clock for it.
+            let time = attempts
+                .last()
+                .filter(|a| a.finished.is_some() || status != "interrupted")
+                .map_or_else(String::new, |a| {
+                    took(a.finished.unwrap_or(app.now).since(a.started))
+                });
             // The highest attempt of any item: a `for_each` step's items each count
             // from 1.
             let tries = match attempts.iter().map(|a| a.attempt).max() {

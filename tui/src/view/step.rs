@@ -22,7 +22,8 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App, step: &StepId) {
         return;
     };
     let t = app.theme;
-    let status = m.status(step);
+    let status = app.step_status(m, step);
+    let gone = app.interrupted(&m.state.id);
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("{} {step}", t.symbol(status)), t.status(status)),
         Span::raw(format!(
@@ -38,14 +39,22 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App, step: &StepId) {
         lines.push(Line::from("not started"));
     }
     for a in attempts {
-        let time = took(a.finished.unwrap_or(app.now).since(a.started));
         let item = a.item.map(|i| format!(" item {i}")).unwrap_or_default();
-        let result = a.result.as_deref().unwrap_or("running");
+        let result = match a.result.as_deref() {
+            Some(r) => r,
+            None if gone => "interrupted",
+            None => "running",
+        };
+        // An interrupted attempt's end is not known: no clock for it.
+        let time = match a.finished {
+            None if gone => "-".to_owned(),
+            end => took(end.unwrap_or(app.now).since(a.started)),
+        };
         lines.push(Line::from(Span::styled(
             format!(
                 "{} attempt {}{item} ({})  {}  {time}  {result}",
                 t.symbol(if a.result.is_none() {
-                    "running"
+                    result
                 } else if result == "ok" {
                     "succeeded"
                 } else {
@@ -64,7 +73,7 @@ pub(super) fn draw(f: &mut Frame<'_>, area: Rect, app: &App, step: &StepId) {
         // Only while somebody drives the run: after a crash the program is gone, and
         // its last output would read as if it still ran.
         if a.result.is_none()
-            && !app.interrupted(&m.state.id)
+            && !gone
             && let Some(live) = app
                 .live
                 .iter()
