@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use drctl_runbook::Runbook;
-use drctl_runbook::model::{BlockKind, Step, StepKind};
+use drctl_runbook::model::{BlockKind, Mark, Step, StepKind};
 
 use crate::state::{Compensation, ItemState, ItemStatus, StepState, StepStatus};
 
@@ -29,6 +29,9 @@ pub(crate) struct Shape {
     dependents: Vec<Vec<usize>>,
     /// The positions of each block's steps, blocks in `Runbook::blocks()` order.
     blocks: [Range<usize>; 3],
+    /// The marked steps (approval steps never measure anything), with their mark: the
+    /// RTO clock is read on every append, and must not walk every step to find them.
+    marks: Vec<(Mark, usize)>,
 }
 
 impl Shape {
@@ -46,8 +49,12 @@ impl Shape {
         };
         let mut needs = Vec::with_capacity(defs.len());
         let mut dependents = vec![Vec::new(); defs.len()];
+        let mut marks = Vec::new();
         for (p, &(b, i)) in defs.iter().enumerate() {
             let step = &runbook.blocks()[b].steps[i];
+            if !matches!(step.kind, StepKind::Approval(_)) {
+                marks.extend(step.marks.iter().map(|m| (*m, p)));
+            }
             let mine: Vec<usize> = step
                 .needs
                 .iter()
@@ -63,7 +70,16 @@ impl Shape {
             needs,
             dependents,
             blocks,
+            marks,
         }
+    }
+
+    /// The positions of the steps marked `mark`, in file order.
+    pub(crate) fn marked(&self, mark: Mark) -> impl Iterator<Item = usize> + '_ {
+        self.marks
+            .iter()
+            .filter(move |(m, _)| *m == mark)
+            .map(|(_, p)| *p)
     }
 
     pub(crate) fn def<'r>(&self, runbook: &'r Runbook, position: usize) -> &'r Step {

@@ -12,7 +12,7 @@
 //!   write probe compared with the new primary, or those columns of the first row of a
 //!   `postgres.query` marked `rpo` (the lab's restore counts what it brought back).
 
-use drctl_runbook::model::{Mark, StepKind};
+use drctl_runbook::model::Mark;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -136,14 +136,12 @@ impl RunState {
             .min_by_key(|(_, finished, _)| *finished)
     }
 
-    /// The steps with a mark (approval steps never measure anything).
+    /// The steps with a mark (approval steps never measure anything), from the run's
+    /// shape: a few steps, not a walk over all of them.
     pub(crate) fn marked(&self, mark: Mark) -> impl Iterator<Item = &drctl_core::StepId> {
-        self.runbook
-            .blocks()
-            .into_iter()
-            .flat_map(|b| &b.steps)
-            .filter(move |s| s.marks.contains(&mark) && !matches!(s.kind, StepKind::Approval(_)))
-            .map(|s| &s.id)
+        self.shape
+            .marked(mark)
+            .filter_map(|p| self.steps.get_index(p).map(|(id, _)| id))
     }
 
     /// When the first `rto_start` step started.

@@ -32,10 +32,7 @@ pub async fn whoami(
     require(&caller, Need::Read)?;
     Ok(Json(Whoami {
         identity: caller.identity.to_string(),
-        role: serde_json::to_value(caller.role)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        role: caller.role.name().to_owned(),
         token: caller.token.clone(),
         groups: api.groups_of(&caller.identity),
     }))
