@@ -18,11 +18,13 @@
 //! - [`vault`]: transit key rotation and rewrap, KV (Vault HTTP API; OpenBao in the lab).
 //! - [`aws`]: the specs of Route 53, RDS, Auto Scaling, KMS and Secrets Manager actions;
 //!   the `drctl-aws` crate implements them (the binary's default `aws` feature).
+//! - [`gcp`]: the specs of Cloud SQL, Memorystore, Compute backend service, Cloud DNS and
+//!   Cloud KMS actions; the `drctl-gcp` crate implements them (the `gcp` feature).
 //!
 //! [`input`] and [`wait`] are the helpers every action uses (reading inputs, waiting
 //! within the engine's cancel and deadlines), and [`guard`] the "only if still at N"
 //! check of key rotations; they are public for connector crates built apart, such as
-//! `drctl-aws`.
+//! `drctl-aws` and `drctl-gcp`.
 //!
 //! To add an action: declare its spec in the family's module and list it in that module's
 //! `specs()`. The registry test checks every name and schema.
@@ -30,6 +32,7 @@
 pub mod aws;
 pub mod core;
 pub mod dns;
+pub mod gcp;
 pub mod haproxy;
 pub mod notify;
 pub mod postgres;
@@ -82,6 +85,7 @@ impl Registry {
             dns::specs(),
             vault::specs(),
             aws::specs(),
+            gcp::specs(),
         ]
         .into_iter()
         .flatten()

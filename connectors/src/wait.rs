@@ -4,7 +4,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use drctl_core::{ActionCtx, ActionError};
+use std::sync::Arc;
+
+use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed, Preview};
+use serde_json::Value;
+
+use crate::input::duration_or;
 
 /// Runs `f` unless the engine cancels the action first.
 pub async fn cancellable<F: Future>(ctx: &ActionCtx, f: F) -> Result<F::Output, ActionError> {
@@ -43,5 +48,85 @@ impl Deadline {
     /// Milliseconds since the wait began, for outputs.
     pub fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// What one check of a polling wait found.
+#[derive(Debug)]
+pub enum Seen<T> {
+    /// The state waited for, with what to report.
+    Ready(T),
+    /// Not yet: what was seen, for the message if time runs out.
+    NotYet(String),
+}
+
+/// Checks until `check` says ready, or the step's `timeout` (default `default`) passes,
+/// pausing the step's `interval` (default 5 s) between checks. A wait that runs out says
+/// what it saw last, and is retryable: the change may still complete.
+pub async fn until<T, F, Fut>(
+    ctx: &ActionCtx,
+    input: &Value,
+    default: Duration,
+    what: &str,
+    mut check: F,
+) -> Result<T, ActionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Seen<T>, ActionError>>,
+{
+    let interval = duration_or(input, "interval", Duration::from_secs(5))?;
+    let deadline = Deadline::after(duration_or(input, "timeout", default)?);
+    loop {
+        match check().await? {
+            Seen::Ready(t) => return Ok(t),
+            Seen::NotYet(seen) if deadline.passed_before(interval) => {
+                return Err(ActionError::Retryable(format!(
+                    "{what}: not reached after {} ms; last seen: {seen}",
+                    deadline.elapsed_ms()
+                )));
+            }
+            Seen::NotYet(_) => pause(ctx, interval).await?,
+        }
+    }
+}
+
+/// Whether the step asked to wait (`wait`, default `default`).
+pub fn wants_wait(input: &Value, default: bool) -> bool {
+    input
+        .get("wait")
+        .and_then(Value::as_bool)
+        .unwrap_or(default)
+}
+
+/// An action whose calls end as soon as the engine cancels them (cancel, pause, step
+/// timeout): a cloud SDK's request is dropped mid-flight, as the other connectors drop
+/// theirs. A call that may have reached the provider is then settled by the action's
+/// retry or reconcile, like any interrupted call.
+pub struct Cancellable(pub Arc<dyn Action>);
+
+impl std::fmt::Debug for Cancellable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Cancellable")
+            .field(&self.0.spec().name)
+            .finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl Action for Cancellable {
+    fn spec(&self) -> &ActionSpec {
+        self.0.spec()
+    }
+
+    async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
+        cancellable(ctx, self.0.run(ctx, input)).await?
+    }
+
+    async fn plan(&self, ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
+        cancellable(ctx, self.0.plan(ctx, input)).await?
+    }
+
+    async fn reconcile(&self, ctx: &ActionCtx, input: Value) -> Result<Observed, ActionError> {
+        cancellable(ctx, self.0.reconcile(ctx, input)).await?
     }
 }

@@ -24,16 +24,20 @@ use drctl_run::event::Verdict;
 use crate::cli::{AuditCommand, AuditFormat, Cli, Command};
 use crate::config::Config;
 
-/// The actions of this build: the built-in ones, and AWS's when the `aws` feature is on.
+/// The actions of this build: the built-in ones, and the clouds' whose features are on
+/// (`aws`, `gcp`).
 fn registry() -> Registry {
     #[allow(unused_mut)]
     let mut registry = Registry::builtin();
+    #[allow(unused_variables)]
+    let specs: Vec<_> = registry.specs().cloned().collect();
     #[cfg(feature = "aws")]
-    {
-        let specs: Vec<_> = registry.specs().cloned().collect();
-        for action in drctl_aws::actions(&specs) {
-            registry.implement(action);
-        }
+    for action in drctl_aws::actions(&specs) {
+        registry.implement(action);
+    }
+    #[cfg(feature = "gcp")]
+    for action in drctl_gcp::actions(&specs) {
+        registry.implement(action);
     }
     registry
 }

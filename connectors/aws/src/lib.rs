@@ -7,7 +7,6 @@
 //! - [`config`]: one SDK configuration per (region, endpoint, profile); the SDK's own
 //!   retries off, so drctl's step `retry` decides and records every attempt.
 //! - [`error`]: SDK errors sorted into retryable and permanent.
-//! - [`poll`]: waiting for eventually consistent states within the engine's cancel.
 //! - [`route53`]: `change_records` (UPSERT, wait until INSYNC), `health_check_status`.
 //! - [`rds`]: `promote_read_replica`, `failover_cluster`, `restore_to_point_in_time`,
 //!   `wait_available`.
@@ -24,15 +23,14 @@ mod autoscaling;
 mod config;
 mod error;
 mod kms;
-mod poll;
 mod rds;
 mod route53;
 mod secretsmanager;
 
 use std::sync::Arc;
 
-use drctl_connectors::wait::cancellable;
-use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed, Preview};
+use drctl_connectors::wait::Cancellable;
+use drctl_core::{Action, ActionSpec};
 
 use crate::config::Configs;
 
@@ -87,43 +85,6 @@ fn build(specs: &[ActionSpec], configs: Configs) -> Vec<Arc<dyn Action>> {
             Some(Arc::new(Cancellable(action)) as Arc<dyn Action>)
         })
         .collect()
-}
-
-/// An action whose calls end as soon as the engine cancels them (cancel, pause, step
-/// timeout): the SDK's request is dropped mid-flight, as the other connectors drop
-/// theirs. A call that may have reached AWS is then settled by the action's retry or
-/// reconcile, like any interrupted call.
-struct Cancellable(Arc<dyn Action>);
-
-#[async_trait::async_trait]
-impl Action for Cancellable {
-    fn spec(&self) -> &ActionSpec {
-        self.0.spec()
-    }
-
-    async fn run(
-        &self,
-        ctx: &ActionCtx,
-        input: serde_json::Value,
-    ) -> Result<serde_json::Value, ActionError> {
-        cancellable(ctx, self.0.run(ctx, input)).await?
-    }
-
-    async fn plan(
-        &self,
-        ctx: &ActionCtx,
-        input: serde_json::Value,
-    ) -> Result<Option<Preview>, ActionError> {
-        cancellable(ctx, self.0.plan(ctx, input)).await?
-    }
-
-    async fn reconcile(
-        &self,
-        ctx: &ActionCtx,
-        input: serde_json::Value,
-    ) -> Result<Observed, ActionError> {
-        cancellable(ctx, self.0.reconcile(ctx, input)).await?
-    }
 }
 
 /// Declares an action type: its spec and the shared configurations.

@@ -17,7 +17,7 @@ use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Observed, Outlook, 
 use serde_json::{Value, json};
 
 use crate::error::{classify, code};
-use crate::poll::{Seen, until, wants_wait};
+use drctl_connectors::wait::{Seen, until, wants_wait};
 
 crate::action!(PromoteReadReplica);
 crate::action!(FailoverCluster);

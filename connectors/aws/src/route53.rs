@@ -14,7 +14,7 @@ use drctl_core::{Action, ActionCtx, ActionError, ActionSpec, Outlook, Preview};
 use serde_json::{Value, json};
 
 use crate::error::classify;
-use crate::poll::{Seen, until, wants_wait};
+use drctl_connectors::wait::{Seen, until, wants_wait};
 
 crate::action!(ChangeRecords);
 crate::action!(HealthCheckStatus);
