@@ -220,6 +220,13 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
             ),
         ),
         spec(
+            "gcp.kms.get_key",
+            "Read a Cloud KMS key: its primary version and every version's state",
+            true,
+            Reconcile::Supported,
+            key(ObjectSchema::new()),
+        ),
+        spec(
             "gcp.kms.create_version",
             "Create a new version of a Cloud KMS key and, by default, make it primary",
             // Each call adds a version: reconcile looks for one newer than `newer_than`.

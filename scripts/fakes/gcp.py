@@ -30,6 +30,8 @@ Controls for tests, under `/_fake/` (never part of Google's APIs):
   POST /_fake/polls  {"polls": n}: reads before an operation is done from now on.
   POST /_fake/set    {"path": [...keys], "value": v}: change the state (a change made
                      by someone else).
+  GET  /_fake/health/REGION: a region's health endpoint (the application's, not
+                     Google's), 200 or what `health` in the state says (set it to 503).
   GET  /_fake/requests: every call so far (method, path, query, body).
   GET  /_fake/violations: every call that broke a documented rule (also answered 400).
   GET  /_fake/state: the whole state.
@@ -50,7 +52,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-PROJECT = "drctl-lab"
+PROJECT = "ggen-prod"
 
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -68,54 +70,54 @@ STATUS_NAMES = {
 def seed():
     return {
         "sql": {
-            "orders-a": {
-                "kind": "sql#instance", "name": "orders-a", "project": PROJECT,
+            "ggen-db-central": {
+                "kind": "sql#instance", "name": "ggen-db-central", "project": PROJECT,
                 "state": "RUNNABLE", "instanceType": "CLOUD_SQL_INSTANCE",
-                "databaseVersion": "POSTGRES_16", "region": "europe-west1",
-                "gceZone": "europe-west1-b", "secondaryGceZone": "europe-west1-c",
-                "replicaNames": ["orders-b"],
+                "databaseVersion": "POSTGRES_16", "region": "us-central1",
+                "gceZone": "us-central1-a", "secondaryGceZone": "us-central1-b",
+                "replicaNames": ["ggen-db-east"],
                 "settings": {"settingsVersion": "7", "availabilityType": "REGIONAL",
                              "tier": "db-custom-4-16384"},
             },
-            "orders-b": {
-                "kind": "sql#instance", "name": "orders-b", "project": PROJECT,
+            "ggen-db-east": {
+                "kind": "sql#instance", "name": "ggen-db-east", "project": PROJECT,
                 "state": "RUNNABLE", "instanceType": "READ_REPLICA_INSTANCE",
-                "masterInstanceName": f"{PROJECT}:orders-a",
-                "databaseVersion": "POSTGRES_16", "region": "europe-west4",
-                "gceZone": "europe-west4-a",
+                "masterInstanceName": f"{PROJECT}:ggen-db-central",
+                "databaseVersion": "POSTGRES_16", "region": "us-east1",
+                "gceZone": "us-east1-b",
                 "settings": {"settingsVersion": "3", "availabilityType": "ZONAL",
                              "tier": "db-custom-4-16384"},
             },
         },
         "sql_ops": {},
         "redis": {
-            f"projects/{PROJECT}/locations/europe-west4/instances/cache-b": {
-                "name": f"projects/{PROJECT}/locations/europe-west4/instances/cache-b",
+            f"projects/{PROJECT}/locations/us-east1/instances/ggen-cache-east": {
+                "name": f"projects/{PROJECT}/locations/us-east1/instances/ggen-cache-east",
                 "tier": "STANDARD_HA", "state": "READY", "memorySizeGb": 5,
-                "locationId": "europe-west4-a", "alternativeLocationId": "europe-west4-b",
-                "currentLocationId": "europe-west4-a", "host": "10.40.0.3", "port": 6379,
+                "locationId": "us-east1-b", "alternativeLocationId": "us-east1-b",
+                "currentLocationId": "us-east1-c", "host": "10.40.0.3", "port": 6379,
                 "redisVersion": "REDIS_7_2",
             },
-            f"projects/{PROJECT}/locations/europe-west4/instances/cache-basic": {
-                "name": f"projects/{PROJECT}/locations/europe-west4/instances/cache-basic",
+            f"projects/{PROJECT}/locations/us-east1/instances/ggen-cache-basic": {
+                "name": f"projects/{PROJECT}/locations/us-east1/instances/ggen-cache-basic",
                 "tier": "BASIC", "state": "READY", "memorySizeGb": 1,
-                "locationId": "europe-west4-a", "currentLocationId": "europe-west4-a",
+                "locationId": "us-east1-b", "currentLocationId": "us-east1-b",
                 "host": "10.40.0.4", "port": 6379, "redisVersion": "REDIS_7_2",
             },
         },
         "lro": {},
         "backend_services": {
-            "global/web": {
-                "kind": "compute#backendService", "name": "web", "id": "4711",
+            "global/ggen-web": {
+                "kind": "compute#backendService", "name": "ggen-web", "id": "4711",
                 "loadBalancingScheme": "EXTERNAL_MANAGED", "protocol": "HTTP",
                 "fingerprint": base64.b64encode(b"fp-1").decode(),
                 "backends": [
                     {"group": f"https://www.googleapis.com/compute/v1/projects/{PROJECT}"
-                              "/zones/europe-west1-b/instanceGroups/web-a",
+                              "/zones/us-central1-a/instanceGroups/ggen-web-central",
                      "balancingMode": "UTILIZATION", "maxUtilization": 0.8,
                      "capacityScaler": 1.0},
                     {"group": f"https://www.googleapis.com/compute/v1/projects/{PROJECT}"
-                              "/zones/europe-west4-a/instanceGroups/web-b",
+                              "/zones/us-east1-b/instanceGroups/ggen-web-east",
                      "balancingMode": "UTILIZATION", "maxUtilization": 0.8,
                      "capacityScaler": 0.0},
                 ],
@@ -123,20 +125,22 @@ def seed():
         },
         "compute_ops": {},
         "dns": {
-            "shop": {
-                "app.shop.example. A": {
-                    "kind": "dns#resourceRecordSet", "name": "app.shop.example.",
-                    "type": "A", "ttl": 60, "rrdatas": ["10.0.1.10"],
+            "ggen": {
+                "app.ggen.example. A": {
+                    "kind": "dns#resourceRecordSet", "name": "app.ggen.example.",
+                    "type": "A", "ttl": 60, "rrdatas": ["203.0.113.10"],
                 },
             },
         },
         "dns_changes": {},
         "kms": {
-            f"projects/{PROJECT}/locations/global/keyRings/app/cryptoKeys/data": {
+            f"projects/{PROJECT}/locations/us-central1/keyRings/ggen/cryptoKeys/app-data": {
                 "purpose": "ENCRYPT_DECRYPT", "primary": 1,
                 "versions": {1: "ENABLED"},
             },
         },
+        # Not Google's: the regions' own health endpoints, for runbooks' checks.
+        "health": {"us-central1": 200, "us-east1": 200, "europe-west1": 200},
         "counter": 0,
     }
 
@@ -856,6 +860,10 @@ class Handler(BaseHTTPRequestHandler):
                 for k in keys:
                     node = node[k]
                 node[last] = body["value"]
+            elif path.startswith("/_fake/health/") and method == "GET":
+                region = path.rsplit("/", 1)[1]
+                code = f.state["health"].get(region, 404)
+                return self.reply(code, {"region": region, "healthy": code == 200})
             elif path == "/_fake/requests":
                 return self.reply(200, f.requests)
             elif path == "/_fake/violations":

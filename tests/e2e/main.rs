@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod console;
 mod crash;
+mod gcp;
 mod hooks;
 mod hostile;
 mod identity;
@@ -35,3 +36,6 @@ mod lablib;
 
 #[path = "../../connectors/aws/tests/support/moto.rs"]
 mod moto;
+
+#[path = "../../connectors/gcp/tests/support/fake.rs"]
+mod gcpfake;

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use crate::error::classify;
 use crate::{action, client};
 
+action!(GetKey);
 action!(CreateVersion);
 action!(SetPrimary);
 action!(DisableVersion);
@@ -147,6 +148,41 @@ impl Key {
             .send()
             .await
             .map_err(|e| classify(&format!("updatePrimaryVersion of {} to {n}", self.name), &e))
+    }
+}
+
+impl GetKey {
+    async fn read(&self, input: &Value) -> Result<Value, ActionError> {
+        let key = Key::new(&self.conn, input).await?;
+        let k = key.key().await?;
+        let versions: Vec<Value> = key.versions().await?.iter().map(show).collect();
+        Ok(json!({
+            "key": key.name,
+            "purpose": k.purpose.name(),
+            "primary": Key::primary(&k),
+            "versions": versions,
+        }))
+    }
+
+    async fn run_(&self, _ctx: &ActionCtx, input: &Value) -> Result<Value, ActionError> {
+        self.read(input).await
+    }
+
+    async fn plan_(&self, input: &Value) -> Result<Preview, ActionError> {
+        let read = self.read(input).await?;
+        Ok(Preview::new(
+            Outlook::NoChange,
+            format!(
+                "{}: primary version {}",
+                read["key"].as_str().unwrap_or("?"),
+                read["primary"]
+            ),
+            read,
+        ))
+    }
+
+    async fn reconcile_(&self, _ctx: &ActionCtx, input: &Value) -> Result<Observed, ActionError> {
+        self.read(input).await.map(Observed::Done)
     }
 }
 

@@ -13,7 +13,7 @@
 //! - [`compute`]: a backend service's per-backend capacity (`set_backends`), the global
 //!   load balancer's traffic shift between regions.
 //! - [`dns`]: Cloud DNS `change_records`, with a precondition on the current values.
-//! - [`kms`]: Cloud KMS `create_version`, `set_primary`, `disable_version`,
+//! - [`kms`]: Cloud KMS `get_key`, `create_version`, `set_primary`, `disable_version`,
 //!   `destroy_version`, `rewrap`.
 //!
 //! Every action answers `plan` with reads only. Long-running operations are polled to
@@ -64,6 +64,7 @@ fn build(specs: &[ActionSpec], conn: Conn) -> Vec<Arc<dyn Action>> {
                 "gcp.redis.failover" => Arc::new(redis::Failover::new(s, c)),
                 "gcp.compute.set_backends" => Arc::new(compute::SetBackends::new(s, c)),
                 "gcp.dns.change_records" => Arc::new(dns::ChangeRecords::new(s, c)),
+                "gcp.kms.get_key" => Arc::new(kms::GetKey::new(s, c)),
                 "gcp.kms.create_version" => Arc::new(kms::CreateVersion::new(s, c)),
                 "gcp.kms.set_primary" => Arc::new(kms::SetPrimary::new(s, c)),
                 "gcp.kms.disable_version" => Arc::new(kms::DisableVersion::new(s, c)),
@@ -135,7 +136,10 @@ macro_rules! client {
             .with_credentials($conn.credentials()?)
             .with_retry_policy(google_cloud_gax::retry_policy::NeverRetry)
             .with_attempt_timeout(crate::config::CALL_TIMEOUT);
-        if let Some(endpoint) = drctl_connectors::input::opt_str($input, "endpoint") {
+        // An empty `endpoint` (a runbook's default) means Google's own.
+        if let Some(endpoint) =
+            drctl_connectors::input::opt_str($input, "endpoint").filter(|e| !e.trim().is_empty())
+        {
             builder = builder.with_endpoint(endpoint);
         }
         builder.build().await.map_err(|e| {

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use fake::{Fake, TOKEN};
 
-const KEY: &str = "projects/drctl-lab/locations/global/keyRings/app/cryptoKeys/data";
+const KEY: &str = "projects/ggen-prod/locations/us-central1/keyRings/ggen/cryptoKeys/app-data";
 
 fn ctx() -> ActionCtx {
     ActionCtx {
@@ -68,7 +68,7 @@ impl Gcp {
     /// The step's input: project, the fake as endpoint, quick polls, and `more`.
     fn input(&self, more: Value) -> Value {
         let mut input = json!({
-            "project": "drctl-lab", "endpoint": self.fake.url,
+            "project": "ggen-prod", "endpoint": self.fake.url,
             "interval": "10ms", "timeout": "20s",
         });
         let Value::Object(more) = more else {
@@ -146,12 +146,12 @@ fn done(o: Observed) -> Value {
 #[tokio::test]
 async fn sql_promote_replica_waits_for_its_operation_and_is_not_repeated() {
     let g = Gcp::start(3);
-    let replica = json!({ "instance": "orders-b" });
+    let replica = json!({ "instance": "ggen-db-east" });
     let summary = g
         .plan("gcp.sql.promote_replica", replica.clone(), Outlook::Change)
         .await;
     assert!(
-        summary.contains("replica of drctl-lab:orders-a"),
+        summary.contains("replica of ggen-prod:ggen-db-central"),
         "{summary}"
     );
     assert!(matches!(
@@ -164,7 +164,7 @@ async fn sql_promote_replica_waits_for_its_operation_and_is_not_repeated() {
     assert_eq!(out["promoted"], true);
     assert_eq!(out["instance_type"], "CLOUD_SQL_INSTANCE");
     assert_eq!(out["operation_status"], "DONE");
-    assert_eq!(out["was_replica_of"], "drctl-lab:orders-a");
+    assert_eq!(out["was_replica_of"], "ggen-prod:ggen-db-central");
     // Three reads of the operation before it was done.
     assert_eq!(g.fake.calls("GET", "/operations/op-"), 3);
 
@@ -190,13 +190,13 @@ async fn sql_promote_replica_waits_for_its_operation_and_is_not_repeated() {
 #[tokio::test]
 async fn sql_promote_after_a_crash_finds_the_operation_already_started() {
     let g = Gcp::start(3);
-    let replica = json!({ "instance": "orders-b" });
+    let replica = json!({ "instance": "ggen-db-east" });
     // The call lands and starts the operation, but its answer is lost.
     g.fake.drop_answer("POST", "promoteReplica");
     let m = g
         .retryable("gcp.sql.promote_replica", replica.clone())
         .await;
-    assert!(m.contains("promoteReplica of orders-b"), "{m}");
+    assert!(m.contains("promoteReplica of ggen-db-east"), "{m}");
     // Reconcile finds the running operation, waits for it, and says done.
     let out = done(
         g.reconcile("gcp.sql.promote_replica", replica.clone())
@@ -219,18 +219,18 @@ async fn sql_promote_after_a_crash_finds_the_operation_already_started() {
 #[tokio::test]
 async fn sql_failover_moves_the_primary_once() {
     let g = Gcp::start(2);
-    let ha = json!({ "instance": "orders-a", "from_zone": "europe-west1-b" });
+    let ha = json!({ "instance": "ggen-db-central", "from_zone": "us-central1-a" });
     let s = g
         .plan("gcp.sql.failover", ha.clone(), Outlook::Change)
         .await;
-    assert!(s.contains("from europe-west1-b to europe-west1-c"), "{s}");
+    assert!(s.contains("from us-central1-a to us-central1-b"), "{s}");
     assert!(matches!(
         g.reconcile("gcp.sql.failover", ha.clone()).await,
         Observed::NotDone
     ));
     let out = g.ok("gcp.sql.failover", ha.clone()).await;
-    assert_eq!(out["zone"], "europe-west1-c");
-    assert_eq!(out["previous_zone"], "europe-west1-b");
+    assert_eq!(out["zone"], "us-central1-b");
+    assert_eq!(out["previous_zone"], "us-central1-a");
     // The fake checked the settings version it was sent against the instance's.
     let sent = g
         .fake
@@ -249,19 +249,19 @@ async fn sql_failover_moves_the_primary_once() {
 
     // Without from_zone, and nothing running, reconcile cannot tell.
     assert!(matches!(
-        g.reconcile("gcp.sql.failover", json!({ "instance": "orders-a" }))
+        g.reconcile("gcp.sql.failover", json!({ "instance": "ggen-db-central" }))
             .await,
         Observed::Unknown(_)
     ));
     // A zonal instance has no standby: the plan says so, and Google refuses (400).
     g.plan(
         "gcp.sql.failover",
-        json!({ "instance": "orders-b" }),
+        json!({ "instance": "ggen-db-east" }),
         Outlook::WouldFail,
     )
     .await;
     let m = g
-        .permanent("gcp.sql.failover", json!({ "instance": "orders-b" }))
+        .permanent("gcp.sql.failover", json!({ "instance": "ggen-db-east" }))
         .await;
     assert!(m.contains("INVALID_ARGUMENT (HTTP 400)"), "{m}");
     g.no_violations();
@@ -270,11 +270,11 @@ async fn sql_failover_moves_the_primary_once() {
 #[tokio::test]
 async fn sql_failover_after_a_crash_waits_for_the_running_operation() {
     let g = Gcp::start(4);
-    let ha = json!({ "instance": "orders-a", "from_zone": "europe-west1-b" });
+    let ha = json!({ "instance": "ggen-db-central", "from_zone": "us-central1-a" });
     g.fake.drop_answer("POST", "/failover");
     g.retryable("gcp.sql.failover", ha.clone()).await;
     let out = done(g.reconcile("gcp.sql.failover", ha).await);
-    assert_eq!(out["zone"], "europe-west1-c");
+    assert_eq!(out["zone"], "us-central1-b");
     assert_eq!(g.fake.calls("POST", "/failover"), 1);
     g.no_violations();
 }
@@ -283,7 +283,7 @@ async fn sql_failover_after_a_crash_waits_for_the_running_operation() {
 async fn sql_clone_to_time_makes_the_instance_once() {
     let g = Gcp::start(2);
     let clone = json!({
-        "instance": "orders-a", "destination": "orders-restore",
+        "instance": "ggen-db-central", "destination": "ggen-db-restore",
         "point_in_time": "2026-12-01T09:30:00Z",
     });
     g.plan("gcp.sql.clone_to_time", clone.clone(), Outlook::Change)
@@ -291,7 +291,7 @@ async fn sql_clone_to_time_makes_the_instance_once() {
     g.fake.drop_answer("POST", "/clone");
     g.retryable("gcp.sql.clone_to_time", clone.clone()).await;
     let out = done(g.reconcile("gcp.sql.clone_to_time", clone.clone()).await);
-    assert_eq!(out["instance"], "orders-restore");
+    assert_eq!(out["instance"], "ggen-db-restore");
     let again = g.ok("gcp.sql.clone_to_time", clone.clone()).await;
     assert_eq!(again["already_existed"], true);
     assert_eq!(g.fake.calls("POST", "/clone"), 1);
@@ -301,13 +301,13 @@ async fn sql_clone_to_time_makes_the_instance_once() {
         .find(|r| r["path"].as_str().unwrap().ends_with("/clone"))
         .unwrap()["body"]["cloneContext"];
     assert_eq!(sent["pointInTime"], "2026-12-01T09:30:00Z");
-    assert_eq!(sent["destinationInstanceName"], "orders-restore");
+    assert_eq!(sent["destinationInstanceName"], "ggen-db-restore");
 
     // A fresh clone runs to the end in one call.
     let out = g
         .ok(
             "gcp.sql.clone_to_time",
-            json!({ "instance": "orders-a", "destination": "orders-two",
+            json!({ "instance": "ggen-db-central", "destination": "ggen-db-restore-2",
                     "point_in_time": "2026-12-01T10:00:00+01:00" }),
         )
         .await;
@@ -315,7 +315,7 @@ async fn sql_clone_to_time_makes_the_instance_once() {
     let m = g
         .permanent(
             "gcp.sql.clone_to_time",
-            json!({ "instance": "orders-a", "destination": "x", "point_in_time": "yesterday" }),
+            json!({ "instance": "ggen-db-central", "destination": "x", "point_in_time": "yesterday" }),
         )
         .await;
     assert!(m.contains("not an RFC 3339 time"), "{m}");
@@ -325,12 +325,12 @@ async fn sql_clone_to_time_makes_the_instance_once() {
 #[tokio::test]
 async fn memorystore_failover_and_its_reconcile() {
     let g = Gcp::start(3);
-    let cache = json!({ "region": "europe-west4", "instance": "cache-b",
-                        "from_zone": "europe-west4-a" });
+    let cache = json!({ "region": "us-east1", "instance": "ggen-cache-east",
+                        "from_zone": "us-east1-c" });
     g.plan("gcp.redis.failover", cache.clone(), Outlook::Change)
         .await;
     let out = g.ok("gcp.redis.failover", cache.clone()).await;
-    assert_eq!(out["zone"], "europe-west4-b");
+    assert_eq!(out["zone"], "us-east1-b");
     assert_eq!(out["state"], "READY");
     let sent = g
         .fake
@@ -349,16 +349,16 @@ async fn memorystore_failover_and_its_reconcile() {
     done(g.reconcile("gcp.redis.failover", cache).await);
 
     // Crash after the call: the instance is FAILING_OVER; reconcile waits it out.
-    let back = json!({ "region": "europe-west4", "instance": "cache-b",
-                       "from_zone": "europe-west4-b" });
+    let back = json!({ "region": "us-east1", "instance": "ggen-cache-east",
+                       "from_zone": "us-east1-b" });
     g.fake.drop_answer("POST", ":failover");
     g.retryable("gcp.redis.failover", back.clone()).await;
     let out = done(g.reconcile("gcp.redis.failover", back).await);
-    assert_eq!(out["zone"], "europe-west4-a");
+    assert_eq!(out["zone"], "us-east1-c");
     assert_eq!(g.fake.calls("POST", ":failover"), 2);
 
     // Basic tier: no replica.
-    let basic = json!({ "region": "europe-west4", "instance": "cache-basic" });
+    let basic = json!({ "region": "us-east1", "instance": "ggen-cache-basic" });
     g.plan("gcp.redis.failover", basic.clone(), Outlook::WouldFail)
         .await;
     let m = g.permanent("gcp.redis.failover", basic).await;
@@ -370,9 +370,9 @@ async fn memorystore_failover_and_its_reconcile() {
 async fn backend_capacity_moves_in_stages_and_is_read_back() {
     let g = Gcp::start(2);
     let stage = |a: f64, b: f64| {
-        json!({ "backend_service": "web", "backends": [
-            { "group": "zones/europe-west1-b/instanceGroups/web-a", "capacity_scaler": a },
-            { "group": "instanceGroups/web-b", "capacity_scaler": b },
+        json!({ "backend_service": "ggen-web", "backends": [
+            { "group": "zones/us-central1-a/instanceGroups/ggen-web-central", "capacity_scaler": a },
+            { "group": "instanceGroups/ggen-web-east", "capacity_scaler": b },
         ]})
     };
     let s = g
@@ -410,7 +410,7 @@ async fn backend_capacity_moves_in_stages_and_is_read_back() {
     assert_eq!(out["backends"][0]["capacity_scaler"], 0.0);
 
     // Someone else changed the service between our read and write: 412, retryable.
-    g.fake.fail("PATCH", "backendServices/web", 412, 1);
+    g.fake.fail("PATCH", "backendServices/ggen-web", 412, 1);
     let m = g
         .retryable("gcp.compute.set_backends", stage(1.0, 1.0))
         .await;
@@ -419,24 +419,30 @@ async fn backend_capacity_moves_in_stages_and_is_read_back() {
     let m = g
         .permanent(
             "gcp.compute.set_backends",
-            json!({ "backend_service": "web", "backends": [
-                { "group": "instanceGroups/web-c", "capacity_scaler": 1.0 }]}),
+            json!({ "backend_service": "ggen-web", "backends": [
+                { "group": "instanceGroups/ggen-web-west", "capacity_scaler": 1.0 }]}),
         )
         .await;
-    assert!(m.contains("no backend `instanceGroups/web-c`"), "{m}");
+    assert!(
+        m.contains("no backend `instanceGroups/ggen-web-west`"),
+        "{m}"
+    );
     g.no_violations();
 }
 
 #[tokio::test]
 async fn dns_changes_only_from_the_expected_values() {
     let g = Gcp::start(2);
-    let to_b = json!({ "managed_zone": "shop", "changes": [
-        { "name": "app.shop.example.", "type": "A", "ttl": 30,
-          "rrdatas": ["10.0.4.10"], "expect": ["10.0.1.10"] }]});
+    let to_b = json!({ "managed_zone": "ggen", "changes": [
+        { "name": "app.ggen.example.", "type": "A", "ttl": 30,
+          "rrdatas": ["198.51.100.10"], "expect": ["203.0.113.10"] }]});
     let s = g
         .plan("gcp.dns.change_records", to_b.clone(), Outlook::Change)
         .await;
-    assert!(s.contains("[\"10.0.1.10\"] -> [\"10.0.4.10\"]"), "{s}");
+    assert!(
+        s.contains("[\"203.0.113.10\"] -> [\"198.51.100.10\"]"),
+        "{s}"
+    );
     let out = g.ok("gcp.dns.change_records", to_b.clone()).await;
     assert_eq!(out["status"], "done");
     assert_eq!(g.fake.calls("GET", "/changes/"), 2);
@@ -445,17 +451,17 @@ async fn dns_changes_only_from_the_expected_values() {
     done(g.reconcile("gcp.dns.change_records", to_b).await);
 
     // Someone else pointed it elsewhere: the precondition refuses, nothing changes.
-    let back = json!({ "managed_zone": "shop", "changes": [
-        { "name": "app.shop.example.", "type": "A", "ttl": 60,
-          "rrdatas": ["10.0.1.10"], "expect": ["10.0.9.9"] }]});
+    let back = json!({ "managed_zone": "ggen", "changes": [
+        { "name": "app.ggen.example.", "type": "A", "ttl": 60,
+          "rrdatas": ["203.0.113.10"], "expect": ["192.0.2.99"] }]});
     g.plan("gcp.dns.change_records", back.clone(), Outlook::WouldFail)
         .await;
     let m = g.permanent("gcp.dns.change_records", back).await;
     assert!(m.contains("nothing was changed"), "{m}");
     assert_eq!(g.fake.calls("POST", "/changes"), 1);
     // A new record, expected absent.
-    let new = json!({ "managed_zone": "shop", "changes": [
-        { "name": "status.shop.example.", "type": "CNAME", "rrdatas": ["app.shop.example."],
+    let new = json!({ "managed_zone": "ggen", "changes": [
+        { "name": "status.ggen.example.", "type": "CNAME", "rrdatas": ["app.ggen.example."],
           "expect": [] }]});
     assert_eq!(g.ok("gcp.dns.change_records", new).await["changed"], true);
     g.no_violations();
@@ -464,7 +470,7 @@ async fn dns_changes_only_from_the_expected_values() {
 #[tokio::test]
 async fn kms_rotation_with_rewrap_and_retirement() {
     let g = Gcp::start(1);
-    let key = json!({ "location": "global", "key_ring": "app", "key": "data" });
+    let key = json!({ "location": "us-central1", "key_ring": "ggen", "key": "app-data" });
     let with = |more: Value| {
         let mut k = key.clone();
         for (a, b) in more.as_object().unwrap() {
@@ -480,6 +486,13 @@ async fn kms_rotation_with_rewrap_and_retirement() {
     let old = old.await;
     assert_eq!(old["version"], 1);
 
+    let read = g.ok("gcp.kms.get_key", key.clone()).await;
+    assert_eq!(read["primary"], 1);
+    assert_eq!(
+        read["versions"],
+        json!([{ "version": 1, "state": "ENABLED",
+        "name": format!("{KEY}/cryptoKeyVersions/1") }])
+    );
     g.plan(
         "gcp.kms.create_version",
         with(json!({ "newer_than": 1 })),
@@ -569,34 +582,38 @@ async fn kms_rotation_with_rewrap_and_retirement() {
 /// One valid input per action, for the error classes.
 fn every_action() -> Vec<(&'static str, Value)> {
     let key = |more: Value| {
-        let mut k = json!({ "location": "global", "key_ring": "app", "key": "data" });
+        let mut k = json!({ "location": "us-central1", "key_ring": "ggen", "key": "app-data" });
         for (a, b) in more.as_object().unwrap() {
             k[a] = b.clone();
         }
         k
     };
     vec![
-        ("gcp.sql.promote_replica", json!({ "instance": "orders-b" })),
-        ("gcp.sql.failover", json!({ "instance": "orders-a" })),
+        (
+            "gcp.sql.promote_replica",
+            json!({ "instance": "ggen-db-east" }),
+        ),
+        ("gcp.sql.failover", json!({ "instance": "ggen-db-central" })),
         (
             "gcp.sql.clone_to_time",
-            json!({ "instance": "orders-a", "destination": "c",
+            json!({ "instance": "ggen-db-central", "destination": "c",
                     "point_in_time": "2026-12-01T09:30:00Z" }),
         ),
         (
             "gcp.redis.failover",
-            json!({ "region": "europe-west4", "instance": "cache-b" }),
+            json!({ "region": "us-east1", "instance": "ggen-cache-east" }),
         ),
         (
             "gcp.compute.set_backends",
-            json!({ "backend_service": "web", "backends": [
-                { "group": "instanceGroups/web-b", "capacity_scaler": 0.5 }]}),
+            json!({ "backend_service": "ggen-web", "backends": [
+                { "group": "instanceGroups/ggen-web-east", "capacity_scaler": 0.5 }]}),
         ),
         (
             "gcp.dns.change_records",
-            json!({ "managed_zone": "shop", "changes": [
-                { "name": "app.shop.example.", "type": "A", "rrdatas": ["10.0.4.10"] }]}),
+            json!({ "managed_zone": "ggen", "changes": [
+                { "name": "app.ggen.example.", "type": "A", "rrdatas": ["198.51.100.10"] }]}),
         ),
+        ("gcp.kms.get_key", key(json!({}))),
         ("gcp.kms.create_version", key(json!({}))),
         ("gcp.kms.set_primary", key(json!({ "version": 1 }))),
         ("gcp.kms.disable_version", key(json!({ "version": 1 }))),
