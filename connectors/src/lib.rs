@@ -20,11 +20,13 @@
 //!   the `drctl-aws` crate implements them (the binary's default `aws` feature).
 //! - [`gcp`]: the specs of Cloud SQL, Memorystore, Compute backend service, Cloud DNS and
 //!   Cloud KMS actions; the `drctl-gcp` crate implements them (the `gcp` feature).
+//! - [`k8s`]: the specs of Kubernetes actions (scale, rollout restart, patch, wait for a
+//!   condition, cordon); the `drctl-k8s` crate implements them (the `k8s` feature).
 //!
 //! [`input`] and [`wait`] are the helpers every action uses (reading inputs, waiting
 //! within the engine's cancel and deadlines), and [`guard`] the "only if still at N"
 //! check of key rotations; they are public for connector crates built apart, such as
-//! `drctl-aws` and `drctl-gcp`.
+//! `drctl-aws`, `drctl-gcp` and `drctl-k8s`.
 //!
 //! To add an action: declare its spec in the family's module and list it in that module's
 //! `specs()`. The registry test checks every name and schema.
@@ -34,6 +36,7 @@ pub mod core;
 pub mod dns;
 pub mod gcp;
 pub mod haproxy;
+pub mod k8s;
 pub mod notify;
 pub mod postgres;
 pub mod redis;
@@ -86,6 +89,7 @@ impl Registry {
             vault::specs(),
             aws::specs(),
             gcp::specs(),
+            k8s::specs(),
         ]
         .into_iter()
         .flatten()

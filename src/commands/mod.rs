@@ -24,8 +24,8 @@ use drctl_run::event::Verdict;
 use crate::cli::{AuditCommand, AuditFormat, Cli, Command};
 use crate::config::Config;
 
-/// The actions of this build: the built-in ones, and the clouds' whose features are on
-/// (`aws`, `gcp`).
+/// The actions of this build: the built-in ones, and those whose features are on (`aws`,
+/// `gcp`, `k8s`).
 fn registry() -> Registry {
     #[allow(unused_mut)]
     let mut registry = Registry::builtin();
@@ -37,6 +37,10 @@ fn registry() -> Registry {
     }
     #[cfg(feature = "gcp")]
     for action in drctl_gcp::actions(&specs) {
+        registry.implement(action);
+    }
+    #[cfg(feature = "k8s")]
+    for action in drctl_k8s::actions(&specs) {
         registry.implement(action);
     }
     registry

@@ -9,7 +9,7 @@ use std::process::Command;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::gcpfake::{Fake, TOKEN};
+use crate::fake::{Fake, TOKEN};
 use crate::support::{drctl_in, finish};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -120,7 +120,7 @@ fn the_gcp_runbooks_validate_plan_and_run_against_the_fake() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let env = Env {
-        fake: Fake::start(2),
+        fake: Fake::start("gcp.py", 2, &[]),
         dir,
     };
     env.ok(&[

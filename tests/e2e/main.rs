@@ -16,6 +16,7 @@ mod gcp;
 mod hooks;
 mod hostile;
 mod identity;
+mod k8s;
 mod lab;
 mod lab_data;
 mod leaks;
@@ -37,5 +38,5 @@ mod lablib;
 #[path = "../../connectors/aws/tests/support/moto.rs"]
 mod moto;
 
-#[path = "../../connectors/gcp/tests/support/fake.rs"]
-mod gcpfake;
+#[path = "../../connectors/tests/support/fake.rs"]
+mod fake;

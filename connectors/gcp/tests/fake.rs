@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/fake.rs"]
+#[path = "../../tests/support/fake.rs"]
 mod fake;
 
 use std::sync::Arc;
@@ -53,7 +53,7 @@ impl Gcp {
             .cloned()
             .collect();
         Gcp {
-            fake: Fake::start(polls),
+            fake: Fake::start("gcp.py", polls, &[]),
             actions: drctl_gcp::actions_with_token(&specs, token),
         }
     }

@@ -1,5 +1,5 @@
-//! The GCP fake (`scripts/fakes/gcp.py`) for one test: started on a free port, killed
-//! when dropped, and steered through its `/_fake/` controls.
+//! A fake of `scripts/fakes/` (GCP's APIs, a Kubernetes API server) for one test: started
+//! on a free port, killed when dropped, and steered through its `/_fake/` controls.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
@@ -19,13 +19,13 @@ pub struct Fake {
 }
 
 impl Fake {
-    /// Starts the fake; an operation is done after `polls` reads.
-    pub fn start(polls: u32) -> Fake {
+    /// Starts `scripts/fakes/SCRIPT`; an operation is done after `polls` reads.
+    pub fn start(script: &str, polls: u32, more: &[&str]) -> Fake {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .ancestors()
-            .map(|d| d.join("scripts/fakes/gcp.py"))
+            .map(|d| d.join("scripts/fakes").join(script))
             .find(|p| p.is_file())
-            .expect("scripts/fakes/gcp.py above the crate");
+            .unwrap_or_else(|| panic!("scripts/fakes/{script} above the crate"));
         let mut child = Command::new("python3")
             .arg(script)
             .args([
@@ -36,6 +36,7 @@ impl Fake {
                 "--polls",
                 &polls.to_string(),
             ])
+            .args(more)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
