@@ -81,7 +81,7 @@ fn backend() -> Ty {
             .opt(
                 "capacity_scaler",
                 Ty::number_range(0.0, 1.0),
-                "share of the backend's capacity to use (0 drains it)",
+                "share of the backend's capacity to use: 0 drains it, else 0.1 to 1",
             )
             .opt(
                 "max_rate_per_instance",
@@ -133,10 +133,10 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
             waits(
                 conn(ObjectSchema::new())
                     .req("instance", Ty::String, "the HA primary")
-                    .opt(
+                    .req(
                         "from_zone",
                         Ty::String,
-                        "the zone it serves from now; a failover already away from it is done",
+                        "the zone it serves from now: after a crash, a primary elsewhere means done",
                     ),
                 "wait for the operation to end (default true)",
             ),
@@ -172,10 +172,10 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
                         Ty::one_of_strings(&["LIMITED_DATA_LOSS", "FORCE_DATA_LOSS"]),
                         "default LIMITED_DATA_LOSS: refuse if the replica lags too far",
                     )
-                    .opt(
+                    .req(
                         "from_zone",
                         Ty::String,
-                        "the zone its primary serves from now; a failover already away from it is done",
+                        "the zone its primary serves from now: after a crash, a primary elsewhere means done",
                     ),
                 "wait for the operation to end (default true)",
             ),
@@ -238,10 +238,10 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
                     Ty::Boolean,
                     "make the new version primary (default true; symmetric keys)",
                 )
-                .opt(
+                .req(
                     "newer_than",
                     Ty::OneOf(vec![Ty::int_min(1), Ty::String]),
-                    "the version this rotation replaces: an enabled version above it means done",
+                    "the version this rotation replaces (an existing one): after a crash, an enabled version above it means done",
                 ),
         ),
         kms_version(

@@ -617,6 +617,22 @@ def change_create(f, m, q, body):
     return {k: v for k, v in ch.items() if k not in ("polls", "zone")}
 
 
+@api.route("GET", rf"{ZONE}/changes")
+def change_list(f, m, q, body):
+    zone(f, m)
+    if q.get("sortBy", "changeSequence") != "changeSequence":
+        raise bad(f"changes.list: sortBy may only be changeSequence, not {q['sortBy']!r}")
+    if q.get("sortOrder", "ascending") not in ("ascending", "descending"):
+        raise bad(f"changes.list: sortOrder {q['sortOrder']!r}")
+    if "maxResults" in q and not re.fullmatch(r"\d+", q["maxResults"]):
+        raise bad("changes.list: maxResults must be an integer")
+    changes = [c for c in f.state["dns_changes"].values() if c["zone"] == m["zone"]]
+    changes.sort(key=lambda c: int(c["id"]), reverse=q.get("sortOrder") == "descending")
+    changes = changes[: int(q.get("maxResults", 1000))]
+    return {"kind": "dns#changesListResponse",
+            "changes": [{k: v for k, v in c.items() if k not in ("polls", "zone")} for c in changes]}
+
+
 @api.route("GET", rf"{ZONE}/changes/(?P<id>[0-9]+)")
 def change_get(f, m, q, body):
     zone(f, m)

@@ -239,7 +239,14 @@ fn the_gcp_runbooks_validate_plan_and_run_against_the_fake() {
         .map(|s| s["output"]["version"].clone())
         .collect();
     assert_eq!(rewrapped, vec![json!(2), json!(2)]);
-    assert_eq!(output(&shown, "disable_old")["state"], "DISABLED");
+    let disabled: Vec<Value> = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step"] == "disable_old" && !s["item"].is_null())
+        .map(|s| json!([s["output"]["version"], s["output"]["state"]]))
+        .collect();
+    assert_eq!(disabled, vec![json!([1, "DISABLED"])]);
     let key = &env.fake.state()["kms"]["projects/ggen-prod/locations/us-central1/keyRings/ggen/cryptoKeys/app-data"];
     assert_eq!(key["primary"], 2);
     assert_eq!(key["versions"], json!({ "1": "DISABLED", "2": "ENABLED" }));

@@ -142,6 +142,17 @@ fn wants(input: &Value) -> Result<Vec<Want>, ActionError> {
         .get("backends")
         .and_then(Value::as_array)
         .ok_or_else(|| ActionError::Permanent("`backends` must be a list".into()))?;
+    for b in list {
+        // Google takes 0 (drained) or 0.1 to 1; the schema can only say 0 to 1.
+        if let Some(c) = b.get("capacity_scaler").and_then(Value::as_f64)
+            && c > 0.0
+            && c < 0.1
+        {
+            return Err(ActionError::Permanent(format!(
+                "capacity_scaler {c}: Google takes 0 (drained) or 0.1 to 1"
+            )));
+        }
+    }
     list.iter()
         .map(|b| {
             let num = |k: &str| b.get(k).and_then(Value::as_f64).map(|v| v as f32);
@@ -234,15 +245,21 @@ fn differing<'a>(
     Ok(out)
 }
 
+/// A value as the step wrote it: Google keeps these as 32-bit floats, and 0.1 would
+/// read back as 0.10000000149011612.
+fn decimal(v: Option<f32>) -> Option<f64> {
+    v.map(|v| format!("{v}").parse().unwrap_or(f64::from(v)))
+}
+
 fn show(service: &BackendService) -> Value {
     json!({
         "backend_service": service.name,
         "backends": service.backends.iter().map(|b| json!({
             "group": b.group,
             "balancing_mode": b.balancing_mode.as_ref().and_then(|m| m.name()),
-            "capacity_scaler": b.capacity_scaler,
-            "max_rate_per_instance": b.max_rate_per_instance,
-            "max_utilization": b.max_utilization,
+            "capacity_scaler": decimal(b.capacity_scaler),
+            "max_rate_per_instance": decimal(b.max_rate_per_instance),
+            "max_utilization": decimal(b.max_utilization),
         })).collect::<Vec<_>>(),
     })
 }

@@ -61,6 +61,11 @@ impl Conn {
     /// are a permanent error: nothing changes by trying again.
     pub(crate) fn credentials(&self) -> Result<Credentials, ActionError> {
         if let Some(token) = &self.token {
+            if !token.trim().chars().all(|c| c.is_ascii_graphic()) {
+                return Err(ActionError::Permanent(format!(
+                    "{TOKEN_VAR} holds characters an access token never has"
+                )));
+            }
             let mut value =
                 HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| {
                     ActionError::Permanent(format!(

@@ -36,7 +36,34 @@ struct Want {
     expect: Option<Vec<String>>,
 }
 
+/// The step's record sets, checked as Cloud DNS would check them, before any call.
 fn wants(input: &Value) -> Result<Vec<Want>, ActionError> {
+    let wants = parse(input)?;
+    let mut seen = std::collections::HashSet::new();
+    for w in &wants {
+        if !w.name.ends_with('.') {
+            return Err(ActionError::Permanent(format!(
+                "record name `{}` must be fully qualified, ending in a dot",
+                w.name
+            )));
+        }
+        if w.rrdatas.is_empty() {
+            return Err(ActionError::Permanent(format!(
+                "{} {}: `rrdatas` is empty",
+                w.name, w.kind
+            )));
+        }
+        if !seen.insert((w.name.clone(), w.kind.clone())) {
+            return Err(ActionError::Permanent(format!(
+                "{} {} is named twice in one change",
+                w.name, w.kind
+            )));
+        }
+    }
+    Ok(wants)
+}
+
+fn parse(input: &Value) -> Result<Vec<Want>, ActionError> {
     let list = input
         .get("changes")
         .and_then(Value::as_array)
@@ -119,6 +146,64 @@ impl Zone {
         }
     }
 
+    /// The zone's latest change, if it is still pending.
+    async fn latest_pending(&self) -> Result<Option<String>, ActionError> {
+        let list = self
+            .changes
+            .list()
+            .set_project(&self.project)
+            .set_managed_zone(&self.zone)
+            .set_sort_by("changeSequence")
+            .set_sort_order("descending")
+            .set_max_results(1)
+            .send()
+            .await
+            .map_err(|e| classify(&format!("changes.list of {}", self.zone), &e))?;
+        Ok(list
+            .changes
+            .into_iter()
+            .next()
+            .filter(|c| c.status != Some(Status::Done))
+            .and_then(|c| c.id))
+    }
+
+    async fn wait_done(
+        &self,
+        ctx: &ActionCtx,
+        input: &Value,
+        id: &str,
+    ) -> Result<Option<Status>, ActionError> {
+        until(
+            ctx,
+            input,
+            LONG,
+            &format!("Cloud DNS change {id} done"),
+            || async {
+                let c = self
+                    .changes
+                    .get()
+                    .set_project(&self.project)
+                    .set_managed_zone(&self.zone)
+                    .set_change_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&format!("changes.get of {id}"), &e))?;
+                Ok(if c.status == Some(Status::Done) {
+                    Seen::Ready(c.status)
+                } else {
+                    Seen::NotYet(
+                        c.status
+                            .as_ref()
+                            .and_then(|s| s.name())
+                            .unwrap_or("?")
+                            .to_owned(),
+                    )
+                })
+            },
+        )
+        .await
+    }
+
     async fn need(&self, w: &Want) -> Result<Need, ActionError> {
         let now = self.current(w).await?;
         let values = now.as_ref().map(|r| sorted(&r.rrdatas)).unwrap_or_default();
@@ -169,7 +254,18 @@ impl ChangeRecords {
         }
         let records: Vec<Value> = wants.iter().map(show).collect();
         if change.additions.is_empty() {
-            return Ok(json!({ "changed": false, "records": records, "unchanged": unchanged }));
+            // The records hold already, maybe by an earlier attempt whose answer was
+            // lost: the step still waits until the zone's latest change is done.
+            let pending = zone.latest_pending().await?;
+            if let Some(id) = &pending
+                && wants_wait(input, true)
+            {
+                zone.wait_done(ctx, input, id).await?;
+            }
+            return Ok(json!({
+                "changed": false, "records": records, "unchanged": unchanged,
+                "waited_for_change": pending,
+            }));
         }
         let made = zone
             .changes
@@ -184,35 +280,7 @@ impl ChangeRecords {
         let status = if made.status == Some(Status::Done) || !wants_wait(input, true) {
             made.status
         } else {
-            until(
-                ctx,
-                input,
-                LONG,
-                &format!("Cloud DNS change {id} done"),
-                || async {
-                    let c = zone
-                        .changes
-                        .get()
-                        .set_project(&zone.project)
-                        .set_managed_zone(&zone.zone)
-                        .set_change_id(&id)
-                        .send()
-                        .await
-                        .map_err(|e| classify(&format!("changes.get of {id}"), &e))?;
-                    Ok(if c.status == Some(Status::Done) {
-                        Seen::Ready(c.status)
-                    } else {
-                        Seen::NotYet(
-                            c.status
-                                .as_ref()
-                                .and_then(|s| s.name())
-                                .unwrap_or("?")
-                                .to_owned(),
-                        )
-                    })
-                },
-            )
-            .await?
+            zone.wait_done(ctx, input, &id).await?
         };
         Ok(json!({
             "changed": true,

@@ -3,11 +3,11 @@
 //! primary, and once everything is rewrapped `disable_version` or `destroy_version`
 //! retires the old version. Neither of those two touches the primary.
 //!
-//! Creating a version is the one call that is not idempotent: every call adds one. With
-//! `newer_than` (the version the rotation replaces) the step first looks for an enabled
-//! version above it, made by an earlier attempt that then crashed, and uses it instead
-//! of making another; `reconcile` answers from the same read, and without `newer_than`
-//! says it cannot tell.
+//! Creating a version is the one call that is not idempotent: every call adds one. So
+//! the step names the version the rotation replaces (`newer_than`, which must exist) and
+//! first looks for an enabled version above it, made by an earlier attempt that then
+//! crashed or lost its answer, and uses it instead of making another; `reconcile`
+//! answers from the same read.
 //!
 //! A rewrap's plaintext stays in memory for the two calls and is never returned.
 
@@ -125,11 +125,17 @@ impl Key {
         }
     }
 
-    /// The newest usable version above `n`: one an earlier attempt made.
+    /// The newest usable version above `n`: one an earlier attempt made. `n` must be a
+    /// version of the key: a number above them all would turn the guard off.
     async fn newer_than(&self, n: u64) -> Result<Option<CryptoKeyVersion>, ActionError> {
-        Ok(self
-            .versions()
-            .await?
+        let all = self.versions().await?;
+        if !all.iter().any(|v| version_of(&v.name) == Some(n)) {
+            return Err(ActionError::Permanent(format!(
+                "{}: newer_than names version {n}, which the key does not have",
+                self.name
+            )));
+        }
+        Ok(all
             .into_iter()
             .filter(|v| {
                 matches!(
@@ -197,11 +203,13 @@ impl CreateVersion {
     async fn run_(&self, _ctx: &ActionCtx, input: &Value) -> Result<Value, ActionError> {
         let key = Key::new(&self.conn, input).await?;
         let before = Self::primary_of(&key).await?;
-        let (version, made) = match number(input, "newer_than")? {
-            Some(n) => match key.newer_than(n).await? {
-                Some(v) => (v, false),
-                None => (self.create(&key).await?, true),
-            },
+        let n = number(input, "newer_than")?.ok_or_else(|| {
+            ActionError::Permanent(
+                "`newer_than` is missing: the version this rotation replaces".into(),
+            )
+        })?;
+        let (version, made) = match key.newer_than(n).await? {
+            Some(v) => (v, false),
             None => (self.create(&key).await?, true),
         };
         let n = version_of(&version.name).unwrap_or_default();
@@ -235,9 +243,17 @@ impl CreateVersion {
         let key = Key::new(&self.conn, input).await?;
         let k = key.key().await?;
         let primary = Key::primary(&k);
-        if let Some(n) = number(input, "newer_than")?
-            && let Some(v) = key.newer_than(n).await?
-        {
+        let newer = match number(input, "newer_than")? {
+            Some(n) => match key.newer_than(n).await {
+                Ok(v) => v.map(|v| (n, v)),
+                Err(ActionError::Permanent(m)) => {
+                    return Ok(Preview::new(Outlook::WouldFail, m, Value::Null));
+                }
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        if let Some((n, v)) = newer {
             let m = version_of(&v.name).unwrap_or_default();
             let done = !wants_primary(input) || primary == Some(m);
             return Ok(Preview::new(
@@ -482,6 +498,9 @@ impl Rewrap {
         let ciphertext = STANDARD
             .decode(str_of(input, "ciphertext")?.trim())
             .map_err(|e| ActionError::Permanent(format!("`ciphertext` is not base64: {e}")))?;
+        if ciphertext.is_empty() {
+            return Err(ActionError::Permanent("`ciphertext` is empty".into()));
+        }
         let plain = key
             .client
             .decrypt()
@@ -511,7 +530,7 @@ impl Rewrap {
         Ok(Preview::new(
             Outlook::Change,
             format!(
-                "{}: decrypt and encrypt again with version {}",
+                "{}: decrypt, and encrypt again with the primary version the run finds (now {})",
                 key.name,
                 primary.map_or_else(|| "none".to_owned(), |p| p.to_string())
             ),

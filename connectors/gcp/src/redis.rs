@@ -52,9 +52,16 @@ impl Redis {
     }
 
     async fn must(&self) -> Result<Instance, ActionError> {
-        self.get().await?.ok_or_else(|| {
+        let i = self.get().await?.ok_or_else(|| {
             ActionError::Permanent(format!("Memorystore has no instance {}", self.name))
-        })
+        })?;
+        if i.name != self.name {
+            return Err(ActionError::Permanent(format!(
+                "asked for {}, the answer was for `{}`",
+                self.name, i.name
+            )));
+        }
+        Ok(i)
     }
 
     /// Waits while the instance is failing over (an operation of ours or of an
@@ -103,6 +110,24 @@ fn out(i: &Instance, extra: Value) -> Value {
     o
 }
 
+/// `from_zone` must be one of the instance's zones: another is a typo, not a failover
+/// already done.
+fn zone_of(i: &Instance, from: Option<&str>) -> Result<(), ActionError> {
+    match from {
+        Some(z)
+            if z != i.location_id
+                && z != i.alternative_location_id
+                && z != i.current_location_id =>
+        {
+            Err(ActionError::Permanent(format!(
+                "from_zone {z} is not a zone of {} (its zones: {}, {})",
+                i.name, i.location_id, i.alternative_location_id
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn moved(i: &Instance, from: Option<&str>) -> Option<bool> {
     from.map(|z| i.current_location_id != z)
 }
@@ -112,6 +137,7 @@ impl Failover {
         let redis = Redis::new(&self.conn, input).await?;
         let from = opt_str(input, "from_zone");
         let before = redis.must().await?;
+        zone_of(&before, from)?;
         if before.state == State::FailingOver {
             let after = redis.settled(ctx, input).await?;
             return Ok(out(
@@ -170,6 +196,12 @@ impl Failover {
             )));
         }
         let after = redis.must().await?;
+        if moved(&after, from) == Some(false) {
+            return Err(ActionError::Retryable(format!(
+                "{what} is done, but the primary still serves from {}",
+                after.current_location_id
+            )));
+        }
         Ok(out(
             &after,
             json!({
@@ -189,6 +221,9 @@ impl Failover {
             ));
         };
         let from = opt_str(input, "from_zone");
+        if let Err(ActionError::Permanent(m)) = zone_of(&i, from) {
+            return Ok(Preview::new(Outlook::WouldFail, m, show(&i)));
+        }
         Ok(if i.tier != Tier::StandardHa {
             Preview::new(
                 Outlook::WouldFail,
@@ -223,6 +258,7 @@ impl Failover {
     async fn reconcile_(&self, ctx: &ActionCtx, input: &Value) -> Result<Observed, ActionError> {
         let redis = Redis::new(&self.conn, input).await?;
         let before = redis.must().await?;
+        zone_of(&before, opt_str(input, "from_zone"))?;
         if before.state == State::FailingOver {
             let after = redis.settled(ctx, input).await?;
             return Ok(Observed::Done(out(&after, json!({ "failed_over": true }))));

@@ -22,7 +22,7 @@ use google_cloud_sql_v1::model::{
 };
 use serde_json::{Value, json};
 
-use crate::error::{classify, not_found};
+use crate::error::{classify, classify_write, not_found};
 use crate::{action, client};
 
 action!(PromoteReplica);
@@ -64,12 +64,37 @@ impl Sql {
     }
 
     async fn must(&self, name: &str) -> Result<DatabaseInstance, ActionError> {
-        self.instance(name).await?.ok_or_else(|| {
+        let i = self.instance(name).await?.ok_or_else(|| {
             ActionError::Permanent(format!(
                 "Cloud SQL has no instance `{name}` in project {}",
                 self.project
             ))
-        })
+        })?;
+        if i.name != name {
+            return Err(ActionError::Permanent(format!(
+                "asked for Cloud SQL instance `{name}`, the answer was for `{}`",
+                i.name
+            )));
+        }
+        Ok(i)
+    }
+
+    /// Whether the source's recent operations hold a clone that ended well.
+    async fn cloned_before(&self, source: &str) -> Result<bool, ActionError> {
+        let list = self
+            .operations
+            .list()
+            .set_project(&self.project)
+            .set_instance(source)
+            .set_max_results(50_u32)
+            .send()
+            .await
+            .map_err(|e| classify(&format!("operations.list of {source}"), &e))?;
+        Ok(list.items.iter().any(|o| {
+            o.operation_type == SqlOperationType::Clone
+                && o.status == SqlOperationStatus::Done
+                && o.error.as_ref().is_none_or(|e| e.errors.is_empty())
+        }))
     }
 
     /// An operation of this kind on the instance that has not ended: one an earlier
@@ -143,6 +168,11 @@ impl Sql {
     }
 }
 
+/// Whether `d` could be a clone of `source`: standalone, of the same database version.
+fn like_clone(d: &DatabaseInstance, source: &DatabaseInstance) -> bool {
+    !is_replica(d) && d.database_version == source.database_version
+}
+
 fn kind(op: &Operation) -> &str {
     op.operation_type.name().unwrap_or("?")
 }
@@ -211,6 +241,12 @@ impl PromoteReplica {
             op
         };
         let after = sql.must(name).await?;
+        if op.status == SqlOperationStatus::Done && is_replica(&after) {
+            return Err(ActionError::Retryable(format!(
+                "{name}: the promotion is done, but the instance still reads as a replica of {}",
+                after.master_instance_name
+            )));
+        }
         Ok(out(
             &after,
             json!({
@@ -271,6 +307,26 @@ impl PromoteReplica {
     }
 }
 
+/// `from_zone` must be one of the instance's two zones: another is a typo, not a
+/// failover already done.
+fn zone_of(i: &DatabaseInstance, from: Option<&str>) -> Result<(), ActionError> {
+    match from {
+        Some(z) if z != i.gce_zone && z != i.secondary_gce_zone => {
+            Err(ActionError::Permanent(format!(
+                "from_zone {z} is not a zone of {} (it serves from {}, its standby is {})",
+                i.name,
+                i.gce_zone,
+                if i.secondary_gce_zone.is_empty() {
+                    "none"
+                } else {
+                    &i.secondary_gce_zone
+                }
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Whether the primary has left `from_zone`; unknown without it.
 fn moved(i: &DatabaseInstance, from: Option<&str>) -> Option<bool> {
     from.map(|z| i.gce_zone != z)
@@ -282,6 +338,7 @@ impl Failover {
         let name = str_of(input, "instance")?;
         let from = opt_str(input, "from_zone");
         let before = sql.must(name).await?;
+        zone_of(&before, from)?;
         let pending = sql.unfinished(name, &SqlOperationType::Failover).await?;
         if pending.is_none() && moved(&before, from) == Some(true) {
             return Ok(out(
@@ -310,7 +367,7 @@ impl Failover {
                     .set_body(body)
                     .send()
                     .await
-                    .map_err(|e| classify(&format!("failover of {name}"), &e))?;
+                    .map_err(|e| classify_write(&format!("failover of {name}"), &e))?;
                 (op, false)
             }
         };
@@ -320,6 +377,12 @@ impl Failover {
             op
         };
         let after = sql.must(name).await?;
+        if op.status == SqlOperationStatus::Done && moved(&after, from) == Some(false) {
+            return Err(ActionError::Retryable(format!(
+                "{name}: the failover is done, but the primary still serves from {}",
+                after.gce_zone
+            )));
+        }
         Ok(out(
             &after,
             json!({
@@ -343,6 +406,9 @@ impl Failover {
                 Value::Null,
             ));
         };
+        if let Err(ActionError::Permanent(m)) = zone_of(&i, from) {
+            return Ok(Preview::new(Outlook::WouldFail, m, show(&i)));
+        }
         Ok(if i.secondary_gce_zone.is_empty() {
             Preview::new(
                 Outlook::WouldFail,
@@ -380,6 +446,7 @@ impl Failover {
             return Ok(Observed::Done(out(&i, json!({ "failed_over": true }))));
         }
         let i = sql.must(name).await?;
+        zone_of(&i, opt_str(input, "from_zone"))?;
         Ok(match moved(&i, opt_str(input, "from_zone")) {
             Some(true) => Observed::Done(out(&i, json!({ "failed_over": true }))),
             Some(false) => Observed::NotDone,
@@ -417,11 +484,27 @@ impl CloneToTime {
         let time: google_cloud_wkt::Timestamp = serde_json::from_value(json!(at)).map_err(|e| {
             ActionError::Permanent(format!("point_in_time `{at}` is not an RFC 3339 time: {e}"))
         })?;
-        sql.must(source).await?;
+        if source == dest {
+            return Err(ActionError::Permanent(format!(
+                "the clone's destination must be a new instance, not its source {source}"
+            )));
+        }
+        let src = sql.must(source).await?;
         if let (Some(d), waited) = self.settle(ctx, input, &sql).await? {
+            // Ours only if a clone of the source made it: a crashed attempt's clone that
+            // just ended, or one that ended before. Cloud SQL records no clone's source on
+            // the new instance, so "made by a clone" is judged: a clone of the source
+            // ended well, and this instance is a standalone of the source's database
+            // version. Any other instance of that name is someone else's, and a restore
+            // into it would restore nothing.
+            if waited.is_none() && !(like_clone(&d, &src) && sql.cloned_before(source).await?) {
+                return Err(ActionError::Permanent(format!(
+                    "{dest} exists already and no clone of {source} made it: name a new instance"
+                )));
+            }
             return Ok(out(
                 &d,
-                json!({ "cloned": waited.is_some(), "already_existed": waited.is_none(), "source": source }),
+                json!({ "cloned": true, "resumed": true, "source": source }),
             ));
         }
         let body = InstancesCloneRequest::new().set_clone_context(
@@ -450,7 +533,7 @@ impl CloneToTime {
         Ok(out(
             &d,
             json!({
-                "cloned": true, "already_existed": false, "source": source,
+                "cloned": true, "resumed": false, "source": source,
                 "point_in_time": at, "operation": op.name,
             }),
         ))
@@ -469,9 +552,17 @@ impl CloneToTime {
             ));
         };
         Ok(match sql.instance(dest).await? {
-            Some(d) => Preview::new(
+            Some(d) if like_clone(&d, &s) && sql.cloned_before(source).await? => Preview::new(
                 Outlook::NoChange,
-                format!("{dest} exists already ({})", state(&d)),
+                format!(
+                    "{dest} exists already ({}), made by a clone of {source}",
+                    state(&d)
+                ),
+                show(&d),
+            ),
+            Some(d) => Preview::new(
+                Outlook::WouldFail,
+                format!("{dest} exists already and no clone of {source} made it"),
                 show(&d),
             ),
             None => Preview::new(
@@ -484,8 +575,14 @@ impl CloneToTime {
 
     async fn reconcile_(&self, ctx: &ActionCtx, input: &Value) -> Result<Observed, ActionError> {
         let sql = Sql::new(&self.conn, input).await?;
+        let source = str_of(input, "instance")?;
+        let src = sql.must(source).await?;
         Ok(match self.settle(ctx, input, &sql).await? {
-            (Some(d), _) if d.state == SqlInstanceState::Runnable => {
+            (Some(d), waited)
+                if d.state == SqlInstanceState::Runnable
+                    && (waited.is_some()
+                        || (like_clone(&d, &src) && sql.cloned_before(source).await?)) =>
+            {
                 Observed::Done(out(&d, json!({ "cloned": true })))
             }
             (Some(d), _) => Observed::Unknown(format!(

@@ -247,6 +247,17 @@ async fn sql_failover_moves_the_primary_once() {
     assert_eq!(g.fake.calls("POST", "/failover"), 1);
     done(g.reconcile("gcp.sql.failover", ha).await);
 
+    // A zone the instance does not have is a typo, not a failover already done.
+    let m = g
+        .permanent(
+            "gcp.sql.failover",
+            json!({ "instance": "ggen-db-central", "from_zone": "us-central1-q" }),
+        )
+        .await;
+    assert!(
+        m.contains("from_zone us-central1-q is not a zone of"),
+        "{m}"
+    );
     // Without from_zone, and nothing running, reconcile cannot tell.
     assert!(matches!(
         g.reconcile("gcp.sql.failover", json!({ "instance": "ggen-db-central" }))
@@ -293,7 +304,24 @@ async fn sql_clone_to_time_makes_the_instance_once() {
     let out = done(g.reconcile("gcp.sql.clone_to_time", clone.clone()).await);
     assert_eq!(out["instance"], "ggen-db-restore");
     let again = g.ok("gcp.sql.clone_to_time", clone.clone()).await;
-    assert_eq!(again["already_existed"], true);
+    assert_eq!(again["resumed"], true);
+    // Another instance of that name is not a restore: refused, as is the source itself.
+    let m = g
+        .permanent(
+            "gcp.sql.clone_to_time",
+            json!({ "instance": "ggen-db-central", "destination": "ggen-db-east",
+                    "point_in_time": "2026-12-01T09:30:00Z" }),
+        )
+        .await;
+    assert!(m.contains("no clone of ggen-db-central made it"), "{m}");
+    let m = g
+        .permanent(
+            "gcp.sql.clone_to_time",
+            json!({ "instance": "ggen-db-central", "destination": "ggen-db-central",
+                    "point_in_time": "2026-12-01T09:30:00Z" }),
+        )
+        .await;
+    assert!(m.contains("not its source"), "{m}");
     assert_eq!(g.fake.calls("POST", "/clone"), 1);
     let requests = g.fake.requests();
     let sent = &requests
@@ -357,6 +385,13 @@ async fn memorystore_failover_and_its_reconcile() {
     assert_eq!(out["zone"], "us-east1-c");
     assert_eq!(g.fake.calls("POST", ":failover"), 2);
 
+    let m = g
+        .permanent(
+            "gcp.redis.failover",
+            json!({ "region": "us-east1", "instance": "ggen-cache-east", "from_zone": "us-east1-z" }),
+        )
+        .await;
+    assert!(m.contains("from_zone us-east1-z is not a zone of"), "{m}");
     // Basic tier: no replica.
     let basic = json!({ "region": "us-east1", "instance": "ggen-cache-basic" });
     g.plan("gcp.redis.failover", basic.clone(), Outlook::WouldFail)
@@ -464,6 +499,27 @@ async fn dns_changes_only_from_the_expected_values() {
         { "name": "status.ggen.example.", "type": "CNAME", "rrdatas": ["app.ggen.example."],
           "expect": [] }]});
     assert_eq!(g.ok("gcp.dns.change_records", new).await["changed"], true);
+
+    // The answer to a change is lost: the retry finds the records changed, and still
+    // waits until Cloud DNS says the change is done.
+    let back = json!({ "managed_zone": "ggen", "changes": [
+        { "name": "app.ggen.example.", "type": "A", "ttl": 60,
+          "rrdatas": ["203.0.113.10"], "expect": ["198.51.100.10"] }]});
+    g.fake.drop_answer("POST", "/changes");
+    g.retryable("gcp.dns.change_records", back.clone()).await;
+    let out = g.ok("gcp.dns.change_records", back).await;
+    assert_eq!(out["changed"], false);
+    assert_eq!(out["waited_for_change"], "3");
+    assert_eq!(g.fake.state()["dns_changes"]["ggen/3"]["status"], "done");
+    // Names Cloud DNS would refuse are refused before any call.
+    let m = g
+        .permanent(
+            "gcp.dns.change_records",
+            json!({ "managed_zone": "ggen", "changes": [
+                { "name": "app.ggen.example", "type": "A", "rrdatas": ["192.0.2.1"] }]}),
+        )
+        .await;
+    assert!(m.contains("ending in a dot"), "{m}");
     g.no_violations();
 }
 
@@ -514,6 +570,11 @@ async fn kms_rotation_with_rewrap_and_retirement() {
         (json!(2), json!(false))
     );
     assert_eq!(g.fake.calls("POST", "/cryptoKeyVersions"), 1);
+    // A version the key does not have would turn the guard off: refused.
+    let m = g
+        .permanent("gcp.kms.create_version", with(json!({ "newer_than": 5 })))
+        .await;
+    assert!(m.contains("which the key does not have"), "{m}");
     done(
         g.reconcile("gcp.kms.create_version", with(json!({ "newer_than": 1 })))
             .await,
@@ -593,7 +654,10 @@ fn every_action() -> Vec<(&'static str, Value)> {
             "gcp.sql.promote_replica",
             json!({ "instance": "ggen-db-east" }),
         ),
-        ("gcp.sql.failover", json!({ "instance": "ggen-db-central" })),
+        (
+            "gcp.sql.failover",
+            json!({ "instance": "ggen-db-central", "from_zone": "us-central1-a" }),
+        ),
         (
             "gcp.sql.clone_to_time",
             json!({ "instance": "ggen-db-central", "destination": "c",
@@ -601,7 +665,8 @@ fn every_action() -> Vec<(&'static str, Value)> {
         ),
         (
             "gcp.redis.failover",
-            json!({ "region": "us-east1", "instance": "ggen-cache-east" }),
+            json!({ "region": "us-east1", "instance": "ggen-cache-east",
+                    "from_zone": "us-east1-c" }),
         ),
         (
             "gcp.compute.set_backends",
@@ -614,7 +679,7 @@ fn every_action() -> Vec<(&'static str, Value)> {
                 { "name": "app.ggen.example.", "type": "A", "rrdatas": ["198.51.100.10"] }]}),
         ),
         ("gcp.kms.get_key", key(json!({}))),
-        ("gcp.kms.create_version", key(json!({}))),
+        ("gcp.kms.create_version", key(json!({ "newer_than": 1 }))),
         ("gcp.kms.set_primary", key(json!({ "version": 1 }))),
         ("gcp.kms.disable_version", key(json!({ "version": 1 }))),
         ("gcp.kms.destroy_version", key(json!({ "version": 1 }))),
