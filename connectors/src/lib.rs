@@ -18,6 +18,8 @@
 //! - [`vault`]: transit key rotation and rewrap, KV (Vault HTTP API; OpenBao in the lab).
 //! - [`aws`]: the specs of Route 53, RDS, Auto Scaling, KMS and Secrets Manager actions;
 //!   the `drctl-aws` crate implements them (the binary's default `aws` feature).
+//! - [`azure`]: the specs of Traffic Manager, Cosmos DB and PostgreSQL flexible server
+//!   actions; the `drctl-azure` crate implements them (the `azure` feature).
 //! - [`gcp`]: the specs of Cloud SQL, Memorystore, Compute backend service, Cloud DNS and
 //!   Cloud KMS actions; the `drctl-gcp` crate implements them (the `gcp` feature).
 //! - [`k8s`]: the specs of Kubernetes actions (scale, rollout restart, patch, wait for a
@@ -26,12 +28,13 @@
 //! [`input`] and [`wait`] are the helpers every action uses (reading inputs, waiting
 //! within the engine's cancel and deadlines), and [`guard`] the "only if still at N"
 //! check of key rotations; they are public for connector crates built apart, such as
-//! `drctl-aws`, `drctl-gcp` and `drctl-k8s`.
+//! `drctl-aws`, `drctl-azure`, `drctl-gcp` and `drctl-k8s`.
 //!
 //! To add an action: declare its spec in the family's module and list it in that module's
 //! `specs()`. The registry test checks every name and schema.
 
 pub mod aws;
+pub mod azure;
 pub mod core;
 pub mod dns;
 pub mod gcp;
@@ -88,6 +91,7 @@ impl Registry {
             dns::specs(),
             vault::specs(),
             aws::specs(),
+            azure::specs(),
             gcp::specs(),
             k8s::specs(),
         ]
@@ -98,7 +102,7 @@ impl Registry {
         }
         let specs: Vec<ActionSpec> = r.specs.values().cloned().collect();
         // One HTTP client (and one connection pool) for every action that speaks HTTP.
-        let client = Arc::new(core::http::Client::default());
+        let client = Arc::new(core::http::Client);
         for action in core::actions(&specs, &client)
             .into_iter()
             .chain(notify::actions(&specs, &client))

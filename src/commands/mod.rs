@@ -25,7 +25,7 @@ use crate::cli::{AuditCommand, AuditFormat, Cli, Command};
 use crate::config::Config;
 
 /// The actions of this build: the built-in ones, and those whose features are on (`aws`,
-/// `gcp`, `k8s`).
+/// `azure`, `gcp`, `k8s`).
 fn registry() -> Registry {
     #[allow(unused_mut)]
     let mut registry = Registry::builtin();
@@ -33,6 +33,10 @@ fn registry() -> Registry {
     let specs: Vec<_> = registry.specs().cloned().collect();
     #[cfg(feature = "aws")]
     for action in drctl_aws::actions(&specs) {
+        registry.implement(action);
+    }
+    #[cfg(feature = "azure")]
+    for action in drctl_azure::actions(&specs) {
         registry.implement(action);
     }
     #[cfg(feature = "gcp")]

@@ -8,6 +8,7 @@ mod api;
 mod approvals;
 mod audit;
 mod aws;
+mod azure;
 mod cli;
 mod commands;
 mod console;

@@ -15,19 +15,27 @@ use crate::input::{accepted_statuses, duration_or, opt_str, str_of, u64_or};
 
 /// The shared client.
 #[derive(Debug, Default)]
-pub(crate) struct Client(OnceLock<reqwest::Client>);
+pub(crate) struct Client;
 
 impl Client {
-    pub(crate) fn get(&self) -> Result<&reqwest::Client, ActionError> {
-        if let Some(c) = self.0.get() {
-            return Ok(c);
-        }
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("drctl/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ActionError::Permanent(format!("cannot build an HTTP client: {e}")))?;
-        Ok(self.0.get_or_init(|| client))
+    pub(crate) fn get(&self) -> Result<&'static reqwest::Client, ActionError> {
+        shared()
     }
+}
+
+/// The process's one HTTP client (rustls, one connection pool), made on first use: for
+/// every action that speaks HTTP, in this crate and in connector crates built apart
+/// (Azure Resource Manager's REST calls).
+pub fn shared() -> Result<&'static reqwest::Client, ActionError> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("drctl/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ActionError::Permanent(format!("cannot build an HTTP client: {e}")))?;
+    Ok(CLIENT.get_or_init(|| client))
 }
 
 /// Largest response body kept in an output.

@@ -4,7 +4,7 @@
 //! deadline (see `drctl_run::SLEEP`), so that a restart neither loses nor restarts it.
 
 mod exec;
-pub(crate) mod http;
+pub mod http;
 mod orphans;
 mod simple;
 

@@ -1,0 +1,251 @@
+//! One Azure Resource Manager request, and the long-running operations it may start.
+//!
+//! Errors follow ARM's documented shape (`{"error": {"code", "message"}}`): 429
+//! (throttled), 5xx, a 409 that says another operation is in progress, and no answer are
+//! retryable, quoting `Retry-After`; the rest ARM said (401, 403 `AuthorizationFailed`, 404
+//! `ResourceNotFound`, 400 `InvalidApiVersionParameter`, other 409s) are permanent.
+//!
+//! A 201 or 202 with `Azure-AsyncOperation` is followed by polling that URL until its
+//! `status` is `Succeeded` (or `Failed`, `Canceled`: permanent, with ARM's error); with
+//! only `Location`, by polling it until it answers something else than 202. Between
+//! polls the step waits what `Retry-After` says, else its `interval`, within its
+//! `timeout`. Status URLs on another host than the Resource Manager are refused, so a
+//! token is never sent anywhere else.
+
+use std::time::Duration;
+
+use drctl_connectors::input::{duration_or, error_chain, opt_str, str_of};
+use drctl_connectors::wait::{Deadline, pause};
+use drctl_core::{ActionCtx, ActionError};
+use reqwest::Method;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde_json::Value;
+
+use crate::auth::Auth;
+
+/// Azure's public Resource Manager.
+const ARM: &str = "https://management.azure.com";
+/// The longest wait `Retry-After` may ask between two polls.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// What ARM answered.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
+}
+
+/// The Resource Manager of one step: its base, the resource group, a token.
+pub(crate) struct Arm {
+    http: &'static reqwest::Client,
+    base: String,
+    token: String,
+    group: String,
+}
+
+impl Arm {
+    pub(crate) async fn new(auth: &Auth, input: &Value) -> Result<Self, ActionError> {
+        let base = opt_str(input, "endpoint")
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or(ARM)
+            .trim_end_matches('/')
+            .to_owned();
+        let token = auth.bearer(&format!("{base}/.default")).await?;
+        Ok(Self {
+            http: drctl_connectors::core::http::shared()?,
+            group: format!(
+                "/subscriptions/{}/resourceGroups/{}/providers",
+                segment(str_of(input, "subscription_id")?)?,
+                segment(str_of(input, "resource_group")?)?
+            ),
+            base,
+            token,
+        })
+    }
+
+    /// The URL of a resource of the group: `provider_path` after `providers/`.
+    pub(crate) fn url(&self, provider_path: &str, api_version: &str) -> String {
+        format!(
+            "{}{}/{provider_path}?api-version={api_version}",
+            self.base, self.group
+        )
+    }
+
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Answer, ActionError> {
+        let answer = self.exchange(method, url, body, what).await?;
+        if answer.status >= 400 {
+            return Err(classify(what, answer.status, &answer.headers, &answer.body));
+        }
+        Ok(answer)
+    }
+
+    /// One request and its answer, whatever its status.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Answer, ActionError> {
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(30));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ActionError::Retryable(format!("Azure {what}: {}", error_chain(&e))))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ActionError::Retryable(format!("Azure {what}: {}", error_chain(&e))))?;
+        let body: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text.chars().take(500).collect()))
+        };
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// A resource, or None when ARM says it is not there (its group or subscription
+    /// missing is an error that says so).
+    pub(crate) async fn get(&self, url: &str, what: &str) -> Result<Option<Value>, ActionError> {
+        let a = self.exchange(Method::GET, url, None, what).await?;
+        let code = a.body["error"]["code"].as_str().unwrap_or("");
+        if a.status == 404 && !matches!(code, "ResourceGroupNotFound" | "SubscriptionNotFound") {
+            return Ok(None);
+        }
+        if a.status >= 400 {
+            return Err(classify(what, a.status, &a.headers, &a.body));
+        }
+        Ok(Some(a.body))
+    }
+
+    /// Follows a long-running operation to its end, if the answer started one.
+    pub(crate) async fn follow(
+        &self,
+        ctx: &ActionCtx,
+        input: &Value,
+        answer: &Answer,
+        default: Duration,
+        what: &str,
+    ) -> Result<(), ActionError> {
+        let header = |name: &str| {
+            answer
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (url, async_op) = match (header("Azure-AsyncOperation"), header("Location")) {
+            (Some(u), _) => (u, true),
+            (None, Some(u)) if answer.status == 202 || answer.status == 201 => (u, false),
+            _ => return Ok(()),
+        };
+        if !url.starts_with(&format!("{}/", self.base)) {
+            return Err(ActionError::Permanent(format!(
+                "Azure {what}: the operation's status URL is not on {}; not following it",
+                self.base
+            )));
+        }
+        let interval = duration_or(input, "interval", Duration::from_secs(5))?;
+        let deadline = Deadline::after(duration_or(input, "timeout", default)?);
+        let mut last = answer.headers.clone();
+        loop {
+            let wait = retry_after(&last).unwrap_or(interval).min(MAX_RETRY_AFTER);
+            if deadline.passed_before(wait) {
+                return Err(ActionError::Retryable(format!(
+                    "Azure {what}: still running after {} ms",
+                    deadline.elapsed_ms()
+                )));
+            }
+            pause(ctx, wait).await?;
+            let polled = self
+                .send(Method::GET, &url, None, &format!("{what} (status)"))
+                .await?;
+            if async_op {
+                match polled.body["status"].as_str().unwrap_or("") {
+                    "Succeeded" => return Ok(()),
+                    "Failed" | "Canceled" | "Cancelled" => {
+                        let e = &polled.body["error"];
+                        return Err(ActionError::Permanent(format!(
+                            "Azure {what}: the operation ended {}: {}: {}",
+                            polled.body["status"].as_str().unwrap_or("?"),
+                            e["code"].as_str().unwrap_or("no code"),
+                            e["message"].as_str().unwrap_or("")
+                        )));
+                    }
+                    _ => {}
+                }
+            } else if polled.status != 202 {
+                return Ok(());
+            }
+            last = polled.headers;
+        }
+    }
+}
+
+/// A path segment from the step: names only, never `/`, `?`, `#` or `..`.
+fn segment(s: &str) -> Result<&str, ActionError> {
+    if s.is_empty() || s == ".." || s.contains(['/', '?', '#', '\\']) {
+        return Err(ActionError::Permanent(format!(
+            "`{s}` is not a name Azure takes in a resource path"
+        )));
+    }
+    Ok(s)
+}
+
+pub(crate) fn name(input: &Value, key: &str) -> Result<String, ActionError> {
+    segment(str_of(input, key)?).map(str::to_owned)
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// An ARM error as an [`ActionError`].
+fn classify(what: &str, status: u16, headers: &HeaderMap, body: &Value) -> ActionError {
+    let error = &body["error"];
+    let code = error["code"].as_str().unwrap_or("no error code");
+    let message = error["message"]
+        .as_str()
+        .or_else(|| body.as_str())
+        .unwrap_or("");
+    let after = retry_after(headers)
+        .map(|d| format!(" (Retry-After: {} s)", d.as_secs()))
+        .unwrap_or_default();
+    let text = format!("Azure {what}: {code} (HTTP {status}): {message}{after}");
+    let busy = status == 409
+        && matches!(
+            code,
+            "AnotherOperationInProgress" | "OperationInProgress" | "Conflict"
+        );
+    if status == 429 || status >= 500 || busy {
+        ActionError::Retryable(text)
+    } else {
+        ActionError::Permanent(text)
+    }
+}

@@ -1,0 +1,99 @@
+//! The token of a Resource Manager call. `AZURE_ACCESS_TOKEN` when it is set (e.g. from
+//! `az account get-access-token`), else the first credential the environment configures,
+//! in the order of Azure's own default chain: a service principal's secret
+//! (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`), workload identity
+//! (`AZURE_FEDERATED_TOKEN_FILE`), managed identity (`IDENTITY_ENDPOINT`, or
+//! `AZURE_USE_MANAGED_IDENTITY`), and last the Azure CLI's login. The credential is made
+//! once and caches and refreshes its tokens itself.
+//!
+//! A token is only ever put in an `Authorization` header; `Debug` says which kind of
+//! credential is in use, never a token or a secret.
+
+use std::sync::{Arc, OnceLock};
+
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_identity::{
+    ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential,
+    WorkloadIdentityCredential,
+};
+use drctl_connectors::input::error_chain;
+use drctl_core::ActionError;
+
+const TOKEN_VAR: &str = "AZURE_ACCESS_TOKEN";
+
+pub(crate) struct Auth {
+    token: Option<String>,
+    credential: OnceLock<Result<Arc<dyn TokenCredential>, String>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.token.is_some() {
+            "access token"
+        } else {
+            "credential chain"
+        };
+        f.debug_struct("Auth").field("credentials", &kind).finish()
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Auth {
+    pub(crate) fn from_env() -> Self {
+        Self {
+            token: env(TOKEN_VAR),
+            credential: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn with_token(token: &str) -> Self {
+        Self {
+            token: Some(token.to_owned()),
+            credential: OnceLock::new(),
+        }
+    }
+
+    /// A bearer token for `scope` (e.g. `https://management.azure.com/.default`).
+    pub(crate) async fn bearer(&self, scope: &str) -> Result<String, ActionError> {
+        if let Some(t) = &self.token {
+            return Ok(t.trim().to_owned());
+        }
+        let credential = self
+            .credential
+            .get_or_init(chain)
+            .clone()
+            .map_err(|e| ActionError::Permanent(format!("Azure: no credential: {e}")))?;
+        let token = credential.get_token(&[scope], None).await.map_err(|e| {
+            ActionError::Permanent(format!(
+                "Azure: no token for {scope}: {}; set {TOKEN_VAR}, a service principal \
+                 (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), or `az login`",
+                error_chain(&e)
+            ))
+        })?;
+        Ok(token.token.secret().to_owned())
+    }
+}
+
+fn chain() -> Result<Arc<dyn TokenCredential>, String> {
+    let made: azure_core::Result<Arc<dyn TokenCredential>> = match (
+        env("AZURE_TENANT_ID"),
+        env("AZURE_CLIENT_ID"),
+        env("AZURE_CLIENT_SECRET"),
+    ) {
+        (Some(tenant), Some(client), Some(secret)) => {
+            ClientSecretCredential::new(&tenant, client, Secret::new(secret), None)
+                .map(|c| c as Arc<dyn TokenCredential>)
+        }
+        _ if env("AZURE_FEDERATED_TOKEN_FILE").is_some() => {
+            WorkloadIdentityCredential::new(None).map(|c| c as Arc<dyn TokenCredential>)
+        }
+        _ if env("IDENTITY_ENDPOINT").is_some() || env("AZURE_USE_MANAGED_IDENTITY").is_some() => {
+            ManagedIdentityCredential::new(None).map(|c| c as Arc<dyn TokenCredential>)
+        }
+        _ => DeveloperToolsCredential::new(None).map(|c| c as Arc<dyn TokenCredential>),
+    };
+    made.map_err(|e| error_chain(&e))
+}
