@@ -255,6 +255,10 @@ impl Job {
         let lines: Vec<&str> = text
             .lines()
             .filter(|l| l.contains("FATAL") || l.contains("PANIC"))
+            // Our own connection attempts, refused while the server recovers or stops
+            // ("the database system is in recovery mode", "... is shutting down"), log
+            // FATAL lines too, and may come last; they never say why it stopped.
+            .filter(|l| !l.contains("the database system is"))
             .collect();
         lines.last().map_or_else(
             || "no FATAL line in its log".to_owned(),
