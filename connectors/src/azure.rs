@@ -3,7 +3,8 @@
 //! with the documented `api-version`, sent through the shared HTTP client with tokens
 //! from `azure_identity`: Traffic Manager endpoints, a Cosmos DB account's failover
 //! priorities, and the promotion of an Azure Database for PostgreSQL flexible server
-//! replica.
+//! replica. Key Vault keys (read the versions, rotate) go through Azure's own data-plane
+//! crate, `azure_security_keyvault_keys`, to the vault's URL.
 //!
 //! The specs live here, not in `drctl-azure`, so that every build validates and plans
 //! runbooks that call Azure; a build without the `azure` feature knows them but cannot
@@ -24,6 +25,17 @@ fn arm(schema: ObjectSchema) -> ObjectSchema {
             Ty::String,
             "another Resource Manager (a sovereign cloud, a test double); default https://management.azure.com",
         )
+}
+
+/// A key of a Key Vault.
+fn vault_key(schema: ObjectSchema) -> ObjectSchema {
+    schema
+        .req(
+            "vault_url",
+            Ty::String,
+            "the vault, e.g. https://mantissa-kv.vault.azure.net",
+        )
+        .req("key", Ty::String, "the key's name")
 }
 
 fn waits(schema: ObjectSchema, what: &str) -> ObjectSchema {
@@ -106,6 +118,25 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
                         "planned (default: waits for the replica to catch up) or forced",
                     ),
                 "wait for the operation to end (default true)",
+            ),
+        ),
+        spec(
+            "azure.keyvault.get_key",
+            "Read a Key Vault key: its current version and every version with its state",
+            true,
+            Reconcile::Supported,
+            vault_key(ObjectSchema::new()),
+        ),
+        spec(
+            "azure.keyvault.rotate_key",
+            "Rotate a Key Vault key (a new version becomes current), only while `from_version` is still current",
+            // Each call adds a version: reconcile looks for one newer than `from_version`.
+            false,
+            Reconcile::Supported,
+            vault_key(ObjectSchema::new()).req(
+                "from_version",
+                Ty::String,
+                "the key's current version, which this rotation replaces: after a crash, a newer current version means done",
             ),
         ),
     ]

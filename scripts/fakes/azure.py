@@ -30,14 +30,31 @@ the connection), POST polls {"polls"}, POST retry_after {"seconds"}, POST set {"
 
 Not checked: RBAC (use /_fake/fail for 403 AuthorizationFailed), resource locks, ETags,
 any property drctl does not send.
+
+With `--vault-dir DIR` it also serves a Key Vault (keys only, REST API 7.4 to 2025-07-01)
+over TLS, on a second port, with a certificate of its own authority (made with openssl
+into DIR; GET /_fake/vault gives {"url", "ca"}). It checks what the Key Vault reference
+documents: `/keys/{name}` (names of letters, digits and dashes), `/keys/{name}/{version}`,
+`/keys/{name}/versions` (paged with `nextLink`, `maxresults` 1-25) and `POST
+/keys/{name}/rotate` with no body; the `api-version`; and the challenge: a request
+without a token is answered 401 with `WWW-Authenticate: Bearer authorization="...",
+resource="https://vault.azure.net"` (as the SDK's first request always is), a wrong
+token 401, with the challenge again. Answers are KeyBundles (`key.kid`, `attributes`
+with Unix times) and KeyListResults; errors `{"error": {"code", "message"}}`
+(`KeyNotFound`, `Forbidden`, `Throttled`). Not checked: access policies or RBAC, key
+types and operations, rotation policies.
 """
 
 import argparse
 import copy
 import json
+import os
 import re
+import ssl
+import subprocess
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -93,8 +110,12 @@ def seed():
                                                "replica": {"role": "AsyncReplica",
                                                            "replicationState": "Active"}}},
     }
+    now = int(time.time())
+    keys = {"mantissa-cmk": [
+        {"version": uuid.uuid4().hex, "created": now - 86400 * 90, "enabled": True},
+        {"version": uuid.uuid4().hex, "created": now - 86400, "enabled": True}]}
     return {"endpoints": {"mantissa-api": endpoints}, "cosmos": {"mantissa-logs": cosmos},
-            "servers": servers, "operations": {}, "health": {}}
+            "servers": servers, "operations": {}, "health": {}, "keys": keys}
 
 
 class Reject(Exception):
@@ -118,6 +139,7 @@ class Fake:
         self.state = seed()
         self.requests, self.violations, self.fails, self.drops = [], [], [], []
         self.base = ""
+        self.vault_base, self.vault_ca = None, None
 
     def start_op(self, kind, effect, target):
         op = str(uuid.uuid4())
@@ -307,6 +329,91 @@ def flexible_server(f, method, name, rest, body):
     return 202, None, f.start_op("Microsoft.DBforPostgreSQL/locations", effect, name)
 
 
+VAULT_API = {"7.4", "7.5", "7.6", "2025-07-01"}
+KEY_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+CHALLENGE = ('Bearer authorization="https://login.microsoftonline.com/'
+             '00000000-0000-4000-8000-0000000000aa", resource="https://vault.azure.net"')
+PAGE = 2
+
+
+def key_bundle(f, name, v):
+    attrs = {"enabled": v["enabled"], "created": v["created"],
+             "updated": v.get("updated", v["created"]),
+             "recoveryLevel": "Recoverable+Purgeable", "recoverableDays": 90}
+    return {"key": {"kid": f"{f.vault_base}/keys/{name}/{v['version']}", "kty": "RSA",
+                    "key_ops": ["wrapKey", "unwrapKey"], "n": "sXch", "e": "AQAB"},
+            "attributes": attrs}
+
+
+def key_vault(f, method, path, query, raw):
+    version = query.get("api-version")
+    if version is None:
+        raise bad("The 'api-version' query parameter is missing.", "BadParameter")
+    if version not in VAULT_API:
+        raise bad(f"The specified version ({version}) is not recognized.", "BadParameter")
+    parts = path.split("/")[1:]
+    if len(parts) < 2 or parts[0] != "keys":
+        raise bad(f"no such Key Vault path: {path}", "NotFound")
+    name = parts[1]
+    if not KEY_NAME.match(name):
+        raise bad(f"the key name {name!r} is not letters, digits and dashes", "BadParameter")
+    versions = f.state["keys"].get(name)
+    if versions is None:
+        raise Reject(404, "KeyNotFound", f"A key with (name/id) {name} was not found in this key vault.")
+    rest = [p for p in parts[2:]]
+    current = max(versions, key=lambda v: v["created"])
+    if method == "GET" and rest in ([], [""]):
+        return 200, key_bundle(f, name, current), []
+    if method == "GET" and rest == ["versions"]:
+        size = int(query.get("maxresults", "25"))
+        if not 1 <= size <= 25:
+            raise bad(f"maxresults must be 1 to 25, not {size}", "BadParameter")
+        start = int(query.get("$skiptoken", "0"))
+        ordered = sorted(versions, key=lambda v: v["version"])
+        page = ordered[start:start + min(size, PAGE)]
+        items = [{"kid": b["key"]["kid"], "attributes": b["attributes"]}
+                 for b in (key_bundle(f, name, v) for v in page)]
+        nxt = start + len(page)
+        link = (f"{f.vault_base}/keys/{name}/versions?api-version={version}&$skiptoken={nxt}"
+                if nxt < len(ordered) else None)
+        return 200, {"value": items, "nextLink": link}, []
+    if method == "GET" and len(rest) == 1:
+        v = next((v for v in versions if v["version"] == rest[0]), None)
+        if v is None:
+            raise Reject(404, "KeyNotFound", f"A key with (name/id) {name}/{rest[0]} was not found in this key vault.")
+        return 200, key_bundle(f, name, v), []
+    if method == "POST" and rest == ["rotate"]:
+        if raw:
+            raise bad("rotate takes no body")
+        # A second past the current one: the versions of one key never share a time.
+        v = {"version": uuid.uuid4().hex, "created": max(int(time.time()), current["created"] + 1),
+             "enabled": True}
+        versions.append(v)
+        return 200, key_bundle(f, name, v), []
+    raise bad(f"{method} {path} is not a Key Vault keys call drctl should make", "BadParameter")
+
+
+def make_certificates(directory):
+    """A certificate authority and a certificate of 127.0.0.1 and localhost it signed."""
+    os.makedirs(directory, exist_ok=True)
+    ca, ca_key = os.path.join(directory, "ca.pem"), os.path.join(directory, "ca.key")
+    cert, key = os.path.join(directory, "vault.pem"), os.path.join(directory, "vault.key")
+    csr, ext = os.path.join(directory, "vault.csr"), os.path.join(directory, "vault.ext")
+    with open(ext, "w") as e:
+        e.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=drctl test vault CA", "-keyout", ca_key, "-out", ca,
+                    "-addext", "basicConstraints=critical,CA:TRUE",
+                    "-addext", "keyUsage=critical,keyCertSign,cRLSign"], **quiet)
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                    "-keyout", key, "-out", csr], **quiet)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+                    "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", cert], **quiet)
+    return ca, cert, key
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake = None
@@ -335,6 +442,8 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         if url.path.startswith("/_fake/"):
             return self.control(method, url.path, raw)
+        if getattr(self.server, "vault", False):
+            return self.vault(method, url, query, raw)
         with f.lock:
             try:
                 body = json.loads(raw) if raw else {}
@@ -346,24 +455,63 @@ class Handler(BaseHTTPRequestHandler):
             if body is None:
                 f.violations.append(f"{method} {url.path}: the body is not JSON")
                 return self.error(400, "InvalidRequestContent", "fake: the body is not JSON")
-            for rule in f.fails:
-                if rule["times"] > 0 and rule["method"] in (method, "*") and rule["path"] in url.path:
-                    rule["times"] -= 1
-                    hdrs = [("Retry-After", rule["retry_after"])] if rule.get("retry_after") else []
-                    return self.error(rule["status"], rule.get("code", "InjectedByTheTest"),
-                                      "injected by the test", hdrs)
+            if self.injected(method, url.path):
+                return None
             try:
                 status, out, headers = handle(f, method, url.path, query, body)
             except Reject as r:
                 if r.violation:
                     f.violations.append(f"{method} {url.path}: {r.message}")
                 return self.error(r.status, r.code, r.message)
-            for rule in f.drops:
-                if rule["times"] > 0 and rule["method"] in (method, "*") and rule["path"] in url.path:
-                    rule["times"] -= 1
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return None
+            if self.dropped(method, url.path):
+                return None
+            return self.reply(status, out, headers)
+
+    def injected(self, method, path):
+        """Answers an error the test asked for, if one is due."""
+        for rule in self.fake.fails:
+            if rule["times"] > 0 and rule["method"] in (method, "*") and rule["path"] in path:
+                rule["times"] -= 1
+                hdrs = [("Retry-After", rule["retry_after"])] if rule.get("retry_after") else []
+                self.error(rule["status"], rule.get("code", "InjectedByTheTest"),
+                           "injected by the test", hdrs)
+                return True
+        return False
+
+    def dropped(self, method, path):
+        """Closes the connection unanswered, if the test asked for it: the call landed."""
+        for rule in self.fake.drops:
+            if rule["times"] > 0 and rule["method"] in (method, "*") and rule["path"] in path:
+                rule["times"] -= 1
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return True
+        return False
+
+    def vault(self, method, url, query, raw):
+        f = self.fake
+        with f.lock:
+            auth = self.headers.get("Authorization")
+            f.requests.append({"method": method, "path": url.path, "query": query,
+                               "host": "vault", "authorized": auth is not None})
+            if auth is None:
+                if raw:
+                    f.violations.append(f"{method} {url.path}: a body before the challenge")
+                return self.error(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.",
+                                  [("WWW-Authenticate", CHALLENGE)])
+            if auth != f"Bearer {f.token}":
+                return self.error(401, "Unauthorized", "AKV10022: Invalid audience or token.",
+                                  [("WWW-Authenticate", CHALLENGE)])
+            if self.injected(method, url.path):
+                return None
+            try:
+                status, out, headers = key_vault(f, method, url.path, query, raw)
+            except Reject as r:
+                if r.violation:
+                    f.violations.append(f"{method} {url.path}: {r.message}")
+                return self.error(r.status, r.code, r.message)
+            if self.dropped(method, url.path):
+                return None
             return self.reply(status, out, headers)
 
     def control(self, method, path, raw):
@@ -387,6 +535,8 @@ class Handler(BaseHTTPRequestHandler):
             elif path.startswith("/_fake/health/") and method == "GET":
                 code = f.state["health"].get(path.rsplit("/", 1)[1], 200)
                 return self.reply(code, {"healthy": code == 200})
+            elif path == "/_fake/vault" and method == "GET":
+                return self.reply(200, {"url": f.vault_base, "ca": f.vault_ca})
             elif path == "/_fake/requests":
                 return self.reply(200, f.requests)
             elif path == "/_fake/violations":
@@ -419,10 +569,21 @@ def main():
     ap.add_argument("--token", default="drctl-fake-token")
     ap.add_argument("--polls", type=int, default=2, help="reads before an operation is done")
     ap.add_argument("--retry-after", type=int, default=0, help="the Retry-After of operations")
+    ap.add_argument("--vault-dir", help="also serve a Key Vault over TLS, its certificates here")
     args = ap.parse_args()
     Handler.fake = Fake(args.token, args.polls, args.retry_after)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     Handler.fake.base = f"http://127.0.0.1:{server.server_address[1]}"
+    if args.vault_dir:
+        ca, cert, key = make_certificates(args.vault_dir)
+        vault = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        vault.socket = tls.wrap_socket(vault.socket, server_side=True)
+        vault.vault = True
+        Handler.fake.vault_base = f"https://127.0.0.1:{vault.server_address[1]}"
+        Handler.fake.vault_ca = ca
+        threading.Thread(target=vault.serve_forever, daemon=True).start()
     print(f"listening on {Handler.fake.base}", flush=True)
     try:
         server.serve_forever()

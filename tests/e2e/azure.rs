@@ -102,3 +102,65 @@ fn the_azure_runbook_validates_plans_and_runs_against_the_fake() {
     assert!(!shown.to_string().contains(TOKEN));
     assert_eq!(fake.violations(), Vec::<Value>::new());
 }
+
+#[test]
+fn the_key_vault_rotation_runbook_runs_against_the_fakes_vault_over_tls() {
+    let dir = std::env::temp_dir().join(format!("drctl-azure-kv-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = Fake::start(
+        "azure.py",
+        1,
+        &["--vault-dir", dir.join("tls").to_str().unwrap()],
+    );
+    let vault = fake.control("GET", "/_fake/vault", &Value::Null);
+    let runbook = format!("{ROOT}/runbooks/azure/key-rotation.yaml");
+    let params = vec![
+        "-p".to_owned(),
+        format!("vault_url={}", vault["url"].as_str().unwrap()),
+    ];
+    // The vault's certificate is of the fake's own authority: trusted the way a user
+    // trusts a private one, through SSL_CERT_FILE.
+    let ok = |args: Vec<String>| {
+        let mut cmd = drctl_in(&dir, "root");
+        cmd.env("AZURE_KEYVAULT_ACCESS_TOKEN", TOKEN)
+            .env("SSL_CERT_FILE", vault["ca"].as_str().unwrap())
+            .args(&args);
+        let (code, out) = finish(&mut cmd);
+        assert_eq!(code, 0, "drctl {args:?}:\n{out}");
+        out
+    };
+    ok(vec!["validate".into(), "--strict".into(), runbook.clone()]);
+    let before = fake.state()["keys"]["mantissa-cmk"].clone();
+    let mut args = vec!["plan".to_owned(), runbook.clone()];
+    args.extend(params.iter().cloned());
+    args.extend([
+        "--live".to_owned(),
+        "--format".to_owned(),
+        "json".to_owned(),
+    ]);
+    let plan = ok(args);
+    assert!(plan.contains("2 versions"), "{plan}");
+    assert_eq!(fake.calls("POST", "/rotate"), 0, "the plan rotated");
+
+    let mut run = vec!["run".to_owned(), runbook];
+    run.extend(params);
+    ok(run);
+    let after = fake.state()["keys"]["mantissa-cmk"].clone();
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        before.as_array().unwrap().len() + 1
+    );
+    assert_eq!(fake.calls("POST", "/rotate"), 1);
+    let ls = ok(vec!["ls".into()]);
+    let id = ls
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let shown = ok(vec!["show".into(), id, "--format".into(), "json".into()]);
+    assert!(shown.contains("\"succeeded\""), "{shown}");
+    assert!(!shown.contains(TOKEN));
+    assert_eq!(fake.violations(), Vec::<Value>::new());
+}

@@ -6,12 +6,19 @@
 //! `AZURE_USE_MANAGED_IDENTITY`), and last the Azure CLI's login. The credential is made
 //! once and caches and refreshes its tokens itself.
 //!
+//! Key Vault takes tokens of another audience (`https://vault.azure.net`):
+//! `AZURE_KEYVAULT_ACCESS_TOKEN` (`az account get-access-token --resource
+//! https://vault.azure.net`), else the same chain, asked for the scope the vault's
+//! challenge names ([`VaultCredential`]).
+//!
 //! A token is only ever put in an `Authorization` header; `Debug` says which kind of
 //! credential is in use, never a token or a secret.
 
 use std::sync::{Arc, OnceLock};
 
-use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
+use azure_core::error::ErrorKind;
+use azure_core::time::{Duration, OffsetDateTime};
 use azure_identity::{
     ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential,
     WorkloadIdentityCredential,
@@ -20,20 +27,27 @@ use drctl_connectors::input::error_chain;
 use drctl_core::ActionError;
 
 const TOKEN_VAR: &str = "AZURE_ACCESS_TOKEN";
+const VAULT_TOKEN_VAR: &str = "AZURE_KEYVAULT_ACCESS_TOKEN";
 
 pub(crate) struct Auth {
     token: Option<String>,
+    vault_token: Option<String>,
     credential: OnceLock<Result<Arc<dyn TokenCredential>, String>>,
 }
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = if self.token.is_some() {
-            "access token"
-        } else {
-            "credential chain"
+        let kind = |t: &Option<String>| {
+            if t.is_some() {
+                "access token"
+            } else {
+                "credential chain"
+            }
         };
-        f.debug_struct("Auth").field("credentials", &kind).finish()
+        f.debug_struct("Auth")
+            .field("resource_manager", &kind(&self.token))
+            .field("key_vault", &kind(&self.vault_token))
+            .finish()
     }
 }
 
@@ -45,6 +59,7 @@ impl Auth {
     pub(crate) fn from_env() -> Self {
         Self {
             token: env(TOKEN_VAR),
+            vault_token: env(VAULT_TOKEN_VAR),
             credential: OnceLock::new(),
         }
     }
@@ -52,6 +67,7 @@ impl Auth {
     pub(crate) fn with_token(token: &str) -> Self {
         Self {
             token: Some(token.to_owned()),
+            vault_token: Some(token.to_owned()),
             credential: OnceLock::new(),
         }
     }
@@ -61,19 +77,57 @@ impl Auth {
         if let Some(t) = &self.token {
             return Ok(t.trim().to_owned());
         }
+        self.from_chain(&[scope], TOKEN_VAR).await
+    }
+
+    /// A token of the first credential the environment configures, for `scopes`.
+    async fn from_chain(&self, scopes: &[&str], var: &str) -> Result<String, ActionError> {
         let credential = self
             .credential
             .get_or_init(chain)
             .clone()
             .map_err(|e| ActionError::Permanent(format!("Azure: no credential: {e}")))?;
-        let token = credential.get_token(&[scope], None).await.map_err(|e| {
+        let token = credential.get_token(scopes, None).await.map_err(|e| {
             ActionError::Permanent(format!(
-                "Azure: no token for {scope}: {}; set {TOKEN_VAR}, a service principal \
+                "Azure: no token for {}: {}; set {var}, a service principal \
                  (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), or `az login`",
+                scopes.join(" "),
                 error_chain(&e)
             ))
         })?;
         Ok(token.token.secret().to_owned())
+    }
+}
+
+/// The credential of a Key Vault client: `AZURE_KEYVAULT_ACCESS_TOKEN`, else the chain,
+/// for the scope the vault's challenge named.
+#[derive(Debug)]
+pub(crate) struct VaultCredential(pub(crate) Arc<Auth>);
+
+#[async_trait::async_trait]
+impl TokenCredential for VaultCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        let token = match &self.0.vault_token {
+            Some(t) => t.trim().to_owned(),
+            None => self
+                .0
+                .from_chain(scopes, VAULT_TOKEN_VAR)
+                .await
+                .map_err(|e| {
+                    azure_core::Error::with_message(ErrorKind::Credential, e.to_string())
+                })?,
+        };
+        // The client lives for one step; a given token's lifetime is unknown, and an hour
+        // only bounds how long the client would reuse it. (The chain's credentials cache
+        // and refresh their tokens by their real expiry.)
+        Ok(AccessToken::new(
+            Secret::new(token),
+            OffsetDateTime::now_utc() + Duration::hours(1),
+        ))
     }
 }
 

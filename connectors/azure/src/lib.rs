@@ -12,14 +12,18 @@
 //! - [`trafficmanager`]: `set_endpoint` (status, weight, priority), read back.
 //! - [`cosmos`]: `failover_priority_change`, waiting until the account settles.
 //! - [`postgres`]: `promote_replica` of a flexible server.
+//! - [`keyvault`]: Key Vault keys through `azure_security_keyvault_keys`: `get_key`
+//!   (every version) and `rotate_key`, guarded by the version it replaces.
 //!
-//! Every action answers `plan` with reads only; the promotion, the one call that is not
-//! idempotent, first reads the server, so after a crash a retry or `reconcile` waits for
-//! a promotion under way instead of asking again.
+//! Every action answers `plan` with reads only. The two calls that are not idempotent
+//! read first: the promotion reads the server, so after a crash a retry or `reconcile`
+//! waits for a promotion under way instead of asking again; the rotation runs only while
+//! the version it replaces is current.
 
 mod arm;
 mod auth;
 mod cosmos;
+mod keyvault;
 mod postgres;
 mod trafficmanager;
 
@@ -32,17 +36,31 @@ use crate::auth::Auth;
 
 /// The implementations of the Azure specs given (those of `drctl_connectors::azure`).
 pub fn actions(specs: &[ActionSpec]) -> Vec<Arc<dyn Action>> {
-    build(specs, Auth::from_env())
+    build(specs, Auth::from_env(), None)
 }
 
-/// Like [`actions`], with this Resource Manager access token: for tests, which cannot
-/// set environment variables in their own process.
+/// Like [`actions`], with this access token (for the Resource Manager and Key Vault):
+/// for tests, which cannot set environment variables in their own process.
 pub fn actions_with_token(specs: &[ActionSpec], token: &str) -> Vec<Arc<dyn Action>> {
-    build(specs, Auth::with_token(token))
+    build(specs, Auth::with_token(token), None)
 }
 
-fn build(specs: &[ActionSpec], auth: Auth) -> Vec<Arc<dyn Action>> {
+/// Like [`actions_with_token`], with Key Vault calls through `http`: for tests, whose
+/// vault has a certificate of their own authority.
+pub fn actions_with_client(
+    specs: &[ActionSpec],
+    token: &str,
+    http: reqwest::Client,
+) -> Vec<Arc<dyn Action>> {
+    build(specs, Auth::with_token(token), Some(http))
+}
+
+fn build(specs: &[ActionSpec], auth: Auth, http: Option<reqwest::Client>) -> Vec<Arc<dyn Action>> {
     let auth = Arc::new(auth);
+    let vault = Arc::new(keyvault::Conn {
+        auth: auth.clone(),
+        http,
+    });
     specs
         .iter()
         .filter_map(|spec| {
@@ -54,6 +72,8 @@ fn build(specs: &[ActionSpec], auth: Auth) -> Vec<Arc<dyn Action>> {
                     Arc::new(cosmos::FailoverPriorityChange(s, a))
                 }
                 "azure.postgres.promote_replica" => Arc::new(postgres::PromoteReplica(s, a)),
+                "azure.keyvault.get_key" => Arc::new(keyvault::GetKey(s, vault.clone())),
+                "azure.keyvault.rotate_key" => Arc::new(keyvault::RotateKey(s, vault.clone())),
                 _ => return None,
             };
             Some(Arc::new(Cancellable(action)) as Arc<dyn Action>)

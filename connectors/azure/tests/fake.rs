@@ -2,6 +2,7 @@
 //! checks paths, `api-version`, the bearer token and bodies against the ARM references,
 //! and answers long-running operations with `Azure-AsyncOperation`, `Location` and
 //! `Retry-After`): run, read-only plan, reconcile after a lost answer, every error class.
+//! Key Vault keys the same way, against the fake's TLS vault, through the challenge.
 
 #![allow(clippy::unwrap_used)]
 
@@ -35,6 +36,7 @@ fn ctx() -> ActionCtx {
 struct Azure {
     fake: Fake,
     actions: Vec<Arc<dyn Action>>,
+    vault: Option<String>,
 }
 
 impl Azure {
@@ -51,6 +53,34 @@ impl Azure {
         Azure {
             fake: Fake::start("azure.py", polls, &[]),
             actions: drctl_azure::actions_with_token(&specs, token),
+            vault: None,
+        }
+    }
+
+    /// With the fake's Key Vault, over TLS, trusting the fake's certificate authority.
+    fn with_vault(token: &str) -> Azure {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "drctl-azure-vault-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let fake = Fake::start("azure.py", 1, &["--vault-dir", dir.to_str().unwrap()]);
+        let vault = fake.control("GET", "/_fake/vault", &Value::Null);
+        let pem = std::fs::read(vault["ca"].as_str().unwrap()).unwrap();
+        let http = reqwest::Client::builder()
+            .tls_certs_merge([reqwest::Certificate::from_pem(&pem).unwrap()])
+            .build()
+            .unwrap();
+        let specs: Vec<ActionSpec> = drctl_connectors::Registry::builtin()
+            .specs()
+            .filter(|s| s.name.as_str().starts_with("azure.keyvault."))
+            .cloned()
+            .collect();
+        Azure {
+            fake,
+            actions: drctl_azure::actions_with_client(&specs, token, http),
+            vault: vault["url"].as_str().map(str::to_owned),
         }
     }
 
@@ -62,10 +92,13 @@ impl Azure {
     }
 
     fn input(&self, more: &Value) -> Value {
-        let mut input = json!({
-            "subscription_id": SUB, "resource_group": "mantissa-dr",
-            "endpoint": self.fake.url, "interval": "10ms", "timeout": "20s",
-        });
+        let mut input = match &self.vault {
+            Some(url) => json!({ "vault_url": url, "key": "mantissa-cmk" }),
+            None => json!({
+                "subscription_id": SUB, "resource_group": "mantissa-dr",
+                "endpoint": self.fake.url, "interval": "10ms", "timeout": "20s",
+            }),
+        };
         for (k, v) in more.as_object().unwrap() {
             input[k] = v.clone();
         }
@@ -349,11 +382,12 @@ fn every_action() -> Vec<(&'static str, Value)> {
 #[tokio::test]
 async fn every_action_sorts_throttling_conflicts_outages_and_refusals() {
     let a = Azure::start(1);
-    assert_eq!(
-        every_action().len(),
-        a.actions.len(),
-        "an action is untested"
-    );
+    let arm = a
+        .actions
+        .iter()
+        .filter(|x| !x.spec().name.as_str().starts_with("azure.keyvault."))
+        .count();
+    assert_eq!(every_action().len(), arm, "an action is untested");
     for (name, input) in every_action() {
         a.fake.fail("*", "/", 429, 1);
         let m = a.retryable(name, &input).await;
@@ -415,4 +449,190 @@ async fn every_action_sorts_throttling_conflicts_outages_and_refusals() {
         );
         assert!(!m.contains("not-the-token"), "{name}: {m}");
     }
+}
+
+fn current(a_read: &Value) -> String {
+    a_read["current_version"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn key_vault_key_read_and_rotated_once_through_the_challenge() {
+    let a = Azure::with_vault(TOKEN);
+    let read = a.ok("azure.keyvault.get_key", &json!({})).await;
+    let versions = read["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{read}");
+    // The current version is the newest; times come back as RFC 3339.
+    assert_eq!(versions[1]["version"], read["current_version"], "{read}");
+    assert!(
+        versions[0]["created"].as_str().unwrap().ends_with('Z'),
+        "{read}"
+    );
+    let from = current(&read);
+    // The client's first call carries no token; the vault's challenge names its audience.
+    let first = &a.fake.requests()[0];
+    assert_eq!(first["authorized"], false, "{first}");
+    assert!(
+        a.fake.requests()[1..]
+            .iter()
+            .all(|r| r["authorized"] == true),
+        "only the first call is unauthenticated"
+    );
+
+    let s = a
+        .plan("azure.keyvault.get_key", &json!({}), Outlook::NoChange)
+        .await;
+    assert!(
+        s.contains(&format!("current version {from}, 2 versions")),
+        "{s}"
+    );
+    let rotate = json!({ "from_version": from });
+    let s = a
+        .plan("azure.keyvault.rotate_key", &rotate, Outlook::Change)
+        .await;
+    assert!(s.contains(&format!("a new version replaces {from}")), "{s}");
+    assert!(matches!(
+        a.reconcile("azure.keyvault.rotate_key", &rotate).await,
+        Observed::NotDone
+    ));
+
+    let out = a.ok("azure.keyvault.rotate_key", &rotate).await;
+    assert_eq!(out["already_rotated"], false, "{out}");
+    let new = out["current_version"].as_str().unwrap().to_owned();
+    assert_ne!(new, from);
+    assert_eq!(a.fake.calls("POST", "/rotate"), 1);
+    let rotate_call = a
+        .fake
+        .requests()
+        .into_iter()
+        .rfind(|r| r["method"] == "POST")
+        .unwrap();
+    assert_eq!(rotate_call["query"]["api-version"], "2025-07-01");
+
+    // Three versions: the fake pages two at a time, so the list follows nextLink.
+    let read = a.ok("azure.keyvault.get_key", &json!({})).await;
+    assert_eq!(current(&read), new);
+    assert_eq!(read["versions"].as_array().unwrap().len(), 3, "{read}");
+    assert!(
+        a.fake
+            .requests()
+            .iter()
+            .any(|r| r["query"]["$skiptoken"].is_string()),
+        "the second page was not read"
+    );
+
+    // Again with the same guard: done already, nothing sent.
+    let out = a.ok("azure.keyvault.rotate_key", &rotate).await;
+    assert_eq!(
+        (
+            out["already_rotated"].clone(),
+            out["current_version"].clone()
+        ),
+        (json!(true), json!(new))
+    );
+    assert_eq!(a.fake.calls("POST", "/rotate"), 1);
+    let s = a
+        .plan("azure.keyvault.rotate_key", &rotate, Outlook::NoChange)
+        .await;
+    assert!(s.contains("rotated already"), "{s}");
+    assert_eq!(
+        done(a.reconcile("azure.keyvault.rotate_key", &rotate).await)["current_version"],
+        json!(new)
+    );
+
+    // A version the key never had turns the guard into a refusal, not a rotation.
+    let unknown = json!({ "from_version": "0123456789abcdef0123456789abcdef" });
+    let m = a.permanent("azure.keyvault.rotate_key", &unknown).await;
+    assert!(m.contains("has no version 0123456789abcdef"), "{m}");
+    a.plan("azure.keyvault.rotate_key", &unknown, Outlook::WouldFail)
+        .await;
+    assert!(matches!(
+        a.reconcile("azure.keyvault.rotate_key", &unknown).await,
+        Observed::Unknown(_)
+    ));
+    assert_eq!(a.fake.calls("POST", "/rotate"), 1);
+    a.no_violations();
+}
+
+#[tokio::test]
+async fn key_vault_rotation_whose_answer_was_lost_is_not_repeated() {
+    let a = Azure::with_vault(TOKEN);
+    let from = current(&a.ok("azure.keyvault.get_key", &json!({})).await);
+    let rotate = json!({ "from_version": from });
+    a.fake.drop_answer("POST", "/rotate");
+    a.retryable("azure.keyvault.rotate_key", &rotate).await;
+    assert_eq!(a.fake.calls("POST", "/rotate"), 1, "the rotation landed");
+    let seen = done(a.reconcile("azure.keyvault.rotate_key", &rotate).await);
+    assert_ne!(seen["current_version"], json!(from), "{seen}");
+    let out = a.ok("azure.keyvault.rotate_key", &rotate).await;
+    assert_eq!(out["already_rotated"], true, "{out}");
+    assert_eq!(a.fake.calls("POST", "/rotate"), 1, "rotated twice");
+    a.no_violations();
+}
+
+#[tokio::test]
+async fn key_vault_errors_are_sorted_and_bad_input_is_refused_before_any_call() {
+    let a = Azure::with_vault(TOKEN);
+    let from = current(&a.ok("azure.keyvault.get_key", &json!({})).await);
+    let rotate = json!({ "from_version": from });
+    for (name, input) in [
+        ("azure.keyvault.get_key", json!({})),
+        ("azure.keyvault.rotate_key", rotate.clone()),
+    ] {
+        a.fake.fail("*", "/keys/", 429, 1);
+        let m = a.retryable(name, &input).await;
+        assert!(
+            m.contains("(HTTP 429)") && m.contains("Retry-After: 7 s"),
+            "{name}: {m}"
+        );
+        for status in [500, 503] {
+            a.fake.fail("*", "/keys/", status, 1);
+            let m = a.retryable(name, &input).await;
+            assert!(m.contains(&format!("(HTTP {status})")), "{name}: {m}");
+        }
+        a.fake.control(
+            "POST",
+            "/_fake/fail",
+            &json!({ "path": "/keys/", "status": 403, "code": "Forbidden" }),
+        );
+        let m = a.permanent(name, &input).await;
+        assert!(m.contains("Forbidden (HTTP 403)"), "{name}: {m}");
+        let mut gone = input.clone();
+        gone["key"] = json!("no-such-key");
+        let m = a.permanent(name, &gone).await;
+        assert!(m.contains("KeyNotFound (HTTP 404)"), "{name}: {m}");
+        let before = a.fake.requests().len();
+        for (field, bad) in [
+            ("key", "../keys/other"),
+            ("key", "a?b"),
+            ("vault_url", "http://127.0.0.1:1"),
+            ("vault_url", "https://kv.vault.azure.net/keys"),
+        ] {
+            let mut evil = input.clone();
+            evil[field] = json!(bad);
+            let m = a.permanent(name, &evil).await;
+            assert!(m.contains(field), "{name} {field}={bad}: {m}");
+        }
+        assert_eq!(
+            a.fake.requests().len(),
+            before,
+            "{name} called with bad input"
+        );
+        let mut closed = input.clone();
+        closed["vault_url"] = json!("https://127.0.0.1:9");
+        a.retryable(name, &closed).await;
+    }
+    let m = a
+        .permanent(
+            "azure.keyvault.rotate_key",
+            &json!({ "from_version": "../x" }),
+        )
+        .await;
+    assert!(m.contains("from_version"), "{m}");
+    assert_eq!(a.fake.calls("POST", "/rotate"), 0);
+    a.no_violations();
+
+    let a = Azure::with_vault("not-the-token");
+    let m = a.permanent("azure.keyvault.get_key", &json!({})).await;
+    assert!(m.contains("(HTTP 401)"), "{m}");
+    assert!(!m.contains("not-the-token"), "{m}");
 }
