@@ -77,11 +77,11 @@ impl Auth {
         if let Some(t) = &self.token {
             return Ok(t.trim().to_owned());
         }
-        self.from_chain(&[scope], TOKEN_VAR).await
+        self.chain_token(&[scope], TOKEN_VAR).await
     }
 
     /// A token of the first credential the environment configures, for `scopes`.
-    async fn from_chain(&self, scopes: &[&str], var: &str) -> Result<String, ActionError> {
+    async fn chain_token(&self, scopes: &[&str], var: &str) -> Result<String, ActionError> {
         let credential = self
             .credential
             .get_or_init(chain)
@@ -115,7 +115,7 @@ impl TokenCredential for VaultCredential {
             Some(t) => t.trim().to_owned(),
             None => self
                 .0
-                .from_chain(scopes, VAULT_TOKEN_VAR)
+                .chain_token(scopes, VAULT_TOKEN_VAR)
                 .await
                 .map_err(|e| {
                     azure_core::Error::with_message(ErrorKind::Credential, e.to_string())

@@ -65,9 +65,11 @@ impl Vault {
             Some(c) => c.clone(),
             None => drctl_connectors::core::http::shared()?.clone(),
         };
-        let mut client_options = ClientOptions::default();
-        client_options.retry = RetryOptions::none();
-        client_options.transport = Some(Transport::new(Arc::new(http)));
+        let client_options = ClientOptions {
+            retry: RetryOptions::none(),
+            transport: Some(Transport::new(Arc::new(http))),
+            ..ClientOptions::default()
+        };
         let options = KeyClientOptions {
             client_options,
             verify_challenge_resource: Some(!on_this_machine(&url)),
