@@ -203,7 +203,12 @@ impl Arm {
 
 /// A path segment from the step: names only, never `/`, `?`, `#` or `..`.
 fn segment(s: &str) -> Result<&str, ActionError> {
-    if s.is_empty() || s == ".." || s.contains(['/', '?', '#', '\\']) {
+    // `%` too: the URL parser would decode `%2e%2e` into `..` and drop a segment.
+    if s.is_empty()
+        || s.chars().all(|c| c == '.')
+        || s.contains(['/', '?', '#', '\\', '%'])
+        || s.chars().any(char::is_control)
+    {
         return Err(ActionError::Permanent(format!(
             "`{s}` is not a name Azure takes in a resource path"
         )));

@@ -420,9 +420,12 @@ async fn every_action_sorts_throttling_conflicts_outages_and_refusals() {
             m.contains("ResourceGroupNotFound (HTTP 404)"),
             "{name}: {m}"
         );
-        let mut evil = input.clone();
-        evil["resource_group"] = json!("../x");
-        a.permanent(name, &evil).await;
+        for bad in ["../x", ".", "..", "%2E%2E", ".%2e", "a%2Fb"] {
+            let mut evil = input.clone();
+            evil["resource_group"] = json!(bad);
+            let m = a.permanent(name, &evil).await;
+            assert!(m.contains("is not a name Azure takes"), "{name} {bad}: {m}");
+        }
     }
     for (name, mut input) in every_action() {
         input["endpoint"] = json!("http://127.0.0.1:9");

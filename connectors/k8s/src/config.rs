@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use drctl_connectors::input::{error_chain, opt_str};
+
+use crate::error::scrubbed;
 use drctl_core::ActionError;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -24,18 +26,24 @@ pub(crate) async fn client(input: &Value) -> Result<Client, ActionError> {
     let refused = |what: String| ActionError::Permanent(format!("Kubernetes: {what}"));
     let mut config = match given(input, "kubeconfig") {
         Some(path) => {
-            let file = Kubeconfig::read_from(path)
-                .map_err(|e| refused(format!("kubeconfig {path}: {}", error_chain(&e))))?;
+            let file = Kubeconfig::read_from(path).map_err(|e| {
+                refused(format!("kubeconfig {path}: {}", scrubbed(&error_chain(&e))))
+            })?;
             Config::from_custom_kubeconfig(file, &options)
                 .await
-                .map_err(|e| refused(format!("kubeconfig {path}: {}", error_chain(&e))))?
+                .map_err(|e| {
+                    refused(format!("kubeconfig {path}: {}", scrubbed(&error_chain(&e))))
+                })?
         }
         None if options.context.is_some() => Config::from_kubeconfig(&options)
             .await
-            .map_err(|e| refused(format!("kubeconfig: {}", error_chain(&e))))?,
-        None => Config::infer()
-            .await
-            .map_err(|e| refused(format!("no cluster configured: {}", error_chain(&e))))?,
+            .map_err(|e| refused(format!("kubeconfig: {}", scrubbed(&error_chain(&e)))))?,
+        None => Config::infer().await.map_err(|e| {
+            refused(format!(
+                "no cluster configured: {}",
+                scrubbed(&error_chain(&e))
+            ))
+        })?,
     };
     // kube retries 429 and 503 itself by default: drctl's step `retry` decides instead,
     // so that every attempt is in the run's log.
@@ -43,6 +51,10 @@ pub(crate) async fn client(input: &Value) -> Result<Client, ActionError> {
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(30));
     config.write_timeout = Some(Duration::from_secs(30));
-    Client::try_from(config)
-        .map_err(|e| refused(format!("the client could not be made: {}", error_chain(&e))))
+    Client::try_from(config).map_err(|e| {
+        refused(format!(
+            "the client could not be made: {}",
+            scrubbed(&error_chain(&e))
+        ))
+    })
 }

@@ -18,6 +18,7 @@
 
 mod config;
 mod error;
+mod names;
 mod node;
 mod object;
 mod workload;

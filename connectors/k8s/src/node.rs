@@ -2,7 +2,6 @@
 //! keep running: draining them is a runbook's `exec` of `kubectl drain`, which honours
 //! disruption budgets.
 
-use drctl_connectors::input::str_of;
 use drctl_core::{ActionCtx, ActionError, Observed, Outlook, Preview};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
@@ -43,7 +42,7 @@ impl drctl_core::Action for Cordon {
 
     async fn run(&self, _ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
         let api: Api<Node> = Api::all(client(&input).await?);
-        let name = str_of(&input, "node")?;
+        let name = crate::names::object(&input, "node")?;
         let before = get(&api, name).await?;
         let changed = unschedulable(&before) != self.1;
         if changed {
@@ -69,7 +68,7 @@ impl drctl_core::Action for Cordon {
 
     async fn plan(&self, _ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
         let api: Api<Node> = Api::all(client(&input).await?);
-        let name = str_of(&input, "node")?;
+        let name = crate::names::object(&input, "node")?;
         let verb = if self.1 { "cordon" } else { "uncordon" };
         Ok(Some(match get(&api, name).await {
             Ok(n) if unschedulable(&n) == self.1 => Preview::new(
@@ -89,7 +88,7 @@ impl drctl_core::Action for Cordon {
 
     async fn reconcile(&self, _ctx: &ActionCtx, input: Value) -> Result<Observed, ActionError> {
         let api: Api<Node> = Api::all(client(&input).await?);
-        let name = str_of(&input, "node")?;
+        let name = crate::names::object(&input, "node")?;
         let n = get(&api, name).await?;
         Ok(if unschedulable(&n) == self.1 {
             Observed::Done(show(name, &n))

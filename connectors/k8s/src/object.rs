@@ -36,12 +36,18 @@ impl Object {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let gvk = GroupVersionKind::gvk(group, version, kind);
         let resource = match opt_str(input, "plural") {
-            Some(plural) => ApiResource::from_gvk_with_plural(&gvk, plural),
+            Some(plural) => {
+                ApiResource::from_gvk_with_plural(&gvk, crate::names::label(plural, "plural")?)
+            }
             None => ApiResource::from_gvk(&gvk),
         };
+        let name = crate::names::object(input, "name")?.to_owned();
+        let namespace = match opt_str(input, "namespace") {
+            Some(_) => Some(crate::names::namespace(input, "namespace")?),
+            None => None,
+        };
         let client = client(input).await?;
-        let name = str_of(input, "name")?.to_owned();
-        let (api, label) = match opt_str(input, "namespace") {
+        let (api, label) = match namespace {
             Some(ns) => (
                 Api::namespaced_with(client, ns, &resource),
                 format!("{kind} {ns}/{name}"),
@@ -96,6 +102,42 @@ pub(crate) fn differing(
     }
 }
 
+/// What a patch step still has to change. A JSON merge patch replaces lists whole, so
+/// there a list holds only when it is the same list (a shorter one, `[]`, another
+/// order are changes); a strategic merge patch merges lists, so there each wanted item
+/// must be present.
+fn diff(obj: &Value, patch: &Value, input: &Value) -> Vec<(String, Value, Value)> {
+    let mut out = Vec::new();
+    differing(obj, patch, "", &mut out);
+    if opt_str(input, "strategy") == Some("merge") {
+        lists_replaced(obj, patch, "", &mut out);
+    }
+    out
+}
+
+fn lists_replaced(obj: &Value, patch: &Value, path: &str, out: &mut Vec<(String, Value, Value)>) {
+    let Value::Object(fields) = patch else {
+        return;
+    };
+    for (k, want) in fields {
+        let here = obj.get(k).cloned().unwrap_or(Value::Null);
+        let path = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        match (want, &here) {
+            (Value::Array(w), Value::Array(h))
+                if w.len() == h.len() && w.iter().zip(h).all(|(w, h)| holds(h, w)) => {}
+            (Value::Array(_), _) if !out.iter().any(|(p, _, _)| *p == path) => {
+                out.push((path, here, want.clone()));
+            }
+            (Value::Object(_), _) => lists_replaced(&here, want, &path, out),
+            _ => {}
+        }
+    }
+}
+
 /// Whether `have` holds `want`: maps field by field, lists item by item.
 fn holds(have: &Value, want: &Value) -> bool {
     match (have, want) {
@@ -144,8 +186,7 @@ impl drctl_core::Action for PatchObject {
         let obj = Object::new(&input).await?;
         let patch = patch_of(&input)?;
         let before = obj.get().await?;
-        let mut todo = Vec::new();
-        differing(&before, patch, "", &mut todo);
+        let todo = diff(&before, patch, &input);
         if todo.is_empty() {
             let mut out = meta(&before);
             out["changed"] = json!(false);
@@ -166,8 +207,7 @@ impl drctl_core::Action for PatchObject {
         };
         sent.map_err(|e| classify(&format!("patch of {}", obj.label), &e))?;
         let after = obj.get().await?;
-        let mut left = Vec::new();
-        differing(&after, patch, "", &mut left);
+        let left = diff(&after, patch, &input);
         if !left.is_empty() {
             return Err(ActionError::Retryable(format!(
                 "{}: read back after the patch: {}",
@@ -191,8 +231,7 @@ impl drctl_core::Action for PatchObject {
             }
             Err(e) => return Err(e),
         };
-        let mut todo = Vec::new();
-        differing(&before, patch, "", &mut todo);
+        let todo = diff(&before, patch, &input);
         Ok(Some(if todo.is_empty() {
             Preview::new(
                 Outlook::NoChange,
@@ -211,8 +250,7 @@ impl drctl_core::Action for PatchObject {
     async fn reconcile(&self, _ctx: &ActionCtx, input: Value) -> Result<Observed, ActionError> {
         let obj = Object::new(&input).await?;
         let now = obj.get().await?;
-        let mut todo = Vec::new();
-        differing(&now, patch_of(&input)?, "", &mut todo);
+        let todo = diff(&now, patch_of(&input)?, &input);
         Ok(if todo.is_empty() {
             let mut out = meta(&now);
             out["changed"] = json!(true);

@@ -47,8 +47,8 @@ impl Workload {
         };
         let resource =
             ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", kind), plural);
-        let ns = str_of(input, "namespace")?;
-        let name = str_of(input, "name")?;
+        let ns = crate::names::namespace(input, "namespace")?;
+        let name = crate::names::object(input, "name")?;
         Ok(Self {
             api: Api::namespaced_with(client(input).await?, ns, &resource),
             kind: kind.to_owned(),

@@ -305,6 +305,23 @@ async fn patch_merges_and_reads_back() {
     assert!(m.contains("UnsupportedMediaType (HTTP 415)"), "{m}");
     widget["strategy"] = json!("merge");
     assert_eq!(k.ok("k8s.patch", &widget).await["changed"], true);
+    // A JSON merge patch replaces a list whole: a shorter or empty one is a change.
+    widget["patch"] = json!({ "metadata": { "finalizers": ["example.com/a", "example.com/b"] } });
+    assert_eq!(k.ok("k8s.patch", &widget).await["changed"], true);
+    widget["patch"] = json!({ "metadata": { "finalizers": [] } });
+    k.plan("k8s.patch", &widget, Outlook::Change).await;
+    assert_eq!(k.ok("k8s.patch", &widget).await["changed"], true);
+    assert_eq!(k.ok("k8s.patch", &widget).await["changed"], false);
+
+    // Names that would move the call elsewhere are refused before any call.
+    let before = k.fake.requests().len();
+    for bad in ["w/status", "w#x", "w?dryRun=All", "..", "%2e%2e"] {
+        let mut evil = widget.clone();
+        evil["name"] = json!(bad);
+        let m = k.permanent("k8s.patch", &evil).await;
+        assert!(m.contains("is not a Kubernetes name"), "{bad}: {m}");
+    }
+    assert_eq!(k.fake.requests().len(), before);
 
     // A cluster-scoped object, and one that is not there.
     let m = k
