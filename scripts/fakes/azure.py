@@ -455,17 +455,22 @@ class Handler(BaseHTTPRequestHandler):
             if body is None:
                 f.violations.append(f"{method} {url.path}: the body is not JSON")
                 return self.error(400, "InvalidRequestContent", "fake: the body is not JSON")
-            if self.injected(method, url.path):
-                return None
-            try:
-                status, out, headers = handle(f, method, url.path, query, body)
-            except Reject as r:
-                if r.violation:
-                    f.violations.append(f"{method} {url.path}: {r.message}")
-                return self.error(r.status, r.code, r.message)
-            if self.dropped(method, url.path):
-                return None
-            return self.reply(status, out, headers)
+            return self.answer(method, url.path, lambda: handle(f, method, url.path, query, body))
+
+    def answer(self, method, path, call):
+        """An injected error, or the call's answer (a refusal in the API's shape), or a
+        dropped connection after the call landed. Under the fake's lock."""
+        if self.injected(method, path):
+            return None
+        try:
+            status, out, headers = call()
+        except Reject as r:
+            if r.violation:
+                self.fake.violations.append(f"{method} {path}: {r.message}")
+            return self.error(r.status, r.code, r.message)
+        if self.dropped(method, path):
+            return None
+        return self.reply(status, out, headers)
 
     def injected(self, method, path):
         """Answers an error the test asked for, if one is due."""
@@ -502,17 +507,7 @@ class Handler(BaseHTTPRequestHandler):
             if auth != f"Bearer {f.token}":
                 return self.error(401, "Unauthorized", "AKV10022: Invalid audience or token.",
                                   [("WWW-Authenticate", CHALLENGE)])
-            if self.injected(method, url.path):
-                return None
-            try:
-                status, out, headers = key_vault(f, method, url.path, query, raw)
-            except Reject as r:
-                if r.violation:
-                    f.violations.append(f"{method} {url.path}: {r.message}")
-                return self.error(r.status, r.code, r.message)
-            if self.dropped(method, url.path):
-                return None
-            return self.reply(status, out, headers)
+            return self.answer(method, url.path, lambda: key_vault(f, method, url.path, query, raw))
 
     def control(self, method, path, raw):
         f = self.fake

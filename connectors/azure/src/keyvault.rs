@@ -19,7 +19,7 @@ use std::time::Duration;
 use azure_core::error::ErrorKind;
 use azure_core::http::headers::RETRY_AFTER;
 use azure_core::http::{ClientOptions, RetryOptions, Transport, Url};
-use azure_security_keyvault_keys::models::{Key, KeyAttributes, KeyProperties};
+use azure_security_keyvault_keys::models::{Key, KeyAttributes};
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceId};
 use drctl_connectors::input::{error_chain, str_of};
 use drctl_core::{ActionCtx, ActionError, ActionSpec, Observed, Outlook, Preview};
@@ -111,7 +111,7 @@ impl Vault {
             };
             let page = page.into_model().map_err(|e| unreadable(&what, &e))?.value;
             for p in page {
-                out.push(listed(&what, &p)?);
+                out.push(version(&what, p.kid.as_deref(), p.attributes.as_ref())?);
             }
         }
         Err(ActionError::Permanent(format!(
@@ -171,7 +171,7 @@ impl Vault {
     }
 }
 
-fn call_version(input: &Value) -> Result<String, ActionError> {
+fn from_version(input: &Value) -> Result<String, ActionError> {
     let v = str_of(input, "from_version")?.trim();
     if v.is_empty() || v.len() > 64 || !v.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ActionError::Permanent(format!(
@@ -262,10 +262,6 @@ fn version(
     })
 }
 
-fn listed(what: &str, p: &KeyProperties) -> Result<Version, ActionError> {
-    version(what, p.kid.as_deref(), p.attributes.as_ref())
-}
-
 /// One call, bounded in time, its error sorted.
 async fn call<T>(
     what: &str,
@@ -351,11 +347,8 @@ impl drctl_core::Action for GetKey {
     }
 
     async fn plan(&self, _ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
-        let read = match Vault::new(&self.1, &input) {
-            Ok(v) => v.read().await,
-            Err(e) => Err(e),
-        };
-        Some(match read {
+        let read = async { Vault::new(&self.1, &input)?.read().await };
+        match read.await {
             Ok(r) => Ok(Preview::new(
                 Outlook::NoChange,
                 format!(
@@ -367,8 +360,8 @@ impl drctl_core::Action for GetKey {
                 r,
             )),
             Err(e) => would_fail(e),
-        })
-        .transpose()
+        }
+        .map(Some)
     }
 
     async fn reconcile(&self, _ctx: &ActionCtx, input: Value) -> Result<Observed, ActionError> {
@@ -389,7 +382,7 @@ impl drctl_core::Action for RotateKey {
 
     async fn run(&self, _ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
         let vault = Vault::new(&self.1, &input)?;
-        let from = call_version(&input)?;
+        let from = from_version(&input)?;
         if let (Rotation::Done(out), _) = vault.rotation(&from).await? {
             return Ok(out);
         }
@@ -418,7 +411,7 @@ impl drctl_core::Action for RotateKey {
             Ok(v) => v,
             Err(e) => return would_fail(e).map(Some),
         };
-        let from = match call_version(&input) {
+        let from = match from_version(&input) {
             Ok(v) => v,
             Err(e) => return would_fail(e).map(Some),
         };
@@ -443,7 +436,7 @@ impl drctl_core::Action for RotateKey {
 
     async fn reconcile(&self, _ctx: &ActionCtx, input: Value) -> Result<Observed, ActionError> {
         let vault = Vault::new(&self.1, &input)?;
-        let from = call_version(&input)?;
+        let from = from_version(&input)?;
         Ok(match vault.rotation(&from).await {
             Ok((Rotation::Pending, _)) => Observed::NotDone,
             Ok((Rotation::Done(out), _)) => Observed::Done(out),

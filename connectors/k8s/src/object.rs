@@ -81,11 +81,7 @@ pub(crate) fn differing(
         Value::Object(fields) => {
             for (k, want) in fields {
                 let here = obj.get(k).cloned().unwrap_or(Value::Null);
-                let path = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
+                let path = child(path, k);
                 if want.is_null() {
                     if !here.is_null() {
                         out.push((path, here, Value::Null));
@@ -121,11 +117,7 @@ fn lists_replaced(obj: &Value, patch: &Value, path: &str, out: &mut Vec<(String,
     };
     for (k, want) in fields {
         let here = obj.get(k).cloned().unwrap_or(Value::Null);
-        let path = if path.is_empty() {
-            k.clone()
-        } else {
-            format!("{path}.{k}")
-        };
+        let path = child(path, k);
         match (want, &here) {
             (Value::Array(w), Value::Array(h))
                 if w.len() == h.len() && w.iter().zip(h).all(|(w, h)| holds(h, w)) => {}
@@ -135,6 +127,15 @@ fn lists_replaced(obj: &Value, patch: &Value, path: &str, out: &mut Vec<(String,
             (Value::Object(_), _) => lists_replaced(&here, want, &path, out),
             _ => {}
         }
+    }
+}
+
+/// The dotted path of field `k` under `path`.
+fn child(path: &str, k: &str) -> String {
+    if path.is_empty() {
+        k.to_owned()
+    } else {
+        format!("{path}.{k}")
     }
 }
 
