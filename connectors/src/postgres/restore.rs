@@ -365,16 +365,23 @@ impl Action for RestorePitr {
         // Wait until recovery reached the target and the server was promoted.
         let target = dsn(&job.user, port);
         loop {
-            match connect(ctx, &target).await {
-                Ok(pg) if !pg.in_recovery(ctx).await? => {
-                    let mut out =
-                        restored(ctx, &pg, &job.data_dir, port, job.target.json()).await?;
-                    out["took_ms"] = json!(clock.elapsed_ms());
-                    return Ok(out);
-                }
+            // A server that stops at a target past the archive may accept the
+            // connection and close it before answering: that is asked again like a
+            // refused one, and the liveness check below says why it stopped.
+            let promoted = match connect(ctx, &target).await {
+                Ok(pg) => match pg.in_recovery(ctx).await {
+                    Ok(false) => Some(pg),
+                    Err(ActionError::Cancelled) => return Err(ActionError::Cancelled),
+                    Ok(true) | Err(_) => None,
+                },
                 Err(ActionError::Cancelled) => return Err(ActionError::Cancelled),
                 // Not yet consistent, or still replaying: ask again.
-                _ => {}
+                Err(_) => None,
+            };
+            if let Some(pg) = promoted {
+                let mut out = restored(ctx, &pg, &job.data_dir, port, job.target.json()).await?;
+                out["took_ms"] = json!(clock.elapsed_ms());
+                return Ok(out);
             }
             if !job.server_alive() && clock.elapsed_ms() > 2000 {
                 return Err(permanent(format!(
