@@ -45,6 +45,12 @@ impl Deadline {
         tokio::time::Instant::now() + interval > self.at
     }
 
+    /// How long until the deadline (zero once it passed).
+    pub fn remaining(&self) -> Duration {
+        self.at
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+
     /// Milliseconds since the wait began, for outputs.
     pub fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)

@@ -24,7 +24,7 @@ operation's status `InProgress` for `--polls` reads, then `Succeeded`, and the
 resource `Updating` until then.
 
 Controls for tests, under `/_fake/`: POST fail {"method", "path", "status", "times",
-"retry_after", "code"}, POST drop {"method", "path", "times"} (do the call, then close
+"retry_after", "code", "message"}, POST drop {"method", "path", "times"} (do the call, then close
 the connection), POST polls {"polls"}, POST retry_after {"seconds"}, POST set {"path",
 "value"}, GET requests, violations, state, health/NAME.
 
@@ -479,7 +479,7 @@ class Handler(BaseHTTPRequestHandler):
                 rule["times"] -= 1
                 hdrs = [("Retry-After", rule["retry_after"])] if rule.get("retry_after") else []
                 self.error(rule["status"], rule.get("code", "InjectedByTheTest"),
-                           "injected by the test", hdrs)
+                           rule.get("message", "injected by the test"), hdrs)
                 return True
         return False
 

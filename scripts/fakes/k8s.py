@@ -29,7 +29,7 @@ containers, env and ports lists are merged; other lists are replaced.
 Controls for tests, under `/_fake/` (never part of the Kubernetes API):
   POST /_fake/fail {"method", "path", "status", "times", "retry_after"}: the next calls
        whose path contains `path` answer this status as a Status object (429
-       TooManyRequests with Retry-After, 409 Conflict, 500 InternalError, 503
+       TooManyRequests with Retry-After and details.retryAfterSeconds, 409 Conflict, 500 InternalError, 503
        ServiceUnavailable, 403 Forbidden, 404 NotFound).
   POST /_fake/drop {"method", "path", "times"}: do the call, then close the connection.
   POST /_fake/polls {"polls": n}
@@ -359,7 +359,12 @@ class Handler(BaseHTTPRequestHandler):
                 if rule["times"] > 0 and rule["method"] in (method, "*") and rule["path"] in url.path:
                     rule["times"] -= 1
                     hdrs = [("Retry-After", rule["retry_after"])] if rule.get("retry_after") else []
-                    return self.status(rule["status"], rule.get("message", "injected by the test"), None, hdrs)
+                    # The API server says how long to back off twice on a 429: the header
+                    # and the Status's details.retryAfterSeconds.
+                    details = ({"retryAfterSeconds": int(rule["retry_after"])}
+                               if hdrs and rule["status"] == 429 else None)
+                    return self.status(rule["status"], rule.get("message", "injected by the test"),
+                                       details, hdrs)
             try:
                 out = handle(f, method, url.path, query, self.headers, raw)
             except Reject as r:

@@ -8,8 +8,9 @@
 //! A 201 or 202 with `Azure-AsyncOperation` is followed by polling that URL until its
 //! `status` is `Succeeded` (or `Failed`, `Canceled`: permanent, with ARM's error); with
 //! only `Location`, by polling it until it answers something else than 202. Between
-//! polls the step waits what `Retry-After` says, else its `interval`, within its
-//! `timeout`. Status URLs on another host than the Resource Manager are refused, so a
+//! polls the step waits what `Retry-After` says, else its `interval` (at least 200 ms, at
+//! most 60 s), within its `timeout`: a wait that would end past the deadline is cut to
+//! it, so the step asks once more before it says the operation still runs. Status URLs on another host than the Resource Manager are refused, so a
 //! token is never sent anywhere else.
 
 use std::time::Duration;
@@ -27,6 +28,9 @@ use crate::auth::Auth;
 const ARM: &str = "https://management.azure.com";
 /// The longest wait `Retry-After` may ask between two polls.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The shortest wait between two polls, whatever `Retry-After: 0` or an `interval` of
+/// zero say: a tight loop of status calls only gets the subscription throttled.
+const MIN_POLL: Duration = Duration::from_millis(200);
 
 /// What ARM answered.
 pub(crate) struct Answer {
@@ -101,16 +105,31 @@ impl Arm {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ActionError::Retryable(format!("Azure {what}: {}", error_chain(&e))))?;
+        let response = request.send().await.map_err(|e| {
+            let text = format!("Azure {what}: {}", error_chain(&e));
+            // A request that cannot even be built (a malformed `endpoint`, a token with a
+            // control character) fails the same way every time.
+            if e.is_builder() {
+                ActionError::Permanent(format!(
+                    "{text} (check the step's `endpoint` and the Azure token in the environment)"
+                ))
+            } else {
+                ActionError::Retryable(text)
+            }
+        })?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response
             .text()
             .await
             .map_err(|e| ActionError::Retryable(format!("Azure {what}: {}", error_chain(&e))))?;
+        // An error body may echo the request back, Authorization header included; the
+        // token must not reach the step's error and the run's events with it.
+        let text = if self.token.is_empty() {
+            text
+        } else {
+            text.replace(&self.token, "[token]")
+        };
         let body: Value = if text.trim().is_empty() {
             Value::Null
         } else {
@@ -168,13 +187,10 @@ impl Arm {
         let deadline = Deadline::after(duration_or(input, "timeout", default)?);
         let mut last = answer.headers.clone();
         loop {
-            let wait = retry_after(&last).unwrap_or(interval).min(MAX_RETRY_AFTER);
-            if deadline.passed_before(wait) {
-                return Err(ActionError::Retryable(format!(
-                    "Azure {what}: still running after {} ms",
-                    deadline.elapsed_ms()
-                )));
-            }
+            let wait = retry_after(&last)
+                .unwrap_or(interval)
+                .clamp(MIN_POLL, MAX_RETRY_AFTER)
+                .min(deadline.remaining());
             pause(ctx, wait).await?;
             let polled = self
                 .send(Method::GET, &url, None, &format!("{what} (status)"))
@@ -195,6 +211,12 @@ impl Arm {
                 }
             } else if polled.status != 202 {
                 return Ok(());
+            }
+            if deadline.remaining().is_zero() {
+                return Err(ActionError::Retryable(format!(
+                    "Azure {what}: still running after {} ms",
+                    deadline.elapsed_ms()
+                )));
             }
             last = polled.headers;
         }

@@ -18,10 +18,12 @@ use std::sync::{Arc, OnceLock};
 
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_core::error::ErrorKind;
+use azure_core::http::{ClientOptions, RetryOptions};
 use azure_core::time::{Duration, OffsetDateTime};
 use azure_identity::{
-    ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential,
-    WorkloadIdentityCredential,
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use drctl_connectors::input::error_chain;
 use drctl_core::ActionError;
@@ -88,12 +90,17 @@ impl Auth {
             .clone()
             .map_err(|e| ActionError::Permanent(format!("Azure: no credential: {e}")))?;
         let token = credential.get_token(scopes, None).await.map_err(|e| {
-            ActionError::Permanent(format!(
+            let text = format!(
                 "Azure: no token for {}: {}; set {var}, a service principal \
                  (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), or `az login`",
                 scopes.join(" "),
                 error_chain(&e)
-            ))
+            );
+            if transient(&e) {
+                ActionError::Retryable(text)
+            } else {
+                ActionError::Permanent(text)
+            }
         })?;
         Ok(token.token.secret().to_owned())
     }
@@ -118,7 +125,13 @@ impl TokenCredential for VaultCredential {
                 .chain_token(scopes, VAULT_TOKEN_VAR)
                 .await
                 .map_err(|e| {
-                    azure_core::Error::with_message(ErrorKind::Credential, e.to_string())
+                    // The vault client sorts errors by kind: a transient failure to get
+                    // a token stays retryable as a connection error.
+                    let kind = match e {
+                        ActionError::Retryable(_) => ErrorKind::Connection,
+                        _ => ErrorKind::Credential,
+                    };
+                    azure_core::Error::with_message(kind, e.to_string())
                 })?,
         };
         // The client lives for one step; a given token's lifetime is unknown, and an hour
@@ -131,6 +144,41 @@ impl TokenCredential for VaultCredential {
     }
 }
 
+/// Whether a credential failed on the way to Entra ID (no connection, throttled, a 5xx)
+/// rather than on what it was given: the step's `retry` may ask again. (A 5xx whose body
+/// is not JSON reaches us as a parse error without its status, and stays permanent.)
+fn transient(e: &azure_core::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if let Some(az) = err.downcast_ref::<azure_core::Error>() {
+            match az.kind() {
+                ErrorKind::Connection | ErrorKind::Io => return true,
+                ErrorKind::HttpResponse { status, .. } => {
+                    let status = u16::from(*status);
+                    if status == 408 || status == 429 || status >= 500 {
+                        return true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        cause = err.source();
+    }
+    false
+}
+
+/// Client options of the credentials that call Entra ID: no SDK retries, so that a
+/// failing token request fails the step at once and the step's `retry` decides (the
+/// SDK's default would retry silently for over a minute). A managed identity on a VM
+/// keeps the backoff the SDK sets for the instance metadata service (about 70 s), as
+/// Azure's guidance for that endpoint asks.
+fn no_retries() -> ClientOptions {
+    ClientOptions {
+        retry: RetryOptions::none(),
+        ..ClientOptions::default()
+    }
+}
+
 fn chain() -> Result<Arc<dyn TokenCredential>, String> {
     let made: azure_core::Result<Arc<dyn TokenCredential>> = match (
         env("AZURE_TENANT_ID"),
@@ -138,14 +186,27 @@ fn chain() -> Result<Arc<dyn TokenCredential>, String> {
         env("AZURE_CLIENT_SECRET"),
     ) {
         (Some(tenant), Some(client), Some(secret)) => {
-            ClientSecretCredential::new(&tenant, client, Secret::new(secret), None)
+            let options = ClientSecretCredentialOptions {
+                client_options: no_retries(),
+            };
+            ClientSecretCredential::new(&tenant, client, Secret::new(secret), Some(options))
                 .map(|c| c as Arc<dyn TokenCredential>)
         }
         _ if env("AZURE_FEDERATED_TOKEN_FILE").is_some() => {
-            WorkloadIdentityCredential::new(None).map(|c| c as Arc<dyn TokenCredential>)
+            let options = WorkloadIdentityCredentialOptions {
+                credential_options: ClientAssertionCredentialOptions {
+                    client_options: no_retries(),
+                },
+                ..WorkloadIdentityCredentialOptions::default()
+            };
+            WorkloadIdentityCredential::new(Some(options)).map(|c| c as Arc<dyn TokenCredential>)
         }
         _ if env("IDENTITY_ENDPOINT").is_some() || env("AZURE_USE_MANAGED_IDENTITY").is_some() => {
-            ManagedIdentityCredential::new(None).map(|c| c as Arc<dyn TokenCredential>)
+            let options = ManagedIdentityCredentialOptions {
+                client_options: no_retries(),
+                ..ManagedIdentityCredentialOptions::default()
+            };
+            ManagedIdentityCredential::new(Some(options)).map(|c| c as Arc<dyn TokenCredential>)
         }
         _ => DeveloperToolsCredential::new(None).map(|c| c as Arc<dyn TokenCredential>),
     };

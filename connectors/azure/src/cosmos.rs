@@ -4,6 +4,10 @@
 //! until the account reads back settled: provisioning `Succeeded`, the priorities as
 //! asked, and the priority-0 region writing.
 //!
+//! The regions asked must be the account's regions, each once: Azure takes a priority
+//! list only whole, and the step says which region is missing or extra before it sends
+//! anything (and `plan` says it would fail).
+//!
 //! An account already `Updating` (an earlier attempt's change, or someone else's) is
 //! waited for before anything is sent; an account that already has the priorities is
 //! left alone, so the step can be repeated.
@@ -49,10 +53,20 @@ impl Account {
             &format!("Microsoft.DocumentDB/databaseAccounts/{account}"),
             API,
         );
-        let mut want = Vec::new();
+        let mut want: Vec<(String, i64)> = Vec::new();
         for p in input["failover_policies"].as_array().into_iter().flatten() {
             let loc = p["location_name"].as_str().unwrap_or_default().to_owned();
             let pri = p["failover_priority"].as_i64().unwrap_or(-1);
+            if region(&loc).is_empty() {
+                return Err(ActionError::Permanent(
+                    "each entry of failover_policies needs a location_name".into(),
+                ));
+            }
+            if want.iter().any(|(l, _)| region(l) == region(&loc)) {
+                return Err(ActionError::Permanent(format!(
+                    "failover_policies names region {loc} twice"
+                )));
+            }
             want.push((loc, pri));
         }
         want.sort_by_key(|(_, p)| *p);
@@ -122,6 +136,28 @@ impl Account {
             && region(&Self::writer(account)) == region(&self.want[0].0)
     }
 
+    /// Why the priorities asked cannot apply to the account as it is: a region it does
+    /// not have, or one of its regions left out.
+    fn misfit(&self, account: &Value) -> Option<String> {
+        let have = Self::now(account);
+        if let Some((l, _)) = self
+            .want
+            .iter()
+            .find(|(l, _)| !have.iter().any(|(h, _)| region(h) == region(l)))
+        {
+            return Some(format!("{} has no region {l}", self.label));
+        }
+        have.iter()
+            .find(|(h, _)| !self.want.iter().any(|(l, _)| region(l) == region(h)))
+            .map(|(h, _)| {
+                format!(
+                    "{} also has region {h}: failover_policies must list every region of \
+                     the account",
+                    self.label
+                )
+            })
+    }
+
     /// Waits until the account is not updating; it as it is then.
     async fn settled(&self, ctx: &ActionCtx, input: &Value) -> Result<Value, ActionError> {
         until(
@@ -166,12 +202,24 @@ impl drctl_core::Action for FailoverPriorityChange {
 
     async fn run(&self, ctx: &ActionCtx, input: Value) -> Result<Value, ActionError> {
         let acct = Account::new(&self.1, &input).await?;
-        let before = acct.settled(ctx, &input).await?;
+        // Priorities that cannot apply are refused before waiting for a busy account.
+        let first = acct.read().await?;
+        if let Some(why) = acct.misfit(&first) {
+            return Err(ActionError::Permanent(why));
+        }
+        let before = if Account::busy(&first) {
+            acct.settled(ctx, &input).await?
+        } else {
+            first
+        };
         let was = Account::writer(&before);
         if acct.holds(&before) {
             let mut out = show(&before);
             out["changed"] = json!(false);
             return Ok(out);
+        }
+        if let Some(why) = acct.misfit(&before) {
+            return Err(ActionError::Permanent(why));
         }
         let body = json!({ "failoverPolicies": acct.want.iter()
             .map(|(l, p)| json!({ "locationName": l, "failoverPriority": p }))
@@ -212,7 +260,13 @@ impl drctl_core::Action for FailoverPriorityChange {
     }
 
     async fn plan(&self, _ctx: &ActionCtx, input: Value) -> Result<Option<Preview>, ActionError> {
-        let acct = Account::new(&self.1, &input).await?;
+        let acct = match Account::new(&self.1, &input).await {
+            Ok(a) => a,
+            Err(ActionError::Permanent(m)) => {
+                return Ok(Some(Preview::new(Outlook::WouldFail, m, Value::Null)));
+            }
+            Err(e) => return Err(e),
+        };
         let now = match acct.read().await {
             Ok(n) => n,
             Err(ActionError::Permanent(m)) => {
@@ -220,13 +274,8 @@ impl drctl_core::Action for FailoverPriorityChange {
             }
             Err(e) => return Err(e),
         };
-        let have: Vec<String> = Account::now(&now).iter().map(|(l, _)| region(l)).collect();
-        if let Some((l, _)) = acct.want.iter().find(|(l, _)| !have.contains(&region(l))) {
-            return Ok(Some(Preview::new(
-                Outlook::WouldFail,
-                format!("{} has no region {l}", acct.label),
-                show(&now),
-            )));
+        if let Some(why) = acct.misfit(&now) {
+            return Ok(Some(Preview::new(Outlook::WouldFail, why, show(&now))));
         }
         Ok(Some(if acct.holds(&now) {
             Preview::new(
@@ -235,16 +284,16 @@ impl drctl_core::Action for FailoverPriorityChange {
                 show(&now),
             )
         } else {
-            Preview::new(
-                Outlook::Change,
+            let writer = Account::writer(&now);
+            let summary = if region(&writer) == region(&acct.want[0].0) {
                 format!(
-                    "{}: writes move {} -> {}",
-                    acct.label,
-                    Account::writer(&now),
-                    acct.want[0].0
-                ),
-                show(&now),
-            )
+                    "{}: the read regions' priorities change; writes stay in {writer}",
+                    acct.label
+                )
+            } else {
+                format!("{}: writes move {writer} -> {}", acct.label, acct.want[0].0)
+            };
+            Preview::new(Outlook::Change, summary, show(&now))
         }))
     }
 

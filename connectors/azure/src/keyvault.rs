@@ -21,7 +21,7 @@ use azure_core::http::headers::RETRY_AFTER;
 use azure_core::http::{ClientOptions, RetryOptions, Transport, Url};
 use azure_security_keyvault_keys::models::{Key, KeyAttributes};
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceId};
-use drctl_connectors::input::{error_chain, str_of};
+use drctl_connectors::input::{error_chain, str_of, without_bearer_tokens};
 use drctl_core::{ActionCtx, ActionError, ActionSpec, Observed, Outlook, Preview};
 use futures_util::TryStreamExt;
 use serde_json::{Value, json};
@@ -296,12 +296,11 @@ fn classify(what: &str, e: &azure_core::Error) -> ActionError {
                 .as_ref()
                 .and_then(|r| r.body().json().ok())
                 .unwrap_or(Value::Null);
-            let message: String = body["error"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(300)
-                .collect();
+            let message: String =
+                without_bearer_tokens(body["error"]["message"].as_str().unwrap_or(""))
+                    .chars()
+                    .take(300)
+                    .collect();
             // The vault's own code first: the SDK's may be a status's description.
             let error_code = body["error"]["code"]
                 .as_str()

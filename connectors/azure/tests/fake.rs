@@ -299,6 +299,40 @@ async fn cosmos_failover_priority_follows_the_operation_and_settles() {
         )
         .await;
     assert!(m.contains("priority 0"), "{m}");
+    // A region twice, a region the account lacks, one of its regions left out: refused
+    // before anything is sent, and plan says so.
+    for (policies, why) in [
+        (
+            json!([{ "location_name": "West US 2", "failover_priority": 0 },
+                   { "location_name": "westus2", "failover_priority": 1 }]),
+            "names region westus2 twice",
+        ),
+        (
+            json!([{ "location_name": "West US 2", "failover_priority": 0 },
+                   { "location_name": "North Europe", "failover_priority": 1 },
+                   { "location_name": "East US", "failover_priority": 2 }]),
+            "has no region North Europe",
+        ),
+        (
+            json!([{ "location_name": "West US 2", "failover_priority": 0 }]),
+            "also has region East US",
+        ),
+    ] {
+        let input = json!({ "account": "mantissa-logs", "failover_policies": policies });
+        let m = a
+            .permanent("azure.cosmosdb.failover_priority_change", &input)
+            .await;
+        assert!(m.contains(why), "{m}");
+        let p = a
+            .plan(
+                "azure.cosmosdb.failover_priority_change",
+                &input,
+                Outlook::WouldFail,
+            )
+            .await;
+        assert!(p.contains(why), "{p}");
+    }
+    assert_eq!(a.fake.calls("POST", "failoverPriorityChange"), 2);
     a.no_violations();
 }
 
@@ -313,6 +347,28 @@ async fn retry_after_is_honoured_between_polls() {
     // Two polls, each after the one second the operation asked for, not 10 ms.
     assert!(
         began.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
+    a.no_violations();
+}
+
+#[tokio::test]
+async fn a_retry_after_past_the_timeout_still_polls_once_then_says_so() {
+    let a = Azure::start(5);
+    a.fake
+        .control("POST", "/_fake/retry_after", &json!({ "seconds": 30 }));
+    let mut input = to_west();
+    input["timeout"] = json!("1s");
+    let began = Instant::now();
+    let m = a
+        .retryable("azure.cosmosdb.failover_priority_change", &input)
+        .await;
+    assert!(m.contains("still running after"), "{m}");
+    // One poll at the deadline, not 30 s later and not none.
+    assert_eq!(a.fake.calls("GET", "/operationsStatus/"), 1);
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
         "{:?}",
         began.elapsed()
     );
@@ -442,7 +498,29 @@ async fn every_action_sorts_throttling_conflicts_outages_and_refusals() {
             "{name} against a closed port"
         );
     }
+    // An error that echoes the request back (a proxy's page, a verbose gateway): the
+    // token is withheld from the step's message.
+    for (name, input) in every_action() {
+        a.fake.control(
+            "POST",
+            "/_fake/fail",
+            &json!({ "path": "/", "status": 403, "code": "Echo",
+                     "message": format!("you sent Authorization: Bearer {TOKEN}") }),
+        );
+        let m = a.permanent(name, &input).await;
+        assert!(
+            m.contains("Bearer [token]") && !m.contains(TOKEN),
+            "{name}: {m}"
+        );
+    }
     a.no_violations();
+    // A token that cannot go in a header is refused at once, naming where to look.
+    let a = Azure::with_token(1, "line\nbreak");
+    for (name, input) in every_action() {
+        let m = a.permanent(name, &input).await;
+        assert!(m.contains("Azure token in the environment"), "{name}: {m}");
+        assert!(!m.contains("break"), "{name}: {m}");
+    }
     let a = Azure::with_token(1, "not-the-token");
     for (name, input) in every_action() {
         let m = a.permanent(name, &input).await;

@@ -2,29 +2,38 @@
 //! status codes: 429 (too many requests), 409 (a conflict with a concurrent write: the
 //! next attempt reads again), 5xx and no answer at all are retryable; the rest the API
 //! server said (401, 403, 404, 422 invalid, 400) are permanent. Messages quote the
-//! server's reason and message, which never carry a credential.
+//! server's reason and message; an API server never puts a credential there, but a proxy
+//! in front of it may answer with a page that echoes the request, so every word after
+//! `Bearer` is withheld.
 //!
 //! kube's own errors may: a kubeconfig's YAML error quotes the lines around it (a token
 //! among them), and a failed exec credential plugin is shown with its command line and
 //! environment. [`scrubbed`] keeps the first line of such a text and withholds the
 //! plugin's invocation.
 
-use drctl_connectors::input::error_chain;
+use drctl_connectors::input::{error_chain, without_bearer_tokens};
 use drctl_core::ActionError;
 
 /// An error as an [`ActionError`], `what` naming the call ("get of Deployment ns/x").
 pub(crate) fn classify(what: &str, err: &kube::Error) -> ActionError {
     match err {
         kube::Error::Api(status) => {
+            // A throttled call quotes how long the server asked to back off.
+            let after = status
+                .details
+                .as_ref()
+                .filter(|d| d.retry_after_seconds > 0)
+                .map(|d| format!(" (Retry-After: {} s)", d.retry_after_seconds))
+                .unwrap_or_default();
             let text = format!(
-                "Kubernetes {what}: {} (HTTP {}): {}",
+                "Kubernetes {what}: {} (HTTP {}): {}{after}",
                 if status.reason.is_empty() {
-                    "no reason"
+                    "no reason".to_owned()
                 } else {
-                    &status.reason
+                    without_bearer_tokens(&status.reason)
                 },
                 status.code,
-                status.message
+                without_bearer_tokens(&status.message)
             );
             if status.code == 429 || status.code == 409 || status.code >= 500 {
                 ActionError::Retryable(text)

@@ -100,34 +100,82 @@ pub(crate) fn differing(
 
 /// What a patch step still has to change. A JSON merge patch replaces lists whole, so
 /// there a list holds only when it is the same list (a shorter one, `[]`, another
-/// order are changes); a strategic merge patch merges lists, so there each wanted item
-/// must be present.
+/// order are changes). A strategic merge patch merges the lists the built-in kinds
+/// declare with a merge strategy ([`MERGE_LISTS`]): each wanted item must be present,
+/// lists inside it are compared the same way, and an empty one changes nothing. It
+/// replaces every other list whole (`args`, `command`, `tolerations`, RBAC `rules`).
 fn diff(obj: &Value, patch: &Value, input: &Value) -> Vec<(String, Value, Value)> {
     let mut out = Vec::new();
     differing(obj, patch, "", &mut out);
-    if opt_str(input, "strategy") == Some("merge") {
-        lists_replaced(obj, patch, "", &mut out);
-    }
+    let strategic = opt_str(input, "strategy") != Some("merge");
+    lists_replaced(obj, patch, "", strategic, &mut out);
     out
 }
 
-fn lists_replaced(obj: &Value, patch: &Value, path: &str, out: &mut Vec<(String, Value, Value)>) {
+/// The lists of the built-in kinds that a strategic merge patch merges, by field name,
+/// with the keys that pair their items (`patchMergeKey` in the API's types; `ports` is
+/// a container's by `containerPort`, a Service's by `port`). Lists of scalars here
+/// (`finalizers`) merge by value.
+const MERGE_LISTS: [(&str, &[&str]); 14] = [
+    ("containers", &["name"]),
+    ("initContainers", &["name"]),
+    ("ephemeralContainers", &["name"]),
+    ("env", &["name"]),
+    ("ports", &["containerPort", "port"]),
+    ("volumeMounts", &["mountPath"]),
+    ("volumeDevices", &["devicePath"]),
+    ("volumes", &["name"]),
+    ("imagePullSecrets", &["name"]),
+    ("hostAliases", &["ip"]),
+    ("topologySpreadConstraints", &["topologyKey"]),
+    ("conditions", &["type"]),
+    ("finalizers", &[]),
+    ("podCIDRs", &[]),
+];
+
+fn lists_replaced(
+    obj: &Value,
+    patch: &Value,
+    path: &str,
+    strategic: bool,
+    out: &mut Vec<(String, Value, Value)>,
+) {
     let Value::Object(fields) = patch else {
         return;
     };
     for (k, want) in fields {
         let here = obj.get(k).cloned().unwrap_or(Value::Null);
         let path = child(path, k);
-        match (want, &here) {
-            (Value::Array(w), Value::Array(h))
+        let merged = MERGE_LISTS
+            .iter()
+            .find(|(name, _)| strategic && name == k)
+            .map(|(_, keys)| *keys);
+        match (want, &here, merged) {
+            (Value::Array(w), _, Some(keys)) => {
+                for item in w {
+                    if let Some(mine) = counterpart(item, &here, keys) {
+                        lists_replaced(mine, item, &path, strategic, out);
+                    }
+                }
+            }
+            (Value::Array(w), Value::Array(h), None)
                 if w.len() == h.len() && w.iter().zip(h).all(|(w, h)| holds(h, w)) => {}
-            (Value::Array(_), _) if !out.iter().any(|(p, _, _)| *p == path) => {
+            (Value::Array(_), _, None) if !out.iter().any(|(p, _, _)| *p == path) => {
                 out.push((path, here, want.clone()));
             }
-            (Value::Object(_), _) => lists_replaced(&here, want, &path, out),
+            (Value::Object(_), _, _) => lists_replaced(&here, want, &path, strategic, out),
             _ => {}
         }
     }
+}
+
+/// The item of list `here` that a strategic patch's list item `item` merges into, by
+/// the first of `keys` the item has.
+fn counterpart<'a>(item: &Value, here: &'a Value, keys: &[&str]) -> Option<&'a Value> {
+    let key = keys.iter().find(|k| item.get(**k).is_some())?;
+    here.as_array()?
+        .iter()
+        .find(|mine| mine.get(*key) == item.get(*key))
 }
 
 /// The dotted path of field `k` under `path`.

@@ -295,6 +295,24 @@ async fn patch_merges_and_reads_back() {
         "the rest of the container stays"
     );
     assert_eq!(c["env"], json!([{ "name": "ROLE", "value": "active" }]));
+    // Inside the merged container, a list of scalars is replaced whole: a shorter `args`
+    // is a change, not a subset already held.
+    let args = |a: Value| {
+        json!({
+            "api_version": "apps/v1", "kind": "Deployment", "namespace": "prod", "name": "ingest",
+            "patch": { "spec": { "template": { "spec": { "containers": [
+                { "name": "ingest", "args": a }] } } } },
+        })
+    };
+    k.ok("k8s.patch", &args(json!(["--region=eu", "--standby"])))
+        .await;
+    let fewer = args(json!(["--region=eu"]));
+    let s = k.plan("k8s.patch", &fewer, Outlook::Change).await;
+    assert!(s.contains("containers.args"), "{s}");
+    assert_eq!(k.ok("k8s.patch", &fewer).await["changed"], true);
+    let c = &k.object("deployments/prod/ingest")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["args"], json!(["--region=eu"]));
+    k.plan("k8s.patch", &fewer, Outlook::NoChange).await;
 
     // A custom resource takes no strategic merge (415), but a JSON merge.
     let mut widget = json!({
@@ -425,6 +443,11 @@ async fn every_action_sorts_throttling_conflicts_outages_and_refusals() {
             let m = k.retryable(name, &input).await;
             assert!(
                 m.contains(&format!("{reason} (HTTP {status})")),
+                "{name}: {m}"
+            );
+            assert_eq!(
+                m.contains("(Retry-After: 7 s)"),
+                status == 429,
                 "{name}: {m}"
             );
         }
