@@ -66,8 +66,14 @@ pub enum Seen<T> {
     NotYet(String),
 }
 
+/// The shortest pause between two checks of a polling wait, whatever the step's
+/// `interval` says (`0s` validates): the cloud APIs these waits read throttle a whole
+/// account or project, and a tight loop of reads would only get every other call
+/// throttled too.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
+
 /// Checks until `check` says ready, or the step's `timeout` (default `default`) passes,
-/// pausing the step's `interval` (default 5 s) between checks. A wait that runs out says
+/// pausing the step's `interval` (default 5 s, at least [`MIN_INTERVAL`]) between checks. A wait that runs out says
 /// what it saw last, and is retryable: the change may still complete.
 pub async fn until<T, F, Fut>(
     ctx: &ActionCtx,
@@ -80,7 +86,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Seen<T>, ActionError>>,
 {
-    let interval = duration_or(input, "interval", Duration::from_secs(5))?;
+    let interval = duration_or(input, "interval", Duration::from_secs(5))?.max(MIN_INTERVAL);
     let deadline = Deadline::after(duration_or(input, "timeout", default)?);
     loop {
         match check().await? {

@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use drctl_connectors::input::{duration_or, error_chain, opt_str, str_of};
-use drctl_connectors::wait::{Deadline, pause};
+use drctl_connectors::wait::{Deadline, MIN_INTERVAL, pause};
 use drctl_core::{ActionCtx, ActionError};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -28,9 +28,6 @@ use crate::auth::Auth;
 const ARM: &str = "https://management.azure.com";
 /// The longest wait `Retry-After` may ask between two polls.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-/// The shortest wait between two polls, whatever `Retry-After: 0` or an `interval` of
-/// zero say: a tight loop of status calls only gets the subscription throttled.
-const MIN_POLL: Duration = Duration::from_millis(200);
 
 /// What ARM answered.
 pub(crate) struct Answer {
@@ -49,11 +46,7 @@ pub(crate) struct Arm {
 
 impl Arm {
     pub(crate) async fn new(auth: &Auth, input: &Value) -> Result<Self, ActionError> {
-        let base = opt_str(input, "endpoint")
-            .filter(|e| !e.trim().is_empty())
-            .unwrap_or(ARM)
-            .trim_end_matches('/')
-            .to_owned();
+        let base = endpoint(opt_str(input, "endpoint").filter(|e| !e.trim().is_empty()))?;
         let token = auth.bearer(&format!("{base}/.default")).await?;
         Ok(Self {
             http: drctl_connectors::core::http::shared()?,
@@ -65,6 +58,19 @@ impl Arm {
             base,
             token,
         })
+    }
+
+    /// Whether `url` (an operation's status URL) is on this step's Resource Manager: the
+    /// same scheme, host and port, under its path.
+    fn ours(&self, url: &str) -> bool {
+        match (reqwest::Url::parse(url), reqwest::Url::parse(&self.base)) {
+            (Ok(u), Ok(b)) => {
+                u.origin() == b.origin()
+                    && u.path().starts_with(b.path().trim_end_matches('/'))
+                    && u.username().is_empty()
+            }
+            _ => false,
+        }
     }
 
     /// The URL of a resource of the group: `provider_path` after `providers/`.
@@ -123,18 +129,15 @@ impl Arm {
             .text()
             .await
             .map_err(|e| ActionError::Retryable(format!("Azure {what}: {}", error_chain(&e))))?;
-        // An error body may echo the request back, Authorization header included; the
-        // token must not reach the step's error and the run's events with it.
-        let text = if self.token.is_empty() {
-            text
-        } else {
-            text.replace(&self.token, "[token]")
-        };
-        let body: Value = if text.trim().is_empty() {
+        let mut body: Value = if text.trim().is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text.chars().take(500).collect()))
         };
+        // An error body may echo the request back, Authorization header included; the
+        // token must not reach the step's error and the run's events with it. Withheld
+        // after parsing, from every string: JSON may have escaped some of its characters.
+        withhold(&mut body, &self.token);
         Ok(Answer {
             status,
             headers,
@@ -177,7 +180,7 @@ impl Arm {
             (None, Some(u)) if answer.status == 202 || answer.status == 201 => (u, false),
             _ => return Ok(()),
         };
-        if !url.starts_with(&format!("{}/", self.base)) {
+        if !self.ours(&url) {
             return Err(ActionError::Permanent(format!(
                 "Azure {what}: the operation's status URL is not on {}; not following it",
                 self.base
@@ -189,7 +192,7 @@ impl Arm {
         loop {
             let wait = retry_after(&last)
                 .unwrap_or(interval)
-                .clamp(MIN_POLL, MAX_RETRY_AFTER)
+                .clamp(MIN_INTERVAL, MAX_RETRY_AFTER)
                 .min(deadline.remaining());
             pause(ctx, wait).await?;
             let polled = self
@@ -220,6 +223,40 @@ impl Arm {
             }
             last = polled.headers;
         }
+    }
+}
+
+/// The Resource Manager's base URL from the step's `endpoint` (default Azure's public
+/// one), as the URL parser reads it: what the requests go to and what an operation's
+/// status URL must be on. Only `http` and `https` with a host, no user or query.
+fn endpoint(given: Option<&str>) -> Result<String, ActionError> {
+    let raw = given.unwrap_or(ARM);
+    let bad =
+        |why: &str| ActionError::Permanent(format!("endpoint `{}`: {why}", raw.escape_debug()));
+    let url = reqwest::Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("not an http(s) URL with a host"));
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(bad("a base URL takes no user, query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Every string in `v` with `token` replaced by `[token]`.
+fn withhold(v: &mut Value, token: &str) {
+    if token.is_empty() {
+        return;
+    }
+    match v {
+        Value::String(s) if s.contains(token) => *s = s.replace(token, "[token]"),
+        Value::Array(items) => items.iter_mut().for_each(|x| withhold(x, token)),
+        Value::Object(fields) => fields.values_mut().for_each(|x| withhold(x, token)),
+        _ => {}
     }
 }
 

@@ -44,6 +44,13 @@ impl Azure {
         Self::with_token(polls, TOKEN)
     }
 
+    /// A fake that takes `token`, and actions that send it.
+    fn taking(token: &str) -> Azure {
+        let mut a = Self::with_token(1, token);
+        a.fake = Fake::start("azure.py", 1, &["--token", token]);
+        a
+    }
+
     fn with_token(polls: u32, token: &str) -> Azure {
         let specs: Vec<ActionSpec> = drctl_connectors::Registry::builtin()
             .specs()
@@ -299,6 +306,27 @@ async fn cosmos_failover_priority_follows_the_operation_and_settles() {
         )
         .await;
     assert!(m.contains("priority 0"), "{m}");
+    // An endpoint as the URL parser reads it (a stray space, an upper-case scheme): the
+    // operation's status URL on it is followed; one without a host is refused.
+    let odd = json!({ "endpoint": format!(" {}", a.fake.url.replace("http://", "HTTP://")),
+                      "failover_policies": to_west()["failover_policies"],
+                      "account": "mantissa-logs" });
+    assert_eq!(
+        a.ok("azure.cosmosdb.failover_priority_change", &odd).await["write_region"],
+        "West US 2"
+    );
+    let m = a
+        .permanent(
+            "azure.cosmosdb.failover_priority_change",
+            &json!({ "endpoint": "http://", "account": "mantissa-logs",
+                     "failover_policies": to_west()["failover_policies"] }),
+        )
+        .await;
+    assert!(m.contains("endpoint `http://`"), "{m}");
+    let back = json!({ "account": "mantissa-logs", "failover_policies": [
+        { "location_name": "East US", "failover_priority": 0 },
+        { "location_name": "West US 2", "failover_priority": 1 }] });
+    a.ok("azure.cosmosdb.failover_priority_change", &back).await;
     // A region twice, a region the account lacks, one of its regions left out: refused
     // before anything is sent, and plan says so.
     for (policies, why) in [
@@ -332,7 +360,7 @@ async fn cosmos_failover_priority_follows_the_operation_and_settles() {
             .await;
         assert!(p.contains(why), "{p}");
     }
-    assert_eq!(a.fake.calls("POST", "failoverPriorityChange"), 2);
+    assert_eq!(a.fake.calls("POST", "failoverPriorityChange"), 4);
     a.no_violations();
 }
 
@@ -372,6 +400,26 @@ async fn a_retry_after_past_the_timeout_still_polls_once_then_says_so() {
         "{:?}",
         began.elapsed()
     );
+    a.no_violations();
+}
+
+#[tokio::test]
+async fn an_interval_of_zero_still_pauses_between_reads() {
+    let a = Azure::start(1);
+    a.fake.set(
+        &json!(["cosmos", "mantissa-logs", "properties", "provisioningState"]),
+        &json!("Updating"),
+    );
+    let mut input = to_west();
+    input["interval"] = json!("0s");
+    input["timeout"] = json!("1s");
+    let m = a
+        .retryable("azure.cosmosdb.failover_priority_change", &input)
+        .await;
+    assert!(m.contains("not reached"), "{m}");
+    // About five reads a second, not as many as the loopback carries.
+    let reads = a.fake.calls("GET", "databaseAccounts/mantissa-logs");
+    assert!((2..=8).contains(&reads), "{reads} reads in 1 s");
     a.no_violations();
 }
 
@@ -514,6 +562,23 @@ async fn every_action_sorts_throttling_conflicts_outages_and_refusals() {
         );
     }
     a.no_violations();
+    // A token with characters JSON escapes is withheld all the same.
+    let odd = "q\"b\\s\tt";
+    let a = Azure::taking(odd);
+    for (name, input) in every_action() {
+        a.fake.control(
+            "POST",
+            "/_fake/fail",
+            &json!({ "path": "/", "status": 403, "code": format!("Echo {odd}"),
+                     "message": format!("you sent Authorization: Bearer {odd}") }),
+        );
+        let m = a.permanent(name, &input).await;
+        assert!(
+            m.contains("Bearer [token]") && !m.contains(odd),
+            "{name}: {m}"
+        );
+        assert!(m.contains("Echo [token]"), "{name}: {m}");
+    }
     // A token that cannot go in a header is refused at once, naming where to look.
     let a = Azure::with_token(1, "line\nbreak");
     for (name, input) in every_action() {

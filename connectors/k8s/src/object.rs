@@ -2,7 +2,8 @@
 //!
 //! A patch is checked against the object read back after it: every field the patch
 //! sets holds that value (a map field by field, a list item by some item of the list,
-//! a null by the field's absence). A server that changed the patch (a defaulting
+//! a null, an empty map or an empty list by the field's absence, since the API server
+//! omits empty ones). A server that changed the patch (a defaulting
 //! webhook, a field another controller owns) is reported, retryably.
 
 use std::time::Duration;
@@ -86,8 +87,12 @@ pub(crate) fn differing(
                     if !here.is_null() {
                         out.push((path, here, Value::Null));
                     }
-                } else if want.is_object() && here.is_object() {
+                } else if want.is_object() && (here.is_object() || here.is_null()) {
+                    // An absent map holds `{}` and any deletion (the API server omits
+                    // empty maps), and a field that would be set below it differs.
                     differing(&here, want, &path, out);
+                } else if here.is_null() && empty_list(want) {
+                    // The API server omits an empty list: absent holds `[]`.
                 } else if !holds(&here, want) {
                     out.push((path, here, want.clone()));
                 }
@@ -160,6 +165,7 @@ fn lists_replaced(
             }
             (Value::Array(w), Value::Array(h), None)
                 if w.len() == h.len() && w.iter().zip(h).all(|(w, h)| holds(h, w)) => {}
+            (Value::Array(w), Value::Null, None) if w.is_empty() => {}
             (Value::Array(_), _, None) if !out.iter().any(|(p, _, _)| *p == path) => {
                 out.push((path, here, want.clone()));
             }
@@ -176,6 +182,10 @@ fn counterpart<'a>(item: &Value, here: &'a Value, keys: &[&str]) -> Option<&'a V
     here.as_array()?
         .iter()
         .find(|mine| mine.get(*key) == item.get(*key))
+}
+
+fn empty_list(v: &Value) -> bool {
+    v.as_array().is_some_and(Vec::is_empty)
 }
 
 /// The dotted path of field `k` under `path`.

@@ -313,6 +313,23 @@ async fn patch_merges_and_reads_back() {
     let c = &k.object("deployments/prod/ingest")["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["args"], json!(["--region=eu"]));
     k.plan("k8s.patch", &fewer, Outlook::NoChange).await;
+    // The API server omits empty maps and lists: an absent field holds `{}`, `[]` and a
+    // deletion below it, so such a patch is no change (not a patch that never reads back).
+    for patch in [
+        json!({ "metadata": { "labels": { "old": null } } }),
+        json!({ "binaryData": {} }),
+    ] {
+        let input = json!({ "api_version": "v1", "kind": "ConfigMap", "namespace": "prod",
+                            "name": "app-config", "patch": patch });
+        k.plan("k8s.patch", &input, Outlook::NoChange).await;
+    }
+    let mounts = json!({
+        "api_version": "apps/v1", "kind": "Deployment", "namespace": "prod", "name": "api",
+        "patch": { "spec": { "template": { "spec": { "containers": [
+            { "name": "api", "volumeMounts": [] }] } } } },
+    });
+    k.plan("k8s.patch", &mounts, Outlook::NoChange).await;
+    assert_eq!(k.ok("k8s.patch", &mounts).await["changed"], false);
 
     // A custom resource takes no strategic merge (415), but a JSON merge.
     let mut widget = json!({
