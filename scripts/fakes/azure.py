@@ -478,6 +478,15 @@ class Handler(BaseHTTPRequestHandler):
             if rule["times"] > 0 and rule["method"] in (method, "*") and rule["path"] in path:
                 rule["times"] -= 1
                 hdrs = [("Retry-After", rule["retry_after"])] if rule.get("retry_after") else []
+                if rule.get("plain"):
+                    # A gateway's page, not ARM's: the message as plain text.
+                    data = rule["message"].encode()
+                    self.send_response(rule["status"])
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return True
                 self.error(rule["status"], rule.get("code", "InjectedByTheTest"),
                            rule.get("message", "injected by the test"), hdrs)
                 return True

@@ -68,6 +68,7 @@ impl Arm {
                 u.origin() == b.origin()
                     && u.path().starts_with(b.path().trim_end_matches('/'))
                     && u.username().is_empty()
+                    && u.password().is_none()
             }
             _ => false,
         }
@@ -129,14 +130,20 @@ impl Arm {
             .text()
             .await
             .map_err(|e| ActionError::Retryable(format!("Azure {what}: {}", error_chain(&e))))?;
+        // An error body may echo the request back, Authorization header included; the
+        // token must not reach the step's error and the run's events with it. Withheld
+        // from the raw text first (a body that is not JSON is kept cut to 500 characters,
+        // and a cut token would no longer match), then from every string of the parsed
+        // JSON, which may have escaped some of its characters.
+        let text = match self.token.as_str() {
+            "" => text,
+            token => text.replace(token, "[token]"),
+        };
         let mut body: Value = if text.trim().is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text.chars().take(500).collect()))
         };
-        // An error body may echo the request back, Authorization header included; the
-        // token must not reach the step's error and the run's events with it. Withheld
-        // after parsing, from every string: JSON may have escaped some of its characters.
         withhold(&mut body, &self.token);
         Ok(Answer {
             status,
@@ -231,8 +238,14 @@ impl Arm {
 /// status URL must be on. Only `http` and `https` with a host, no user or query.
 fn endpoint(given: Option<&str>) -> Result<String, ActionError> {
     let raw = given.unwrap_or(ARM);
-    let bad =
-        |why: &str| ActionError::Permanent(format!("endpoint `{}`: {why}", raw.escape_debug()));
+    // The value is quoted back only when it cannot hold a password (no `@`).
+    let bad = |why: &str| {
+        ActionError::Permanent(if raw.contains('@') {
+            format!("endpoint (not shown: it holds a user part): {why}")
+        } else {
+            format!("endpoint `{}`: {why}", raw.escape_debug())
+        })
+    };
     let url = reqwest::Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(bad("not an http(s) URL with a host"));

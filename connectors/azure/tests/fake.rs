@@ -323,6 +323,16 @@ async fn cosmos_failover_priority_follows_the_operation_and_settles() {
         )
         .await;
     assert!(m.contains("endpoint `http://`"), "{m}");
+    // One with a password is refused without quoting it back.
+    let m = a
+        .permanent(
+            "azure.cosmosdb.failover_priority_change",
+            &json!({ "endpoint": a.fake.url.replace("http://", "http://u:s3cret@"),
+                     "account": "mantissa-logs",
+                     "failover_policies": to_west()["failover_policies"] }),
+        )
+        .await;
+    assert!(m.contains("takes no user") && !m.contains("s3cret"), "{m}");
     let back = json!({ "account": "mantissa-logs", "failover_policies": [
         { "location_name": "East US", "failover_priority": 0 },
         { "location_name": "West US 2", "failover_priority": 1 }] });
@@ -560,6 +570,18 @@ async fn every_action_sorts_throttling_conflicts_outages_and_refusals() {
             m.contains("Bearer [token]") && !m.contains(TOKEN),
             "{name}: {m}"
         );
+    }
+    // A gateway's page that is not JSON, the token across the 500 characters kept.
+    for (name, input) in every_action() {
+        a.fake.control(
+            "POST",
+            "/_fake/fail",
+            &json!({ "path": "/", "status": 403, "plain": true,
+                     "message": format!("{}Bearer {TOKEN} trailing", "x".repeat(480)) }),
+        );
+        let m = a.permanent(name, &input).await;
+        assert!(m.contains("Bearer [token]"), "{name}: {m}");
+        assert!(!m.contains(&TOKEN[..3]), "{name}: {m}");
     }
     a.no_violations();
     // A token with characters JSON escapes is withheld all the same.

@@ -1,10 +1,11 @@
 //! Any object, by apiVersion and kind: `patch` with a read-back, and `wait_condition`.
 //!
-//! A patch is checked against the object read back after it: every field the patch
-//! sets holds that value (a map field by field, a list item by some item of the list,
-//! a null, an empty map or an empty list by the field's absence, since the API server
-//! omits empty ones). A server that changed the patch (a defaulting
-//! webhook, a field another controller owns) is reported, retryably.
+//! A patch is compared with the object before it (to skip one the object holds
+//! already) and after it (the read-back): every field the patch sets holds that value (a
+//! map field by field, a merged list's item by its counterpart, a list the patch
+//! replaces whole item for item, a null, an empty map or an empty list by the field's
+//! absence, since the API server omits empty ones). A server that changed the patch (a
+//! defaulting webhook, a field another controller owns) is reported, retryably.
 
 use std::time::Duration;
 
@@ -103,17 +104,32 @@ pub(crate) fn differing(
     }
 }
 
+/// How a list the patch replaces whole is compared with the object's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lists {
+    /// Before the patch (run, plan, reconcile): item by item, field for field, so that
+    /// a field the patch drops from an item (a toleration's `effect`) is a change. A
+    /// field the API server defaults inside such an item makes it a change too: the
+    /// patch is then sent again, which is harmless, where the other mistake would skip
+    /// a patch that was needed.
+    Exact,
+    /// After the patch (the read-back): each item holds its wanted one, so that the
+    /// fields the API server defaults are not taken for a patch it changed.
+    Held,
+}
+
 /// What a patch step still has to change. A JSON merge patch replaces lists whole, so
 /// there a list holds only when it is the same list (a shorter one, `[]`, another
-/// order are changes). A strategic merge patch merges the lists the built-in kinds
-/// declare with a merge strategy ([`MERGE_LISTS`]): each wanted item must be present,
-/// lists inside it are compared the same way, and an empty one changes nothing. It
-/// replaces every other list whole (`args`, `command`, `tolerations`, RBAC `rules`).
-fn diff(obj: &Value, patch: &Value, input: &Value) -> Vec<(String, Value, Value)> {
+/// order, an item with another set of fields are changes; see [`Lists`]). A strategic
+/// merge patch merges the lists the built-in kinds declare with a merge strategy
+/// ([`MERGE_LISTS`]): each wanted item must be present, lists inside it are compared
+/// the same way, and an empty one changes nothing. It replaces every other list whole
+/// (`args`, `command`, `tolerations`, RBAC `rules`).
+fn diff(obj: &Value, patch: &Value, input: &Value, lists: Lists) -> Vec<(String, Value, Value)> {
     let mut out = Vec::new();
     differing(obj, patch, "", &mut out);
     let strategic = opt_str(input, "strategy") != Some("merge");
-    lists_replaced(obj, patch, "", strategic, &mut out);
+    lists_replaced(obj, patch, "", strategic, lists, &mut out);
     out
 }
 
@@ -143,6 +159,7 @@ fn lists_replaced(
     patch: &Value,
     path: &str,
     strategic: bool,
+    lists: Lists,
     out: &mut Vec<(String, Value, Value)>,
 ) {
     let Value::Object(fields) = patch else {
@@ -159,17 +176,23 @@ fn lists_replaced(
             (Value::Array(w), _, Some(keys)) => {
                 for item in w {
                     if let Some(mine) = counterpart(item, &here, keys) {
-                        lists_replaced(mine, item, &path, strategic, out);
+                        lists_replaced(mine, item, &path, strategic, lists, out);
                     }
                 }
             }
             (Value::Array(w), Value::Array(h), None)
-                if w.len() == h.len() && w.iter().zip(h).all(|(w, h)| holds(h, w)) => {}
+                if w.len() == h.len()
+                    && w.iter().zip(h).all(|(w, h)| match lists {
+                        Lists::Exact => same(h, w),
+                        Lists::Held => holds(h, w),
+                    }) => {}
             (Value::Array(w), Value::Null, None) if w.is_empty() => {}
             (Value::Array(_), _, None) if !out.iter().any(|(p, _, _)| *p == path) => {
                 out.push((path, here, want.clone()));
             }
-            (Value::Object(_), _, _) => lists_replaced(&here, want, &path, strategic, out),
+            (Value::Object(_), _, _) => {
+                lists_replaced(&here, want, &path, strategic, lists, out);
+            }
             _ => {}
         }
     }
@@ -211,6 +234,30 @@ fn holds(have: &Value, want: &Value) -> bool {
     }
 }
 
+/// Whether `have` is what `want` sets, no more and no less: a map has the same fields
+/// (an absent one is the same as a null, `{}` or `[]`, which the API server omits), a
+/// list the same items in the same order.
+fn same(have: &Value, want: &Value) -> bool {
+    let blank = |v: Option<&Value>| {
+        v.is_none_or(|v| {
+            v.is_null() || empty_list(v) || v.as_object().is_some_and(|m| m.is_empty())
+        })
+    };
+    match (have, want) {
+        (Value::Object(h), Value::Object(w)) => {
+            w.iter().all(|(k, x)| match h.get(k) {
+                Some(y) if !blank(Some(x)) => same(y, x),
+                y => blank(y) && blank(Some(x)),
+            }) && h.iter().all(|(k, y)| w.contains_key(k) || blank(Some(y)))
+        }
+        (Value::Array(h), Value::Array(w)) => {
+            h.len() == w.len() && h.iter().zip(w).all(|(y, x)| same(y, x))
+        }
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (a, b) => a == b,
+    }
+}
+
 fn show(diffs: &[(String, Value, Value)]) -> String {
     diffs
         .iter()
@@ -245,7 +292,7 @@ impl drctl_core::Action for PatchObject {
         let obj = Object::new(&input).await?;
         let patch = patch_of(&input)?;
         let before = obj.get().await?;
-        let todo = diff(&before, patch, &input);
+        let todo = diff(&before, patch, &input, Lists::Exact);
         if todo.is_empty() {
             let mut out = meta(&before);
             out["changed"] = json!(false);
@@ -266,7 +313,7 @@ impl drctl_core::Action for PatchObject {
         };
         sent.map_err(|e| classify(&format!("patch of {}", obj.label), &e))?;
         let after = obj.get().await?;
-        let left = diff(&after, patch, &input);
+        let left = diff(&after, patch, &input, Lists::Held);
         if !left.is_empty() {
             return Err(ActionError::Retryable(format!(
                 "{}: read back after the patch: {}",
@@ -290,7 +337,7 @@ impl drctl_core::Action for PatchObject {
             }
             Err(e) => return Err(e),
         };
-        let todo = diff(&before, patch, &input);
+        let todo = diff(&before, patch, &input, Lists::Exact);
         Ok(Some(if todo.is_empty() {
             Preview::new(
                 Outlook::NoChange,
@@ -309,7 +356,7 @@ impl drctl_core::Action for PatchObject {
     async fn reconcile(&self, _ctx: &ActionCtx, input: Value) -> Result<Observed, ActionError> {
         let obj = Object::new(&input).await?;
         let now = obj.get().await?;
-        let todo = diff(&now, patch_of(&input)?, &input);
+        let todo = diff(&now, patch_of(&input)?, &input, Lists::Exact);
         Ok(if todo.is_empty() {
             let mut out = meta(&now);
             out["changed"] = json!(true);

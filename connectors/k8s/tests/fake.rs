@@ -313,6 +313,30 @@ async fn patch_merges_and_reads_back() {
     let c = &k.object("deployments/prod/ingest")["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["args"], json!(["--region=eu"]));
     k.plan("k8s.patch", &fewer, Outlook::NoChange).await;
+    // A list replaced whole is compared item for item: a toleration that loses its
+    // `effect` is a change, not one the object holds already.
+    let tolerations = |t: Value| {
+        json!({
+            "api_version": "apps/v1", "kind": "Deployment", "namespace": "prod", "name": "ingest",
+            "patch": { "spec": { "template": { "spec": { "tolerations": [t] } } } },
+        })
+    };
+    let with_effect = json!({ "key": "standby", "operator": "Exists", "effect": "NoSchedule" });
+    k.ok("k8s.patch", &tolerations(with_effect)).await;
+    let without = tolerations(json!({ "key": "standby", "operator": "Exists" }));
+    let s = k.plan("k8s.patch", &without, Outlook::Change).await;
+    assert!(s.contains("tolerations"), "{s}");
+    assert!(matches!(
+        k.reconcile("s", "k8s.patch", &without).await,
+        Observed::NotDone
+    ));
+    assert_eq!(k.ok("k8s.patch", &without).await["changed"], true);
+    let spec = &k.object("deployments/prod/ingest")["spec"]["template"]["spec"];
+    assert_eq!(
+        spec["tolerations"],
+        json!([{ "key": "standby", "operator": "Exists" }])
+    );
+    k.plan("k8s.patch", &without, Outlook::NoChange).await;
     // The API server omits empty maps and lists: an absent field holds `{}`, `[]` and a
     // deletion below it, so such a patch is no change (not a patch that never reads back).
     for patch in [
@@ -346,6 +370,15 @@ async fn patch_merges_and_reads_back() {
     widget["patch"] = json!({ "metadata": { "finalizers": [] } });
     k.plan("k8s.patch", &widget, Outlook::Change).await;
     assert_eq!(k.ok("k8s.patch", &widget).await["changed"], true);
+    assert_eq!(k.ok("k8s.patch", &widget).await["changed"], false);
+    // Its list items too: an item without a field the object's item has is a change.
+    widget["patch"] = json!({ "spec": { "pools": [{ "name": "a", "zones": ["x", "y"] }] } });
+    assert_eq!(k.ok("k8s.patch", &widget).await["changed"], true);
+    widget["patch"] = json!({ "spec": { "pools": [{ "name": "a" }] } });
+    k.plan("k8s.patch", &widget, Outlook::Change).await;
+    assert_eq!(k.ok("k8s.patch", &widget).await["changed"], true);
+    let w = k.object("widgets/prod/w");
+    assert_eq!(w["spec"]["pools"], json!([{ "name": "a" }]), "{w}");
     assert_eq!(k.ok("k8s.patch", &widget).await["changed"], false);
 
     // Names that would move the call elsewhere are refused before any call.
