@@ -120,7 +120,8 @@ pub(crate) fn specs() -> Vec<ActionSpec> {
                 .req(
                     "patch",
                     Ty::map(Ty::Any),
-                    "the patch, e.g. {data: {DB_HOST: db-b}}",
+                    "the patch, e.g. {data: {DB_HOST: db-b}}; a null deletes a field; \
+                     no strategic merge directives ($patch, $retainKeys)",
                 )
                 .opt(
                     "strategy",

@@ -24,7 +24,7 @@ operation's status `InProgress` for `--polls` reads, then `Succeeded`, and the
 resource `Updating` until then.
 
 Controls for tests, under `/_fake/`: POST fail {"method", "path", "status", "times",
-"retry_after", "code", "message"}, POST drop {"method", "path", "times"} (do the call, then close
+"retry_after", "code", "message", "plain" (the message as a text/plain page)}, POST drop {"method", "path", "times"} (do the call, then close
 the connection), POST polls {"polls"}, POST retry_after {"seconds"}, POST set {"path",
 "value"}, GET requests, violations, state, health/NAME.
 

@@ -132,12 +132,16 @@ impl Arm {
             .map_err(|e| ActionError::Retryable(format!("Azure {what}: {}", error_chain(&e))))?;
         // An error body may echo the request back, Authorization header included; the
         // token must not reach the step's error and the run's events with it. Withheld
-        // from the raw text first (a body that is not JSON is kept cut to 500 characters,
-        // and a cut token would no longer match), then from every string of the parsed
-        // JSON, which may have escaped some of its characters.
+        // from the raw text first, as written and as JSON escapes it (a body that is not
+        // JSON, or JSON cut short, is kept cut to 500 characters, and a cut token would
+        // no longer match), then from every string of the parsed JSON.
         let text = match self.token.as_str() {
             "" => text,
-            token => text.replace(token, "[token]"),
+            token => {
+                let escaped = serde_json::to_string(token).unwrap_or_default();
+                let escaped = escaped.trim_matches('"');
+                text.replace(token, "[token]").replace(escaped, "[token]")
+            }
         };
         let mut body: Value = if text.trim().is_empty() {
             Value::Null
@@ -238,10 +242,11 @@ impl Arm {
 /// status URL must be on. Only `http` and `https` with a host, no user or query.
 fn endpoint(given: Option<&str>) -> Result<String, ActionError> {
     let raw = given.unwrap_or(ARM);
-    // The value is quoted back only when it cannot hold a password (no `@`).
+    // The value is quoted back only when it cannot hold a password or a key (no `@`,
+    // query or fragment).
     let bad = |why: &str| {
-        ActionError::Permanent(if raw.contains('@') {
-            format!("endpoint (not shown: it holds a user part): {why}")
+        ActionError::Permanent(if raw.contains(['@', '?', '#']) {
+            format!("endpoint (not shown: it has a user part, a query or a fragment): {why}")
         } else {
             format!("endpoint `{}`: {why}", raw.escape_debug())
         })

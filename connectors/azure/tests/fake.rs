@@ -333,6 +333,15 @@ async fn cosmos_failover_priority_follows_the_operation_and_settles() {
         )
         .await;
     assert!(m.contains("takes no user") && !m.contains("s3cret"), "{m}");
+    let m = a
+        .permanent(
+            "azure.cosmosdb.failover_priority_change",
+            &json!({ "endpoint": format!("{}/?subscription-key=s3cret", a.fake.url),
+                     "account": "mantissa-logs",
+                     "failover_policies": to_west()["failover_policies"] }),
+        )
+        .await;
+    assert!(m.contains("no user, query") && !m.contains("s3cret"), "{m}");
     let back = json!({ "account": "mantissa-logs", "failover_policies": [
         { "location_name": "East US", "failover_priority": 0 },
         { "location_name": "West US 2", "failover_priority": 1 }] });
@@ -600,6 +609,17 @@ async fn every_action_sorts_throttling_conflicts_outages_and_refusals() {
             "{name}: {m}"
         );
         assert!(m.contains("Echo [token]"), "{name}: {m}");
+        // JSON cut short by a gateway: not parsed, the token escaped in its text.
+        let escaped = serde_json::to_string(odd).unwrap();
+        a.fake.control(
+            "POST",
+            "/_fake/fail",
+            &json!({ "path": "/", "status": 403, "plain": true,
+                     "message": format!("{{\"echo\": \"Bearer {}", escaped.trim_matches('"')) }),
+        );
+        let m = a.permanent(name, &input).await;
+        assert!(m.contains("Bearer [token]"), "{name}: {m}");
+        assert!(!m.contains("q\\\"b"), "{name}: {m}");
     }
     // A token that cannot go in a header is refused at once, naming where to look.
     let a = Azure::with_token(1, "line\nbreak");

@@ -10,12 +10,14 @@
 //!   waiting for the rollout as `kubectl rollout status` judges it.
 //! - [`object`]: `patch` (strategic merge or JSON merge, read back) and `wait_condition`
 //!   on any kind.
+//! - [`compare`]: a patch compared with an object, before the patch and after it.
 //! - [`node`]: `cordon` and `uncordon`.
 //!
 //! Every action answers `plan` with reads only, and is idempotent: a rollout restart is
 //! marked with the run and step that asked for it, so a retry or a resumed run finds its
 //! own mark and only waits, where `kubectl rollout restart` would restart the pods again.
 
+mod compare;
 mod config;
 mod error;
 mod names;

@@ -381,6 +381,24 @@ async fn patch_merges_and_reads_back() {
     assert_eq!(w["spec"]["pools"], json!([{ "name": "a" }]), "{w}");
     assert_eq!(k.ok("k8s.patch", &widget).await["changed"], false);
 
+    // Strategic merge directives say how to merge, not what the object holds: refused
+    // before any call, as no read-back could check them.
+    let before = k.fake.requests().len();
+    let m = k
+        .permanent(
+            "k8s.patch",
+            &json!({ "api_version": "apps/v1", "kind": "Deployment", "namespace": "prod",
+                     "name": "ingest", "patch": { "spec": { "template": { "spec": {
+                         "containers": [{ "name": "ingest",
+                             "env": [{ "name": "ROLE", "$patch": "delete" }] }] } } } } }),
+        )
+        .await;
+    assert!(
+        m.contains("spec.template.spec.containers.env.$patch"),
+        "{m}"
+    );
+    assert_eq!(k.fake.requests().len(), before);
+
     // Names that would move the call elsewhere are refused before any call.
     let before = k.fake.requests().len();
     for bad in ["w/status", "w#x", "w?dryRun=All", "..", "%2e%2e"] {
