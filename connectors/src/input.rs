@@ -64,24 +64,26 @@ pub fn accepted_statuses(input: &Value, key: &str) -> Option<Vec<u16>> {
     }
 }
 
-/// `text` with the word after each `Bearer` (any case) replaced by `[token]`: for error
-/// bodies a server or a proxy in front of it may fill with the request it got back,
-/// `Authorization` header included.
+/// `text` with the word after each `Bearer` (any case, also glued to what precedes it:
+/// `Authorization:Bearer`, `"Authorization":"Bearer`; a `token` word between them is
+/// kept) replaced by `[token]`: for error bodies a server or a proxy in front of it may
+/// fill with the request it got back, `Authorization` header included. A guess, for a
+/// token the caller cannot name; one it knows it withholds by its value.
 pub fn without_bearer_tokens(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut hide = false;
     for piece in text.split_inclusive(char::is_whitespace) {
         let word = piece.trim_end_matches(char::is_whitespace);
         let gap = &piece[word.len()..];
-        if hide && !word.is_empty() {
+        let bare = word
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_ascii_lowercase();
+        if hide && !word.is_empty() && bare != "token" {
             out.push_str("[token]");
             hide = false;
         } else {
             out.push_str(word);
-            hide = hide
-                || word
-                    .trim_matches(|c: char| !c.is_alphanumeric())
-                    .eq_ignore_ascii_case("bearer");
+            hide = hide || bare.ends_with("bearer");
         }
         out.push_str(gap);
     }
@@ -119,6 +121,14 @@ mod tests {
             "bearer\t[token]\nBEARER\n[token]\n\"Bearer\" [token]"
         );
         assert_eq!(without_bearer_tokens("no token here"), "no token here");
+        assert_eq!(
+            without_bearer_tokens(r#"{"Authorization":"Bearer abc"} Authorization:Bearer d"#),
+            r#"{"Authorization":"Bearer [token] Authorization:Bearer [token]"#
+        );
+        assert_eq!(
+            without_bearer_tokens("invalid bearer token abc, retry"),
+            "invalid bearer token [token] retry"
+        );
         assert_eq!(
             without_bearer_tokens("ends with Bearer"),
             "ends with Bearer"

@@ -24,7 +24,8 @@ operation's status `InProgress` for `--polls` reads, then `Succeeded`, and the
 resource `Updating` until then.
 
 Controls for tests, under `/_fake/`: POST fail {"method", "path", "status", "times",
-"retry_after", "code", "message", "plain" (the message as a text/plain page)}, POST drop {"method", "path", "times"} (do the call, then close
+"retry_after", "code", "message", "plain" (the message as a text/plain page), "raw" (a
+JSON body answered as is)}, POST drop {"method", "path", "times"} (do the call, then close
 the connection), POST polls {"polls"}, POST retry_after {"seconds"}, POST set {"path",
 "value"}, GET requests, violations, state, health/NAME.
 
@@ -478,6 +479,10 @@ class Handler(BaseHTTPRequestHandler):
             if rule["times"] > 0 and rule["method"] in (method, "*") and rule["path"] in path:
                 rule["times"] -= 1
                 hdrs = [("Retry-After", rule["retry_after"])] if rule.get("retry_after") else []
+                if "raw" in rule:
+                    # A gateway's JSON, not in ARM's error shape.
+                    self.reply(rule["status"], rule["raw"], hdrs)
+                    return True
                 if rule.get("plain"):
                     # A gateway's page, not ARM's: the message as plain text.
                     data = rule["message"].encode()

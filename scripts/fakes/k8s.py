@@ -23,8 +23,8 @@ errors as `Status` objects (`kind: Status`, `status: Failure`, `reason`, `code`,
 `details`). Its controllers act like the real ones, slowly: after a change of a
 workload's spec the status converges over `--polls` reads (observedGeneration first,
 then the updated, ready and available replicas), and a node's `unschedulable` is kept.
-Strategic merge patches merge lists of maps by their `name` key, as the built-in kinds'
-containers, env and ports lists are merged; other lists are replaced.
+Strategic merge patches merge the built-in kinds' merge lists (containers, env, volumes,
+volumeMounts, imagePullSecrets, ports) by their merge keys; other lists are replaced.
 
 Controls for tests, under `/_fake/` (never part of the Kubernetes API):
   POST /_fake/fail {"method", "path", "status", "times", "retry_after"}: the next calls
@@ -127,8 +127,16 @@ def bad(code, message):
     return Reject(code, f"fake: {message}", violation=True)
 
 
+# The lists the built-in kinds merge (`patchStrategy: merge`), by their merge key; every
+# other list a strategic merge patch replaces whole.
+MERGE_KEYS = {"containers": "name", "initContainers": "name", "ephemeralContainers": "name",
+              "env": "name", "volumes": "name", "volumeMounts": "mountPath",
+              "imagePullSecrets": "name", "ports": "containerPort"}
+
+
 def strategic(target, patch):
-    """Strategic merge: maps recursively, lists of maps by `name`, null deletes."""
+    """Strategic merge: maps recursively, the lists of MERGE_KEYS by their key, null
+    deletes."""
     if not isinstance(patch, dict) or not isinstance(target, dict):
         return copy.deepcopy(patch)
     out = copy.deepcopy(target)
@@ -137,11 +145,13 @@ def strategic(target, patch):
             out.pop(k, None)
         elif isinstance(v, dict):
             out[k] = strategic(out.get(k, {}), v)
-        elif (isinstance(v, list) and v and all(isinstance(i, dict) and "name" in i for i in v)
+        elif (k in MERGE_KEYS and isinstance(v, list) and v
+              and all(isinstance(i, dict) and MERGE_KEYS[k] in i for i in v)
               and isinstance(out.get(k), list)):
+            key = MERGE_KEYS[k]
             merged = copy.deepcopy(out[k])
             for item in v:
-                hit = next((m for m in merged if isinstance(m, dict) and m.get("name") == item["name"]), None)
+                hit = next((m for m in merged if isinstance(m, dict) and m.get(key) == item[key]), None)
                 if hit is None:
                     merged.append(copy.deepcopy(item))
                 else:

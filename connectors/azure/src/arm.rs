@@ -132,17 +132,12 @@ impl Arm {
             .map_err(|e| ActionError::Retryable(format!("Azure {what}: {}", error_chain(&e))))?;
         // An error body may echo the request back, Authorization header included; the
         // token must not reach the step's error and the run's events with it. Withheld
-        // from the raw text first, as written and as JSON escapes it (a body that is not
-        // JSON, or JSON cut short, is kept cut to 500 characters, and a cut token would
-        // no longer match), then from every string of the parsed JSON.
-        let text = match self.token.as_str() {
-            "" => text,
-            token => {
-                let escaped = serde_json::to_string(token).unwrap_or_default();
-                let escaped = escaped.trim_matches('"');
-                text.replace(token, "[token]").replace(escaped, "[token]")
-            }
-        };
+        // from the raw text first, in every spelling of [`token_forms`] (a body that is
+        // not JSON, or JSON cut short, is kept cut to 500 characters, and a cut token
+        // would no longer match), then from every string of the parsed JSON.
+        let text = token_forms(&self.token)
+            .iter()
+            .fold(text, |text, form| text.replace(form.as_str(), "[token]"));
         let mut body: Value = if text.trim().is_empty() {
             Value::Null
         } else {
@@ -265,6 +260,35 @@ fn endpoint(given: Option<&str>) -> Result<String, ActionError> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// The ways a body may spell `token`: as is, escaped as JSON (also with `\/`), and
+/// percent-encoded (either case of hex digits). None for an empty token.
+fn token_forms(token: &str) -> Vec<String> {
+    if token.is_empty() {
+        return Vec::new();
+    }
+    let json = serde_json::to_string(token).unwrap_or_default();
+    let json = json.trim_matches('"').to_owned();
+    let percent = |upper: bool| -> String {
+        token
+            .bytes()
+            .map(|b| match b {
+                _ if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => char::from(b).to_string(),
+                _ if upper => format!("%{b:02X}"),
+                _ => format!("%{b:02x}"),
+            })
+            .collect()
+    };
+    let mut forms = vec![
+        token.to_owned(),
+        json.replace('/', "\\/"),
+        json,
+        percent(true),
+        percent(false),
+    ];
+    forms.dedup();
+    forms
+}
+
 /// Every string in `v` with `token` replaced by `[token]`.
 fn withhold(v: &mut Value, token: &str) {
     if token.is_empty() {
@@ -312,10 +336,18 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 fn classify(what: &str, status: u16, headers: &HeaderMap, body: &Value) -> ActionError {
     let error = &body["error"];
     let code = error["code"].as_str().unwrap_or("no error code");
+    // A gateway's JSON that is not ARM's error shape is quoted, cut, rather than lost.
+    let other = || {
+        Some(body)
+            .filter(|b| b.is_object() || b.is_array())
+            .map(|b| b.to_string().chars().take(300).collect::<String>())
+    };
     let message = error["message"]
         .as_str()
         .or_else(|| body.as_str())
-        .unwrap_or("");
+        .map(str::to_owned)
+        .or_else(other)
+        .unwrap_or_default();
     let after = retry_after(headers)
         .map(|d| format!(" (Retry-After: {} s)", d.as_secs()))
         .unwrap_or_default();

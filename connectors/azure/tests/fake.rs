@@ -620,6 +620,15 @@ async fn every_action_sorts_throttling_conflicts_outages_and_refusals() {
         let m = a.permanent(name, &input).await;
         assert!(m.contains("Bearer [token]"), "{name}: {m}");
         assert!(!m.contains("q\\\"b"), "{name}: {m}");
+        // Percent-encoded, in a gateway's JSON that is not ARM's error shape (quoted).
+        a.fake.control(
+            "POST",
+            "/_fake/fail",
+            &json!({ "path": "/", "status": 502, "raw": {
+                "detail": "access_token=q%22b%5Cs%09t&x=1" } }),
+        );
+        let m = a.retryable(name, &input).await;
+        assert!(m.contains("access_token=[token]&x=1"), "{name}: {m}");
     }
     // A token that cannot go in a header is refused at once, naming where to look.
     let a = Azure::with_token(1, "line\nbreak");

@@ -113,7 +113,7 @@ fn differing(
 /// with the keys that pair their items (`patchMergeKey` in the API's types; `ports` is
 /// a container's by `containerPort`, a Service's by `port`). Lists of scalars here
 /// (`finalizers`) merge by value.
-const MERGE_LISTS: [(&str, &[&str]); 17] = [
+const MERGE_LISTS: [(&str, &[&str]); 18] = [
     ("containers", &["name"]),
     ("initContainers", &["name"]),
     ("ephemeralContainers", &["name"]),
@@ -129,6 +129,7 @@ const MERGE_LISTS: [(&str, &[&str]); 17] = [
     ("ownerReferences", &["uid"]),
     ("schedulingGates", &["name"]),
     ("resourceClaims", &["name"]),
+    ("secrets", &["name"]),
     ("finalizers", &[]),
     ("podCIDRs", &[]),
 ];
@@ -158,6 +159,14 @@ fn lists_replaced(
                 for item in w {
                     if let Some(mine) = counterpart(item, &here, keys) {
                         lists_replaced(mine, item, &path, strategic, when, out);
+                    } else if item.is_object()
+                        && !keys.is_empty()
+                        && !keys.iter().any(|k| item.get(*k).is_some())
+                        && !out.iter().any(|(p, _, _)| *p == path)
+                    {
+                        // An item without its merge key pairs with nothing: a change,
+                        // so that the API server says what is wrong with it.
+                        out.push((path.clone(), here.clone(), want.clone()));
                     }
                 }
             }
@@ -246,19 +255,30 @@ fn same(have: &Value, want: &Value) -> bool {
     }
 }
 
-/// Equal scalars, a number however it is written (`1` and `1.0`), integers exactly
-/// (two above 2^53 that differ by one are not the same `f64` apart).
+/// Equal scalars, a number however it is written (`1` and `1.0`), whole numbers exactly
+/// (two above 2^53 that differ by one are the same `f64`).
 fn scalar_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+        (Value::Number(x), Value::Number(y)) => match (whole(x), whole(y)) {
             (Some(x), Some(y)) => x == y,
-            _ => match (x.as_u64(), y.as_u64()) {
-                (Some(x), Some(y)) => x == y,
-                _ => x.as_f64() == y.as_f64(),
-            },
+            (None, None) => x.as_f64() == y.as_f64(),
+            _ => false,
         },
         (a, b) => a == b,
     }
+}
+
+/// A number's value when it is a whole number (`8080`, `8080.0`), exactly.
+fn whole(n: &serde_json::Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e38)
+                // Exact: a whole f64 below 1e38 fits an i128.
+                .map(|f| f as i128)
+        })
 }
 
 /// The value of a Kubernetes resource quantity (`500m`, `0.5`, `1Gi`, `1e3`, `2k`), or
@@ -351,6 +371,13 @@ mod tests {
         let other = json!({ "n": 9_007_199_254_740_992_u64 });
         assert_eq!(diff(&big, &other, true, When::Before).len(), 1);
         assert!(diff(&json!({ "n": 1 }), &json!({ "n": 1.0 }), true, When::Before).is_empty());
+        let float = json!({ "n": 9_007_199_254_740_992.0 });
+        assert_eq!(diff(&float, &other, true, When::Before).len(), 0);
+        assert_eq!(diff(&float, &big, true, When::Before).len(), 1);
+        // A merged list's item without its merge key pairs with nothing: a change.
+        let obj = json!({ "containers": [{ "name": "a", "image": "x" }] });
+        let keyless = json!({ "containers": [{ "image": "x" }] });
+        assert_eq!(diff(&obj, &keyless, true, When::Before).len(), 1);
         // A merged list's items pair by a key written either way.
         let obj = json!({ "ports": [{ "containerPort": 8080, "args": ["a", "b"] }] });
         let patch = json!({ "ports": [{ "containerPort": 8080.0, "args": ["a"] }] });

@@ -1,7 +1,8 @@
 //! The cluster of a step: `kubeconfig` (a file) and `context` when the step gives them,
 //! else what kube infers (`KUBECONFIG`, `~/.kube/config`, the in-cluster service
-//! account). The credentials stay inside kube's client; nothing here prints them. kube's
-//! own retry layer is off.
+//! account). The credentials stay inside kube's client; nothing here prints them, and
+//! [`crate::error::remember`] keeps them to withhold from messages. kube's own retry
+//! layer is off.
 
 use std::time::Duration;
 
@@ -45,6 +46,7 @@ pub(crate) async fn client(input: &Value) -> Result<Client, ActionError> {
             ))
         })?,
     };
+    crate::error::remember(&config.auth_info);
     // kube retries 429 and 503 itself by default: drctl's step `retry` decides instead,
     // so that every attempt is in the run's log.
     config.default_retry = false;

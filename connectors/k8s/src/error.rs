@@ -3,16 +3,56 @@
 //! next attempt reads again), 5xx and no answer at all are retryable; the rest the API
 //! server said (401, 403, 404, 422 invalid, 400) are permanent. Messages quote the
 //! server's reason and message; an API server never puts a credential there, but a proxy
-//! in front of it may answer with a page that echoes the request, so every word after
-//! `Bearer` is withheld.
+//! in front of it may answer with a page that echoes the request, so the credentials of
+//! every kubeconfig this process read ([`remember`]) are withheld by their value, and
+//! every word after `Bearer` (an exec plugin's token, which only kube sees) as a guess.
 //!
 //! kube's own errors may: a kubeconfig's YAML error quotes the lines around it (a token
 //! among them), and a failed exec credential plugin is shown with its command line and
 //! environment. [`scrubbed`] keeps the first line of such a text and withholds the
 //! plugin's invocation.
 
+use std::sync::Mutex;
+
 use drctl_connectors::input::{error_chain, without_bearer_tokens};
 use drctl_core::ActionError;
+use secrecy::ExposeSecret;
+
+/// The credentials of the kubeconfigs this process has read: a token, a token file's
+/// content, a password. Process-wide, because a client is made per step and its errors
+/// are sorted far from where it was made; withholding a credential of another step's
+/// cluster from a message is harmless.
+static CREDENTIALS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Keeps the credentials of `auth` to withhold them from every message.
+pub(crate) fn remember(auth: &kube::config::AuthInfo) {
+    let mut found: Vec<String> = [&auth.token, &auth.password]
+        .into_iter()
+        .flatten()
+        .map(|s| s.expose_secret().trim().to_owned())
+        .collect();
+    if let Some(file) = &auth.token_file
+        && let Ok(token) = std::fs::read_to_string(file)
+    {
+        found.push(token.trim().to_owned());
+    }
+    let mut known = CREDENTIALS.lock().unwrap_or_else(|e| e.into_inner());
+    for secret in found {
+        // Too short to be a credential worth the noise of replacing it everywhere.
+        if secret.len() >= 4 && !known.contains(&secret) {
+            known.push(secret);
+        }
+    }
+}
+
+/// `text` without the credentials [`remember`]ed and the words after `Bearer`.
+pub(crate) fn withheld(text: &str) -> String {
+    let mut out = without_bearer_tokens(text);
+    for secret in CREDENTIALS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        out = out.replace(secret.as_str(), "[credential]");
+    }
+    out
+}
 
 /// An error as an [`ActionError`], `what` naming the call ("get of Deployment ns/x").
 pub(crate) fn classify(what: &str, err: &kube::Error) -> ActionError {
@@ -30,10 +70,10 @@ pub(crate) fn classify(what: &str, err: &kube::Error) -> ActionError {
                 if status.reason.is_empty() {
                     "no reason".to_owned()
                 } else {
-                    without_bearer_tokens(&status.reason)
+                    withheld(&status.reason)
                 },
                 status.code,
-                without_bearer_tokens(&status.message)
+                withheld(&status.message)
             );
             if status.code == 429 || status.code == 409 || status.code >= 500 {
                 ActionError::Retryable(text)
@@ -59,7 +99,8 @@ pub(crate) fn classify(what: &str, err: &kube::Error) -> ActionError {
 /// An error of kube's without what may hold a secret: only its first line (a YAML
 /// error's quoted lines follow it), and no exec plugin invocation.
 pub(crate) fn scrubbed(text: &str) -> String {
-    let first = text.lines().next().unwrap_or("");
+    let first = withheld(text.lines().next().unwrap_or(""));
+    let first = first.as_str();
     match first.find("auth exec command") {
         Some(at) => format!(
             "{}the kubeconfig's exec credential plugin failed (its command line, \

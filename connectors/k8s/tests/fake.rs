@@ -337,6 +337,15 @@ async fn patch_merges_and_reads_back() {
         json!([{ "key": "standby", "operator": "Exists" }])
     );
     k.plan("k8s.patch", &without, Outlook::NoChange).await;
+    // `status` in a patch of the object is ignored by the server: said, not retried.
+    let m = k
+        .permanent(
+            "k8s.patch",
+            &json!({ "api_version": "apps/v1", "kind": "Deployment", "namespace": "prod",
+                     "name": "ingest", "patch": { "status": { "readyReplicas": 5 } } }),
+        )
+        .await;
+    assert!(m.contains("ignores `status`"), "{m}");
     // The API server omits empty maps and lists: an absent field holds `{}`, `[]` and a
     // deletion below it, so such a patch is no change (not a patch that never reads back).
     for patch in [
@@ -522,6 +531,26 @@ async fn every_action_sorts_throttling_conflicts_outages_and_refusals() {
         k.fake.fail("*", "/", 403, 1);
         let m = k.permanent(name, &input).await;
         assert!(m.contains("Forbidden (HTTP 403)"), "{name}: {m}");
+    }
+    // A proxy's page that echoes the request: the kubeconfig's token is withheld in
+    // whatever words surround it.
+    for (name, input) in every_action() {
+        for echo in [
+            format!(r#"forbidden: {{"Authorization":"Bearer {}"}}"#, fake::TOKEN),
+            format!("Authorization:Bearer {}", fake::TOKEN),
+            format!("invalid bearer token {}", fake::TOKEN),
+            format!("token={}&x=1", fake::TOKEN),
+        ] {
+            k.fake.control(
+                "POST",
+                "/_fake/fail",
+                &json!({ "method": "*", "path": "/", "status": 403, "times": 1,
+                         "message": echo }),
+            );
+            let m = k.permanent(name, &input).await;
+            assert!(m.contains("Forbidden (HTTP 403)"), "{name}: {m}");
+            assert!(!m.contains(fake::TOKEN), "{name}: {m}");
+        }
     }
     // Nothing answers: retryable.
     let dir = k.kubeconfig.parent().unwrap();

@@ -195,7 +195,19 @@ impl Builder<'_> {
                 Ok(())
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let value = self.scalar(&text, style, tag.as_deref(), at);
+                let mut value = self.scalar(&text, style, tag.as_deref(), at);
+                if matches!(value, Value::Float(f) if !f.is_finite()) {
+                    // Values go on as JSON, which has no such number: it would become a
+                    // null, and a null in a patch deletes the field.
+                    self.diags
+                        .error(
+                            Code::YamlSyntax,
+                            at,
+                            format!("`{text}` is a number JSON cannot hold (infinite, not a number, or beyond ±1.8e308)"),
+                        )
+                        .hint("quote it to pass the text");
+                    value = Value::Str(text.to_string());
+                }
                 let node = Node { span: at, value };
                 self.remember(anchor, &node, 1);
                 self.push(node)
@@ -575,9 +587,25 @@ mod tests {
     }
 
     #[test]
+    fn numbers_json_cannot_hold_are_errors_where_they_are() {
+        let source = Source::new(
+            "t.yaml",
+            "a: .inf\nb: [1, -.Inf, .nan, 1e400, !!float .inf]\n",
+        );
+        let mut d = Diagnostics::new();
+        parse(&source, &mut d).unwrap();
+        let at: Vec<(u32, u32)> = d
+            .sorted()
+            .iter()
+            .map(|x| (x.span.line, x.span.col))
+            .collect();
+        assert_eq!(at, vec![(1, 4), (2, 8), (2, 15), (2, 21), (2, 36)]);
+    }
+
+    #[test]
     fn core_schema_scalars() {
         let root = parse_ok(
-            "[1, -2, 0x1f, 0o17, 1.5, 1e3, .inf, true, False, null, ~, '', on, n, yes, 1_000, 12:30, .5.]",
+            "[1, -2, 0x1f, 0o17, 1.5, 1e3, '.inf', true, False, null, ~, '', on, n, yes, 1_000, 12:30, .5.]",
         );
         let Value::Seq(items) = root.value else {
             panic!("seq")
@@ -592,7 +620,7 @@ mod tests {
                 Value::Int(15),
                 Value::Float(1.5),
                 Value::Float(1000.0),
-                Value::Float(f64::INFINITY),
+                Value::Str(".inf".into()),
                 Value::Bool(true),
                 Value::Bool(false),
                 Value::Null,
