@@ -134,7 +134,13 @@ impl Engine {
             if let Some(outcome) = self.command_outcome(id).await? {
                 return Ok(Some(outcome));
             }
-            if self.driver(run).await?.is_none() || start.elapsed() >= limit {
+            if self.driver(run).await?.is_none() {
+                // Its driver may have applied it and let the run go since the check
+                // above: asked once more, so that an applied command is not taken for
+                // one nobody will apply.
+                return self.command_outcome(id).await;
+            }
+            if start.elapsed() >= limit {
                 return Ok(None);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
