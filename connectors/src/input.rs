@@ -66,7 +66,7 @@ pub fn accepted_statuses(input: &Value, key: &str) -> Option<Vec<u16>> {
 
 /// `text` with the word after each `Bearer` (any case, also glued to what precedes it:
 /// `Authorization:Bearer`, `"Authorization":"Bearer`; a `token` word between them is
-/// kept) replaced by `[token]`: for error bodies a server or a proxy in front of it may
+/// kept) masked: for error bodies a server or a proxy in front of it may
 /// fill with the request it got back, `Authorization` header included. A guess, for a
 /// token the caller cannot name; one it knows it withholds by its value.
 pub fn without_bearer_tokens(text: &str) -> String {
@@ -79,7 +79,7 @@ pub fn without_bearer_tokens(text: &str) -> String {
             .trim_matches(|c: char| !c.is_alphanumeric())
             .to_ascii_lowercase();
         if hide && !word.is_empty() && bare != "token" {
-            out.push_str("[token]");
+            out.push_str(drctl_core::scrub::MASK);
             hide = false;
         } else {
             out.push_str(word);
@@ -114,20 +114,20 @@ mod tests {
     fn a_bearer_token_echoed_back_is_withheld() {
         assert_eq!(
             without_bearer_tokens("denied: Authorization: Bearer  abc.def (from 10.0.0.1)"),
-            "denied: Authorization: Bearer  [token] (from 10.0.0.1)"
+            "denied: Authorization: Bearer  *** (from 10.0.0.1)"
         );
         assert_eq!(
             without_bearer_tokens("bearer\tx\nBEARER\ny\n\"Bearer\" z"),
-            "bearer\t[token]\nBEARER\n[token]\n\"Bearer\" [token]"
+            "bearer\t***\nBEARER\n***\n\"Bearer\" ***"
         );
         assert_eq!(without_bearer_tokens("no token here"), "no token here");
         assert_eq!(
             without_bearer_tokens(r#"{"Authorization":"Bearer abc"} Authorization:Bearer d"#),
-            r#"{"Authorization":"Bearer [token] Authorization:Bearer [token]"#
+            r#"{"Authorization":"Bearer *** Authorization:Bearer ***"#
         );
         assert_eq!(
             without_bearer_tokens("invalid bearer token abc, retry"),
-            "invalid bearer token [token] retry"
+            "invalid bearer token *** retry"
         );
         assert_eq!(
             without_bearer_tokens("ends with Bearer"),

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use drctl_connectors::input::{duration_or, error_chain, opt_str, str_of};
 use drctl_connectors::wait::{Deadline, MIN_INTERVAL, pause};
+use drctl_core::scrub::Scrubber;
 use drctl_core::{ActionCtx, ActionError};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -41,6 +42,8 @@ pub(crate) struct Arm {
     http: &'static reqwest::Client,
     base: String,
     token: String,
+    /// The token in every form a body may spell it, masked from what ARM answers.
+    scrub: Scrubber,
     group: String,
 }
 
@@ -56,6 +59,7 @@ impl Arm {
                 segment(str_of(input, "resource_group")?)?
             ),
             base,
+            scrub: Scrubber::new([token.as_str()]),
             token,
         })
     }
@@ -131,19 +135,17 @@ impl Arm {
             .await
             .map_err(|e| ActionError::Retryable(format!("Azure {what}: {}", error_chain(&e))))?;
         // An error body may echo the request back, Authorization header included; the
-        // token must not reach the step's error and the run's events with it. Withheld
-        // from the raw text first, in every spelling of [`token_forms`] (a body that is
-        // not JSON, or JSON cut short, is kept cut to 500 characters, and a cut token
-        // would no longer match), then from every string of the parsed JSON.
-        let text = token_forms(&self.token)
-            .iter()
-            .fold(text, |text, form| text.replace(form.as_str(), "[token]"));
+        // token must not reach the step's error and the run's events with it. Masked in
+        // the raw text first, in every form it may take (a body that is not JSON, or JSON
+        // cut short, is kept cut to 500 characters, and a cut token would no longer
+        // match), then in every string and key of the parsed JSON.
+        let text = self.scrub.text(&text);
         let mut body: Value = if text.trim().is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text.chars().take(500).collect()))
         };
-        withhold(&mut body, &self.token);
+        self.scrub.value(&mut body);
         Ok(Answer {
             status,
             headers,
@@ -258,48 +260,6 @@ fn endpoint(given: Option<&str>) -> Result<String, ActionError> {
         return Err(bad("a base URL takes no user, query or fragment"));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// The ways a body may spell `token`: as is, escaped as JSON (also with `\/`), and
-/// percent-encoded (either case of hex digits). None for an empty token.
-fn token_forms(token: &str) -> Vec<String> {
-    if token.is_empty() {
-        return Vec::new();
-    }
-    let json = serde_json::to_string(token).unwrap_or_default();
-    let json = json.trim_matches('"').to_owned();
-    let percent = |upper: bool| -> String {
-        token
-            .bytes()
-            .map(|b| match b {
-                _ if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => char::from(b).to_string(),
-                _ if upper => format!("%{b:02X}"),
-                _ => format!("%{b:02x}"),
-            })
-            .collect()
-    };
-    let mut forms = vec![
-        token.to_owned(),
-        json.replace('/', "\\/"),
-        json,
-        percent(true),
-        percent(false),
-    ];
-    forms.dedup();
-    forms
-}
-
-/// Every string in `v` with `token` replaced by `[token]`.
-fn withhold(v: &mut Value, token: &str) {
-    if token.is_empty() {
-        return;
-    }
-    match v {
-        Value::String(s) if s.contains(token) => *s = s.replace(token, "[token]"),
-        Value::Array(items) => items.iter_mut().for_each(|x| withhold(x, token)),
-        Value::Object(fields) => fields.values_mut().for_each(|x| withhold(x, token)),
-        _ => {}
-    }
 }
 
 /// A path segment from the step: names only, never `/`, `?`, `#` or `..`.

@@ -159,13 +159,15 @@ fn lists_replaced(
                 for item in w {
                     if let Some(mine) = counterpart(item, &here, keys) {
                         lists_replaced(mine, item, &path, strategic, when, out);
-                    } else if item.is_object()
+                    } else if when == When::Before
+                        && item.is_object()
                         && !keys.is_empty()
                         && !keys.iter().any(|k| item.get(*k).is_some())
                         && !out.iter().any(|(p, _, _)| *p == path)
                     {
-                        // An item without its merge key pairs with nothing: a change,
-                        // so that the API server says what is wrong with it.
+                        // An item without its merge key pairs with nothing: before the
+                        // patch a change, so that the API server says what is wrong
+                        // with it (after it, one the server took holds as a map).
                         out.push((path.clone(), here.clone(), want.clone()));
                     }
                 }

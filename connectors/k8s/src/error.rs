@@ -4,29 +4,38 @@
 //! server said (401, 403, 404, 422 invalid, 400) are permanent. Messages quote the
 //! server's reason and message; an API server never puts a credential there, but a proxy
 //! in front of it may answer with a page that echoes the request, so the credentials of
-//! every kubeconfig this process read ([`remember`]) are withheld by their value, and
-//! every word after `Bearer` (an exec plugin's token, which only kube sees) as a guess.
+//! every kubeconfig this process read ([`remember`]) are masked in every form they take,
+//! and every word after `Bearer` (an exec plugin's token, which only kube sees) as a
+//! guess.
 //!
 //! kube's own errors may: a kubeconfig's YAML error quotes the lines around it (a token
 //! among them), and a failed exec credential plugin is shown with its command line and
 //! environment. [`scrubbed`] keeps the first line of such a text and withholds the
 //! plugin's invocation.
 
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 
 use drctl_connectors::input::{error_chain, without_bearer_tokens};
 use drctl_core::ActionError;
+use drctl_core::scrub::Scrubber;
 use secrecy::ExposeSecret;
 
-/// The credentials of the kubeconfigs this process has read: a token, a token file's
-/// content, a password. Process-wide, because a client is made per step and its errors
-/// are sorted far from where it was made; withholding a credential of another step's
-/// cluster from a message is harmless.
-static CREDENTIALS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// The credentials of the kubeconfigs this process has read (a token, a token file's
+/// content, a password, an auth provider's tokens, a client key) and their scrubber.
+/// Process-wide, because a client is made per step and its errors are sorted far from
+/// where it was made; masking a credential of another step's cluster is harmless.
+static KNOWN: LazyLock<Mutex<Known>> = LazyLock::new(Mutex::default);
 
-/// Keeps the credentials of `auth` to withhold them from every message.
+#[derive(Default)]
+struct Known {
+    values: Vec<String>,
+    scrub: Scrubber,
+}
+
+/// Keeps the credentials of `auth` to mask them, in every form they take (a password
+/// in a Basic header's base64, a token percent-encoded), from every message.
 pub(crate) fn remember(auth: &kube::config::AuthInfo) {
-    let mut found: Vec<String> = [&auth.token, &auth.password]
+    let mut found: Vec<String> = [&auth.token, &auth.password, &auth.client_key_data]
         .into_iter()
         .flatten()
         .map(|s| s.expose_secret().trim().to_owned())
@@ -36,22 +45,29 @@ pub(crate) fn remember(auth: &kube::config::AuthInfo) {
     {
         found.push(token.trim().to_owned());
     }
-    let mut known = CREDENTIALS.lock().unwrap_or_else(|e| e.into_inner());
-    for secret in found {
-        // Too short to be a credential worth the noise of replacing it everywhere.
-        if secret.len() >= 4 && !known.contains(&secret) {
-            known.push(secret);
+    if let Some(provider) = &auth.auth_provider {
+        for key in ["access-token", "id-token", "refresh-token", "client-secret"] {
+            found.extend(provider.config.get(key).map(|v| v.trim().to_owned()));
         }
+    }
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    let before = known.values.len();
+    for secret in found {
+        // As the engine's secrets: a shorter value cannot be masked without masking
+        // every word it is part of.
+        if secret.chars().count() >= 4 && !known.values.contains(&secret) {
+            known.values.push(secret);
+        }
+    }
+    if known.values.len() > before {
+        known.scrub = Scrubber::new(known.values.iter().map(String::as_str));
     }
 }
 
 /// `text` without the credentials [`remember`]ed and the words after `Bearer`.
 pub(crate) fn withheld(text: &str) -> String {
-    let mut out = without_bearer_tokens(text);
-    for secret in CREDENTIALS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        out = out.replace(secret.as_str(), "[credential]");
-    }
-    out
+    let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    without_bearer_tokens(&known.scrub.text(text))
 }
 
 /// An error as an [`ActionError`], `what` naming the call ("get of Deployment ns/x").
@@ -117,7 +133,26 @@ pub(crate) fn not_found(err: &kube::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::scrubbed;
+    use super::{remember, scrubbed, withheld};
+    use base64::Engine as _;
+
+    #[test]
+    fn a_kubeconfigs_password_is_masked_in_a_basic_header_and_a_token_overlapping_it() {
+        let auth = kube::config::AuthInfo {
+            username: Some("ops".into()),
+            password: Some("pa55-w0rd-long".to_owned().into()),
+            token: Some("tok-pa55-w0rd-long-and-more".to_owned().into()),
+            ..Default::default()
+        };
+        remember(&auth);
+        let basic = base64::engine::general_purpose::STANDARD.encode("ops:pa55-w0rd-long");
+        let echoed = format!("Authorization: Basic {basic}; token tok-pa55-w0rd-long-and-more");
+        let m = withheld(&echoed);
+        assert!(
+            !m.contains("w0rd") && !m.contains("more") && !m.contains(&basic[8..]),
+            "{m}"
+        );
+    }
 
     #[test]
     fn kube_errors_lose_quoted_yaml_and_exec_invocations() {

@@ -131,7 +131,11 @@ impl drctl_core::Action for PatchObject {
         sent.map_err(|e| classify(&format!("patch of {}", obj.label), &e))?;
         let after = obj.get().await?;
         let left = diff(&after, patch, strategic(&input), When::After);
-        if !left.is_empty() && left.iter().all(|(p, _, _)| p.starts_with("status")) {
+        if !left.is_empty()
+            && left
+                .iter()
+                .all(|(p, _, _)| p == "status" || p.starts_with("status."))
+        {
             // A kind with a status subresource ignores `status` on the object itself;
             // another attempt would be ignored the same way.
             return Err(ActionError::Permanent(format!(

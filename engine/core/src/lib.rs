@@ -11,6 +11,7 @@
 //!   on the rendered values.
 //! - [`suggest`]: "did you mean ...?" for mistyped names.
 //! - [`json`]: how deeply a value given by a person may nest.
+//! - [`scrub`]: secret values masked, in every form they take, from what comes back.
 //! - [`time`]: `Timestamp` and the `Clock` trait (with a `ManualClock` for tests).
 //! - [`trigger`]: what started a run.
 //! - [`rto`]: a run's RTO clock (start, stop, objective), as every view shows it.
@@ -31,6 +32,7 @@ pub mod ids;
 pub mod json;
 pub mod rto;
 pub mod schema;
+pub mod scrub;
 pub mod time;
 pub mod trigger;
 

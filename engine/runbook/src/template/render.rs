@@ -16,7 +16,7 @@ use super::{TemplateEnv, ValueTemplate};
 use crate::source::Span;
 
 /// What a masked secret renders as.
-pub const MASK: &str = "***";
+pub use drctl_core::scrub::MASK;
 
 /// Resolved secret values, by secret name.
 #[derive(Clone, Default)]
