@@ -26,8 +26,9 @@
 //!   condition, cordon); the `drctl-k8s` crate implements them (the `k8s` feature).
 //!
 //! [`input`] and [`wait`] are the helpers every action uses (reading inputs, waiting
-//! within the engine's cancel and deadlines), and [`guard`] the "only if still at N"
-//! check of key rotations; they are public for connector crates built apart, such as
+//! within the engine's cancel and deadlines), [`guard`] the "only if still at N"
+//! check of key rotations, and [`sent`] the credentials a connector sent, masked from
+//! the errors that echo them; they are public for connector crates built apart, such as
 //! `drctl-aws`, `drctl-azure`, `drctl-gcp` and `drctl-k8s`.
 //!
 //! To add an action: declare its spec in the family's module and list it in that module's
@@ -47,6 +48,7 @@ pub mod vault;
 
 pub mod guard;
 pub mod input;
+pub mod sent;
 
 pub use crate::core::kill_running_programs;
 mod spec;

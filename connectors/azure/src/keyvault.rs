@@ -21,7 +21,8 @@ use azure_core::http::headers::RETRY_AFTER;
 use azure_core::http::{ClientOptions, RetryOptions, Transport, Url};
 use azure_security_keyvault_keys::models::{Key, KeyAttributes};
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceId};
-use drctl_connectors::input::{error_chain, str_of, without_bearer_tokens};
+use drctl_connectors::input::{error_chain, str_of};
+use drctl_connectors::sent;
 use drctl_core::{ActionCtx, ActionError, ActionSpec, Observed, Outlook, Preview};
 use futures_util::TryStreamExt;
 use serde_json::{Value, json};
@@ -278,7 +279,7 @@ async fn call<T>(
 fn unreadable(what: &str, e: &azure_core::Error) -> ActionError {
     ActionError::Permanent(format!(
         "Key Vault {what}: an answer drctl cannot read: {}",
-        error_chain(e)
+        sent::masked(&error_chain(e))
     ))
 }
 
@@ -296,16 +297,19 @@ fn classify(what: &str, e: &azure_core::Error) -> ActionError {
                 .as_ref()
                 .and_then(|r| r.body().json().ok())
                 .unwrap_or(Value::Null);
-            let message: String =
-                without_bearer_tokens(body["error"]["message"].as_str().unwrap_or(""))
-                    .chars()
-                    .take(300)
-                    .collect();
+            // The tokens handed to the client are remembered (`VaultCredential`): an
+            // answer that echoes one has it masked in every form.
+            let message: String = sent::masked(body["error"]["message"].as_str().unwrap_or(""))
+                .chars()
+                .take(300)
+                .collect();
             // The vault's own code first: the SDK's may be a status's description.
-            let error_code = body["error"]["code"]
-                .as_str()
-                .or(error_code.as_deref())
-                .unwrap_or("no error code");
+            let error_code = sent::masked(
+                body["error"]["code"]
+                    .as_str()
+                    .or(error_code.as_deref())
+                    .unwrap_or("no error code"),
+            );
             let after = raw_response
                 .as_ref()
                 .and_then(|r| r.headers().get_optional_str(&RETRY_AFTER))
@@ -319,10 +323,14 @@ fn classify(what: &str, e: &azure_core::Error) -> ActionError {
                 ActionError::Permanent(text)
             }
         }
-        ErrorKind::Connection | ErrorKind::Io => {
-            ActionError::Retryable(format!("Key Vault {what}: {}", error_chain(e)))
-        }
-        _ => ActionError::Permanent(format!("Key Vault {what}: {}", error_chain(e))),
+        ErrorKind::Connection | ErrorKind::Io => ActionError::Retryable(format!(
+            "Key Vault {what}: {}",
+            sent::masked(&error_chain(e))
+        )),
+        _ => ActionError::Permanent(format!(
+            "Key Vault {what}: {}",
+            sent::masked(&error_chain(e))
+        )),
     }
 }
 

@@ -790,6 +790,18 @@ async fn key_vault_errors_are_sorted_and_bad_input_is_refused_before_any_call() 
         );
         let m = a.permanent(name, &input).await;
         assert!(m.contains("Forbidden (HTTP 403)"), "{name}: {m}");
+        // An answer that echoes the token it was sent, anywhere: masked.
+        a.fake.control(
+            "POST",
+            "/_fake/fail",
+            &json!({ "path": "/keys/", "status": 403, "code": format!("Echo-{TOKEN}"),
+                     "message": format!("you sent token={TOKEN}") }),
+        );
+        let m = a.permanent(name, &input).await;
+        assert!(
+            m.contains("Echo-*** (HTTP 403): you sent token=***") && !m.contains(TOKEN),
+            "{name}: {m}"
+        );
         let mut gone = input.clone();
         gone["key"] = json!("no-such-key");
         let m = a.permanent(name, &gone).await;

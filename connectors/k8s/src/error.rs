@@ -4,70 +4,47 @@
 //! server said (401, 403, 404, 422 invalid, 400) are permanent. Messages quote the
 //! server's reason and message; an API server never puts a credential there, but a proxy
 //! in front of it may answer with a page that echoes the request, so the credentials of
-//! every kubeconfig this process read ([`remember`]) are masked in every form they take,
-//! and every word after `Bearer` (an exec plugin's token, which only kube sees) as a
-//! guess.
+//! every kubeconfig this process read ([`remember`], kept in `drctl_connectors::sent`)
+//! are masked in every form they take, and every word after `Bearer` (an exec plugin's
+//! token, which only kube sees) as a guess.
 //!
 //! kube's own errors may: a kubeconfig's YAML error quotes the lines around it (a token
 //! among them), and a failed exec credential plugin is shown with its command line and
 //! environment. [`scrubbed`] keeps the first line of such a text and withholds the
 //! plugin's invocation.
 
-use std::sync::{LazyLock, Mutex};
-
-use drctl_connectors::input::{error_chain, without_bearer_tokens};
+use drctl_connectors::input::error_chain;
+use drctl_connectors::sent;
 use drctl_core::ActionError;
-use drctl_core::scrub::Scrubber;
 use secrecy::ExposeSecret;
 
-/// The credentials of the kubeconfigs this process has read (a token, a token file's
-/// content, a password, an auth provider's tokens, a client key) and their scrubber.
-/// Process-wide, because a client is made per step and its errors are sorted far from
-/// where it was made; masking a credential of another step's cluster is harmless.
-static KNOWN: LazyLock<Mutex<Known>> = LazyLock::new(Mutex::default);
-
-#[derive(Default)]
-struct Known {
-    values: Vec<String>,
-    scrub: Scrubber,
-}
-
-/// Keeps the credentials of `auth` to mask them, in every form they take (a password
-/// in a Basic header's base64, a token percent-encoded), from every message.
+/// Keeps the credentials of `auth` (a token, a token file's content, a password, an
+/// auth provider's tokens, a client key) to mask them, in every form they take (a
+/// password in a Basic header's base64, a token percent-encoded), from every message.
 pub(crate) fn remember(auth: &kube::config::AuthInfo) {
-    let mut found: Vec<String> = [&auth.token, &auth.password, &auth.client_key_data]
+    for secret in [&auth.token, &auth.password, &auth.client_key_data]
         .into_iter()
         .flatten()
-        .map(|s| s.expose_secret().trim().to_owned())
-        .collect();
+    {
+        sent::remember(secret.expose_secret());
+    }
     if let Some(file) = &auth.token_file
         && let Ok(token) = std::fs::read_to_string(file)
     {
-        found.push(token.trim().to_owned());
+        sent::remember(&token);
     }
     if let Some(provider) = &auth.auth_provider {
         for key in ["access-token", "id-token", "refresh-token", "client-secret"] {
-            found.extend(provider.config.get(key).map(|v| v.trim().to_owned()));
+            if let Some(v) = provider.config.get(key) {
+                sent::remember(v);
+            }
         }
-    }
-    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    let before = known.values.len();
-    for secret in found {
-        // As the engine's secrets: a shorter value cannot be masked without masking
-        // every word it is part of.
-        if secret.chars().count() >= 4 && !known.values.contains(&secret) {
-            known.values.push(secret);
-        }
-    }
-    if known.values.len() > before {
-        known.scrub = Scrubber::new(known.values.iter().map(String::as_str));
     }
 }
 
 /// `text` without the credentials [`remember`]ed and the words after `Bearer`.
 pub(crate) fn withheld(text: &str) -> String {
-    let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    without_bearer_tokens(&known.scrub.text(text))
+    sent::masked(text)
 }
 
 /// An error as an [`ActionError`], `what` naming the call ("get of Deployment ns/x").

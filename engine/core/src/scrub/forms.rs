@@ -7,7 +7,8 @@
 //! dropped, `\` as `/`); percent-encoded as URL components, `encodeURI`, query strings,
 //! paths and userinfo are by common encoders (upper- and lower-case hex; `+` for spaces
 //! in forms); as a JSON string's contents (as is; `\uXXXX` in either case; `\/`; Go's
-//! `\u003c`; escaped twice); HTML-escaped; hex (either case); base64 (standard and URL-safe, padded or
+//! `\u003c`; Gson's `\u003d`; escaped twice); HTML-escaped (`&quot;`/`&#34;`,
+//! `&#39;`/`&#x27;`); hex (either case); base64 (standard and URL-safe, padded or
 //! not), also where the value sits inside longer encoded data at any of the three byte
 //! alignments (`user:password`); and each line of a multi-line value. Not covered: any
 //! other transformation (hashes, case changes, base64 wrapped across lines, a charset
@@ -124,10 +125,14 @@ pub(crate) fn forms(value: &str) -> Vec<String> {
         }
     }
     for json in json_forms(value) {
-        add(html_escaped(&json));
+        for escaped in html_escapes(&json) {
+            add(escaped);
+        }
         add(json);
     }
-    add(html_escaped(value));
+    for escaped in html_escapes(value) {
+        add(escaped);
+    }
     let hex = hex_of(value.as_bytes());
     add(hex.to_ascii_uppercase());
     add(hex);
@@ -152,7 +157,8 @@ pub(crate) fn forms(value: &str) -> Vec<String> {
 
 /// The inside of a JSON string as the common encoders write it: as is, with non-ASCII as
 /// `\uXXXX` (lower- or upper-case hex), with `/` as `\/` (PHP), with `<`, `>`, `&` as
-/// `\u003c`... (Go), and escaped twice (JSON inside a JSON string).
+/// `\u003c`... (Go), with `=` and `'` too (Gson), and escaped twice (JSON inside a JSON
+/// string).
 fn json_forms(value: &str) -> Vec<String> {
     let plain = json_contents(value, false);
     let ascii = json_contents(value, true);
@@ -162,8 +168,9 @@ fn json_forms(value: &str) -> Vec<String> {
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026");
+    let gson = go.replace('=', "\\u003d").replace('\'', "\\u0027");
     let twice = json_contents(&plain, false);
-    vec![plain, ascii, upper, slashes, go, twice]
+    vec![plain, ascii, upper, slashes, go, gson, twice]
 }
 
 /// `\u00e9` → `\u00E9`.
@@ -185,14 +192,22 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// HTML's escapes of `&`, `<`, `>`, `"` and `'`.
-fn html_escaped(value: &str) -> String {
-    value
+/// HTML's escapes of `&`, `<`, `>`, `"` and `'` as the common escapers write them:
+/// `&quot;` and `&#39;` (Jinja, MarkupSafe), `&quot;` and `&#x27;` (Python's
+/// `html.escape`), `&#34;` and `&#39;` (Go's `html.EscapeString`).
+fn html_escapes(value: &str) -> Vec<String> {
+    let base = value
         .replace('&', "&amp;")
         .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+        .replace('>', "&gt;");
+    [
+        ("&quot;", "&#39;"),
+        ("&quot;", "&#x27;"),
+        ("&#34;", "&#39;"),
+    ]
+    .into_iter()
+    .map(|(quot, apos)| base.replace('"', quot).replace('\'', apos))
+    .collect()
 }
 
 /// `%2F` → `%2f`: some encoders write lower-case hex.
@@ -287,6 +302,10 @@ mod tests {
         assert!(f.iter().any(|x| x == "S3cr\\\"et\\/+ \\u00e9 x'q"), "{f:?}");
         assert!(f.iter().any(|x| x == "S3cr\\\"et/+ \\u00E9 x'q"), "{f:?}");
         assert!(f.iter().any(|x| x == "S3cr&quot;et/+ é x&#39;q"), "{f:?}");
+        assert!(f.iter().any(|x| x == "S3cr&quot;et/+ é x&#x27;q"), "{f:?}");
+        assert!(f.iter().any(|x| x == "S3cr&#34;et/+ é x&#39;q"), "{f:?}");
+        let f = forms("Se/Cr+Et'q=x");
+        assert!(f.iter().any(|x| x == "Se/Cr+Et\\u0027q\\u003dx"), "{f:?}");
         let f = forms("wxyz\\é");
         assert!(f.iter().any(|x| x == "wxyz/%C3%A9"), "{f:?}");
         let f = forms("-----BEGIN KEY-----\nMIIEabcdefghijkl\n-----END KEY-----");
