@@ -27,7 +27,8 @@ Strategic merge patches merge the built-in kinds' merge lists (containers, env, 
 volumeMounts, imagePullSecrets, ports) by their merge keys; other lists are replaced.
 
 Controls for tests, under `/_fake/` (never part of the Kubernetes API):
-  POST /_fake/fail {"method", "path", "status", "times", "retry_after"}: the next calls
+  POST /_fake/fail {"method", "path", "status", "times", "retry_after", "message",
+       "raw" (a JSON body answered as is, not a Status)}: the next calls
        whose path contains `path` answer this status as a Status object (429
        TooManyRequests with Retry-After and details.retryAfterSeconds, 409 Conflict, 500 InternalError, 503
        ServiceUnavailable, 403 Forbidden, 404 NotFound).
@@ -368,6 +369,9 @@ class Handler(BaseHTTPRequestHandler):
             for rule in f.fails:
                 if rule["times"] > 0 and rule["method"] in (method, "*") and rule["path"] in url.path:
                     rule["times"] -= 1
+                    if "raw" in rule:
+                        # A proxy's JSON in front of the API server, not a Status.
+                        return self.reply(rule["status"], rule["raw"])
                     hdrs = [("Retry-After", rule["retry_after"])] if rule.get("retry_after") else []
                     # The API server says how long to back off twice on a 429: the header
                     # and the Status's details.retryAfterSeconds.

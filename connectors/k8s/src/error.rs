@@ -50,6 +50,13 @@ pub(crate) fn withheld(text: &str) -> String {
 /// An error as an [`ActionError`], `what` naming the call ("get of Deployment ns/x").
 pub(crate) fn classify(what: &str, err: &kube::Error) -> ActionError {
     match err {
+        // JSON that is not a `Status` (a proxy's error) reaches us as a Status without
+        // a code: the HTTP status is lost, so it may be a passing one.
+        kube::Error::Api(status) if status.code == 0 => ActionError::Retryable(format!(
+            "Kubernetes {what}: an error answer that is not a Kubernetes Status (from a \
+             proxy in front of the API server?): {}",
+            withheld(&status.message)
+        )),
         kube::Error::Api(status) => {
             // A throttled call quotes how long the server asked to back off.
             let after = status

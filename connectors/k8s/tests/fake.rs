@@ -552,6 +552,18 @@ async fn every_action_sorts_throttling_conflicts_outages_and_refusals() {
             assert!(!m.contains(fake::TOKEN), "{name}: {m}");
         }
     }
+    // A proxy's JSON that is not a Status: its HTTP status is lost in kube, so it is
+    // said as such, and may be retried.
+    for (name, input) in every_action() {
+        k.fake.control(
+            "POST",
+            "/_fake/fail",
+            &json!({ "method": "*", "path": "/", "status": 403, "times": 1,
+                     "raw": { "error": { "message": "denied by the proxy" } } }),
+        );
+        let m = k.retryable(name, &input).await;
+        assert!(m.contains("not a Kubernetes Status"), "{name}: {m}");
+    }
     // Nothing answers: retryable.
     let dir = k.kubeconfig.parent().unwrap();
     let closed = dir.join("closed");

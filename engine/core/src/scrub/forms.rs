@@ -7,12 +7,14 @@
 //! dropped, `\` as `/`); percent-encoded as URL components, `encodeURI`, query strings,
 //! paths and userinfo are by common encoders (upper- and lower-case hex; `+` for spaces
 //! in forms); as a JSON string's contents (as is; `\uXXXX` in either case; `\/`; Go's
-//! `\u003c`; Gson's `\u003d`; escaped twice); HTML-escaped (`&quot;`/`&#34;`,
-//! `&#39;`/`&#x27;`); hex (either case); base64 (standard and URL-safe, padded or
+//! `\u003c`; Gson's `\u003d`; every character as `\uXXXX`; escaped twice);
+//! HTML-escaped (`&quot;`/`&#34;`, `&#39;`/`&#x27;`; or every character but letters and
+//! digits as a numeric entity); percent-encoded twice; hex (either case); base64 (standard and URL-safe, padded or
 //! not), also where the value sits inside longer encoded data at any of the three byte
 //! alignments (`user:password`); and each line of a multi-line value. Not covered: any
 //! other transformation (hashes, case changes, base64 wrapped across lines, a charset
-//! mix-up); runbooks cannot apply one to a secret in a recorded input (the compiler
+//! mix-up, a value split by other characters), nor a part of the value but a start or
+//! an end cut off at the end or start of a text ([`super::Scrubber`]); runbooks cannot apply one to a secret in a recorded input (the compiler
 //! refuses secrets there).
 
 use base64::Engine as _;
@@ -105,6 +107,11 @@ pub(crate) fn forms(value: &str) -> Vec<String> {
     ];
     for v in &variants {
         add(v.clone());
+        // Encoded twice (a proxy that re-encodes a URL): `%2F` as `%252F`.
+        for set in [UNRESERVED, COMPONENT] {
+            let once = utf8_percent_encode(v, set).to_string();
+            add(utf8_percent_encode(&once, set).to_string());
+        }
         for set in [
             NON_ALPHANUMERIC,
             UNRESERVED,
@@ -132,6 +139,9 @@ pub(crate) fn forms(value: &str) -> Vec<String> {
     }
     for escaped in html_escapes(value) {
         add(escaped);
+    }
+    for entity in numeric_entities(value) {
+        add(entity);
     }
     let hex = hex_of(value.as_bytes());
     add(hex.to_ascii_uppercase());
@@ -170,7 +180,23 @@ fn json_forms(value: &str) -> Vec<String> {
         .replace('&', "\\u0026");
     let gson = go.replace('=', "\\u003d").replace('\'', "\\u0027");
     let twice = json_contents(&plain, false);
-    vec![plain, ascii, upper, slashes, go, gson, twice]
+    // Every character escaped (some serializers' "ASCII-safe" modes), either case.
+    let every: String = value
+        .encode_utf16()
+        .map(|u| format!("\\u{u:04x}"))
+        .collect();
+    let every_upper = upper_unicode_escapes(&every);
+    vec![
+        plain,
+        ascii,
+        upper,
+        slashes,
+        go,
+        gson,
+        twice,
+        every,
+        every_upper,
+    ]
 }
 
 /// `\u00e9` → `\u00E9`.
@@ -208,6 +234,28 @@ fn html_escapes(value: &str) -> Vec<String> {
     .into_iter()
     .map(|(quot, apos)| base.replace('"', quot).replace('\'', apos))
     .collect()
+}
+
+/// Every character but letters and digits as an HTML numeric entity: `&#x2f;`,
+/// `&#x2F;` and `&#47;` (what HTML encoders that escape more than the five do).
+fn numeric_entities(value: &str) -> Vec<String> {
+    let each = |f: &dyn Fn(u32) -> String| -> String {
+        value
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_string()
+                } else {
+                    f(u32::from(c))
+                }
+            })
+            .collect()
+    };
+    vec![
+        each(&|n| format!("&#x{n:x};")),
+        each(&|n| format!("&#x{n:X};")),
+        each(&|n| format!("&#{n};")),
+    ]
 }
 
 /// `%2F` → `%2f`: some encoders write lower-case hex.
@@ -305,6 +353,26 @@ mod tests {
         assert!(f.iter().any(|x| x == "S3cr&quot;et/+ é x&#x27;q"), "{f:?}");
         assert!(f.iter().any(|x| x == "S3cr&#34;et/+ é x&#39;q"), "{f:?}");
         let f = forms("Se/Cr+Et'q=x");
+        assert!(
+            f.iter().any(|x| x == "Se%252FCr%252BEt%2527q%253Dx"),
+            "{f:?}"
+        );
+        assert!(
+            f.iter().any(|x| x == "Se&#x2f;Cr&#x2b;Et&#x27;q&#x3d;x"),
+            "{f:?}"
+        );
+        assert!(
+            f.iter().any(|x| x == "Se&#47;Cr&#43;Et&#39;q&#61;x"),
+            "{f:?}"
+        );
+        assert!(
+            f.iter().any(|x| x.starts_with("\\u0053\\u0065\\u002f")),
+            "{f:?}"
+        );
+        assert!(
+            f.iter().any(|x| x.starts_with("\\u0053\\u0065\\u002F")),
+            "{f:?}"
+        );
         assert!(f.iter().any(|x| x == "Se/Cr+Et\\u0027q\\u003dx"), "{f:?}");
         let f = forms("wxyz\\é");
         assert!(f.iter().any(|x| x == "wxyz/%C3%A9"), "{f:?}");
