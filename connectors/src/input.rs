@@ -64,32 +64,6 @@ pub fn accepted_statuses(input: &Value, key: &str) -> Option<Vec<u16>> {
     }
 }
 
-/// `text` with the word after each `Bearer` (any case, also glued to what precedes it:
-/// `Authorization:Bearer`, `"Authorization":"Bearer`; a `token` word between them is
-/// kept) masked: for error bodies a server or a proxy in front of it may
-/// fill with the request it got back, `Authorization` header included. A guess, for a
-/// token the caller cannot name; one it knows it withholds by its value.
-pub fn without_bearer_tokens(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut hide = false;
-    for piece in text.split_inclusive(char::is_whitespace) {
-        let word = piece.trim_end_matches(char::is_whitespace);
-        let gap = &piece[word.len()..];
-        let bare = word
-            .trim_matches(|c: char| !c.is_alphanumeric())
-            .to_ascii_lowercase();
-        if hide && !word.is_empty() && bare != "token" {
-            out.push_str(drctl_core::scrub::MASK);
-            hide = false;
-        } else {
-            out.push_str(word);
-            hide = hide || bare.ends_with("bearer");
-        }
-        out.push_str(gap);
-    }
-    out
-}
-
 /// An error and its causes on one line ("error connecting to server: Connection refused"):
 /// a client's top-level message alone often does not say what failed.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
@@ -104,34 +78,4 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_bearer_tokens;
-
-    #[test]
-    fn a_bearer_token_echoed_back_is_withheld() {
-        assert_eq!(
-            without_bearer_tokens("denied: Authorization: Bearer  abc.def (from 10.0.0.1)"),
-            "denied: Authorization: Bearer  *** (from 10.0.0.1)"
-        );
-        assert_eq!(
-            without_bearer_tokens("bearer\tx\nBEARER\ny\n\"Bearer\" z"),
-            "bearer\t***\nBEARER\n***\n\"Bearer\" ***"
-        );
-        assert_eq!(without_bearer_tokens("no token here"), "no token here");
-        assert_eq!(
-            without_bearer_tokens(r#"{"Authorization":"Bearer abc"} Authorization:Bearer d"#),
-            r#"{"Authorization":"Bearer *** Authorization:Bearer ***"#
-        );
-        assert_eq!(
-            without_bearer_tokens("invalid bearer token abc, retry"),
-            "invalid bearer token *** retry"
-        );
-        assert_eq!(
-            without_bearer_tokens("ends with Bearer"),
-            "ends with Bearer"
-        );
-    }
 }

@@ -10,9 +10,7 @@
 
 use std::sync::{LazyLock, Mutex};
 
-use drctl_core::scrub::Scrubber;
-
-use crate::input::without_bearer_tokens;
+use drctl_core::scrub::{MASK, Scrubber};
 
 /// Shorter values are not kept: masking every word they are part of would destroy the
 /// message (the engine refuses such runbook secrets for the same reason).
@@ -50,9 +48,35 @@ pub fn masked(text: &str) -> String {
     without_bearer_tokens(&scrubbed)
 }
 
+/// `text` with the word after each `Bearer` (any case, also glued to what precedes it:
+/// `Authorization:Bearer`, `"Authorization":"Bearer`; a `token` word between them is
+/// kept) masked: for error bodies a server or a proxy in front of it may
+/// fill with the request it got back, `Authorization` header included. A guess, for a
+/// token the caller cannot name; one it knows it withholds by its value.
+fn without_bearer_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut hide = false;
+    for piece in text.split_inclusive(char::is_whitespace) {
+        let word = piece.trim_end_matches(char::is_whitespace);
+        let gap = &piece[word.len()..];
+        let bare = word
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_ascii_lowercase();
+        if hide && !word.is_empty() && bare != "token" {
+            out.push_str(MASK);
+            hide = false;
+        } else {
+            out.push_str(word);
+            hide = hide || bare.ends_with("bearer");
+        }
+        out.push_str(gap);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{masked, remember};
+    use super::{masked, remember, without_bearer_tokens};
 
     #[test]
     fn a_remembered_credential_is_masked_in_its_forms() {
@@ -60,5 +84,30 @@ mod tests {
         remember("ab");
         assert_eq!(masked("got s3nt%2FCr%2Bd%3D back"), "got *** back");
         assert_eq!(masked("ab and Bearer x"), "ab and Bearer ***");
+    }
+
+    #[test]
+    fn a_bearer_token_echoed_back_is_withheld() {
+        assert_eq!(
+            without_bearer_tokens("denied: Authorization: Bearer  abc.def (from 10.0.0.1)"),
+            "denied: Authorization: Bearer  *** (from 10.0.0.1)"
+        );
+        assert_eq!(
+            without_bearer_tokens("bearer\tx\nBEARER\ny\n\"Bearer\" z"),
+            "bearer\t***\nBEARER\n***\n\"Bearer\" ***"
+        );
+        assert_eq!(without_bearer_tokens("no token here"), "no token here");
+        assert_eq!(
+            without_bearer_tokens(r#"{"Authorization":"Bearer abc"} Authorization:Bearer d"#),
+            r#"{"Authorization":"Bearer *** Authorization:Bearer ***"#
+        );
+        assert_eq!(
+            without_bearer_tokens("invalid bearer token abc, retry"),
+            "invalid bearer token *** retry"
+        );
+        assert_eq!(
+            without_bearer_tokens("ends with Bearer"),
+            "ends with Bearer"
+        );
     }
 }

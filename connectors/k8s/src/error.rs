@@ -42,11 +42,6 @@ pub(crate) fn remember(auth: &kube::config::AuthInfo) {
     }
 }
 
-/// `text` without the credentials [`remember`]ed and the words after `Bearer`.
-pub(crate) fn withheld(text: &str) -> String {
-    sent::masked(text)
-}
-
 /// An error as an [`ActionError`], `what` naming the call ("get of Deployment ns/x").
 pub(crate) fn classify(what: &str, err: &kube::Error) -> ActionError {
     match err {
@@ -55,7 +50,7 @@ pub(crate) fn classify(what: &str, err: &kube::Error) -> ActionError {
         kube::Error::Api(status) if status.code == 0 => ActionError::Retryable(format!(
             "Kubernetes {what}: an error answer that is not a Kubernetes Status (from a \
              proxy in front of the API server?): {}",
-            withheld(&status.message)
+            sent::masked(&status.message)
         )),
         kube::Error::Api(status) => {
             // A throttled call quotes how long the server asked to back off.
@@ -70,10 +65,10 @@ pub(crate) fn classify(what: &str, err: &kube::Error) -> ActionError {
                 if status.reason.is_empty() {
                     "no reason".to_owned()
                 } else {
-                    withheld(&status.reason)
+                    sent::masked(&status.reason)
                 },
                 status.code,
-                withheld(&status.message)
+                sent::masked(&status.message)
             );
             if status.code == 429 || status.code == 409 || status.code >= 500 {
                 ActionError::Retryable(text)
@@ -99,7 +94,7 @@ pub(crate) fn classify(what: &str, err: &kube::Error) -> ActionError {
 /// An error of kube's without what may hold a secret: only its first line (a YAML
 /// error's quoted lines follow it), and no exec plugin invocation.
 pub(crate) fn scrubbed(text: &str) -> String {
-    let first = withheld(text.lines().next().unwrap_or(""));
+    let first = sent::masked(text.lines().next().unwrap_or(""));
     let first = first.as_str();
     match first.find("auth exec command") {
         Some(at) => format!(
@@ -117,8 +112,9 @@ pub(crate) fn not_found(err: &kube::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{remember, scrubbed, withheld};
+    use super::{remember, scrubbed};
     use base64::Engine as _;
+    use drctl_connectors::sent;
 
     #[test]
     fn a_kubeconfigs_password_is_masked_in_a_basic_header_and_a_token_overlapping_it() {
@@ -131,7 +127,7 @@ mod tests {
         remember(&auth);
         let basic = base64::engine::general_purpose::STANDARD.encode("ops:pa55-w0rd-long");
         let echoed = format!("Authorization: Basic {basic}; token tok-pa55-w0rd-long-and-more");
-        let m = withheld(&echoed);
+        let m = sent::masked(&echoed);
         assert!(
             !m.contains("w0rd") && !m.contains("more") && !m.contains(&basic[8..]),
             "{m}"

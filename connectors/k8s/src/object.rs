@@ -131,27 +131,23 @@ impl drctl_core::Action for PatchObject {
         sent.map_err(|e| classify(&format!("patch of {}", obj.label), &e))?;
         let after = obj.get().await?;
         let left = diff(&after, patch, strategic(&input), When::After);
-        if !left.is_empty()
-            && left
-                .iter()
-                .all(|(p, _, _)| p == "status" || p.starts_with("status."))
-        {
+        if !left.is_empty() {
+            let said = format!("{}: read back after the patch: {}", obj.label, show(&left));
             // A kind with a status subresource ignores `status` on the object itself;
             // another attempt would be ignored the same way.
-            return Err(ActionError::Permanent(format!(
-                "{}: read back after the patch: {} (the API server ignores `status` in a \
-                 patch of the object when its kind has a status subresource; its \
-                 controllers own it)",
-                obj.label,
-                show(&left)
-            )));
-        }
-        if !left.is_empty() {
-            return Err(ActionError::Retryable(format!(
-                "{}: read back after the patch: {}",
-                obj.label,
-                show(&left)
-            )));
+            return Err(
+                if left
+                    .iter()
+                    .all(|(p, _, _)| p == "status" || p.starts_with("status."))
+                {
+                    ActionError::Permanent(format!(
+                        "{said} (the API server ignores `status` in a patch of the object \
+                         when its kind has a status subresource; its controllers own it)"
+                    ))
+                } else {
+                    ActionError::Retryable(said)
+                },
+            );
         }
         let mut out = meta(&after);
         out["changed"] = json!(true);
